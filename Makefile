@@ -1,0 +1,41 @@
+# Two commands on a fresh Debian machine: `make demo` and `make test`.
+# Everything either needs is installed here: a virtualenv in .venv, the package, and (later) Debian services.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test lint typecheck unit install system-deps clean bench
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gaitsym needs Python >= 3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) system-deps
+
+# Debian packages the tests and the demo start themselves (installed only when missing).
+system-deps:
+	@bash deploy/install-system-deps.sh
+
+demo: install
+	$(PY) -m analytics.cli demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: install lint typecheck
+	$(PY) -m pytest -q
+
+bench: install
+	@echo "see bench/RESULTS.md for each benchmark's command"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

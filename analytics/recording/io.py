@@ -1,0 +1,283 @@
+"""The recording folder format (recording/1): read, validate, write.
+
+A recording is a folder:
+
+- ``recording.json``: ``format`` ("recording/1"), ``sampling_rate_hz``, ``units`` (``acc``: "m/s^2",
+  ``gyr``: "deg/s"), ``sensors`` (``{placement: file}``), ``subject`` (object; ``id`` optional), ``task``.
+  Other keys are kept as they are (``meta``).
+- one CSV per placement (``pelvis.csv``, ``left_thigh.csv``, ``right_thigh.csv``) with the header
+  ``time_s, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z``: seconds, m/s^2 including gravity, deg/s, in the
+  sensor's own frame (never assumed to be aligned with the body). All files share one timeline.
+- optional ``events.csv``: ``t_s, event, exercise, side, set`` exercise markers (event "start" | "end").
+- optional ``truth.json``: ground truth from the simulator, in the result schema (analytics.results).
+
+Readers validate and fail with a RecordingError naming the file and what is wrong: a missing file or
+column, a wrong unit, non-monotonic or irregular time, NaN, sensors of different lengths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.errors import RecordingError
+
+FORMAT = "recording/1"
+COLUMNS = ("time_s", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
+UNITS = {"acc": "m/s^2", "gyr": "deg/s"}
+PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
+EVENT_COLUMNS = ("t_s", "event", "exercise", "side", "set")
+GRAVITY_MPS2 = 9.80665
+
+
+@dataclass(frozen=True)
+class SensorData:
+    """One sensor's samples: ``acc_mps2`` (n, 3) m/s^2 incl. gravity, ``gyr_dps`` (n, 3) deg/s, sensor frame."""
+
+    placement: str
+    acc_mps2: np.ndarray
+    gyr_dps: np.ndarray
+
+
+@dataclass(frozen=True)
+class ExerciseMarker:
+    """A start or end marker of an exercise set (``t_s`` seconds from the first sample)."""
+
+    t_s: float
+    event: str
+    exercise: str
+    side: str
+    set: int
+
+
+@dataclass(frozen=True)
+class Recording:
+    sampling_rate_hz: float
+    time_s: np.ndarray
+    sensors: dict[str, SensorData]
+    subject: dict[str, Any] = field(default_factory=dict)
+    task: str = ""
+    markers: tuple[ExerciseMarker, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.time_s.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.sampling_rate_hz
+
+
+def read_recording(path: str | Path) -> Recording:
+    """Read and validate a recording folder (see the module docstring)."""
+    folder = Path(path)
+    meta_path = folder / "recording.json"
+    if not folder.is_dir():
+        raise RecordingError(str(folder), "not a recording folder (no such directory)")
+    if not meta_path.is_file():
+        raise RecordingError(str(meta_path), "missing: a recording folder needs recording.json")
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordingError(str(meta_path), f"not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise RecordingError(str(meta_path), "must be a JSON object")
+    rate = _check_meta(meta, str(meta_path))
+
+    sensors: dict[str, SensorData] = {}
+    time_s: np.ndarray | None = None
+    first_file = ""
+    for placement, file_name in meta["sensors"].items():
+        csv_path = folder / file_name
+        t, acc, gyr = _read_sensor_csv(csv_path, rate)
+        if time_s is None:
+            time_s, first_file = t, file_name
+        elif t.shape != time_s.shape or not np.allclose(t, time_s, atol=0.5 / rate):
+            raise RecordingError(
+                str(csv_path),
+                f"time_s differs from {first_file}: all sensors of a recording share one timeline "
+                f"({t.shape[0]} vs {time_s.shape[0]} samples)",
+            )
+        sensors[placement] = SensorData(placement, acc, gyr)
+    assert time_s is not None  # _check_meta guarantees one sensor at least
+    markers = _read_events(folder / "events.csv", float(time_s[-1]))
+    known = {"format", "sampling_rate_hz", "units", "sensors", "subject", "task"}
+    return Recording(
+        sampling_rate_hz=rate,
+        time_s=time_s,
+        sensors=sensors,
+        subject=dict(meta.get("subject") or {}),
+        task=str(meta.get("task", "")),
+        markers=markers,
+        meta={k: v for k, v in meta.items() if k not in known},
+    )
+
+
+def _check_meta(meta: dict[str, Any], where: str) -> float:
+    if meta.get("format") != FORMAT:
+        raise RecordingError(where, f"format must be {FORMAT!r}, got {meta.get('format')!r}")
+    rate = meta.get("sampling_rate_hz")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+        raise RecordingError(where, f"sampling_rate_hz must be a positive number (Hz), got {rate!r}")
+    units = meta.get("units")
+    if not isinstance(units, dict):
+        raise RecordingError(where, f"units must be an object like {UNITS}")
+    for key, expected in UNITS.items():
+        if units.get(key) != expected:
+            raise RecordingError(where, f"units.{key} must be {expected!r}, got {units.get(key)!r}")
+    sensors = meta.get("sensors")
+    if not isinstance(sensors, dict) or not sensors:
+        raise RecordingError(where, "sensors must map at least one placement to its CSV file")
+    for placement, file_name in sensors.items():
+        if placement not in PLACEMENTS:
+            raise RecordingError(where, f"sensors: unknown placement {placement!r} (one of {PLACEMENTS})")
+        if not isinstance(file_name, str) or "/" in file_name or "\\" in file_name or file_name.startswith("."):
+            raise RecordingError(where, f"sensors.{placement}: {file_name!r} must be a file name in the folder")
+    subject = meta.get("subject", {})
+    if subject is not None and not isinstance(subject, dict):
+        raise RecordingError(where, "subject must be an object")
+    return float(rate)
+
+
+def _read_sensor_csv(csv_path: Path, rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    where = str(csv_path)
+    if not csv_path.is_file():
+        raise RecordingError(where, "missing: recording.json lists it under sensors")
+    try:
+        frame = pd.read_csv(csv_path, dtype="float64", engine="c")
+    except ValueError as exc:
+        raise RecordingError(where, f"every value must be a number ({exc})") from exc
+    except pd.errors.ParserError as exc:
+        raise RecordingError(where, f"not a well-formed CSV ({exc})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise RecordingError(where, "empty file") from exc
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise RecordingError(where, f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
+    data = frame.loc[:, list(COLUMNS)].to_numpy(dtype=np.float64)
+    if data.shape[0] < 2:
+        raise RecordingError(where, f"needs at least 2 samples, has {data.shape[0]}")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise RecordingError(where, f"NaN or infinite value in column {COLUMNS[col]} at data row {row + 1}")
+    t = data[:, 0]
+    dt = np.diff(t)
+    if (dt <= 0).any():
+        row = int(np.argmax(dt <= 0))
+        raise RecordingError(where, f"time_s is not strictly increasing at data row {row + 2} ({t[row + 1]!r})")
+    period = 1.0 / rate
+    irregular = np.abs(dt - period) > 0.25 * period
+    if irregular.any():
+        row = int(np.argmax(irregular))
+        raise RecordingError(
+            where,
+            f"time_s step {dt[row]:.6g} s at data row {row + 2} does not match sampling_rate_hz "
+            f"{rate:g} (expected {period:.6g} s; gaps must be filled or the recording split)",
+        )
+    acc, gyr = data[:, 1:4], data[:, 4:7]
+    acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
+    if acc_norm < 0.3 * GRAVITY_MPS2:
+        hint = " (it looks like g: multiply by 9.80665)" if 0.5 < acc_norm < 2.0 else ""
+        raise RecordingError(
+            where, f"acc median magnitude {acc_norm:.3g} is not m/s^2 including gravity{hint}"
+        )
+    return t, np.ascontiguousarray(acc), np.ascontiguousarray(gyr)
+
+
+def _read_events(path: Path, last_t_s: float) -> tuple[ExerciseMarker, ...]:
+    if not path.exists():
+        return ()
+    from sensor_gateway.errors import VocabularyError
+    from sensor_gateway.uplink.vocabulary import check_activity
+
+    try:
+        frame = pd.read_csv(path, dtype={"event": str, "exercise": str, "side": str}, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise RecordingError(str(path), f"not a well-formed CSV ({exc})") from exc
+    missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise RecordingError(str(path), f"missing column(s) {', '.join(missing)}; expected {EVENT_COLUMNS}")
+    markers = []
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        where = f"{path} line {i}"
+        try:
+            t_s, set_number = float(row.t_s), int(row.set)
+        except (TypeError, ValueError) as exc:
+            raise RecordingError(where, f"t_s and set must be numbers ({exc})") from exc
+        if not math.isfinite(t_s) or t_s < 0 or t_s > last_t_s + 1e-9:
+            raise RecordingError(where, f"t_s {t_s!r} lies outside the recording (0..{last_t_s:g} s)")
+        if row.event not in ("start", "end"):
+            raise RecordingError(where, f"event must be 'start' or 'end', got {row.event!r}")
+        try:
+            check_activity(row.exercise, row.side, set_number)
+        except VocabularyError as exc:
+            raise RecordingError(where, str(exc)) from exc
+        markers.append(ExerciseMarker(t_s, row.event, row.exercise, row.side, set_number))
+    markers.sort(key=lambda m: (m.t_s, m.event != "end"))
+    _check_marker_pairs(markers, str(path))
+    return tuple(markers)
+
+
+def _check_marker_pairs(markers: list[ExerciseMarker], where: str) -> None:
+    open_sets: dict[tuple[str, str, int], float] = {}
+    for m in markers:
+        key = (m.exercise, m.side, m.set)
+        if m.event == "start":
+            if key in open_sets:
+                raise RecordingError(where, f"set {key} starts twice (at {open_sets[key]:g} s and {m.t_s:g} s)")
+            open_sets[key] = m.t_s
+        else:
+            if key not in open_sets:
+                raise RecordingError(where, f"set {key} ends at {m.t_s:g} s without a start")
+            del open_sets[key]
+    if open_sets:
+        key, t = next(iter(open_sets.items()))
+        raise RecordingError(where, f"set {key} starts at {t:g} s and never ends")
+
+
+def write_recording(path: str | Path, recording: Recording, truth: dict[str, Any] | None = None) -> Path:
+    """Write a recording folder (creating it); the inverse of read_recording. Refuses to overwrite one."""
+    folder = Path(path)
+    if (folder / "recording.json").exists():
+        raise RecordingError(str(folder), "already holds a recording; choose a new folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for placement, sensor in recording.sensors.items():
+        name = f"{placement}.csv"
+        block = np.column_stack([recording.time_s, sensor.acc_mps2, sensor.gyr_dps])
+        _write_csv(folder / name, block)
+        files[placement] = name
+    if recording.markers:
+        lines = [",".join(EVENT_COLUMNS)]
+        lines += [f"{m.t_s:.3f},{m.event},{m.exercise},{m.side},{m.set}" for m in recording.markers]
+        (folder / "events.csv").write_text("\n".join(lines) + "\n", "utf-8")
+    meta = {
+        "format": FORMAT,
+        "sampling_rate_hz": recording.sampling_rate_hz,
+        "units": dict(UNITS),
+        "sensors": files,
+        "subject": recording.subject,
+        "task": recording.task,
+        **recording.meta,
+    }
+    (folder / "recording.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
+    if truth is not None:
+        (folder / "truth.json").write_text(json.dumps(truth, indent=1) + "\n", "utf-8")
+    return folder
+
+
+def _write_csv(path: Path, block: np.ndarray) -> None:
+    """time_s to 1 us; acc to 1e-5 m/s^2 and gyro to 1e-4 deg/s (below any MEMS sensor's resolution)."""
+    frame = pd.DataFrame(block, columns=list(COLUMNS))
+    frame["time_s"] = frame["time_s"].round(6)
+    frame[list(COLUMNS[1:4])] = frame[list(COLUMNS[1:4])].round(5)
+    frame[list(COLUMNS[4:7])] = frame[list(COLUMNS[4:7])].round(4)
+    frame.to_csv(path, index=False, lineterminator="\n")

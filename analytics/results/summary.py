@@ -1,0 +1,126 @@
+"""The one rule that turns strides into a gait summary, shared by the simulator's truth and the analysis.
+
+Rule (gaitsym.result/1): in each walking bout, the first and the last stride of each side are excluded
+(gait initiation and termination: Mobilise-D practice, and FIELD_NOTES section 2); a side's summary value
+is the mean over its included strides. Asymmetry follows:
+
+- symmetry index  SI  = 100 (L - R) / (0.5 (L + R))   [%], positive when left is larger
+- ratio               = L / R                           [-] (Patterson 2010 recommends reporting it)
+- gait asymmetry  GA  = 100 |ln(L / R)|                 [%] (Plotnik 2007)
+- diff                = L - R                           [unit of the metric]
+
+SI, ratio and GA are undefined (None) when a side is missing or not positive: pelvic drop can be zero or
+negative (hip hiking), so for it `diff` (degrees) is the robust figure. The 95% interval of SI is a
+percentile bootstrap over strides (resampling each side's strides), seeded so the same strides always give
+the same interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+SIDES = ("left", "right")
+ASYMMETRY_METRICS = ("stance_time_s", "step_time_s", "pelvic_drop_deg")
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240101
+
+
+def symmetry_index_pct(left: float | None, right: float | None) -> float | None:
+    """SI = 100 (L - R) / (0.5 (L + R)) in %, None unless both sides are positive numbers."""
+    if left is None or right is None or left <= 0 or right <= 0:
+        return None
+    return 100.0 * (left - right) / (0.5 * (left + right))
+
+
+def ratio(left: float | None, right: float | None) -> float | None:
+    if left is None or right is None or left <= 0 or right <= 0:
+        return None
+    return left / right
+
+
+def gait_asymmetry_pct(left: float | None, right: float | None) -> float | None:
+    """GA = 100 |ln(L / R)| in %, None unless both sides are positive numbers."""
+    if left is None or right is None or left <= 0 or right <= 0:
+        return None
+    return 100.0 * abs(math.log(left / right))
+
+
+def mark_included(strides: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """For each stride, whether the summary rule includes it (not the first or last of its side in its bout)."""
+    included = [True] * len(strides)
+    by_bout_side: dict[tuple[int, str], list[int]] = {}
+    for i, stride in enumerate(strides):
+        by_bout_side.setdefault((int(stride["bout"]), str(stride["side"])), []).append(i)
+    for indices in by_bout_side.values():
+        ordered = sorted(indices, key=lambda i: float(strides[i]["start_s"]))
+        included[ordered[0]] = False
+        included[ordered[-1]] = False
+    return included
+
+
+def _values(strides: Iterable[Mapping[str, Any]], side: str, metric: str) -> np.ndarray:
+    vals = [s.get(metric) for s in strides if s["side"] == side and s["included"]]
+    return np.array([v for v in vals if v is not None and math.isfinite(v)], dtype=np.float64)
+
+
+def asymmetry(left_values: np.ndarray, right_values: np.ndarray, bootstrap: bool) -> dict[str, Any]:
+    """Per-side means and their SI, ratio, GA, diff; with a bootstrap 95% interval of SI if asked."""
+    left = float(left_values.mean()) if left_values.size else None
+    right = float(right_values.mean()) if right_values.size else None
+    block: dict[str, Any] = {
+        "left": left,
+        "right": right,
+        "n_left": int(left_values.size),
+        "n_right": int(right_values.size),
+        "diff": None if left is None or right is None else left - right,
+        "si_pct": symmetry_index_pct(left, right),
+        "ratio": ratio(left, right),
+        "ga_pct": gait_asymmetry_pct(left, right),
+        "si_ci95_pct": None,
+    }
+    if bootstrap and block["si_pct"] is not None and left_values.size >= 2 and right_values.size >= 2:
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        lm = left_values[rng.integers(0, left_values.size, (BOOTSTRAP_RESAMPLES, left_values.size))].mean(1)
+        rm = right_values[rng.integers(0, right_values.size, (BOOTSTRAP_RESAMPLES, right_values.size))].mean(1)
+        ok = (lm > 0) & (rm > 0)
+        si = 100.0 * (lm[ok] - rm[ok]) / (0.5 * (lm[ok] + rm[ok]))
+        if si.size:
+            lo, hi = np.percentile(si, [2.5, 97.5])
+            block["si_ci95_pct"] = [float(lo), float(hi)]
+    return block
+
+
+def summarize_gait(strides: Sequence[Mapping[str, Any]], bootstrap: bool = True) -> dict[str, Any]:
+    """The gait summary of gaitsym.result/1 from strides that already carry ``included`` (see mark_included)."""
+    blocks = {
+        metric: asymmetry(_values(strides, "left", metric), _values(strides, "right", metric), bootstrap)
+        for metric in ASYMMETRY_METRICS
+    }
+    stance = blocks["stance_time_s"]
+    return {
+        "n_strides": {side: sum(1 for s in strides if s["side"] == side and s["included"]) for side in SIDES},
+        "stance_time_s": {"left": stance["left"], "right": stance["right"]},
+        "step_time_s": {"left": blocks["step_time_s"]["left"], "right": blocks["step_time_s"]["right"]},
+        "stance_si_pct": stance["si_pct"],
+        "stance_ratio": stance["ratio"],
+        "stance_ga_pct": stance["ga_pct"],
+        "pelvic_drop_deg": {
+            "left": blocks["pelvic_drop_deg"]["left"],
+            "right": blocks["pelvic_drop_deg"]["right"],
+        },
+        "asymmetry": blocks,
+    }
+
+
+def add_step_times(strides: list[dict[str, Any]]) -> None:
+    """Fill each stride's step_time_s: its start minus the latest earlier contralateral IC in the same bout."""
+    last_ic: dict[tuple[int, str], float] = {}
+    for stride in sorted(strides, key=lambda s: (int(s["bout"]), float(s["start_s"]))):
+        other = "right" if stride["side"] == "left" else "left"
+        previous = last_ic.get((int(stride["bout"]), other))
+        stride["step_time_s"] = None if previous is None else float(stride["start_s"]) - previous
+        last_ic[(int(stride["bout"]), stride["side"])] = float(stride["start_s"])
