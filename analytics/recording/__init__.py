@@ -10,4 +10,12 @@ from analytics.recording.io import (
     write_recording,
 )
 
-__all__ = ["COLUMNS", "PLACEMENTS", "ExerciseMarker", "Recording", "SensorData", "read_recording", "write_recording"]
+__all__ = [
+    "COLUMNS",
+    "PLACEMENTS",
+    "ExerciseMarker",
+    "Recording",
+    "SensorData",
+    "read_recording",
+    "write_recording",
+]

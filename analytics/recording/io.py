@@ -186,9 +186,7 @@ def _read_sensor_csv(csv_path: Path, rate: float) -> tuple[np.ndarray, np.ndarra
     acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
     if acc_norm < 0.3 * GRAVITY_MPS2:
         hint = " (it looks like g: multiply by 9.80665)" if 0.5 < acc_norm < 2.0 else ""
-        raise RecordingError(
-            where, f"acc median magnitude {acc_norm:.3g} is not m/s^2 including gravity{hint}"
-        )
+        raise RecordingError(where, f"acc median magnitude {acc_norm:.3g} is not m/s^2 including gravity{hint}")
     return t, np.ascontiguousarray(acc), np.ascontiguousarray(gyr)
 
 

@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -234,7 +235,8 @@ def decode(payload: bytes | str) -> Message:
     reader = _READERS.get(kind) if isinstance(kind, str) else None
     if reader is None:
         raise UplinkError("kind", f"{kind!r} is not one of {sorted(_READERS)}")
-    return reader(_Fields(doc))
+    message: Message = reader(_Fields(doc))
+    return message
 
 
 def _reject_constant(name: str) -> Any:
@@ -313,8 +315,10 @@ class _Fields:
         if block is None:
             return {}
         for name, value in block.doc.items():
-            ok = isinstance(value, str) if values is str else (
-                isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            ok = (
+                isinstance(value, str)
+                if values is str
+                else (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
             )
             if not ok:
                 raise UplinkError(f"{self._name(key)}.{name}", f"must be a {values.__name__}, got {value!r}")
@@ -508,7 +512,7 @@ def _read_ack(f: _Fields) -> Ack:
     return Ack(kind="ack", subject=_subject(f), msg_ids=tuple(ids), worker=f.text("worker"))
 
 
-_READERS = {
+_READERS: dict[str, Callable[[_Fields], Message]] = {
     "raw": _read_raw,
     "gap": _read_gap,
     "marker": _read_marker,

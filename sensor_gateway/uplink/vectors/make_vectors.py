@@ -20,10 +20,14 @@ HERE = Path(__file__).parent
 
 def _packets() -> tuple[bytes, ...]:
     samples = tuple((i, -i, 2048 + i, 10 * i, -10 * i, 0) for i in range(5))
-    first = ImuPacket(sequence=4294967293, timestamp_us=4294960000, acc_range_g=16, gyr_range_dps=2000,
-                      samples=samples)
-    second = ImuPacket(sequence=2, timestamp_us=4294960000 + 50_000 - 2**32, acc_range_g=16, gyr_range_dps=2000,
-                       samples=samples)
+    first = ImuPacket(sequence=4294967293, timestamp_us=4294960000, acc_range_g=16, gyr_range_dps=2000, samples=samples)
+    second = ImuPacket(
+        sequence=2,
+        timestamp_us=4294960000 + 50_000 - 2**32,
+        acc_range_g=16,
+        gyr_range_dps=2000,
+        samples=samples,
+    )
     return encode_packet(first), encode_packet(second)
 
 
@@ -31,33 +35,120 @@ def valid_messages() -> list[tuple[str, env.Message, str]]:
     sensor = env.SensorIdentity("GS-000042", 7, 100.0, 16, 2000, "1.0.0")
     clock = env.ClockMapping(True, 4294960000, 1795800000.25, 1.00002, 20.0, 0.4)
     unsynced = env.ClockMapping(False, 4294960000, None, 1.0, 0.0, 0.0)
-    raw = env.RawBatch("raw", env.raw_batch_id("GS-000042", 7, 4294967293), "demo-001", "s-20261126T1842Z",
-                       "pelvis", sensor, 4294967293, 4294967302, 10, 4294960000, clock, _packets())
-    positions = {"pelvis": env.SensorPosition("GS-000042", 7, 4294967302),
-                 "left_thigh": env.SensorPosition("GS-000043", 3, 1200)}
+    raw = env.RawBatch(
+        "raw",
+        env.raw_batch_id("GS-000042", 7, 4294967293),
+        "demo-001",
+        "s-20261126T1842Z",
+        "pelvis",
+        sensor,
+        4294967293,
+        4294967302,
+        10,
+        4294960000,
+        clock,
+        _packets(),
+    )
+    positions = {
+        "pelvis": env.SensorPosition("GS-000042", 7, 4294967302),
+        "left_thigh": env.SensorPosition("GS-000043", 3, 1200),
+    }
     return [
         ("raw batch across a u32 wrap", raw, topic("demo-001", "raw", "pelvis")),
-        ("raw batch before the gateway clock is synchronised",
-         env.RawBatch("raw", raw.msg_id, "demo-001", None, "pelvis", sensor, raw.seq_first, raw.seq_last, 10,
-                      raw.t_sensor_us_first, unsynced, raw.packets), topic("demo-001", "raw", "pelvis")),
-        ("gap", env.Gap("gap", env.gap_id("GS-000043", 3, 1000), "demo-001", "s-20261126T1842Z", "left_thigh",
-                        "GS-000043", 3, 1000, 1099, 1.0, "link_lost"), topic("demo-001", "gap", "left_thigh")),
-        ("set start marker", env.Marker("marker", "mk:s-20261126T1842Z:4", "demo-001", "s-20261126T1842Z",
-                                        "set_start", 1795800100.0, positions, "single_leg_bridge", "left", 1, "cmd"),
-         topic("demo-001", "marker")),
-        ("window marker", env.Marker("marker", "mk:s-20261126T1842Z:5", "demo-001", "s-20261126T1842Z", "window",
-                                     None, positions), topic("demo-001", "marker")),
-        ("status online", env.Status("status", "demo-001", "online", 1795800100.0, {"id": "gw-1", "version": "0.1.0"},
-                                     "s-20261126T1842Z",
-                                     {"pelvis": env.SensorStatus("connected", "GS-000042", 87, -60, 7, 4294967302,
-                                                                 20.0, 0.4, 1000, 0),
-                                      "right_thigh": env.SensorStatus("lost")},
-                                     {"pending_messages": 3.0}), topic("demo-001", "status")),
-        ("status offline (last will)", env.Status("status", "demo-001", "offline"), topic("demo-001", "status")),
-        ("command", env.Command("cmd", "c-1", "demo-001", "set_start", "clam", "right", 2), topic("demo-001", "cmd")),
-        ("command reply", env.CommandReply("cmd/reply", "c-1", "demo-001", True, "set started"),
-         topic("demo-001", "cmd/reply")),
-        ("ack", env.Ack("ack", "demo-001", (raw.msg_id, "gap:GS-000043:3:1000"), "worker-a"), topic("demo-001", "ack")),
+        (
+            "raw batch before the gateway clock is synchronised",
+            env.RawBatch(
+                "raw",
+                raw.msg_id,
+                "demo-001",
+                None,
+                "pelvis",
+                sensor,
+                raw.seq_first,
+                raw.seq_last,
+                10,
+                raw.t_sensor_us_first,
+                unsynced,
+                raw.packets,
+            ),
+            topic("demo-001", "raw", "pelvis"),
+        ),
+        (
+            "gap",
+            env.Gap(
+                "gap",
+                env.gap_id("GS-000043", 3, 1000),
+                "demo-001",
+                "s-20261126T1842Z",
+                "left_thigh",
+                "GS-000043",
+                3,
+                1000,
+                1099,
+                1.0,
+                "link_lost",
+            ),
+            topic("demo-001", "gap", "left_thigh"),
+        ),
+        (
+            "set start marker",
+            env.Marker(
+                "marker",
+                "mk:s-20261126T1842Z:4",
+                "demo-001",
+                "s-20261126T1842Z",
+                "set_start",
+                1795800100.0,
+                positions,
+                "single_leg_bridge",
+                "left",
+                1,
+                "cmd",
+            ),
+            topic("demo-001", "marker"),
+        ),
+        (
+            "window marker",
+            env.Marker("marker", "mk:s-20261126T1842Z:5", "demo-001", "s-20261126T1842Z", "window", None, positions),
+            topic("demo-001", "marker"),
+        ),
+        (
+            "status online",
+            env.Status(
+                "status",
+                "demo-001",
+                "online",
+                1795800100.0,
+                {"id": "gw-1", "version": "0.1.0"},
+                "s-20261126T1842Z",
+                {
+                    "pelvis": env.SensorStatus("connected", "GS-000042", 87, -60, 7, 4294967302, 20.0, 0.4, 1000, 0),
+                    "right_thigh": env.SensorStatus("lost"),
+                },
+                {"pending_messages": 3.0},
+            ),
+            topic("demo-001", "status"),
+        ),
+        (
+            "status offline (last will)",
+            env.Status("status", "demo-001", "offline"),
+            topic("demo-001", "status"),
+        ),
+        (
+            "command",
+            env.Command("cmd", "c-1", "demo-001", "set_start", "clam", "right", 2),
+            topic("demo-001", "cmd"),
+        ),
+        (
+            "command reply",
+            env.CommandReply("cmd/reply", "c-1", "demo-001", True, "set started"),
+            topic("demo-001", "cmd/reply"),
+        ),
+        (
+            "ack",
+            env.Ack("ack", "demo-001", (raw.msg_id, "gap:GS-000043:3:1000"), "worker-a"),
+            topic("demo-001", "ack"),
+        ),
     ]
 
 
@@ -94,23 +185,73 @@ def malformed() -> list[dict[str, Any]]:
         {"name": "subject with a slash", "payload": mutate(subject="a/b"), "field": "subject"},
         {"name": "unknown placement", "payload": mutate(placement="head"), "field": "placement"},
         {"name": "missing clock", "payload": mutate(clock=_DELETE), "field": "clock"},
-        {"name": "invented UTC while unsynced", "payload": mutate(clock__utc_synced=False), "field": "clock.ref_utc_s"},
-        {"name": "negative boot epoch", "payload": mutate(sensor__boot_epoch=-1), "field": "sensor.boot_epoch"},
+        {
+            "name": "invented UTC while unsynced",
+            "payload": mutate(clock__utc_synced=False),
+            "field": "clock.ref_utc_s",
+        },
+        {
+            "name": "negative boot epoch",
+            "payload": mutate(sensor__boot_epoch=-1),
+            "field": "sensor.boot_epoch",
+        },
         {"name": "boolean as sequence", "payload": mutate(seq_first=True), "field": "seq_first"},
         {"name": "bad base64 packet", "payload": mutate(packets=["!!!"]), "field": "packets[0]"},
         {"name": "no packets", "payload": mutate(packets=[]), "field": "packets"},
-        {"name": "more samples than the sequence range", "payload": mutate(n_samples=11), "field": "seq_last"},
-        {"name": "msg_id not derived from the samples", "payload": mutate(msg_id="raw:x:1:2"), "field": "msg_id"},
-        {"name": "NaN rate", "payload": mutate(clock__rate="NaN").replace('"NaN"', "NaN"), "field": "payload"},
-        {"name": "set marker with an unknown exercise",
-         "payload": json.dumps({"v": 1, "kind": "marker", "msg_id": "m", "subject": "s1", "session": "x",
-                                "type": "set_start", "t_utc_s": None, "last_seq": {}, "exercise": "yoga",
-                                "side": "left", "set": 1}), "field": "exercise"},
-        {"name": "bilateral exercise with a side",
-         "payload": json.dumps({"v": 1, "kind": "cmd", "cmd_id": "c", "subject": "s1", "action": "set_start",
-                                "exercise": "pelvic_tilt", "side": "left"}), "field": "side"},
-        {"name": "ack id not a string",
-         "payload": json.dumps({"v": 1, "kind": "ack", "subject": "s1", "msg_ids": [3]}), "field": "msg_ids[0]"},
+        {
+            "name": "more samples than the sequence range",
+            "payload": mutate(n_samples=11),
+            "field": "seq_last",
+        },
+        {
+            "name": "msg_id not derived from the samples",
+            "payload": mutate(msg_id="raw:x:1:2"),
+            "field": "msg_id",
+        },
+        {
+            "name": "NaN rate",
+            "payload": mutate(clock__rate="NaN").replace('"NaN"', "NaN"),
+            "field": "payload",
+        },
+        {
+            "name": "set marker with an unknown exercise",
+            "payload": json.dumps(
+                {
+                    "v": 1,
+                    "kind": "marker",
+                    "msg_id": "m",
+                    "subject": "s1",
+                    "session": "x",
+                    "type": "set_start",
+                    "t_utc_s": None,
+                    "last_seq": {},
+                    "exercise": "yoga",
+                    "side": "left",
+                    "set": 1,
+                }
+            ),
+            "field": "exercise",
+        },
+        {
+            "name": "bilateral exercise with a side",
+            "payload": json.dumps(
+                {
+                    "v": 1,
+                    "kind": "cmd",
+                    "cmd_id": "c",
+                    "subject": "s1",
+                    "action": "set_start",
+                    "exercise": "pelvic_tilt",
+                    "side": "left",
+                }
+            ),
+            "field": "side",
+        },
+        {
+            "name": "ack id not a string",
+            "payload": json.dumps({"v": 1, "kind": "ack", "subject": "s1", "msg_ids": [3]}),
+            "field": "msg_ids[0]",
+        },
     ]
 
 
@@ -120,8 +261,14 @@ _DELETE = object()
 def main() -> None:
     valid = []
     for name, message, topic_name in valid_messages():
-        valid.append({"name": name, "topic": topic_name, "payload": env.encode(message).decode("utf-8"),
-                      "decoded": _jsonable(message)})
+        valid.append(
+            {
+                "name": name,
+                "topic": topic_name,
+                "payload": env.encode(message).decode("utf-8"),
+                "decoded": _jsonable(message),
+            }
+        )
     bad = [{**m, "error": "UplinkError"} for m in malformed()]
     doc = {"contract": "gaitsym uplink v1", "valid": valid, "malformed": bad}
     (HERE / "uplink.json").write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
