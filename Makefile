@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) system-deps
 
-# Debian packages the tests and the demo start themselves (installed only when missing).
+# Debian packages the tests and the demo start themselves (installed only when missing):
+# "probe:package", the probe being a file or a command on PATH.
+SYSTEM_DEPS := /usr/sbin/mosquitto:mosquitto /usr/bin/mosquitto_sub:mosquitto-clients /usr/bin/dbus-daemon:dbus
 system-deps:
-	@bash deploy/install-system-deps.sh
+	@GAITSYM_SYSTEM_DEPS="$(SYSTEM_DEPS)" bash deploy/install-system-deps.sh
 
 demo: install
 	$(PY) -m analytics.cli demo
