@@ -120,7 +120,7 @@ def _rotation_increments(omega_rad_s: np.ndarray, dt_s: float) -> _Quat:
     safe = np.where(angle > 1e-12, angle, 1.0)
     scale = np.where(angle > 1e-12, np.sin(half) / safe, 0.5) * dt_s  # sin(x/2)/x, exact near zero
     n = wx.shape[0]
-    out = tuple(np.empty(n) for _ in range(4))
+    out: _Quat = (np.empty(n), np.empty(n), np.empty(n), np.empty(n))
     out[0][0], out[1][0], out[2][0], out[3][0] = 1.0, 0.0, 0.0, 0.0
     out[0][1:] = np.cos(half[:-1])
     out[1][1:] = (wx * scale)[:-1]
@@ -201,7 +201,7 @@ def _scan(w: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> _Quat:
     odd = (w[1::2], x[1::2], y[1::2], z[1::2])
     pairs = _mul(even, odd)  # q_0 q_1, q_2 q_3, ...
     pw, px, py, pz = _scan(*pairs)  # P_1, P_3, P_5, ...
-    out = tuple(np.empty(n) for _ in range(4))
+    out: _Quat = (np.empty(n), np.empty(n), np.empty(n), np.empty(n))
     for o, p, c in zip(out, (pw, px, py, pz), (w, x, y, z), strict=True):
         o[1::2] = p
         o[0] = c[0]
