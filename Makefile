@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint typecheck unit install system-deps clean bench
+.PHONY: demo test lint typecheck install system-deps clean bench-venv
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gaitsym needs Python >= 3.11")'
@@ -36,8 +36,15 @@ typecheck: $(STAMP)
 test: install lint typecheck
 	$(PY) -m pytest -q
 
-bench: install
-	@echo "see bench/RESULTS.md for each benchmark's command"
+# Benchmarks that compare against mobgap (the Mobilise-D pipeline) run in their own virtualenv, so that
+# mobgap's heavy dependencies never leak into the test environment. Each figure's command is in bench/RESULTS.md.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed-stamp: pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . 'mobgap==1.2.0' 'pingouin<0.7'
+	@touch $@
+bench-venv: $(BENCH_VENV)/.installed-stamp
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

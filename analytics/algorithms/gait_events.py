@@ -1,0 +1,314 @@
+"""Gait events from one pelvis (lower-back) IMU in any orientation: walking bouts, initial and final
+contacts with left/right labels, and per-stride stride, stance and swing times.
+
+Method (each step follows a published observation; the constants are physiological, not fitted):
+
+1. **Orientation-free step candidates.** The norm of the specific force minus its median is, to first order,
+   the vertical acceleration whatever the sensor orientation. Each step makes one peak of vertical
+   acceleration in loading response (the vertical ground reaction force exceeds body weight just after heel
+   strike; Zijlstra & Hof 2003, Gait Posture 18:1). Peaks of the 3 Hz low-passed signal (step frequency
+   1.4-2.3 Hz, Hollman 2011) at least 0.25 s apart (fastest walking cadence ~ 240 steps/min) with a
+   prominence of 0.5 m/s^2 (~0.05 g; quiet standing sway is far below) are step candidates.
+2. **Walking bouts**: runs of at least 4 candidates (two strides, the smallest walking bout of the
+   Mobilise-D consensus, Kluge et al. 2021, PLoS One 16:e0258460) whose step times are 0.25-1.5 s and
+   within a factor 2 of the bout's median step time (a bout may not hide a missed step or a pause).
+3. **Body axes** from the walking samples (``pelvis_alignment``): vertical, forward, left.
+4. **Initial contact (IC)**: the heel strike starts the rise of vertical acceleration into the loading
+   peak; IC is the instant of steepest rise (maximum vertical jerk of the 10 Hz low-passed vertical
+   acceleration) in the 0.25 s before each loading peak. This is the McCamley 2012 (Gait Posture 36:316)
+   idea -- IC at an extremum of the differentiated vertical signal -- evaluated on a less smoothed signal,
+   so that the timing is not delayed by the wavelet's width.
+5. **Final contact (FC)**: the trailing foot leaves the ground at the end of double support, when the
+   vertical acceleration, having passed its loading peak, reaches its minimum (the trailing leg stops
+   pushing and body weight rests on the single stance leg; cf. the trunk-acceleration event patterns of
+   Auvinet et al. 2002, Gait Posture 16:124, and González et al. 2010, Gait Posture 31:322 -- citation of
+   this exact feature still to be checked).
+   FC of the contralateral foot = first local minimum of the 10 Hz low-passed vertical acceleration within
+   0.05-0.35 s after the loading peak (double support lasts about 10% of a stride, Perry 1992).
+6. **Side**: two published cues, each a signed score, summed after scaling to unit median magnitude:
+   (a) the medio-lateral acceleration reverses at heel strike: during left stance the trunk, an inverted
+   pendulum over the left foot, accelerates to the right, and vice versa (Ullrich et al. 2022 use ML
+   features; here the mean ML acceleration in the half step after IC minus the half step before);
+   (b) the sign of the pelvis yaw rate at IC (McCamley 2012; Pham et al. 2017, Front Neurol 8:457),
+   high-passed at 0.5 Hz to remove turning. Steps alternate left/right, so each bout is labelled by a
+   Viterbi pass over {left, right} that charges ``NON_ALTERNATION_COST`` for two same-side steps in a row.
+7. **Strides** (side = stance leg): stride = IC to the next same-side IC; stance = IC to that foot's FC;
+   swing = stride - stance.
+
+Units: accelerations m/s^2 (gravity included), angular rates deg/s, sampling rate Hz, all times s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import signal
+
+from analytics.algorithms._checks import check_imu
+from analytics.algorithms.pelvis_alignment import BodyAxes, estimate_body_axes
+
+Side = Literal["left", "right"]
+
+STEP_LOWPASS_HZ = 3.0
+"""Low-pass (Hz) leaving one vertical-acceleration peak per step."""
+MIN_STEP_S = 0.25
+"""Shortest step time (s): ~240 steps/min, beyond walking."""
+MAX_STEP_S = 1.5
+"""Longest step time (s) inside a walking bout: ~40 steps/min, very slow pathological walking."""
+MIN_PEAK_PROMINENCE_MPS2 = 0.5
+"""Smallest loading peak (m/s^2, ~0.05 g) counted as a step."""
+MIN_BOUT_STEPS = 4
+"""Fewest steps (ICs) in a walking bout: two strides."""
+STEP_RATIO_LIMIT = 2.0
+"""A step time more than this factor away from the bout median breaks the bout."""
+EVENT_LOWPASS_HZ = 10.0
+"""Low-pass (Hz) of the vertical acceleration used to time IC and FC (impact transients are above)."""
+IC_SEARCH_S = 0.25
+"""IC is searched for in this many seconds before the loading peak."""
+FC_SEARCH_S = (0.05, 0.35)
+"""FC of the trailing foot is searched for this long (s) after the loading peak."""
+YAW_HIGHPASS_HZ = 0.5
+"""High-pass (Hz) removing turning from the yaw rate, keeping the stride-frequency pelvis rotation."""
+NON_ALTERNATION_COST = 3.0
+"""Viterbi cost of two same-side steps in a row, in units of the median side score."""
+BOUT_MARGIN_S = 1.0
+"""Samples this close to a bout (s) are analysed with it (pass 2 sees only bouts + margins; 1 s lets the
+filters settle: the 0.5 Hz high-pass has a time constant of ~0.3 s)."""
+MIN_DURATION_S = 2.0
+"""Shortest signal accepted (s)."""
+
+
+@dataclass(frozen=True)
+class GaitEvent:
+    """An initial or final contact: time (s from the first sample) and the foot (left or right)."""
+
+    t_s: float
+    side: Side
+
+
+@dataclass(frozen=True)
+class WalkingBout:
+    """A walking bout: first IC to last IC (s), and its number of steps (ICs)."""
+
+    start_s: float
+    end_s: float
+    n_steps: int
+
+
+@dataclass(frozen=True)
+class Stride:
+    """One stride of the stance leg ``side``: IC (start_s) to the next same-side IC (end_s), in s.
+
+    ``stance_time_s`` and ``swing_time_s`` are None when that foot's FC was not found.
+    """
+
+    side: Side
+    start_s: float
+    end_s: float
+    stride_time_s: float
+    stance_time_s: float | None
+    swing_time_s: float | None
+
+
+@dataclass(frozen=True)
+class GaitEvents:
+    """Everything found in one pelvis recording. ``axes`` is None when no walking was found.
+
+    ``side_confidence`` (0..1): how strongly the side cues agree with the chosen alternating labels
+    (1 = every step's cues point to its label).
+    """
+
+    walking_bouts: tuple[WalkingBout, ...]
+    initial_contacts: tuple[GaitEvent, ...]
+    final_contacts: tuple[GaitEvent, ...]
+    strides: tuple[Stride, ...]
+    axes: BodyAxes | None
+    side_confidence: float
+
+
+def _lowpass(x: np.ndarray, cutoff_hz: float, fs: float, order: int = 4) -> np.ndarray:
+    sos = signal.butter(order, min(cutoff_hz, 0.45 * fs), "lowpass", fs=fs, output="sos")
+    return signal.sosfiltfilt(sos, x, axis=0)
+
+
+def _step_peaks(a_v: np.ndarray, fs: float) -> np.ndarray:
+    """Sample indices of the loading peaks (one per step) of a vertical acceleration."""
+    smooth = _lowpass(a_v, STEP_LOWPASS_HZ, fs)
+    peaks, _ = signal.find_peaks(smooth, distance=max(1, round(MIN_STEP_S * fs)), prominence=MIN_PEAK_PROMINENCE_MPS2)
+    return peaks
+
+
+def _bouts(peaks: np.ndarray, fs: float) -> list[np.ndarray]:
+    """Split step peaks into walking bouts (arrays of peak indices), see the module docstring."""
+    if peaks.size < MIN_BOUT_STEPS:
+        return []
+    dt = np.diff(peaks) / fs
+    runs = np.split(np.arange(peaks.size), np.flatnonzero(dt > MAX_STEP_S) + 1)
+    bouts: list[np.ndarray] = []
+    for run in runs:
+        if run.size < MIN_BOUT_STEPS:
+            continue
+        steps = np.diff(peaks[run]) / fs
+        median = float(np.median(steps))
+        ok = (steps <= STEP_RATIO_LIMIT * median) & (steps >= median / STEP_RATIO_LIMIT)
+        for sub in np.split(run, np.flatnonzero(~ok) + 1):
+            if sub.size >= MIN_BOUT_STEPS:
+                bouts.append(peaks[sub])
+    return bouts
+
+
+def _window_argext(x: np.ndarray, starts: np.ndarray, length: int, find_max: bool) -> np.ndarray:
+    """Index of the max (or min) of x in [start, start + length) for each start (clipped to x)."""
+    idx = np.clip(starts[:, None] + np.arange(length)[None, :], 0, x.size - 1)
+    vals = x[idx]
+    return idx[np.arange(starts.size), np.argmax(vals, axis=1) if find_max else np.argmin(vals, axis=1)]
+
+
+def _first_local_min(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """First local minimum of x in [start, start + length) per start; the window minimum if none."""
+    idx = np.clip(starts[:, None] + np.arange(length)[None, :], 0, x.size - 1)
+    vals = x[idx]
+    is_min = np.zeros(vals.shape, dtype=bool)
+    is_min[:, 1:-1] = (vals[:, 1:-1] < vals[:, :-2]) & (vals[:, 1:-1] <= vals[:, 2:])
+    has = is_min.any(axis=1)
+    first = np.where(has, np.argmax(is_min, axis=1), np.argmin(vals, axis=1))
+    return idx[np.arange(starts.size), first]
+
+
+def _alternating_labels(score: np.ndarray) -> np.ndarray:
+    """Viterbi labels (True = left) for one bout from per-step scores (positive = left)."""
+    n = score.size
+    cost = np.empty((n, 2))  # state 0 = left, 1 = right
+    back = np.zeros((n, 2), dtype=np.int8)
+    cost[0] = (-score[0], score[0])
+    for i in range(1, n):
+        emit = (-score[i], score[i])
+        for s in (0, 1):
+            stay = cost[i - 1, s] + NON_ALTERNATION_COST
+            swap = cost[i - 1, 1 - s]
+            back[i, s] = s if stay < swap else 1 - s
+            cost[i, s] = min(stay, swap) + emit[s]
+    states = np.empty(n, dtype=np.int8)
+    states[-1] = int(np.argmin(cost[-1]))
+    for i in range(n - 1, 0, -1):
+        states[i - 1] = back[i, states[i]]
+    return states == 0
+
+
+def _robust_scale(x: np.ndarray) -> np.ndarray:
+    scale = float(np.median(np.abs(x)))
+    return x / scale if scale > 0 else x
+
+
+def detect_gait_events(acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_hz: float) -> GaitEvents:
+    """Walking bouts, ICs, FCs and strides from a pelvis IMU (see the module docstring).
+
+    ``acc_mps2`` (n, 3) m/s^2 including gravity and ``gyr_dps`` (n, 3) deg/s, in the sensor's own frame
+    (any orientation); ``sampling_rate_hz`` in Hz. Raises InvalidSignal for bad arrays or rate and
+    InsufficientData for a signal shorter than MIN_DURATION_S.
+    """
+    acc, gyr, fs = check_imu(acc_mps2, gyr_dps, sampling_rate_hz, MIN_DURATION_S)
+    n = acc.shape[0]
+    empty = GaitEvents((), (), (), (), None, 0.0)
+
+    # Pass 1: orientation-free step candidates -> samples that are walking.
+    norm = np.linalg.norm(acc, axis=1)
+    bouts = _bouts(_step_peaks(norm - np.median(norm), fs), fs)
+    if not bouts:
+        return empty
+    mask = np.zeros(n, dtype=bool)
+    margin = round(BOUT_MARGIN_S * fs)
+    for b in bouts:
+        mask[max(0, b[0] - margin) : b[-1] + margin + 1] = True
+    if mask.sum() < MIN_DURATION_S * fs:
+        return empty
+    # Pass 2 works on the walking samples only (concatenated): `where` maps back to sample numbers.
+    where = np.flatnonzero(mask)
+    acc_w, gyr_w = acc[where], gyr[where]
+    axes = estimate_body_axes(acc_w, gyr_w, fs)
+    body = axes.to_body(acc_w)
+    a_v = body[:, 2] - body[:, 2].mean()
+    a_ml = body[:, 1]
+    yaw = gyr_w @ np.asarray(axes.up)
+    peaks_w = _step_peaks(a_v, fs)
+    bouts = _bouts(where[peaks_w], fs)  # bout rules judge true times, not concatenated ones
+    if not bouts:
+        return GaitEvents((), (), (), (), axes, 0.0)
+    position = np.searchsorted(where, np.concatenate(bouts))  # peaks back to walking-sample positions
+
+    a_ev = _lowpass(a_v, EVENT_LOWPASS_HZ, fs)
+    jerk = np.gradient(a_ev)
+    ic_len = round(IC_SEARCH_S * fs)
+    fc_lo, fc_hi = round(FC_SEARCH_S[0] * fs), round(FC_SEARCH_S[1] * fs)
+    sos_hp = signal.butter(2, YAW_HIGHPASS_HZ, "highpass", fs=fs, output="sos")
+    yaw_hp = signal.sosfiltfilt(sos_hp, yaw)
+    ml_hp = signal.sosfiltfilt(sos_hp, a_ml)
+    ml_cum = np.concatenate([[0.0], np.cumsum(ml_hp)])
+    n = where.size
+
+    ic_idx = _window_argext(jerk, position - ic_len, ic_len + 1, find_max=True)
+    fc_idx = _first_local_min(a_ev, position + fc_lo, fc_hi - fc_lo + 1)
+
+    # Side scores per IC (positive = left), over half a (median) step either side of the IC.
+    half = max(1, round(float(np.median(np.concatenate([np.diff(b) for b in bouts]))) / 2))
+    lo = np.clip(ic_idx - half, 0, n)
+    hi = np.clip(ic_idx + half, 0, n)
+    ml_before = (ml_cum[ic_idx] - ml_cum[lo]) / np.maximum(ic_idx - lo, 1)
+    ml_after = (ml_cum[hi] - ml_cum[ic_idx]) / np.maximum(hi - ic_idx, 1)
+    score = _robust_scale(ml_before - ml_after) + _robust_scale(-yaw_hp[ic_idx])
+
+    ics: list[GaitEvent] = []
+    fcs: list[GaitEvent] = []
+    strides: list[Stride] = []
+    out_bouts: list[WalkingBout] = []
+    agree = 0.0
+    total = 0.0
+    pos = 0
+    for b in bouts:
+        sl = slice(pos, pos + b.size)
+        pos += b.size
+        left = _alternating_labels(score[sl])
+        # A bout's first or last step labelled like its neighbour is not a step of alternating walking
+        # (e.g. the weight shift before gait initiation): trim it.
+        first, last = 0, b.size
+        while last - first >= 2 and left[first] == left[first + 1]:
+            first += 1
+        while last - first >= 2 and left[last - 1] == left[last - 2]:
+            last -= 1
+        k = last - first
+        if k < MIN_BOUT_STEPS:
+            continue
+        left = left[first:last]
+        keep = np.arange(sl.start + first, sl.start + last)
+        signed = np.where(left, score[keep], -score[keep])
+        agree += float(signed.sum())
+        total += float(np.abs(score[keep]).sum())
+        t_ic = where[ic_idx[keep]] / fs
+        t_fc = where[fc_idx[keep]] / fs
+        sides: list[Side] = ["left" if x else "right" for x in left]
+        out_bouts.append(WalkingBout(float(t_ic[0]), float(t_ic[-1]), int(k)))
+        for i in range(k):
+            ics.append(GaitEvent(float(t_ic[i]), sides[i]))
+            # The FC after IC i belongs to the other (trailing) foot.
+            fcs.append(GaitEvent(float(t_fc[i]), "right" if left[i] else "left"))
+        for i in range(k - 2):
+            if sides[i + 2] != sides[i] or sides[i + 1] == sides[i]:
+                continue
+            stride = float(t_ic[i + 2] - t_ic[i])
+            fc = float(t_fc[i + 1])  # FC of foot i happens after the contralateral IC i+1
+            stance = fc - float(t_ic[i])
+            ok = 0.0 < stance < stride
+            strides.append(
+                Stride(
+                    side=sides[i],
+                    start_s=float(t_ic[i]),
+                    end_s=float(t_ic[i + 2]),
+                    stride_time_s=stride,
+                    stance_time_s=stance if ok else None,
+                    swing_time_s=stride - stance if ok else None,
+                )
+            )
+    side_conf = float(max(agree, 0.0) / total) if total > 0 else 0.0
+    return GaitEvents(tuple(out_bouts), tuple(ics), tuple(fcs), tuple(strides), axes, side_conf)
