@@ -76,7 +76,7 @@ def quiet_standing_mask(
     speed = signal.sosfiltfilt(sos, np.sqrt((gyr * gyr).sum(axis=1)))
     upright = up @ axis >= np.cos(np.radians(UPRIGHT_MAX_DEG))
     still = (speed < STILL_GYRO_DPS) & upright
-    return _keep_runs(still, int(round(STANDING_MIN_S * rate)), int(round(EDGE_TRIM_S * rate)))
+    return _keep_runs(still, round(STANDING_MIN_S * rate), round(EDGE_TRIM_S * rate))
 
 
 def _keep_runs(mask: np.ndarray, min_len: int, trim: int) -> np.ndarray:
