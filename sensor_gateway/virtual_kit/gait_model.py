@@ -1,0 +1,309 @@
+"""Walking: step timing (gait events) and pelvis/thigh kinematics of a walking bout.
+
+Timing. A bout starts from quiet standing: the leading leg lifts off 0.15 s in (gait initiation), then steps
+alternate. Step times have a few % coefficient of variation (CV, autocorrelated, Hausdorff 2005: stride-time
+CV ~2-3 % in healthy adults); the stance time of each step is stance_pct of its stride (normal 60-62 %,
+Perry & Burnfield 2010), then each side's stance times are rescaled so that the stance symmetry index over the
+strides the summary includes is exactly the requested one (`impose_stance_asymmetry`). The last contact of
+each leg closes the bout (termination, no toe off). Home bouts have a 180 deg turn in the middle: heading
+turns over four steps while the forward speed drops to 60 %.
+
+Kinematics (deg, m), from each leg's gait phase p (0 at its initial contact, 0.6 at its toe off, 1 at its next
+initial contact; piecewise linear between events, smoothed over 20 ms), scaled by an envelope that ramps up
+over the first step and down over the last:
+
+- pelvic obliquity: in each leg's early stance the opposite hemipelvis drops, peaking at p = 0.17 (loading
+  response, just after the opposite toe off; Perry & Burnfield 2010, pelvic obliquity +-4-5 deg), amplitude =
+  the pelvic drop knob of that side with 5 % stride-to-stride CV. Truth drops are measured afterwards from
+  the resulting trajectory (truth.py), so they are true by construction.
+- pelvic tilt +-2 deg at twice the stride frequency, anterior-most in terminal stance (Perry & Burnfield).
+- pelvic rotation +-4.5 deg at the stride frequency, the leading hemipelvis forward at initial contact.
+- vertical excursion 3.6 cm peak to peak at twice the stride frequency, lowest in double support
+  (Gard 2004, Winter 2009); medio-lateral sway +-1.5 cm at the stride frequency towards the stance leg;
+  forward speed fluctuating +-8 % (slowest at midstance, inverted pendulum).
+  Left-right differences (amplitude modulation at the stride frequency, 25 % vertical, 80 % forward) give
+  harmonic ratios of trunk acceleration like real walking (Menz 2003: HR vertical ~3-4, AP ~2-3).
+- heel strike (`heel_strikes`): damped transients of the pelvis's acceleration (18 Hz and 5 Hz, 2-2.5 m/s^2
+  vertical, ~1 m/s^2 backwards, 2.5 m/s^2 towards the new stance leg) and a 0.3 deg rotational ring at 5-6 Hz.
+- thigh sagittal angle from a normative curve (Perry & Burnfield; Winter 2009): ~+24 deg flexion at initial
+  contact, -11 deg extension just before toe off, ~+27 deg in late swing; thigh adduction +-3 deg.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+from scipy.ndimage import gaussian_filter1d
+from scipy.spatial.transform import Rotation
+
+from analytics.results.summary import mark_included
+from sensor_gateway.errors import SimulationError
+
+from .config import SessionConfig
+from .kinematics import PELVIS_STANDING_HEIGHT_M, SIDE_SIGN, Pose, ramp, with_obliquity
+
+TOE_OFF_PHASE = 0.6
+"""Gait phase of toe off in the templates (fraction of the stride)."""
+
+_THIGH_KEYS = np.array(
+    [
+        (0.00, 24.0),
+        (0.10, 21.0),
+        (0.20, 13.0),
+        (0.30, 5.0),
+        (0.40, -3.0),
+        (0.50, -10.0),
+        (0.55, -11.0),
+        (0.60, -7.0),
+        (0.70, 8.0),
+        (0.80, 22.0),
+        (0.87, 27.0),
+        (0.95, 26.0),
+        (1.00, 24.0),
+    ]
+)
+THIGH_FLEXION_DEG = CubicSpline(_THIGH_KEYS[:, 0], _THIGH_KEYS[:, 1], bc_type="periodic")
+"""Thigh sagittal angle (deg, + flexion: knee forward) against gait phase (Perry & Burnfield; Winter 2009)."""
+
+_DROP_A, _DROP_B = 2.0, 5.0
+_DROP_PEAK = (_DROP_A / (_DROP_A + _DROP_B)) ** _DROP_A * (_DROP_B / (_DROP_A + _DROP_B)) ** _DROP_B
+
+
+def drop_shape(phase: np.ndarray) -> np.ndarray:
+    """0..1 bump of the opposite hemipelvis's drop over a leg's stance (phase 0..0.6), peak at phase 0.17."""
+    p = np.mod(phase, 1.0) / TOE_OFF_PHASE
+    inside = p < 1.0
+    pc = np.where(inside, p, 0.0)
+    return np.where(inside, pc**_DROP_A * (1.0 - pc) ** _DROP_B / _DROP_PEAK, 0.0)
+
+
+@dataclass
+class BoutPlan:
+    """Gait events of one bout, in s from the bout's start (quiet standing)."""
+
+    ic_s: np.ndarray
+    """Initial contacts in order, alternating legs."""
+    ic_side: list[str]
+    stance_s: np.ndarray
+    """Stance time after each initial contact (NaN for the last contact of each leg: the bout ends)."""
+    initiation_toe_off_s: dict[str, float]
+    duration_s: float
+    turn_s: tuple[float, float]
+    turn_direction: float
+    """+1 turns left (counter-clockwise seen from above), -1 right, 0 no turn."""
+    start_s: float = 0.0
+    """Where the bout starts in the session (set by the session script)."""
+    drop_amplitude_deg: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def strides(self) -> list[dict[str, Any]]:
+        """Same-foot IC to IC strides (session time), without truth values that need the trajectory."""
+        out: list[dict[str, Any]] = []
+        for side in ("left", "right"):
+            idx = [i for i, s in enumerate(self.ic_side) if s == side]
+            for a, b in itertools.pairwise(idx):
+                start = self.start_s + float(self.ic_s[a])
+                end = self.start_s + float(self.ic_s[b])
+                stance = float(self.stance_s[a])
+                out.append({"side": side, "start_s": start, "end_s": end, "stance_time_s": stance, "ic_index": a})
+        out.sort(key=lambda s: float(s["start_s"]))
+        return out
+
+
+def plan_bout(cfg: SessionConfig, rng: np.random.Generator, n_steps: int, leading: str, turn: bool) -> BoutPlan:
+    """Step timing of one bout of ``n_steps`` initial contacts (>= 8), starting and ending in quiet standing."""
+    stride_s = 120.0 / cfg.cadence_steps_per_min
+    step_s = stride_s / 2.0
+    stance_frac = cfg.stance_pct / 100.0
+    # autocorrelated step-time variation, CV ~2 %
+    eps = rng.standard_normal(n_steps)
+    eps = np.convolve(eps, [0.6, 0.8], mode="same") / 1.0
+    steps = step_s * (1.0 + 0.02 * eps[: n_steps - 1])
+    steps[-1] *= 0.85  # closing step of the termination is shorter
+    toe_off_lead = 0.15
+    first_ic = toe_off_lead + (1.0 - stance_frac) * stride_s * 0.9
+    ic = first_ic + np.concatenate([[0.0], np.cumsum(steps)])
+    sides = [leading if i % 2 == 0 else _other(leading) for i in range(n_steps)]
+    stance = np.full(n_steps, np.nan)
+    for i in range(n_steps - 2):
+        stance[i] = stance_frac * (ic[i + 2] - ic[i]) * (1.0 + 0.015 * rng.standard_normal())
+    toe_off = {leading: toe_off_lead, _other(leading): float(ic[0] + (stance_frac - 0.5) * stride_s)}
+    turn_window = (0.0, 0.0)
+    if turn:
+        mid = n_steps // 2
+        turn_window = (float(ic[mid - 2]), float(ic[mid + 2]))
+    return BoutPlan(
+        ic_s=ic,
+        ic_side=sides,
+        stance_s=stance,
+        initiation_toe_off_s=toe_off,
+        duration_s=float(ic[-1] + 0.6),
+        turn_s=turn_window,
+        turn_direction=float(rng.choice([-1.0, 1.0])) if turn else 0.0,
+    )
+
+
+def _other(side: str) -> str:
+    return "right" if side == "left" else "left"
+
+
+def impose_stance_asymmetry(bouts: list[BoutPlan], si_pct: float) -> None:
+    """Rescale each side's stance times so the SI of the included strides' mean stance is exactly si_pct."""
+    strides = []
+    for b, bout in enumerate(bouts):
+        for s in bout.strides():
+            strides.append({**s, "bout": b})
+    included = mark_included(strides)
+    means = {}
+    for side in ("left", "right"):
+        vals = [
+            float(s["stance_time_s"]) for s, inc in zip(strides, included, strict=True) if inc and s["side"] == side
+        ]
+        if not vals:
+            raise SimulationError("minutes (--minutes): too short for a walking bout with included strides")
+        means[side] = float(np.mean(vals))
+    ratio = (200.0 + si_pct) / (200.0 - si_pct)
+    mean = 0.5 * (means["left"] + means["right"])
+    target_right = 2.0 * mean / (1.0 + ratio)
+    factor = {"left": ratio * target_right / means["left"], "right": target_right / means["right"]}
+    for bout in bouts:
+        sides = np.array(bout.ic_side)
+        for side in ("left", "right"):
+            bout.stance_s[sides == side] *= factor[side]
+        _check_events(bout, si_pct)
+
+
+def _check_events(bout: BoutPlan, si_pct: float) -> None:
+    """Each toe off must fall after the opposite foot's contact and before this foot's next contact."""
+    ic, stance = bout.ic_s, bout.stance_s
+    for i in range(len(ic) - 2):
+        fc = ic[i] + stance[i]
+        if not (ic[i + 1] + 0.02 < fc < ic[i + 2] - 0.1):
+            raise SimulationError(
+                f"stance_asymmetry_pct (--stance-asymmetry): {si_pct:g} % with stance share "
+                "gives a toe off outside its step (no double support or no swing)"
+            )
+
+
+def leg_phase(bout: BoutPlan, side: str, t: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Unwrapped gait phase of one leg (0 at its first contact, +1 per stride, 0.6 at toe offs), smoothed."""
+    idx = [i for i, s in enumerate(bout.ic_side) if s == side]
+    knots_t = [bout.initiation_toe_off_s[side]]
+    knots_p = [TOE_OFF_PHASE - 1.0]
+    for k, i in enumerate(idx):
+        knots_t.append(float(bout.ic_s[i]))
+        knots_p.append(float(k))
+        if np.isfinite(bout.stance_s[i]):
+            knots_t.append(float(bout.ic_s[i] + bout.stance_s[i]))
+            knots_p.append(k + TOE_OFF_PHASE)
+    phase = np.interp(t, knots_t, knots_p)
+    return gaussian_filter1d(phase, sigma=0.02 * rate_hz, mode="nearest")
+
+
+def walk_bout_pose(
+    bout: BoutPlan, cfg: SessionConfig, rng: np.random.Generator, rate_hz: float
+) -> tuple[Pose, np.ndarray, float, np.ndarray]:
+    """The bout's motion in a local frame (start at origin facing +X).
+
+    Returns the pose (n samples), the heel-strike acceleration transients (n, 3) m/s^2 in the local frame,
+    the heading change (rad) and the end position (m) of the pelvis.
+    """
+    n = round(bout.duration_s * rate_hz)
+    t = np.arange(n) / rate_hz
+    phase = {side: leg_phase(bout, side, t, rate_hz) for side in ("left", "right")}
+    ic = bout.ic_s
+    envelope = ramp(t, bout.initiation_toe_off_s[bout.ic_side[0]] - 0.1, float(ic[1])) * (
+        1.0 - ramp(t, float(ic[-2]), float(ic[-1]) + 0.35)
+    )
+    pl = phase["left"]
+
+    # pelvic obliquity: per-stride amplitudes of each side's contralateral drop
+    knobs = {"left": cfg.pelvic_drop_left_deg, "right": cfg.pelvic_drop_right_deg}
+    obliquity = np.full(n, cfg.standing_obliquity_deg)
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        n_strides = sum(1 for s in bout.ic_side if s == side) + 2
+        amps = knobs[side] * (1.0 + 0.05 * rng.standard_normal(n_strides))
+        bout.drop_amplitude_deg[side] = amps
+        k = np.clip(np.floor(phase[side]).astype(int) + 1, 0, n_strides - 1)
+        obliquity += sign * envelope * amps[k] * drop_shape(phase[side])
+
+    tilt = envelope * 2.0 * np.cos(4.0 * np.pi * (pl - 0.45))
+    rotation = -envelope * 4.5 * np.cos(2.0 * np.pi * pl)
+    t0, t1 = bout.turn_s
+    heading = bout.turn_direction * np.pi * ramp(t, t0, t1)
+    turning = 1.0 - 0.4 * (ramp(t, t0 - 0.3, t0 + 0.3) - ramp(t, t1 - 0.3, t1 + 0.3))
+
+    m_v, th_v = 0.25 * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
+    m_ap, th_ap = 0.8 * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
+    vertical = -envelope * 0.018 * (1 + m_v * np.cos(2 * np.pi * pl + th_v)) * np.cos(4 * np.pi * (pl - 0.05))
+    vertical -= 0.01 * envelope  # slightly lower on average while walking (knee flexion)
+    lateral = envelope * 0.015 * np.sin(2.0 * np.pi * (pl - 0.05))
+    speed = (
+        cfg.walking_speed_mps
+        * envelope
+        * turning
+        * (1.0 - 0.11 * (1 + m_ap * np.cos(2 * np.pi * pl + th_ap)) * np.cos(4.0 * np.pi * (pl - 0.3)))
+    )
+    step = 1.0 / rate_hz
+    vx, vy = speed * np.cos(heading), speed * np.sin(heading)
+    fwd = np.stack([np.cumsum(vx) * step, np.cumsum(vy) * step], axis=1)
+    fwd -= fwd[0]
+    position = np.zeros((n, 3))
+    position[:, 0] = fwd[:, 0] - np.sin(heading) * lateral
+    position[:, 1] = fwd[:, 1] + np.cos(heading) * lateral
+    position[:, 2] = PELVIS_STANDING_HEIGHT_M + vertical
+
+    base = Rotation.from_euler("ZY", np.column_stack([heading + np.radians(rotation), np.radians(tilt)]))
+    pelvis = with_obliquity(base, obliquity)
+
+    thighs = {}
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        flex = envelope * THIGH_FLEXION_DEG(np.mod(phase[side], 1.0))
+        adduction = envelope * (1.0 + 3.0 * np.cos(2.0 * np.pi * (phase[side] - 0.15)))
+        yaw = heading + 0.5 * np.radians(rotation)
+        thighs[side] = Rotation.from_euler(
+            "ZYX", np.column_stack([yaw, -np.radians(flex), -sign * np.radians(adduction)])
+        )
+
+    impacts, wobble = heel_strikes(bout, t, envelope, heading)
+    pelvis = pelvis * Rotation.from_rotvec(np.radians(wobble))
+    pose = Pose(pelvis=pelvis, pelvis_position_m=position, thigh=thighs)
+    return pose, impacts, float(heading[-1]), position[-1].copy()
+
+
+def _transient(tau: np.ndarray, freq_hz: float, decay_s: float) -> np.ndarray:
+    """Damped oscillation starting smoothly at tau = 0 (value and slope 0), unit peak order, 0 before."""
+    live = np.clip(tau, 0.0, None)
+    return np.where(tau > 0, (live / decay_s) * np.exp(1.0 - live / decay_s) * np.sin(2 * np.pi * freq_hz * live), 0.0)
+
+
+def heel_strikes(
+    bout: BoutPlan, t: np.ndarray, envelope: np.ndarray, heading: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pelvis transients after each initial contact: world acceleration (n, 3) m/s^2 and a small rotation
+    (n, 3) deg (pelvis frame) that rings at 5-6 Hz (soft tissue and trunk response). Left and right differ by
+    +-15 % (healthy step-to-step asymmetry), which with the amplitude modulation sets the harmonic ratios."""
+    n = t.size
+    impacts = np.zeros((n, 3))
+    wobble = np.zeros((n, 3))
+    rate = 1.0 / (t[1] - t[0])
+    for ic, side in zip(bout.ic_s, bout.ic_side, strict=True):
+        i0 = max(int(ic * rate) - 1, 0)
+        i1 = min(i0 + int(0.5 * rate), n)
+        tau = t[i0:i1] - ic
+        gain = envelope[min(int(ic * rate), n - 1)] * (1.15 if side == "left" else 0.85)
+        sign = SIDE_SIGN[side]
+        vertical = gain * (2.5 * _transient(tau, 18.0, 0.012) + 2.0 * _transient(tau, 5.0, 0.05))
+        backward = -gain * (1.2 * _transient(tau, 12.0, 0.015) + 1.0 * _transient(tau, 5.0, 0.05))
+        lateral = sign * gain * 2.5 * _transient(tau, 5.0, 0.06)
+        c, s = np.cos(heading[i0:i1]), np.sin(heading[i0:i1])
+        impacts[i0:i1, 0] += backward * c - lateral * s
+        impacts[i0:i1, 1] += backward * s + lateral * c
+        impacts[i0:i1, 2] += vertical
+        wobble[i0:i1, 0] += sign * gain * 0.35 * _transient(tau, 5.5, 0.06)
+        wobble[i0:i1, 1] += gain * 0.3 * _transient(tau, 6.0, 0.06)
+        wobble[i0:i1, 2] += sign * gain * 0.3 * _transient(tau, 5.0, 0.06)
+    return impacts, wobble
