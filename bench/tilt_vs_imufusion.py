@@ -12,16 +12,16 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analytics"))
-from test_tilt import RATE_HZ, _angle_deg, _imufusion_up, _walking_like_motion  # noqa: E402
+from test_tilt import RATE_HZ, _angle_deg, _imufusion_up, _walking_like_motion
 
-from analytics.algorithms.tilt import estimate_tilt  # noqa: E402
+from analytics.algorithms.tilt import estimate_tilt
 
 
 def main() -> None:
@@ -35,7 +35,8 @@ def main() -> None:
         )
     r = np.array(rows).mean(axis=0)
     print(
-        f"tilt error over 5 seeds x 120 s: ours RMS {r[0]:.2f} deg (p99 {r[1]:.2f}); imufusion RMS {r[2]:.2f} deg (p99 {r[3]:.2f})"
+        f"tilt error over 5 seeds x 120 s: ours RMS {r[0]:.2f} deg (p99 {r[1]:.2f}); "
+        f"imufusion RMS {r[2]:.2f} deg (p99 {r[3]:.2f})"
     )
 
     acc, gyr, _ = _walking_like_motion(seconds=1800.0, seed=0, bias_dps=0.5, noise=True)

@@ -1,0 +1,25 @@
+"""The gateway's MQTT link: a small interface the gateway owns, and its paho-mqtt 2.x implementation."""
+
+from sensor_gateway.mqtt.client import (
+    Connected,
+    Disconnected,
+    Incoming,
+    MqttError,
+    MqttEvent,
+    MqttLink,
+    MqttSettings,
+    PahoLink,
+    is_retryable,
+)
+
+__all__ = [
+    "Connected",
+    "Disconnected",
+    "Incoming",
+    "MqttError",
+    "MqttEvent",
+    "MqttLink",
+    "MqttSettings",
+    "PahoLink",
+    "is_retryable",
+]
