@@ -19,8 +19,9 @@ Estimator (lower envelope, as in Moon/Skelly/Towsley's network clock-skew estima
    subject to y_i >= a + b * x_i");
 3. until the kept points span ``min_span_s`` the rate is taken as exactly 1 and only the offset is fitted.
 
-Outputs (`ClockFit`): ``rate``; ``drift_ppm`` = (rate - 1) * 1e6; ``jitter_ms``, the lower-quartile height of the
-kept bin minima above the line (how closely the least-delayed arrivals pin the envelope: 0 would be a
+Outputs (`ClockFit`): ``rate``; ``drift_ppm`` = (1 / rate - 1) * 1e6 (positive when the sensor's clock runs
+fast, as crystal tolerances are stated; the uplink contract's convention); ``jitter_ms``, the lower-quartile
+height of the kept bin minima above the line (how closely the least-delayed arrivals pin the envelope: 0 would be a
 perfect link); ``delay_ms_p50`` of all arrivals seen over the
 line (how bursty the link is). Units: sensor time in integer µs (unwrapped, 64-bit), host time in seconds of
 whatever monotonic clock the caller feeds (`host_clock.HostClock.monotonic`).
@@ -130,7 +131,7 @@ class ClockEstimator:
             sensor_ref_us=ref_us,
             host_ref_s=y0 + intercept + slope * (ref_us - x0_us) * 1e-6,
             rate=slope,
-            drift_ppm=(slope - 1.0) * 1e6,
+            drift_ppm=(1.0 / slope - 1.0) * 1e6,
             jitter_ms=jitter * 1e3,
             delay_ms_p50=max(0.0, delays[len(delays) // 2] * 1e3),
             n_bins=len(pts),

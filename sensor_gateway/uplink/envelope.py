@@ -11,7 +11,8 @@ UTC valid for that sensor's boot epoch:
     t_utc_s = clock.ref_utc_s + (t_sensor_us - clock.ref_sensor_us) * 1e-6 * clock.rate
 
 where ``t_sensor_us`` is the unwrapped (64-bit) sensor time of a sample. ``rate`` is host seconds per sensor
-second (1 + drift); ``utc_synced`` is false while the gateway's own clock is not synchronised, and then
+second; ``drift_ppm`` is how fast the sensor's clock runs, positive when fast (rate = 1 / (1 + drift_ppm 1e-6));
+``utc_synced`` is false while the gateway's own clock is not synchronised, and then
 ``ref_utc_s`` is null: the worker keeps sensor time and maps it when a later batch of the same boot epoch
 brings a synchronised mapping. The schema of every kind is in ``uplink-v1.json``; UPLINK.md explains it.
 """

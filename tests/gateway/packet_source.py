@@ -2,7 +2,8 @@
 bursty BLE arrival, u32 wraps and reboots, producing real firmware_protocol packet bytes.
 
 Truth: a sample stamped ``ts`` µs (unwrapped) by a sensor is taken at host time
-``boot_host_s + (ts - ts0_us) * 1e-6 * (1 + drift_ppm * 1e-6)``. Arrival adds the BLE delay: packets wait
+``boot_host_s + (ts - ts0_us) * 1e-6 / (1 + drift_ppm * 1e-6)`` (drift_ppm > 0: the sensor's clock runs
+fast). Arrival adds the BLE delay: packets wait
 for the link's next connection event (``interval_ms``), at most ``per_event`` packets go per event, and some
 events are skipped (60+ ms gaps).
 """
@@ -57,7 +58,7 @@ class SimSensor:
         )
 
     def true_host_s(self, ts_unwrapped_us: int) -> float:
-        return self.boot_host_s + (ts_unwrapped_us - self.ts0_us) * 1e-6 * (1 + self.drift_ppm * 1e-6)
+        return self.boot_host_s + (ts_unwrapped_us - self.ts0_us) * 1e-6 / (1 + self.drift_ppm * 1e-6)
 
     def sample(self, seq: int) -> tuple[int, int, int, int, int, int]:
         if not self.moving:
