@@ -110,6 +110,15 @@ def demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`gaitsym demo [--out DIR --seed N --minutes M]`."""
+    demo = sub.add_parser("demo", help="run the longest real chain that exists, on an embedded default")
+    demo.add_argument("--out", default="out/demo", help="working folder (default: out/demo)")
+    demo.add_argument("--seed", type=int, default=1, help="simulation seed (default: 1)")
+    demo.add_argument("--minutes", type=float, default=None, help="session length (default: the script's)")
+    demo.set_defaults(handler=demo_command)
+
+
 if __name__ == "__main__":
     from analytics.cli import main
 

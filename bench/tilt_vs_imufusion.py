@@ -1,7 +1,7 @@
 """Tilt (the vertical in the sensor frame) from the vectorised estimator vs imufusion (x-io Fusion 1.3).
 
 Run:  .venv/bin/python bench/tilt_vs_imufusion.py
-Motion: the pelvis-like sway with 180-degree turns of tests/analytics/test_tilt.py (exact gyro), plus white
+Motion: the pelvis-like sway with 180-degree turns of tests/algorithms/test_tilt.py (exact gyro), plus white
 noise and a constant gyro bias of 0.5 deg/s per axis (seeded). Prints the tilt error (deg; RMS and 99th
 percentile after imufusion's 5 s start-up) and the time per 30 minutes of one sensor at 100 Hz.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analytics"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "algorithms"))
 from test_tilt import RATE_HZ, _angle_deg, _imufusion_up, _walking_like_motion
 
 from analytics.algorithms.tilt import estimate_tilt

@@ -103,3 +103,20 @@ def decode_command(args: argparse.Namespace) -> int:
     result, ok = decode_hex(data, args.kind)
     print(_render(result))
     return 0 if ok else EXIT_MALFORMED
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`gaitsym protocol decode HEX [--kind ...]`."""
+    protocol = sub.add_parser("protocol", help="inspect sensor wire-format packets")
+    actions = protocol.add_subparsers(dest="protocol_command", metavar="ACTION", required=True)
+    decode = actions.add_parser(
+        "decode", help="decode one packet given as hex and print it as JSON (or the error naming the field)"
+    )
+    decode.add_argument("hex", help="packet bytes as hex; spaces and colons are ignored")
+    decode.add_argument(
+        "--kind",
+        choices=["auto", "imu", "sensor-info", "control", "control-reply"],
+        default="auto",
+        help="what the bytes are (default: IMU data packet, then the others by length)",
+    )
+    decode.set_defaults(handler=decode_command)

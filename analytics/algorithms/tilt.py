@@ -19,7 +19,7 @@ any body axis b (a unit vector in the sensor frame) above the horizontal is asin
 
 Units: acc in m/s^2 (gravity included), gyr in deg/s, rate in Hz, cutoff in Hz; ``up`` is a unit vector.
 Accuracy against imufusion (revised Madgwick, gain 0.5) on simulated walking with noise and gyro bias is
-measured in tests/analytics/test_tilt.py.
+measured in tests/algorithms/test_tilt.py.
 """
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from analytics.errors import RecordingError
-from analytics.recording.io import read_recording
 
 
 def summarize(path: str) -> dict[str, Any]:
+    from analytics.recording.io import read_recording
+
     rec = read_recording(path)
     sensors = {}
     for placement, data in rec.sensors.items():
@@ -54,3 +55,13 @@ def check_command(args: argparse.Namespace) -> int:
         )
     print(f"  exercise sets marked: {len(summary['exercise_sets'])}; truth.json: {summary['has_truth']}")
     return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`gaitsym recording check DIR [--json]`."""
+    recording = sub.add_parser("recording", help="check or summarise a recording folder")
+    actions = recording.add_subparsers(dest="recording_command", metavar="ACTION", required=True)
+    check = actions.add_parser("check", help="validate a recording folder and summarise it")
+    check.add_argument("recording_dir")
+    check.add_argument("--json", action="store_true", help="print the summary as JSON")
+    check.set_defaults(handler=check_command)

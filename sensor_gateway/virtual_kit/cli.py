@@ -1,6 +1,6 @@
 """`gaitsym simulate OUT_DIR`: simulate a session and write a recording folder with truth.json.
 
-Import-light: analytics.cli calls `add_simulate_arguments` at parser-build time, so nothing here imports
+Import-light: analytics.cli calls `register` at parser-build time, so nothing here imports
 numpy at module level; `simulate_command` imports the simulator when it runs.
 """
 
@@ -152,3 +152,14 @@ def simulate_command(args: argparse.Namespace) -> int:
         f"pelvic drop L {summary['pelvic_drop_deg']['left']:.2f} / R {summary['pelvic_drop_deg']['right']:.2f} deg"
     )
     return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`gaitsym simulate OUT_DIR [options]`."""
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulate a home session with pelvis and thigh sensors; writes a recording + truth.json",
+    )
+    simulate.add_argument("out_dir", help="recording folder to create")
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(handler=simulate_command)

@@ -2,7 +2,7 @@
 
 Asserts the decoders raise nothing but ProtocolError subclasses, and that whatever decodes re-encodes to the
 same bytes (the decoders accept only the canonical encoding). The seed is printed; replay a failure with
-GAITSYM_FUZZ_SEED=<seed> .venv/bin/pytest tests/firmware_protocol/test_protocol_fuzz.py
+GAITSYM_FUZZ_SEED=<seed> .venv/bin/pytest tests/protocol/test_protocol_fuzz.py
 (GAITSYM_FUZZ_EXAMPLES=<n> runs more examples per test than the default 600.)
 """
 
