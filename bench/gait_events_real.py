@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 
 from analytics.algorithms.gait_events import detect_gait_events  # noqa: E402
 from analytics.recording.io import read_recording  # noqa: E402
+from analytics.validation.matching import match_events  # noqa: E402
 
 DATA = Path("/work/shared/validation/mobgap-lab")
 TRIALS = ("HA-001_Test11_Trial1", "HA-001_Test5_Trial1", "HA-001_Test5_Trial2")
@@ -110,18 +111,9 @@ def timed(func, acc, gyr, fs, repeats: int = 5) -> Detected:
     return out
 
 
-def match(ref: list[float], det: list[float], tol: float) -> list[tuple[int, int]]:
-    """Greedy one-to-one matching of nearest pairs within tol (s): [(ref index, det index)]."""
-    cand = sorted((abs(r - d), i, j) for i, r in enumerate(ref) for j, d in enumerate(det) if abs(r - d) <= tol)
-    used_r: set[int] = set()
-    used_d: set[int] = set()
-    pairs = []
-    for _, i, j in cand:
-        if i not in used_r and j not in used_d:
-            used_r.add(i)
-            used_d.add(j)
-            pairs.append((i, j))
-    return pairs
+def match(ref: list[float], det: list[float], tol_s: float) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching of the nearest (reference, detected) pairs within tol_s (s)."""
+    return match_events(ref, det, tol_s)
 
 
 def symmetry_index(left: list[float], right: list[float]) -> float | None:

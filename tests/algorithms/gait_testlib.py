@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from analytics.validation.matching import match_events
+
 FS_HZ = 100.0
 G = 9.81
 LOAD_SIGMA_S = 0.05
@@ -99,17 +101,8 @@ def load_reference(trial: str, system: str) -> dict:
 
 
 def match(ref: list[float], det: list[float], tol_s: float) -> list[tuple[int, int]]:
-    """Greedy one-to-one matching of the nearest (reference, detected) pairs within tol_s."""
-    cand = sorted((abs(r - d), i, j) for i, r in enumerate(ref) for j, d in enumerate(det) if abs(r - d) <= tol_s)
-    used_r: set[int] = set()
-    used_d: set[int] = set()
-    pairs = []
-    for _, i, j in cand:
-        if i not in used_r and j not in used_d:
-            used_r.add(i)
-            used_d.add(j)
-            pairs.append((i, j))
-    return pairs
+    """Greedy one-to-one matching of the nearest (reference, detected) pairs within tol_s (s)."""
+    return match_events(ref, det, tol_s)
 
 
 def stance_si(strides) -> float:

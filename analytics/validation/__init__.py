@@ -1,0 +1,1 @@
+"""Comparing gaitsym's output with a reference (simulator truth, INDIP, optical capture): used by bench/ and tests."""
