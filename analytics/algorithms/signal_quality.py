@@ -1,0 +1,70 @@
+"""Data-quality checks of one IMU stream: saturation (samples at full scale) and a stuck stream.
+
+- **Saturation**: a sensor at full scale outputs its largest code repeatedly. A channel is saturated where
+  at least ``MIN_RUN`` consecutive samples sit at the channel's largest absolute value (within a relative
+  ``FULL_SCALE_TOL``); noise makes a repeated extreme practically impossible otherwise.
+- **Stuck**: a dropped-out sensor filled by a gateway repeats its last sample: all six channels unchanged
+  for at least ``STUCK_MIN_S``.
+
+Returns sample masks; no thresholds in physical units (full scale differs between sensors).
+Units: acc m/s^2, gyr deg/s, s, Hz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics.algorithms._checks import check_imu
+
+MIN_RUN = 3
+"""Consecutive samples at full scale that make a saturation."""
+FULL_SCALE_TOL = 1e-6
+"""Relative tolerance to the channel's largest absolute value."""
+STUCK_MIN_S = 0.5
+"""A stream unchanged for this long (s) has stopped."""
+
+
+@dataclass(frozen=True)
+class StreamQuality:
+    """Masks (bool, n) of saturated samples (acc or gyro) and of samples of a stopped stream."""
+
+    saturated: np.ndarray
+    stuck: np.ndarray
+
+
+def _runs(mask: np.ndarray, min_len: int) -> np.ndarray:
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros(mask.shape, dtype=bool)
+    for s, e in zip(starts, ends, strict=True):
+        if e - s >= min_len:
+            out[s:e] = True
+    return out
+
+
+def stream_quality(acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_hz: float) -> StreamQuality:
+    """Saturation and stuck-stream masks of one IMU (see the module docstring)."""
+    acc, gyr, fs = check_imu(acc_mps2, gyr_dps, sampling_rate_hz, 0.0)
+    n = acc.shape[0]
+    saturated = np.zeros(n, dtype=bool)
+    for block in (acc, gyr):
+        peak = np.abs(block).max(axis=0)
+        at_scale = np.abs(block) >= peak * (1.0 - FULL_SCALE_TOL)
+        at_scale &= peak > 0
+        for axis in range(3):
+            saturated |= _runs(at_scale[:, axis], MIN_RUN)
+    same = np.zeros(n, dtype=bool)
+    if n > 1:
+        same[1:] = (np.diff(acc, axis=0) == 0).all(axis=1) & (np.diff(gyr, axis=0) == 0).all(axis=1)
+    stuck = _runs(same, max(2, round(STUCK_MIN_S * fs)))
+    stuck |= np.roll(stuck, -1) & ~stuck & np.concatenate([same[1:], [False]])  # the run's first sample
+    return StreamQuality(saturated, stuck)
+
+
+def spans_s(mask: np.ndarray, sampling_rate_hz: float) -> list[tuple[float, float]]:
+    """Runs of True as (start_s, end_s) pairs."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(s / sampling_rate_hz, (e - 1) / sampling_rate_hz) for s, e in zip(starts, ends, strict=True)]

@@ -1,0 +1,538 @@
+"""The analysis of one recording: three IMUs in, one gaitsym.result/1 document out (issue 3). Pure: no IO.
+
+Steps (each in its own algorithm module, see there for the papers and units):
+
+1. Quality of each stream (signal_quality): saturated samples and stuck (dropped-out) streams.
+2. Pelvis: orientation (tilt), walking bouts, pelvis-only events and body axes (gait_events,
+   pelvis_alignment), quiet standing and the standing reference of obliquity (pelvic_obliquity).
+3. Thighs: axes from standing + walking (thigh_alignment), is each sensor on a thigh and on its named side
+   (side_check), toe offs and initial contacts per leg (thigh_events).
+4. Events per walking bout: from both thighs when both are usable over the whole bout, otherwise from the
+   pelvis alone (with sides from a usable thigh when there is one); ``gait.bouts[i].source`` says which.
+5. Strides per side with stance, swing and step time and the pelvic drop relative to standing; the summary
+   rule (analytics.results) per session and per bout, with a bootstrap CI of SI.
+6. Flags: anything that limits a number is said next to it (``quality.flags``); side-labelled numbers that
+   cannot be trusted are withheld (null) and listed in ``quality.withheld``.
+
+Times in s from the first sample, angles in deg, angular velocities deg/s.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from analytics.algorithms.gait_events import GaitEvents, detect_gait_events
+from analytics.algorithms.pelvic_obliquity import (
+    obliquity_deg,
+    pelvic_drop_deg,
+    quiet_standing_mask,
+    standing_reference,
+)
+from analytics.algorithms.side_check import SEGMENT_SPAN_DPS, check_thigh_sides, rotation_span_dps
+from analytics.algorithms.signal_quality import spans_s, stream_quality
+from analytics.algorithms.thigh_alignment import ThighAxes, estimate_thigh_axes
+from analytics.algorithms.thigh_events import detect_thigh_events
+from analytics.algorithms.tilt import estimate_tilt
+from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
+from analytics.recording.io import Recording
+from analytics.results import RESULT_SCHEMA, add_step_times, asymmetry, mark_included, summarize_gait
+from analytics.results.summary import ASYMMETRY_METRICS
+
+GENERATOR_NAME = "gaitsym.analysis"
+GENERATOR_VERSION = "0.1.0"
+SIDES = ("left", "right")
+THIGHS = {"left": "left_thigh", "right": "right_thigh"}
+WALK_MARGIN_S = 1.5
+"""Thigh events are searched this far (s) around each pelvis walking bout (the pelvis trims bout ends)."""
+MAX_STEP_S = 1.5
+"""A gap between contacts longer than this (s) ends a thigh-derived bout (as in gait_events)."""
+MIN_BOUT_ICS = 4
+"""Fewest initial contacts in a walking bout (two strides)."""
+MATCH_S = 0.15
+"""A pelvis IC within this time (s) of a thigh IC of one leg is that leg's contact."""
+LOW_CONFIDENCE = 0.5
+"""Alignment confidence below this is flagged."""
+SIDE_LABELLED = (
+    "gait.summary.stance_time_s",
+    "gait.summary.step_time_s",
+    "gait.summary.stance_si_pct",
+    "gait.summary.stance_ratio",
+    "gait.summary.stance_ga_pct",
+    "gait.summary.pelvic_drop_deg",
+    "gait.summary.asymmetry",
+    "gait.bouts.asymmetry",
+)
+
+ExerciseAnalyzer = Callable[[Recording], list[dict[str, Any]]]
+
+
+def default_exercise_analyzer() -> ExerciseAnalyzer | None:
+    """analytics.algorithms.exercise_sets.analyze_exercise_sets when that module exists, else None."""
+    try:
+        from analytics.algorithms import exercise_sets  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    analyzer: ExerciseAnalyzer = exercise_sets.analyze_exercise_sets
+    return analyzer
+
+
+class _Flags:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, code: str, severity: str, message: str, **extra: Any) -> None:
+        self.items.append({"code": code, "severity": severity, "message": message, **extra})
+
+
+def analyze_recording(
+    recording: Recording,
+    *,
+    exercise_analyzer: ExerciseAnalyzer | bool | None = True,
+    include_obliquity: bool = False,
+) -> dict[str, Any]:
+    """Analyse one recording into a gaitsym.result/1 document (source "analysis"); see the module docstring.
+
+    ``exercise_analyzer``: a callable (recording) -> list of exercise_set entries; True (default) uses
+    default_exercise_analyzer(); None or False analyses no exercises. ``include_obliquity`` adds the
+    ``pelvis`` block with the obliquity trajectory relative to standing. Raises InsufficientData without a
+    pelvis sensor or with too short a recording, InvalidSignal for malformed arrays.
+    """
+    if not isinstance(recording, Recording):
+        raise InvalidSignal(f"analyze_recording needs an analytics.recording.io.Recording, got {type(recording)}")
+    if "pelvis" not in recording.sensors:
+        raise InsufficientData(
+            f"the recording has no pelvis sensor (placements: {', '.join(recording.sensors) or 'none'}); "
+            "pelvic drop and gait events need it"
+        )
+    fs = float(recording.sampling_rate_hz)
+    n = recording.n_samples
+    flags = _Flags()
+    withheld: list[str] = []
+    alignment: dict[str, dict[str, Any]] = {}
+    flags.add(
+        "dynamic_calibration_relative",
+        "info",
+        "pelvic angles are dynamic and relative to the patient's own quiet standing in this session: static "
+        "pelvic obliquity cannot be separated from how the sensor sits on the body",
+    )
+
+    # 1. stream quality
+    bad: dict[str, np.ndarray] = {}
+    saturated_any = np.zeros(n, dtype=bool)
+    for placement, data in recording.sensors.items():
+        q = stream_quality(data.acc_mps2, data.gyr_dps, fs)
+        bad[placement] = q.stuck
+        saturated_any |= q.saturated
+        for start, end in spans_s(q.saturated, fs):
+            flags.add(
+                "saturation",
+                "warning",
+                f"{placement}: accelerometer or gyroscope at full scale; strides overlapping it are excluded",
+                placement=placement,
+                start_s=start,
+                end_s=end,
+            )
+        for start, end in spans_s(q.stuck, fs):
+            flags.add(
+                "sensor_dropout",
+                "warning",
+                f"{placement}: the stream repeats one sample (sensor dropped out); no events from it here",
+                placement=placement,
+                start_s=start,
+                end_s=end,
+            )
+
+    # 2. pelvis
+    pelvis = recording.sensors["pelvis"]
+    tilt = estimate_tilt(pelvis.acc_mps2, pelvis.gyr_dps, fs)
+    events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, fs)
+    walking = np.zeros(n, dtype=bool)
+    margin = round(WALK_MARGIN_S * fs)
+    for b in events.walking_bouts:
+        walking[max(0, round(b.start_s * fs) - margin) : round(b.end_s * fs) + margin + 1] = True
+    if events.axes is not None:
+        pelvis_up = np.asarray(events.axes.up)
+    else:
+        pelvis_up = np.median(tilt.up, axis=0)
+        pelvis_up /= np.linalg.norm(pelvis_up)
+    standing = quiet_standing_mask(pelvis.gyr_dps, tilt.up, pelvis_up, fs) & ~bad["pelvis"]
+    reference = None
+    relative = None
+    if events.axes is None:
+        flags.add("no_walking", "warning", "no walking bout found: no gait events, strides or pelvic drop")
+    else:
+        raw = obliquity_deg(tilt.up, np.asarray(events.axes.left))
+        try:
+            reference = standing_reference(raw, standing, fs)
+            relative = raw - reference.obliquity_deg
+        except InsufficientData as exc:
+            flags.add("no_standing_reference", "withheld", f"pelvic drop withheld: {exc}")
+            withheld.append("gait.summary.pelvic_drop_deg")
+    pelvis_span = rotation_span_dps(pelvis.acc_mps2, pelvis.gyr_dps, walking) if walking.sum() >= 10 else None
+    pelvis_ok = pelvis_span is None or pelvis_span < SEGMENT_SPAN_DPS
+    alignment["pelvis"] = _pelvis_alignment(events, standing, fs, flags)
+    if not pelvis_ok:
+        flags.add(
+            "wrong_segment",
+            "withheld",
+            f"pelvis: it rotates like a thigh while walking ({pelvis_span:.0f} deg/s span about horizontal axes, "
+            f"a pelvis stays below {SEGMENT_SPAN_DPS:.0f}): it is not on the pelvis; all gait numbers withheld",
+            placement="pelvis",
+        )
+        alignment["pelvis"]["confidence"] = 0.0
+
+    # 3. thighs
+    thigh_axes: dict[str, ThighAxes] = {}
+    flexion: dict[str, np.ndarray] = {}
+    for side, placement in THIGHS.items():
+        if placement not in recording.sensors:
+            flags.add(
+                "thigh_missing",
+                "warning",
+                f"no {placement} sensor: events of walking bouts come from the pelvis alone (less accurate)",
+                placement=placement,
+            )
+            continue
+        data = recording.sensors[placement]
+        if walking.sum() < 10:
+            continue
+        span = rotation_span_dps(data.acc_mps2, data.gyr_dps, walking & ~bad[placement])
+        if span < SEGMENT_SPAN_DPS:
+            flags.add(
+                "wrong_segment",
+                "warning",
+                f"{placement}: it rotates only {span:.0f} deg/s (span about horizontal axes) while walking; a "
+                f"thigh sweeps over {SEGMENT_SPAN_DPS:.0f}: not used (is it on the thigh?)",
+                placement=placement,
+            )
+            continue
+        try:
+            axes = estimate_thigh_axes(data.acc_mps2, data.gyr_dps, fs, walking & ~bad[placement], standing)
+        except InsufficientData as exc:
+            flags.add("thigh_unusable", "warning", f"{placement}: {exc}", placement=placement)
+            continue
+        thigh_axes[side] = axes
+        flexion[side] = axes.flexion_velocity_dps(data.gyr_dps)
+        alignment[placement] = {
+            "confidence": float(np.clip(axes.confidence, 0.0, 1.0)),
+            "long_axis": list(axes.long_axis),
+            "flexion_axis": list(axes.flexion_axis),
+            "forward": list(axes.forward),
+            "long_axis_source": axes.long_axis_source,
+            "axis_confidence": axes.axis_confidence,
+            "sign_confidence": axes.sign_confidence,
+        }
+        if axes.confidence < LOW_CONFIDENCE:
+            flags.add(
+                "low_alignment_confidence",
+                "warning",
+                f"{placement}: alignment confidence {axes.confidence:.2f}"
+                + (" (no quiet standing: long axis from walking)" if axes.long_axis_source == "walking" else ""),
+                placement=placement,
+            )
+
+    sides_trusted = True
+    if flexion and walking.sum() >= 4 * fs:
+        yaw = pelvis.gyr_dps @ pelvis_up
+        check = check_thigh_sides(yaw, flexion, fs, walking)
+        for side in flexion:
+            alignment[THIGHS[side]]["side_check_score"] = check.score
+        if check.swapped is True:
+            sides_trusted = False
+            flags.add(
+                "thigh_sides_swapped",
+                "withheld",
+                "the thigh sensors seem to be on the opposite legs to their names (pelvis rotation runs with "
+                f"the other thigh, score {check.score:.2f}): side-labelled numbers withheld",
+            )
+        elif check.swapped is None:
+            flags.add(
+                "thigh_sides_unconfirmed",
+                "warning",
+                f"the thigh sensors' sides could not be confirmed against the pelvis (score {check.score:.2f})",
+            )
+    elif not flexion and events.walking_bouts:
+        flags.add(
+            "sides_from_pelvis",
+            "warning",
+            f"no usable thigh sensor: left/right from the pelvis alone (side confidence {events.side_confidence:.2f})",
+        )
+        if events.side_confidence < LOW_CONFIDENCE:
+            sides_trusted = False
+            flags.add(
+                "sides_uncertain",
+                "withheld",
+                f"left/right labels from the pelvis are uncertain (confidence {events.side_confidence:.2f}): "
+                "side-labelled numbers withheld",
+            )
+    if not pelvis_ok:
+        sides_trusted = False
+
+    thigh_events = {side: detect_thigh_events(w, fs, walking & ~bad[THIGHS[side]]) for side, w in flexion.items()}
+
+    # 4. events per bout
+    ics: list[dict[str, Any]] = []
+    fcs: list[dict[str, Any]] = []
+    bouts: list[dict[str, Any]] = []
+    strides: list[dict[str, Any]] = []
+    for b in events.walking_bouts if pelvis_ok else ():
+        lo = b.start_s - WALK_MARGIN_S
+        hi = b.end_s + WALK_MARGIN_S
+        i0, i1 = max(0, round(lo * fs)), min(n, round(hi * fs) + 1)
+        usable = [s for s in thigh_events if not bad[THIGHS[s]][i0:i1].any()]
+        if len(usable) == 2:
+            for sub in _thigh_bouts(thigh_events, lo, hi):
+                bouts.append({"start_s": sub[0], "end_s": sub[1], "source": "thigh", "_events": sub[2]})
+        else:
+            bic = [c for c in events.initial_contacts if b.start_s <= c.t_s <= b.end_s]
+            bfc = [c for c in events.final_contacts if b.start_s - 0.01 <= c.t_s <= b.end_s + 0.5]
+            relabel = _sides_from_thigh(bic, thigh_events, usable)
+            bic_d = [{"t_s": c.t_s, "side": relabel(c.side)} for c in bic]
+            bfc_d = [{"t_s": c.t_s, "side": relabel(c.side)} for c in bfc]
+            bouts.append({"start_s": b.start_s, "end_s": b.end_s, "source": "pelvis", "_events": (bic_d, bfc_d)})
+    for index, bout in enumerate(bouts):
+        bic, bfc = bout.pop("_events")
+        ics.extend(bic)
+        fcs.extend(bfc)
+        strides.extend(_strides(bic, bfc, index))
+
+    # 5. strides, pelvic drop, summary
+    strides.sort(key=lambda s: s["start_s"])
+    for stride, included in zip(strides, mark_included(strides), strict=True):
+        stride["included"] = included
+    add_step_times(strides)
+    if strides and relative is not None:
+        drops = pelvic_drop_deg(
+            relative,
+            fs,
+            np.array([s["side"] for s in strides]),
+            np.array([s["start_s"] for s in strides]),
+            np.array([s["start_s"] + s["stance_time_s"] for s in strides]),
+        )
+        for stride, drop in zip(strides, drops, strict=True):
+            stride["pelvic_drop_deg"] = float(drop) if np.isfinite(drop) else None
+    for stride in strides:
+        i0, i1 = round(stride["start_s"] * fs), round(stride["end_s"] * fs) + 1
+        if saturated_any[i0:i1].any():
+            stride["flags"].append("saturation")
+            stride["included"] = False
+    summary = summarize_gait(strides)
+    for index, bout in enumerate(bouts):
+        mine = [s for s in strides if s["bout"] == index]
+        bout["n_strides"] = len(mine)
+        bout["asymmetry"] = {
+            # bootstrap CI of SI per bout for stance time only: it is most of the analysis time otherwise
+            metric: asymmetry(
+                _values(mine, "left", metric), _values(mine, "right", metric), bootstrap=metric == "stance_time_s"
+            )
+            for metric in ASYMMETRY_METRICS
+        }
+    if not sides_trusted:
+        _withhold(summary, bouts, strides)
+        withheld.extend(p for p in SIDE_LABELLED if p not in withheld)
+    elif relative is None:
+        summary["pelvic_drop_deg"] = {"left": None, "right": None}
+        summary["asymmetry"]["pelvic_drop_deg"] = _empty_block()
+    if any(b["source"] == "pelvis" for b in bouts):
+        flags.add(
+            "pelvis_only_events",
+            "info",
+            f"{sum(b['source'] == 'pelvis' for b in bouts)} of {len(bouts)} walking bouts have events from the "
+            "pelvis alone (a thigh sensor missing, dropped out or not usable)",
+        )
+
+    # 6. exercises
+    analyzer: ExerciseAnalyzer | None
+    if exercise_analyzer is True:
+        analyzer = default_exercise_analyzer()
+        if analyzer is None:
+            flags.add("exercises_not_analysed", "info", "exercise analysis is not installed in this build")
+    elif exercise_analyzer is False or exercise_analyzer is None:
+        analyzer = None
+    else:
+        analyzer = exercise_analyzer
+    exercises: list[dict[str, Any]] = []
+    if analyzer is not None:
+        try:
+            exercises = list(analyzer(recording))
+        except AnalyticsError as exc:
+            flags.add("exercises_failed", "warning", f"exercise analysis failed: {exc}")
+
+    doc: dict[str, Any] = {
+        "schema": RESULT_SCHEMA,
+        "source": "analysis",
+        "generator": {
+            "name": GENERATOR_NAME,
+            "version": GENERATOR_VERSION,
+            "settings": {
+                "walk_margin_s": WALK_MARGIN_S,
+                "segment_span_dps": SEGMENT_SPAN_DPS,
+                "low_confidence": LOW_CONFIDENCE,
+                "thigh_events": "swing-landmark phase interpolation (analytics.algorithms.thigh_events)",
+            },
+        },
+        "recording": {
+            "duration_s": recording.duration_s,
+            "sampling_rate_hz": fs,
+            "placements": list(recording.sensors),
+            "subject": recording.subject.get("id") if isinstance(recording.subject.get("id"), str) else None,
+            "task": recording.task,
+        },
+        "gait": {
+            "initial_contacts": sorted(ics, key=lambda c: c["t_s"]),
+            "final_contacts": sorted(fcs, key=lambda c: c["t_s"]),
+            "bouts": bouts,
+            "strides": strides,
+            "summary": summary,
+        },
+        "exercises": exercises,
+        "quality": {"flags": flags.items, "alignment": alignment, "withheld": withheld},
+    }
+    if include_obliquity:
+        doc["pelvis"] = {
+            "obliquity_deg": [] if relative is None else np.round(relative, 2).tolist(),
+            "rate_hz": fs,
+            "t0_s": 0.0,
+            "standing_baseline_deg": None if reference is None else reference.obliquity_deg,
+        }
+    return doc
+
+
+def _pelvis_alignment(events: GaitEvents, standing: np.ndarray, fs: float, flags: _Flags) -> dict[str, Any]:
+    axes = events.axes
+    if axes is None:
+        return {"confidence": 0.0, "standing_s": float(standing.sum() / fs)}
+    confidence = axes.confidence
+    has_standing = bool(standing.any())
+    if not has_standing:
+        confidence *= 0.5
+        flags.add(
+            "no_standing",
+            "warning",
+            "no quiet standing of at least 2 s: the pelvis has no standing calibration (confidence halved)",
+            placement="pelvis",
+        )
+    if confidence < LOW_CONFIDENCE:
+        flags.add(
+            "low_alignment_confidence", "warning", f"pelvis: alignment confidence {confidence:.2f}", placement="pelvis"
+        )
+    return {
+        "confidence": float(np.clip(confidence, 0.0, 1.0)),
+        "up": list(axes.up),
+        "forward": list(axes.forward),
+        "left": list(axes.left),
+        "up_confidence": axes.up_confidence,
+        "ap_line_confidence": axes.ap_line_confidence,
+        "forward_confidence": axes.forward_confidence,
+        "side_confidence": events.side_confidence,
+        "standing_s": float(standing.sum() / fs),
+    }
+
+
+def _thigh_bouts(
+    thigh_events: dict[str, Any], lo: float, hi: float
+) -> list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]]:
+    """Split the thigh contacts inside [lo, hi] s into bouts (gaps > MAX_STEP_S), with their contacts."""
+    contacts = []
+    for side, ev in thigh_events.items():
+        for t in ev.initial_contact_s:
+            if lo <= t <= hi:
+                contacts.append((float(t), side, "ic"))
+        for t in ev.toe_off_s:
+            if lo <= t <= hi:
+                contacts.append((float(t), side, "fc"))
+    contacts.sort()
+    ic_times = [c[0] for c in contacts if c[2] == "ic"]
+    out: list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]] = []
+    if len(ic_times) < MIN_BOUT_ICS:
+        return out
+    groups: list[list[float]] = [[ic_times[0]]]
+    for t in ic_times[1:]:
+        if t - groups[-1][-1] > MAX_STEP_S:
+            groups.append([t])
+        else:
+            groups[-1].append(t)
+    for g in groups:
+        if len(g) < MIN_BOUT_ICS:
+            continue
+        start, end = g[0], g[-1]
+        bic = [{"t_s": t, "side": s} for t, s, k in contacts if k == "ic" and start <= t <= end]
+        bfc = [{"t_s": t, "side": s} for t, s, k in contacts if k == "fc" and start - MAX_STEP_S <= t <= end]
+        out.append((start, end, (bic, bfc)))
+    return out
+
+
+def _sides_from_thigh(bic: list[Any], thigh_events: dict[str, Any], usable: list[str]) -> Callable[[str], str]:
+    """Side relabelling of pelvis contacts: keep, or flip when a usable thigh says the pelvis has them swapped."""
+    if not usable or not bic:
+        return lambda s: s
+    side = usable[0]
+    thigh_ics = np.asarray(thigh_events[side].initial_contact_s)
+    if thigh_ics.size == 0:
+        return lambda s: s
+    agree = disagree = 0
+    for c in bic:
+        near = np.min(np.abs(thigh_ics - c.t_s)) <= MATCH_S
+        if near:
+            agree += c.side == side
+            disagree += c.side != side
+    if disagree > agree:
+        return lambda s: "right" if s == "left" else "left"
+    return lambda s: s
+
+
+def _strides(ics: list[dict[str, Any]], fcs: list[dict[str, Any]], bout: int) -> list[dict[str, Any]]:
+    """Same-side IC-to-IC strides of one bout; stance = IC to the first same-side FC before the next IC."""
+    out = []
+    for side in SIDES:
+        times = sorted(c["t_s"] for c in ics if c["side"] == side)
+        fc = np.array(sorted(c["t_s"] for c in fcs if c["side"] == side))
+        for a, b in itertools.pairwise(times):
+            if b - a > 2 * MAX_STEP_S:
+                continue
+            inside = fc[(fc > a) & (fc < b)]
+            if inside.size == 0:
+                continue
+            stance = float(inside[0] - a)
+            out.append(
+                {
+                    "side": side,
+                    "start_s": float(a),
+                    "end_s": float(b),
+                    "stance_time_s": stance,
+                    "swing_time_s": float(b - a - stance),
+                    "step_time_s": None,
+                    "pelvic_drop_deg": None,
+                    "bout": bout,
+                    "included": True,
+                    "flags": [],
+                }
+            )
+    return out
+
+
+def _values(strides: list[dict[str, Any]], side: str, metric: str) -> np.ndarray:
+    vals = [s.get(metric) for s in strides if s["side"] == side and s["included"]]
+    return np.array([v for v in vals if v is not None and np.isfinite(v)], dtype=np.float64)
+
+
+def _empty_block() -> dict[str, Any]:
+    return asymmetry(np.zeros(0), np.zeros(0), bootstrap=False)
+
+
+def _withhold(summary: dict[str, Any], bouts: list[dict[str, Any]], strides: list[dict[str, Any]]) -> None:
+    """Null every side-labelled number of the summaries (strides keep their values, flagged)."""
+    summary["stance_time_s"] = {"left": None, "right": None}
+    summary["step_time_s"] = {"left": None, "right": None}
+    summary["pelvic_drop_deg"] = {"left": None, "right": None}
+    for key in ("stance_si_pct", "stance_ratio", "stance_ga_pct"):
+        summary[key] = None
+    summary["asymmetry"] = {metric: _empty_block() for metric in ASYMMETRY_METRICS}
+    for bout in bouts:
+        bout["asymmetry"] = {metric: _empty_block() for metric in ASYMMETRY_METRICS}
+    for stride in strides:
+        stride["flags"].append("side_untrusted")
