@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "firmware_protocol.cli",  # protocol decode
     "sensor_gateway.virtual_kit.cli",  # simulate
     "analytics.recording.cli",  # recording check
+    "analytics.stores.cli",  # results
     "analytics.pipeline.cli",  # analyze
     "analytics.demo",  # demo
 )

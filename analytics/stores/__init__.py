@@ -1,0 +1,126 @@
+"""Storage of raw samples and results behind one small interface, `Store`; see SCHEMA.md.
+
+Two implementations with the same schema: `InfluxStore` (InfluxDB 1.x/2.x through the v1 or v2 write API,
+InfluxQL reads) and `EmbeddedStore` (one SQLite file, when no InfluxDB is configured). `open_store` picks one
+from a URL or a path. Units everywhere: timestamps in integer µs (UTC, or sensor time before 1970 while the
+gateway clock is not synchronised), acc m/s², gyr deg/s, result values in the units of gaitsym.result/1.
+
+Writes are idempotent (a point is measurement + tags + timestamp; a replay overwrites the same points) and
+durable (they return only once the server, or SQLite, committed them: then the worker may acknowledge).
+Importing this package imports neither numpy-heavy code paths nor influxdb-client; `open_store` does.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from analytics.stores.errors import StoreConfigError
+
+if TYPE_CHECKING:
+    from analytics.stores.model import RawProgress, RawSamples, RawSeries, ResultRow, SessionResults, WriteReport
+    from sensor_gateway.uplink.envelope import ClockMapping
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the analytics worker needs from storage. Every write is idempotent and durable on return."""
+
+    def write_raw(self, samples: RawSamples) -> WriteReport:
+        """Store one sensor's decoded samples (keyed by subject, placement, timestamp from the sample's ticks)."""
+        ...
+
+    def read_raw(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+    ) -> RawSeries:
+        """Raw samples of one placement, time range inclusive (µs), optionally one session only."""
+        ...
+
+    def raw_progress(self, subject: str, placement: str, serial: str, boot_epoch: int) -> RawProgress:
+        """How far one sensor boot epoch has arrived (batches, samples, first and last sequence)."""
+        ...
+
+    def count_raw(
+        self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int, seq_last: int
+    ) -> int:
+        """Samples stored with sequence in [seq_first, seq_last]: complete when it equals the range length."""
+        ...
+
+    def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
+        """Move a boot epoch's sensor-time samples to UTC with a synchronised mapping; returns samples moved."""
+        ...
+
+    def replace_results(self, results: SessionResults) -> WriteReport:
+        """Replace a session's results unless a newer result_version is stored (then ``superseded``)."""
+        ...
+
+    def read_results(
+        self,
+        subject: str,
+        *,
+        session: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+    ) -> list[ResultRow]:
+        """Stride, exercise-set and session-summary points of a subject, sorted by time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def default_embedded_path() -> str:
+    from analytics.stores.paths import state_dir
+
+    return str(state_dir() / "store.sqlite")
+
+
+def open_store(location: str | None = None) -> Store:
+    """Open a store from a URL or a path (None: ``GAITSYM_STORE``, else the embedded store in the state folder,
+    ``$GAITSYM_STATE_DIR`` or ``~/.local/state/gaitsym``: the same file whatever the current directory).
+
+    - ``influx://[user[:password]@]host[:port]/database[?api=v1|v2&org=ORG&raw_retention=30d&...]``
+      (``influxs://`` for HTTPS). Password from ``GAITSYM_INFLUX_PASSWORD``, token from
+      ``GAITSYM_INFLUX_TOKEN`` when not in the URL; ``api`` defaults to v2 with a token, v1 without.
+    - anything else: the path of the embedded SQLite store.
+    """
+    location = location or os.environ.get("GAITSYM_STORE") or default_embedded_path()
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme in ("influx", "influxs"):
+        from analytics.stores.influx import InfluxConfig, InfluxStore
+
+        params = dict(urllib.parse.parse_qsl(parsed.query))
+        token = params.pop("token", None) or os.environ.get("GAITSYM_INFLUX_TOKEN")
+        password = urllib.parse.unquote(parsed.password) if parsed.password else None
+        password = password or os.environ.get("GAITSYM_INFLUX_PASSWORD")
+        api = params.pop("api", "v2" if token else "v1")
+        if api not in ("v1", "v2"):
+            raise StoreConfigError(f"{location}: api={api!r} is neither v1 nor v2")
+        http = "https" if parsed.scheme == "influxs" else "http"
+        database = parsed.path.strip("/") or "gaitsym"
+        allowed = {"org", "raw_rp", "results_rp", "raw_retention", "quarantine_path"}
+        unknown = set(params) - allowed
+        if unknown:
+            raise StoreConfigError(f"{location}: unknown setting(s) {', '.join(sorted(unknown))}")
+        config = InfluxConfig(
+            url=f"{http}://{parsed.hostname or '127.0.0.1'}:{parsed.port or 8086}",
+            database=database,
+            api=api,  # type: ignore[arg-type]
+            username=urllib.parse.unquote(parsed.username) if parsed.username else None,
+            password=password,
+            token=token,
+            **params,  # type: ignore[arg-type]
+        )
+        return InfluxStore(config)
+    if parsed.scheme not in ("", "file"):
+        raise StoreConfigError(f"{location}: unknown store scheme {parsed.scheme!r} (influx://, influxs:// or a path)")
+    from analytics.stores.embedded import EmbeddedStore
+
+    return EmbeddedStore(Path(parsed.path if parsed.scheme == "file" else location))

@@ -1,0 +1,298 @@
+"""Embedded store: the InfluxDB schema in one SQLite file, used when no InfluxDB is configured.
+
+Same measurements, tags, fields and timestamps (µs) as the InfluxDB store (SCHEMA.md), and the same
+identity rule: measurement + tags + timestamp; writing a point again merges its fields into the stored ones,
+as InfluxDB does. Raw samples have their own typed table (``raw``: the hot path); the other measurements
+share one ``points`` table (tags and fields as JSON). Retention: raw samples older than ``raw_retention_s``
+(default 30 days, UTC timestamps only) are deleted by `enforce_retention` (called after each raw write at most
+once an hour). Durable: WAL with synchronous=FULL; a write returns after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analytics.stores.errors import StoreConfigError, StoreUnavailable
+from analytics.stores.model import (
+    RAW_BATCH,
+    RAW_FIELDS,
+    RESULT_MEASUREMENTS,
+    SENSOR_SLOT_US,
+    SESSION_SUMMARY,
+    Point,
+    RawProgress,
+    RawSamples,
+    RawSeries,
+    ResultRow,
+    SessionResults,
+    WriteReport,
+    batch_point,
+    sensor_slot_start_us,
+)
+from sensor_gateway.uplink.envelope import ClockMapping
+
+DEFAULT_RAW_RETENTION_S = 30 * 24 * 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS raw (
+    subject TEXT NOT NULL, placement TEXT NOT NULL, time_us INTEGER NOT NULL,
+    session TEXT, serial TEXT NOT NULL, boot_epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    t_sensor_us INTEGER NOT NULL,
+    acc_x REAL NOT NULL, acc_y REAL NOT NULL, acc_z REAL NOT NULL,
+    gyr_x REAL NOT NULL, gyr_y REAL NOT NULL, gyr_z REAL NOT NULL,
+    PRIMARY KEY (subject, placement, time_us)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS points (
+    measurement TEXT NOT NULL, series TEXT NOT NULL, time_us INTEGER NOT NULL,
+    subject TEXT NOT NULL, tags TEXT NOT NULL, fields TEXT NOT NULL,
+    PRIMARY KEY (measurement, series, time_us)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS points_subject ON points (subject, measurement, time_us);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class EmbeddedStore:
+    """`analytics.stores.Store` in one SQLite file (a path, or ``:memory:`` for tests)."""
+
+    def __init__(self, path: str | Path, raw_retention_s: float = DEFAULT_RAW_RETENTION_S) -> None:
+        if raw_retention_s <= 0:
+            raise StoreConfigError(f"raw_retention_s: {raw_retention_s} is not a positive number of seconds")
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.raw_retention_s = raw_retention_s
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreConfigError(f"{self.path}: cannot open the embedded store: {exc}") from exc
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('raw_retention_s', ?)", (repr(raw_retention_s),)
+        )
+        self._last_retention = 0.0
+
+    def _tx(self, work: Any) -> Any:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = work(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return out
+            except sqlite3.OperationalError as exc:  # locked / disk full: worth retrying later
+                raise StoreUnavailable(f"{self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------------------------------------ points
+
+    @staticmethod
+    def _upsert_points(db: sqlite3.Connection, points: Iterable[Point]) -> int:
+        n = 0
+        for p in points:
+            tags = dict(p.tags)
+            db.execute(
+                "INSERT INTO points (measurement, series, time_us, subject, tags, fields) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT (measurement, series, time_us) DO UPDATE SET fields = json_patch(fields, excluded.fields)",
+                (p.measurement, p.series, p.time_us, tags["subject"], json.dumps(tags), json.dumps(dict(p.fields))),
+            )
+            n += 1
+        return n
+
+    def write_raw(self, samples: RawSamples) -> WriteReport:
+        if len(samples) == 0:
+            return WriteReport()
+        times = samples.time_us().tolist()
+        rows = np.column_stack([samples.acc_mps2, samples.gyr_dps]).tolist()
+        seqs = samples.seq.tolist()
+        ticks = samples.t_sensor_us.tolist()
+        params = [
+            (samples.subject, samples.placement, t, samples.session, samples.serial, samples.boot_epoch, s, k, *r)
+            for t, s, k, r in zip(times, seqs, ticks, rows, strict=True)
+        ]
+
+        def work(db: sqlite3.Connection) -> int:
+            db.executemany("INSERT OR REPLACE INTO raw VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
+            return self._upsert_points(db, [batch_point(samples)])
+
+        index = self._tx(work)
+        if time.monotonic() - self._last_retention > 3600:
+            self.enforce_retention()
+        return WriteReport(points_written=len(params) + index, requests=1)
+
+    def enforce_retention(self, now_s: float | None = None) -> int:
+        """Delete UTC raw samples and batch-index points older than the retention; returns rows deleted."""
+        self._last_retention = time.monotonic()
+        cutoff = round(((time.time() if now_s is None else now_s) - self.raw_retention_s) * 1e6)
+
+        def work(db: sqlite3.Connection) -> int:
+            n = db.execute("DELETE FROM raw WHERE time_us >= 0 AND time_us < ?", (cutoff,)).rowcount
+            n += db.execute(
+                "DELETE FROM points WHERE measurement = ? AND time_us >= 0 AND time_us < ?", (RAW_BATCH, cutoff)
+            ).rowcount
+            return int(n)
+
+        return int(self._tx(work))
+
+    def read_raw(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+    ) -> RawSeries:
+        sql = (
+            "SELECT time_us, seq, t_sensor_us, boot_epoch, serial, session, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z "
+            "FROM raw WHERE subject = ? AND placement = ? AND time_us >= ? AND time_us <= ?"
+        )
+        args: list[Any] = [subject, placement, -(1 << 62) if start_us is None else start_us]
+        args.append((1 << 62) if end_us is None else end_us)
+        if session is not None:
+            sql += " AND session = ?"
+            args.append(session)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY time_us", args).fetchall()
+        keys = ("time", "seq", "t_sensor_us", "boot_epoch", "serial", "session", *RAW_FIELDS)
+        return RawSeries.from_rows(dict(zip(keys, r, strict=True)) for r in rows)
+
+    def raw_progress(self, subject: str, placement: str, serial: str, boot_epoch: int) -> RawProgress:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), SUM(json_extract(fields, '$.n_samples')), MIN(json_extract(fields, '$.seq_first')),"
+                " MAX(json_extract(fields, '$.seq_last')) FROM points WHERE measurement = ? AND subject = ? "
+                "AND json_extract(tags, '$.placement') = ? AND json_extract(fields, '$.serial') = ? "
+                "AND json_extract(fields, '$.boot_epoch') = ?",
+                (RAW_BATCH, subject, placement, serial, boot_epoch),
+            ).fetchone()
+        if not row[0]:
+            return RawProgress(0, 0, None, None)
+        return RawProgress(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    def count_raw(
+        self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int, seq_last: int
+    ) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM raw WHERE subject = ? AND placement = ? AND serial = ? AND boot_epoch = ? "
+                "AND seq BETWEEN ? AND ?",
+                (subject, placement, serial, boot_epoch, seq_first, seq_last),
+            ).fetchone()
+        return int(row[0])
+
+    def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
+        """Move one boot epoch's sensor-time samples to UTC (one transaction); returns samples moved."""
+        if not clock.utc_synced or clock.ref_utc_s is None:
+            raise StoreConfigError("clock: remapping needs a synchronised mapping (utc_synced, ref_utc_s)")
+        from analytics.stores.model import raw_time_us
+
+        slot = sensor_slot_start_us(boot_epoch)
+
+        def work(db: sqlite3.Connection) -> int:
+            rows = db.execute(
+                "SELECT time_us, t_sensor_us FROM raw WHERE subject = ? AND placement = ? AND serial = ? "
+                "AND boot_epoch = ? AND time_us >= ? AND time_us < ?",
+                (subject, placement, serial, boot_epoch, slot, slot + SENSOR_SLOT_US),
+            ).fetchall()
+            if not rows:
+                return 0
+            new = raw_time_us([r[1] for r in rows], clock, boot_epoch).tolist()
+            db.executemany(
+                "INSERT OR REPLACE INTO raw SELECT subject, placement, ?, session, serial, boot_epoch, seq, "
+                "t_sensor_us, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z FROM raw "
+                "WHERE subject = ? AND placement = ? AND time_us = ?",
+                [(t_new, subject, placement, r[0]) for t_new, r in zip(new, rows, strict=True)],
+            )
+            db.executemany(
+                "DELETE FROM raw WHERE subject = ? AND placement = ? AND time_us = ?",
+                [(subject, placement, r[0]) for r in rows],
+            )
+            return len(rows)
+
+        return int(self._tx(work))
+
+    # ------------------------------------------------------------------------------------------ results
+
+    def replace_results(self, results: SessionResults) -> WriteReport:
+        """One transaction: skip if a newer version is stored; delete old and new ranges; write the points."""
+
+        def work(db: sqlite3.Connection) -> WriteReport:
+            old = db.execute(
+                "SELECT time_us, json_extract(fields, '$.result_version'), json_extract(fields, '$.duration_s') "
+                "FROM points WHERE measurement = ? AND subject = ? AND json_extract(fields, '$.session') = ?",
+                (SESSION_SUMMARY, results.subject, results.session),
+            ).fetchall()
+            if any(int(r[1] or 0) > results.result_version for r in old):
+                return WriteReport(superseded=True)
+            ranges = {(results.start_us, results.end_us)}
+            ranges.update((int(r[0]), int(r[0]) + round(float(r[2] or 0.0) * 1e6)) for r in old)
+            marks = ",".join("?" * len(RESULT_MEASUREMENTS))
+            for start, end in ranges:
+                db.execute(
+                    f"DELETE FROM points WHERE subject = ? AND measurement IN ({marks}) AND time_us BETWEEN ? AND ?",
+                    (results.subject, *RESULT_MEASUREMENTS, start, end),
+                )
+            n = self._upsert_points(db, results.points)
+            return WriteReport(points_written=n, requests=1)
+
+        report: WriteReport = self._tx(work)
+        return report
+
+    def read_results(
+        self,
+        subject: str,
+        *,
+        session: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+    ) -> list[ResultRow]:
+        marks = ",".join("?" * len(RESULT_MEASUREMENTS))
+        sql = (
+            f"SELECT measurement, time_us, tags, fields FROM points WHERE subject = ? AND measurement IN ({marks}) "
+            "AND time_us BETWEEN ? AND ?"
+        )
+        args: list[Any] = [subject, *RESULT_MEASUREMENTS]
+        args += [-(1 << 62) if start_us is None else start_us, (1 << 62) if end_us is None else end_us]
+        if session is not None:
+            sql += " AND json_extract(fields, '$.session') = ?"
+            args.append(session)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        out = []
+        for m, t, tags, fields in rows:
+            tag_map: dict[str, str] = json.loads(tags)
+            tag_map.pop("subject", None)
+            tag_map["subject"] = subject
+            out.append(ResultRow(m, int(t), tag_map, json.loads(fields)))
+        out.sort(key=lambda r: (r.time_us, r.measurement, sorted(r.tags.items())))
+        return out
+
+    def points(self, measurement: str, subject: str) -> list[tuple[int, Mapping[str, str], Mapping[str, Any]]]:
+        """Every stored point of a measurement for a subject (the read API behind raw_batch and results)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT time_us, tags, fields FROM points WHERE measurement = ? AND subject = ? ORDER BY time_us",
+                (measurement, subject),
+            ).fetchall()
+        return [(int(t), json.loads(tags), json.loads(fields)) for t, tags, fields in rows]
+
+    def retention(self) -> dict[str, Sequence[str] | float]:
+        return {"raw_retention_s": self.raw_retention_s, "raw_measurements": ("raw", RAW_BATCH)}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

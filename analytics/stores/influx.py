@@ -1,0 +1,624 @@
+"""InfluxDB store: the one module that talks to InfluxDB (influxdb-client for the v2 API, urllib3 for v1).
+
+Writes (line protocol, precision µs, gzip, batches of ``batch_lines`` lines, 5,000 by default):
+- ``api="v2"``: influxdb-client's synchronous write API on ``/api/v2/write`` (token auth; InfluxDB 1.8, 2.x,
+  3.x), bucket ``{database}/{retention policy}`` (2.x maps such names to DBRP automatically, 1.8 reads them as
+  database/retention policy), deletes through influxdb-client's delete API (``/api/v2/delete``).
+- ``api="v1"``: ``POST /write?db=&rp=&precision=u`` (answered by 1.x, 2.x and 3.x; Debian's 1.6 has only this),
+  user/password (HTTP Basic) or token auth; deletes with an InfluxQL ``DELETE``.
+Reads: InfluxQL on ``/query`` (epoch=u, chunked), which 1.x, 2.x (read-only) and 3.x answer; Flux is not used.
+
+Durability: a write call returns only after the server answered 2xx for every line (or the lines it refused
+as bad data are in the quarantine, committed): that is when the worker may acknowledge. Failures are sorted by
+`analytics.stores.errors.sort_write_error`: retried with backoff (honouring Retry-After) for up to
+``retry_for_s`` seconds, then `StoreUnavailable` (nothing acknowledged); split on 413; quarantined on 400/422.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+import random
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import urllib3
+
+from analytics.stores.errors import (
+    StoreConfigError,
+    StoreQueryError,
+    StoreUnavailable,
+    WriteAction,
+    sort_write_error,
+)
+from analytics.stores.model import (
+    EXERCISE_SET,
+    RAW,
+    RAW_BATCH,
+    RESULT_MEASUREMENTS,
+    SENSOR_SLOT_US,
+    SESSION_SUMMARY,
+    STRIDE,
+    RawProgress,
+    RawSamples,
+    RawSeries,
+    ResultRow,
+    SessionResults,
+    WriteReport,
+    batch_point,
+    point_line,
+    raw_lines,
+    sensor_slot_start_us,
+)
+from analytics.stores.paths import state_dir
+from analytics.stores.quarantine import Quarantine
+from sensor_gateway.uplink.envelope import ClockMapping
+
+log = logging.getLogger("gaitsym.stores")
+
+TAGS = {
+    RAW: ("placement", "subject"),
+    RAW_BATCH: ("placement", "subject"),
+    STRIDE: ("side", "subject"),
+    EXERCISE_SET: ("exercise", "side", "subject"),
+    SESSION_SUMMARY: ("side", "subject"),
+}
+TIME_MIN_NS = -(1 << 62)
+TIME_MAX_NS = 1 << 62
+
+
+@dataclass(frozen=True)
+class InfluxConfig:
+    """Where and how to write. Durations in seconds; ``raw_retention`` in InfluxQL duration syntax."""
+
+    url: str
+    """Server base URL, e.g. ``http://127.0.0.1:8086``."""
+    database: str = "gaitsym"
+    api: Literal["v1", "v2"] = "v1"
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    org: str = "gaitsym"
+    raw_rp: str = "raw"
+    sensor_time_rp: str = "raw_unsynced"
+    """Raw samples in sensor time (before 1970): 1.x drops points older than a policy's duration, so they
+    need a policy without one; `remap_raw` moves them to ``raw_rp`` once a synchronised mapping exists."""
+    results_rp: str = "results"
+    raw_retention: str = "30d"
+    batch_lines: int = 5000
+    gzip: bool = True
+    timeout_s: float = 30.0
+    retry_for_s: float = 60.0
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    quarantine_path: str = field(default_factory=lambda: str(state_dir() / "quarantine.sqlite"))
+    """Where refused batches are kept: under the gaitsym state folder, never the current directory."""
+
+    def bucket(self, rp: str) -> str:
+        return f"{self.database}/{rp}"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class _WriteFailed(Exception):
+    def __init__(self, status: int | None, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+class InfluxStore:
+    """`analytics.stores.Store` on InfluxDB (1.x, 2.x; 3.x untested)."""
+
+    def __init__(
+        self,
+        config: InfluxConfig,
+        quarantine: Quarantine | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if config.api not in ("v1", "v2"):
+            raise StoreConfigError(f"api: {config.api!r} is neither v1 nor v2")
+        if config.api == "v2" and not config.token:
+            raise StoreConfigError("token: the v2 API needs a token (GAITSYM_INFLUX_TOKEN)")
+        self.config = config
+        self.base = config.url.rstrip("/")
+        self.quarantine = quarantine if quarantine is not None else Quarantine(config.quarantine_path)
+        self._sleep = sleep
+        timeout = urllib3.Timeout(connect=min(5.0, config.timeout_s), read=config.timeout_s)
+        self._http = urllib3.PoolManager(num_pools=2, maxsize=4, timeout=timeout, retries=False)
+        self._client: Any = None
+        self._write_api: Any = None
+        if config.api == "v2":
+            from influxdb_client import InfluxDBClient
+            from influxdb_client.client.write_api import SYNCHRONOUS
+
+            self._client = InfluxDBClient(
+                url=self.base,
+                token=config.token or "",
+                org=config.org,
+                enable_gzip=config.gzip,
+                timeout=int(config.timeout_s * 1000),
+                retries=False,
+            )
+            self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    # ------------------------------------------------------------------------------------------ HTTP
+
+    def _headers(self) -> dict[str, str]:
+        c = self.config
+        if c.token:
+            return {"Authorization": f"Token {c.token}"}
+        if c.username is not None:
+            raw = f"{c.username}:{c.password or ''}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+        return {}
+
+    def _send(self, rp: str, lines: Sequence[str]) -> None:
+        """One HTTP write of these lines; raises _WriteFailed with what the server said."""
+        body = ("\n".join(lines) + "\n").encode("utf-8")
+        if self.config.api == "v2":
+            self._send_v2(rp, body)
+            return
+        headers = {**self._headers(), "Content-Type": "text/plain; charset=utf-8"}
+        if self.config.gzip:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        query = urllib.parse.urlencode({"db": self.config.database, "rp": rp, "precision": "u"})
+        try:
+            resp = self._http.request("POST", f"{self.base}/write?{query}", body=body, headers=headers)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _WriteFailed(None, f"{type(exc).__name__}: {exc}") from exc
+        if not 200 <= resp.status < 300:
+            raise _WriteFailed(resp.status, resp.data.decode("utf-8", "replace"), resp.headers.get("Retry-After"))
+
+    def _send_v2(self, rp: str, body: bytes) -> None:
+        from influxdb_client.client.write_api import WritePrecision
+        from influxdb_client.rest import ApiException
+
+        try:
+            self._write_api.write(
+                bucket=self.config.bucket(rp), org=self.config.org, record=body, write_precision=WritePrecision.US
+            )
+        except ApiException as exc:
+            headers: Mapping[str, str] = exc.headers or {}
+            message = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body or "")
+            raise _WriteFailed(exc.status, message, headers.get("Retry-After")) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _WriteFailed(None, f"{type(exc).__name__}: {exc}") from exc
+
+    def query(self, q: str, rp: str | None = None) -> list[dict[str, Any]]:
+        """Run InfluxQL on /query (epoch=u, chunked); returns the series of every statement, in order."""
+        params = {"db": self.config.database, "epoch": "u", "q": q, "chunked": "true", "chunk_size": "20000"}
+        if rp:
+            params["rp"] = rp
+        body = urllib.parse.urlencode(params).encode()
+        headers = {**self._headers(), "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            resp = self._http.request("POST", f"{self.base}/query", body=body, headers=headers)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StoreUnavailable(f"query {q!r}: {type(exc).__name__}: {exc}") from exc
+        text = resp.data.decode("utf-8", "replace")
+        if resp.status >= 500 or resp.status == 429:
+            raise StoreUnavailable(f"query {q!r}: HTTP {resp.status} {text[:300]}", status=resp.status)
+        if resp.status != 200:
+            raise StoreQueryError(f"query {q!r}: HTTP {resp.status} {text[:300]}")
+        series: list[dict[str, Any]] = []
+        for chunk in text.splitlines():
+            if not chunk.strip():
+                continue
+            doc = json.loads(chunk)
+            if "error" in doc:
+                raise StoreQueryError(f"query {q!r}: {doc['error']}")
+            for result in doc.get("results", []):
+                if "error" in result:
+                    raise StoreQueryError(f"query {q!r}: {result['error']}")
+                series.extend(result.get("series", []))
+        return series
+
+    def rows(self, q: str) -> Iterator[dict[str, Any]]:
+        """Rows of a query as dicts (column -> value), series tags merged in."""
+        for s in self.query(q):
+            columns = s["columns"]
+            tags = s.get("tags", {})
+            for values in s.get("values", []):
+                row = dict(tags)
+                row.update({c: v for c, v in zip(columns, values, strict=True) if v is not None})
+                yield row
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def _write_lines(self, rp: str, lines: list[str], what: str) -> WriteReport:
+        report = WriteReport()
+        size = max(1, self.config.batch_lines)
+        for i in range(0, len(lines), size):
+            self._write_chunk(rp, lines[i : i + size], what, report)
+        return report
+
+    def _write_chunk(self, rp: str, lines: list[str], what: str, report: WriteReport) -> None:
+        deadline = time.monotonic() + self.config.retry_for_s
+        attempt = 0
+        while True:
+            attempt += 1
+            report.requests += 1
+            try:
+                self._send(rp, lines)
+            except _WriteFailed as fail:
+                verdict = sort_write_error(
+                    fail.status,
+                    n_lines=len(lines),
+                    attempt=attempt,
+                    retry_after=fail.retry_after,
+                    message=fail.message,
+                    now_s=time.time(),
+                    base_delay_s=self.config.base_delay_s,
+                    max_delay_s=self.config.max_delay_s,
+                )
+                if verdict.action is WriteAction.SPLIT:
+                    report.splits += 1
+                    half = len(lines) // 2
+                    self._write_chunk(rp, lines[:half], what, report)
+                    self._write_chunk(rp, lines[half:], what, report)
+                    return
+                if verdict.action is WriteAction.QUARANTINE:
+                    self.quarantine.put(what, fail.status, verdict.reason, fail.message, lines)
+                    report.quarantined.append(what)
+                    return
+                delay = verdict.delay_s * (1.0 + 0.2 * random.random())
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(
+                        f"writing {what}: {verdict.reason}: {fail.message.strip()[:300]}; "
+                        f"gave up after {attempt} attempts ({self.config.retry_for_s:g} s); nothing acknowledged",
+                        retry_after_s=verdict.delay_s,
+                        status=fail.status,
+                    ) from fail
+                log.warning("writing %s: %s; retry %d in %.1f s", what, verdict.reason, attempt, delay)
+                report.retries += 1
+                self._sleep(delay)
+                continue
+            report.points_written += len(lines)
+            return
+
+    def write_raw(self, samples: RawSamples) -> WriteReport:
+        """Write samples, then their batch-index point (so the index never claims what is not stored)."""
+        if len(samples) == 0:
+            return WriteReport()
+        what = samples.describe()
+        synced = samples.clock.utc_synced and samples.clock.ref_utc_s is not None
+        rp = self.config.raw_rp if synced else self.config.sensor_time_rp
+        report = self._write_lines(rp, raw_lines(samples), what)
+        if not report.quarantined:
+            report.merge(self._write_lines(rp, [point_line(batch_point(samples))], what + " (index)"))
+        return report
+
+    def _raw_rps(self, start_us: int | None, end_us: int | None) -> list[str]:
+        """Policies holding raw points in a time range: UTC (>= 0) in raw_rp, sensor time (< 0) in the other."""
+        rps = []
+        if end_us is None or end_us >= 0:
+            rps.append(self.config.raw_rp)
+        if start_us is None or start_us < 0:
+            rps.append(self.config.sensor_time_rp)
+        return rps
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def _from(self, rp: str, measurement: str) -> str:
+        return f"{quote_ident(self.config.database)}.{quote_ident(rp)}.{quote_ident(measurement)}"
+
+    @staticmethod
+    def _time_clause(start_us: int | None, end_us: int | None) -> str:
+        lo = TIME_MIN_NS if start_us is None else start_us * 1000
+        hi = TIME_MAX_NS if end_us is None else end_us * 1000
+        return f"time >= {lo} AND time <= {hi}"
+
+    def read_raw(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+    ) -> RawSeries:
+        where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
+        if session is not None:
+            where += f" AND session = {quote_str(session)}"
+        where += " AND " + self._time_clause(start_us, end_us)
+        rows: list[dict[str, Any]] = []
+        for rp in self._raw_rps(start_us, end_us):
+            rows.extend(self.rows(f"SELECT * FROM {self._from(rp, RAW)} WHERE {where}"))
+        return RawSeries.from_rows(rows)
+
+    def _batch_where(self, subject: str, placement: str, serial: str, boot_epoch: int) -> str:
+        return (
+            f"subject = {quote_str(subject)} AND placement = {quote_str(placement)} AND serial = {quote_str(serial)}"
+            f" AND boot_epoch = {int(boot_epoch)} AND {self._time_clause(None, None)}"
+        )
+
+    def raw_progress(self, subject: str, placement: str, serial: str, boot_epoch: int) -> RawProgress:
+        rows: list[dict[str, Any]] = []
+        for rp in self._raw_rps(None, None):
+            q = (
+                "SELECT count(seq_first) AS n_batches, sum(n_samples) AS n_samples, min(seq_first) AS seq_first, "
+                f"max(seq_last) AS seq_last FROM {self._from(rp, RAW_BATCH)} "
+                f"WHERE {self._batch_where(subject, placement, serial, boot_epoch)}"
+            )
+            rows.extend(self.rows(q))
+        if not rows:
+            return RawProgress(0, 0, None, None)
+        return RawProgress(
+            sum(int(r["n_batches"]) for r in rows),
+            sum(int(r["n_samples"]) for r in rows),
+            min(int(r["seq_first"]) for r in rows),
+            max(int(r["seq_last"]) for r in rows),
+        )
+
+    def count_raw(
+        self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int, seq_last: int
+    ) -> int:
+        """Samples stored with seq in [seq_first, seq_last]; the batch index bounds the time range scanned."""
+        total = 0
+        for rp in self._raw_rps(None, None):
+            index = (
+                f"SELECT seq_first, time_last_us FROM {self._from(rp, RAW_BATCH)} WHERE "
+                f"{self._batch_where(subject, placement, serial, boot_epoch)} "
+                f"AND seq_last >= {int(seq_first)} AND seq_first <= {int(seq_last)}"
+            )
+            batches = list(self.rows(index))
+            if not batches:
+                continue
+            start = min(int(b["time"]) for b in batches)
+            end = max(int(b["time_last_us"]) for b in batches)
+            q = (
+                f"SELECT count(seq) AS n FROM {self._from(rp, RAW)} WHERE subject = {quote_str(subject)}"
+                f" AND placement = {quote_str(placement)} AND serial = {quote_str(serial)} AND boot_epoch = "
+                f"{int(boot_epoch)} AND seq >= {int(seq_first)} AND seq <= {int(seq_last)} "
+                f"AND {self._time_clause(start, end)}"
+            )
+            rows = list(self.rows(q))
+            total += int(rows[0]["n"]) if rows else 0
+        return total
+
+    # ------------------------------------------------------------------------------------------ results
+
+    def _delete(
+        self, rp: str, measurements: Sequence[str], tags: Mapping[str, str], start_us: int, end_us: int
+    ) -> None:
+        if self.config.api == "v2":
+            from datetime import UTC, datetime, timedelta
+
+            epoch = datetime(1970, 1, 1, tzinfo=UTC)
+            start = epoch + timedelta(microseconds=start_us)
+            stop = epoch + timedelta(microseconds=end_us + 1)
+            tag_pred = " AND ".join(f'{k}="{v}"' for k, v in sorted(tags.items()))
+            for m in measurements:
+                predicate = f'_measurement="{m}" AND {tag_pred}'
+                self._client.delete_api().delete(
+                    start, stop, predicate, bucket=self.config.bucket(rp), org=self.config.org
+                )
+            return
+        names = "|".join(measurements)
+        where = " AND ".join(f"{quote_ident(k)} = {quote_str(v)}" for k, v in sorted(tags.items()))
+        self.query(f"DELETE FROM /^({names})$/ WHERE {where} AND {self._time_clause(start_us, end_us)}")
+
+    def _stored_session(self, subject: str, session: str) -> list[dict[str, Any]]:
+        q = (
+            f"SELECT result_version, duration_s FROM {self._from(self.config.results_rp, SESSION_SUMMARY)} "
+            f"WHERE subject = {quote_str(subject)} AND session = {quote_str(session)} AND "
+            f"{self._time_clause(None, None)}"
+        )
+        return list(self.rows(q))
+
+    def replace_results(self, results: SessionResults) -> WriteReport:
+        """Replace a session's results: skip if a newer version is stored, else delete old ranges, then write.
+
+        The session summary is written last: it marks the replacement complete (and records the range to
+        delete at the next re-analysis).
+        """
+        old = self._stored_session(results.subject, results.session)
+        if any(int(r.get("result_version", 0)) > results.result_version for r in old):
+            return WriteReport(superseded=True)
+        ranges = {(results.start_us, results.end_us)}
+        for r in old:
+            start = int(r["time"])
+            ranges.add((start, start + round(float(r.get("duration_s", 0.0)) * 1e6)))
+        for start, end in sorted(ranges):
+            self._delete(self.config.results_rp, RESULT_MEASUREMENTS, {"subject": results.subject}, start, end)
+        what = f"results subject={results.subject} session={results.session} version={results.result_version}"
+        body = [point_line(p) for p in results.points if p.measurement != SESSION_SUMMARY]
+        summary = [point_line(p) for p in results.points if p.measurement == SESSION_SUMMARY]
+        report = self._write_lines(self.config.results_rp, body, what)
+        report.merge(self._write_lines(self.config.results_rp, summary, what + " (summary)"))
+        return report
+
+    def read_results(
+        self,
+        subject: str,
+        *,
+        session: str | None = None,
+        start_us: int | None = None,
+        end_us: int | None = None,
+    ) -> list[ResultRow]:
+        out: list[ResultRow] = []
+        where = f"subject = {quote_str(subject)}"
+        if session is not None:
+            where += f" AND session = {quote_str(session)}"
+        where += " AND " + self._time_clause(start_us, end_us)
+        for m in RESULT_MEASUREMENTS:
+            q = f"SELECT * FROM {self._from(self.config.results_rp, m)} WHERE {where}"
+            floats: set[str] | None = None
+            for row in self.rows(q):
+                if floats is None:  # InfluxDB's JSON writes 4.0 as 4: restore float fields from their type
+                    floats = self._float_fields(self.config.results_rp, m)
+                t = int(row.pop("time"))
+                tags = {k: str(row.pop(k)) for k in TAGS[m] if k in row}
+                fields = {k: float(v) if k in floats and not isinstance(v, bool) else v for k, v in row.items()}
+                out.append(ResultRow(m, t, tags, fields))
+        out.sort(key=lambda r: (r.time_us, r.measurement, sorted(r.tags.items())))
+        return out
+
+    def _float_fields(self, rp: str, measurement: str) -> set[str]:
+        rows = self.rows(f"SHOW FIELD KEYS FROM {self._from(rp, measurement)}")
+        return {str(r["fieldKey"]) for r in rows if r.get("fieldType") == "float"}
+
+    # ------------------------------------------------------------------------------------------ remap
+
+    def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
+        """Move one boot epoch's sensor-time points to UTC with a synchronised mapping; returns samples moved.
+
+        Writes the UTC points first, then deletes the boot epoch's sensor-time slot and writes back any other
+        sensor's points that shared the slot (a swap within 4096 boots): a crash in between leaves both
+        copies, never none, and the rerun is idempotent.
+        """
+        if not clock.utc_synced or clock.ref_utc_s is None:
+            raise StoreConfigError("clock: remapping needs a synchronised mapping (utc_synced, ref_utc_s)")
+        slot = sensor_slot_start_us(boot_epoch)
+        series = self.read_raw(subject, placement, start_us=slot, end_us=slot + SENSOR_SLOT_US - 1)
+        mine = [i for i in range(len(series)) if series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch]
+        others = [i for i in range(len(series)) if i not in set(mine)]
+        if not mine:
+            return 0
+        from analytics.stores.model import samples_from_arrays
+
+        sessions = {series.session[i] for i in mine}
+        for sess in sessions:
+            idx = [i for i in mine if series.session[i] == sess]
+            self.write_raw(
+                samples_from_arrays(
+                    subject=subject,
+                    session=sess,
+                    placement=placement,
+                    serial=serial,
+                    boot_epoch=boot_epoch,
+                    seq=series.seq[idx],
+                    t_sensor_us=series.t_sensor_us[idx],
+                    acc_mps2=series.acc_mps2[idx],
+                    gyr_dps=series.gyr_dps[idx],
+                    clock=clock,
+                )
+            )
+        keep_lines = self._slot_lines(series, others, subject, placement)
+        self._delete_raw_slot(subject, placement, slot)
+        if keep_lines:
+            self._write_lines(
+                self.config.sensor_time_rp, keep_lines, f"raw subject={subject} placement={placement} (kept)"
+            )
+        return len(mine)
+
+    def _delete_raw_slot(self, subject: str, placement: str, slot: int) -> None:
+        self._delete(
+            self.config.sensor_time_rp,
+            (RAW,),
+            {"subject": subject, "placement": placement},
+            slot,
+            slot + SENSOR_SLOT_US - 1,
+        )
+
+    @staticmethod
+    def _slot_lines(series: RawSeries, idx: Sequence[int], subject: str, placement: str) -> list[str]:
+        from analytics.stores.model import Point
+
+        lines = []
+        for i in idx:
+            fields: dict[str, float | int | str | bool] = {
+                "seq": int(series.seq[i]),
+                "t_sensor_us": int(series.t_sensor_us[i]),
+                "boot_epoch": int(series.boot_epoch[i]),
+                "serial": series.serial[i],
+            }
+            sess = series.session[i]
+            if sess is not None:
+                fields["session"] = sess
+            for k, v in zip(("acc_x", "acc_y", "acc_z"), series.acc_mps2[i].tolist(), strict=True):
+                fields[k] = float(v)
+            for k, v in zip(("gyr_x", "gyr_y", "gyr_z"), series.gyr_dps[i].tolist(), strict=True):
+                fields[k] = float(v)
+            lines.append(
+                point_line(Point(RAW, (("placement", placement), ("subject", subject)), fields, int(series.time_us[i])))
+            )
+        return lines
+
+    # ------------------------------------------------------------------------------------------ admin
+
+    def retention_policies(self) -> dict[str, str]:
+        """Retention policies of the database (1.x; 2.x answers through DBRP mappings): name -> duration."""
+        out = {}
+        for row in self.rows(f"SHOW RETENTION POLICIES ON {quote_ident(self.config.database)}"):
+            out[str(row["name"])] = str(row["duration"])
+        return out
+
+    def with_config(self, **changes: Any) -> InfluxStore:
+        return InfluxStore(replace(self.config, **changes), self.quarantine, self._sleep)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._http.clear()
+
+
+def setup_v1(
+    url: str,
+    admin_user: str,
+    admin_password: str,
+    *,
+    database: str = "gaitsym",
+    raw_rp: str = "raw",
+    raw_retention: str = "30d",
+    sensor_time_rp: str = "raw_unsynced",
+    results_rp: str = "results",
+    worker_user: str | None = None,
+    worker_password: str | None = None,
+    timeout_s: float = 10.0,
+) -> None:
+    """Create the database, its retention policies and (optionally) the worker's user on InfluxDB 1.x.
+
+    Idempotent: an existing policy is ALTERed to the requested duration. Needs an admin user (1.x grants
+    CREATE RETENTION POLICY to admins only). 2.x: create buckets ``{database}/{raw_rp}`` with the raw
+    retention, ``{database}/{sensor_time_rp}`` and ``{database}/{results_rp}`` with none instead
+    (``influx bucket create``).
+    """
+    admin = InfluxStore(
+        InfluxConfig(url=url, database=database, username=admin_user, password=admin_password, timeout_s=timeout_s),
+        quarantine=_NoQuarantine(),
+    )
+    try:
+        db = quote_ident(database)
+        admin.query(f"CREATE DATABASE {db}")
+        existing = admin.retention_policies()
+        policies = ((raw_rp, raw_retention, ""), (sensor_time_rp, "INF", ""), (results_rp, "INF", " DEFAULT"))
+        for rp, duration, default in policies:
+            verb = "ALTER" if rp in existing else "CREATE"
+            shard = " SHARD DURATION 1d" if duration != "INF" else ""
+            admin.query(
+                f"{verb} RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {duration} REPLICATION 1{shard}{default}"
+            )
+        if worker_user:
+            try:
+                admin.query(f"CREATE USER {quote_ident(worker_user)} WITH PASSWORD {quote_str(worker_password or '')}")
+            except StoreQueryError as exc:
+                if "already exists" not in str(exc):
+                    raise
+            admin.query(f"GRANT ALL ON {db} TO {quote_ident(worker_user)}")
+    finally:
+        admin.close()
+
+
+class _NoQuarantine(Quarantine):
+    """Admin connections never write data: no quarantine file."""
+
+    def __init__(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

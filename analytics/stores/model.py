@@ -1,0 +1,427 @@
+"""What the stores hold: raw sample batches, result points, their timestamps and line-protocol form.
+
+Units: timestamps are integer microseconds (UTC since 1970, or sensor time placed before 1970, see
+`raw_time_us`); acc in m/s² (gravity included), gyr in deg/s, t_sensor_us in sensor microseconds since the
+sensor's clock origin of that boot, seq in samples since boot (unwrapped, 64-bit). Result values keep the
+units of gaitsym.result/1 (s, deg, %). SCHEMA.md describes every measurement, tag and field.
+
+A point is identified, as in InfluxDB, by measurement + tag set + timestamp: writing it again overwrites
+it. Tags are only what dashboards group by (subject, side, placement, exercise).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.stores.errors import InvalidBatch
+from sensor_gateway.uplink.envelope import ClockMapping
+from sensor_gateway.uplink.vocabulary import PLACEMENTS
+
+STORE_SCHEMA = "gaitsym.store/1"
+RAW = "raw"
+RAW_BATCH = "raw_batch"
+STRIDE = "stride"
+EXERCISE_SET = "exercise_set"
+SESSION_SUMMARY = "session_summary"
+RESULT_MEASUREMENTS = (STRIDE, EXERCISE_SET, SESSION_SUMMARY)
+MEASUREMENTS = (RAW, RAW_BATCH, *RESULT_MEASUREMENTS)
+
+SENSOR_SLOT_US = 1 << 40
+"""Sensor-time points of one boot epoch live in one slot of 2**40 µs (12.7 days) before 1970."""
+SENSOR_SLOTS = 4096
+"""Boot epochs are placed modulo 4096 slots: all sensor-time points lie in [-4096·2**40 µs, 0), 1827..1970."""
+RAW_FIELDS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
+
+FieldValue = float | int | str | bool
+Int64Array = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+def sensor_slot_start_us(boot_epoch: int) -> int:
+    """First timestamp (µs, negative) of the sensor-time slot of a boot epoch."""
+    return -(SENSOR_SLOTS - boot_epoch % SENSOR_SLOTS) * SENSOR_SLOT_US
+
+
+def raw_time_us(t_sensor_us: npt.ArrayLike, clock: ClockMapping, boot_epoch: int) -> Int64Array:
+    """Point timestamps (µs) of samples: a pure function of the sensor ticks and the batch's clock mapping.
+
+    Synchronised: ``round(ref_utc_s·1e6) + rint((t_sensor_us − ref_sensor_us)·rate)``, the uplink formula in
+    integer µs, so the same batch (a replay from the gateway's outbox is byte-identical) always gives the same
+    timestamps, in any worker. Not synchronised: sensor time in the boot epoch's slot before 1970
+    (``sensor_slot_start_us(boot_epoch) + t_sensor_us mod 2**40``): never mistaken for UTC, never colliding
+    with another boot of the sensor; `Store.remap_raw` moves such points to UTC once a mapping exists.
+    """
+    ticks = np.asarray(t_sensor_us, dtype=np.int64)
+    if clock.utc_synced and clock.ref_utc_s is not None:
+        ref_utc_us = round(clock.ref_utc_s * 1e6)
+        offset = np.rint((ticks - clock.ref_sensor_us).astype(np.float64) * clock.rate).astype(np.int64)
+        return (ref_utc_us + offset).astype(np.int64)
+    return (sensor_slot_start_us(boot_epoch) + ticks % SENSOR_SLOT_US).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RawSamples:
+    """Decoded samples of one sensor (one boot epoch), in sequence order, with the batch's clock mapping.
+
+    `samples_from_arrays` builds one and checks shapes; the worker builds it from an uplink raw batch.
+    """
+
+    subject: str
+    session: str | None
+    placement: str
+    serial: str
+    boot_epoch: int
+    seq: Int64Array
+    t_sensor_us: Int64Array
+    acc_mps2: FloatArray
+    """(n, 3) m/s², gravity included."""
+    gyr_dps: FloatArray
+    """(n, 3) deg/s."""
+    clock: ClockMapping
+    msg_id: str = ""
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def time_us(self) -> Int64Array:
+        return raw_time_us(self.t_sensor_us, self.clock, self.boot_epoch)
+
+    def describe(self) -> str:
+        """Names the batch in logs: subject, placement, sensor sample identity range."""
+        first = int(self.seq[0]) if len(self) else None
+        last = int(self.seq[-1]) if len(self) else None
+        return (
+            f"raw subject={self.subject} placement={self.placement} serial={self.serial} "
+            f"boot_epoch={self.boot_epoch} seq={first}..{last}" + (f" msg_id={self.msg_id}" if self.msg_id else "")
+        )
+
+
+def samples_from_arrays(
+    *,
+    subject: str,
+    session: str | None,
+    placement: str,
+    serial: str,
+    boot_epoch: int,
+    seq: npt.ArrayLike,
+    t_sensor_us: npt.ArrayLike,
+    acc_mps2: npt.ArrayLike,
+    gyr_dps: npt.ArrayLike,
+    clock: ClockMapping,
+    msg_id: str = "",
+) -> RawSamples:
+    """Build a `RawSamples`, checking that every array has one row per sample (raises InvalidBatch)."""
+    seq_a = np.asarray(seq, dtype=np.int64).reshape(-1)
+    n = len(seq_a)
+    t_a = np.asarray(t_sensor_us, dtype=np.int64).reshape(-1)
+    acc = np.asarray(acc_mps2, dtype=np.float64)
+    gyr = np.asarray(gyr_dps, dtype=np.float64)
+    if placement not in PLACEMENTS:
+        raise InvalidBatch(f"placement: {placement!r} is not one of {', '.join(PLACEMENTS)}")
+    if not subject or any(c in subject for c in " ,=\"'\\\n"):
+        raise InvalidBatch(f"subject: {subject!r} is empty or holds a character not allowed in an id")
+    if len(t_a) != n or acc.shape != (n, 3) or gyr.shape != (n, 3):
+        raise InvalidBatch(
+            f"arrays: seq has {n} samples but t_sensor_us {len(t_a)}, acc {acc.shape}, gyr {gyr.shape} (want (n, 3))"
+        )
+    if not (np.isfinite(acc).all() and np.isfinite(gyr).all()):
+        raise InvalidBatch("acc/gyr: NaN or infinite value")
+    if n > 1 and bool((np.diff(seq_a) <= 0).any()):
+        raise InvalidBatch("seq: not strictly increasing (one sensor boot epoch, in sequence order)")
+    return RawSamples(subject, session, placement, serial, int(boot_epoch), seq_a, t_a, acc, gyr, clock, msg_id)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point: measurement, tags (dashboards group by them), fields (values), timestamp in µs."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    fields: Mapping[str, FieldValue]
+    time_us: int
+
+    @property
+    def series(self) -> str:
+        return ",".join([self.measurement, *(f"{k}={v}" for k, v in self.tags)])
+
+
+# ------------------------------------------------------------------------------------------ line protocol
+
+
+def _escape_key(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _escape_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_field(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidBatch(f"field value {value!r}: line protocol has no NaN or infinity")
+        return repr(value)
+    return _escape_string(str(value))
+
+
+def point_line(point: Point) -> str:
+    """One line of InfluxDB line protocol (precision µs); fields sorted, tags sorted as InfluxDB keys them."""
+    head = _escape_key(point.measurement) + "".join(
+        f",{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(point.tags) if v != ""
+    )
+    body = ",".join(f"{_escape_key(k)}={format_field(v)}" for k, v in sorted(point.fields.items()))
+    if not body:
+        raise InvalidBatch(f"{point.series}: a point needs at least one field")
+    return f"{head} {body} {point.time_us}"
+
+
+def raw_lines(samples: RawSamples) -> list[str]:
+    """Line protocol of raw samples (the hot path: one formatted string per sample, no Point objects)."""
+    times = samples.time_us()
+    head = f"{RAW},placement={_escape_key(samples.placement)},subject={_escape_key(samples.subject)} "
+    const = f"boot_epoch={samples.boot_epoch}i,serial={_escape_string(samples.serial)}"
+    if samples.session is not None:
+        const += f",session={_escape_string(samples.session)}"
+    rows = np.column_stack([samples.acc_mps2, samples.gyr_dps]).tolist()
+    seqs = samples.seq.tolist()
+    ticks = samples.t_sensor_us.tolist()
+    return [
+        f"{head}acc_x={r[0]!r},acc_y={r[1]!r},acc_z={r[2]!r},{const},gyr_x={r[3]!r},gyr_y={r[4]!r},"
+        f"gyr_z={r[5]!r},seq={s}i,t_sensor_us={t}i {ts}"
+        for r, s, t, ts in zip(rows, seqs, ticks, times.tolist(), strict=True)
+    ]
+
+
+def batch_point(samples: RawSamples) -> Point:
+    """The batch index point: which samples of which sensor boot are stored, and the clock mapping used."""
+    times = samples.time_us()
+    c = samples.clock
+    fields: dict[str, FieldValue] = {
+        "serial": samples.serial,
+        "boot_epoch": samples.boot_epoch,
+        "seq_first": int(samples.seq[0]),
+        "seq_last": int(samples.seq[-1]),
+        "n_samples": len(samples),
+        "t_sensor_us_first": int(samples.t_sensor_us[0]),
+        "time_last_us": int(times[-1]),
+        "utc_synced": bool(c.utc_synced and c.ref_utc_s is not None),
+        "ref_sensor_us": int(c.ref_sensor_us),
+        "rate": float(c.rate),
+        "drift_ppm": float(c.drift_ppm),
+        "jitter_ms": float(c.jitter_ms),
+    }
+    if c.ref_utc_s is not None:
+        fields["ref_utc_s"] = float(c.ref_utc_s)
+    if samples.session is not None:
+        fields["session"] = samples.session
+    if samples.msg_id:
+        fields["msg_id"] = samples.msg_id
+    return Point(RAW_BATCH, (("placement", samples.placement), ("subject", samples.subject)), fields, int(times[0]))
+
+
+# ------------------------------------------------------------------------------------------ read side
+
+
+@dataclass(frozen=True)
+class RawSeries:
+    """Raw samples read back (columns, sorted by time); the same units as `RawSamples`."""
+
+    time_us: Int64Array
+    seq: Int64Array
+    t_sensor_us: Int64Array
+    boot_epoch: Int64Array
+    serial: tuple[str, ...]
+    session: tuple[str | None, ...]
+    acc_mps2: FloatArray
+    gyr_dps: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.time_us)
+
+    @staticmethod
+    def from_rows(rows: Iterable[Mapping[str, Any]]) -> RawSeries:
+        """Rows with keys time (µs) and the raw fields; sorted by time, one row per timestamp."""
+        rows = sorted(rows, key=lambda r: int(r["time"]))
+
+        def ints(key: str) -> Int64Array:
+            return np.array([int(r[key]) for r in rows], dtype=np.int64)
+
+        def floats(keys: Sequence[str]) -> FloatArray:
+            return np.array([[float(r[k]) for k in keys] for r in rows], dtype=np.float64).reshape(-1, len(keys))
+
+        return RawSeries(
+            time_us=ints("time"),
+            seq=ints("seq"),
+            t_sensor_us=ints("t_sensor_us"),
+            boot_epoch=ints("boot_epoch"),
+            serial=tuple(str(r["serial"]) for r in rows),
+            session=tuple(r.get("session") for r in rows),
+            acc_mps2=floats(RAW_FIELDS[:3]),
+            gyr_dps=floats(RAW_FIELDS[3:]),
+        )
+
+
+@dataclass(frozen=True)
+class RawProgress:
+    """How far one sensor boot epoch has arrived in the store (from the batch index)."""
+
+    n_batches: int
+    n_samples: int
+    seq_first: int | None
+    seq_last: int | None
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    measurement: str
+    time_us: int
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+
+
+@dataclass
+class WriteReport:
+    """What a write did. ``quarantined`` names what the server refused (kept in the quarantine, not retried)."""
+
+    points_written: int = 0
+    requests: int = 0
+    retries: int = 0
+    splits: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    superseded: bool = False
+    """replace_results only: a newer result_version is already stored; nothing was written."""
+
+    def merge(self, other: WriteReport) -> None:
+        self.points_written += other.points_written
+        self.requests += other.requests
+        self.retries += other.retries
+        self.splits += other.splits
+        self.quarantined.extend(other.quarantined)
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a result comes from: stored as fields on every result point."""
+
+    analysis_id: str
+    """Unique id of this analysis run (a field, never a tag)."""
+    result_version: int
+    """Increases with every re-analysis of a session; a lower version never replaces a higher one."""
+    algorithm: str
+    """Generator name and version, e.g. ``gaitsym-analytics 0.1.0``."""
+    result_schema: str = "gaitsym.result/1"
+    clock: Mapping[str, Any] = field(default_factory=dict)
+    """Clock mapping used per placement (ClockMapping fields), stored as compact JSON."""
+
+    def fields(self) -> dict[str, FieldValue]:
+        return {
+            "analysis_id": self.analysis_id,
+            "result_version": int(self.result_version),
+            "algorithm": self.algorithm,
+            "result_schema": self.result_schema,
+            "store_schema": STORE_SCHEMA,
+            "clock": json.dumps(dict(self.clock), sort_keys=True, separators=(",", ":")),
+        }
+
+
+@dataclass(frozen=True)
+class SessionResults:
+    """The result points of one analysed session (or segment) and the time range they replace."""
+
+    subject: str
+    session: str
+    start_us: int
+    end_us: int
+    result_version: int
+    points: tuple[Point, ...]
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def results_from_document(
+    doc: Mapping[str, Any], *, subject: str, session: str, t0_us: int, provenance: Provenance
+) -> SessionResults:
+    """Turn a gaitsym.result/1 document into stride, exercise-set and session-summary points.
+
+    ``t0_us`` is the timestamp (µs) of the recording's first sample: result times (s from that sample) are
+    placed at ``t0_us + round(t_s·1e6)``. Null values are left out (a withheld number is absent, not zero).
+    """
+    if doc.get("schema") != "gaitsym.result/1":
+        raise InvalidBatch(f"schema: {doc.get('schema')!r} is not gaitsym.result/1")
+    common = {**provenance.fields(), "session": session}
+    points: list[Point] = []
+
+    def at(t_s: float) -> int:
+        return t0_us + round(float(t_s) * 1e6)
+
+    for stride in doc["gait"]["strides"]:
+        fields: dict[str, FieldValue] = dict(common)
+        for key in ("start_s", "end_s", "stance_time_s", "swing_time_s", "step_time_s", "pelvic_drop_deg"):
+            value = _num(stride.get(key))
+            if value is not None:
+                fields[key] = value
+        fields["bout"] = int(stride["bout"])
+        fields["included"] = bool(stride["included"])
+        if stride.get("flags"):
+            fields["flags"] = ",".join(stride["flags"])
+        points.append(Point(STRIDE, (("side", stride["side"]), ("subject", subject)), fields, at(stride["start_s"])))
+    for ex in doc["exercises"]:
+        fields = dict(common)
+        fields.update({"set": int(ex["set"]), "start_s": float(ex["start_s"]), "end_s": float(ex["end_s"])})
+        if ex.get("reps") is not None:
+            fields["reps"] = int(ex["reps"])
+        holds = [float(h) for h in ex.get("holds_s", [])]
+        fields["n_holds"] = len(holds)
+        if holds:
+            fields["hold_mean_s"] = sum(holds) / len(holds)
+        for name, value in sorted(ex.get("metrics", {}).items()):
+            num = _num(value)
+            if num is not None:
+                fields[name] = num
+        if ex.get("flags"):
+            fields["flags"] = ",".join(ex["flags"])
+        tags = (("exercise", ex["exercise"]), ("side", ex["side"]), ("subject", subject))
+        points.append(Point(EXERCISE_SET, tags, fields, at(ex["start_s"])))
+    summary = doc["gait"]["summary"]
+    duration_s = float(doc["recording"]["duration_s"])
+    for side in ("left", "right"):
+        fields = {**common, "n_strides": int(summary["n_strides"][side]), "duration_s": duration_s}
+        for key in ("stance_time_s", "step_time_s", "pelvic_drop_deg"):
+            value = _num((summary.get(key) or {}).get(side))
+            if value is not None:
+                fields[key] = value
+        points.append(Point(SESSION_SUMMARY, (("side", side), ("subject", subject)), fields, t0_us))
+    both: dict[str, FieldValue] = {**common, "duration_s": duration_s}
+    for key in ("stance_si_pct", "stance_ratio", "stance_ga_pct"):
+        value = _num(summary.get(key))
+        if value is not None:
+            both[key] = value
+    for metric, block in sorted((summary.get("asymmetry") or {}).items()):
+        for key in ("diff", "si_pct", "ratio", "ga_pct"):
+            value = _num(block.get(key))
+            if value is not None:
+                both[f"{metric}_{key}"] = value
+    both["n_flags"] = len(doc["quality"]["flags"])
+    points.append(Point(SESSION_SUMMARY, (("side", "none"), ("subject", subject)), both, t0_us))
+    end_us = max([t0_us + round(duration_s * 1e6), *(p.time_us for p in points)])
+    return SessionResults(subject, session, t0_us, end_us, int(provenance.result_version), tuple(points))

@@ -1,0 +1,142 @@
+"""InfluxDB specifics on the real 1.6 (auth on): retention policies, auth, error sorting end to end, and what
+influxdb-client's v2 path sends (checked by the stand-in, forwarded to the real server)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import v1_store, v2_store
+from http_standin import StandIn
+from influxdb_server import ADMIN_PASSWORD, ADMIN_USER, InfluxDB
+from storelib import batch, new_subject
+
+from analytics.errors import AnalyticsError
+from analytics.stores import open_store
+from analytics.stores.errors import StoreUnavailable, is_retryable
+from analytics.stores.influx import InfluxStore, setup_v1
+
+
+def test_retention_policies_present(influxdb: InfluxDB, tmp_path: Path) -> None:
+    store = v1_store(influxdb, tmp_path)
+    policies = store.retention_policies()
+    assert policies["raw"] == "720h0m0s"  # 30 days, the stated default
+    assert policies["results"] == "0s" and policies["raw_unsynced"] == "0s"  # 0s = kept forever
+    default = {r["name"]: r["default"] for r in store.rows('SHOW RETENTION POLICIES ON "gaitsym"')}
+    assert default["results"] is True
+
+
+def test_authentication_is_enforced(influxdb: InfluxDB, tmp_path: Path) -> None:
+    store = v1_store(influxdb, tmp_path, password="wrong", retry_for_s=0.0)
+    with pytest.raises(StoreUnavailable, match="401") as info:
+        store.write_raw(batch(new_subject()))
+    assert is_retryable(info.value) and isinstance(info.value, AnalyticsError)
+    assert len(store.quarantine) == 0  # a credentials problem never throws data away
+
+
+def test_bad_data_is_quarantined_and_named_not_retried(
+    influxdb: InfluxDB, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a field type conflict (seq once stored as a float) -> the real server answers 400. 1.x keeps field types
+    # per measurement and shard, so this happens in a database of its own, not to poison the other tests.
+    setup_v1(influxdb.url, ADMIN_USER, ADMIN_PASSWORD, database="conflict", worker_user="worker")
+    store = v1_store(influxdb, tmp_path, database="conflict")
+    subject = new_subject()
+    b = batch(subject, n=50)
+    store._write_lines("raw", [f"raw,placement=pelvis,subject={subject} seq=1.5 {int(b.time_us()[0]) - 10}"], "x")
+    with caplog.at_level(logging.WARNING, logger="gaitsym.stores"):
+        report = store.write_raw(b)
+    assert report.quarantined == [b.describe()] and report.retries == 0
+    (entry,) = store.quarantine.entries()
+    assert entry.status == 400 and "conflict" in entry.server_message and len(entry.lines) == 50
+    assert f"quarantined raw subject={subject} placement=pelvis serial=GS24-0001 boot_epoch=42 seq=0..49" in caplog.text
+
+
+def test_server_stopped_write_retries_until_it_is_back_nothing_lost(influxdb: InfluxDB, tmp_path: Path) -> None:
+    subject = new_subject()
+    store = v1_store(influxdb, tmp_path, retry_for_s=60.0, base_delay_s=0.1, max_delay_s=0.5)
+    influxdb.stop()
+    try:
+        # within a short budget: StoreUnavailable, retryable, nothing acknowledged
+        short = store.with_config(retry_for_s=0.3)
+        with pytest.raises(StoreUnavailable) as info:
+            short.write_raw(batch(subject, seq_first=0, n=500))
+        assert is_retryable(info.value)
+        # with the normal budget the write waits for the server
+        done: list[object] = []
+        writer = threading.Thread(target=lambda: done.append(store.write_raw(batch(subject, seq_first=500, n=500))))
+        writer.start()
+        writer.join(timeout=1.0)
+        assert writer.is_alive() and not done  # still retrying: not returned, so not acknowledgeable
+    finally:
+        influxdb.start()
+    writer.join(timeout=60)
+    assert done and done[0].retries >= 1  # type: ignore[attr-defined]
+    store.write_raw(batch(subject, seq_first=0, n=500))  # the gateway replays what was not acknowledged
+    got = store.read_raw(subject, "pelvis")
+    assert got.seq.tolist() == list(range(1000))
+
+
+def test_413_splits_the_batch_on_a_server_with_a_small_body_limit(tmp_path: Path) -> None:
+    server = InfluxDB(tmp_path / "small", http_overrides={"max-body-size": "20000"}).start()
+    try:
+        store = v1_store(server, tmp_path)
+        subject = new_subject()
+        report = store.write_raw(batch(subject, n=2000))
+        assert report.splits >= 1 and report.quarantined == []
+        assert store.read_raw(subject, "pelvis").seq.tolist() == list(range(2000))
+    finally:
+        server.kill()
+
+
+def test_v2_client_sends_token_org_bucket_precision_gzip_and_lands(
+    influxdb: InfluxDB, standin: StandIn, tmp_path: Path
+) -> None:
+    subject = new_subject()
+    store = v2_store(standin, tmp_path)
+    store.write_raw(batch(subject, n=300))
+    writes = [r for r in standin.requests if r.path == "/api/v2/write"]
+    assert len(writes) == 2  # samples, then the batch index
+    first = writes[0]
+    assert first.query["org"] == "gaitsym-org" and first.query["bucket"] == "gaitsym/raw"
+    assert first.query["precision"] == "us" and first.headers["content-encoding"] == "gzip"
+    assert first.headers["authorization"] == "Token test-token"
+    assert first.body.count(b"\n") >= 299 and first.body.startswith(b"raw,placement=pelvis,subject=" + subject.encode())
+    assert standin.problems == []
+    # what the v2 client wrote is on the real 1.6, read back by a v1 store straight from it
+    direct = v1_store(influxdb, tmp_path)
+    assert direct.read_raw(subject, "pelvis").seq.tolist() == list(range(300))
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_busy_server_retry_honours_retry_after(standin: StandIn, tmp_path: Path, status: int) -> None:
+    slept: list[float] = []
+    config = v2_store(standin, tmp_path, base_delay_s=0.01, retry_for_s=60.0).config
+    store = InfluxStore(config, sleep=slept.append)
+    standin.script.append((status, {"Retry-After": "7"}, b'{"message":"busy"}'))
+    subject = new_subject()
+    report = store.write_raw(batch(subject, n=100))
+    assert report.retries == 1 and slept and slept[0] >= 7.0
+    assert store.read_raw(subject, "pelvis").seq.tolist() == list(range(100))
+
+
+def test_413_from_a_v2_server_splits(standin: StandIn, tmp_path: Path) -> None:
+    store = v2_store(standin, tmp_path)
+    standin.script.append((413, {}, b'{"message":"too large"}'))
+    subject = new_subject()
+    report = store.write_raw(batch(subject, n=64))
+    assert report.splits == 1 and report.quarantined == []
+    assert store.read_raw(subject, "pelvis").seq.tolist() == list(range(64))
+
+
+def test_open_store_reads_urls(influxdb: InfluxDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store(influxdb.store_url() + "?raw_retention=30d")
+    assert isinstance(store, InfluxStore) and store.config.api == "v1" and store.config.username == "worker"
+    monkeypatch.setenv("GAITSYM_INFLUX_TOKEN", "t")
+    v2 = open_store(f"influx://127.0.0.1:{influxdb.port}/gaitsym?org=o")
+    assert isinstance(v2, InfluxStore) and v2.config.api == "v2" and v2.config.org == "o"
+    v2.close()
+    store.close()
