@@ -30,6 +30,22 @@ Movements per repetition (deg, m, s): ramps in and out are C2-smooth (kinematics
   plus +-0.3 deg sway.
 - quadruped_leg_raise (side = raised leg): the raised thigh extends 80 deg back to near horizontal; the
   hemipelvis opposite the raised leg drops 1.5 +- 0.5 deg.
+
+Variety within a set (drawn per set from the exercises random stream, `schedule`), like a real patient:
+
+- tempo: each repetition's move in and move out take the nominal time (REP_TIMING_S) x a factor drawn in
+  TEMPO_FACTOR (0.75-1.4);
+- holds: each hold lasts the prescribed time x (1 +- HOLD_VARIATION) (uniform, +-10 %);
+- rests between repetitions: the nominal rest x a factor in REST_FACTOR (0.6-2.0), and with probability
+  LONG_REST_P (0.15) a longer pause of LONG_REST_S (3-8 s) more;
+- amplitude: a complete repetition moves COMPLETE_AMPLITUDE (0.9-1.1) x the exercise's full movement;
+- partial repetitions: 0, 1 or 2 a set (probabilities PARTIALS_P), inserted at random places among the
+  complete ones: the movement starts and is abandoned at PARTIAL_AMPLITUDE (0.15-0.35) x the full movement,
+  with no hold. **Definition (shared with truth.py and analytics.algorithms.exercise_reps): a repetition is
+  partial, and a therapist would not count it, when its movement amplitude is below 50 % of the set's typical
+  amplitude (the median amplitude of the set's repetitions that reach at least half of its largest one).**
+  The drawn ranges keep every repetition far from that 50 % boundary (partial <= 0.35 / 0.9 = 39 %,
+  complete >= 0.9 / 1.1 = 82 % of typical), so the count is unambiguous by construction.
 """
 
 from __future__ import annotations
@@ -43,6 +59,8 @@ from .config import SessionConfig
 from .kinematics import SIDE_SIGN, Pose, ramp, standing_pose, sway, with_obliquity
 
 LEAD_S = 1.5
+STEP_SHARE = 0.45
+"""Lunge: share of the move in (and out) spent stepping forward (back); the rest is the descent (rise)."""
 
 
 def about(axis: str, angles_rad: np.ndarray) -> Rotation:
@@ -55,7 +73,13 @@ class Repetition:
     start_s: float
     end_s: float
     hold: tuple[float, float] | None
-    """Hold window (s from block start), None for exercises without a hold."""
+    """Hold window (s from block start), None for exercises without a hold and for partial repetitions."""
+    move_in_s: float = 0.0
+    move_out_s: float = 0.0
+    amplitude: float = 1.0
+    """Share of the exercise's full movement reached (1 = the nominal movement)."""
+    complete: bool = True
+    """False for a partial repetition (see the module docstring): not counted, no hold."""
 
 
 @dataclass
@@ -93,25 +117,65 @@ def timing_of(exercise: str, hold_s: float) -> RepTiming:
     return RepTiming(move_in, hold_s, move_out, rest)
 
 
+TEMPO_FACTOR = (0.75, 1.4)
+"""Range of the factor on each repetition's move-in and move-out times."""
+HOLD_VARIATION = 0.1
+"""Holds last the prescribed time x (1 +- this), uniform."""
+REST_FACTOR = (0.6, 2.0)
+"""Range of the factor on the nominal rest between repetitions."""
+LONG_REST_P = 0.15
+LONG_REST_S = (3.0, 8.0)
+"""Probability of a longer pause between repetitions, and how much longer (s)."""
+COMPLETE_AMPLITUDE = (0.9, 1.1)
+PARTIAL_AMPLITUDE = (0.15, 0.35)
+"""Movement amplitude (share of the full movement) of complete and partial repetitions."""
+PARTIALS_P = (0.4, 0.4, 0.2)
+"""Probabilities of 0, 1 and 2 partial repetitions in a set."""
+
+
 def block_duration_s(exercise: str, reps: int, hold_s: float) -> float:
+    """Nominal block duration (s): nominal tempo and rests, no partial repetitions (for session planning)."""
     return schedule(timing_of(exercise, hold_s), reps)[0]
 
 
-def schedule(timing: RepTiming, reps: int) -> tuple[float, list[Repetition]]:
+def schedule(timing: RepTiming, reps: int, rng: np.random.Generator | None = None) -> tuple[float, list[Repetition]]:
+    """Repetition windows of a block (s from its start) and its duration (s).
+
+    Without ``rng``: the nominal schedule (every repetition complete, nominal tempo and rests). With it:
+    the set's variety (module docstring): tempo, hold and rest variation, amplitudes and partial repetitions.
+    """
+    kinds = [True] * reps
+    if rng is not None:
+        for _ in range(int(rng.choice(len(PARTIALS_P), p=PARTIALS_P))):
+            kinds.insert(int(rng.integers(0, len(kinds) + 1)), False)
     out, t = [], LEAD_S
-    for _ in range(reps):
-        hold = (t + timing.move_in_s, t + timing.move_in_s + timing.hold_s) if timing.hold_s > 0 else None
-        end = t + timing.move_in_s + timing.hold_s + timing.move_out_s
-        out.append(Repetition(t, end, hold))
-        t = end + timing.rest_s
-    return t - timing.rest_s + LEAD_S, out
+    for complete in kinds:
+        move_in, move_out, rest, hold_s = timing.move_in_s, timing.move_out_s, timing.rest_s, timing.hold_s
+        amplitude = 1.0
+        if rng is not None:
+            tempo = float(rng.uniform(*TEMPO_FACTOR))
+            move_in, move_out = move_in * tempo, move_out * tempo
+            rest = rest * float(rng.uniform(*REST_FACTOR))
+            if rng.random() < LONG_REST_P:
+                rest += float(rng.uniform(*LONG_REST_S))
+            hold_s = hold_s * float(rng.uniform(1.0 - HOLD_VARIATION, 1.0 + HOLD_VARIATION))
+            amplitude = float(rng.uniform(*(COMPLETE_AMPLITUDE if complete else PARTIAL_AMPLITUDE)))
+        if not complete:
+            hold_s = 0.0
+        hold = (t + move_in, t + move_in + hold_s) if hold_s > 0 else None
+        end = t + move_in + hold_s + move_out
+        out.append(Repetition(t, end, hold, move_in, move_out, amplitude, complete))
+        t = end + rest
+    last_rest = t - out[-1].end_s if out else 0.0
+    return t - last_rest + LEAD_S, out
 
 
-def _activation(t: np.ndarray, reps: list[Repetition], timing: RepTiming) -> np.ndarray:
-    """0 at rest, 1 in the held position, C2 ramps in between (one bump per repetition)."""
+def _activation(t: np.ndarray, reps: list[Repetition]) -> np.ndarray:
+    """0 at rest, the repetition's amplitude in the held position, C2 ramps in between (one bump per rep)."""
     a = np.zeros_like(t)
     for rep in reps:
-        a += ramp(t, rep.start_s, rep.start_s + timing.move_in_s) - ramp(t, rep.end_s - timing.move_out_s, rep.end_s)
+        bump = ramp(t, rep.start_s, rep.start_s + rep.move_in_s) - ramp(t, rep.end_s - rep.move_out_s, rep.end_s)
+        a += rep.amplitude * bump
     return a
 
 
@@ -156,12 +220,12 @@ def single_leg_stance(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
     timing = timing_of("single_leg_stance", hold_s)
-    duration, windows = schedule(timing, reps)
+    duration, windows = schedule(timing, reps, rng)
     t = _time(duration, rate_hz)
-    a = _activation(t, windows, timing)
+    a = _activation(t, windows)
     s = SIDE_SIGN[side]
     knob = cfg.pelvic_drop_left_deg if side == "left" else cfg.pelvic_drop_right_deg
-    drop = _per_rep(t, windows, 0.35 * knob * (1.0 + 0.15 * rng.standard_normal(reps)))
+    drop = _per_rep(t, windows, 0.35 * knob * (1.0 + 0.15 * rng.standard_normal(len(windows))))
     board = sway(t, rng, 1.2, 0.3, 0.8)
     pose = standing_pose(t.size)
     _upright(pose, cfg, rng, t, s * a * (drop + board), s * 0.06 * a + a * sway(t, rng, 0.01, 0.3, 0.8))
@@ -172,18 +236,19 @@ def single_leg_stance(
 
 def lunge(cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int) -> ExerciseBlock:
     timing = timing_of("lunge", 0.0)
-    duration, windows = schedule(timing, reps)
+    duration, windows = schedule(timing, reps, rng)
     t = _time(duration, rate_hz)
     step = np.zeros_like(t)
     depth = np.zeros_like(t)
-    for r in windows:
-        step += ramp(t, r.start_s, r.start_s + 1.0) - ramp(t, r.end_s - 1.0, r.end_s)
-        depth += ramp(t, r.start_s + 1.0, r.start_s + 2.2) - ramp(t, r.end_s - 2.2, r.end_s - 1.0)
+    for r in windows:  # the step takes the first 45 % of the move in and the last 45 % of the move out
+        s_in, s_out = r.start_s + STEP_SHARE * r.move_in_s, r.end_s - STEP_SHARE * r.move_out_s
+        step += r.amplitude * (ramp(t, r.start_s, s_in) - ramp(t, s_out, r.end_s))
+        depth += r.amplitude * (ramp(t, s_in, r.start_s + r.move_in_s) - ramp(t, r.end_s - r.move_out_s, s_out))
     s = SIDE_SIGN[side]
     knob = cfg.pelvic_drop_left_deg if side == "left" else cfg.pelvic_drop_right_deg
-    rot_peaks = 5.0 + 2.0 * rng.standard_normal(reps)
+    rot_peaks = 5.0 + 2.0 * rng.standard_normal(len(windows))
     rotation = depth * _per_rep(t, windows, rot_peaks)
-    drop = depth * _per_rep(t, windows, 0.3 * knob * (1.0 + 0.15 * rng.standard_normal(reps)))
+    drop = depth * _per_rep(t, windows, 0.3 * knob * (1.0 + 0.15 * rng.standard_normal(len(windows))))
     pose = standing_pose(t.size)
     _upright(pose, cfg, rng, t, s * drop, np.zeros_like(t))
     pose.pelvis = about("Y", np.radians(5.0 * depth)) * pose.pelvis  # slight forward lean
@@ -194,18 +259,19 @@ def lunge(cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: st
         "YZ", np.column_stack([-np.radians(20.0 * step + 60.0 * depth), -s * np.radians(rotation)])
     )
     pose.thigh[other] = about("Y", np.radians(10.0 * step + 10.0 * depth))
-    return ExerciseBlock("lunge", side, pose, duration, windows, {"thigh_internal_rotation_deg": list(rot_peaks)})
+    complete_peaks = [float(p) for p, r in zip(rot_peaks, windows, strict=True) if r.complete]
+    return ExerciseBlock("lunge", side, pose, duration, windows, {"thigh_internal_rotation_deg": complete_peaks})
 
 
 def clam(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
     timing = timing_of("clam", hold_s)
-    duration, windows = schedule(timing, reps)
+    duration, windows = schedule(timing, reps, rng)
     t = _time(duration, rate_hz)
-    a = _activation(t, windows, timing)
+    a = _activation(t, windows)
     s = SIDE_SIGN[side]
-    opening = a * _per_rep(t, windows, 35.0 + 4.0 * rng.standard_normal(reps))
+    opening = a * _per_rep(t, windows, 35.0 + 4.0 * rng.standard_normal(len(windows)))
     rollback = 0.15 * opening
     lying = Rotation.from_euler("X", s * 90.0, degrees=True)
     pelvis = lying * about("Z", s * np.radians(rollback + _taper(t) * sway(t, rng, 0.2, 0.1, 0.4)))
@@ -233,12 +299,12 @@ def single_leg_bridge(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
     timing = timing_of("single_leg_bridge", hold_s)
-    duration, windows = schedule(timing, reps)
+    duration, windows = schedule(timing, reps, rng)
     t = _time(duration, rate_hz)
-    a = _activation(t, windows, timing)
+    a = _activation(t, windows)
     s = SIDE_SIGN[side]
     knob = cfg.pelvic_drop_left_deg if side == "left" else cfg.pelvic_drop_right_deg
-    drop = _per_rep(t, windows, 0.5 * knob * (1.0 + 0.15 * rng.standard_normal(reps)))
+    drop = _per_rep(t, windows, 0.5 * knob * (1.0 + 0.15 * rng.standard_normal(len(windows))))
     base, position = _supine(t, 25.0 * a, 0.15 * a)
     pelvis = with_obliquity(base, s * a * (drop + sway(t, rng, 0.8, 0.2, 0.7)))
     other = "right" if side == "left" else "left"
@@ -257,11 +323,11 @@ def pelvic_tilt(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, reps: int, hold_s: float
 ) -> ExerciseBlock:
     timing = timing_of("pelvic_tilt", hold_s)
-    duration, windows = schedule(timing, reps)
+    duration, windows = schedule(timing, reps, rng)
     t = _time(duration, rate_hz)
-    a = _activation(t, windows, timing)
+    a = _activation(t, windows)
     base, position = _supine(t, -10.0 * a, np.zeros_like(t))
-    offset = _per_rep(t, windows, 0.6 * rng.standard_normal(reps))
+    offset = _per_rep(t, windows, 0.6 * rng.standard_normal(len(windows)))
     pelvis = with_obliquity(base, a * (offset + sway(t, rng, 0.3, 0.2, 0.7)))
     knees_bent = Rotation.from_euler("Y", -140.0, degrees=True) * Rotation.identity(t.size)
     pose = Pose(pelvis=pelvis, pelvis_position_m=position, thigh={"left": knees_bent, "right": knees_bent})
@@ -272,11 +338,11 @@ def quadruped_leg_raise(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
     timing = timing_of("quadruped_leg_raise", hold_s)
-    duration, windows = schedule(timing, reps)
+    duration, windows = schedule(timing, reps, rng)
     t = _time(duration, rate_hz)
-    a = _activation(t, windows, timing)
+    a = _activation(t, windows)
     s = SIDE_SIGN[side]
-    drop = _per_rep(t, windows, 1.5 + 0.5 * rng.standard_normal(reps))
+    drop = _per_rep(t, windows, 1.5 + 0.5 * rng.standard_normal(len(windows)))
     base = Rotation.from_euler("Y", 90.0, degrees=True) * Rotation.identity(t.size)
     pelvis = with_obliquity(base, s * a * (drop + sway(t, rng, 0.4, 0.2, 0.7)))
     other = "right" if side == "left" else "left"

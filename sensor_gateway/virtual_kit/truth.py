@@ -9,14 +9,21 @@ Every number is measured on the simulated motion with the schema's definitions, 
   initial contact to its next one; pelvic_drop_deg is the peak, over the stance samples (IC..FC), of the
   opposite hemipelvis's drop computed from that rounded obliquity trajectory; included / step_time_s / summary
   use analytics.results.summary (mark_included, add_step_times, summarize_gait without bootstrap).
-- exercises: one entry per marked set (stand and walk included), metrics per the schema:
+- exercises: one entry per marked set (stand and walk included), metrics per the schema, over the COMPLETE
+  repetitions only. A repetition is partial (not counted in ``reps``, no hold, no metric) when its movement
+  amplitude is below 50 % of the set's typical amplitude, the median amplitude of the set's repetitions that
+  reach at least half of its largest one (exercises.py draws partial ones at 15-35 % of the full movement and
+  complete ones at 90-110 %, so the model's ``Repetition.complete`` is that rule). Reference posture (schema):
+  quiet standing (the calibration stand, as above) for single_leg_stance and lunge; for the lying and kneeling
+  exercises (single_leg_bridge, clam, pelvic_tilt, quadruped_leg_raise) the median obliquity of the pelvis at
+  rest in the second before the set's first repetition (complete or partial).
   holds -> pelvic_drop_mean_deg / pelvic_drop_peak_deg (over all hold samples) and time_level_pct
   (|obliquity| <= 2 deg); pelvic_tilt -> obliquity_abs_mean_deg / obliquity_abs_peak_deg / time_level_pct;
   clam -> thigh_rotation_amplitude_deg (peak rotation of the working thigh from its orientation at the start of
   the repetition, world frame, mean over reps) and pelvic_rollback_deg (peak rise of the pelvis's anterior axis
   from the start of the repetition, mean over reps); lunge -> thigh_internal_rotation_deg (the model's per-rep
-  peak internal rotation of the front thigh about its long axis, mean) and pelvic_drop_deg (mean of per-rep
-  peak drops of the hemipelvis opposite the front leg).
+  peak internal rotation of the front thigh about its long axis, reached at the bottom of the lunge, mean) and
+  pelvic_drop_deg (mean of per-rep peak drops of the hemipelvis opposite the front leg).
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ GENERATOR_NAME = "gaitsym.virtual_kit"
 GENERATOR_VERSION = "1.0.0"
 LEVEL_DEG = 2.0
 BASELINE_SETTLE_S = 3.0
+LYING_EXERCISES = ("single_leg_bridge", "clam", "pelvic_tilt", "quadruped_leg_raise")
+"""Exercises whose obliquity reference is the pelvis at rest before the set (schema), not quiet standing."""
+REST_REFERENCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -153,13 +163,16 @@ def exercise_truth(marked: MarkedSet, motion: BodyMotion, obliquity: np.ndarray)
     if block is None or not block.reps:
         return entry
     t0 = marked.start_s
-    reps = block.reps
+    ex = marked.exercise
+    if ex in LYING_EXERCISES:  # reference: the pelvis at rest in the second before the first repetition
+        first = t0 + block.reps[0].start_s
+        obliquity = obliquity - float(np.median(_window(obliquity, rate, first - REST_REFERENCE_S, first)))
+    reps = [r for r in block.reps if r.complete]
     entry["reps"] = len(reps)
     holds = [r.hold for r in reps if r.hold is not None]
     entry["holds_s"] = [round(h1 - h0, 6) for h0, h1 in holds]
     held = np.concatenate([_window(obliquity, rate, t0 + h0, t0 + h1) for h0, h1 in holds]) if holds else np.zeros(0)
     metrics: dict[str, float | None] = {}
-    ex = marked.exercise
     if ex in ("single_leg_bridge", "single_leg_stance", "quadruped_leg_raise"):
         metrics.update(_hold_metrics(SIDE_SIGN[marked.side] * held))
         metrics["time_level_pct"] = round(100.0 * float(np.mean(np.abs(held) <= LEVEL_DEG)), 3)

@@ -110,7 +110,7 @@ def test_exercise_truth_has_the_schema_metrics_and_plausible_values(home_session
             assert 25 < entry["metrics"]["thigh_rotation_amplitude_deg"] < 45
             assert 2 < entry["metrics"]["pelvic_rollback_deg"] < 9
         if entry["exercise"] == "single_leg_bridge":
-            assert len(entry["holds_s"]) == entry["reps"] and entry["holds_s"][0] == pytest.approx(10.0)
+            assert len(entry["holds_s"]) == entry["reps"] and entry["holds_s"][0] == pytest.approx(10.0, abs=1.0)
 
 
 def test_mounting_changes_signals_not_truth():
