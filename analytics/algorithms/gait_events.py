@@ -24,7 +24,10 @@ Method (each step follows a published observation; the constants are physiologic
    Auvinet et al. 2002, Gait Posture 16:124, and González et al. 2010, Gait Posture 31:322 -- citation of
    this exact feature still to be checked).
    FC of the contralateral foot = first local minimum of the 10 Hz low-passed vertical acceleration within
-   0.05-0.35 s after the loading peak (double support lasts about 10% of a stride, Perry 1992).
+   0.35 s after the loading peak (double support lasts about 10% of a stride, Perry 1992). The search starts
+   at the peak itself: the loading peak comes ~45 ms after IC and the trailing foot can leave 80-100 ms
+   after IC (short double support of the shorter-stance leg in asymmetric gait), so a later start skipped
+   that FC and took the single-support trough instead (measured: bench/RESULTS_gait_physiology.md).
 6. **Side**: two published cues, each a signed score, summed after scaling to unit median magnitude:
    (a) the medio-lateral acceleration reverses at heel strike: during left stance the trunk, an inverted
    pendulum over the left foot, accelerates to the right, and vice versa (Ullrich et al. 2022 use ML
@@ -41,6 +44,7 @@ Units: accelerations m/s^2 (gravity included), angular rates deg/s, sampling rat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -67,8 +71,8 @@ EVENT_LOWPASS_HZ = 10.0
 """Low-pass (Hz) of the vertical acceleration used to time IC and FC (impact transients are above)."""
 IC_SEARCH_S = 0.25
 """IC is searched for in this many seconds before the loading peak."""
-FC_SEARCH_S = (0.05, 0.35)
-"""FC of the trailing foot is searched for this long (s) after the loading peak."""
+FC_SEARCH_S = (0.0, 0.35)
+"""FC of the trailing foot is searched for in this window (s) after the loading peak (0: from the peak on)."""
 YAW_HIGHPASS_HZ = 0.5
 """High-pass (Hz) removing turning from the yaw rate, keeping the stride-frequency pelvis rotation."""
 NON_ALTERNATION_COST = 3.0
@@ -128,9 +132,15 @@ class GaitEvents:
     side_confidence: float
 
 
+@lru_cache(maxsize=32)
+def _butter_sos(order: int, cutoff_hz: float, btype: str, fs: float) -> np.ndarray:
+    """Butterworth design (second-order sections), cached (callers must not modify it)."""
+    sos: np.ndarray = signal.butter(order, cutoff_hz, btype, fs=fs, output="sos")
+    return sos
+
+
 def _lowpass(x: np.ndarray, cutoff_hz: float, fs: float, order: int = 4) -> np.ndarray:
-    sos = signal.butter(order, min(cutoff_hz, 0.45 * fs), "lowpass", fs=fs, output="sos")
-    return signal.sosfiltfilt(sos, x, axis=0)
+    return signal.sosfiltfilt(_butter_sos(order, min(cutoff_hz, 0.45 * fs), "lowpass", fs), x, axis=0)
 
 
 def _step_peaks(a_v: np.ndarray, fs: float) -> np.ndarray:
@@ -242,7 +252,7 @@ def detect_gait_events(acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_
     jerk = np.gradient(a_ev)
     ic_len = round(IC_SEARCH_S * fs)
     fc_lo, fc_hi = round(FC_SEARCH_S[0] * fs), round(FC_SEARCH_S[1] * fs)
-    sos_hp = signal.butter(2, YAW_HIGHPASS_HZ, "highpass", fs=fs, output="sos")
+    sos_hp = _butter_sos(2, YAW_HIGHPASS_HZ, "highpass", fs)
     yaw_hp = signal.sosfiltfilt(sos_hp, yaw)
     ml_hp = signal.sosfiltfilt(sos_hp, a_ml)
     ml_cum = np.concatenate([[0.0], np.cumsum(ml_hp)])

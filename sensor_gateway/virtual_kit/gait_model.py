@@ -17,14 +17,29 @@ over the first step and down over the last:
   the pelvic drop knob of that side with 5 % stride-to-stride CV. Truth drops are measured afterwards from
   the resulting trajectory (truth.py), so they are true by construction.
 - pelvic tilt +-2 deg at twice the stride frequency, anterior-most in terminal stance (Perry & Burnfield).
-- pelvic rotation +-4.5 deg at the stride frequency, the leading hemipelvis forward at initial contact.
-- vertical excursion 3.6 cm peak to peak at twice the stride frequency, lowest in double support
-  (Gard 2004, Winter 2009); medio-lateral sway +-1.5 cm at the stride frequency towards the stance leg;
-  forward speed fluctuating +-8 % (slowest at midstance, inverted pendulum).
-  Left-right differences (amplitude modulation at the stride frequency, 25 % vertical, 80 % forward) give
+- pelvic rotation (yaw) +-4 deg at the stride frequency. Measured on real lower-back walking
+  (bench/RESULTS_gait_physiology.md), the yaw rate is fastest at each initial contact, turning towards the
+  contacting side's opposite (clockwise at left IC; the sign rule of McCamley et al. 2012, Gait Posture 36:316),
+  while the textbook pelvis has its yaw extreme at IC (Perry & Burnfield 2010). The simulated yaw sits
+  PELVIC_ROTATION_LEAD = 1/8 stride from the measured phase towards the textbook one: the yaw rate at IC keeps the
+  measured sign (~70 % of its peak) and the pelvis-thigh side check (side_check.py, textbook premise) still works.
+- vertical displacement from each leg's share of the vertical acceleration (`_VERTICAL_ACC_KEYS`, two legs add
+  up): a loading peak ~45 ms after IC (collision of the leading leg; Donelan, Kram & Kuo 2002, J Exp Biol
+  205:3717), a local minimum at the contralateral toe off (end of double support) followed by a small rebound,
+  and below-gravity single support (vaulting over the stance leg, Cavagna 1977); measured shapes and timing as
+  in the real data (peak +45 ms, FC at the first dip after it); excursion ~2 cm peak to peak (below the
+  3-5 cm often quoted for the COM: matching the measured accelerations at this cadence gives no more).
+- medio-lateral sway +-4.5 cm at the stride frequency, towards the stance leg, so that the sensor's ML
+  acceleration (sway plus gravity seen through pelvic obliquity) points away from the stance leg through
+  single support with the measured amplitude (~1 m/s^2 RMS, fundamental ~1.1 m/s^2, most medial ~0.28 stride
+  after IC); this is more than whole-body COM sway (several cm, decreasing with speed; Orendurff et al. 2004,
+  JRRD 41:829): the sacrum sways more than the COM and the measured ML acceleration asks for it.
+  Forward speed fluctuating +-8 % (slowest at midstance, inverted pendulum).
+  Left-right differences (amplitude modulation at the stride frequency, 35 % vertical, 80 % forward) give
   harmonic ratios of trunk acceleration like real walking (Menz 2003: HR vertical ~3-4, AP ~2-3).
-- heel strike (`heel_strikes`): damped transients of the pelvis's acceleration (18 Hz and 5 Hz, 2-2.5 m/s^2
-  vertical, ~1 m/s^2 backwards, 2.5 m/s^2 towards the new stance leg) and a 0.3 deg rotational ring at 5-6 Hz.
+- heel strike (`heel_strikes`): damped transients of the pelvis's acceleration (18 Hz, 2.5 m/s^2 vertical
+  impact; ~1 m/s^2 backwards; a 0.8 m/s^2 push AWAY from the new stance leg, as measured: no real recording
+  shows the body pushed towards the contacting side) and a small rotational ring at 5-6 Hz.
 - thigh sagittal angle from a normative curve (Perry & Burnfield; Winter 2009): ~+24 deg flexion at initial
   contact, -11 deg extension just before toe off, ~+27 deg in late swing; thigh adduction +-3 deg.
 """
@@ -79,6 +94,49 @@ def drop_shape(phase: np.ndarray) -> np.ndarray:
     inside = p < 1.0
     pc = np.where(inside, p, 0.0)
     return np.where(inside, pc**_DROP_A * (1.0 - pc) ** _DROP_B / _DROP_PEAK, 0.0)
+
+
+PELVIC_ROTATION_DEG = 4.0
+"""Amplitude (deg) of the pelvis (lower-back sensor) yaw at the stride frequency; see the module docstring."""
+PELVIC_ROTATION_LEAD = 0.125
+"""Phase lead (fraction of a stride) of the pelvis yaw over the lower-back sensor measured on real walking
+(0: yaw rate fastest at IC, as measured; 0.25: yaw extreme at IC, the textbook pelvis); see the module docstring."""
+LATERAL_SWAY_M = 0.045
+"""Amplitude (m) of the pelvis's medio-lateral sway at the stride frequency; see the module docstring."""
+
+_VERTICAL_ACC_KEYS = (
+    # (gait phase of the leg, amplitude m/s^2, width sd in phase units): see the module docstring
+    (0.04, 3.2, 0.035),  # own initial contact: collision of the leading leg, peak ~45 ms after IC
+    (0.60, -1.6, 0.02),  # own toe off: the trailing leg stops pushing (end of double support)
+    (0.66, 1.4, 0.025),  # the other leg's first vertical force peak, just after this toe off
+    (0.30, -0.6, 0.08),  # midstance: vaulting over the stance leg (inverted pendulum)
+)
+
+
+def _vertical_template(n: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """One leg's share of the vertical acceleration over a stride (m/s^2 at a 1 s stride, zero mean) and the
+    displacement whose second time derivative it is (m, for a 1 s stride; scales with stride time squared)."""
+    p = np.arange(n) / n
+    acc = np.zeros(n)
+    for centre, amp, sd in _VERTICAL_ACC_KEYS:
+        d = (p - centre + 0.5) % 1.0 - 0.5
+        acc += amp * np.exp(-0.5 * (d / sd) ** 2)
+    acc -= acc.mean()
+    spec = np.fft.rfft(acc)
+    k = np.arange(spec.size)
+    spec[1:] /= -((2.0 * np.pi * k[1:]) ** 2)
+    spec[0] = 0.0
+    return acc, np.fft.irfft(spec, n)
+
+
+_VERTICAL_ACC, _VERTICAL_POS = _vertical_template()
+
+
+def vertical_excursion_m(phase: np.ndarray, stride_s: float) -> np.ndarray:
+    """One leg's share of the pelvis's vertical displacement (m) at gait phase ``phase`` for a stride of
+    ``stride_s`` seconds (the two legs' shares add up to the step-periodic excursion)."""
+    grid = np.arange(_VERTICAL_POS.size + 1) / _VERTICAL_POS.size
+    return stride_s**2 * np.interp(np.mod(phase, 1.0), grid, np.append(_VERTICAL_POS, _VERTICAL_POS[0]))
 
 
 @dataclass
@@ -231,16 +289,22 @@ def walk_bout_pose(
         obliquity += sign * envelope * amps[k] * drop_shape(phase[side])
 
     tilt = envelope * 2.0 * np.cos(4.0 * np.pi * (pl - 0.45))
-    rotation = -envelope * 4.5 * np.cos(2.0 * np.pi * pl)
+    rotation = -envelope * PELVIC_ROTATION_DEG * np.sin(2.0 * np.pi * (pl + PELVIC_ROTATION_LEAD))
     t0, t1 = bout.turn_s
     heading = bout.turn_direction * np.pi * ramp(t, t0, t1)
     turning = 1.0 - 0.4 * (ramp(t, t0 - 0.3, t0 + 0.3) - ramp(t, t1 - 0.3, t1 + 0.3))
 
-    m_v, th_v = 0.25 * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
+    m_v, th_v = 0.35 * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
     m_ap, th_ap = 0.8 * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
-    vertical = -envelope * 0.018 * (1 + m_v * np.cos(2 * np.pi * pl + th_v)) * np.cos(4 * np.pi * (pl - 0.05))
+    stride_s = 120.0 / cfg.cadence_steps_per_min
+    pr = phase["right"]
+    vertical = (
+        envelope
+        * (1 + m_v * np.cos(2 * np.pi * pl + th_v))
+        * (vertical_excursion_m(pl, stride_s) + vertical_excursion_m(pr, stride_s))
+    )
     vertical -= 0.01 * envelope  # slightly lower on average while walking (knee flexion)
-    lateral = envelope * 0.015 * np.sin(2.0 * np.pi * (pl - 0.05))
+    lateral = envelope * LATERAL_SWAY_M * np.sin(2.0 * np.pi * pl)
     speed = (
         cfg.walking_speed_mps
         * envelope
@@ -296,14 +360,14 @@ def heel_strikes(
         tau = t[i0:i1] - ic
         gain = envelope[min(int(ic * rate), n - 1)] * (1.15 if side == "left" else 0.85)
         sign = SIDE_SIGN[side]
-        vertical = gain * (2.5 * _transient(tau, 18.0, 0.012) + 2.0 * _transient(tau, 5.0, 0.05))
+        vertical = gain * 2.5 * _transient(tau, 18.0, 0.012)
         backward = -gain * (1.2 * _transient(tau, 12.0, 0.015) + 1.0 * _transient(tau, 5.0, 0.05))
-        lateral = sign * gain * 2.5 * _transient(tau, 5.0, 0.06)
+        lateral = -sign * gain * 0.8 * _transient(tau, 5.0, 0.04)
         c, s = np.cos(heading[i0:i1]), np.sin(heading[i0:i1])
         impacts[i0:i1, 0] += backward * c - lateral * s
         impacts[i0:i1, 1] += backward * s + lateral * c
         impacts[i0:i1, 2] += vertical
         wobble[i0:i1, 0] += sign * gain * 0.35 * _transient(tau, 5.5, 0.06)
         wobble[i0:i1, 1] += gain * 0.3 * _transient(tau, 6.0, 0.06)
-        wobble[i0:i1, 2] += sign * gain * 0.3 * _transient(tau, 5.0, 0.06)
+        wobble[i0:i1, 2] += sign * gain * 0.1 * _transient(tau, 5.0, 0.06)
     return impacts, wobble
