@@ -1,0 +1,49 @@
+#!/bin/sh
+# Stage 2 of the BLE VM (see builder.py), PID 1 on the host's root shared read-only over 9p.
+# Parameters come from the kernel command line as environment variables gaitsym_*.
+BB="$gaitsym_bluez/bin/busybox"
+W="$gaitsym_work"
+PY="$gaitsym_python"
+off() { sync; "$BB" poweroff -f; }
+
+"$BB" mount -t proc proc /proc
+"$BB" mount -t sysfs sys /sys
+"$BB" mount -t devtmpfs dev /dev
+for d in /tmp /run /var/lib /var/log; do "$BB" mount -t tmpfs tmpfs "$d"; done
+"$BB" mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 work "$W" || { echo "gaitsym-vm: no work share"; off; }
+exec >"$W/stage2.log" 2>&1
+echo "stage2 at $(cut -d' ' -f1 /proc/uptime) s"
+"$BB" cut -d' ' -f1 /proc/uptime >"$W/boot_uptime_s"
+"$BB" mkdir -p /run/dbus /var/lib/bluetooth
+"$BB" hostname gaitsym-vm
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin" HOME=/tmp PYTHONDONTWRITEBYTECODE=1
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
+
+dbus-daemon --config-file="$gaitsym_repo/tests/ble_vm/system-bus.conf" --fork --nopidfile || { echo "no dbus"; off; }
+BTMON=
+if [ "$gaitsym_btmon" = 1 ]; then "$gaitsym_bluez/usr/bin/btmon" -w /tmp/hci.btsnoop >/dev/null 2>&1 & BTMON=$!; fi
+"$gaitsym_bluez/usr/libexec/bluetooth/bluetoothd" -n >"$W/bluetoothd.log" 2>&1 &
+
+cd "$gaitsym_repo" || off
+# the kit is the controller too: the kernel gives up on an HCI command unanswered for 2 s
+nice -n -10 "$PY" -m sensor_gateway.virtual_kit.ble_peripheral.bumble_kit --vhci /dev/vhci --control /run/kit.sock \
+  --small-mtu-sensor "$gaitsym_small_mtu" --samples-per-packet "$gaitsym_spp" >"$W/kit.log" 2>&1 &
+KIT=$!
+i=0
+until grep -q READY "$W/kit.log" 2>/dev/null; do
+  i=$((i + 1)); if [ $i -gt 600 ] || ! kill -0 $KIT 2>/dev/null; then echo "kit did not start"; off; fi
+  "$BB" usleep 100000
+done
+echo "kit ready at $(cut -d' ' -f1 /proc/uptime) s"
+
+"$PY" "$gaitsym_repo/tests/ble_vm/central.py" --kit /run/kit.sock --out "$W/result.json" \
+  --stream-s "$gaitsym_stream_s" --small-mtu "$gaitsym_small_mtu" --boot-uptime-file "$W/boot_uptime_s" \
+  >"$W/central.log" 2>&1
+echo "central exit $? at $(cut -d' ' -f1 /proc/uptime) s"
+kill $KIT 2>/dev/null
+if [ -n "$BTMON" ]; then
+  kill -INT $BTMON; "$BB" sleep 1; cp /tmp/hci.btsnoop "$W/"
+  "$gaitsym_bluez/usr/bin/btmon" -T -r /tmp/hci.btsnoop >"$W/btmon.txt" 2>&1
+fi
+"$BB" dmesg >"$W/dmesg.log"
+off
