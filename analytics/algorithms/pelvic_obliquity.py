@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from analytics.algorithms._checks import check_rate, check_xyz
+from analytics.algorithms.tilt import smoothed_angular_speed_dps
 from analytics.errors import InsufficientData, InvalidSignal
 
 STILL_GYRO_DPS = 8.0
@@ -72,8 +72,7 @@ def quiet_standing_mask(
     up = check_xyz("up", up)
     axis = np.asarray(pelvis_up_axis, dtype=np.float64)
     axis = axis / np.linalg.norm(axis)
-    sos = signal.butter(2, 1.0, btype="low", fs=rate, output="sos")
-    speed = signal.sosfiltfilt(sos, np.sqrt((gyr * gyr).sum(axis=1)))
+    speed = smoothed_angular_speed_dps(gyr, rate, 1.0)
     upright = up @ axis >= np.cos(np.radians(UPRIGHT_MAX_DEG))
     still = (speed < STILL_GYRO_DPS) & upright
     return _keep_runs(still, round(STANDING_MIN_S * rate), round(EDGE_TRIM_S * rate))

@@ -33,6 +33,8 @@ STRIDE_BAND_HZ = (0.4, 1.6)
 """Band (Hz) around the stride frequency of walking (~0.7-1.2 Hz), excluding the step frequency's bulk."""
 SEGMENT_SPAN_DPS = 120.0
 """Walking angular-velocity span (deg/s) separating a thigh (~250) from a pelvis (< ~80)."""
+MIN_BAND_RATE_HZ = 20.0
+"""Lowest rate (Hz) the stride band is filtered at (the band ends at 1.6 Hz)."""
 MIN_CORRELATION = 0.3
 """|score| below this: the check cannot tell the sides apart."""
 
@@ -67,9 +69,18 @@ def check_thigh_sides(
         combined += w if side == "right" else -w
     if walking_mask.shape != yaw.shape or walking_mask.sum() < 4 * fs:
         raise InsufficientData("side check needs at least 4 s of walking")
-    sos = signal.butter(2, STRIDE_BAND_HZ, "bandpass", fs=fs, output="sos")
-    a = signal.sosfiltfilt(sos, yaw)[walking_mask]
-    b = signal.sosfiltfilt(sos, combined)[walking_mask]
+    # Both signals are band-passed at a reduced rate (block means of `factor` samples, >= 20 Hz kept): the
+    # block mean's first zero lies at the reduced rate itself, so nothing aliases into the stride band.
+    factor = max(1, int(fs / MIN_BAND_RATE_HZ))
+    m = yaw.size // factor * factor
+    if m // factor < 64:
+        factor, m = 1, yaw.size
+    low_rate = fs / factor
+    sos = signal.butter(2, STRIDE_BAND_HZ, "bandpass", fs=low_rate, output="sos")
+    both = np.stack([yaw[:m], combined[:m]]).reshape(2, -1, factor).mean(axis=2)
+    filtered = signal.sosfiltfilt(sos, both, axis=1)
+    keep = walking_mask[:m].reshape(-1, factor).all(axis=1)
+    a, b = filtered[0, keep], filtered[1, keep]
     den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
     score = float(np.dot(a, b) / den) if den > 0 else 0.0
     swapped = None if abs(score) < MIN_CORRELATION else score < 0
@@ -80,12 +91,17 @@ def rotation_span_dps(acc_mps2: np.ndarray, gyr_dps: np.ndarray, walking_mask: n
     """p99 - p1 (deg/s) of the angular velocity about horizontal axes (turning removed: the component along
     the mean specific force, i.e. the vertical, is dropped) along its principal axis, over walking samples."""
     g = np.asarray(gyr_dps, dtype=np.float64)[walking_mask]
-    if g.shape[0] < 10:
+    m = g.shape[0]
+    if m < 10:
         raise InsufficientData("segment check needs walking samples")
-    vertical = np.asarray(acc_mps2, dtype=np.float64)[walking_mask].mean(axis=0)
+    weights = np.full(m, 1.0 / m)
+    vertical = weights @ np.asarray(acc_mps2, dtype=np.float64)[walking_mask]
     vertical = vertical / np.linalg.norm(vertical)
-    g = g - np.outer(g @ vertical, vertical)
-    g = g - g.mean(axis=0)
-    _, vec = np.linalg.eigh(g.T @ g)
-    hi, lo = np.percentile(g @ vec[:, -1], [99.0, 1.0])
+    # covariance of the horizontal part P g (P = I - v v^T), from the 3 x 3 moments: no (m, 3) temporaries
+    horizontal = np.eye(3) - np.outer(vertical, vertical)
+    mean = weights @ g
+    cov = horizontal @ (g.T @ g - m * np.outer(mean, mean)) @ horizontal
+    _, vec = np.linalg.eigh(cov)
+    axis = horizontal @ vec[:, -1]
+    hi, lo = np.percentile(g @ axis - mean @ axis, [99.0, 1.0])
     return float(hi - lo)

@@ -35,6 +35,7 @@ class StreamQuality:
 
 
 def _runs(mask: np.ndarray, min_len: int) -> np.ndarray:
+    """Samples of ``mask`` (bool, n) lying in a run of True at least ``min_len`` long."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     out = np.zeros(mask.shape, dtype=bool)
@@ -44,21 +45,39 @@ def _runs(mask: np.ndarray, min_len: int) -> np.ndarray:
     return out
 
 
+def _full_scale_hits(channel: np.ndarray) -> np.ndarray:
+    """Indices of the samples of one channel at its largest absolute value (within FULL_SCALE_TOL)."""
+    peak = max(float(channel.max()), -float(channel.min()))
+    if peak <= 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = peak * (1.0 - FULL_SCALE_TOL)
+    return np.flatnonzero((channel >= threshold) | (channel <= -threshold))
+
+
 def stream_quality(acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_hz: float) -> StreamQuality:
-    """Saturation and stuck-stream masks of one IMU (see the module docstring)."""
+    """Saturation and stuck-stream masks of one IMU (see the module docstring).
+
+    Vectorised per channel (reductions over a 1-D column are ~20x faster than over axis 0 of an (n, 3)
+    array); a channel rarely reaches its own extreme more than a few times, so runs are searched among
+    those samples only.
+    """
     acc, gyr, fs = check_imu(acc_mps2, gyr_dps, sampling_rate_hz, 0.0)
     n = acc.shape[0]
+    channels = [acc[:, 0], acc[:, 1], acc[:, 2], gyr[:, 0], gyr[:, 1], gyr[:, 2]]
     saturated = np.zeros(n, dtype=bool)
-    for block in (acc, gyr):
-        peak = np.abs(block).max(axis=0)
-        at_scale = np.abs(block) >= peak * (1.0 - FULL_SCALE_TOL)
-        at_scale &= peak > 0
-        for axis in range(3):
-            saturated |= _runs(at_scale[:, axis], MIN_RUN)
+    for channel in channels:
+        hits = _full_scale_hits(channel)
+        if hits.size >= MIN_RUN:
+            mask = np.zeros(n, dtype=bool)
+            mask[hits] = True
+            saturated |= _runs(mask, MIN_RUN)
     same = np.zeros(n, dtype=bool)
     if n > 1:
-        same[1:] = (np.diff(acc, axis=0) == 0).all(axis=1) & (np.diff(gyr, axis=0) == 0).all(axis=1)
-    stuck = _runs(same, max(2, round(STUCK_MIN_S * fs)))
+        same[1:] = channels[0][1:] == channels[0][:-1]
+        for channel in channels[1:]:
+            same[1:] &= channel[1:] == channel[:-1]
+    min_len = max(2, round(STUCK_MIN_S * fs))
+    stuck = _runs(same, min_len) if np.count_nonzero(same) >= min_len else np.zeros(n, dtype=bool)
     stuck |= np.roll(stuck, -1) & ~stuck & np.concatenate([same[1:], [False]])  # the run's first sample
     return StreamQuality(saturated, stuck)
 

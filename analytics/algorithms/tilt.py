@@ -17,6 +17,17 @@ sample from Python, FIELD_NOTES section 2), the same idea is computed on whole a
 Heading is never needed (tilt and obliquity are heading-free), so no magnetometer is used. The elevation of
 any body axis b (a unit vector in the sensor frame) above the horizontal is asin(b . up_k).
 
+Gyro bias and the cutoff. The low-pass must follow the gyro-frame drift caused by the gyro bias (a 0.5 deg/s
+bias turns the frame by 30 deg a minute) while rejecting the walker's own low-frequency accelerations:
+starting, stopping and turning put ~0.1-1 m/s^2 into the 0.05-0.3 Hz band, and at 0.1 Hz they leave a tilt
+error of ~0.6 deg sd while walking (simulated 3-min walks, bench/RESULTS_analysis.md). When the recording has
+still periods, ``still_gyro_bias_dps`` estimates the bias as the mean gyro output over them (the approach of
+x-io Fusion's gyroscope offset correction, FusionOffset: the sensor is still when its angular rate stays below
+3 deg/s for seconds); with the bias removed the frame barely drifts and ``BIAS_CORRECTED_CUTOFF_HZ`` = 0.03 Hz
+can be used, which cuts that error to ~0.17 deg sd. A residual bias error e (deg/s) costs about
+e / (2 pi cutoff) deg where the walker turns (0.5 deg for e = 0.1 deg/s at 0.03 Hz), less than the
+uncorrected 0.1 Hz filter loses to its walking accelerations.
+
 Units: acc in m/s^2 (gravity included), gyr in deg/s, rate in Hz, cutoff in Hz; ``up`` is a unit vector.
 Accuracy against imufusion (revised Madgwick, gain 0.5) on simulated walking with noise and gyro bias is
 measured in tests/algorithms/test_tilt.py.
@@ -36,6 +47,19 @@ _Quat = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 GRAVITY_CUTOFF_HZ = 0.1
 """Low-pass cutoff for gravity in the gyro frame, Hz: ~9x below the slowest gait rhythm (stride frequency
 ~0.9 Hz), so walking's accelerations are attenuated by the 2nd-order filter's (0.9 / 0.1)^4 run twice."""
+BIAS_CORRECTED_CUTOFF_HZ = 0.03
+"""Cutoff (Hz) once the gyro bias is removed (see the module docstring): below the 0.05-0.3 Hz band of
+starting, stopping and turning."""
+BLOCK = 8192
+"""Samples per block of the gyro integration and rotations: the prefix product is carried from block to
+block, so only the frame, the rotated accelerations and ``up`` are whole-length arrays (memory)."""
+STILL_GYRO_DPS = 3.0
+"""Angular speed (deg/s, after a 1 Hz low-pass, bias included) below which a sensor is still (FusionOffset's
+threshold)."""
+STILL_MIN_S = 5.0
+"""Shortest still period (s) used for the bias (FusionOffset's timeout)."""
+STILL_TRIM_S = 0.5
+"""Trimmed from each end of a still period (s)."""
 
 
 @dataclass(frozen=True)
@@ -54,44 +78,140 @@ class Tilt:
 
 
 def estimate_tilt(
-    acc_mps2: np.ndarray, gyr_dps: np.ndarray, rate_hz: float, gravity_cutoff_hz: float = GRAVITY_CUTOFF_HZ
+    acc_mps2: np.ndarray,
+    gyr_dps: np.ndarray,
+    rate_hz: float,
+    gravity_cutoff_hz: float = GRAVITY_CUTOFF_HZ,
+    gyro_bias_dps: np.ndarray | None = None,
+    keep_frame: bool = True,
 ) -> Tilt:
-    """The vertical in the sensor frame at every sample (see the module docstring)."""
+    """The vertical in the sensor frame at every sample (see the module docstring).
+
+    ``gyro_bias_dps`` (3,), deg/s, is subtracted from the gyroscope first (see still_gyro_bias_dps); pass
+    ``gravity_cutoff_hz=BIAS_CORRECTED_CUTOFF_HZ`` with it. ``keep_frame=False`` leaves ``gyro_frame`` empty
+    (0, 4) for callers that need only ``up`` (it saves 32 bytes per sample). Works on 1-D component arrays
+    throughout, freeing each as soon as it is used: the peak is ~16 float64 arrays of n samples.
+    """
     acc, gyr = _check(acc_mps2, gyr_dps, rate_hz)
-    frame = _scan(*_rotation_increments(np.radians(gyr).T, 1.0 / rate_hz))
-    ax, ay, az = _rotate(frame, (acc[:, 0], acc[:, 1], acc[:, 2]))
-    gravity = _low_pass(np.stack([ax, ay, az], axis=1), rate_hz, gravity_cutoff_hz)
-    inverse = (frame[0], -frame[1], -frame[2], -frame[3])
-    ux, uy, uz = _rotate(inverse, (gravity[:, 0], gravity[:, 1], gravity[:, 2]))
-    norm = np.sqrt(ux * ux + uy * uy + uz * uz)
-    up = np.stack([ux / norm, uy / norm, uz / norm], axis=1)
-    return Tilt(up=up, gyro_frame=np.stack(frame, axis=1))
+    bias = np.zeros(3)
+    if gyro_bias_dps is not None:
+        bias = np.asarray(gyro_bias_dps, dtype=np.float64)
+        if bias.shape != (3,) or not np.isfinite(bias).all():
+            raise InvalidSignal(f"gyro_bias_dps must be a finite 3-vector (deg/s), got {gyro_bias_dps!r}")
+    n = acc.shape[0]
+    dt = 1.0 / rate_hz
+    frame = np.empty((4, n))
+    rotated = np.empty((3, n))
+    carry = (np.ones(1), np.zeros(1), np.zeros(1), np.zeros(1))
+    for b0 in range(0, n, BLOCK):
+        b1 = min(n, b0 + BLOCK)
+        lo = max(0, b0 - 1)  # increment k comes from the rate at sample k - 1
+        omega = tuple(np.radians(gyr[lo:b1, i] - bias[i]) for i in range(3))
+        increments = _rotation_increments(omega, dt)  # type: ignore[arg-type]
+        if b0 > 0:
+            increments = (increments[0][1:], increments[1][1:], increments[2][1:], increments[3][1:])
+        block = _mul(carry, _scan(*increments))
+        frame[:, b0:b1] = block
+        carry = (block[0][-1:], block[1][-1:], block[2][-1:], block[3][-1:])
+        rotated[:, b0:b1] = _rotate(block, (acc[b0:b1, 0], acc[b0:b1, 1], acc[b0:b1, 2]))
+    centres, smooth = _low_pass_decimated(tuple(rotated), rate_hz, gravity_cutoff_hz)
+    del rotated
+    up = np.empty((n, 3))
+    for b0 in range(0, n, BLOCK):
+        b1 = min(n, b0 + BLOCK)
+        samples = np.arange(b0, b1, dtype=np.float64)
+        gravity = tuple(np.interp(samples, centres, smooth[:, i]) for i in range(3))
+        quat = (frame[0, b0:b1], frame[1, b0:b1], frame[2, b0:b1], frame[3, b0:b1])
+        ux, uy, uz = _rotate(quat, gravity, inverse=True)  # type: ignore[arg-type]
+        norm = np.sqrt(ux * ux + uy * uy + uz * uz)
+        up[b0:b1, 0], up[b0:b1, 1], up[b0:b1, 2] = ux / norm, uy / norm, uz / norm
+    return Tilt(up=up, gyro_frame=np.ascontiguousarray(frame.T) if keep_frame else np.zeros((0, 4)))
+
+
+def smoothed_angular_speed_dps(gyr_dps: np.ndarray, rate_hz: float, cutoff_hz: float = 1.0) -> np.ndarray:
+    """Angular speed |gyr| (n,), deg/s, low-passed at ``cutoff_hz`` (zero-phase 2nd-order Butterworth at a
+    reduced rate, as for gravity): what "still" is judged on. ``gyr_dps`` (n, 3) deg/s."""
+    gyr = np.asarray(gyr_dps, dtype=np.float64)
+    speed = np.sqrt(gyr[:, 0] * gyr[:, 0] + gyr[:, 1] * gyr[:, 1] + gyr[:, 2] * gyr[:, 2])
+    return _low_pass_columns((speed,), rate_hz, cutoff_hz)[0]
+
+
+def still_mask(gyr_dps: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Samples (bool, n) of still periods: the 1 Hz low-passed angular speed below ``STILL_GYRO_DPS`` for at
+    least ``STILL_MIN_S`` s, trimmed by ``STILL_TRIM_S`` s at each end. ``gyr_dps`` (n, 3) deg/s."""
+    still = smoothed_angular_speed_dps(gyr_dps, rate_hz) < STILL_GYRO_DPS
+    edges = np.diff(np.concatenate([[0], still.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    trim, min_len = round(STILL_TRIM_S * rate_hz), round(STILL_MIN_S * rate_hz)
+    out = np.zeros(still.shape, dtype=bool)
+    for s, e in zip(starts, ends, strict=True):
+        if e - s >= min_len + 2 * trim:
+            out[s + trim : e - trim] = True
+    return out
+
+
+def still_gyro_bias_dps(gyr_dps: np.ndarray, rate_hz: float) -> np.ndarray | None:
+    """Constant gyro bias (3,), deg/s: the mean gyro output over the still periods (still_mask); None when
+    there are none. Sway of a standing body averages out (its angle stays within a degree or so, so over 5 s
+    its mean rate is ~0.1 deg/s at most, ~0.01 deg/s over the ~50 s of a simulated 3-min walk)."""
+    mask = still_mask(gyr_dps, rate_hz)
+    if not mask.any():
+        return None
+    return np.asarray(gyr_dps, dtype=np.float64)[mask].T @ np.full(int(mask.sum()), 1.0 / mask.sum())
+
+
+def level_accelerations(acc_mps2: np.ndarray, up: np.ndarray, reference_up: np.ndarray) -> np.ndarray:
+    """Specific force (n, 3) re-expressed in the sensor frame as it would be if the sensor kept the fixed
+    posture ``reference_up`` (unit 3-vector): each sample is rotated by the smallest rotation taking its own
+    vertical ``up[k]`` onto ``reference_up`` (Rodrigues' formula). Gravity then lies along ``reference_up``
+    at every sample, and horizontal accelerations stay horizontal: the sensor's rolling and pitching no longer
+    leaks g sin(angle) into its horizontal axes. Units: those of ``acc_mps2``."""
+    acc = np.asarray(acc_mps2, dtype=np.float64)
+    ref = np.asarray(reference_up, dtype=np.float64)
+    ref = ref / np.linalg.norm(ref)
+    v = np.cross(up, ref)
+    c = up @ ref
+    vxa = np.cross(v, acc)
+    k = np.einsum("ij,ij->i", v, acc) / (1.0 + c)
+    return acc * c[:, None] + vxa + v * k[:, None]
 
 
 def _low_pass(x: np.ndarray, rate_hz: float, cutoff_hz: float) -> np.ndarray:
-    """Zero-phase 2nd-order Butterworth low-pass of each column, computed at a reduced rate.
+    """Zero-phase 2nd-order Butterworth low-pass of each column of (n, k) ``x`` (see _low_pass_columns)."""
+    columns = _low_pass_columns(tuple(x[:, i] for i in range(x.shape[1])), rate_hz, cutoff_hz)
+    return np.stack(columns, axis=1)
 
-    The signal is averaged over blocks of ``factor`` samples (the last block may be shorter; its spectrum
+
+def _low_pass_columns(columns: tuple[np.ndarray, ...], rate_hz: float, cutoff_hz: float) -> tuple[np.ndarray, ...]:
+    """Zero-phase 2nd-order Butterworth low-pass of 1-D signals of n samples (see _low_pass_decimated),
+    interpolated back to every sample."""
+    centres, smooth = _low_pass_decimated(columns, rate_hz, cutoff_hz)
+    samples = np.arange(columns[0].shape[0], dtype=np.float64)
+    return tuple(np.interp(samples, centres, smooth[:, i]) for i in range(len(columns)))
+
+
+def _low_pass_decimated(
+    columns: tuple[np.ndarray, ...], rate_hz: float, cutoff_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-phase 2nd-order Butterworth low-pass of 1-D signals of n samples, at a reduced rate.
+
+    Each signal is averaged over blocks of ``factor`` samples (the last block may be shorter; its spectrum
     above the cutoff is removed anyway), filtered forwards and backwards with mirrored (even) padding, which
-    holds the level at the ends instead of extrapolating a slope, and linearly interpolated back.
+    holds the level at the ends instead of extrapolating a slope. Returns the block centres (in samples)
+    and the filtered block values (m, k), to be linearly interpolated back (np.interp).
     """
-    n = x.shape[0]
+    n = columns[0].shape[0]
     factor = max(1, int(rate_hz / (40.0 * cutoff_hz)))  # keep >= 40 samples per cutoff period
     if n // factor < 16:
         factor = 1
     starts = np.arange(0, n, factor)
-    sums = np.add.reduceat(x, starts, axis=0)
     counts = np.diff(np.append(starts, n))
-    head = sums / counts[:, None]
+    head = np.stack([np.add.reduceat(c, starts) / counts for c in columns], axis=1)
     low_rate = rate_hz / factor
     sos = signal.butter(2, cutoff_hz, btype="low", fs=low_rate, output="sos")
     pad = min(head.shape[0] - 1, int(3 * low_rate / cutoff_hz))
-    smooth = signal.sosfiltfilt(sos, head, axis=0, padtype="even", padlen=pad)
-    if factor == 1:
-        return np.asarray(smooth)
-    centres = starts + 0.5 * (counts - 1)
-    samples = np.arange(n, dtype=np.float64)
-    return np.stack([np.interp(samples, centres, smooth[:, i]) for i in range(3)], axis=1)
+    smooth = np.asarray(signal.sosfiltfilt(sos, head, axis=0, padtype="even", padlen=pad))
+    return starts + 0.5 * (counts - 1), smooth
 
 
 def _check(acc: np.ndarray, gyr: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
@@ -111,9 +231,10 @@ def _check(acc: np.ndarray, gyr: np.ndarray, rate_hz: float) -> tuple[np.ndarray
     return acc, gyr
 
 
-def _rotation_increments(omega_rad_s: np.ndarray, dt_s: float) -> _Quat:
+def _rotation_increments(omega_rad_s: tuple[np.ndarray, np.ndarray, np.ndarray], dt_s: float) -> _Quat:
     """Quaternion components of the rotation over each sample interval (body frame), exact for constant
-    rate; ``omega_rad_s`` is (3, n). Q_0 is the identity: interval k's rotation acts from sample k to k+1."""
+    rate; ``omega_rad_s`` is (x, y, z) of n samples. Q_0 is the identity: interval k's rotation acts from
+    sample k to k+1."""
     wx, wy, wz = omega_rad_s
     angle = np.sqrt(wx * wx + wy * wy + wz * wz) * dt_s
     half = 0.5 * angle
@@ -129,18 +250,39 @@ def _rotation_increments(omega_rad_s: np.ndarray, dt_s: float) -> _Quat:
     return out
 
 
-def _rotate(q: _Quat, v: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rotate vectors by unit quaternions, component arrays: v + 2w (u x v) + 2 u x (u x v)."""
+def _rotate(
+    q: _Quat, v: tuple[np.ndarray, np.ndarray, np.ndarray], inverse: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rotate vectors by unit quaternions, component arrays: v + 2w (u x v) + 2 u x (u x v); by their
+    conjugates (the inverse rotations) when ``inverse``: t = 2 u x v flips sign with u, so only the w t term
+    changes sign. In-place arithmetic keeps the temporaries to ~5 arrays."""
     w, ux, uy, uz = q
     vx, vy, vz = v
-    tx = 2.0 * (uy * vz - uz * vy)
-    ty = 2.0 * (uz * vx - ux * vz)
-    tz = 2.0 * (ux * vy - uy * vx)
-    return (
-        vx + w * tx + (uy * tz - uz * ty),
-        vy + w * ty + (uz * tx - ux * tz),
-        vz + w * tz + (ux * ty - uy * tx),
-    )
+    tx = uy * vz
+    tx -= uz * vy
+    tx *= 2.0
+    ty = uz * vx
+    ty -= ux * vz
+    ty *= 2.0
+    tz = ux * vy
+    tz -= uy * vx
+    tz *= 2.0
+    sign = -1.0 if inverse else 1.0
+    out = []
+    for vc, tc, (ua, tb), (ub, ta) in (
+        (vx, tx, (uy, tz), (uz, ty)),
+        (vy, ty, (uz, tx), (ux, tz)),
+        (vz, tz, (ux, ty), (uy, tx)),
+    ):
+        o = w * tc
+        if inverse:
+            o *= sign
+        o += vc
+        cross = ua * tb
+        cross -= ub * ta
+        o += cross
+        out.append(o)
+    return out[0], out[1], out[2]
 
 
 def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -176,7 +318,7 @@ def prefix_product(q: np.ndarray) -> np.ndarray:
     Pairs are multiplied (n/2 products), the pairs' prefix products are found recursively, and the odd
     and even outputs follow from them: about 2n quaternion products in all, each level one vectorised pass.
     """
-    w, x, y, z = (np.ascontiguousarray(c) for c in q.T)
+    w, x, y, z = (np.array(c, dtype=np.float64) for c in q.T)  # copies: _scan works in place
     pw, px, py, pz = _scan(w, x, y, z)
     out = np.stack([pw, px, py, pz], axis=1)
     return out / np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
@@ -194,19 +336,16 @@ def _mul(a: _Quat, b: _Quat) -> _Quat:
 
 
 def _scan(w: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> _Quat:
+    """Prefix products of the quaternions (w, x, y, z), computed IN PLACE (the inputs become the outputs)."""
     n = w.shape[0]
     if n == 1:
-        return w.copy(), x.copy(), y.copy(), z.copy()
+        return w, x, y, z
     even = (w[0:-1:2], x[0:-1:2], y[0:-1:2], z[0:-1:2])
     odd = (w[1::2], x[1::2], y[1::2], z[1::2])
-    pairs = _mul(even, odd)  # q_0 q_1, q_2 q_3, ...
-    pw, px, py, pz = _scan(*pairs)  # P_1, P_3, P_5, ...
-    out: _Quat = (np.empty(n), np.empty(n), np.empty(n), np.empty(n))
-    for o, p, c in zip(out, (pw, px, py, pz), (w, x, y, z), strict=True):
-        o[1::2] = p
-        o[0] = c[0]
+    pw, px, py, pz = _scan(*_mul(even, odd))  # P_1, P_3, P_5, ... (from the pairs q_0 q_1, q_2 q_3, ...)
     rest = (w[2::2], x[2::2], y[2::2], z[2::2])  # q_2, q_4, ...: P_2k = P_(2k-1) q_2k
     m = rest[0].shape[0]
     ew, ex, ey, ez = _mul((pw[:m], px[:m], py[:m], pz[:m]), rest)
-    out[0][2::2], out[1][2::2], out[2][2::2], out[3][2::2] = ew, ex, ey, ez
-    return out
+    w[1::2], x[1::2], y[1::2], z[1::2] = pw, px, py, pz  # q_1, q_3, ... are no longer needed; q_0 = P_0 stays
+    w[2::2], x[2::2], y[2::2], z[2::2] = ew, ex, ey, ez
+    return w, x, y, z

@@ -3,8 +3,9 @@
 Steps (each in its own algorithm module, see there for the papers and units):
 
 1. Quality of each stream (signal_quality): saturated samples and stuck (dropped-out) streams.
-2. Pelvis: orientation (tilt), walking bouts, pelvis-only events and body axes (gait_events,
-   pelvis_alignment), quiet standing and the standing reference of obliquity (pelvic_obliquity).
+2. Pelvis: gyro bias from still periods and orientation (tilt), walking bouts and pelvis-only events
+   (gait_events), body axes for obliquity (pelvis_alignment on tilt-levelled accelerations, see
+   _obliquity_axes), quiet standing and the standing reference of obliquity (pelvic_obliquity).
 3. Thighs: axes from standing + walking (thigh_alignment), is each sensor on a thigh and on its named side
    (side_check), toe offs and initial contacts per leg (thigh_events).
 4. Events per walking bout: from both thighs when both are usable over the whole bout, otherwise from the
@@ -32,15 +33,22 @@ from analytics.algorithms.pelvic_obliquity import (
     quiet_standing_mask,
     standing_reference,
 )
+from analytics.algorithms.pelvis_alignment import GAIT_BAND_HZ, BodyAxes, estimate_body_axes
 from analytics.algorithms.side_check import SEGMENT_SPAN_DPS, check_thigh_sides, rotation_span_dps
 from analytics.algorithms.signal_quality import spans_s, stream_quality
 from analytics.algorithms.thigh_alignment import ThighAxes, estimate_thigh_axes
 from analytics.algorithms.thigh_events import detect_thigh_events
-from analytics.algorithms.tilt import estimate_tilt
+from analytics.algorithms.tilt import (
+    BIAS_CORRECTED_CUTOFF_HZ,
+    GRAVITY_CUTOFF_HZ,
+    estimate_tilt,
+    level_accelerations,
+    still_gyro_bias_dps,
+)
 from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
 from analytics.recording.io import Recording
 from analytics.results import RESULT_SCHEMA, add_step_times, asymmetry, mark_included, summarize_gait
-from analytics.results.summary import ASYMMETRY_METRICS
+from analytics.results.summary import ASYMMETRY_METRICS, Resamples
 
 GENERATOR_NAME = "gaitsym.analysis"
 GENERATOR_VERSION = "0.1.0"
@@ -55,6 +63,8 @@ MIN_BOUT_ICS = 4
 MATCH_S = 0.15
 """A pelvis IC within this time (s) of a thigh IC of one leg is that leg's contact."""
 LOW_CONFIDENCE = 0.5
+AXES_DECIMATION = 4
+"""Block-mean factor of the accelerations the obliquity axes are found from (see _obliquity_axes)."""
 """Alignment confidence below this is flagged."""
 SIDE_LABELLED = (
     "gait.summary.stance_time_s",
@@ -148,12 +158,17 @@ def analyze_recording(
 
     # 2. pelvis
     pelvis = recording.sensors["pelvis"]
-    tilt = estimate_tilt(pelvis.acc_mps2, pelvis.gyr_dps, fs)
-    events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, fs)
+    events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, fs)  # first: its peak memory is the largest
+    gyro_bias = still_gyro_bias_dps(pelvis.gyr_dps, fs)
+    cutoff = GRAVITY_CUTOFF_HZ if gyro_bias is None else BIAS_CORRECTED_CUTOFF_HZ
+    tilt = estimate_tilt(pelvis.acc_mps2, pelvis.gyr_dps, fs, cutoff, gyro_bias, keep_frame=False)
     walking = np.zeros(n, dtype=bool)
+    in_bout = np.zeros(n, dtype=bool)
     margin = round(WALK_MARGIN_S * fs)
     for b in events.walking_bouts:
         walking[max(0, round(b.start_s * fs) - margin) : round(b.end_s * fs) + margin + 1] = True
+        in_bout[round(b.start_s * fs) : round(b.end_s * fs) + 1] = True
+    body_axes = _obliquity_axes(pelvis.acc_mps2, pelvis.gyr_dps, tilt.up, in_bout, fs, events.axes)
     if events.axes is not None:
         pelvis_up = np.asarray(events.axes.up)
     else:
@@ -165,7 +180,8 @@ def analyze_recording(
     if events.axes is None:
         flags.add("no_walking", "warning", "no walking bout found: no gait events, strides or pelvic drop")
     else:
-        raw = obliquity_deg(tilt.up, np.asarray(events.axes.left))
+        assert body_axes is not None
+        raw = obliquity_deg(tilt.up, np.asarray(body_axes.left))
         try:
             reference = standing_reference(raw, standing, fs)
             relative = raw - reference.obliquity_deg
@@ -174,7 +190,8 @@ def analyze_recording(
             withheld.append("gait.summary.pelvic_drop_deg")
     pelvis_span = rotation_span_dps(pelvis.acc_mps2, pelvis.gyr_dps, walking) if walking.sum() >= 10 else None
     pelvis_ok = pelvis_span is None or pelvis_span < SEGMENT_SPAN_DPS
-    alignment["pelvis"] = _pelvis_alignment(events, standing, fs, flags)
+    alignment["pelvis"] = _pelvis_alignment(events, body_axes, standing, fs, flags)
+    alignment["pelvis"]["gyro_bias_dps"] = None if gyro_bias is None else [float(x) for x in gyro_bias]
     if not pelvis_ok:
         flags.add(
             "wrong_segment",
@@ -321,13 +338,20 @@ def analyze_recording(
             stride["flags"].append("saturation")
             stride["included"] = False
     summary = summarize_gait(strides)
+    by_bout: dict[int, list[dict[str, Any]]] = {index: [] for index in range(len(bouts))}
+    for stride in strides:
+        by_bout[stride["bout"]].append(stride)
+    resamples: Resamples = {}  # bouts of equal stride counts share bootstrap indices (same intervals)
     for index, bout in enumerate(bouts):
-        mine = [s for s in strides if s["bout"] == index]
+        mine = by_bout[index]
         bout["n_strides"] = len(mine)
         bout["asymmetry"] = {
             # bootstrap CI of SI per bout for stance time only: it is most of the analysis time otherwise
             metric: asymmetry(
-                _values(mine, "left", metric), _values(mine, "right", metric), bootstrap=metric == "stance_time_s"
+                _values(mine, "left", metric),
+                _values(mine, "right", metric),
+                bootstrap=metric == "stance_time_s",
+                resamples=resamples,
             )
             for metric in ASYMMETRY_METRICS
         }
@@ -402,8 +426,47 @@ def analyze_recording(
     return doc
 
 
-def _pelvis_alignment(events: GaitEvents, standing: np.ndarray, fs: float, flags: _Flags) -> dict[str, Any]:
-    axes = events.axes
+def _obliquity_axes(
+    acc: np.ndarray, gyr: np.ndarray, up: np.ndarray, in_bout: np.ndarray, fs: float, fallback: BodyAxes | None
+) -> BodyAxes | None:
+    """Pelvis body axes for obliquity: pelvis_alignment on the walking accelerations levelled by the tilt.
+
+    pelvis_alignment finds the antero-posterior line as the horizontal direction whose acceleration is
+    coupled with the vertical one, assuming left-right symmetric walking (medio-lateral acceleration in odd
+    stride harmonics only). In the sensor's own axes that fails for an asymmetric pelvic drop, the very thing
+    measured: the pelvis rolls further to one side, so gravity leaks g sin(obliquity) (~1 m/s^2 for 6 deg)
+    into the medio-lateral axis with even harmonics, coupled with the vertical. The forward axis then turned
+    by up to 16 deg on simulated walks with 0 vs 6 deg drops, and obliquity picked up sin(16 deg) of the
+    sagittal tilt (up to 0.5 deg of drop error). Levelled accelerations (tilt.level_accelerations: gravity
+    fixed along the mean walking vertical) carry no such leak: heading error within 2 deg on the same walks.
+    Computed at a quarter of the rate (block means of AXES_DECIMATION samples: 25 Hz at 100 Hz), which keeps
+    pelvis_alignment's 0.5-3 Hz gait band (a 4-sample mean has its first zero at 25 Hz, so nothing aliases
+    into that band) at a quarter of the cost. Falls back to ``fallback`` (the gait detector's axes) when the
+    walking is too short.
+    """
+    factor = AXES_DECIMATION if fs / AXES_DECIMATION >= 4 * GAIT_BAND_HZ[1] else 1
+    m = int(in_bout.sum()) // factor * factor
+    if fallback is None or m < 2 * fs:
+        return fallback
+    ups = _block_means(up[in_bout][:m], factor)
+    reference = np.full(ups.shape[0], 1.0 / ups.shape[0]) @ ups
+    reference /= np.linalg.norm(reference)
+    ups /= np.linalg.norm(ups, axis=1, keepdims=True)
+    levelled = level_accelerations(_block_means(acc[in_bout][:m], factor), ups, reference)
+    try:
+        return estimate_body_axes(levelled, _block_means(gyr[in_bout][:m], factor), fs / factor)
+    except InsufficientData:
+        return fallback
+
+
+def _block_means(x: np.ndarray, factor: int) -> np.ndarray:
+    """Means of consecutive blocks of ``factor`` rows of (m, 3), m a multiple of factor."""
+    return x if factor == 1 else x.reshape(-1, factor, x.shape[1]).mean(axis=1)
+
+
+def _pelvis_alignment(
+    events: GaitEvents, axes: BodyAxes | None, standing: np.ndarray, fs: float, flags: _Flags
+) -> dict[str, Any]:
     if axes is None:
         return {"confidence": 0.0, "standing_s": float(standing.sum() / fs)}
     confidence = axes.confidence
@@ -437,14 +500,11 @@ def _thigh_bouts(
     thigh_events: dict[str, Any], lo: float, hi: float
 ) -> list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]]:
     """Split the thigh contacts inside [lo, hi] s into bouts (gaps > MAX_STEP_S), with their contacts."""
-    contacts = []
+    contacts: list[tuple[float, str, str]] = []
     for side, ev in thigh_events.items():
-        for t in ev.initial_contact_s:
-            if lo <= t <= hi:
-                contacts.append((float(t), side, "ic"))
-        for t in ev.toe_off_s:
-            if lo <= t <= hi:
-                contacts.append((float(t), side, "fc"))
+        for kind, times in (("ic", ev.initial_contact_s), ("fc", ev.toe_off_s)):
+            inside = times[(times >= lo) & (times <= hi)]
+            contacts.extend((t, side, kind) for t in inside.tolist())
     contacts.sort()
     ic_times = [c[0] for c in contacts if c[2] == "ic"]
     out: list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]] = []

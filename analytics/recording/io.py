@@ -38,7 +38,9 @@ GRAVITY_MPS2 = 9.80665
 
 @dataclass(frozen=True)
 class SensorData:
-    """One sensor's samples: ``acc_mps2`` (n, 3) m/s^2 incl. gravity, ``gyr_dps`` (n, 3) deg/s, sensor frame."""
+    """One sensor's samples: ``acc_mps2`` (n, 3) m/s^2 incl. gravity, ``gyr_dps`` (n, 3) deg/s, sensor frame.
+
+    read_recording returns them column-major (each channel contiguous, views of the file's block)."""
 
     placement: str
     acc_mps2: np.ndarray
@@ -96,10 +98,10 @@ def read_recording(path: str | Path) -> Recording:
     first_file = ""
     for placement, file_name in meta["sensors"].items():
         csv_path = folder / file_name
-        t, acc, gyr = _read_sensor_csv(csv_path, rate)
+        t, acc, gyr = _read_sensor_csv(csv_path, rate, time_s)
         if time_s is None:
             time_s, first_file = t, file_name
-        elif t.shape != time_s.shape or not np.allclose(t, time_s, atol=0.5 / rate):
+        elif t is not time_s and (t.shape != time_s.shape or not np.allclose(t, time_s, atol=0.5 / rate)):
             raise RecordingError(
                 str(csv_path),
                 f"time_s differs from {first_file}: all sensors of a recording share one timeline "
@@ -146,7 +148,17 @@ def _check_meta(meta: dict[str, Any], where: str) -> float:
     return float(rate)
 
 
-def _read_sensor_csv(csv_path: Path, rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_sensor_csv(
+    csv_path: Path, rate: float, shared_time_s: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read and validate one sensor file; returns (time_s, acc, gyr).
+
+    ``shared_time_s``: the timeline of a file already read and validated. When this file's time column is
+    identical to it, the time checks are not repeated and that array is returned (``is`` the same object).
+    Nothing is copied: pandas holds the float columns as one (7, n) block, ``to_numpy`` is its column-major
+    (n, 7) view, and acc and gyr are (n, 3) column-major views of it (each channel contiguous; a copy would
+    raise the read's peak memory by the size of the data).
+    """
     where = str(csv_path)
     if not csv_path.is_file():
         raise RecordingError(where, "missing: recording.json lists it under sensors")
@@ -161,33 +173,42 @@ def _read_sensor_csv(csv_path: Path, rate: float) -> tuple[np.ndarray, np.ndarra
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RecordingError(where, f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
-    data = frame.loc[:, list(COLUMNS)].to_numpy(dtype=np.float64)
+    if tuple(frame.columns) == COLUMNS:
+        data = frame.to_numpy(dtype=np.float64, copy=False)
+    else:
+        data = frame.loc[:, list(COLUMNS)].to_numpy(dtype=np.float64)
+    del frame
     if data.shape[0] < 2:
         raise RecordingError(where, f"needs at least 2 samples, has {data.shape[0]}")
-    bad = ~np.isfinite(data)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
+    finite = np.isfinite(data)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
         raise RecordingError(where, f"NaN or infinite value in column {COLUMNS[col]} at data row {row + 1}")
-    t = data[:, 0]
-    dt = np.diff(t)
-    if (dt <= 0).any():
-        row = int(np.argmax(dt <= 0))
-        raise RecordingError(where, f"time_s is not strictly increasing at data row {row + 2} ({t[row + 1]!r})")
-    period = 1.0 / rate
-    irregular = np.abs(dt - period) > 0.25 * period
-    if irregular.any():
-        row = int(np.argmax(irregular))
-        raise RecordingError(
-            where,
-            f"time_s step {dt[row]:.6g} s at data row {row + 2} does not match sampling_rate_hz "
-            f"{rate:g} (expected {period:.6g} s; gaps must be filled or the recording split)",
-        )
+    del finite
+    if shared_time_s is not None and np.array_equal(data[:, 0], shared_time_s):
+        t = shared_time_s
+    else:
+        t = data[:, 0]
+        dt = np.diff(t)
+        if (dt <= 0).any():
+            row = int(np.argmax(dt <= 0))
+            raise RecordingError(where, f"time_s is not strictly increasing at data row {row + 2} ({t[row + 1]!r})")
+        period = 1.0 / rate
+        irregular = np.abs(dt - period) > 0.25 * period
+        if irregular.any():
+            row = int(np.argmax(irregular))
+            raise RecordingError(
+                where,
+                f"time_s step {dt[row]:.6g} s at data row {row + 2} does not match sampling_rate_hz "
+                f"{rate:g} (expected {period:.6g} s; gaps must be filled or the recording split)",
+            )
     acc, gyr = data[:, 1:4], data[:, 4:7]
-    acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
+    ax, ay, az = acc[:, 0], acc[:, 1], acc[:, 2]
+    acc_norm = float(np.median(np.sqrt(ax * ax + ay * ay + az * az)))
     if acc_norm < 0.3 * GRAVITY_MPS2:
         hint = " (it looks like g: multiply by 9.80665)" if 0.5 < acc_norm < 2.0 else ""
         raise RecordingError(where, f"acc median magnitude {acc_norm:.3g} is not m/s^2 including gravity{hint}")
-    return t, np.ascontiguousarray(acc), np.ascontiguousarray(gyr)
+    return t, acc, gyr
 
 
 def _read_events(path: Path, last_t_s: float) -> tuple[ExerciseMarker, ...]:

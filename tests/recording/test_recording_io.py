@@ -151,3 +151,21 @@ def test_cli_check_accepts_real_data_and_rejects_bad(tmp_path, capsys):
     (broken / "pelvis.csv").write_text("time_s,acc_x\n0,1\n")
     assert main(["recording", "check", str(broken)]) == 2
     assert "missing column" in capsys.readouterr().err
+
+
+def test_a_later_file_with_its_own_broken_timeline_is_named(tmp_path):
+    """Files whose time column equals the first file's skip the repeated time checks; any other is checked."""
+    folder = _copy(tmp_path)
+    _edit_csv(folder / "left_thigh.csv", lambda L: L.__setitem__(5, "0.01" + L[5][L[5].index(",") :]))
+    with pytest.raises(RecordingError, match=r"left_thigh\.csv.*not strictly increasing"):
+        read_recording(folder)
+
+
+def test_sensors_share_one_time_array_and_channels_are_contiguous(tmp_path):
+    rec = read_recording(_copy(tmp_path))
+    original = _recording()
+    for placement, sensor in rec.sensors.items():
+        assert sensor.acc_mps2.shape == sensor.gyr_dps.shape == (rec.n_samples, 3)
+        assert all(sensor.acc_mps2[:, i].flags["C_CONTIGUOUS"] for i in range(3))
+        assert np.allclose(sensor.gyr_dps, original.sensors[placement].gyr_dps, atol=1e-4)
+    assert rec.time_s.flags["C_CONTIGUOUS"]
