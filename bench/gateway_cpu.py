@@ -1,10 +1,11 @@
 """Gateway CPU per sensor at 100 Hz, transport excluded (sensor_gateway.core with the real outbox on disk).
 
-Packets of a 3-sensor kit (100 Hz, 5 samples/packet) are generated first (not measured), then replayed
-through the production gateway (decode, clock fit, batching, JSON envelope, SQLite outbox with
-synchronous=FULL, acknowledgement handling) on a virtual clock as fast as possible, with an in-memory MQTT
+The virtual kit's packets (3 sensors, 100 Hz, 10 samples/packet, simulated walking session) are generated
+first (not measured), then replayed through the production gateway (decode, clock fit with TIME_SYNC round
+trips, batching, JSON envelope, SQLite outbox with synchronous=FULL, acknowledgement handling) on a virtual
+clock as fast as possible, stepping on every packet arrival as the real loop does, with an in-memory MQTT
 link that acknowledges every message at once. CPU% of one core = process CPU seconds / streamed seconds.
-Run: ``.venv/bin/python bench/gateway_cpu.py [--seconds 300]``.
+Run: ``.venv/bin/python bench/gateway_cpu.py [--seconds 300] [--batch-s 1.0]``.
 """
 
 from __future__ import annotations
@@ -17,57 +18,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from gateway.packet_source import kit, merge
+from gateway.loopback import LoopbackLink
 
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
-from sensor_gateway.mqtt.client import Connected, Incoming, MqttEvent
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
-from sensor_gateway.transport import VirtualKitTransport
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import parse_topic, topic
-
-
-class LoopbackLink:
-    """In-memory MqttLink: every durable message is acknowledged on the next step."""
-
-    def __init__(self, subject: str) -> None:
-        self.subject = subject
-        self._events: list[MqttEvent] = [Connected(False)]
-        self.count = 0
-
-    def connect(self, will: tuple[str, bytes] | None = None) -> None: ...
-    def subscribe(self, topics: list[str], qos: int = 1) -> None: ...
-    def close(self, last_words: tuple[str, bytes] | None = None) -> None: ...
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    def publish(self, topic_: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
-        self.count += 1
-        if parse_topic(topic_).kind in ("raw", "gap", "marker"):
-            msg = env.decode(payload)
-            ack = env.Ack("ack", self.subject, (msg.msg_id,))  # type: ignore[union-attr]
-            self._events.append(Incoming(topic(self.subject, "ack"), env.encode(ack)))
-        return True
-
-    def events(self) -> list[MqttEvent]:
-        out, self._events = self._events, []
-        return out
+from sensor_gateway.transport import SyncLink, VirtualKitTransport
+from sensor_gateway.transport.virtual_kit_source import _clock_of
+from sensor_gateway.virtual_kit import packets
+from sensor_gateway.virtual_kit.session import simulate_session
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=300.0)
+    ap.add_argument("--batch-s", type=float, default=1.0)
     args = ap.parse_args()
-    sensors = kit(spp=5)
-    packets = [(a - 1000.0, p, d) for a, p, d, _, _ in merge(*(s.packets(args.seconds) for s in sensors))]
+    session = simulate_session(seed=7, minutes=args.seconds / 60 + 0.1, script="walk")
+    sensors = packets.simulated_sensors(session)
+    items = [i for i in packets.iter_packets(session, sensors) if i[0] < args.seconds]
     with tempfile.TemporaryDirectory() as d:
         clock = VirtualHostClock(start_s=1000.0)
-        transport = VirtualKitTransport(packets, {s.placement: s.info() for s in sensors}, clock)
-        link = LoopbackLink("P001")
-        gw = Gateway(GatewayConfig(subject="P001"), transport, link, Outbox(Path(d) / "o.db"), clock)
+        transport = VirtualKitTransport(
+            items,
+            {p: s.info for p, s in sensors.items()},
+            clock,
+            sync_links={p: SyncLink(s.connection_interval_s, _clock_of(s)) for p, s in sensors.items()},
+        )
+        link = LoopbackLink("P001", keep=False)
+        config = GatewayConfig(subject="P001", batch_s=args.batch_s)
+        gw = Gateway(config, transport, link, Outbox(Path(d) / "o.db"), clock)
         gw.start()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         run_for(gw, transport, clock, args.seconds + 2, tick_s=0.02)
@@ -75,7 +55,7 @@ def main() -> None:
         gw.stop()
     pct = 100 * cpu / args.seconds
     print(
-        f"{len(packets)} packets, {args.seconds:.0f} s of 3 sensors at 100 Hz: CPU {cpu:.2f} s "
+        f"{len(items)} packets, {args.seconds:.0f} s of 3 sensors at 100 Hz, batch {args.batch_s} s: CPU {cpu:.2f} s "
         f"(wall {wall:.2f} s), {link.count} publishes"
     )
     print(f"gateway CPU: {pct:.2f} % of one core for 3 sensors, {pct / 3:.2f} % per sensor")

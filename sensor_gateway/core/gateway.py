@@ -1,24 +1,33 @@
 """The gateway loop, one `step` at a time (no threads of its own; transport and paho enqueue into it).
 
-Per step: drain transport events (connect, reboot, packets) -> decode (malformed packets are counted and
-dropped, the next sequence gap accounts for them) -> unwrap and time-map (`timing.SensorStream`) ->
-append to the sensor's open batch; a batch closes after ``batch_s`` host seconds (or at a gap / reboot)
-and is committed to the outbox with a `ClockMapping`; lost samples become a Gap message. Then: drain MQTT
-events (acks delete from the outbox, commands become markers and replies), publish pending outbox rows
-(QoS 1, at most ``max_inflight`` unacknowledged), re-send rows with no ack after ``ack_timeout_s``, emit
-window markers every ``window_s`` s of a session, close a session after stillness, and publish the
-retained status every ``status_every_s`` s. Times: host monotonic seconds of the `HostClock`.
+Per step: drain transport events (link changes, packets, time-sync round trips) -> decode (malformed
+packets are counted and dropped, the next sequence gap accounts for them) -> unwrap and time-map
+(`timing.SensorStream`: arrival bounds + TIME_SYNC round trips, asked right after a packet) -> append to
+the sensor's open batch. A batch closes as soon as a packet brings it to ``batch_s`` host seconds (or at a
+gap, a reboot, a link loss, or ``batch_grace_s`` after ``batch_s`` when the sensor went silent) and is
+committed to the outbox with a `ClockMapping` and the sensor's cursor (same transaction); lost samples
+become a Gap message (reason packet_lost, link_lost, sensor_fifo_overflow or queue_full). A lost link is
+re-connected with exponential backoff (``reconnect_min_s`` .. ``reconnect_max_s``); the stream resumes where
+it was and the gap is recorded. After a restart the persisted cursors make the samples sent while the
+gateway was down a link_lost gap too, and an open session is continued.
+
+Then: drain MQTT events (acks delete from the outbox, commands become markers and replies), publish pending
+outbox rows (QoS 1, at most ``max_inflight`` unacknowledged), re-send rows with no ack after
+``ack_timeout_s``, emit window markers every ``window_s`` s of a session, close a session after stillness,
+and publish the retained status every ``status_every_s`` s. Times: host monotonic seconds of the `HostClock`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
+import threading
 import time
 from dataclasses import dataclass, field
 
 from firmware_protocol.errors import ProtocolError
-from firmware_protocol.packet import ImuPacket, decode_packet
+from firmware_protocol.packet import ImuPacket, PacketFlags, decode_packet
 from firmware_protocol.sensor_info import SensorInfo
 from sensor_gateway.core.session import SessionTracker
 from sensor_gateway.errors import UplinkError
@@ -26,7 +35,7 @@ from sensor_gateway.mqtt.client import Connected, Disconnected, Incoming, MqttLi
 from sensor_gateway.outbox.store import Outbox, OutboxFull
 from sensor_gateway.timing.host_clock import HostClock
 from sensor_gateway.timing.stream import SensorStream
-from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent, Transport
+from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent, TimeSyncEvent, Transport
 from sensor_gateway.uplink import envelope as env
 from sensor_gateway.uplink.topics import gateway_subscriptions, parse_topic, topic
 from sensor_gateway.uplink.vocabulary import PLACEMENTS
@@ -46,6 +55,17 @@ class GatewayConfig:
     max_inflight: int = 200
     status_every_s: float = 10.0
     version: str = "0.1.0"
+    batch_grace_s: float = 0.5
+    """A batch normally closes on the packet that brings it to ``batch_s``; if none comes (link silent) it
+    closes ``batch_grace_s`` later on the clock."""
+    time_sync_every_s: float = 0.25
+    """Mean pause between a TIME_SYNC reply and the next request per streaming sensor (randomised x0.5..1.5;
+    with the round trip itself ~3 requests/s: 5 + 10 bytes each way, negligible next to the data); 0 = never."""
+    time_sync_timeout_s: float = 2.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    silence_timeout_s: float = 10.0
+    """A connected, streaming sensor that sends nothing for this long is disconnected and re-connected."""
 
 
 @dataclass
@@ -64,6 +84,17 @@ class _Sensor:
     peak_dps: float = 0.0
     malformed: int = 0
     gaps: int = 0
+    first_arrival_s: float = 0.0
+    last_arrival_s: float = 0.0
+    link_lost_since_packet: bool = False
+    resumed: bool = False
+    reconnect_at: float | None = None
+    backoff_s: float = 0.0
+    lost_at_s: float | None = None
+    next_sync_s: float = 0.0
+    sync_pending: tuple[int, float] | None = None
+    last_packet_s: float | None = None
+    fifo_overflow: bool = False
 
 
 class Gateway:
@@ -80,9 +111,29 @@ class Gateway:
         self.session = SessionTracker(config.still_timeout_s, config.motion_dps)
         self._last_window_s = 0.0
         self._last_status_s = -math.inf
-        self._latency_s: list[float] = []  # packet arrival -> publish, for the bench
-        self._arrival_of: dict[str, float] = {}
+        self._rng = random.Random()
+        self._sync_id = 0
+        # latency bookkeeping for the bench (msg_id -> (first packet arrival, closing packet arrival))
+        self._arrival_of: dict[str, tuple[float, float]] = {}
+        self.publish_latency_s: list[float] = []  # arrival of the packet that closed a batch -> handed to MQTT
+        self.batch_delay_s: list[float] = []  # arrival of a batch's first packet -> publish
         self.published = 0
+        self._closed_batch = False
+        state = outbox.state()
+        self._cursors: dict[str, dict[str, object]] = {
+            k.split(":", 1)[1]: v for k, v in state.items() if k.startswith("cursor:") and isinstance(v, dict)
+        }
+        saved = state.get("session")
+        if isinstance(saved, dict):
+            self.session.counter = int(saved.get("counter", 0))
+            if saved.get("id") and self.clock.utc() - float(saved.get("utc_s", 0.0)) < config.still_timeout_s:
+                # restarted inside an open session: continue it (no second session_start)
+                self.session.open(str(saved["id"]), self.clock.monotonic())
+                self.session.counter -= 1
+
+    @property
+    def _latency_s(self) -> list[float]:  # old name, kept for the bench scripts
+        return self.publish_latency_s
 
     # ------------------------------------------------------------------------------------------- lifecycle
 
@@ -93,28 +144,48 @@ class Gateway:
         for placement in self.config.placements:
             self.transport.connect(placement)
 
-    def stop(self) -> None:
+    def stop(self, end_session: bool = True) -> None:
+        """Close open batches (and the session unless ``end_session`` is False), publish what is pending,
+        say offline, close transport, MQTT and outbox."""
         now = self.clock.monotonic()
         for s in self.sensors.values():
             self._close_batch(s, now)
-        if self.session.session is not None:
-            self._marker("session_end", now)
-            self.session.close()
+        if end_session and self.session.session is not None:
+            self._close_session(now)
         self._publish_pending(now)
         self.transport.close()
         self.link.close(last_words=(topic(self.config.subject, "status"), self._status_payload("offline")))
         self.outbox.close()
+
+    def run(self, stop: threading.Event, tick_s: float = 0.02) -> None:
+        """Production loop on the real clock: wake on every transport event, at the next deadline (a time-sync
+        request) or after ``tick_s``, and step."""
+        while not stop.is_set():
+            self.events.wait(max(0.0, min(tick_s, self.next_deadline_s() - self.clock.monotonic())))
+            self.step()
+
+    def next_deadline_s(self) -> float:
+        """Host time of the next thing `step` must do on time (none yet: time-sync requests ride on packet
+        arrivals, batches close on packets or at the next tick)."""
+        return math.inf
 
     def step(self) -> None:
         now = self.clock.monotonic()
         for event in self.events.drain():
             if isinstance(event, PacketEvent):
                 self._on_packet(event)
+                if self._closed_batch:
+                    self._closed_batch = False
+                    self._publish_pending(self.clock.monotonic())
+            elif isinstance(event, TimeSyncEvent):
+                self._on_time_sync(event)
             else:
                 self._on_link(event)
+        now = self.clock.monotonic()
         for s in self.sensors.values():
-            if s.packets and now - s.opened_s >= self.config.batch_s:
-                self._close_batch(s, now)
+            if s.packets and now - s.opened_s >= self.config.batch_s + self.config.batch_grace_s:
+                self._close_batch(s, now)  # the sensor went quiet: do not hold its last samples back
+            self._keep_linked(s, now)
         self._sessions(now)
         for m in self.link.events():
             if isinstance(m, Incoming):
@@ -137,18 +208,77 @@ class Gateway:
         s = self.sensors.get(event.placement)
         if s is None:
             return
-        s.link = event.state
+        now = self.clock.monotonic()
         if event.battery_pct is not None:
             s.battery_pct = event.battery_pct
         if event.state == "connected" and event.info is not None:
             info = event.info
             if s.info is None or (s.info.serial, s.info.boot_epoch) != (info.serial, info.boot_epoch):
-                self._close_batch(s, self.clock.monotonic())
+                self._close_batch(s, now)
                 s.stream = SensorStream(info.boot_epoch, info.sample_rate_hz)
+                s.resumed = self._resume(s, info.serial, info.boot_epoch, now)
             s.info = info
+            s.link = "connected"
+            s.reconnect_at, s.backoff_s, s.sync_pending = None, 0.0, None
+            s.last_packet_s = now
+            s.next_sync_s = now + self._rng.uniform(0.0, max(self.config.time_sync_every_s, 0.0))
+            if s.lost_at_s is not None:
+                log.info("%s: link back after %.1f s", s.placement, now - s.lost_at_s)
             self.transport.start_streaming(event.placement)
         elif event.state == "lost":
-            self._close_batch(s, self.clock.monotonic())
+            self._close_batch(s, now)
+            if s.link == "connected":
+                s.lost_at_s = now
+                s.link_lost_since_packet = True
+                log.warning("%s: link lost (%s)", s.placement, event.reason)
+            s.link = "lost"
+            s.backoff_s = (
+                self.config.reconnect_min_s if s.backoff_s <= 0 else min(2 * s.backoff_s, self.config.reconnect_max_s)
+            )
+            s.reconnect_at = now + s.backoff_s * self._rng.uniform(0.8, 1.2)
+        else:
+            s.link = event.state
+
+    def _keep_linked(self, s: _Sensor, now: float) -> None:
+        """Reconnect a lost sensor when its backoff expires; recycle a link that stays silent."""
+        if s.link == "lost" and s.reconnect_at is not None and now >= s.reconnect_at:
+            s.reconnect_at = None
+            s.link = "connecting"
+            try:
+                self.transport.connect(s.placement)
+            except Exception as exc:  # the transport's own error classes; the backoff handles retrying
+                log.warning("%s: connect failed: %s", s.placement, exc)
+                self.events.put(LinkEvent(s.placement, "lost", reason=str(exc)))
+            return
+        if s.link != "connected":
+            return
+        if s.last_packet_s is not None and now - s.last_packet_s > self.config.silence_timeout_s:
+            log.warning("%s: connected but silent for %.0f s: reconnecting", s.placement, now - s.last_packet_s)
+            s.last_packet_s = now
+            self.transport.disconnect(s.placement)
+            return
+
+    def _on_time_sync(self, event: TimeSyncEvent) -> None:
+        s = self.sensors.get(event.placement)
+        if s is None or s.stream is None:
+            return
+        if s.sync_pending is not None and s.sync_pending[0] == event.request_id:
+            s.sync_pending = None
+            # the next request leaves a random time after this reply, never right behind it: a reply comes
+            # just after the sensor's connection event, and a request sent then waits a whole interval
+            s.next_sync_s = self.clock.monotonic() + self.config.time_sync_every_s * self._rng.uniform(0.5, 1.5)
+        if event.timestamp_us is not None:
+            s.stream.observe_sync(event.timestamp_us, event.sent_s, event.received_s)
+
+    def _resume(self, s: _Sensor, serial: str, boot_epoch: int, now: float) -> bool:
+        """Seed a fresh stream from the cursor an earlier gateway process committed, if it is this boot."""
+        cur = self._cursors.get(s.placement)
+        if not cur or cur.get("serial") != serial or cur.get("boot_epoch") != boot_epoch or s.stream is None:
+            return False
+        ago = self.clock.utc() - float(cur["utc_s"])  # type: ignore[arg-type]
+        s.stream.resume(int(cur["next_seq"]), int(cur["last_t_us"]), ago, now)  # type: ignore[call-overload]
+        log.info("%s: resuming %s boot %d at sequence %s", s.placement, serial, boot_epoch, cur["next_seq"])
+        return True
 
     def _on_packet(self, event: PacketEvent) -> None:
         s = self.sensors.get(event.placement)
@@ -163,10 +293,20 @@ class Gateway:
         timing = s.stream.observe(pkt.sequence, pkt.timestamp_us, pkt.sample_count, event.arrival_s)
         if timing.duplicate:
             return
+        s.last_packet_s = event.arrival_s
         if timing.clock_restarted or timing.lost_before:
             self._close_batch(s, event.arrival_s)
         if timing.lost_before:
-            self._gap(s, timing.seq - timing.lost_before, timing.seq - 1, timing.lost_before / s.info.sample_rate_hz)
+            if s.link_lost_since_packet or s.resumed:
+                reason = "link_lost"
+            elif pkt.flags & PacketFlags.FIFO_OVERFLOW:
+                reason = "sensor_fifo_overflow"
+            else:
+                reason = "packet_lost"
+            self._gap(
+                s, timing.seq - timing.lost_before, timing.seq - 1, timing.lost_before / s.info.sample_rate_hz, reason
+            )
+        s.link_lost_since_packet = s.resumed = False
         if not s.packets:
             s.seq_first, s.t_first_us, s.opened_s, s.n_samples, s.peak_dps = (
                 timing.seq,
@@ -175,13 +315,34 @@ class Gateway:
                 0,
                 0.0,
             )
-            self._arrival_of[env.raw_batch_id(s.info.serial, s.info.boot_epoch, timing.seq)] = event.arrival_s
+            s.first_arrival_s = event.arrival_s
         s.packets.append(bytes(event.data))
+        s.last_arrival_s = event.arrival_s
         s.n_samples += pkt.sample_count
         s.seq_last = timing.seq + pkt.sample_count - 1
         s.peak_dps = max(s.peak_dps, _peak_gyro_dps(pkt))
+        if event.arrival_s - s.opened_s >= self.config.batch_s:
+            self._close_batch(s, event.arrival_s, by_packet=True)
+        self._maybe_time_sync(s, self.clock.monotonic())
 
-    def _close_batch(self, s: _Sensor, now: float) -> None:
+    def _maybe_time_sync(self, s: _Sensor, now: float) -> None:
+        """Ask for a TIME_SYNC round trip when one is due, *right after a packet of that sensor arrived*: the
+        packet came with a connection event, so the request leaves with the next one and the reply with the
+        one after -- both legs take one interval and the round trip's midpoint is the sensor's reading time
+        (SPEC §8: pair with (t0 + t1) / 2, drop long round trips). A request sent at a random moment would
+        have a random first leg and a midpoint off by up to half an interval."""
+        time_sync = getattr(self.transport, "time_sync", None)
+        if time_sync is None or self.config.time_sync_every_s <= 0 or s.link != "connected":
+            return
+        if s.sync_pending is not None and now - s.sync_pending[1] < self.config.time_sync_timeout_s:
+            return
+        if now >= s.next_sync_s:
+            self._sync_id = (self._sync_id + 1) % 2**32
+            s.sync_pending = (self._sync_id, now)
+            s.next_sync_s = now + self.config.time_sync_every_s * self._rng.uniform(0.5, 1.5)
+            time_sync(s.placement, self._sync_id)
+
+    def _close_batch(self, s: _Sensor, now: float, by_packet: bool = False) -> None:
         if not s.packets or s.info is None or s.stream is None:
             return
         fit = s.stream.fit()
@@ -218,17 +379,27 @@ class Gateway:
         )
         peak = s.peak_dps
         s.packets = []
+        self._arrival_of[batch.msg_id] = (s.first_arrival_s, s.last_arrival_s if by_packet else math.nan)
+        self._closed_batch = True
+        cursor = {
+            "serial": info.serial,
+            "boot_epoch": info.boot_epoch,
+            "next_seq": batch.seq_last + 1,
+            "last_t_us": s.stream.last_t_us,
+            "utc_s": self.clock.utc() - (self.clock.monotonic() - s.last_arrival_s),
+        }
         self._put(
             batch.msg_id,
             topic(self.config.subject, "raw", s.placement),
             env.encode(batch),
             "raw",
             seq=(s, batch.seq_first, batch.seq_last),
+            state={f"cursor:{s.placement}": cursor},
         )
         if self.session.motion(peak, now) == "session_start":
             self._open_session(now)
 
-    def _gap(self, s: _Sensor, first: int, last: int, duration_s: float, reason: str = "link") -> None:
+    def _gap(self, s: _Sensor, first: int, last: int, duration_s: float, reason: str = "packet_lost") -> None:
         assert s.info is not None
         s.gaps += 1
         gap = env.Gap(
@@ -244,19 +415,27 @@ class Gateway:
             duration_s=duration_s,
             reason=reason,
         )
+        log.warning("%s: gap of %d samples (%s)", s.placement, last - first + 1, reason)
         self._put(gap.msg_id, topic(self.config.subject, "gap", s.placement), env.encode(gap), "gap")
 
     def _put(
-        self, msg_id: str, topic_: str, payload: bytes, kind: str, seq: tuple[_Sensor, int, int] | None = None
+        self,
+        msg_id: str,
+        topic_: str,
+        payload: bytes,
+        kind: str,
+        seq: tuple[_Sensor, int, int] | None = None,
+        state: dict[str, object] | None = None,
     ) -> None:
         try:
-            self.outbox.put(msg_id, topic_, payload, kind)
+            self.outbox.put(msg_id, topic_, payload, kind, state=state)
         except OutboxFull as exc:
             log.error("outbox full, %s refused: %s", msg_id, exc)
             self._arrival_of.pop(msg_id, None)
             if seq is not None:
                 sensor, first, last = seq
-                self._gap(sensor, first, last, (last - first + 1) / 100.0, reason="outbox_full")
+                rate = sensor.info.sample_rate_hz if sensor.info else 100.0
+                self._gap(sensor, first, last, (last - first + 1) / rate, reason="queue_full")
 
     # ------------------------------------------------------------------------------------------- sessions
 
@@ -266,6 +445,13 @@ class Gateway:
         self.session.open(sid, now)
         self._last_window_s = now
         self._marker("session_start", now, source=source)
+        self.outbox.save_state({"session": {"id": sid, "counter": self.session.counter, "utc_s": self.clock.utc()}})
+
+    def _close_session(self, now: float, source: str = "gateway") -> str | None:
+        self._marker("session_end", now, source=source)
+        ended = self.session.close()
+        self.outbox.save_state({"session": {"id": None, "counter": self.session.counter, "utc_s": self.clock.utc()}})
+        return ended
 
     def _sessions(self, now: float) -> None:
         if self.session.session is None:
@@ -274,8 +460,7 @@ class Gateway:
             self._last_window_s = now
             self._marker("window", now)
         if self.session.due_to_close(now):
-            self._marker("session_end", now)
-            self.session.close()
+            self._close_session(now)
 
     def _marker(self, type_: str, now: float, source: str = "gateway", **activity: object) -> None:
         sid = self.session.session
@@ -328,15 +513,14 @@ class Gateway:
         if self.session.session is None:
             return False, "no session is open"
         if cmd.action == "session_stop":
-            self._marker("session_end", now, source="command")
-            return True, f"session {self.session.close()} closed"
+            return True, f"session {self._close_session(now, source='command')} closed"
         self._marker(cmd.action, now, source="command", exercise=cmd.exercise, side=cmd.side, set=cmd.set or 1)
         return True, f"{cmd.action} {cmd.exercise} {cmd.side} set {cmd.set or 1}"
 
     def _publish_pending(self, now: float) -> None:
         if not self.link.connected:
             return
-        room = self.config.max_inflight - self.outbox.stats().inflight
+        room = self.config.max_inflight - self.outbox.inflight_count
         if room <= 0:
             return
         items = self.outbox.pending(limit=room)
@@ -345,9 +529,12 @@ class Gateway:
             if not self.link.publish(item.topic, item.payload, qos=1):
                 break
             sent.append(item)
-            arrival = self._arrival_of.pop(item.msg_id, None)
-            if arrival is not None:
-                self._latency_s.append(now - arrival)
+            arrivals = self._arrival_of.pop(item.msg_id, None)
+            if arrivals is not None:
+                done = self.clock.monotonic()
+                self.batch_delay_s.append(done - arrivals[0])
+                if not math.isnan(arrivals[1]):  # closed by its own last packet (not by silence, gap or stop)
+                    self.publish_latency_s.append(done - arrivals[1])
         self.outbox.mark_inflight(sent, now)
         self.published += len(sent)
 
@@ -392,8 +579,9 @@ def run_for(
     tick_s: float = 0.02,
     speed: float | None = None,
 ) -> None:
-    """Drive a gateway over a virtual-kit transport: advance a `VirtualHostClock` by ``tick_s`` per turn
-    (sleeping so virtual time runs ``speed`` x real time; None = as fast as possible)."""
+    """Drive a gateway over a virtual-kit transport: advance a `VirtualHostClock` to the next packet arrival
+    or by ``tick_s``, whichever comes first, and step (so the loop wakes on each packet as the real one does),
+    sleeping so virtual time runs ``speed`` x real time (None = as fast as possible)."""
     from sensor_gateway.timing.host_clock import VirtualHostClock
     from sensor_gateway.transport.virtual import VirtualKitTransport
 
@@ -401,7 +589,9 @@ def run_for(
     end = clock.monotonic() + duration_s
     real0, virt0 = time.monotonic(), clock.monotonic()
     while clock.monotonic() < end:
-        target = min(end, clock.monotonic() + tick_s)
+        now = clock.monotonic()
+        deadline = min(gateway.next_deadline_s(), transport.next_arrival_s() or math.inf)
+        target = min(end, now + tick_s, deadline if deadline > now else math.inf)
         transport.pump(target)
         clock.set(target)
         gateway.step()

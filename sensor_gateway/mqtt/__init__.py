@@ -10,6 +10,7 @@ from sensor_gateway.mqtt.client import (
     MqttSettings,
     PahoLink,
     is_retryable,
+    settings_from_url,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "MqttSettings",
     "PahoLink",
     "is_retryable",
+    "settings_from_url",
 ]

@@ -53,6 +53,8 @@ class MqttSettings:
     tls_ca_file: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    tls: bool = False
+    """TLS even without a CA file (the system's CA store verifies the broker)."""
     keepalive_s: int = 30
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
@@ -108,7 +110,7 @@ class PahoLink:
         )
         if settings.username is not None:
             c.username_pw_set(settings.username, settings.password)
-        if settings.tls_ca_file is not None:
+        if settings.tls_ca_file is not None or settings.tls:
             c.tls_set(
                 ca_certs=settings.tls_ca_file,
                 certfile=settings.tls_cert_file,
@@ -184,3 +186,21 @@ class PahoLink:
             self._client.publish(last_words[0], last_words[1], qos=1, retain=True).wait_for_publish(2.0)
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def settings_from_url(url: str, **overrides: Any) -> MqttSettings:
+    """MqttSettings from ``mqtt://HOST[:PORT]`` (plain, 1883) or ``mqtts://HOST[:PORT]`` (TLS, 8883; the system's
+    CA store unless ``tls_ca_file`` is given). MqttError naming the URL when it is not one of those."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise MqttError(f"broker URL {url!r}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as exc:
+        raise MqttError(f"broker URL {url!r}: {exc}") from exc
+    fields: dict[str, Any] = {"host": parts.hostname, "port": port, "tls": tls}
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return MqttSettings(**fields)

@@ -21,15 +21,22 @@ of the budget, so the gateway can still record *that* samples were refused (a Ga
 "outbox_full") and where sessions begin and end. The status message shows ``outbox.full`` and the counts,
 so a full outbox is visible in the clinic, never silent.
 
+Gateway state (`state` / `put(..., state=...)`): a small key -> JSON table in the same database, written
+in the *same transaction* as the message it belongs to. The gateway keeps there each sensor's cursor
+(serial, boot epoch, next sequence, last sensor time) and the open session, so after a crash the cursor is
+exactly the last sample the outbox holds: whatever the sensor sent after it (in memory at the crash, or
+while the gateway was down) is reported as a gap, never silently missing.
+
 Units: bytes, seconds (host monotonic or wall clock as given by the caller; only used for ages).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +52,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind       TEXT NOT NULL,
     payload    BLOB NOT NULL,
     created_s  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gateway_state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL
 );
 """
 
@@ -140,15 +151,18 @@ class Outbox:
 
     # ------------------------------------------------------------------------------------------- writing
 
-    def put(self, msg_id: str, topic: str, payload: bytes, kind: str = "raw") -> bool:
-        """Commit one message; True if new, False if that msg_id is already waiting. OutboxFull if refused."""
-        return self.put_many([(msg_id, topic, payload, kind)]) == 1
+    def put(
+        self, msg_id: str, topic: str, payload: bytes, kind: str = "raw", state: Mapping[str, object] | None = None
+    ) -> bool:
+        """Commit one message (and ``state`` entries, atomically); True if new, False if that msg_id is already
+        waiting. OutboxFull if refused (the state is then still written)."""
+        return self.put_many([(msg_id, topic, payload, kind)], state) == 1
 
-    def put_many(self, items: Iterable[tuple[str, str, bytes, str]]) -> int:
+    def put_many(self, items: Iterable[tuple[str, str, bytes, str]], state: Mapping[str, object] | None = None) -> int:
         """Commit several messages in one transaction (one fsync); returns how many were new.
 
         Raw messages over the budget are refused: the others are still committed, then OutboxFull is raised
-        naming how many were refused.
+        naming how many were refused. ``state`` (key -> JSON-able value) is written in the same transaction.
         """
         now = float(self._now())  # type: ignore[operator]
         new = 0
@@ -173,6 +187,10 @@ class Outbox:
                         added += size
                     else:
                         self.duplicates += 1
+                for key, value in (state or {}).items():
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO gateway_state (key, value) VALUES (?, ?)", (key, json.dumps(value))
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -256,6 +274,16 @@ class Outbox:
 
     # ------------------------------------------------------------------------------------------- state
 
+    def state(self) -> dict[str, object]:
+        """The gateway state entries (key -> value) as last committed."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM gateway_state").fetchall()
+        return {str(k): json.loads(v) for k, v in rows}
+
+    def save_state(self, state: Mapping[str, object]) -> None:
+        """Commit state entries on their own (one transaction)."""
+        self.put_many([], state)
+
     def stats(self) -> OutboxStats:
         with self._lock:
             count, oldest = self._db.execute("SELECT COUNT(*), MIN(created_s) FROM outbox").fetchone()
@@ -272,6 +300,11 @@ class Outbox:
                 acked=self.acked,
                 oldest_created_s=oldest,
             )
+
+    @property
+    def inflight_count(self) -> int:
+        """Messages handed to MQTT and not yet acknowledged (in memory, this process)."""
+        return len(self._inflight)
 
     def __len__(self) -> int:
         with self._lock:

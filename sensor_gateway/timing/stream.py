@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from firmware_protocol.wire import U32_MODULUS, unwrap_u32
 from sensor_gateway.timing.clock_fit import ClockEstimator, ClockFit, EnvelopeFitSettings
+from sensor_gateway.timing.errors import TimingError
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,29 @@ class SensorStream:
         self.boot_epoch = boot_epoch
         self._next_seq = self._last_t_us = self._last_arrival = None
         self.estimator.reset()
+
+    def resume(self, next_seq: int, last_t_us: int, seconds_ago: float, now_s: float) -> None:
+        """Continue a stream seen by an earlier gateway process (see the module docstring)."""
+        self._next_seq = next_seq
+        self._last_t_us = last_t_us
+        self._last_arrival = now_s - max(0.0, seconds_ago)
+
+    @property
+    def last_t_us(self) -> int | None:
+        """Unwrapped sensor time of the last packet's first sample, µs."""
+        return self._last_t_us
+
+    def observe_sync(self, timestamp_us: int, sent_s: float, received_s: float) -> int | None:
+        """A TIME_SYNC round trip; returns the unwrapped sensor µs (None before the first packet: ignored)."""
+        if self._last_t_us is None or self._last_arrival is None:
+            return None
+        expected = self._last_t_us + (received_s - self._last_arrival) * 1e6
+        t_us = timestamp_us + round((expected - timestamp_us) / U32_MODULUS) * U32_MODULUS
+        try:
+            self.estimator.add_sync(t_us, sent_s, received_s)
+        except TimingError:
+            return None  # out of order with an earlier round trip (a late reply): drop it
+        return t_us
 
     @property
     def last_seq(self) -> int | None:

@@ -5,18 +5,27 @@ from sensor_gateway.transport.base import (
     EventQueue,
     LinkEvent,
     PacketEvent,
+    SensorRejected,
+    SensorUnavailable,
+    SupportsTimeSync,
+    TimeSyncEvent,
     Transport,
     TransportError,
     TransportEvent,
     is_retryable,
 )
-from sensor_gateway.transport.virtual import PacketSource, VirtualKitTransport
+from sensor_gateway.transport.virtual import PacketSource, SyncLink, VirtualKitTransport
 
 __all__ = [
     "EventQueue",
     "LinkEvent",
     "PacketEvent",
     "PacketSource",
+    "SensorRejected",
+    "SensorUnavailable",
+    "SupportsTimeSync",
+    "SyncLink",
+    "TimeSyncEvent",
     "Transport",
     "TransportError",
     "TransportEvent",

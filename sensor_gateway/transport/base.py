@@ -6,7 +6,13 @@ streaming, and reports two kinds of events into the gateway's bounded `EventQueu
 - `PacketEvent`: the bytes of one IMU data notification and the host arrival time (monotonic s of the
   gateway's `HostClock`, read in the notification callback: the only work a callback does besides enqueue);
 - `LinkEvent`: a link state change (uplink LINK_STATES: connected, connecting, lost, unpaired), with the
-  freshly read `SensorInfo` on "connected" (its boot epoch tells the gateway whether the sensor rebooted).
+  freshly read `SensorInfo` on "connected" (its boot epoch tells the gateway whether the sensor rebooted);
+  "lost" when a connected sensor's link drops (the gateway records the gap and calls `connect` again with
+  backoff) or a connect attempt fails;
+- `TimeSyncEvent` (optional capability): the outcome of a `time_sync(placement)` round trip
+  (TIME_SYNC_REQUEST, firmware_protocol SPEC §8): host monotonic s when the request was handed to the stack
+  (``sent_s``, read just before the write) and when the reply notification arrived (``received_s``, read in
+  the callback), and the reply's u32 sensor clock in µs (None when the sensor answered not-OK or timed out).
 
 The queue is bounded: when full, the event is dropped, counted per placement and logged (rate-limited);
 the sequence gap of the next packet then accounts for the samples, which the gateway reports as a Gap.
@@ -62,7 +68,16 @@ class LinkEvent:
     reason: str = ""
 
 
-TransportEvent = PacketEvent | LinkEvent
+@dataclass(frozen=True, slots=True)
+class TimeSyncEvent:
+    placement: str
+    request_id: int
+    sent_s: float
+    received_s: float
+    timestamp_us: int | None
+
+
+TransportEvent = PacketEvent | LinkEvent | TimeSyncEvent
 
 
 class EventQueue:
@@ -130,3 +145,12 @@ class Transport(Protocol):
     def disconnect(self, placement: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+class SupportsTimeSync(Protocol):
+    """Optional transport capability: the gateway calls `time_sync` (about once a second per streaming sensor,
+    at randomised moments, one request outstanding per sensor) when the transport has it."""
+
+    def time_sync(self, placement: str, request_id: int) -> None:
+        """Send TIME_SYNC_REQUEST(request_id) without blocking; a `TimeSyncEvent` reports the round trip
+        (also on failure, with ``timestamp_us`` None, so the gateway can ask again)."""
