@@ -18,6 +18,7 @@ Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = (
     "firmware_protocol.cli",  # protocol decode
     "sensor_gateway.virtual_kit.cli",  # simulate
+    "sensor_gateway.cli",  # gateway, session
     "analytics.recording.cli",  # recording check
     "analytics.stores.cli",  # results
     "analytics.pipeline.cli",  # analyze
