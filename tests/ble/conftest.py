@@ -4,10 +4,13 @@
 - `ble_stack` (function): the same stack, reset before the test (cached devices removed, links dropped,
   sensors back to their initial state). Tests run their async body with `asyncio.run` (one event loop per test,
   so bleak's BlueZ manager connects to the private bus fresh).
+- `ble_config`, `paired`, `gateway`: the BLE transport's settings, the kit paired (pinned in a temp state dir),
+  and a started `BleTransport` under a `GatewayStandIn` (closed after the test).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import shutil
 import sys
@@ -20,7 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `tests.ble_harness` (namespace package `tests`) needs the repo root
     sys.path.insert(0, str(REPO))
 
+from sensor_gateway.ble import BleConfig, Pairing, make_ble_transport, pair  # noqa: E402
+from sensor_gateway.uplink.vocabulary import PLACEMENTS  # noqa: E402
 from tests.ble_harness import BleStack  # noqa: E402
+from tests.ble_harness.standin import GatewayStandIn  # noqa: E402
 
 
 def _missing() -> str | None:
@@ -44,3 +50,26 @@ def ble_stack_session() -> Iterator[BleStack]:
 def ble_stack(ble_stack_session: BleStack) -> BleStack:
     ble_stack_session.reset()
     return ble_stack_session
+
+
+@pytest.fixture
+def ble_config(tmp_path: Path) -> BleConfig:
+    """Transport settings for the bluezoo stack: the central adapter, a 1 s watchdog, short scans."""
+    return BleConfig(state_dir=tmp_path / "state", adapter="hci0", scan_timeout_s=3.0, silence_timeout_s=1.0)
+
+
+@pytest.fixture
+def paired(ble_stack: BleStack, ble_config: BleConfig) -> Pairing:
+    """The kit's three sensors paired and pinned (the neighbour is off, as after every reset)."""
+    return asyncio.run(pair(ble_config, scan_s=1.0))
+
+
+@pytest.fixture
+def gateway(ble_stack: BleStack, ble_config: BleConfig, paired: Pairing) -> Iterator[GatewayStandIn]:
+    """A started BLE transport (all three placements connecting) under a gateway stand-in; closed after."""
+    standin = GatewayStandIn(make_ble_transport(ble_config))
+    standin.open(PLACEMENTS)
+    try:
+        yield standin
+    finally:
+        standin.transport.close()

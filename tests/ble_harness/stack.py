@@ -4,7 +4,9 @@
         ...  real bleak in this process scans/connects on stack.central_adapter ("hci0")
 
 Layout: adapter hci0 (00:AA:00:00:00:00) is the central (the gateway's bleak); hci1..hciN are one per emulated
-sensor (bluezoo shows one advertisement and all GATT applications of an adapter as one device). The kit runs
+sensor (bluezoo shows one advertisement and all GATT applications of an adapter as one device); with
+`neighbour` (default) one more adapter carries another kit's pelvis sensor, powered off until a test powers it
+on (`kit_control` key "neighbour"). The kit runs
 `python -m sensor_gateway.virtual_kit.ble_peripheral`; control it with `stack.kit_control(bus)` (a
 `KitControlClient`). `reset_async()` puts everything back between tests (removes cached devices, disconnects,
 resets the kit's sensors).
@@ -78,6 +80,9 @@ class BleStack:
     motion: str = "still"
     start_kit: bool = True
     """False: only dbus + bluezoo (run a `VirtualBleKit` yourself on `sensor_adapters`)."""
+    neighbour: bool = True
+    """Add a fourth sensor on its own adapter: another kit's pelvis (kit key "neighbour", serial
+    GS1-PLV-0904), powered off at start and after every reset; tests power it on to play a neighbour."""
     verbose: bool = False
     tmpdir: Path = field(init=False)
     bus_address: str = field(init=False, default="")
@@ -97,6 +102,14 @@ class BleStack:
     def sensor_adapters(self) -> dict[str, str]:
         """placement -> adapter object path (/org/bluez/hci1, ...)."""
         return {p: f"/org/bluez/hci{i + 1}" for i, p in enumerate(self.placements)}
+
+    @property
+    def neighbour_adapter(self) -> str:
+        return f"/org/bluez/hci{len(self.placements) + 1}"
+
+    @property
+    def neighbour_address(self) -> str:
+        return adapter_address(len(self.placements) + 1)
 
     @property
     def sensor_addresses(self) -> dict[str, str]:
@@ -179,7 +192,7 @@ class BleStack:
 
     def _start_bluezoo(self) -> None:
         argv = [sys.executable, str(LAUNCHER)]
-        for i in range(len(self.placements) + 1):
+        for i in range(len(self.placements) + 1 + int(self.neighbour)):
             argv += ["--adapter", adapter_address(i)]
         if self.verbose:
             argv.append("--verbose")
@@ -190,6 +203,8 @@ class BleStack:
         argv = [sys.executable, "-m", "sensor_gateway.virtual_kit.ble_peripheral", "--motion", self.motion]
         for adapter in self.sensor_adapters.values():
             argv += ["--adapter", adapter]
+        if self.neighbour:
+            argv += ["--neighbour-adapter", self.neighbour_adapter]
         if self.verbose:
             argv.append("--verbose")
         proc = self._spawn("kit", argv, subprocess.PIPE)
@@ -271,7 +286,7 @@ class BleStack:
                     )
             if self.start_kit:
                 control = KitControlClient(bus)
-                for placement in self.placements:
+                for placement in self.placements + (("neighbour",) if self.neighbour else ()):
                     await control.reset(placement)
         finally:
             bus.disconnect()

@@ -10,6 +10,8 @@ bluezoo specifics kept here (FIELD_NOTES section 9): no ManufacturerData in the 
 declares it with the wrong D-Bus type); a `ServiceData` counter that the kit changes every ~0.3 s so late
 scanners see the device; `Confirm` implemented as a no-op (bluezoo calls it after every notification).
 Characteristics expose no NotifyAcquired/WriteAcquired properties, so centrals use StartNotify/WriteValue.
+Each characteristic exports an MTU property (bluezoo takes the link's ATT MTU from it, default 512 otherwise)
+and cuts notifications to MTU - 3 bytes as a real stack does, so small-MTU behaviour can be tested.
 """
 
 import logging
@@ -23,7 +25,7 @@ from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_method, dbu
 
 from firmware_protocol.gatt import Characteristic, GattProfile, Service
 
-__all__ = ["Advertisement", "CharacteristicHandler", "GattApplication", "call_bluez"]
+__all__ = ["DEFAULT_ATT_MTU", "Advertisement", "CharacteristicHandler", "GattApplication", "call_bluez"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,9 @@ DBusPath = Annotated[str, DBusSignature("o")]
 DBusBool = Annotated[bool, DBusSignature("b")]
 DBusStrList = Annotated[list[str], DBusSignature("as")]
 DBusU16 = Annotated[int, DBusSignature("q")]
+
+DEFAULT_ATT_MTU = 247
+"""ATT MTU an emulated sensor accepts, bytes (SPEC section 6: at least 247; bluezoo's own default is 512)."""
 
 
 class CharacteristicHandler:
@@ -97,11 +102,24 @@ class CharacteristicObject(ServiceInterface):
         self.value = b""
         self.notifying = False
         self.notifications_sent = 0
+        self.mtu = DEFAULT_ATT_MTU
+        """ATT MTU of the link, bytes. Exported as the MTU property (bluezoo takes a link's MTU from it) and
+        enforced here as a real stack does: a notification is cut to MTU - 3 bytes."""
+        self.truncated = 0
+
+    def set_mtu(self, mtu: int) -> None:
+        """Change the ATT MTU (bytes) this characteristic reports and enforces; takes effect for new links."""
+        self.mtu = mtu
+        self.emit_properties_changed({"MTU": mtu})
 
     def notify(self, value: bytes) -> bool:
-        """Send `value` as a notification (PropertiesChanged Value); False (dropped) when nobody subscribed."""
+        """Send `value` as a notification (PropertiesChanged Value); False (dropped) when nobody subscribed.
+        A value longer than MTU - 3 bytes is cut to that length (and counted in `truncated`)."""
         if not self.notifying:
             return False
+        if len(value) > self.mtu - 3:
+            value = value[: self.mtu - 3]
+            self.truncated += 1
         self.value = value
         self.emit_properties_changed({"Value": value})
         self.notifications_sent += 1
@@ -126,6 +144,10 @@ class CharacteristicObject(ServiceInterface):
     @dbus_property(access=PropertyAccess.READ)
     def Notifying(self) -> DBusBool:
         return self.notifying
+
+    @dbus_property(access=PropertyAccess.READ)
+    def MTU(self) -> DBusU16:
+        return self.mtu
 
     @dbus_method()
     def ReadValue(self, options: DBusDict) -> DBusBytes:

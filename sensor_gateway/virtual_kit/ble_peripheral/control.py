@@ -23,6 +23,7 @@ _PATH = "/org/gaitsym/kitctl/{}"
 DBusStr = Annotated[str, DBusSignature("s")]
 DBusBool = Annotated[bool, DBusSignature("b")]
 DBusU32 = Annotated[int, DBusSignature("u")]
+DBusU16 = Annotated[int, DBusSignature("q")]
 DBusDict = Annotated[dict[str, Variant], DBusSignature("a{sv}")]
 DBusSendLog = Annotated[list[list[int]], DBusSignature("a(ut)")]
 
@@ -61,6 +62,13 @@ class _KitControl(ServiceInterface):
     def SendMalformed(self, kind: DBusStr, count: DBusU32) -> None:
         try:
             self.kit.send_malformed(self.placement, kind, count)
+        except ValueError as exc:
+            raise DBusError("org.gaitsym.Error.InvalidArguments", str(exc)) from None
+
+    @dbus_method()
+    def SetMtu(self, mtu: DBusU16) -> None:
+        try:
+            self.kit.set_mtu(self.placement, mtu)
         except ValueError as exc:
             raise DBusError("org.gaitsym.Error.InvalidArguments", str(exc)) from None
 
@@ -125,6 +133,10 @@ class KitControlClient:
 
     async def send_malformed(self, placement: str, kind: str, count: int = 1) -> None:
         await self._call(placement, "SendMalformed", "su", (kind, count))
+
+    async def set_mtu(self, placement: str, mtu: int) -> None:
+        """ATT MTU (bytes, 23..517) of the sensor's next links."""
+        await self._call(placement, "SetMtu", "q", (mtu,))
 
     async def power_off(self, placement: str) -> None:
         await self._call(placement, "PowerOff")

@@ -8,7 +8,9 @@ besides the central's.
 Test controls (also exported on D-Bus as org.gaitsym.VirtualKit1 at /org/gaitsym/kitctl/<placement>, see
 `control.py`): drop the link (Device1.Disconnect on the central's device object for this sensor), go silent
 while connected, reboot (boot_epoch + 1, sequence restarts, link dropped), send malformed notifications,
-power off/on (GATT app and advertisement vanish/return), reset to the initial state.
+power off/on (GATT app and advertisement vanish/return), set the ATT MTU of the next links, reset to the
+initial state. Sensors are keyed by placement name, or by `SensorIdentity.key` for a second sensor of the
+same placement (`NEIGHBOUR_IDENTITY`, key "neighbour", starts powered off).
 
 Times: host clock `time.monotonic_ns` (ns); the kit keeps the last `SEND_LOG_LENGTH` (sequence, host ns at the
 notification) per sensor for latency measurements.
@@ -30,13 +32,14 @@ from dbus_fast.aio import MessageBus
 from firmware_protocol.gatt import PROFILE, advertised_name
 from firmware_protocol.sensor_info import Placement
 
-from .bluez_gatt import Advertisement, CharacteristicHandler, GattApplication, call_bluez
+from .bluez_gatt import DEFAULT_ATT_MTU, Advertisement, CharacteristicHandler, GattApplication, call_bluez
 from .samples import SampleSource, StillSource
 from .sensor import EmulatedSensor, Malformation, SensorIdentity
 
 __all__ = [
     "ADVERTISEMENT_BUMP_S",
     "DEFAULT_IDENTITIES",
+    "NEIGHBOUR_IDENTITY",
     "SEND_LOG_LENGTH",
     "EmulatedBleSensor",
     "VirtualBleKit",
@@ -55,6 +58,10 @@ DEFAULT_IDENTITIES: tuple[SensorIdentity, ...] = (
     SensorIdentity(serial="GS1-RTH-0003", placement=Placement.RIGHT_THIGH, boot_epoch=42),
 )
 """Three sensors with distinct serials and boot epochs, in SENSOR_ORDER (pelvis, left_thigh, right_thigh)."""
+
+NEIGHBOUR_IDENTITY = SensorIdentity(serial="GS1-PLV-0904", placement=Placement.PELVIS, boot_epoch=3, key="neighbour")
+"""A pelvis sensor of another subject's kit (a neighbour, a second patient in the clinic): same placement,
+other serial. The kit serves it powered off until a test powers it on."""
 
 
 class _ImuHandler(CharacteristicHandler):
@@ -102,6 +109,7 @@ class EmulatedBleSensor:
     sensor: EmulatedSensor
     adapter_path: str
     adapter_address: str = ""
+    initially_powered: bool = True
     control_replies: int = 0
     malformed_sent: int = 0
     send_log: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=SEND_LOG_LENGTH))
@@ -111,10 +119,10 @@ class EmulatedBleSensor:
     _wake_event: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
-        placement = str(self.sensor.identity.placement)
+        key = self.sensor.identity.kit_key
         self.app = GattApplication(
             PROFILE,
-            f"/org/gaitsym/kit/{placement}",
+            f"/org/gaitsym/kit/{key}",
             {
                 "imu_data": _ImuHandler(self),
                 "sensor_info": _InfoHandler(self),
@@ -123,7 +131,7 @@ class EmulatedBleSensor:
             },
         )
         self.advertisement = Advertisement(
-            f"/org/gaitsym/adv/{placement}",
+            f"/org/gaitsym/adv/{key}",
             advertised_name(self.sensor.identity.serial),
             PROFILE.advertised_service_uuids,
         )
@@ -131,6 +139,21 @@ class EmulatedBleSensor:
     @property
     def placement(self) -> str:
         return str(self.sensor.identity.placement)
+
+    @property
+    def key(self) -> str:
+        return self.sensor.identity.kit_key
+
+    @property
+    def att_mtu(self) -> int:
+        return self.app.characteristics["imu_data"].mtu
+
+    def set_mtu(self, mtu: int) -> None:
+        """ATT MTU (bytes) of this sensor's next links; notifications longer than MTU - 3 are cut."""
+        if not 23 <= mtu <= 517:
+            raise ValueError(f"mtu: {mtu} bytes is outside the ATT range 23..517")
+        for obj in self.app.characteristics.values():
+            obj.set_mtu(mtu)
 
     def wake(self) -> None:
         self._wake_event.set()
@@ -189,6 +212,7 @@ class VirtualBleKit:
         source_factory: Callable[[SensorIdentity], SampleSource] | None = None,
         bus: MessageBus | None = None,
         sensor_options: Mapping[str, Any] | None = None,
+        powered_off: Sequence[str] = (),
     ) -> None:
         if len(adapters) != len(identities):
             raise ValueError(f"{len(identities)} sensors need {len(identities)} adapters, got {len(adapters)}")
@@ -196,6 +220,8 @@ class VirtualBleKit:
         self._adapters = tuple(adapters)
         self._source_factory = source_factory or (lambda ident: StillSource(seed=ident.boot_epoch))
         self._sensor_options = dict(sensor_options or {})
+        self._powered_off = frozenset(powered_off)
+        """Keys of sensors that start (and reset to) powered off, e.g. the neighbour."""
         self._bus = bus
         self._own_bus = bus is None
         self.sensors: dict[str, EmulatedBleSensor] = {}
@@ -216,9 +242,15 @@ class VirtualBleKit:
             self._bus = await connect_system_bus()
         addresses = await self._adapter_addresses()
         for identity, adapter in zip(self._identities, self._adapters, strict=True):
-            ble = EmulatedBleSensor(self._make_sensor(identity), adapter, addresses.get(adapter, ""))
-            self.sensors[ble.placement] = ble
-            await ble.power_on(self.bus)
+            ble = EmulatedBleSensor(
+                self._make_sensor(identity),
+                adapter,
+                addresses.get(adapter, ""),
+                initially_powered=identity.kit_key not in self._powered_off,
+            )
+            self.sensors[ble.key] = ble
+            if ble.initially_powered:
+                await ble.power_on(self.bus)
             self._tasks.append(asyncio.create_task(ble.stream(), name=f"stream-{ble.placement}"))
         self._tasks.append(asyncio.create_task(self._bump_advertisements(), name="advertisement-bump"))
 
@@ -263,7 +295,7 @@ class VirtualBleKit:
         try:
             return self.sensors[placement]
         except KeyError:
-            raise KeyError(f"no sensor at placement {placement!r}; have {sorted(self.sensors)}") from None
+            raise KeyError(f"no sensor {placement!r}; have {sorted(self.sensors)}") from None
 
     async def drop_link(self, placement: str) -> int:
         """Disconnect every central linked to this sensor (Device1.Disconnect on the central's device object,
@@ -296,6 +328,11 @@ class VirtualBleKit:
         for _ in range(count):
             self.sensor(placement).sensor.inject_malformed(kind)
 
+    def set_mtu(self, placement: str, mtu: int) -> None:
+        """ATT MTU (bytes) the sensor's next links negotiate (bluezoo does not model the exchange; the kit
+        reports it and cuts longer notifications, as a real stack does)."""
+        self.sensor(placement).set_mtu(mtu)
+
     async def power_off(self, placement: str) -> None:
         await self.sensor(placement).power_off()
 
@@ -303,9 +340,14 @@ class VirtualBleKit:
         await self.sensor(placement).power_on(self.bus)
 
     async def reset(self, placement: str | None = None) -> None:
-        """Back to the initial state: powered, not streaming, no faults, initial boot epoch and settings."""
+        """Back to the initial state: powered (or off, as at start), not streaming, no faults, initial boot
+        epoch, settings and ATT MTU."""
         for ble in self.sensors.values() if placement is None else [self.sensor(placement)]:
-            await ble.power_on(self.bus)
+            if ble.initially_powered:
+                await ble.power_on(self.bus)
+            else:
+                await ble.power_off()
+            ble.set_mtu(DEFAULT_ATT_MTU)
             ble.sensor = self._make_sensor(ble.sensor.identity)
             ble.send_log.clear()
             ble.control_replies = ble.malformed_sent = 0
@@ -330,5 +372,7 @@ class VirtualBleKit:
             "imu_notifying": imu.notifying,
             "notifications_sent": imu.notifications_sent,
             "malformed_sent": ble.malformed_sent,
+            "att_mtu": ble.att_mtu,
+            "truncated": imu.truncated,
             "control_replies": ble.control_replies,
         }

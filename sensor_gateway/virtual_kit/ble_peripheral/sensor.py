@@ -76,6 +76,13 @@ class SensorIdentity:
     """Boot epoch at emulator start (u32); +1 on every `reboot`."""
     firmware_version: tuple[int, int, int] = (1, 0, 0)
     battery_percent: int = 87
+    key: str = ""
+    """The kit's name for this sensor (D-Bus path element); default: the placement name. A second sensor
+    with the same placement (a neighbour's kit) needs its own key."""
+
+    @property
+    def kit_key(self) -> str:
+        return self.key or str(self.placement)
 
 
 @dataclass(frozen=True)
