@@ -1,50 +1,168 @@
 """Are the thigh sensors on the sides (and segments) their names say? Checks from walking kinematics.
 
-1. **Left/right** (pelvis-thigh coupling): in walking the pelvis rotates about the vertical with the swing
-   leg: the hemipelvis of the forward leg is forward, so the pelvis is turned furthest towards the RIGHT
-   (clockwise seen from above) when the LEFT thigh is most flexed, at left initial contact (pelvic rotation
-   +-4-5 deg, Perry & Burnfield 2010; Saunders, Inman & Eberhart 1953). At the stride frequency the pelvis yaw
-   angle is therefore in anti-phase with left thigh flexion and in phase with right thigh flexion. The score
-   is the correlation, over walking, of the pelvis yaw rate (about its vertical axis, counter-clockwise
-   positive) with (right - left) thigh flexion velocity, both band-passed around the stride frequency
-   (``STRIDE_BAND_HZ``): +1 = labels as expected, -1 = the thighs are swapped. With one thigh, its flexion
-   velocity is used with the sign of its side. The check needs only the pelvis's vertical (heading-free),
-   not its forward axis.
+1. **Left/right** (each thigh's own initial contacts against the pelvis yaw rate). Each thigh sensor gives its
+   own leg's initial contacts (ICs: ``thigh_events``, from the thigh's flexion velocity alone, so a thigh's
+   ICs belong to the leg it is strapped to, whatever its name). Around IC the pelvis yaw RATE (about the
+   vertical, counter-clockwise positive) turns away from the contacting foot's side and is fastest exactly
+   at IC: clockwise (negative) at left IC, counter-clockwise at right IC (McCamley et al. 2012, Gait Posture
+   36:316; Pham et al. 2017, Front Neurol 8:457). Measured on the real lower-back recordings of
+   /work/shared/validation (bench/RESULTS_gait_physiology.md): side-signed yaw rate at IC -14.0 / -15.6 deg/s
+   (optical / INDIP reference ICs), negative at 83-88 % of ICs, stride-frequency fundamental most negative at
+   IC (phase 0.00 / 0.01 stride). The yaw rate is band-passed around the stride frequency f (``STRIDE_BAND``
+   x f, f = 1 / the median interval between one leg's thigh ICs; ``STRIDE_BAND_HZ`` when too few ICs): this
+   removes turning and the step-frequency content and keeps that fundamental, zero phase. It is read at each
+   thigh IC; each IC's vote e = -yaw (left-named thigh) or +yaw (right-named thigh) is positive when the name fits.
+   Because the fundamental is extreme at IC, a thigh IC timing error of even +-100 ms keeps the vote's sign
+   (measured on the real recordings: bench/RESULTS_side_check.md).
+
+   NOT the textbook premise "the pelvis yaw ANGLE is extreme at IC" (Saunders, Inman & Eberhart 1953; Perry
+   & Burnfield 2010): on the real lower-back data the angle crosses zero at IC, a quarter stride away, and a
+   check built on it cannot tell the sides apart (its score is ~0). A walker whose pelvis does follow the
+   textbook gives yaw rates near zero at IC here: the check then answers "cannot tell" (withholds), it does
+   not call a correctly worn kit swapped.
+
+   Votes are divided by the amplitude of the band-passed yaw rate over the walking samples used (sqrt(2) x
+   its RMS), so a vote is ~cos of the phase between the yaw-rate extreme and the IC (1: extreme at IC, as
+   measured; 0: a quarter stride off, the textbook pelvis; -1: opposite side). Score = the mean vote, clipped
+   to -1..1. Decision: at least ``MIN_CONTACTS`` usable ICs, |score| >= ``MIN_SCORE`` (the yaw-rate extreme
+   within ~1/6 stride of the ICs: a consistent but small vote, e.g. a textbook pelvis seen through a thigh IC
+   detector 20 ms late, must not decide) and the count of agreeing votes significant under a one-sided sign
+   test (binomial, p = 0.5) at ``MAX_P_VALUE``; otherwise ``swapped`` is None (cannot tell). ICs inside turns
+   (|turning rate| above ``MAX_TURN_DPS``) are not used.
 2. **Segment plausibility**: a thigh sweeps ~40 deg in each stride, its flexion velocity spanning ~250 deg/s
    (mid-swing ~+160, stance ~-90 deg/s at 105 steps/min); the pelvis rotates by less than ~10 deg in any
    plane, its angular velocity spanning well under 100 deg/s (Perry & Burnfield 2010). A sensor whose
    walking angular-velocity span about horizontal axes (p99 - p1 along its main rotation axis, turning
-   removed) is on the other side of ``SEGMENT_SPAN_DPS`` is not on the segment its name says.
+   removed) is on the other side of ``SEGMENT_SPAN_DPS`` is not on the segment its name says. (Pelvic yaw is
+   about the vertical and is removed with turning, so its timing does not enter this check.)
 
-Units: deg/s, Hz.
+Units: deg/s, Hz, s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
+from scipy import signal, stats
 
 from analytics.algorithms._checks import check_rate
+from analytics.algorithms.thigh_events import detect_thigh_events
 from analytics.errors import InsufficientData, InvalidSignal
 
+STRIDE_BAND = (0.7, 1.4)
+"""Band around the stride frequency, as multiples of it (the step frequency, 2x, is outside)."""
 STRIDE_BAND_HZ = (0.4, 1.6)
-"""Band (Hz) around the stride frequency of walking (~0.7-1.2 Hz), excluding the step frequency's bulk."""
+"""Band (Hz) around the stride frequency of walking (~0.7-1.2 Hz) when the ICs do not give the stride time."""
+STRIDE_S = (0.6, 2.5)
+"""Same-leg IC intervals (s) taken as strides when estimating the stride frequency."""
+TURN_LOWPASS_HZ = 0.3
+"""Low-pass (Hz) of the yaw rate that leaves the turning rate (below the stride band)."""
+MAX_TURN_DPS = 30.0
+"""ICs where the turning rate exceeds this (deg/s) are not used (a 180 deg turn over 2 s averages 90)."""
 SEGMENT_SPAN_DPS = 120.0
 """Walking angular-velocity span (deg/s) separating a thigh (~250) from a pelvis (< ~80)."""
-MIN_BAND_RATE_HZ = 20.0
-"""Lowest rate (Hz) the stride band is filtered at (the band ends at 1.6 Hz)."""
-MIN_CORRELATION = 0.3
-"""|score| below this: the check cannot tell the sides apart."""
+MIN_CONTACTS = 10
+"""Fewest usable thigh ICs (both sides together) for a decision (~10 s of walking with one thigh)."""
+MIN_SCORE = 0.5
+"""|score| (mean vote, ~cos of the IC-to-yaw-rate-extreme phase) below this: the check cannot tell (real walking:
+0.7-0.9 with reference ICs, bench/RESULTS_side_check.md; cos 60 deg = 0.5)."""
+MAX_P_VALUE = 1e-3
+"""One-sided sign-test p-value a decision needs (e.g. 18 of 20 votes, or 30 of 40, agreeing)."""
 
 
 @dataclass(frozen=True)
 class SideCheck:
-    """``score`` in -1..1 (+1: sides as labelled, -1: swapped); ``swapped`` None when |score| is too small."""
+    """Result of the left/right check.
+
+    ``score`` in -1..1 (+1: sides as labelled, -1: swapped; ~cos of the phase between the thigh ICs and the
+    pelvis yaw-rate extreme of the named side); ``swapped`` None when the check cannot tell.
+    ``n_contacts``: thigh ICs that voted; ``agreement``: fraction of them agreeing with the names (0..1);
+    ``confidence`` (0..1): 1 - the one-sided sign-test p-value of the majority direction.
+    """
 
     score: float
     swapped: bool | None
+    n_contacts: int = 0
+    agreement: float = 0.5
+    confidence: float = 0.0
+
+
+def _stride_band_hz(initial_contacts_s: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """Band (Hz) around the stride frequency given by the median same-leg IC interval (see STRIDE_BAND)."""
+    intervals = np.concatenate(
+        [np.diff(np.sort(np.asarray(t, dtype=np.float64).ravel())) for t in initial_contacts_s.values()]
+    )
+    strides = intervals[(intervals >= STRIDE_S[0]) & (intervals <= STRIDE_S[1])]
+    if strides.size < 3:
+        return STRIDE_BAND_HZ
+    f = 1.0 / float(np.median(strides))
+    return STRIDE_BAND[0] * f, STRIDE_BAND[1] * f
+
+
+def ic_yaw_votes(
+    pelvis_yaw_rate_dps: np.ndarray,
+    sampling_rate_hz: float,
+    initial_contacts_s: Mapping[str, np.ndarray],
+    walking_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-IC votes (dimensionless, see the module docstring): band-passed pelvis yaw rate at each IC over the
+    band-passed yaw-rate amplitude, signed + when the IC's side label fits.
+
+    ``pelvis_yaw_rate_dps`` (n,) deg/s about the vertical, counter-clockwise (seen from above) positive;
+    ``initial_contacts_s`` maps "left"/"right" to IC times (s from the first sample). ICs outside
+    ``walking_mask``, outside the signal or inside turns are dropped. Returns the votes, left ICs first.
+    """
+    fs = check_rate(sampling_rate_hz)
+    yaw = np.asarray(pelvis_yaw_rate_dps, dtype=np.float64)
+    if yaw.ndim != 1 or yaw.size < 4 or not np.isfinite(yaw).all():
+        raise InvalidSignal(f"pelvis_yaw_rate_dps must be a finite 1-D array of >= 4 samples, got {yaw.shape}")
+    if set(initial_contacts_s) - {"left", "right"}:
+        raise InvalidSignal("initial_contacts_s must map 'left' and/or 'right' to IC times")
+    sos = signal.butter(2, _stride_band_hz(initial_contacts_s), "bandpass", fs=fs, output="sos")
+    band = signal.sosfiltfilt(sos, yaw)
+    sos_turn = signal.butter(2, TURN_LOWPASS_HZ, "lowpass", fs=fs, output="sos")
+    turning = np.abs(signal.sosfiltfilt(sos_turn, yaw))
+    n = yaw.size
+    usable = turning <= MAX_TURN_DPS
+    if walking_mask is not None:
+        if walking_mask.shape != yaw.shape or walking_mask.dtype != np.bool_:
+            raise InvalidSignal(f"walking_mask must be a bool array of shape {yaw.shape}")
+        usable &= walking_mask
+    if not usable.any():
+        return np.zeros(0)
+    amplitude = float(np.sqrt(2.0 * np.mean(band[usable] ** 2)))
+    if amplitude <= 0.0:
+        return np.zeros(0)
+    votes = []
+    for side in ("left", "right"):
+        if side not in initial_contacts_s:
+            continue
+        t = np.asarray(initial_contacts_s[side], dtype=np.float64).ravel()
+        pos = t * fs
+        t = t[(pos >= 0) & (pos <= n - 1)]
+        idx = np.rint(t * fs).astype(np.int64)
+        ok = usable[idx]
+        v = np.interp(t[ok] * fs, np.arange(n), band) / amplitude
+        votes.append(-v if side == "left" else v)
+    return np.concatenate(votes) if votes else np.zeros(0)
+
+
+def decide(votes: np.ndarray) -> SideCheck:
+    """Score, sign test and decision from per-IC votes (see the module docstring)."""
+    votes = np.asarray(votes, dtype=np.float64)
+    votes = votes[votes != 0.0]
+    n = int(votes.size)
+    if n == 0:
+        return SideCheck(0.0, None, 0, 0.5, 0.0)
+    score = float(np.clip(votes.mean(), -1.0, 1.0))
+    k = int((votes > 0).sum())
+    majority_agrees = 2 * k >= n
+    p = float(stats.binomtest(k if majority_agrees else n - k, n, 0.5, alternative="greater").pvalue)
+    sure = n >= MIN_CONTACTS and abs(score) >= MIN_SCORE and p <= MAX_P_VALUE and (score > 0) == majority_agrees
+    swapped = (score < 0) if sure else None
+    return SideCheck(score, swapped, n, k / n, 1.0 - p)
 
 
 def check_thigh_sides(
@@ -55,36 +173,26 @@ def check_thigh_sides(
 ) -> SideCheck:
     """Left/right check of thigh sensors against the pelvis (see the module docstring).
 
-    ``flexion_velocity_dps`` maps "left" and/or "right" to (n,) flexion velocities, deg/s.
+    ``pelvis_yaw_rate_dps`` (n,) deg/s about the vertical, counter-clockwise positive (turning included: it is
+    filtered out here); ``flexion_velocity_dps`` maps "left" and/or "right" (the sensors' NAMES) to (n,)
+    flexion velocities, deg/s, flexion positive; ``walking_mask`` (n,) bool. Raises InvalidSignal for bad
+    arrays and InsufficientData for less than 4 s of walking.
     """
     fs = check_rate(sampling_rate_hz)
     yaw = np.asarray(pelvis_yaw_rate_dps, dtype=np.float64)
     if not flexion_velocity_dps or set(flexion_velocity_dps) - {"left", "right"}:
         raise InvalidSignal("flexion_velocity_dps must map 'left' and/or 'right' to arrays")
-    combined = np.zeros_like(yaw)
     for side, w in flexion_velocity_dps.items():
-        w = np.asarray(w, dtype=np.float64)
-        if w.shape != yaw.shape:
-            raise InvalidSignal(f"{side} flexion velocity {w.shape} and pelvis yaw rate {yaw.shape} differ")
-        combined += w if side == "right" else -w
-    if walking_mask.shape != yaw.shape or walking_mask.sum() < 4 * fs:
-        raise InsufficientData("side check needs at least 4 s of walking")
-    # Both signals are band-passed at a reduced rate (block means of `factor` samples, >= 20 Hz kept): the
-    # block mean's first zero lies at the reduced rate itself, so nothing aliases into the stride band.
-    factor = max(1, int(fs / MIN_BAND_RATE_HZ))
-    m = yaw.size // factor * factor
-    if m // factor < 64:
-        factor, m = 1, yaw.size
-    low_rate = fs / factor
-    sos = signal.butter(2, STRIDE_BAND_HZ, "bandpass", fs=low_rate, output="sos")
-    both = np.stack([yaw[:m], combined[:m]]).reshape(2, -1, factor).mean(axis=2)
-    filtered = signal.sosfiltfilt(sos, both, axis=1)
-    keep = walking_mask[:m].reshape(-1, factor).all(axis=1)
-    a, b = filtered[0, keep], filtered[1, keep]
-    den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
-    score = float(np.dot(a, b) / den) if den > 0 else 0.0
-    swapped = None if abs(score) < MIN_CORRELATION else score < 0
-    return SideCheck(score, swapped)
+        if np.shape(w) != yaw.shape:
+            raise InvalidSignal(f"{side} flexion velocity {np.shape(w)} and pelvis yaw rate {yaw.shape} differ")
+    mask = np.asarray(walking_mask)
+    if mask.shape != yaw.shape or mask.dtype != np.bool_ or mask.sum() < 4 * fs:
+        raise InsufficientData("side check needs at least 4 s of walking (a bool mask shaped like the yaw rate)")
+    ics = {
+        side: detect_thigh_events(np.asarray(w, dtype=np.float64), fs, mask).initial_contact_s
+        for side, w in flexion_velocity_dps.items()
+    }
+    return decide(ic_yaw_votes(yaw, fs, ics, mask))
 
 
 def rotation_span_dps(acc_mps2: np.ndarray, gyr_dps: np.ndarray, walking_mask: np.ndarray) -> float:

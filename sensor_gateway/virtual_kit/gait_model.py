@@ -20,9 +20,9 @@ over the first step and down over the last:
 - pelvic rotation (yaw) +-4 deg at the stride frequency. Measured on real lower-back walking
   (bench/RESULTS_gait_physiology.md), the yaw rate is fastest at each initial contact, turning towards the
   contacting side's opposite (clockwise at left IC; the sign rule of McCamley et al. 2012, Gait Posture 36:316),
-  while the textbook pelvis has its yaw extreme at IC (Perry & Burnfield 2010). The simulated yaw sits
-  PELVIC_ROTATION_LEAD = 1/8 stride from the measured phase towards the textbook one: the yaw rate at IC keeps the
-  measured sign (~70 % of its peak) and the pelvis-thigh side check (side_check.py, textbook premise) still works.
+  while the textbook pelvis has its yaw extreme at IC (Perry & Burnfield 2010). The simulated yaw follows the
+  measurement: PELVIC_ROTATION_LEAD = 0, the yaw rate fastest (clockwise) at left IC, the yaw angle crossing
+  zero there (the thigh side check, side_check.py, rests on this measured cue: bench/RESULTS_side_check.md).
 - vertical displacement from each leg's share of the vertical acceleration (`_VERTICAL_ACC_KEYS`, two legs add
   up): a loading peak ~45 ms after IC (collision of the leading leg; Donelan, Kram & Kuo 2002, J Exp Biol
   205:3717), a local minimum at the contralateral toe off (end of double support) followed by a small rebound,
@@ -98,7 +98,7 @@ def drop_shape(phase: np.ndarray) -> np.ndarray:
 
 PELVIC_ROTATION_DEG = 4.0
 """Amplitude (deg) of the pelvis (lower-back sensor) yaw at the stride frequency; see the module docstring."""
-PELVIC_ROTATION_LEAD = 0.125
+PELVIC_ROTATION_LEAD = 0.0
 """Phase lead (fraction of a stride) of the pelvis yaw over the lower-back sensor measured on real walking
 (0: yaw rate fastest at IC, as measured; 0.25: yaw extreme at IC, the textbook pelvis); see the module docstring."""
 LATERAL_SWAY_M = 0.045

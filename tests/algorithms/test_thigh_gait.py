@@ -1,4 +1,4 @@
-"""Thigh axes, thigh events, side check and stream quality on synthetic signals with analytic answers."""
+"""Thigh axes, thigh events, segment span and stream quality on synthetic signals with analytic answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from analytics.algorithms.side_check import check_thigh_sides, rotation_span_dps
+from analytics.algorithms.side_check import rotation_span_dps
 from analytics.algorithms.signal_quality import stream_quality
 from analytics.algorithms.thigh_alignment import estimate_thigh_axes
 from analytics.algorithms.thigh_events import (
@@ -101,22 +101,6 @@ def test_thigh_axes_need_walking():
         estimate_thigh_axes(acc, gyr, FS, np.zeros(acc.shape[0], dtype=bool))
     with pytest.raises(InvalidSignal, match="standing_mask"):
         estimate_thigh_axes(acc, gyr, FS, np.ones(acc.shape[0], dtype=bool), np.ones(3, dtype=bool))
-
-
-def test_side_check_signs():
-    t = np.arange(3000) / FS
-    stride = 2 * np.pi * 0.9 * t
-    left = np.cos(stride) * 100  # left thigh flexion velocity
-    right = -left
-    yaw = -np.cos(stride) * 20  # pelvis turns right (negative yaw) as the left thigh flexes
-    walking = np.ones(t.size, dtype=bool)
-    ok = check_thigh_sides(yaw, {"left": left, "right": right}, FS, walking)
-    assert ok.score > 0.99 and ok.swapped is False
-    swapped = check_thigh_sides(yaw, {"left": right, "right": left}, FS, walking)
-    assert swapped.score < -0.99 and swapped.swapped is True
-    assert check_thigh_sides(yaw, {"left": left}, FS, walking).swapped is False
-    unknown = check_thigh_sides(np.sin(2 * np.pi * 0.37 * t), {"left": left}, FS, walking)
-    assert unknown.swapped is None
 
 
 def test_rotation_span_ignores_turning():

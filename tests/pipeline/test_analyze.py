@@ -113,9 +113,13 @@ def test_missing_thigh_falls_back_to_pelvis_and_says_so(base):
 
 
 def test_swapped_thighs_are_detected_and_side_numbers_withheld(base):
-    session, _ = base
+    session, worn = base
+    # the kit as worn: sides confirmed (the simulator's pelvis yaw timing is the measured one, lead 0)
+    assert not {"thigh_sides_swapped", "thigh_sides_unconfirmed"} & set(flag_codes(worn))
+    assert worn["quality"]["alignment"]["left_thigh"]["side_check_score"] > 0.5
     doc = _analyze(relabelled(session.recording, {"left_thigh": "right_thigh", "right_thigh": "left_thigh"}))
     assert flag_codes(doc)["thigh_sides_swapped"] == "withheld"
+    assert doc["quality"]["alignment"]["left_thigh"]["side_check_score"] < -0.5
     s = doc["gait"]["summary"]
     assert s["stance_si_pct"] is None and s["pelvic_drop_deg"] == {"left": None, "right": None}
     assert "gait.summary.stance_si_pct" in doc["quality"]["withheld"]
