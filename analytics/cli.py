@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "analytics.recording.cli",  # recording check
     "analytics.stores.cli",  # results
     "analytics.pipeline.cli",  # analyze
+    "analytics.worker.cli",  # worker, reanalyze
     "analytics.demo",  # demo
 )
 

@@ -70,6 +70,16 @@ TAGS = {
 }
 TIME_MIN_NS = -(1 << 62)
 TIME_MAX_NS = 1 << 62
+ANCHOR_US = 0
+"""Time of the anchor point every result series keeps (1970-01-01T00:00:00Z, field ``anchor=true``).
+
+Why: on InfluxDB 1.6.7 (inmem index) a series that a DELETE empties is dropped from the in-memory index; once
+such a series is written again, the next DELETE that empties *another* series of the same measurement drops
+the whole measurement from the index, and every re-written series is invisible to queries (and to later
+DELETEs) until influxd restarts (reproduced: tests/stores/test_replace_many_subjects.py, bench/RESULTS_worker.md).
+Live window results replace their range every few seconds, so this hid final strides. A series that keeps a
+point outside every replaced range is never emptied, never dropped: the anchor. Reads skip it."""
+ANCHOR_FIELD = "anchor"
 
 
 @dataclass(frozen=True)
@@ -412,6 +422,37 @@ class InfluxStore:
         where = " AND ".join(f"{quote_ident(k)} = {quote_str(v)}" for k, v in sorted(tags.items()))
         self.query(f"DELETE FROM /^({names})$/ WHERE {where} AND {self._time_clause(start_us, end_us)}")
 
+    def _delete_results(self, subject: str, start_us: int, end_us: int) -> None:
+        """Delete a subject's results in [start_us, end_us], never its anchor points."""
+        pieces = [(start_us, end_us)]
+        if start_us <= ANCHOR_US <= end_us:
+            pieces = [(start_us, ANCHOR_US - 1), (ANCHOR_US + 1, end_us)]
+        for lo, hi in pieces:
+            if lo <= hi:
+                self._delete(self.config.results_rp, RESULT_MEASUREMENTS, {"subject": subject}, lo, hi)
+
+    def _result_series(self, subject: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+        """The subject's result series the index knows (measurement, sorted tags)."""
+        names = "|".join(RESULT_MEASUREMENTS)
+        q = (
+            f"SHOW SERIES ON {quote_ident(self.config.database)} FROM /^({names})$/ "
+            f"WHERE {quote_ident('subject')} = {quote_str(subject)}"
+        )
+        out = set()
+        for row in self.rows(q):
+            measurement, tags = parse_series_key(str(row["key"]))
+            if measurement in RESULT_MEASUREMENTS and tags.get("subject") == subject:
+                out.add((measurement, tuple(sorted(tags.items()))))
+        return out
+
+    def _anchor_lines(self, results: SessionResults) -> list[str]:
+        """Anchor points for every result series of the subject: the stored ones and those about to be written."""
+        from analytics.stores.model import Point
+
+        series = {(p.measurement, tuple(sorted(p.tags))) for p in results.points}
+        series |= self._result_series(results.subject)
+        return [point_line(Point(m, tags, {ANCHOR_FIELD: True}, ANCHOR_US)) for m, tags in sorted(series)]
+
     def _stored_session(self, subject: str, session: str) -> list[dict[str, Any]]:
         q = (
             f"SELECT result_version, duration_s FROM {self._from(self.config.results_rp, SESSION_SUMMARY)} "
@@ -433,12 +474,15 @@ class InfluxStore:
         for r in old:
             start = int(r["time"])
             ranges.add((start, start + round(float(r.get("duration_s", 0.0)) * 1e6)))
-        for start, end in sorted(ranges):
-            self._delete(self.config.results_rp, RESULT_MEASUREMENTS, {"subject": results.subject}, start, end)
         what = f"results subject={results.subject} session={results.session} version={results.result_version}"
+        anchors = self._anchor_lines(results)
+        report = self._write_lines(self.config.results_rp, anchors, what + " (anchors)")
+        report.points_written -= len(anchors)  # result points only
+        for start, end in sorted(ranges):
+            self._delete_results(results.subject, start, end)
         body = [point_line(p) for p in results.points if p.measurement != SESSION_SUMMARY]
         summary = [point_line(p) for p in results.points if p.measurement == SESSION_SUMMARY]
-        report = self._write_lines(self.config.results_rp, body, what)
+        report.merge(self._write_lines(self.config.results_rp, body, what))
         report.merge(self._write_lines(self.config.results_rp, summary, what + " (summary)"))
         return report
 
@@ -459,6 +503,8 @@ class InfluxStore:
             q = f"SELECT * FROM {self._from(self.config.results_rp, m)} WHERE {where}"
             floats: set[str] | None = None
             for row in self.rows(q):
+                if row.get(ANCHOR_FIELD) is True:
+                    continue
                 if floats is None:  # InfluxDB's JSON writes 4.0 as 4: restore float fields from their type
                     floats = self._float_fields(self.config.results_rp, m)
                 t = int(row.pop("time"))
@@ -565,6 +611,45 @@ class InfluxStore:
         if self._client is not None:
             self._client.close()
         self._http.clear()
+
+
+def _split_unescaped(text: str, sep: str, maxsplit: int = -1) -> list[str]:
+    """Split on ``sep`` where it is not backslash-escaped (escapes kept)."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if text[i] == sep and maxsplit != 0:
+            parts.append("".join(current))
+            current = []
+            maxsplit -= 1
+        else:
+            current.append(text[i])
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
+    """``measurement,tag=value,...`` as SHOW SERIES prints it (backslash escapes) -> (measurement, tags)."""
+    measurement, *pairs = _split_unescaped(key, ",")
+    tags = {}
+    for pair in pairs:
+        k, v = ([*_split_unescaped(pair, "=", 1), ""])[:2]
+        tags[_unescape(k)] = _unescape(v)
+    return _unescape(measurement), tags
 
 
 def setup_v1(

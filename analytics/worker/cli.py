@@ -1,0 +1,129 @@
+"""`gaitsym worker` and `gaitsym reanalyze`: light module (the work is imported only when a command runs).
+
+- ``gaitsym worker [--mqtt HOST:PORT] [--client-id ID] [--store URL_or_path]``: subscribe to every subject's
+  uplink through the shared group, store, acknowledge, analyse; runs until SIGTERM / Ctrl-C.
+- ``gaitsym reanalyze --subject S --since DATE [--store URL_or_path]``: recompute S's sessions since DATE
+  (``YYYY-MM-DD`` or an ISO time, UTC) from stored raw data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+
+STORE_HELP = (
+    "influx://user@host:8086/gaitsym (password/token from GAITSYM_INFLUX_PASSWORD/GAITSYM_INFLUX_TOKEN) or the "
+    "path of the embedded store (default: $GAITSYM_STORE, else store.sqlite in $GAITSYM_STATE_DIR)"
+)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host:
+        return text, 1883
+    return host, int(port)
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from analytics.stores import open_store
+    from analytics.stores.errors import StoreError
+    from analytics.worker.link import PahoWorkerLink
+    from analytics.worker.worker import Worker, WorkerConfig
+    from sensor_gateway.mqtt.client import MqttSettings
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = _host_port(args.mqtt)
+    try:
+        store = open_store(args.store)
+    except StoreError as exc:
+        print(f"gaitsym: store: {exc}", file=sys.stderr)
+        return 2
+    settings = MqttSettings(
+        host=host,
+        port=port,
+        client_id=args.client_id,
+        username=args.username,
+        password=os.environ.get("GAITSYM_MQTT_PASSWORD"),
+        tls_ca_file=args.tls_ca,
+        reconnect_max_s=5.0,
+    )
+    worker = Worker(
+        WorkerConfig(worker_id=args.client_id, segment_wait_s=args.segment_wait, live_segments=args.live),
+        PahoWorkerLink(settings),
+        store,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    print(f"gaitsym worker {args.client_id}: mqtt {host}:{port}, store {args.store or 'default'}", flush=True)
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()
+    return 0
+
+
+def _since_us(text: str) -> int:
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return round(when.timestamp() * 1e6)
+
+
+def reanalyze_command(args: argparse.Namespace) -> int:
+    from analytics.stores import open_store
+    from analytics.stores.errors import StoreError
+    from analytics.worker.reanalyze import reanalyze
+
+    try:
+        since = _since_us(args.since)
+    except ValueError:
+        print(f"gaitsym: --since {args.since!r} is not a date (YYYY-MM-DD or ISO time, UTC)", file=sys.stderr)
+        return 2
+    try:
+        store = open_store(args.store)
+        try:
+            done = reanalyze(store, args.subject, since, progress=print)
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"gaitsym: store: {exc}", file=sys.stderr)
+        return 2
+    print(f"re-analysed {len(done)} session(s) of {args.subject} since {args.since}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`gaitsym worker ...` and `gaitsym reanalyze --subject S --since DATE`."""
+    w = sub.add_parser("worker", help="run an analytics worker: MQTT uplink -> store -> results, acks")
+    w.add_argument("--mqtt", default="127.0.0.1:1883", help="broker HOST:PORT (default 127.0.0.1:1883)")
+    w.add_argument(
+        "--client-id",
+        default=f"gaitsym-worker-{socket.gethostname()}",
+        help="MQTT client id: fixed per worker (its persistent session survives restarts)",
+    )
+    w.add_argument("--username", help="MQTT user name (password from GAITSYM_MQTT_PASSWORD)")
+    w.add_argument("--tls-ca", help="CA file for a TLS broker")
+    w.add_argument("--store", help=STORE_HELP)
+    w.add_argument("--segment-wait", type=float, default=10.0, help="s a segment waits for its samples (10)")
+    w.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="provisional stride/set results while a session runs (default on; --no-live: session ends only)",
+    )
+    w.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    w.set_defaults(handler=worker_command)
+    r = sub.add_parser("reanalyze", help="recompute a subject's results from stored raw data")
+    r.add_argument("--subject", required=True, help="subject id")
+    r.add_argument("--since", required=True, help="first day (YYYY-MM-DD, UTC) of the sessions to recompute")
+    r.add_argument("--store", help=STORE_HELP)
+    r.set_defaults(handler=reanalyze_command)

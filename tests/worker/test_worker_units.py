@@ -1,0 +1,93 @@
+"""Unit tests of the worker's pure parts: the retry-vs-drop rule, backoff, decoding against the golden uplink
+vectors (including a raw batch across a u32 sequence wrap), and the command line's argument handling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analytics.cli import build_parser
+from analytics.errors import AnalyticsError
+from analytics.stores.errors import InvalidBatch, StoreUnavailable
+from analytics.worker.decode import batch_samples, decode_message
+from analytics.worker.errors import MalformedMessage, SegmentIncomplete, Verdict, backoff_s, sort_failure
+from sensor_gateway.uplink import envelope as env
+
+VECTORS = Path(__file__).resolve().parents[2] / "sensor_gateway" / "uplink" / "vectors" / "uplink.json"
+
+
+@pytest.mark.parametrize(
+    ("exc", "verdict"),
+    [
+        (MalformedMessage("t", "bad"), Verdict.QUARANTINE),
+        (InvalidBatch("bad values"), Verdict.QUARANTINE),
+        (AnalyticsError("bad data"), Verdict.QUARANTINE),
+        (SegmentIncomplete("not yet", missing=3), Verdict.DEFER),
+        (StoreUnavailable("down"), Verdict.RETRY),
+        (OSError("reset"), Verdict.RETRY),
+        (TimeoutError(), Verdict.RETRY),
+        (KeyError("a bug"), Verdict.RETRY),
+    ],
+)
+def test_sort_failure_is_a_pure_function_of_the_exception_type(exc: BaseException, verdict: Verdict) -> None:
+    assert sort_failure(exc) is verdict
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [backoff_s(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff_s(50) == 30.0 and backoff_s(0) == 0.5
+    assert backoff_s(3, base_s=1.0, max_s=3.0) == 3.0
+
+
+def _vectors() -> list[dict[str, str]]:
+    return list(json.loads(VECTORS.read_text())["valid"])
+
+
+def test_every_valid_uplink_vector_decodes_on_its_topic() -> None:
+    kinds = set()
+    for v in _vectors():
+        message = decode_message(v["topic"], v["payload"].encode())
+        kinds.add(message.kind)
+        if isinstance(message, env.RawBatch):
+            samples = batch_samples(message, v["topic"])
+            assert len(samples) == message.n_samples
+            assert int(samples.seq[0]) == message.seq_first and int(samples.seq[-1]) == message.seq_last
+            assert (samples.seq[1:] > samples.seq[:-1]).all()  # unwrapped across the u32 wrap
+    assert {"raw", "gap", "marker"} <= kinds
+
+
+def test_a_payload_on_the_wrong_topic_is_malformed_and_named() -> None:
+    raw = next(v for v in _vectors() if v["topic"].split("/")[3] == "raw")
+    subject = raw["topic"].split("/")[2]
+    with pytest.raises(MalformedMessage, match="differs from the topic"):
+        decode_message(raw["topic"].replace(subject, "other-subject"), raw["payload"].encode())
+    with pytest.raises(MalformedMessage, match="placement"):
+        decode_message(raw["topic"].rsplit("/", 1)[0] + "/left_thigh", raw["payload"].encode())
+    with pytest.raises(MalformedMessage):
+        decode_message(raw["topic"], b"\xff not json")
+    with pytest.raises(MalformedMessage):
+        decode_message("not/a/gaitsym/topic", raw["payload"].encode())
+
+
+def test_a_raw_batch_with_a_corrupted_packet_is_malformed() -> None:
+    raw = next(v for v in _vectors() if v["topic"].split("/")[3] == "raw")
+    message = decode_message(raw["topic"], raw["payload"].encode())
+    assert isinstance(message, env.RawBatch)
+    bad = bytearray(message.packets[0])
+    bad[-1] ^= 0xFF  # CRC no longer matches
+    broken = env.RawBatch(**{**message.__dict__, "packets": (bytes(bad), *message.packets[1:])})
+    with pytest.raises(MalformedMessage, match=r"packets\[0\]"):
+        batch_samples(broken, raw["topic"])
+
+
+def test_worker_command_line_defaults_to_live_results() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["worker"])
+    assert args.live is True and args.mqtt == "127.0.0.1:1883" and args.segment_wait == 10.0
+    assert parser.parse_args(["worker", "--no-live"]).live is False
+    r = parser.parse_args(["reanalyze", "--subject", "S1", "--since", "2026-01-01"])
+    assert (r.subject, r.since, r.store) == ("S1", "2026-01-01", None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["reanalyze", "--since", "2026-01-01"])  # --subject is required
