@@ -7,6 +7,17 @@ advanced ``speed`` times faster than real time. The kit is anchored in the state
 (``virtual_kit.json``: seed, settings and the wall-clock start), so a gateway that is killed and restarted
 finds the simulated sensors where they would be by then: the samples they sent while the gateway was dead
 are gone from the air and reported as a gap. The anchor is removed when a run completes.
+
+BLE (``--ble``): the production path. `make_ble_transport` on the kit pinned by `gaitsym gateway pair`
+(``ble_pairing.json`` in the state dir), the real clock, until SIGTERM/SIGINT (the session stays open across
+a restart). ``gaitsym gateway pair`` runs `pair_kit`.
+
+Virtual kit over BLE (``--virtual-kit --ble``, a development-checkout option): starts
+``python -m tests.ble_harness.serve`` as a subprocess (dbus-daemon + bluezoo, the GPL-2.0 BlueZ mock from the
+dev extras, + the emulated kit serving the simulator's session in real time; this module never imports
+bluezoo), points D-Bus at its private bus, pairs the emulated kit (pinned under ``STATE_DIR/virtual-ble/``, so
+a real kit's pairing is never touched) and runs the real bleak transport on it until the session is over and
+the worker has acknowledged everything.
 """
 
 from __future__ import annotations
@@ -16,21 +27,25 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sensor_gateway.cli import resolve_settings
 from sensor_gateway.core.gateway import Gateway, GatewayConfig, run_for
 from sensor_gateway.errors import GatewayError, UplinkError
 from sensor_gateway.mqtt.client import MqttSettings, PahoLink, settings_from_url
 from sensor_gateway.outbox.store import Outbox
-from sensor_gateway.timing.host_clock import VirtualHostClock, kernel_utc_synced
+from sensor_gateway.timing.host_clock import HostClock, RealHostClock, VirtualHostClock
 from sensor_gateway.uplink import envelope as env
 from sensor_gateway.uplink.topics import check_subject, topic
+
+if TYPE_CHECKING:
+    from sensor_gateway.ble.config import BleConfig
 
 log = logging.getLogger("sensor_gateway")
 
@@ -69,12 +84,7 @@ def run_gateway_command(args: argparse.Namespace) -> int:
     except (GatewayError, ValueError, OSError) as exc:
         print(f"gaitsym gateway: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if not args.virtual_kit:
-        print(
-            "gaitsym gateway: the BLE transport is not wired into this command yet; use --virtual-kit",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    ble = bool(getattr(args, "ble", False)) or not args.virtual_kit  # the paired BLE kit is the default
     state_dir = Path(settings["state_dir"])
     state_dir.mkdir(parents=True, exist_ok=True)
     config = GatewayConfig(
@@ -83,6 +93,10 @@ def run_gateway_command(args: argparse.Namespace) -> int:
         time_sync_every_s=float(settings.get("time_sync_every_s", 0.25)),
     )
     budget = int(float(settings.get("outbox_budget_mb", 2048)) * 1024 * 1024)
+    if ble and args.virtual_kit:
+        return run_virtual_ble_kit(config, mqtt, state_dir, settings, args, budget)
+    if ble:
+        return run_ble(config, mqtt, state_dir, settings, args, budget)
     return run_virtual_kit(config, mqtt, state_dir, args.seed, args.minutes, args.speed, args, budget)
 
 
@@ -119,9 +133,10 @@ def run_virtual_kit(
     key = {"seed": seed, "minutes": minutes, "speed": speed, "spp": args.samples_per_packet}
     duration_s = minutes * 60.0
     start_sim_s, utc0 = _anchor(state_dir, key, duration_s, speed)
-    clock = VirtualHostClock(
-        start_s=VIRTUAL_T0 + start_sim_s, utc_at_start_s=utc0 + start_sim_s, synced=kernel_utc_synced()
-    )
+    # The virtual clock defines its own time (UTC = the wall clock at the anchor + virtual seconds), so it is
+    # synchronised by construction; --unsynced-clock simulates a gateway before NTP (no UTC invented).
+    synced = not getattr(args, "unsynced_clock", False)
+    clock = VirtualHostClock(start_s=VIRTUAL_T0 + start_sim_s, utc_at_start_s=utc0 + start_sim_s, synced=synced)
     try:
         kit = virtual_kit(
             clock, seed=seed, minutes=minutes, samples_per_packet=args.samples_per_packet, start_sim_s=start_sim_s
@@ -168,6 +183,295 @@ def run_virtual_kit(
         (state_dir / "virtual_kit.json").unlink(missing_ok=True)
     log.info("gateway stopped: %d message(s) published, %d left in the outbox", gw.published, left)
     return EXIT_OK if completed or stop.is_set() else EXIT_REFUSED
+
+
+# ----------------------------------------------------------------------------------------------- BLE
+
+
+def ble_config_from(settings: dict[str, Any], args: argparse.Namespace, state_dir: Path) -> BleConfig:
+    """`BleConfig` from the resolved settings (adapter, silence_timeout_s) and ``--acquire-notify``."""
+    from sensor_gateway.ble.config import BleConfig
+
+    extra: dict[str, Any] = {}
+    if settings.get("silence_timeout_s") is not None:
+        extra["silence_timeout_s"] = float(settings["silence_timeout_s"])
+    return BleConfig(
+        state_dir=state_dir,
+        adapter=str(settings.get("adapter") or "hci0"),
+        use_start_notify=not bool(getattr(args, "acquire_notify", False)),
+        **extra,
+    )
+
+
+def run_pair_command(args: argparse.Namespace) -> int:
+    """`gaitsym gateway pair`: pin one sensor per placement (`pair_kit`); PairingError -> message, exit 2."""
+    from sensor_gateway.ble.errors import PairingError
+    from sensor_gateway.ble.pairing import pair_kit
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        settings = resolve_settings(args)
+    except (GatewayError, ValueError, OSError) as exc:
+        print(f"gaitsym gateway pair: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.scan_s <= 0:
+        print("gaitsym gateway pair: --scan-s must be > 0", file=sys.stderr)
+        return EXIT_USAGE
+    config = ble_config_from(settings, args, Path(settings["state_dir"]))
+    try:
+        pair_kit(config, scan_s=args.scan_s)
+    except PairingError as exc:
+        print(f"gaitsym gateway pair: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # bleak/BlueZ: no adapter, bluetoothd not running, D-Bus refused
+        print(
+            f"gaitsym gateway pair: Bluetooth adapter {config.adapter} unusable (is bluetoothd running and the "
+            f"adapter present?): {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def build_ble_gateway(
+    config: GatewayConfig,
+    mqtt: MqttSettings | Any,
+    state_dir: Path,
+    ble_config: BleConfig,
+    budget_bytes: int = 2048 * 1024 * 1024,
+    clock: HostClock | None = None,
+) -> Gateway:
+    """The production gateway on the BLE transport of the kit pinned in ``ble_config.state_dir`` (raises
+    `NotPaired` when there is none). ``mqtt`` is `MqttSettings` (a `PahoLink` is made) or a ready link."""
+    from sensor_gateway.ble.transport import make_ble_transport
+
+    clock = clock or RealHostClock()
+    transport = make_ble_transport(ble_config, clock)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    outbox = Outbox(state_dir / "outbox.db", budget_bytes=budget_bytes)
+    link = PahoLink(mqtt) if isinstance(mqtt, MqttSettings) else mqtt
+    return Gateway(config, transport, link, outbox, clock)
+
+
+def serve(
+    gw: Gateway,
+    stop: threading.Event,
+    duration_s: float | None = None,
+    drain_timeout_s: float = 60.0,
+    tick_s: float = 0.02,
+) -> bool:
+    """Step a started gateway on its (real) clock until ``stop``; with ``duration_s``, until the sensors have
+    streamed that long (counted from the first packet), then stop streaming, close the open batches and the
+    session, and wait up to ``drain_timeout_s`` for the worker's acks. True when everything was acknowledged."""
+    clock = gw.clock
+    started_at: float | None = None
+    while not stop.is_set():
+        gw.events.wait(tick_s)
+        gw.step()
+        now = clock.monotonic()
+        if started_at is None and any(s.stream is not None and s.stream.samples for s in gw.sensors.values()):
+            started_at = now
+        if duration_s is not None and started_at is not None and now - started_at >= duration_s:
+            break
+    if stop.is_set():
+        return False
+    for placement in gw.config.placements:
+        gw.transport.stop_streaming(placement)
+    settle_end = clock.monotonic() + gw.config.batch_s + gw.config.batch_grace_s + 0.5
+    while not stop.is_set() and clock.monotonic() < settle_end:  # in-flight packets, then the last batches
+        gw.events.wait(tick_s)
+        gw.step()
+    if gw.session.session is not None:
+        gw._close_session(clock.monotonic())
+    log.info("session over: waiting for the worker to acknowledge %d message(s)", len(gw.outbox))
+    deadline = time.monotonic() + drain_timeout_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        gw.events.wait(tick_s)
+        gw.step()
+        if len(gw.outbox) == 0:
+            return True
+    log.error("%d message(s) still unacknowledged after %.0f s", len(gw.outbox), drain_timeout_s)
+    return False
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _not_paired(exc: Exception) -> int:
+    hint = "" if "gaitsym gateway pair" in str(exc) else "; run `gaitsym gateway pair` first"
+    print(f"gaitsym gateway: {exc}{hint}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_ble(
+    config: GatewayConfig,
+    mqtt: MqttSettings,
+    state_dir: Path,
+    settings: dict[str, Any],
+    args: argparse.Namespace,
+    budget_bytes: int,
+) -> int:
+    """`gaitsym gateway --ble`: the paired kit, until SIGTERM/SIGINT."""
+    from sensor_gateway.ble.config import load_pairing
+    from sensor_gateway.ble.errors import NotPaired, PairingError
+
+    ble_config = ble_config_from(settings, args, state_dir)
+    try:
+        pairing = load_pairing(ble_config.pairing_path)
+        if not settings.get("adapter"):  # the adapter the kit was paired on
+            ble_config = ble_config_from({**settings, "adapter": pairing.adapter}, args, state_dir)
+        gw = build_ble_gateway(config, mqtt, state_dir, ble_config, budget_bytes)
+    except (NotPaired, PairingError) as exc:
+        return _not_paired(exc)
+    stop = _stop_on_signals()
+    log.info(
+        "BLE kit %s on %s; state in %s; broker %s:%d",
+        ", ".join(f"{p}={s.serial}" for p, s in pairing.sensors.items()),
+        ble_config.adapter,
+        state_dir,
+        mqtt.host,
+        mqtt.port,
+    )
+    gw.start()
+    serve(gw, stop)
+    left = len(gw.outbox)
+    gw.stop(end_session=False)  # a restarted gateway continues the session
+    log.info("gateway stopped: %d message(s) published, %d left in the outbox", gw.published, left)
+    return EXIT_OK
+
+
+def repository_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def dev_ble_stack_missing() -> str | None:
+    """Why ``--virtual-kit --ble`` cannot run here (None: it can)."""
+    import importlib.util
+    import shutil
+
+    if not (repository_root() / "tests" / "ble_harness" / "serve.py").exists():
+        return "it needs a development checkout of gaitsym (tests/ble_harness is not installed with the package)"
+    if importlib.util.find_spec("bluezoo") is None:
+        return "bluezoo (the BlueZ mock, a dev extra) is not installed: run `make test` in the checkout"
+    if shutil.which("dbus-daemon") is None:
+        return "dbus-daemon is not installed (Debian package dbus; `make test` installs it)"
+    return None
+
+
+class VirtualBleStack:
+    """``python -m tests.ble_harness.serve`` as a subprocess: the emulated kit on bluezoo, private D-Bus."""
+
+    def __init__(self, seed: int, minutes: float, script: str | None = None, ready_timeout_s: float = 120.0) -> None:
+        argv = [sys.executable, "-m", "tests.ble_harness.serve", "--seed", str(seed), "--minutes", str(minutes)]
+        if script:
+            argv += ["--script", script]
+        root = repository_root()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            argv, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
+        self.bus_address = ""
+        assert self.proc.stdout is not None
+        lines: list[str] = []
+        timer = threading.Timer(ready_timeout_s, self.close)
+        timer.start()
+        try:
+            for raw in self.proc.stdout:
+                line = raw.decode(errors="replace").strip()
+                lines.append(line)
+                if line.startswith("BUS "):
+                    self.bus_address = line[4:]
+                if line == "READY":
+                    break
+        finally:
+            timer.cancel()
+        if not self.bus_address or self.proc.poll() is not None:
+            self.close()
+            raise GatewayError(f"the emulated BLE kit did not start: {' | '.join(lines[-5:]) or 'no output'}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5.0)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def session_duration_s(seed: int, minutes: float, script: str | None = None) -> float:
+    """Length of the simulated session the kit serves (the simulator is deterministic by seed), s."""
+    from sensor_gateway.virtual_kit.session import simulate_session
+
+    chosen = script or ("home" if minutes >= 12.0 else "walk")
+    return float(simulate_session(seed=seed, minutes=minutes, script=chosen).recording.time_s[-1])
+
+
+def run_virtual_ble_kit(
+    config: GatewayConfig,
+    mqtt: MqttSettings,
+    state_dir: Path,
+    settings: dict[str, Any],
+    args: argparse.Namespace,
+    budget_bytes: int,
+) -> int:
+    """`gaitsym gateway --virtual-kit --ble`: the real bleak transport on the emulated kit (bluezoo)."""
+    from sensor_gateway.ble.errors import NotPaired, PairingError
+    from sensor_gateway.ble.pairing import pair_kit
+    from sensor_gateway.errors import SimulationError
+
+    if args.speed != 1.0:
+        print("gaitsym gateway: --virtual-kit --ble runs in real time (BLE cannot be accelerated): no --speed",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    missing = dev_ble_stack_missing()
+    if missing:
+        print(f"gaitsym gateway: --virtual-kit --ble: {missing}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        duration_s = session_duration_s(args.seed, args.minutes)
+    except SimulationError as exc:
+        print(f"gaitsym gateway: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = _stop_on_signals()
+    log.info("starting the emulated kit on bluezoo (seed %d, %.1f min session)", args.seed, duration_s / 60)
+    try:
+        stack = VirtualBleStack(args.seed, args.minutes)
+    except GatewayError as exc:
+        print(f"gaitsym gateway: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    log.info("emulated kit on the private D-Bus bus %s (central adapter hci0)", stack.bus_address)
+    old_bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = stack.bus_address  # bleak connects per event loop, after this
+    try:
+        ble_config = ble_config_from({**settings, "adapter": "hci0"}, args, state_dir / "virtual-ble")
+        try:
+            pair_kit(ble_config, scan_s=1.5, report=lambda msg: log.info("pairing: %s", msg))
+            gw = build_ble_gateway(config, mqtt, state_dir, ble_config, budget_bytes)
+        except (NotPaired, PairingError) as exc:
+            print(f"gaitsym gateway: the emulated kit could not be paired: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        log.info("emulated kit paired; streaming %.0f s in real time; broker %s:%d", duration_s, mqtt.host, mqtt.port)
+        gw.start()
+        completed = serve(gw, stop, duration_s=duration_s, drain_timeout_s=args.drain_timeout_s)
+        left = len(gw.outbox)
+        gw.stop(end_session=True)
+        log.info("gateway stopped: %d message(s) published, %d left in the outbox", gw.published, left)
+        return EXIT_OK if completed or stop.is_set() else EXIT_REFUSED
+    finally:
+        stack.close()
+        if old_bus is None:
+            os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = old_bus
 
 
 # ----------------------------------------------------------------------------------------------- session

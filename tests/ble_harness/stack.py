@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).resolve().with_name("bluezoo_launcher.py")
 DEFAULT_PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 _READY_TIMEOUT_S = 15.0
+_KIT_READY_TIMEOUT_S = 120.0
+"""A simulated session (``--motion session``) is computed before the kit advertises (~2 s per 15 min)."""
 
 _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -84,6 +86,9 @@ class BleStack:
     """Add a fourth sensor on its own adapter: another kit's pelvis (kit key "neighbour", serial
     GS1-PLV-0904), powered off at start and after every reset; tests power it on to play a neighbour."""
     verbose: bool = False
+    kit_args: tuple[str, ...] = ()
+    """Extra arguments for the kit process, e.g. ("--motion", "session", "--seed", "1", "--minutes", "1")
+    (then leave `motion` at its default: the last --motion wins)."""
     tmpdir: Path = field(init=False)
     bus_address: str = field(init=False, default="")
     setup_s: float = field(init=False, default=0.0)
@@ -151,9 +156,9 @@ class BleStack:
         self._procs.append((name, proc))
         return proc
 
-    def _wait_ready(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+    def _wait_ready(self, name: str, proc: subprocess.Popen[bytes], timeout_s: float = _READY_TIMEOUT_S) -> None:
         assert proc.stdout is not None
-        deadline = time.monotonic() + _READY_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         os.set_blocking(proc.stdout.fileno(), False)
         buf = b""
         while time.monotonic() < deadline:
@@ -205,10 +210,11 @@ class BleStack:
             argv += ["--adapter", adapter]
         if self.neighbour:
             argv += ["--neighbour-adapter", self.neighbour_adapter]
+        argv += self.kit_args
         if self.verbose:
             argv.append("--verbose")
         proc = self._spawn("kit", argv, subprocess.PIPE)
-        self._wait_ready("kit", proc)
+        self._wait_ready("kit", proc, _KIT_READY_TIMEOUT_S)
 
     def close(self) -> None:
         """Stop every process this stack started (kit, bluezoo, dbus-daemon, in that order) and clean up."""

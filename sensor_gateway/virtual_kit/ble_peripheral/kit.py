@@ -354,6 +354,8 @@ class VirtualBleKit:
             ble.wake()
 
     def state(self, placement: str) -> dict[str, Any]:
+        """The sensor's state; ``boot_ns`` is host monotonic ns at its boot: its clock reads
+        (host_ns - boot_ns) / 1000 + clock_offset_us µs (mod 2**32), the truth a time-sync test compares with."""
         ble = self.sensor(placement)
         s = ble.sensor
         imu = ble.app.characteristics["imu_data"]
@@ -375,4 +377,6 @@ class VirtualBleKit:
             "att_mtu": ble.att_mtu,
             "truncated": imu.truncated,
             "control_replies": ble.control_replies,
+            "boot_ns": s.boot_ns,
+            "clock_offset_us": s.clock_offset_us,
         }

@@ -245,7 +245,9 @@ class EmulatedSensor:
             first_ns = self._sample_time_ns(self.sequence)
             flags = PacketFlags(0)
             samples = []
-            for physical in self.source.read(n, self.sample_rate_hz):
+            read_at = getattr(self.source, "read_at", None)  # sources that follow the clock (ArraySource)
+            rows = read_at(first_ns, n, self.sample_rate_hz) if read_at else self.source.read(n, self.sample_rate_hz)
+            for physical in rows:
                 counts, acc_sat, gyr_sat = to_counts(physical, self.acc_range_g, self.gyr_range_dps)
                 if acc_sat:
                     flags |= PacketFlags.ACC_SATURATED
