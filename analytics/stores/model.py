@@ -422,6 +422,8 @@ def results_from_document(
             if value is not None:
                 both[f"{metric}_{key}"] = value
     both["n_flags"] = len(doc["quality"]["flags"])
+    if doc["quality"]["flags"]:
+        both["flags"] = ",".join(sorted({str(f["code"]) for f in doc["quality"]["flags"]}))
     points.append(Point(SESSION_SUMMARY, (("side", "none"), ("subject", subject)), both, t0_us))
     end_us = max([t0_us + round(duration_s * 1e6), *(p.time_us for p in points)])
     return SessionResults(subject, session, t0_us, end_us, int(provenance.result_version), tuple(points))
