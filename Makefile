@@ -33,8 +33,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Two pytest workers (the machine has 2 cores; many tests wait on real-time streams and servers); one test
+# file per worker, so module-scoped servers and caches (the BLE VM image) are never built twice at once.
 test: install lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Benchmarks that compare against mobgap (the Mobilise-D pipeline) run in their own virtualenv, so that
 # mobgap's heavy dependencies never leak into the test environment. Each figure's command is in bench/RESULTS.md.
