@@ -1,6 +1,11 @@
 """Speed and memory of `gaitsym analyze` on a 30-minute, 3-sensor, 100 Hz home session, on ONE core.
 
 Run: .venv/bin/python bench/analysis_speed.py [--minutes 30 (>= 11.6)] [--repeat 7] [--cpu N] [--recording DIR]
+     [--gait-only]
+
+The WHOLE analysis is timed: gait and exercises (analyze_recording's default), on the session with its
+exercise markers (events.csv) and, reported separately, with the markers dropped after reading (the
+exercise sets are then detected from the movement). ``--gait-only`` also times exercise_analyzer=None.
 
 1. The session is simulated and written as a recording folder by a separate process (so this parent stays
    small), unless --recording names one.
@@ -41,6 +46,7 @@ CHILD = r"""
 import json, os, sys, time
 os.sched_setaffinity(0, {int(sys.argv[3])})
 mode = sys.argv[2]
+case = sys.argv[4]
 
 def hwm_mb():
     for line in open("/proc/self/status"):
@@ -68,12 +74,28 @@ if mode == "stages":
                 stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
         return wrapper
 
-    for name in ("stream_quality", "still_gyro_bias_dps", "estimate_tilt", "detect_gait_events", "_obliquity_axes",
-                 "quiet_standing_mask", "obliquity_deg", "standing_reference", "rotation_span_dps",
-                 "estimate_thigh_axes", "check_thigh_sides", "detect_thigh_events", "_thigh_bouts", "_strides",
-                 "pelvic_drop_deg", "summarize_gait", "asymmetry"):
-        if hasattr(pipeline, name):  # (older pipelines lack some steps)
-            setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+    import analytics.algorithms.pelvic_obliquity as pelvic
+    import analytics.algorithms.exercise_signals as ex_signals
+    import analytics.algorithms.exercise_sets as ex_sets
+    import analytics.algorithms.exercise_detection as ex_detection
+
+    wrapped = {
+        pelvic: ("detect_gait_events", "still_gyro_bias_dps", "estimate_tilt", "obliquity_axes",
+                 "smoothed_angular_speed_dps", "quiet_standing_mask", "obliquity_deg"),
+        pipeline: ("stream_quality", "pelvis_signals", "standing_reference", "rotation_span_dps",
+                   "estimate_thigh_axes", "check_thigh_sides", "detect_thigh_events", "_thigh_bouts", "_strides",
+                   "pelvic_drop_deg", "summarize_gait", "asymmetry", "analyze_exercise_sets"),
+        ex_sets: ("compute_signals", "analyze_set"),
+        ex_signals: ("estimate_tilt", "smoothed_angular_speed_dps"),
+        ex_detection: ("detect_sets",),
+    }
+    for module, names in wrapped.items():
+        prefix = "" if module is pipeline else module.__name__.rsplit(".", 1)[1] + "."
+        for name in names:
+            if hasattr(module, name):  # (older pipelines lack some steps)
+                setattr(module, name, timed(prefix + name, getattr(module, name)))
+    if hasattr(pipeline, "analyze_exercise_sets"):  # the pipeline calls its default analyzer by identity
+        pipeline.default_exercise_analyzer = lambda: pipeline.analyze_exercise_sets
     io.pd = type("pd", (), {"read_csv": staticmethod(timed("read: pandas.read_csv", pd.read_csv)),
                             "errors": pd.errors, "DataFrame": pd.DataFrame})
     io._read_sensor_csv = timed("read: one sensor file incl. validation", io._read_sensor_csv)
@@ -83,11 +105,16 @@ if mode == "trace":
 w2, c2 = time.perf_counter(), time.process_time()
 rec = read_recording(sys.argv[1])
 w3, c3 = time.perf_counter(), time.process_time()
-doc = analyze_recording(rec, exercise_analyzer=None)
+if case == "detection":
+    import dataclasses
+    rec = dataclasses.replace(rec, markers=())
+doc = analyze_recording(rec, exercise_analyzer=None if case == "gait-only" else True)
 w4, c4 = time.perf_counter(), time.process_time()
 out = {"imports": w1 - w0, "read": w3 - w2, "analyse": w4 - w3, "cpu_imports": c1 - c0, "cpu_read": c3 - c2,
        "cpu_analyse": c4 - c3, "rss_mb": hwm_mb(), "rss_imports_mb": rss_imports, "stages": stages,
-       "strides": len(doc["gait"]["strides"]), "duration_s": rec.duration_s}
+       "strides": len(doc["gait"]["strides"]), "duration_s": rec.duration_s,
+       "sets": sum(e["exercise"] not in ("stand", "walk") for e in doc["exercises"]),
+       "failed": [f["message"] for f in doc["quality"]["flags"] if f["code"] == "exercises_failed"]}
 if mode == "trace":
     out["tracemalloc_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
 print(json.dumps(out))
@@ -108,26 +135,49 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--cpu", type=int, default=min(os.sched_getaffinity(0)), help="the one CPU to run on")
     ap.add_argument("--recording", help="an existing recording folder (default: simulate one)")
+    ap.add_argument("--gait-only", action="store_true", help="also time the analysis without exercises")
     args = ap.parse_args()
+    cases = ["markers", "detection"] + (["gait-only"] if args.gait_only else [])
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.recording or str(Path(tmp) / "rec")
         if not args.recording:
             _run(SIMULATE, folder, str(args.minutes))
         load_before = os.getloadavg()
-        runs = [_run(CHILD, folder, "plain", str(args.cpu)) for _ in range(args.repeat)]
-        stages = _run(CHILD, folder, "stages", str(args.cpu))
-        trace = _run(CHILD, folder, "trace", str(args.cpu))
+        results: dict[str, dict] = {}
+        for case in cases:  # interleaved, so that a change of machine load touches every case alike
+            results[case] = {"runs": []}
+        for _ in range(args.repeat):
+            for case in cases:
+                results[case]["runs"].append(_run(CHILD, folder, "plain", str(args.cpu), case))
+        for case in cases:
+            results[case]["stages"] = _run(CHILD, folder, "stages", str(args.cpu), case)
+            results[case]["trace"] = _run(CHILD, folder, "trace", str(args.cpu), case)
         load_after = os.getloadavg()
+    first = results["markers"]["runs"][0]
+    print(
+        f"{first['duration_s'] / 60:g} min, 3 sensors, 100 Hz home session ({first['strides']} strides); "
+        f"{args.repeat} fresh runs per case on CPU {args.cpu} of {os.cpu_count()}; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
+    titles = {
+        "markers": "WHOLE analysis (gait + exercises), sets from the exercise markers",
+        "detection": "WHOLE analysis (gait + exercises), markers dropped: sets detected",
+        "gait-only": "gait only (exercise_analyzer=None)",
+    }
+    for case in cases:
+        _report(titles[case], results[case])
+
+
+def _report(title: str, result: dict) -> None:
+    runs, stages, trace = result["runs"], result["stages"], result["trace"]
+    if runs[0]["failed"]:
+        raise SystemExit(f"bench/analysis_speed.py: exercise analysis failed: {runs[0]['failed']}")
     keys = ("imports", "read", "analyse", "cpu_read", "cpu_analyse")
     best = {k: min(r[k] for r in runs) for k in keys}
     med = {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in keys}
     totals = sorted(r["read"] + r["analyse"] for r in runs)
     duration = runs[0]["duration_s"]
-    print(
-        f"{duration / 60:g} min, 3 sensors, 100 Hz home session ({runs[0]['strides']} strides); {len(runs)} fresh "
-        f"runs on CPU {args.cpu} of {os.cpu_count()}; load average {load_before[0]:.1f} before, "
-        f"{load_after[0]:.1f} after"
-    )
+    print(f"\n{title}: {runs[0]['sets']} exercise sets")
     for k in ("imports", "read", "analyse"):
         cpu = f"   (CPU time best {best['cpu_' + k]:.3f} s)" if k != "imports" else ""
         print(f"  {k:<8} best {best[k]:.3f} s, median {med[k]:.3f} s{cpu}")
@@ -139,16 +189,20 @@ def main() -> None:
     )
     print(
         f"  peak RSS of a clean read + analyse process {max(r['rss_mb'] for r in runs):.0f} MB "
+        f"(runs {min(r['rss_mb'] for r in runs):.0f}-{max(r['rss_mb'] for r in runs):.0f}) "
         f"(after imports {runs[0]['rss_imports_mb']:.0f} MB); tracemalloc peak of read + analyse "
         f"{trace['tracemalloc_mb']:.0f} MB"
     )
     print(f"  per stage (one run, wall s; read {stages['read']:.3f}, analyse {stages['analyse']:.3f}):")
+    nested = {"pelvis_signals": "pelvic_obliquity.", "analyze_exercise_sets": "exercise_"}
     listed = 0.0
     for name, seconds in sorted(stages["stages"].items(), key=lambda kv: -kv[1]):
-        print(f"    {name:<42} {seconds:.3f}")
-        if not name.startswith("read:"):
+        inner = not name.startswith("read:") and "." in name
+        print(f"    {'  ' if inner else ''}{name:<{42 if inner else 44}} {seconds:.3f}")
+        if not name.startswith("read:") and "." not in name:
             listed += seconds
-    print(f"    {'analyse: everything else':<42} {stages['analyse'] - listed:.3f}")
+    print(f"    {'analyse: everything else':<44} {stages['analyse'] - listed:.3f}")
+    print(f"    (indented: parts of {', '.join(nested)})")
 
 
 if __name__ == "__main__":

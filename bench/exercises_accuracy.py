@@ -7,8 +7,9 @@ sensor_gateway/virtual_kit/exercises.py), analysed (1) with its markers and (2) 
 Prints: repetition counts exact (%), metric errors (analysis - truth: mean, 95th percentile of |error|, max
 |error|), hold-duration error, set detection precision/recall (a detected set matches a truth set of the
 same exercise and side overlapping it by more than half of the shorter), rep counts of matched detected sets,
-and the time of analyze_exercise_sets on a 30-minute session (median of 5 runs), also with the gait events
-passed in as the pipeline will.
+and the time of analyze_exercise_sets on a 30-minute session (median of 5 runs): standalone (computing the
+pelvis chain itself) and with the pelvis chain passed in, as analyze_recording does (its marginal cost in the
+whole analysis; bench/analysis_speed.py times the whole analysis in a clean process).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections import defaultdict
 import numpy as np
 
 from analytics.algorithms.exercise_sets import analyze_exercise_sets
-from analytics.algorithms.gait_events import detect_gait_events
+from analytics.algorithms.pelvic_obliquity import pelvis_signals
 from sensor_gateway.virtual_kit import simulate_session
 
 SKIP = ("stand", "walk")
@@ -121,16 +122,18 @@ def main() -> None:
         analyze_exercise_sets(bare_long)
         det_times.append(time.perf_counter() - t0)
     pelvis = long.recording.sensors["pelvis"]
-    events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, long.recording.sampling_rate_hz)
-    shared = []
+    shared = pelvis_signals(pelvis.acc_mps2, pelvis.gyr_dps, long.recording.sampling_rate_hz)
+    marginal: dict[str, list[float]] = {"markers": [], "detection": []}
     for _ in range(5):
-        t0 = time.perf_counter()
-        analyze_exercise_sets(long.recording, gait_events=events)
-        shared.append(time.perf_counter() - t0)
-    print(f"speed with the pipeline's gait events passed in: markers {statistics.median(shared):.3f} s")
+        for case, rec in (("markers", long.recording), ("detection", bare_long)):
+            t0 = time.perf_counter()
+            analyze_exercise_sets(rec, pelvis=shared)
+            marginal[case].append(time.perf_counter() - t0)
     print(
-        f"speed, 30-min session ({long.recording.n_samples} samples x 3 sensors): markers "
-        f"{statistics.median(times):.3f} s, detection {statistics.median(det_times):.3f} s (median of 5)"
+        f"speed, 30-min session ({long.recording.n_samples} samples x 3 sensors), median of 5: standalone markers "
+        f"{statistics.median(times):.3f} s, detection {statistics.median(det_times):.3f} s; with the pipeline's "
+        f"pelvis chain passed in: markers {statistics.median(marginal['markers']):.3f} s, detection "
+        f"{statistics.median(marginal['detection']):.3f} s"
     )
 
 

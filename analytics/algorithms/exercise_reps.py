@@ -30,6 +30,7 @@ import numpy as np
 from scipy import signal
 
 from analytics.algorithms._checks import check_rate
+from analytics.algorithms.tilt import butter_sos
 from analytics.errors import InvalidSignal
 
 SMOOTH_HZ = 2.0
@@ -90,7 +91,7 @@ def smooth_angle(angle_deg: np.ndarray, rate_hz: float) -> np.ndarray:
     x = np.asarray(angle_deg, dtype=np.float64)
     if x.size < 16:
         return x.copy()
-    sos = signal.butter(2, min(SMOOTH_HZ, 0.45 * rate_hz), btype="low", fs=rate_hz, output="sos")
+    sos = butter_sos(2, min(SMOOTH_HZ, 0.45 * rate_hz), "low", float(rate_hz))
     return np.asarray(signal.sosfiltfilt(sos, x, padlen=min(x.size - 1, 3 * int(rate_hz))))
 
 

@@ -2,16 +2,23 @@
 
 Sensors are strapped on at any rotation, so nothing here reads a sensor axis as a body axis:
 
-- ``up`` per placement: the earth vertical in that sensor's frame (analytics.algorithms.tilt, ~0.1 deg).
-- pelvis body axes (forward, left, up in the pelvis sensor frame) and walking bouts from the session's
-  walking (analytics.algorithms.gait_events / pelvis_alignment), unless the caller passes its GaitEvents.
-- raw pelvic obliquity asin(left . up) and elevation of the pelvis's anterior axis asin(forward . up), deg.
-- gyroscope bias per sensor (deg/s): the median rate over still samples (smoothed angular speed below
-  ``STILL_DPS``), subtracted before any integration; 0 with ``bias_known=False`` when fewer than
-  ``MIN_STILL_S`` of still samples exist.
-- quiet-standing reference: the first quiet upright standing period of at least ``REFERENCE_MIN_S`` (the
-  calibration stand at the start of a session; README "What gaitsym cannot measure"): median raw obliquity
-  and the median vertical of each thigh (the thighs' standing orientation for the standing exercises).
+- the pelvis chain (pelvic_obliquity.pelvis_signals: gait events and walking bouts, gyro bias, vertical,
+  body axes for obliquity, quiet standing, raw obliquity asin(left . up)): taken from the gait pipeline when
+  it passes its ``PelvisSignals`` (the same definitions, computed once), else computed here.
+- ``up`` of each thigh: the earth vertical in that sensor's frame (analytics.algorithms.tilt, 0.1 Hz gravity
+  filter), computed only over the sample windows asked for (``windows``: the marked sets whose prime mover
+  it is) plus ``TILT_MARGIN_S`` either side and the quiet-standing reference; NaN elsewhere. The window's
+  edges lie that margin away from any sample used: the gravity low-pass (2nd order, 0.1 Hz, run twice)
+  forgets the edge with a time constant of ~2.3 s, so within the window the vertical agrees with the
+  whole-recording one to < 0.01 deg (tests/exercises/test_exercise_signals.py). ``windows=None``: the whole
+  recording (set detection looks everywhere).
+- gyroscope bias per sensor (deg/s, ``gyro_bias``, computed when first asked for): the median rate over
+  still samples (smoothed angular speed below ``STILL_DPS``; every ``BIAS_STRIDE``-th), None when fewer than
+  ``MIN_STILL_S`` of still samples exist; subtracted before any integration (``corrected_gyr``).
+- quiet-standing reference: the first quiet upright standing period of the pelvis (pelvis_signals) during
+  which both thighs are still too, at least ``REFERENCE_MIN_S`` long (the calibration stand at the start of a
+  session; README "What gaitsym cannot measure"): median raw obliquity and the median vertical of each
+  segment (the thighs' standing orientation for the standing exercises).
 
 Units: deg, deg/s, s, Hz. Movement angles: ``angle_from_deg`` is the angle (deg) between a segment's vertical
 at each sample and a reference vertical, i.e. how far the segment has tilted from a rest posture; it is exact
@@ -21,19 +28,20 @@ about the vertical. Validated on simulation only until real exercise recordings 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
 from analytics.algorithms.exercise_reps import runs
-from analytics.algorithms.gait_events import GaitEvents, detect_gait_events
-from analytics.algorithms.pelvic_obliquity import quiet_standing_mask
+from analytics.algorithms.gait_events import GaitEvents
+from analytics.algorithms.pelvic_obliquity import PelvisSignals, pelvis_signals
 from analytics.algorithms.pelvis_alignment import BodyAxes
-from analytics.algorithms.tilt import estimate_tilt, prefix_product
+from analytics.algorithms.tilt import estimate_tilt, prefix_product, smoothed_angular_speed_dps
 from analytics.errors import InsufficientData
 
 PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
+THIGHS = ("left_thigh", "right_thigh")
 STILL_DPS = 4.0
 """Smoothed angular speed (deg/s) below which a segment counts as still (sway is ~1-3 deg/s)."""
 MIN_STILL_S = 5.0
@@ -41,6 +49,34 @@ MIN_STILL_S = 5.0
 REFERENCE_MIN_S = 3.0
 """Shortest quiet standing (s, after pelvic_obliquity's trimming) accepted as the session's reference."""
 SPEED_LOWPASS_HZ = 1.0
+BIAS_STRIDE = 4
+"""The gyroscope bias is the median over every 4th still sample (see ExerciseSignals.gyro_bias)."""
+TILT_MARGIN_S = 20.0
+"""A thigh's vertical is computed this far (s) beyond each window it is needed in (see the module docstring:
+the edge effect of the 0.1 Hz gravity filter decays as exp(-t / 2.3 s), below 1e-3 of itself after 16 s)."""
+
+
+class WindowedVertical:
+    """A segment's vertical (n, 3) known over some sample windows only (compute_signals' ``windows``).
+
+    Slicing ``[i0:i1]`` inside one window returns that part (a view); a slice reaching outside every window
+    raises InsufficientData (a caller asked for samples nobody computed: a bug, never silently NaN)."""
+
+    def __init__(self, n: int, parts: list[tuple[int, np.ndarray]]) -> None:
+        self.shape = (n, 3)
+        self.parts = parts
+        """(first sample, (m, 3) vertical) per window, in time order."""
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        i0, i1, step = key.indices(self.shape[0])
+        for start, up in self.parts:
+            if start <= i0 and i1 <= start + up.shape[0]:
+                return up[i0 - start : i1 - start : step]
+        raise InsufficientData(f"the vertical of samples {i0}-{i1} was not computed (windows: {self.windows})")
+
+    @property
+    def windows(self) -> list[tuple[int, int]]:
+        return [(start, start + up.shape[0]) for start, up in self.parts]
 
 
 @dataclass(frozen=True)
@@ -58,22 +94,56 @@ class ExerciseSignals:
     """Per-recording signals (see the module docstring); arrays have one row per sample."""
 
     rate_hz: float
-    up: dict[str, np.ndarray]
-    gyr_dps: dict[str, np.ndarray]
-    """Bias-corrected gyroscope rates (deg/s), sensor frame."""
-    bias_known: dict[str, bool]
+    up: dict[str, np.ndarray | WindowedVertical]
+    """Vertical per placement (n, 3); a thigh's may be known over some windows only (WindowedVertical)."""
+    gyr_raw_dps: dict[str, np.ndarray]
+    """Gyroscope rates as recorded (deg/s, sensor frame, bias included)."""
     speed_dps: dict[str, np.ndarray]
     """1 Hz low-passed angular speed (deg/s) per placement."""
     axes: BodyAxes | None
     obliquity_raw_deg: np.ndarray | None
-    forward_elevation_deg: np.ndarray | None
     standing: StandingPosture | None
     walking: np.ndarray
     """Bool mask of samples inside walking bouts (with a 1.5 s margin)."""
+    _bias: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_samples(self) -> int:
-        return int(self.up["pelvis"].shape[0])
+        return int(self.pelvis_up.shape[0])
+
+    @property
+    def pelvis_up(self) -> np.ndarray:
+        """The pelvis's vertical (n, 3) at every sample."""
+        up = self.up["pelvis"]
+        assert isinstance(up, np.ndarray)
+        return up
+
+    def gyro_bias(self, placement: str) -> np.ndarray | None:
+        """Gyroscope bias (3,), deg/s: median rate over still samples; None below MIN_STILL_S of them."""
+        if placement not in self._bias:
+            raw = self.gyr_raw_dps[placement]
+            still = np.flatnonzero(self.speed_dps[placement] < STILL_DPS)
+            bias = None
+            if still.size >= MIN_STILL_S * self.rate_hz:
+                # every BIAS_STRIDE-th still sample: minutes of still samples, strongly correlated at the
+                # full rate (1 Hz low-passed speed); the median's standard error stays ~1e-3 deg/s
+                pick = still[::BIAS_STRIDE]
+                bias = np.array([float(np.median(raw[pick, i])) for i in range(3)])
+            self._bias[placement] = bias
+        return self._bias[placement]
+
+    def corrected_gyr(self, placement: str, i0: int, i1: int) -> np.ndarray:
+        """Bias-corrected rates (deg/s) of samples [i0, i1) (uncorrected when the bias is unknown)."""
+        bias = self.gyro_bias(placement)
+        raw = np.asarray(self.gyr_raw_dps[placement][i0:i1], dtype=np.float64)
+        return raw - bias if bias is not None else raw.copy()
+
+    def forward_elevation_deg(self, i0: int, i1: int) -> np.ndarray | None:
+        """Elevation (deg) of the pelvis's anterior axis asin(forward . up) over [i0, i1); None without axes."""
+        if self.axes is None:
+            return None
+        up = self.pelvis_up[i0:i1]
+        return np.degrees(np.arcsin(np.clip(up @ np.asarray(self.axes.forward), -1.0, 1.0)))
 
 
 def angle_from_deg(up: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -104,61 +174,77 @@ def twist_deg(gyr_dps: np.ndarray, rate_hz: float, axis: np.ndarray) -> float:
     return float(np.degrees(2.0 * np.arctan2(float(q[1:] @ u), float(q[0]))))
 
 
-def _speed(gyr: np.ndarray, rate: float) -> np.ndarray:
-    sos = signal.butter(2, SPEED_LOWPASS_HZ, btype="low", fs=rate, output="sos")
-    return np.asarray(signal.sosfiltfilt(sos, np.sqrt((gyr * gyr).sum(axis=1))))
+def merge_windows(windows: Sequence[tuple[int, int]], margin: int, n: int) -> list[tuple[int, int]]:
+    """Sample windows [i0, i1) widened by ``margin`` each side, clipped to [0, n), overlaps merged, sorted."""
+    out: list[tuple[int, int]] = []
+    for i0, i1 in sorted((max(0, a - margin), min(n, b + margin)) for a, b in windows):
+        if i1 <= i0:
+            continue
+        if out and i0 <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], i1))
+        else:
+            out.append((i0, i1))
+    return out
 
 
 def compute_signals(
-    acc_mps2: dict[str, np.ndarray],
-    gyr_dps: dict[str, np.ndarray],
+    acc_mps2: Mapping[str, np.ndarray],
+    gyr_dps: Mapping[str, np.ndarray],
     rate_hz: float,
     *,
     gait_events: GaitEvents | None = None,
+    pelvis: PelvisSignals | None = None,
+    windows: Mapping[str, Sequence[tuple[int, int]]] | None = None,
 ) -> ExerciseSignals:
     """All per-recording exercise signals from the three sensors' raw arrays (see the module docstring).
 
-    ``gait_events``: the pelvis's gait events if the caller already has them (their walking bouts and body
-    axes are used; saves ~0.18 s on a 30-min session). Raises InsufficientData when a placement is missing;
-    bad arrays raise InvalidSignal (from tilt).
+    ``pelvis``: the pipeline's pelvis_signals of the same recording (else computed here, with
+    ``gait_events`` if given). ``windows``: per thigh placement, the sample windows [i0, i1) where its
+    vertical is needed (a placement not listed: nowhere, besides the standing reference); None = everywhere.
+    Raises InsufficientData when a placement is missing; bad arrays raise InvalidSignal (from tilt).
     """
     missing = [p for p in PLACEMENTS if p not in acc_mps2 or p not in gyr_dps]
     if missing:
         raise InsufficientData(f"exercise analysis needs the pelvis and both thigh sensors; missing: {missing}")
     rate = float(rate_hz)
-    up, gyr, known, speed = {}, {}, {}, {}
-    for p in PLACEMENTS:
-        up[p] = estimate_tilt(acc_mps2[p], gyr_dps[p], rate).up
-        raw = np.asarray(gyr_dps[p], dtype=np.float64)
-        sp = _speed(raw, rate)
-        still = sp < STILL_DPS
-        known[p] = bool(still.sum() >= MIN_STILL_S * rate)
-        bias = np.median(raw[still], axis=0) if known[p] else np.zeros(3)
-        gyr[p] = raw - bias
-        speed[p] = sp
-    n = up["pelvis"].shape[0]
-    walking = np.zeros(n, dtype=bool)
-    events = gait_events or detect_gait_events(acc_mps2["pelvis"], gyr_dps["pelvis"], rate)
-    margin = round(1.5 * rate)
-    for bout in events.walking_bouts:
-        walking[max(0, round(bout.start_s * rate) - margin) : round(bout.end_s * rate) + margin + 1] = True
-    axes = events.axes
-    obliquity = forward = None
-    standing = None
-    if axes is not None:
-        obliquity = np.degrees(np.arcsin(np.clip(up["pelvis"] @ np.asarray(axes.left), -1.0, 1.0)))
-        forward = np.degrees(np.arcsin(np.clip(up["pelvis"] @ np.asarray(axes.forward), -1.0, 1.0)))
-        quiet = quiet_standing_mask(gyr["pelvis"], up["pelvis"], np.asarray(axes.up), rate)
-        quiet &= speed["left_thigh"] < STILL_DPS
-        quiet &= speed["right_thigh"] < STILL_DPS
+    if pelvis is None:
+        pelvis = pelvis_signals(acc_mps2["pelvis"], gyr_dps["pelvis"], rate, events=gait_events)
+    n = pelvis.up.shape[0]
+    speed = {"pelvis": pelvis.speed_dps}
+    for p in THIGHS:
+        if acc_mps2[p].shape[0] != n or gyr_dps[p].shape[0] != n:
+            raise InsufficientData(f"{p} has {acc_mps2[p].shape[0]} samples, the pelvis {n}: not one timeline")
+        speed[p] = smoothed_angular_speed_dps(gyr_dps[p], rate, SPEED_LOWPASS_HZ)
+    reference = None
+    if pelvis.axes is not None:
+        quiet = pelvis.standing & (speed["left_thigh"] < STILL_DPS) & (speed["right_thigh"] < STILL_DPS)
         starts, ends = runs(quiet)
         long_enough = np.flatnonzero(ends - starts >= REFERENCE_MIN_S * rate)
         if long_enough.size:
-            s, e = int(starts[long_enough[0]]), int(ends[long_enough[0]])
-            standing = StandingPosture(
-                obliquity_deg=float(np.median(obliquity[s:e])),
-                up={p: mean_direction(up[p][s:e]) for p in PLACEMENTS},
-                start_s=s / rate,
-                end_s=e / rate,
-            )
-    return ExerciseSignals(rate, up, gyr, known, speed, axes, obliquity, forward, standing, walking)
+            reference = (int(starts[long_enough[0]]), int(ends[long_enough[0]]))
+    margin = round(TILT_MARGIN_S * rate)
+    up: dict[str, np.ndarray | WindowedVertical] = {"pelvis": pelvis.up}
+    for p in THIGHS:
+        if windows is None:
+            up[p] = estimate_tilt(acc_mps2[p], gyr_dps[p], rate, keep_frame=False).up
+            continue
+        wanted = list(windows.get(p, ()))
+        if reference is not None:
+            wanted.append(reference)
+        parts = [
+            (i0, estimate_tilt(acc_mps2[p][i0:i1], gyr_dps[p][i0:i1], rate, keep_frame=False).up)
+            for i0, i1 in merge_windows(wanted, margin, n)
+        ]
+        up[p] = WindowedVertical(n, parts)
+    standing = None
+    if reference is not None:
+        assert pelvis.obliquity_raw_deg is not None
+        s, e = reference
+        standing = StandingPosture(
+            obliquity_deg=float(np.median(pelvis.obliquity_raw_deg[s:e])),
+            up={p: mean_direction(up[p][s:e]) for p in PLACEMENTS},
+            start_s=s / rate,
+            end_s=e / rate,
+        )
+    gyr = {p: gyr_dps[p] for p in PLACEMENTS}
+    return ExerciseSignals(rate, up, gyr, speed, pelvis.axes, pelvis.obliquity_raw_deg, standing, pelvis.walking)

@@ -36,6 +36,7 @@ from scipy import fft as sp_fft
 from scipy import signal
 
 from analytics.algorithms._checks import check_imu
+from analytics.algorithms.tilt import butter_sos
 from analytics.errors import InsufficientData, InvalidSignal
 
 GAIT_BAND_HZ = (0.5, 3.0)
@@ -95,36 +96,35 @@ def estimate_body_axes(
     """
     acc, _gyr, fs = check_imu(acc_mps2, gyr_dps, sampling_rate_hz, MIN_DURATION_S)
     n = acc.shape[0]
-    if walking_mask is None:
-        mask = np.ones(n, dtype=bool)
-    else:
+    if walking_mask is not None:
         mask = np.asarray(walking_mask)
         if mask.shape != (n,) or mask.dtype != np.bool_:
             raise InvalidSignal(f"walking_mask must be a bool array of shape ({n},), got {mask.dtype} {mask.shape}")
-    if mask.sum() < MIN_DURATION_S * fs:
-        raise InsufficientData(
-            f"walking_mask selects {int(mask.sum())} samples; need at least {MIN_DURATION_S:g} s of walking"
-        )
-
-    # Walking samples only (concatenated; the few joins between bouts do not bias means or covariances).
-    acc = acc[mask]
-    n = acc.shape[0]
+        if mask.sum() < MIN_DURATION_S * fs:
+            raise InsufficientData(
+                f"walking_mask selects {int(mask.sum())} samples; need at least {MIN_DURATION_S:g} s of walking"
+            )
+        # Walking samples only (concatenated; the few joins between bouts do not bias means or covariances).
+        acc = acc[mask]
+        n = acc.shape[0]
 
     # 1. up: mean specific force over the walking samples.
     mean_acc = acc.mean(axis=0)
     if np.linalg.norm(mean_acc) < 1e-6:
         raise InsufficientData("mean acceleration is zero: gravity is missing, cannot find the vertical")
     up = _unit(mean_acc)
-    sos_post = signal.butter(2, POSTURE_LOWPASS_HZ, "lowpass", fs=fs, output="sos")
-    posture = signal.sosfiltfilt(sos_post, acc, axis=0)
-    posture /= np.maximum(np.linalg.norm(posture, axis=1, keepdims=True), 1e-9)
-    up_conf = float(np.linalg.norm(posture.mean(axis=0)))
+    sos_post = butter_sos(2, POSTURE_LOWPASS_HZ, "lowpass", float(fs))
+    # (column by column: the filter's padded temporaries are then a third of the size; same arithmetic)
+    px, py, pz = (signal.sosfiltfilt(sos_post, acc[:, i]) for i in range(3))
+    norm = np.maximum(np.sqrt(px * px + py * py + pz * pz), 1e-9)
+    up_conf = float(np.linalg.norm([np.mean(px / norm), np.mean(py / norm), np.mean(pz / norm)]))
+    del px, py, pz, norm
 
     # 2. AP line: horizontal direction coupled with the vertical acceleration.
     e1 = _unit(np.cross(up, np.eye(3)[int(np.argmin(np.abs(up)))]))
     e2 = np.cross(up, e1)
-    sos_band = signal.butter(2, GAIT_BAND_HZ, "bandpass", fs=fs, output="sos")
-    band = signal.sosfiltfilt(sos_band, acc, axis=0)
+    sos_band = butter_sos(2, GAIT_BAND_HZ, "bandpass", float(fs))
+    band = np.column_stack([signal.sosfiltfilt(sos_band, acc[:, i]) for i in range(3)])  # (as posture)
     a_v = band @ up
     h = np.column_stack([band @ e1, band @ e2])
     max_lag = min(round(COUPLING_LAG_S * fs), n - 1)

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import signal
 
 from analytics.algorithms._checks import check_rate
+from analytics.algorithms.tilt import butter_sos
 from analytics.errors import InvalidSignal
 
 PHASE_TOE_OFF = 0.60
@@ -86,7 +87,7 @@ def detect_thigh_events(
         raise InvalidSignal("flexion_velocity_dps contains NaN or infinite values")
     if region_mask is not None and (region_mask.shape != w.shape or region_mask.dtype != np.bool_):
         raise InvalidSignal(f"region_mask must be a bool array of shape {w.shape}")
-    sos = signal.butter(4, min(LOWPASS_HZ, 0.45 * fs), "lowpass", fs=fs, output="sos")
+    sos = butter_sos(4, min(LOWPASS_HZ, 0.45 * fs), "lowpass", float(fs))
     ws = signal.sosfiltfilt(sos, w)
     peaks, _ = signal.find_peaks(ws, height=MIN_SWING_PEAK_DPS, distance=max(1, round(MIN_STRIDE_S * fs)))
     if region_mask is not None:

@@ -3,16 +3,18 @@
 Steps (each in its own algorithm module, see there for the papers and units):
 
 1. Quality of each stream (signal_quality): saturated samples and stuck (dropped-out) streams.
-2. Pelvis: gyro bias from still periods and orientation (tilt), walking bouts and pelvis-only events
-   (gait_events), body axes for obliquity (pelvis_alignment on tilt-levelled accelerations, see
-   _obliquity_axes), quiet standing and the standing reference of obliquity (pelvic_obliquity).
+2. Pelvis (pelvic_obliquity.pelvis_signals, computed once and shared with the exercise analysis): gyro bias
+   from still periods and orientation (tilt), walking bouts and pelvis-only events (gait_events), body axes
+   for obliquity (pelvis_alignment on tilt-levelled accelerations, pelvic_obliquity.obliquity_axes), quiet
+   standing and the standing reference of obliquity.
 3. Thighs: axes from standing + walking (thigh_alignment), is each sensor on a thigh and on its named side
    (side_check), toe offs and initial contacts per leg (thigh_events).
 4. Events per walking bout: from both thighs when both are usable over the whole bout, otherwise from the
    pelvis alone (with sides from a usable thigh when there is one); ``gait.bouts[i].source`` says which.
 5. Strides per side with stance, swing and step time and the pelvic drop relative to standing; the summary
    rule (analytics.results) per session and per bout, with a bootstrap CI of SI.
-6. Flags: anything that limits a number is said next to it (``quality.flags``); side-labelled numbers that
+6. Exercises (exercise_sets.analyze_exercise_sets, given the pelvis signals of step 2).
+7. Flags: anything that limits a number is said next to it (``quality.flags``); side-labelled numbers that
    cannot be trusted are withheld (null) and listed in ``quality.withheld``.
 
 Times in s from the first sample, angles in deg, angular velocities deg/s.
@@ -26,25 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from analytics.algorithms.gait_events import GaitEvents, detect_gait_events
-from analytics.algorithms.pelvic_obliquity import (
-    obliquity_deg,
-    pelvic_drop_deg,
-    quiet_standing_mask,
-    standing_reference,
-)
-from analytics.algorithms.pelvis_alignment import GAIT_BAND_HZ, BodyAxes, estimate_body_axes
+from analytics.algorithms.exercise_sets import analyze_exercise_sets
+from analytics.algorithms.gait_events import GaitEvents
+from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, pelvic_drop_deg, pelvis_signals, standing_reference
+from analytics.algorithms.pelvis_alignment import BodyAxes
 from analytics.algorithms.side_check import SEGMENT_SPAN_DPS, check_thigh_sides, rotation_span_dps
 from analytics.algorithms.signal_quality import spans_s, stream_quality
 from analytics.algorithms.thigh_alignment import ThighAxes, estimate_thigh_axes
 from analytics.algorithms.thigh_events import detect_thigh_events
-from analytics.algorithms.tilt import (
-    BIAS_CORRECTED_CUTOFF_HZ,
-    GRAVITY_CUTOFF_HZ,
-    estimate_tilt,
-    level_accelerations,
-    still_gyro_bias_dps,
-)
 from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
 from analytics.recording.io import Recording
 from analytics.results import RESULT_SCHEMA, add_step_times, asymmetry, mark_included, summarize_gait
@@ -54,8 +45,6 @@ GENERATOR_NAME = "gaitsym.analysis"
 GENERATOR_VERSION = "0.1.0"
 SIDES = ("left", "right")
 THIGHS = {"left": "left_thigh", "right": "right_thigh"}
-WALK_MARGIN_S = 1.5
-"""Thigh events are searched this far (s) around each pelvis walking bout (the pelvis trims bout ends)."""
 MAX_STEP_S = 1.5
 """A gap between contacts longer than this (s) ends a thigh-derived bout (as in gait_events)."""
 MIN_BOUT_ICS = 4
@@ -63,8 +52,6 @@ MIN_BOUT_ICS = 4
 MATCH_S = 0.15
 """A pelvis IC within this time (s) of a thigh IC of one leg is that leg's contact."""
 LOW_CONFIDENCE = 0.5
-AXES_DECIMATION = 4
-"""Block-mean factor of the accelerations the obliquity axes are found from (see _obliquity_axes)."""
 """Alignment confidence below this is flagged."""
 SIDE_LABELLED = (
     "gait.summary.stance_time_s",
@@ -81,12 +68,9 @@ ExerciseAnalyzer = Callable[[Recording], list[dict[str, Any]]]
 
 
 def default_exercise_analyzer() -> ExerciseAnalyzer | None:
-    """analytics.algorithms.exercise_sets.analyze_exercise_sets when that module exists, else None."""
-    try:
-        from analytics.algorithms import exercise_sets  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    analyzer: ExerciseAnalyzer = exercise_sets.analyze_exercise_sets
+    """analytics.algorithms.exercise_sets.analyze_exercise_sets (analyze_recording passes it the pelvis
+    signals it has already computed)."""
+    analyzer: ExerciseAnalyzer = analyze_exercise_sets
     return analyzer
 
 
@@ -156,35 +140,18 @@ def analyze_recording(
                 end_s=end,
             )
 
-    # 2. pelvis
+    # 2. pelvis (one chain shared with the exercise analysis, pelvic_obliquity.pelvis_signals)
     pelvis = recording.sensors["pelvis"]
-    events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, fs)  # first: its peak memory is the largest
-    gyro_bias = still_gyro_bias_dps(pelvis.gyr_dps, fs)
-    cutoff = GRAVITY_CUTOFF_HZ if gyro_bias is None else BIAS_CORRECTED_CUTOFF_HZ
-    tilt = estimate_tilt(pelvis.acc_mps2, pelvis.gyr_dps, fs, cutoff, gyro_bias, keep_frame=False)
-    walking = np.zeros(n, dtype=bool)
-    in_bout = np.zeros(n, dtype=bool)
-    margin = round(WALK_MARGIN_S * fs)
-    for b in events.walking_bouts:
-        walking[max(0, round(b.start_s * fs) - margin) : round(b.end_s * fs) + margin + 1] = True
-        in_bout[round(b.start_s * fs) : round(b.end_s * fs) + 1] = True
-    body_axes = _obliquity_axes(pelvis.acc_mps2, pelvis.gyr_dps, tilt.up, in_bout, fs, events.axes)
-    if events.axes is not None:
-        pelvis_up = np.asarray(events.axes.up)
-    else:
-        pelvis_up = np.median(tilt.up, axis=0)
-        pelvis_up /= np.linalg.norm(pelvis_up)
-    standing = quiet_standing_mask(pelvis.gyr_dps, tilt.up, pelvis_up, fs) & ~bad["pelvis"]
+    ps = pelvis_signals(pelvis.acc_mps2, pelvis.gyr_dps, fs, unusable=bad["pelvis"])
+    events, gyro_bias, body_axes, pelvis_up = ps.events, ps.gyro_bias_dps, ps.axes, ps.up_axis
+    walking, standing = ps.walking, ps.standing
     reference = None
-    relative = None
     if events.axes is None:
         flags.add("no_walking", "warning", "no walking bout found: no gait events, strides or pelvic drop")
     else:
-        assert body_axes is not None
-        raw = obliquity_deg(tilt.up, np.asarray(body_axes.left))
+        assert ps.obliquity_raw_deg is not None
         try:
-            reference = standing_reference(raw, standing, fs)
-            relative = raw - reference.obliquity_deg
+            reference = standing_reference(ps.obliquity_raw_deg, standing, fs)
         except InsufficientData as exc:
             flags.add("no_standing_reference", "withheld", f"pelvic drop withheld: {exc}")
             withheld.append("gait.summary.pelvic_drop_deg")
@@ -254,8 +221,7 @@ def analyze_recording(
 
     sides_trusted = True
     if flexion and walking.sum() >= 4 * fs:
-        yaw = pelvis.gyr_dps @ pelvis_up
-        check = check_thigh_sides(yaw, flexion, fs, walking)
+        check = check_thigh_sides(pelvis.gyr_dps @ pelvis_up, flexion, fs, walking)
         for side in flexion:
             alignment[THIGHS[side]]["side_check_score"] = check.score
         if check.swapped is True:
@@ -290,6 +256,7 @@ def analyze_recording(
         sides_trusted = False
 
     thigh_events = {side: detect_thigh_events(w, fs, walking & ~bad[THIGHS[side]]) for side, w in flexion.items()}
+    flexion.clear()  # (memory: the flexion rates are not needed any more)
 
     # 4. events per bout
     ics: list[dict[str, Any]] = []
@@ -322,6 +289,10 @@ def analyze_recording(
     for stride, included in zip(strides, mark_included(strides), strict=True):
         stride["included"] = included
     add_step_times(strides)
+    relative = None  # obliquity relative to standing (computed here, not held through the thigh steps: memory)
+    if reference is not None:
+        assert ps.obliquity_raw_deg is not None
+        relative = ps.obliquity_raw_deg - reference.obliquity_deg
     if strides and relative is not None:
         drops = pelvic_drop_deg(
             relative,
@@ -369,6 +340,16 @@ def analyze_recording(
             "pelvis alone (a thigh sensor missing, dropped out or not usable)",
         )
 
+    pelvis_block = None
+    if include_obliquity:
+        pelvis_block = {
+            "obliquity_deg": [] if relative is None else np.round(relative, 2).tolist(),
+            "rate_hz": fs,
+            "t0_s": 0.0,
+            "standing_baseline_deg": None if reference is None else reference.obliquity_deg,
+        }
+    del relative  # (memory: the exercise analysis comes next)
+
     # 6. exercises
     analyzer: ExerciseAnalyzer | None
     if exercise_analyzer is True:
@@ -381,8 +362,12 @@ def analyze_recording(
         analyzer = exercise_analyzer
     exercises: list[dict[str, Any]] = []
     if analyzer is not None:
+        del thigh_events, saturated_any  # (memory: not needed any more)
         try:
-            exercises = list(analyzer(recording))
+            if analyzer is analyze_exercise_sets:  # the default: shares the pelvis chain computed above
+                exercises = analyze_exercise_sets(recording, pelvis=ps)
+            else:
+                exercises = list(analyzer(recording))
         except AnalyticsError as exc:
             flags.add("exercises_failed", "warning", f"exercise analysis failed: {exc}")
 
@@ -416,52 +401,9 @@ def analyze_recording(
         "exercises": exercises,
         "quality": {"flags": flags.items, "alignment": alignment, "withheld": withheld},
     }
-    if include_obliquity:
-        doc["pelvis"] = {
-            "obliquity_deg": [] if relative is None else np.round(relative, 2).tolist(),
-            "rate_hz": fs,
-            "t0_s": 0.0,
-            "standing_baseline_deg": None if reference is None else reference.obliquity_deg,
-        }
+    if pelvis_block is not None:
+        doc["pelvis"] = pelvis_block
     return doc
-
-
-def _obliquity_axes(
-    acc: np.ndarray, gyr: np.ndarray, up: np.ndarray, in_bout: np.ndarray, fs: float, fallback: BodyAxes | None
-) -> BodyAxes | None:
-    """Pelvis body axes for obliquity: pelvis_alignment on the walking accelerations levelled by the tilt.
-
-    pelvis_alignment finds the antero-posterior line as the horizontal direction whose acceleration is
-    coupled with the vertical one, assuming left-right symmetric walking (medio-lateral acceleration in odd
-    stride harmonics only). In the sensor's own axes that fails for an asymmetric pelvic drop, the very thing
-    measured: the pelvis rolls further to one side, so gravity leaks g sin(obliquity) (~1 m/s^2 for 6 deg)
-    into the medio-lateral axis with even harmonics, coupled with the vertical. The forward axis then turned
-    by up to 16 deg on simulated walks with 0 vs 6 deg drops, and obliquity picked up sin(16 deg) of the
-    sagittal tilt (up to 0.5 deg of drop error). Levelled accelerations (tilt.level_accelerations: gravity
-    fixed along the mean walking vertical) carry no such leak: heading error within 2 deg on the same walks.
-    Computed at a quarter of the rate (block means of AXES_DECIMATION samples: 25 Hz at 100 Hz), which keeps
-    pelvis_alignment's 0.5-3 Hz gait band (a 4-sample mean has its first zero at 25 Hz, so nothing aliases
-    into that band) at a quarter of the cost. Falls back to ``fallback`` (the gait detector's axes) when the
-    walking is too short.
-    """
-    factor = AXES_DECIMATION if fs / AXES_DECIMATION >= 4 * GAIT_BAND_HZ[1] else 1
-    m = int(in_bout.sum()) // factor * factor
-    if fallback is None or m < 2 * fs:
-        return fallback
-    ups = _block_means(up[in_bout][:m], factor)
-    reference = np.full(ups.shape[0], 1.0 / ups.shape[0]) @ ups
-    reference /= np.linalg.norm(reference)
-    ups /= np.linalg.norm(ups, axis=1, keepdims=True)
-    levelled = level_accelerations(_block_means(acc[in_bout][:m], factor), ups, reference)
-    try:
-        return estimate_body_axes(levelled, _block_means(gyr[in_bout][:m], factor), fs / factor)
-    except InsufficientData:
-        return fallback
-
-
-def _block_means(x: np.ndarray, factor: int) -> np.ndarray:
-    """Means of consecutive blocks of ``factor`` rows of (m, 3), m a multiple of factor."""
-    return x if factor == 1 else x.reshape(-1, factor, x.shape[1]).mean(axis=1)
 
 
 def _pelvis_alignment(
