@@ -82,7 +82,7 @@ if mode == "stages":
     wrapped = {
         pelvic: ("detect_gait_events", "still_gyro_bias_dps", "estimate_tilt", "obliquity_axes",
                  "smoothed_angular_speed_dps", "quiet_standing_mask", "obliquity_deg"),
-        pipeline: ("stream_quality", "pelvis_signals", "standing_reference", "rotation_span_dps",
+        pipeline: ("stream_quality", "pelvis_signals", "standing_reference", "rotation_excursion_deg",
                    "estimate_thigh_axes", "check_thigh_sides", "detect_thigh_events", "_thigh_bouts", "_strides",
                    "pelvic_drop_deg", "summarize_gait", "asymmetry", "analyze_exercise_sets"),
         ex_sets: ("compute_signals", "analyze_set"),

@@ -32,7 +32,7 @@ from analytics.algorithms.exercise_sets import analyze_exercise_sets
 from analytics.algorithms.gait_events import GaitEvents
 from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, pelvic_drop_deg, pelvis_signals, standing_reference
 from analytics.algorithms.pelvis_alignment import BodyAxes
-from analytics.algorithms.side_check import SEGMENT_SPAN_DPS, check_thigh_sides, rotation_span_dps
+from analytics.algorithms.side_check import SEGMENT_EXCURSION_DEG, check_thigh_sides, rotation_excursion_deg
 from analytics.algorithms.signal_quality import spans_s, stream_quality
 from analytics.algorithms.thigh_alignment import ThighAxes, estimate_thigh_axes
 from analytics.algorithms.thigh_events import detect_thigh_events
@@ -65,6 +65,14 @@ SIDE_LABELLED = (
 )
 
 ExerciseAnalyzer = Callable[[Recording], list[dict[str, Any]]]
+
+
+def _excursion(acc: np.ndarray, gyr: np.ndarray, fs: float, walking: np.ndarray) -> float | None:
+    """rotation_excursion_deg over the walking samples, None when there is too little walking to judge."""
+    try:
+        return rotation_excursion_deg(acc, gyr, fs, walking)
+    except InsufficientData:
+        return None
 
 
 def default_exercise_analyzer() -> ExerciseAnalyzer | None:
@@ -155,16 +163,17 @@ def analyze_recording(
         except InsufficientData as exc:
             flags.add("no_standing_reference", "withheld", f"pelvic drop withheld: {exc}")
             withheld.append("gait.summary.pelvic_drop_deg")
-    pelvis_span = rotation_span_dps(pelvis.acc_mps2, pelvis.gyr_dps, walking) if walking.sum() >= 10 else None
-    pelvis_ok = pelvis_span is None or pelvis_span < SEGMENT_SPAN_DPS
+    pelvis_excursion = _excursion(pelvis.acc_mps2, pelvis.gyr_dps, fs, walking)
+    pelvis_ok = pelvis_excursion is None or pelvis_excursion < SEGMENT_EXCURSION_DEG
     alignment["pelvis"] = _pelvis_alignment(events, body_axes, standing, fs, flags)
     alignment["pelvis"]["gyro_bias_dps"] = None if gyro_bias is None else [float(x) for x in gyro_bias]
     if not pelvis_ok:
         flags.add(
             "wrong_segment",
             "withheld",
-            f"pelvis: it rotates like a thigh while walking ({pelvis_span:.0f} deg/s span about horizontal axes, "
-            f"a pelvis stays below {SEGMENT_SPAN_DPS:.0f}): it is not on the pelvis; all gait numbers withheld",
+            f"pelvis: it swings like a thigh while walking ({pelvis_excursion:.0f} deg per stride about a horizontal "
+            f"axis, a pelvis stays below {SEGMENT_EXCURSION_DEG:.0f}): it is not on the pelvis; all gait numbers "
+            "withheld",
             placement="pelvis",
         )
         alignment["pelvis"]["confidence"] = 0.0
@@ -184,13 +193,13 @@ def analyze_recording(
         data = recording.sensors[placement]
         if walking.sum() < 10:
             continue
-        span = rotation_span_dps(data.acc_mps2, data.gyr_dps, walking & ~bad[placement])
-        if span < SEGMENT_SPAN_DPS:
+        excursion = _excursion(data.acc_mps2, data.gyr_dps, fs, walking & ~bad[placement])
+        if excursion is not None and excursion < SEGMENT_EXCURSION_DEG:
             flags.add(
                 "wrong_segment",
                 "warning",
-                f"{placement}: it rotates only {span:.0f} deg/s (span about horizontal axes) while walking; a "
-                f"thigh sweeps over {SEGMENT_SPAN_DPS:.0f}: not used (is it on the thigh?)",
+                f"{placement}: it swings only {excursion:.0f} deg per stride about a horizontal axis while walking;"
+                f" a thigh sweeps over {SEGMENT_EXCURSION_DEG:.0f}: not used (is it on the thigh?)",
                 placement=placement,
             )
             continue
@@ -379,7 +388,7 @@ def analyze_recording(
             "version": GENERATOR_VERSION,
             "settings": {
                 "walk_margin_s": WALK_MARGIN_S,
-                "segment_span_dps": SEGMENT_SPAN_DPS,
+                "segment_excursion_deg": SEGMENT_EXCURSION_DEG,
                 "low_confidence": LOW_CONFIDENCE,
                 "thigh_events": "swing-landmark phase interpolation (analytics.algorithms.thigh_events)",
             },

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from analytics.algorithms.side_check import rotation_span_dps
+from analytics.algorithms.side_check import rotation_excursion_deg
 from analytics.algorithms.signal_quality import stream_quality
 from analytics.algorithms.thigh_alignment import estimate_thigh_axes
 from analytics.algorithms.thigh_events import (
@@ -103,13 +103,15 @@ def test_thigh_axes_need_walking():
         estimate_thigh_axes(acc, gyr, FS, np.ones(acc.shape[0], dtype=bool), np.ones(3, dtype=bool))
 
 
-def test_rotation_span_ignores_turning():
-    n = 2000
+def test_rotation_excursion_is_the_angle_swept_per_stride_and_ignores_turning():
+    n = 3000
+    t = np.arange(n) / FS
     acc = np.tile([0.0, 0.0, 9.81], (n, 1))
     gyr = np.zeros((n, 3))
-    gyr[:, 2] = 90.0  # turning about the vertical
-    gyr[:, 1] = 50.0 * np.sin(np.arange(n) / 10)
-    assert rotation_span_dps(acc, gyr, np.ones(n, dtype=bool)) == pytest.approx(100.0, rel=0.02)
+    gyr[:, 2] = 90.0  # turning about the vertical: not an excursion
+    # a +-20 deg sinusoidal swing at 0.9 Hz about a horizontal axis: 40 deg peak to peak
+    gyr[:, 1] = np.degrees(np.radians(20.0) * 2 * np.pi * 0.9 * np.cos(2 * np.pi * 0.9 * t))
+    assert rotation_excursion_deg(acc, gyr, FS, np.ones(n, dtype=bool)) == pytest.approx(40.0, rel=0.05)
 
 
 def test_stream_quality_finds_saturation_and_dropout():
