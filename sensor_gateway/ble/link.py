@@ -84,6 +84,36 @@ class LinkStats:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+async def _live_mtu(bus: Any, char: BleakGATTCharacteristic) -> tuple[Any, int | None]:
+    """(bus, BlueZ's current MTU property of `char`, or None when it cannot be read). `bus`: a dbus-fast
+    system-bus connection to reuse (None: one is made and returned)."""
+    path = char.obj[0] if isinstance(char.obj, tuple) and char.obj and isinstance(char.obj[0], str) else None
+    if path is None:
+        return bus, None
+    try:
+        from dbus_fast import BusType, Message, MessageType
+        from dbus_fast.aio import MessageBus
+
+        if bus is None:
+            bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        reply = await bus.call(
+            Message(
+                destination="org.bluez",
+                path=path,
+                interface="org.freedesktop.DBus.Properties",
+                member="Get",
+                signature="ss",
+                body=["org.bluez.GattCharacteristic1", "MTU"],
+            )
+        )
+    except Exception as exc:  # not BlueZ over dbus-fast (another backend), or the bus went away
+        log.debug("live MTU read: %s", exc)
+        return bus, None
+    if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+        return bus, None
+    return bus, int(reply.body[0].value)
+
+
 class SensorLink:
     def __init__(
         self,
@@ -212,11 +242,13 @@ class SensorLink:
                     f"{self.pinned.address} is {info.serial} ({info.placement}), pinned: "
                     f"{self.pinned.serial} ({self.placement}); pair again if the sensor was replaced"
                 )
+            # MtuTooSmall (refused) below 29 bytes, decided before subscribing: real bluetoothd 5.66 crashed on a
+            # Disconnect while an AcquireNotify socket was open (tests/ble_vm)
+            wanted = samples_per_packet_for_mtu(mtu)
             notify_args: Any = {"use_start_notify": cfg.use_start_notify}
             async with asyncio.timeout(cfg.gatt_timeout_s):
                 await client.start_notify(CONTROL_UUID, self._on_control, bluez=notify_args)
                 await client.start_notify(IMU_DATA_UUID, self._on_imu, bluez=notify_args)
-            wanted = samples_per_packet_for_mtu(mtu)  # MtuTooSmall (refused) below 29 bytes
             if cfg.samples_per_packet is not None:
                 wanted = max(1, min(wanted, cfg.samples_per_packet))
             if info.samples_per_packet != wanted:
@@ -233,16 +265,31 @@ class SensorLink:
 
     async def _negotiated_mtu(self, client: BleakClient) -> int:
         """ATT MTU in bytes, from the IMU characteristic's MTU property (BlueZ >= 5.62; bleak exposes it as
-        max_write_without_response_size + 3). Re-read for up to mtu_wait_s while it still shows 23."""
+        max_write_without_response_size + 3). Re-read for up to mtu_wait_s while it still shows 23.
+
+        bleak's copy of the property is updated only by PropertiesChanged signals, and real bluetoothd 5.66 sends
+        none when a device connected before (pairing!) gets its GATT objects from its cache before the MTU
+        exchange: bleak then shows 23 for good (tests/ble_vm). So while bleak shows 23, BlueZ's live value is
+        asked for too (org.freedesktop.DBus.Properties.Get)."""
         char = client.services.get_characteristic(IMU_DATA_UUID)
         if char is None:
             raise WrongSensor(f"{self.pinned.address} has no gaitsym IMU data characteristic")
         deadline = time.monotonic() + self.config.mtu_wait_s
-        while True:
-            mtu = int(char.max_write_without_response_size) + 3
-            if mtu > _DEFAULT_MTU or time.monotonic() >= deadline:
-                return mtu
-            await asyncio.sleep(0.1)
+        bus: Any = None
+        try:
+            while True:
+                mtu = int(char.max_write_without_response_size) + 3
+                if mtu > _DEFAULT_MTU:
+                    return mtu
+                bus, live = await _live_mtu(bus, char)
+                if live is not None and live > _DEFAULT_MTU:
+                    return live
+                if time.monotonic() >= deadline:
+                    return mtu
+                await asyncio.sleep(0.1)
+        finally:
+            if bus is not None:
+                bus.disconnect()
 
     async def _read_info(self, client: BleakClient) -> SensorInfo:
         async with asyncio.timeout(self.config.gatt_timeout_s):
@@ -280,6 +327,12 @@ class SensorLink:
         self._lost_reason = self._lost_reason or "disconnected by gateway"
         try:
             async with self.lock, asyncio.timeout(self.config.gatt_timeout_s):
+                if not self.config.use_start_notify and client.is_connected:
+                    # close the AcquireNotify sockets first: real bluetoothd 5.66 segfaulted on a Disconnect with
+                    # one open (tests/ble_vm, bench/RESULTS_ble_vm.md)
+                    for uuid in (IMU_DATA_UUID, CONTROL_UUID):
+                        with contextlib.suppress(Exception):
+                            await client.stop_notify(uuid)
                 await client.disconnect()
         except Exception as exc:
             log.debug("%s: disconnect: %s", self.placement, exc)

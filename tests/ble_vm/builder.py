@@ -10,8 +10,9 @@ the project's virtualenv, cached under ``<repo>/.cache/ble_vm`` (override: GAITS
   loads them, mounts the host's ``/`` read-only over 9p and ``switch_root``s into ``stage2.sh``.
 
 ``stage2.sh`` (run from the host's files, inside the VM) mounts a read-write work folder shared over 9p at its
-host path, starts a system D-Bus, ``bluetoothd -n``, the Bumble kit on ``/dev/vhci`` and the bleak central
-(``central.py``), which writes ``result.json`` into the work folder; then the VM powers off. KVM is not used
+host path, brings up loopback, starts a system D-Bus, ``bluetoothd -n``, the Bumble kit on ``/dev/vhci`` and
+the gateway (``central.py``: pairing, the production gateway with Mosquitto and an acknowledging worker in the
+VM, the MTU rules), which writes ``result.json`` into the work folder; then the VM powers off. KVM is not used
 (it hangs on this already virtualised host): QEMU's software emulation, ~1 minute a run.
 """
 
@@ -270,12 +271,13 @@ def run_vm(
     *,
     stream_s: float = 5.0,
     small_mtu: int = 65,
-    samples_per_packet: int = 1,
+    samples_per_packet: int = 2,
     btmon: bool = False,
     timeout_s: float = 420.0,
     cache: Path = CACHE,
 ) -> VmRun:
-    """Boot the VM, run the scenario of central.py, return its result. `work` is emptied first."""
+    """Boot the VM, run the scenario of central.py, return its result. `work` is emptied first.
+    `stream_s`: the gateway's streaming time from the first packet; `samples_per_packet`: its batch size setting."""
     if shutil.which(QEMU) is None:
         raise VmError(f"{QEMU} not installed (Debian package qemu-system-x86; `make test` installs it)")
     t0 = time.monotonic()

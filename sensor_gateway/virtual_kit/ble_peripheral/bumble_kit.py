@@ -9,11 +9,15 @@ the central. Run as a process:
     python -m sensor_gateway.virtual_kit.ble_peripheral.bumble_kit --vhci /dev/vhci --control /run/kit.sock
 
 It prints READY when the three sensors advertise, and answers JSON-line commands on the Unix socket `--control`
-(`{"cmd": "drop", "placement": "pelvis"}` drops that sensor's link from the sensor's side and returns the
-CLOCK_MONOTONIC ns just before the disconnect; `{"cmd": "stats"}` returns per-sensor counters).
-``--small-mtu-sensor MTU`` adds a fourth sensor (serial GS1-MTU-0004) whose GATT server negotiates at most
-MTU bytes and streams 10 samples per packet until told otherwise: its notifications are truncated to MTU - 3
-bytes, as real stacks do.
+(`{"cmd": "drop", "sensor": "pelvis"}` (a placement or a serial) drops that sensor's link from the sensor's
+side and returns the CLOCK_MONOTONIC ns just before the disconnect; `{"cmd": "stats"}` returns per-sensor
+counters; `{"cmd": "power", "sensor": S, "on": true}` switches a sensor on (advertising) or off (link dropped,
+not advertising); `{"cmd": "set_max_mtu", "sensor": S, "mtu": N}` sets the ATT MTU its GATT server accepts from
+the next connection on).
+``--small-mtu-sensor MTU`` adds a fourth sensor (serial GS1-MTU-0004, worn at the pelvis: a second kit's
+sensor) whose GATT server negotiates at most MTU bytes and streams 10 samples per packet until told otherwise:
+its notifications are truncated to MTU - 3 bytes, as real stacks do. It starts switched OFF (so pairing the
+kit finds one sensor per placement) until a `power` command switches it on.
 
 Three Bumble 0.0.236 limitations are handled here without patching Bumble (FIELD_NOTES section 9):
 - `KitLink.send_acl_data` stamps LE ACL data with the sending connection's own address (Bumble's `LocalLink`
@@ -204,6 +208,8 @@ class BumbleSensor:
     notify_failures: int = 0
     control_replies: int = 0
     links: int = 0
+    switched_on: bool = True
+    """Advertising when started (a switched-off sensor neither advertises nor accepts connections)."""
     connection: Connection | None = field(default=None, init=False)
     subscribed: bool = field(default=False, init=False)
     _wake_event: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -261,7 +267,23 @@ class BumbleSensor:
 
     async def start(self) -> None:
         await self.device.power_on()
-        await self.device.start_advertising(auto_restart=True)
+        if self.switched_on:
+            await self.device.start_advertising(auto_restart=True)
+
+    async def power(self, on: bool) -> None:
+        """Switch on (advertise) or off (drop the link, stop advertising)."""
+        if on and not self.switched_on:
+            self.switched_on = True
+            await self.device.start_advertising(auto_restart=True)
+        elif not on and self.switched_on:
+            self.switched_on = False
+            await self.device.stop_advertising()
+            await self.drop_link()
+
+    def set_max_mtu(self, mtu: int) -> None:
+        """The largest ATT MTU the GATT server accepts, from the next MTU exchange on."""
+        self.max_mtu = mtu
+        self.device.gatt_server.max_mtu = mtu
 
     def wake(self) -> None:
         self._wake_event.set()
@@ -334,16 +356,20 @@ class BumbleSensor:
         return {
             "serial": self.serial,
             "placement": self.placement,
+            "address": self.address,
             "connected": self.connection is not None,
             "subscribed": self.subscribed,
             "streaming": s.streaming,
             "sequence": s.sequence,
+            "boot_epoch": s.identity.boot_epoch,
             "samples_per_packet": s.samples_per_packet,
             "sample_rate_hz": s.sample_rate_hz,
             "notifications_sent": self.notifications_sent,
             "notify_failures": self.notify_failures,
             "control_replies": self.control_replies,
             "links": self.links,
+            "switched_on": self.switched_on,
+            "max_mtu": self.max_mtu,
             "att_mtu": self.connection.att_mtu if self.connection is not None else None,
         }
 
@@ -365,7 +391,9 @@ class BumbleKit:
             entries.append((MTU_TEST_IDENTITY, small_mtu, 10))
         for index, (identity, mtu, samples_per_packet) in enumerate(entries):
             sensor = EmulatedSensor(identity, _source(source, identity), samples_per_packet=samples_per_packet)
-            self.sensors[identity.serial] = BumbleSensor(sensor, self.link, _SENSOR_ADDRESSES[index], max_mtu=mtu)
+            self.sensors[identity.serial] = BumbleSensor(
+                sensor, self.link, _SENSOR_ADDRESSES[index], max_mtu=mtu, switched_on=identity != MTU_TEST_IDENTITY
+            )
         self._tasks: list[asyncio.Task[None]] = []
         self.vhci_controller: Controller | None = None
 
@@ -410,6 +438,14 @@ class BumbleKit:
             return {"dropped": dropped, "t_ns": t_ns}
         if cmd == "stats":
             return {"sensors": {serial: s.stats() for serial, s in self.sensors.items()}}
+        if cmd == "power":
+            sensor = self.by_placement_or_serial(str(request["sensor"]))
+            await sensor.power(bool(request["on"]))
+            return {"serial": sensor.serial, "switched_on": sensor.switched_on}
+        if cmd == "set_max_mtu":
+            sensor = self.by_placement_or_serial(str(request["sensor"]))
+            sensor.set_max_mtu(int(request["mtu"]))
+            return {"serial": sensor.serial, "max_mtu": sensor.max_mtu}
         raise ValueError(f"unknown command {cmd!r}")
 
     async def serve_control(self, socket_path: str) -> asyncio.AbstractServer:
