@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
@@ -28,6 +29,21 @@ from servers import Mosquitto  # noqa: E402
 from worker.scenario import fresh_database, run_scenario  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def psutil_children() -> list[tuple[int, str]]:
+    """(pid, command line) of this process's children (from /proc)."""
+    me = str(os.getpid())
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] == me:
+                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                out.append((int(stat.parent.name), cmd))
+        except OSError:
+            continue
+    return out
 
 
 def cpu_s(pid: int) -> float:
@@ -75,6 +91,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--subjects", type=int, default=5)
     ap.add_argument("--minutes", type=float, default=1.2)
+    ap.add_argument("--no-live", action="store_true", help="worker without live results (session ends only)")
+    ap.add_argument("--window-s", type=float, default=5.0, help="gateway window marker period (default 5.0)")
+    ap.add_argument("--batch-s", type=float, default=1.0, help="gateway batch length (default 1.0)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-worker-"))
     os.environ["GAITSYM_STATE_DIR"] = str(tmp / "state")
@@ -82,14 +101,25 @@ def main() -> None:
     broker = Mosquitto(tmp / "mosquitto").start()
     samples: dict[str, float] = {}
 
-    def measure(workers: list, sessions: list) -> None:  # type: ignore[type-arg]
-        samples["worker0"] = cpu_s(workers[0].proc.pid)
-        samples["influx0"] = cpu_s(server.proc.pid)  # type: ignore[union-attr]
-        samples["mosq0"] = cpu_s(broker.proc.pid)  # type: ignore[union-attr]
-
     try:
-        # cpu at the start of streaming (after the worker's imports), then at the end, before it stops
+        # CPU marks: before the first sample (once the worker has imported everything and connected), then at
+        # the end, before it stops: every subject-second of the run is counted, nothing else
         import worker.scenario as sc
+
+        original_sessions = sc.home_sessions
+
+        def home_sessions(*a: Any, **k: Any) -> Any:
+            deadline = time.monotonic() + 60.0
+            log = tmp / "worker-1.log"
+            while time.monotonic() < deadline and "MQTT connected" not in (log.read_text() if log.exists() else ""):
+                time.sleep(0.1)
+            proc = [p for p in psutil_children() if "worker-1" in p[1]]
+            samples["worker0"] = cpu_s(proc[0][0])
+            samples["influx0"] = cpu_s(server.proc.pid)  # type: ignore[union-attr]
+            samples["mosq0"] = cpu_s(broker.proc.pid)  # type: ignore[union-attr]
+            return original_sessions(*a, **k)
+
+        sc.home_sessions = home_sessions  # type: ignore[assignment]
 
         original_stop = sc.WorkerProcess.stop
 
@@ -109,7 +139,8 @@ def main() -> None:
             n_workers=1,
             n_subjects=args.subjects,
             minutes=args.minutes,
-            during=measure,
+            extra=("--no-live",) if args.no_live else (),
+            gateway={"window_s": args.window_s, "batch_s": args.batch_s},
         )
         wall = time.monotonic() - wall0
         n_raw = sum(v[2] for v in out.raw.values())
@@ -118,14 +149,15 @@ def main() -> None:
         worker = samples["worker1"] - samples["worker0"]
         influx = samples["influx1"] - samples["influx0"]
         mosq = samples["mosq1"] - samples["mosq0"]
-        # the first 20 s of every session streamed before `measure`: count only what followed
-        streamed_before = args.subjects * 20.0
-        measured_s = subject_s - streamed_before
+        measured_s = subject_s
         print(f"subjects {args.subjects}, session {args.minutes} min, raw samples stored {n_raw}, strides {strides}")
-        print(f"wall {wall:.1f} s; subject-seconds after the CPU mark: {measured_s:.0f}")
+        print(f"wall {wall:.1f} s; subject-seconds: {measured_s:.0f}")
         for name, cpu in (("worker", worker), ("influxd", influx), ("mosquitto", mosq)):
             print(f"{name:10s} CPU {cpu:7.2f} s  = {cpu / measured_s * 1000:6.2f} ms per subject-second")
-        print(f"one worker core keeps up with {measured_s / worker:.0f} subjects (live results on)")
+        live = "off" if args.no_live else "on"
+        print(f"one worker core keeps up with {measured_s / worker:.0f} subjects (live results {live})")
+        stats = [line for line in out.worker_logs.splitlines() if "stopping;" in line]
+        print("worker stats:", stats[-1].split("stopping;", 1)[1].strip() if stats else "?")
         total = worker + influx + mosq
         print(
             f"worker + influxd + mosquitto: {total / measured_s * 1000:.2f} ms/subject-s -> 2 cores: "

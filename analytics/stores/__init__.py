@@ -14,13 +14,23 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from analytics.stores.errors import StoreConfigError
 
 if TYPE_CHECKING:
-    from analytics.stores.model import RawProgress, RawSamples, RawSeries, ResultRow, SessionResults, WriteReport
+    from analytics.stores.model import (
+        GapRecord,
+        RawIndex,
+        RawProgress,
+        RawSamples,
+        RawSeries,
+        ResultRow,
+        SessionResults,
+        WriteReport,
+    )
     from sensor_gateway.uplink.envelope import ClockMapping
 
 
@@ -30,6 +40,21 @@ class Store(Protocol):
 
     def write_raw(self, samples: RawSamples) -> WriteReport:
         """Store one sensor's decoded samples (keyed by subject, placement, timestamp from the sample's ticks)."""
+        ...
+
+    def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
+        """`write_raw` of several batches in as few requests (or one transaction) as possible; durable on return.
+        A batch refused as bad data is quarantined alone (the others are stored)."""
+        ...
+
+    def write_gap(self, gap: GapRecord) -> WriteReport:
+        """Record samples known to be missing (idempotent: a replayed gap overwrites itself)."""
+        ...
+
+    def raw_index(
+        self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int | None, seq_last: int
+    ) -> RawIndex:
+        """Stored batches and recorded gaps of one boot epoch overlapping [seq_first (None: any), seq_last]."""
         ...
 
     def read_raw(
@@ -59,7 +84,12 @@ class Store(Protocol):
         ...
 
     def replace_results(self, results: SessionResults) -> WriteReport:
-        """Replace a session's results unless a newer result_version is stored (then ``superseded``)."""
+        """Replace a session's results unless a newer result_version is stored (then ``superseded``); also
+        removes the provisional (live) results in the replaced time ranges."""
+        ...
+
+    def write_live(self, results: SessionResults) -> WriteReport:
+        """Append provisional results (points of the live measurements): no delete, never touches final results."""
         ...
 
     def read_results(
@@ -69,8 +99,10 @@ class Store(Protocol):
         session: str | None = None,
         start_us: int | None = None,
         end_us: int | None = None,
+        live: bool = False,
     ) -> list[ResultRow]:
-        """Stride, exercise-set and session-summary points of a subject, sorted by time."""
+        """Stride, exercise-set and session-summary points of a subject, sorted by time (``live``: the
+        provisional stride_live and exercise_set_live points instead)."""
         ...
 
     def close(self) -> None: ...

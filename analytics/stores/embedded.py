@@ -22,12 +22,16 @@ import numpy as np
 
 from analytics.stores.errors import StoreConfigError, StoreUnavailable
 from analytics.stores.model import (
+    GAP,
+    LIVE_MEASUREMENTS,
     RAW_BATCH,
     RAW_FIELDS,
     RESULT_MEASUREMENTS,
     SENSOR_SLOT_US,
     SESSION_SUMMARY,
+    GapRecord,
     Point,
+    RawIndex,
     RawProgress,
     RawSamples,
     RawSeries,
@@ -35,6 +39,7 @@ from analytics.stores.model import (
     SessionResults,
     WriteReport,
     batch_point,
+    gap_point,
     sensor_slot_start_us,
 )
 from sensor_gateway.uplink.envelope import ClockMapping
@@ -112,26 +117,64 @@ class EmbeddedStore:
             n += 1
         return n
 
-    def write_raw(self, samples: RawSamples) -> WriteReport:
-        if len(samples) == 0:
-            return WriteReport()
+    @staticmethod
+    def _raw_params(samples: RawSamples) -> list[tuple[Any, ...]]:
         times = samples.time_us().tolist()
         rows = np.column_stack([samples.acc_mps2, samples.gyr_dps]).tolist()
         seqs = samples.seq.tolist()
         ticks = samples.t_sensor_us.tolist()
-        params = [
+        return [
             (samples.subject, samples.placement, t, samples.session, samples.serial, samples.boot_epoch, s, k, *r)
             for t, s, k, r in zip(times, seqs, ticks, rows, strict=True)
         ]
 
+    def write_raw(self, samples: RawSamples) -> WriteReport:
+        return self.write_raw_many([samples])
+
+    def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
+        batches = [b for b in batches if len(b)]
+        if not batches:
+            return WriteReport()
+        params = [row for b in batches for row in self._raw_params(b)]
+
         def work(db: sqlite3.Connection) -> int:
             db.executemany("INSERT OR REPLACE INTO raw VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
-            return self._upsert_points(db, [batch_point(samples)])
+            return self._upsert_points(db, [batch_point(b) for b in batches])
 
         index = self._tx(work)
         if time.monotonic() - self._last_retention > 3600:
             self.enforce_retention()
         return WriteReport(points_written=len(params) + index, requests=1)
+
+    def write_gap(self, gap: GapRecord) -> WriteReport:
+        n = self._tx(lambda db: self._upsert_points(db, [gap_point(gap)]))
+        return WriteReport(points_written=int(n), requests=1)
+
+    def raw_index(
+        self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int | None, seq_last: int
+    ) -> RawIndex:
+        lo = -(1 << 62) if seq_first is None else seq_first
+        with self._lock:
+            batches = self._db.execute(
+                "SELECT json_extract(fields, '$.seq_first'), json_extract(fields, '$.seq_last'), "
+                "json_extract(fields, '$.n_samples') FROM points WHERE measurement = ? AND subject = ? "
+                "AND json_extract(tags, '$.placement') = ? AND json_extract(fields, '$.serial') = ? "
+                "AND json_extract(fields, '$.boot_epoch') = ? AND json_extract(fields, '$.seq_last') >= ? "
+                "AND json_extract(fields, '$.seq_first') <= ?",
+                (RAW_BATCH, subject, placement, serial, boot_epoch, lo, seq_last),
+            ).fetchall()
+            gaps = self._db.execute(
+                "SELECT json_extract(fields, '$.seq_first_missing'), json_extract(fields, '$.seq_last_missing') "
+                "FROM points WHERE measurement = ? AND subject = ? AND json_extract(tags, '$.placement') = ? "
+                "AND json_extract(fields, '$.serial') = ? AND json_extract(fields, '$.boot_epoch') = ? "
+                "AND json_extract(fields, '$.seq_last_missing') >= ? "
+                "AND json_extract(fields, '$.seq_first_missing') <= ?",
+                (GAP, subject, placement, serial, boot_epoch, lo, seq_last),
+            ).fetchall()
+        return RawIndex(
+            tuple(sorted((int(a), int(b), int(n)) for a, b, n in batches)),
+            tuple(sorted((int(a), int(b)) for a, b in gaps)),
+        )
 
     def enforce_retention(self, now_s: float | None = None) -> int:
         """Delete UTC raw samples and batch-index points older than the retention; returns rows deleted."""
@@ -240,17 +283,22 @@ class EmbeddedStore:
                 return WriteReport(superseded=True)
             ranges = {(results.start_us, results.end_us)}
             ranges.update((int(r[0]), int(r[0]) + round(float(r[2] or 0.0) * 1e6)) for r in old)
-            marks = ",".join("?" * len(RESULT_MEASUREMENTS))
+            names = (*RESULT_MEASUREMENTS, *LIVE_MEASUREMENTS)
+            marks = ",".join("?" * len(names))
             for start, end in ranges:
                 db.execute(
                     f"DELETE FROM points WHERE subject = ? AND measurement IN ({marks}) AND time_us BETWEEN ? AND ?",
-                    (results.subject, *RESULT_MEASUREMENTS, start, end),
+                    (results.subject, *names, start, end),
                 )
             n = self._upsert_points(db, results.points)
             return WriteReport(points_written=n, requests=1)
 
         report: WriteReport = self._tx(work)
         return report
+
+    def write_live(self, results: SessionResults) -> WriteReport:
+        n = self._tx(lambda db: self._upsert_points(db, results.points))
+        return WriteReport(points_written=int(n), requests=1)
 
     def read_results(
         self,
@@ -259,13 +307,15 @@ class EmbeddedStore:
         session: str | None = None,
         start_us: int | None = None,
         end_us: int | None = None,
+        live: bool = False,
     ) -> list[ResultRow]:
-        marks = ",".join("?" * len(RESULT_MEASUREMENTS))
+        names = LIVE_MEASUREMENTS if live else RESULT_MEASUREMENTS
+        marks = ",".join("?" * len(names))
         sql = (
             f"SELECT measurement, time_us, tags, fields FROM points WHERE subject = ? AND measurement IN ({marks}) "
             "AND time_us BETWEEN ? AND ?"
         )
-        args: list[Any] = [subject, *RESULT_MEASUREMENTS]
+        args: list[Any] = [subject, *names]
         args += [-(1 << 62) if start_us is None else start_us, (1 << 62) if end_us is None else end_us]
         if session is not None:
             sql += " AND json_extract(fields, '$.session') = ?"

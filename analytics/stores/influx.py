@@ -1,6 +1,7 @@
 """InfluxDB store: the one module that talks to InfluxDB (influxdb-client for the v2 API, urllib3 for v1).
 
-Writes (line protocol, precision µs, gzip, batches of ``batch_lines`` lines, 5,000 by default):
+Writes (line protocol, precision µs, gzip except v1 to a loopback host, batches of ``batch_lines`` lines,
+5,000 by default):
 - ``api="v2"``: influxdb-client's synchronous write API on ``/api/v2/write`` (token auth; InfluxDB 1.8, 2.x,
   3.x), bucket ``{database}/{retention policy}`` (2.x maps such names to DBRP automatically, 1.8 reads them as
   database/retention policy), deletes through influxdb-client's delete API (``/api/v2/delete``).
@@ -38,12 +39,19 @@ from analytics.stores.errors import (
 )
 from analytics.stores.model import (
     EXERCISE_SET,
+    EXERCISE_SET_LIVE,
+    GAP,
+    LIVE_MEASUREMENTS,
     RAW,
     RAW_BATCH,
+    RAW_FIELDS,
     RESULT_MEASUREMENTS,
     SENSOR_SLOT_US,
     SESSION_SUMMARY,
     STRIDE,
+    STRIDE_LIVE,
+    GapRecord,
+    RawIndex,
     RawProgress,
     RawSamples,
     RawSeries,
@@ -51,6 +59,7 @@ from analytics.stores.model import (
     SessionResults,
     WriteReport,
     batch_point,
+    gap_point,
     point_line,
     raw_lines,
     sensor_slot_start_us,
@@ -67,7 +76,12 @@ TAGS = {
     STRIDE: ("side", "subject"),
     EXERCISE_SET: ("exercise", "side", "subject"),
     SESSION_SUMMARY: ("side", "subject"),
+    STRIDE_LIVE: ("side", "subject"),
+    EXERCISE_SET_LIVE: ("exercise", "side", "subject"),
+    GAP: ("placement", "subject"),
 }
+ANCHORED = (*RESULT_MEASUREMENTS, *LIVE_MEASUREMENTS)
+"""Measurements a replacement deletes from: each of their series keeps an anchor point (see ANCHOR_US)."""
 TIME_MIN_NS = -(1 << 62)
 TIME_MAX_NS = 1 << 62
 ANCHOR_US = 0
@@ -101,7 +115,9 @@ class InfluxConfig:
     results_rp: str = "results"
     raw_retention: str = "30d"
     batch_lines: int = 5000
-    gzip: bool = True
+    gzip: bool | None = None
+    """Compress write bodies; None: yes, except v1 writes to a loopback host (compressing 30 kB per turn for
+    a server on the same machine costs both sides CPU and saves nothing). influxdb-client (v2) always does."""
     timeout_s: float = 30.0
     retry_for_s: float = 60.0
     base_delay_s: float = 0.5
@@ -144,6 +160,9 @@ class InfluxStore:
             raise StoreConfigError("token: the v2 API needs a token (GAITSYM_INFLUX_TOKEN)")
         self.config = config
         self.base = config.url.rstrip("/")
+        host = urllib.parse.urlparse(self.base).hostname or ""
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        self._gzip = config.gzip if config.gzip is not None else not loopback
         self.quarantine = quarantine if quarantine is not None else Quarantine(config.quarantine_path)
         self._sleep = sleep
         timeout = urllib3.Timeout(connect=min(5.0, config.timeout_s), read=config.timeout_s)
@@ -158,7 +177,7 @@ class InfluxStore:
                 url=self.base,
                 token=config.token or "",
                 org=config.org,
-                enable_gzip=config.gzip,
+                enable_gzip=config.gzip is not False,
                 timeout=int(config.timeout_s * 1000),
                 retries=False,
             )
@@ -182,7 +201,7 @@ class InfluxStore:
             self._send_v2(rp, body)
             return
         headers = {**self._headers(), "Content-Type": "text/plain; charset=utf-8"}
-        if self.config.gzip:
+        if self._gzip:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         query = urllib.parse.urlencode({"db": self.config.database, "rp": rp, "precision": "u"})
@@ -256,7 +275,7 @@ class InfluxStore:
             self._write_chunk(rp, lines[i : i + size], what, report)
         return report
 
-    def _write_chunk(self, rp: str, lines: list[str], what: str, report: WriteReport) -> None:
+    def _write_chunk(self, rp: str, lines: list[str], what: str, report: WriteReport, quarantine: bool = True) -> None:
         deadline = time.monotonic() + self.config.retry_for_s
         attempt = 0
         while True:
@@ -278,11 +297,12 @@ class InfluxStore:
                 if verdict.action is WriteAction.SPLIT:
                     report.splits += 1
                     half = len(lines) // 2
-                    self._write_chunk(rp, lines[:half], what, report)
-                    self._write_chunk(rp, lines[half:], what, report)
+                    self._write_chunk(rp, lines[:half], what, report, quarantine)
+                    self._write_chunk(rp, lines[half:], what, report, quarantine)
                     return
                 if verdict.action is WriteAction.QUARANTINE:
-                    self.quarantine.put(what, fail.status, verdict.reason, fail.message, lines)
+                    if quarantine:
+                        self.quarantine.put(what, fail.status, verdict.reason, fail.message, lines)
                     report.quarantined.append(what)
                     return
                 delay = verdict.delay_s * (1.0 + 0.2 * random.random())
@@ -305,12 +325,67 @@ class InfluxStore:
         if len(samples) == 0:
             return WriteReport()
         what = samples.describe()
-        synced = samples.clock.utc_synced and samples.clock.ref_utc_s is not None
-        rp = self.config.raw_rp if synced else self.config.sensor_time_rp
+        rp = self._raw_rp(samples)
         report = self._write_lines(rp, raw_lines(samples), what)
         if not report.quarantined:
             report.merge(self._write_lines(rp, [point_line(batch_point(samples))], what + " (index)"))
         return report
+
+    def _raw_rp(self, samples: RawSamples) -> str:
+        synced = samples.clock.utc_synced and samples.clock.ref_utc_s is not None
+        return self.config.raw_rp if synced else self.config.sensor_time_rp
+
+    def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
+        """All batches' samples in as few requests as possible (per retention policy), then their index points.
+        If the server refuses any line as bad data, each batch is written again alone (idempotent), so the
+        quarantine names the one bad batch and the index claims only what is stored."""
+        batches = [b for b in batches if len(b)]
+        if len(batches) <= 1:
+            return self.write_raw(batches[0]) if batches else WriteReport()
+        by_rp: dict[str, list[RawSamples]] = {}
+        for b in batches:
+            by_rp.setdefault(self._raw_rp(b), []).append(b)
+        report = WriteReport()
+        for rp, group in by_rp.items():
+            lines = [line for b in group for line in raw_lines(b)]
+            what = f"{len(group)} raw batches ({group[0].describe()} ...)"
+            probe = WriteReport()
+            size = max(1, self.config.batch_lines)
+            for i in range(0, len(lines), size):
+                self._write_chunk(rp, lines[i : i + size], what, probe, quarantine=False)
+                if probe.quarantined:
+                    break
+            if probe.quarantined:  # one or more bad batches: sort them out one by one
+                for b in group:
+                    report.merge(self.write_raw(b))
+                continue
+            report.merge(probe)
+            report.merge(self._write_lines(rp, [point_line(batch_point(b)) for b in group], what + " (index)"))
+        return report
+
+    def write_gap(self, gap: GapRecord) -> WriteReport:
+        what = f"gap subject={gap.subject} placement={gap.placement} {gap.serial}/{gap.boot_epoch} seq {gap.seq_first}"
+        return self._write_lines(self.config.results_rp, [point_line(gap_point(gap))], what)
+
+    def raw_index(
+        self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int | None, seq_last: int
+    ) -> RawIndex:
+        lo = "" if seq_first is None else f" AND seq_last >= {int(seq_first)}"
+        batches: set[tuple[int, int, int]] = set()
+        for rp in self._raw_rps(None, None):
+            q = (
+                f"SELECT seq_first, seq_last, n_samples FROM {self._from(rp, RAW_BATCH)} WHERE "
+                f"{self._batch_where(subject, placement, serial, boot_epoch)}{lo} AND seq_first <= {int(seq_last)}"
+            )
+            for s in self.query(q):
+                batches.update((int(v[1]), int(v[2]), int(v[3])) for v in s.get("values", []))
+        glo = "" if seq_first is None else f" AND seq_last_missing >= {int(seq_first)}"
+        q = (
+            f"SELECT seq_first_missing, seq_last_missing FROM {self._from(self.config.results_rp, GAP)} WHERE "
+            f"{self._batch_where(subject, placement, serial, boot_epoch)}{glo} AND seq_first_missing <= {int(seq_last)}"
+        )
+        gaps = {(int(v[1]), int(v[2])) for s in self.query(q) for v in s.get("values", [])}
+        return RawIndex(tuple(sorted(batches)), tuple(sorted(gaps)))
 
     def _raw_rps(self, start_us: int | None, end_us: int | None) -> list[str]:
         """Policies holding raw points in a time range: UTC (>= 0) in raw_rp, sensor time (< 0) in the other."""
@@ -345,10 +420,13 @@ class InfluxStore:
         if session is not None:
             where += f" AND session = {quote_str(session)}"
         where += " AND " + self._time_clause(start_us, end_us)
-        rows: list[dict[str, Any]] = []
+        cols = ("seq", "t_sensor_us", "boot_epoch", "serial", "session", *RAW_FIELDS)
+        values: list[list[Any]] = []
         for rp in self._raw_rps(start_us, end_us):
-            rows.extend(self.rows(f"SELECT * FROM {self._from(rp, RAW)} WHERE {where}"))
-        return RawSeries.from_rows(rows)
+            q = f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {self._from(rp, RAW)} WHERE {where}"
+            for series in self.query(q):
+                values.extend(series.get("values", []))
+        return raw_series_from_values(values)
 
     def _batch_where(self, subject: str, placement: str, serial: str, boot_epoch: int) -> str:
         return (
@@ -429,11 +507,11 @@ class InfluxStore:
             pieces = [(start_us, ANCHOR_US - 1), (ANCHOR_US + 1, end_us)]
         for lo, hi in pieces:
             if lo <= hi:
-                self._delete(self.config.results_rp, RESULT_MEASUREMENTS, {"subject": subject}, lo, hi)
+                self._delete(self.config.results_rp, ANCHORED, {"subject": subject}, lo, hi)
 
     def _result_series(self, subject: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
         """The subject's result series the index knows (measurement, sorted tags)."""
-        names = "|".join(RESULT_MEASUREMENTS)
+        names = "|".join(ANCHORED)
         q = (
             f"SHOW SERIES ON {quote_ident(self.config.database)} FROM /^({names})$/ "
             f"WHERE {quote_ident('subject')} = {quote_str(subject)}"
@@ -441,7 +519,7 @@ class InfluxStore:
         out = set()
         for row in self.rows(q):
             measurement, tags = parse_series_key(str(row["key"]))
-            if measurement in RESULT_MEASUREMENTS and tags.get("subject") == subject:
+            if measurement in ANCHORED and tags.get("subject") == subject:
                 out.add((measurement, tuple(sorted(tags.items()))))
         return out
 
@@ -486,6 +564,11 @@ class InfluxStore:
         report.merge(self._write_lines(self.config.results_rp, summary, what + " (summary)"))
         return report
 
+    def write_live(self, results: SessionResults) -> WriteReport:
+        """Append provisional points (live measurements): one write, no DELETE, no read."""
+        what = f"live results subject={results.subject} session={results.session}"
+        return self._write_lines(self.config.results_rp, [point_line(p) for p in results.points], what)
+
     def read_results(
         self,
         subject: str,
@@ -493,13 +576,14 @@ class InfluxStore:
         session: str | None = None,
         start_us: int | None = None,
         end_us: int | None = None,
+        live: bool = False,
     ) -> list[ResultRow]:
         out: list[ResultRow] = []
         where = f"subject = {quote_str(subject)}"
         if session is not None:
             where += f" AND session = {quote_str(session)}"
         where += " AND " + self._time_clause(start_us, end_us)
-        for m in RESULT_MEASUREMENTS:
+        for m in LIVE_MEASUREMENTS if live else RESULT_MEASUREMENTS:
             q = f"SELECT * FROM {self._from(self.config.results_rp, m)} WHERE {where}"
             floats: set[str] | None = None
             for row in self.rows(q):
@@ -611,6 +695,28 @@ class InfluxStore:
         if self._client is not None:
             self._client.close()
         self._http.clear()
+
+
+def raw_series_from_values(values: list[list[Any]]) -> RawSeries:
+    """RawSeries from InfluxQL rows ``[time, seq, t_sensor_us, boot_epoch, serial, session, acc_x .. gyr_z]``
+    (column-wise: no dict per row), sorted by time, one row per timestamp."""
+    import numpy as np
+
+    if not values:
+        return RawSeries.from_rows([])
+    values.sort(key=lambda v: v[0])
+    cols = list(zip(*values, strict=True))
+    numbers = np.array([cols[i] for i in (6, 7, 8, 9, 10, 11)], dtype=np.float64).T
+    return RawSeries(
+        time_us=np.array(cols[0], dtype=np.int64),
+        seq=np.array(cols[1], dtype=np.int64),
+        t_sensor_us=np.array(cols[2], dtype=np.int64),
+        boot_epoch=np.array(cols[3], dtype=np.int64),
+        serial=tuple(str(v) for v in cols[4]),
+        session=tuple(cols[5]),
+        acc_mps2=np.ascontiguousarray(numbers[:, :3]),
+        gyr_dps=np.ascontiguousarray(numbers[:, 3:]),
+    )
 
 
 def _split_unescaped(text: str, sep: str, maxsplit: int = -1) -> list[str]:

@@ -11,6 +11,7 @@ it. Tags are only what dashboards group by (subject, side, placement, exercise).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +32,15 @@ STRIDE = "stride"
 EXERCISE_SET = "exercise_set"
 SESSION_SUMMARY = "session_summary"
 RESULT_MEASUREMENTS = (STRIDE, EXERCISE_SET, SESSION_SUMMARY)
-MEASUREMENTS = (RAW, RAW_BATCH, *RESULT_MEASUREMENTS)
+STRIDE_LIVE = "stride_live"
+EXERCISE_SET_LIVE = "exercise_set_live"
+LIVE_MEASUREMENTS = (STRIDE_LIVE, EXERCISE_SET_LIVE)
+"""Provisional results of live segments: their own measurements, appended (never a DELETE while a session runs),
+removed by the session's final `Store.replace_results`. Final results are never touched by a live analysis."""
+LIVE_OF = {STRIDE: STRIDE_LIVE, EXERCISE_SET: EXERCISE_SET_LIVE}
+GAP = "gap"
+"""Samples known to be missing (uplink ``gap`` messages), kept with the results (no retention)."""
+MEASUREMENTS = (RAW, RAW_BATCH, *RESULT_MEASUREMENTS, *LIVE_MEASUREMENTS, GAP)
 
 SENSOR_SLOT_US = 1 << 40
 """Sensor-time points of one boot epoch live in one slot of 2**40 µs (12.7 days) before 1970."""
@@ -91,7 +100,12 @@ class RawSamples:
         return len(self.seq)
 
     def time_us(self) -> Int64Array:
-        return raw_time_us(self.t_sensor_us, self.clock, self.boot_epoch)
+        """Point timestamps (µs) of the samples (`raw_time_us`), computed once."""
+        cached: Int64Array | None = self.__dict__.get("_time_us")
+        if cached is None:
+            cached = raw_time_us(self.t_sensor_us, self.clock, self.boot_epoch)
+            object.__setattr__(self, "_time_us", cached)
+        return cached
 
     def describe(self) -> str:
         """Names the batch in logs: subject, placement, sensor sample identity range."""
@@ -155,7 +169,9 @@ class Point:
 # ------------------------------------------------------------------------------------------ line protocol
 
 
+@functools.lru_cache(maxsize=4096)
 def _escape_key(text: str) -> str:
+    """Keys, tag values and measurement names repeat from point to point: escaped once (cached)."""
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
@@ -228,6 +244,50 @@ def batch_point(samples: RawSamples) -> Point:
     if samples.msg_id:
         fields["msg_id"] = samples.msg_id
     return Point(RAW_BATCH, (("placement", samples.placement), ("subject", samples.subject)), fields, int(times[0]))
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    """Samples ``seq_first..seq_last`` (inclusive) of one sensor boot epoch known to be missing (uplink gap)."""
+
+    subject: str
+    session: str | None
+    placement: str
+    serial: str
+    boot_epoch: int
+    seq_first: int
+    seq_last: int
+    duration_s: float
+    reason: str
+    msg_id: str = ""
+
+
+def gap_point(gap: GapRecord) -> Point:
+    """The gap's point: timestamp ``sensor_slot_start_us(boot_epoch) + seq_first`` (before 1970, unique per boot
+    epoch and first missing sample, so a replayed gap overwrites itself)."""
+    fields: dict[str, FieldValue] = {
+        "serial": gap.serial,
+        "boot_epoch": int(gap.boot_epoch),
+        "seq_first_missing": int(gap.seq_first),
+        "seq_last_missing": int(gap.seq_last),
+        "duration_s": float(gap.duration_s),
+        "reason": gap.reason,
+    }
+    if gap.session is not None:
+        fields["session"] = gap.session
+    if gap.msg_id:
+        fields["msg_id"] = gap.msg_id
+    time_us = sensor_slot_start_us(gap.boot_epoch) + int(gap.seq_first) % SENSOR_SLOT_US
+    return Point(GAP, (("placement", gap.placement), ("subject", gap.subject)), fields, time_us)
+
+
+@dataclass(frozen=True)
+class RawIndex:
+    """What the store knows of a sensor boot epoch's samples in a sequence range: stored batches
+    ``(seq_first, seq_last, n_samples)`` and known-missing ranges ``(seq_first, seq_last)`` from gaps."""
+
+    batches: tuple[tuple[int, int, int], ...]
+    gaps: tuple[tuple[int, int], ...]
 
 
 # ------------------------------------------------------------------------------------------ read side
@@ -424,6 +484,9 @@ def results_from_document(
     both["n_flags"] = len(doc["quality"]["flags"])
     if doc["quality"]["flags"]:
         both["flags"] = ",".join(sorted({str(f["code"]) for f in doc["quality"]["flags"]}))
+    gap_notes = [str(f.get("message", "")) for f in doc["quality"]["flags"] if f.get("code") == "data_gap"]
+    if gap_notes:
+        both["gaps"] = "; ".join(gap_notes)
     points.append(Point(SESSION_SUMMARY, (("side", "none"), ("subject", subject)), both, t0_us))
     end_us = max([t0_us + round(duration_s * 1e6), *(p.time_us for p in points)])
     return SessionResults(subject, session, t0_us, end_us, int(provenance.result_version), tuple(points))

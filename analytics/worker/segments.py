@@ -3,19 +3,25 @@
 A marker (`window`, `set_end`, `session_end`) names, per placement, the last sample ``(serial, boot_epoch,
 seq)`` it refers to. The worker that receives it (any worker: Mosquitto hands messages round-robin):
 
-1. checks the store holds every sample of the segment (`check_complete`; else `SegmentIncomplete`: the
-   consumer waits, bounded, then defers and retries; a segment is never analysed with a hole);
+1. checks that every sample of the segment is stored or known missing (`check_complete`: the batch index and the
+   recorded gaps, `Store.raw_index`, or the worker's own log of what it stored; else `SegmentIncomplete`: the
+   consumer waits, bounded, then defers and retries; a segment is never analysed with an unexplained hole, and
+   one with a recorded gap is analysed across it and flagged ``data_gap`` naming the gap);
 2. reads the segment's samples (`load_segment`): the session's samples of each placement with sequence
-   <= the marker's, and, for live segments, only the last ``lookback_s`` seconds; the three sensors are
-   resampled by linear interpolation onto one common grid at the sensors' rate (their stored UTC times,
-   from each batch's clock mapping, differ by a fraction of a sample);
+   <= the marker's, and, for live segments, only the last ``lookback_s`` seconds (windows: the new part plus
+   context), from the worker's memory when it holds them, else from the store; the three sensors are resampled
+   by linear interpolation onto one common grid at the sensors' rate, starting on a whole sample period (their
+   stored UTC times, from each batch's clock mapping, differ by a fraction of a sample). Samples still in
+   sensor time (gateway clock not synchronised) raise `ClockNotSynced`: deferred until they are moved to UTC;
 3. analyses it (`analytics.pipeline.analyze_recording`) and builds the result points with provenance
    (`segment_results`): the algorithm and schema versions and the clock mapping used per placement.
 
-Which samples a segment holds is a pure function of the marker and the stored data (sequence numbers, not
-arrival times): one worker or three store the same results. Versions (``result_version``): live window
-and set segments 1 (provisional, flagged ``provisional``), the session's final analysis 2, each
-re-analysis the stored version + 1 (`analytics.stores` never lets a lower version replace a higher one).
+Which samples a final segment holds is a pure function of the marker and the stored data (sequence numbers, not
+arrival times): one worker or three store the same final results. Live results are provisional and go to their
+own measurements (``stride_live``, ``exercise_set_live``, appended, never deleting): which window writes a
+stride depends on the worker that saw the previous window. Versions (``result_version``): live 1 (flagged
+``provisional``), the session's final analysis 2, each re-analysis the stored version + 1 (`analytics.stores`
+never lets a lower version replace a higher one).
 
 Units: timestamps µs (UTC), rates Hz, durations s, as in analytics.stores.
 """
@@ -32,7 +38,7 @@ import numpy as np
 
 from analytics.recording.io import Recording, SensorData
 from analytics.stores import Store
-from analytics.stores.model import Provenance, RawSeries, SessionResults, results_from_document
+from analytics.stores.model import LIVE_OF, Provenance, RawIndex, RawSeries, SessionResults, results_from_document
 from analytics.worker.errors import SegmentIncomplete
 from sensor_gateway.uplink.envelope import Marker, SensorPosition
 
@@ -98,27 +104,82 @@ def _lookback_samples(lookback_s: float | None, rate_hz: float = 100.0) -> int |
     return None if lookback_s is None else round(lookback_s * rate_hz)
 
 
-def check_complete(store: Store, segment: Segment, rate_hz: float = 100.0) -> None:
-    """Raise SegmentIncomplete unless every sample of the segment (per placement, from the first stored sample
-    of the boot epoch, or the lookback, up to the marker's sequence) is in the store."""
+class ClockNotSynced(SegmentIncomplete):
+    """A segment's samples are in sensor time (the gateway's clock was not UTC-synchronised): the three sensors
+    cannot be put on one time base yet. Deferred until a synchronised mapping of the same boot epoch arrives
+    (the worker then moves the samples to UTC, `Store.remap_raw`), never dropped."""
+
+
+def coverage(lo: int, hi: int, index: RawIndex) -> tuple[int, list[tuple[int, int]]]:
+    """Of samples ``lo..hi``: how many are neither stored nor known missing, and the known-missing ranges.
+
+    Stored: the batches' ranges (a batch holding fewer samples than its range lost some inside; those must be
+    named by gaps). Known missing: the gaps (uplink ``gap`` messages). Pure function."""
+    if hi < lo:
+        return 0, []
+    spans = sorted(
+        [(max(a, lo), min(b, hi)) for a, b, _ in index.batches] + [(max(a, lo), min(b, hi)) for a, b in index.gaps]
+    )
+    covered, reach = 0, lo - 1
+    for a, b in spans:
+        if b < a or b <= reach:
+            continue
+        a = max(a, reach + 1)
+        covered += b - a + 1
+        reach = b
+    unaccounted = (hi - lo + 1) - covered
+    missing = [(max(a, lo), min(b, hi)) for a, b in index.gaps if min(b, hi) >= max(a, lo)]
+    for a, b, n in index.batches:  # losses inside a batch: only accounted for when a gap names them
+        lost = (b - a + 1) - n
+        if lost > 0:
+            named = sum(min(b, gb) - max(a, ga) + 1 for ga, gb in index.gaps if min(b, gb) >= max(a, ga))
+            unaccounted += max(0, lost - named)
+    return unaccounted, sorted(set(missing))
+
+
+IndexFor = Callable[[str, SensorPosition, int], "RawIndex | None"]
+"""(placement, marker position, first sequence wanted) -> what the caller itself knows (None: ask the store)."""
+
+
+def check_complete(
+    store: Store, segment: Segment, rate_hz: float = 100.0, index_for: IndexFor | None = None
+) -> dict[str, tuple[int, list[tuple[int, int]]]]:
+    """Every sample of the segment (per placement, from the first sample of the boot epoch, or the lookback, up
+    to the marker's sequence) is stored or known missing (a recorded gap); else SegmentIncomplete.
+
+    Returns per placement the first sequence of the segment and the known-missing ranges in it. ``index_for``
+    answers from the caller's own knowledge (the worker's log of what it stored) when it can: a live window is
+    then checked without a query."""
     n_back = _lookback_samples(segment.lookback_s, rate_hz)
+    out: dict[str, tuple[int, list[tuple[int, int]]]] = {}
     for placement, pos in sorted(segment.positions.items()):
-        progress = store.raw_progress(segment.subject, placement, pos.serial, pos.boot_epoch)
-        if progress.seq_last is None or progress.seq_first is None or progress.seq_last < pos.seq:
-            have = -1 if progress.seq_last is None else progress.seq_last
+        want = None if n_back is None else pos.seq - n_back + 1
+        for attempt in ("local", "store"):
+            if attempt == "local":
+                if index_for is None or want is None:
+                    continue
+                index = index_for(placement, pos, want)
+                if index is None:
+                    continue
+            else:
+                index = store.raw_index(segment.subject, placement, pos.serial, pos.boot_epoch, want, pos.seq)
+            firsts = [a for a, _, _ in index.batches] + [a for a, _ in index.gaps]
+            missing: list[tuple[int, int]]
+            if not firsts:
+                unaccounted, lo, missing = pos.seq - (want or 0) + 1, want or 0, []
+            else:
+                lo = min(firsts) if want is None else max(want, min(firsts))
+                unaccounted, missing = coverage(lo, pos.seq, index)
+            if unaccounted == 0:
+                out[placement] = (lo, missing)
+                break
+        else:
             raise SegmentIncomplete(
-                f"{segment.subject} {placement}: store holds {pos.serial}/{pos.boot_epoch} up to seq {have}, "
-                f"the {segment.kind} marker needs {pos.seq}",
-                missing=pos.seq - have,
+                f"{segment.subject} {placement}: {unaccounted} samples of {pos.serial}/{pos.boot_epoch} "
+                f"{lo}..{pos.seq} neither stored nor known missing (the {segment.kind} marker needs them)",
+                missing=unaccounted,
             )
-        lo = progress.seq_first if n_back is None else max(progress.seq_first, pos.seq - n_back + 1)
-        stored = store.count_raw(segment.subject, placement, pos.serial, pos.boot_epoch, lo, pos.seq)
-        expected = pos.seq - lo + 1
-        if stored < expected:
-            raise SegmentIncomplete(
-                f"{segment.subject} {placement}: {expected - stored} of samples {lo}..{pos.seq} not yet stored",
-                missing=expected - stored,
-            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -131,30 +192,63 @@ class LoadedSegment:
     """Per placement: sensor identity, first and last stored (t_sensor_us, time_us) and the rate between them."""
 
 
-def _select(series: RawSeries, pos: SensorPosition, n_back: int | None) -> np.ndarray:
+def _select(series: RawSeries, pos: SensorPosition, first_seq: int | None) -> np.ndarray:
     keep = (series.seq <= pos.seq) & (series.boot_epoch == pos.boot_epoch)
-    keep &= np.array([s == pos.serial for s in series.serial], dtype=bool)
-    if n_back is not None:
-        keep &= series.seq > pos.seq - n_back
+    if len(set(series.serial)) > 1:
+        keep &= np.array([s == pos.serial for s in series.serial], dtype=bool)
+    elif series.serial and series.serial[0] != pos.serial:
+        keep &= False
+    if first_seq is not None:
+        keep &= series.seq >= first_seq
     return np.flatnonzero(keep)
 
 
-def load_segment(store: Store, segment: Segment, min_samples: int = 200) -> LoadedSegment | None:
-    """Read the segment's samples of every placement and resample them onto one grid (None: too few)."""
+SeriesFor = Callable[[str, SensorPosition, int], "RawSeries | None"]
+"""(placement, marker position, first sequence) -> the samples from the caller's memory (None: read the store)."""
+
+
+def load_segment(
+    store: Store,
+    segment: Segment,
+    min_samples: int = 200,
+    first_seq: Mapping[str, int] | None = None,
+    series_for: SeriesFor | None = None,
+) -> LoadedSegment | None:
+    """Read the segment's samples of every placement and resample them onto one grid (None: too few).
+
+    The grid's first instant is a whole multiple of the sample period (in µs since 1970): overlapping live
+    windows put a stride's events on the same timestamps. Raises ClockNotSynced when samples are in sensor
+    time (deferred until a synchronised mapping arrives)."""
     start_us = end_us = None
     if segment.t_utc_s is not None:
         end_us = round((segment.t_utc_s + 60.0) * 1e6)
         span = segment.lookback_s + 60.0 if segment.lookback_s is not None else MAX_SESSION_S
         start_us = end_us - round(span * 1e6)
+    n_back = _lookback_samples(segment.lookback_s)
     picked: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     clock: dict[str, Any] = {}
     rates: list[float] = []
     for placement, pos in sorted(segment.positions.items()):
-        series = store.read_raw(segment.subject, placement, start_us=start_us, end_us=end_us, session=segment.session)
-        idx = _select(series, pos, _lookback_samples(segment.lookback_s))
+        first = (first_seq or {}).get(placement)
+        if first is None and n_back is not None:
+            first = pos.seq - n_back + 1
+        series = None
+        if series_for is not None and first is not None:
+            series = series_for(placement, pos, first)
+        if series is None:
+            series = store.read_raw(
+                segment.subject, placement, start_us=start_us, end_us=end_us, session=segment.session
+            )
+        idx = _select(series, pos, first)
         if len(idx) < min_samples:
             return None
         t = series.time_us[idx]
+        if int(t[0]) < 0:
+            raise ClockNotSynced(
+                f"{segment.subject} {placement}: samples of {pos.serial}/{pos.boot_epoch} are in sensor time "
+                "(gateway clock not synchronised): waiting for a synchronised mapping of this boot",
+                missing=0,
+            )
         ticks = series.t_sensor_us[idx]
         span_ticks = int(ticks[-1] - ticks[0])
         rates.append(1e6 * (len(idx) - 1) / span_ticks if span_ticks > 0 else 100.0)
@@ -172,9 +266,10 @@ def load_segment(store: Store, segment: Segment, min_samples: int = 200) -> Load
             "utc_synced": bool(t[0] >= 0),
         }
     rate_hz = float(round(float(np.median(rates))))
-    t0 = max(int(v[0][0]) for v in picked.values())
-    t1 = min(int(v[0][-1]) for v in picked.values())
     period_us = 1e6 / rate_hz
+    t_first = max(int(v[0][0]) for v in picked.values())
+    t0 = int(np.ceil(t_first / period_us) * period_us) if period_us == int(period_us) else t_first
+    t1 = min(int(v[0][-1]) for v in picked.values())
     n = int((t1 - t0) // period_us) + 1
     if n < min_samples:
         return None
@@ -202,11 +297,35 @@ def analysis_id(segment: Segment, version: int, algorithm: str) -> str:
 
 
 def segment_results(
-    segment: Segment, loaded: LoadedSegment, doc: dict[str, Any], version: int, algorithm: str
+    segment: Segment,
+    loaded: LoadedSegment,
+    doc: dict[str, Any],
+    version: int,
+    algorithm: str,
+    gaps: Mapping[str, list[tuple[int, int]]] | None = None,
+    new_from_us: int | None = None,
 ) -> SessionResults:
-    """Result points of an analysed segment (provisional ones flagged), replacing its whole time range."""
+    """Result points of an analysed segment.
+
+    Final (session) segments: strides, sets and the summary, replacing the session's time range. Live segments:
+    provisional points of the live measurements (``stride_live``, ``exercise_set_live``, flagged
+    ``provisional``), no summary; a window keeps only strides ending at or after ``new_from_us`` (the part of the
+    window no earlier window of this worker covered) and not starting in the window's first second (edge).
+    ``gaps``: known-missing sample ranges per placement: the segment is analysed across them and says so (a
+    ``data_gap`` quality flag naming each gap; strides overlapping a gap flagged ``data_gap``)."""
+    doc = json.loads(json.dumps(doc))
+    gap_spans_us = _gap_spans(loaded, gaps or {})
+    if gap_spans_us:
+        _flag_gaps(doc, gaps or {}, gap_spans_us, loaded.t0_us)
     if not segment.final:
-        doc = _flag_provisional(doc)
+        _flag_provisional(doc)
+        if segment.kind == "window":
+            doc["gait"]["strides"] = [
+                st
+                for st in doc["gait"]["strides"]
+                if st.get("start_s", 0.0) >= 1.0
+                and (new_from_us is None or loaded.t0_us + round(float(st["end_s"]) * 1e6) >= new_from_us)
+            ]
     provenance = Provenance(
         analysis_id=analysis_id(segment, version, algorithm),
         result_version=version,
@@ -218,15 +337,49 @@ def segment_results(
     )
     points = results.points
     if not segment.final:
-        # live segments write strides (windows) or sets (set ends), never a session summary
-        points = tuple(p for p in points if p.measurement != "session_summary")
+        points = tuple(replace(p, measurement=LIVE_OF[p.measurement]) for p in points if p.measurement in LIVE_OF)
     return replace(results, points=points, start_us=loaded.t0_us, end_us=max(results.end_us, loaded.end_us))
 
 
-def _flag_provisional(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = json.loads(json.dumps(doc))
+def _gap_spans(loaded: LoadedSegment, gaps: Mapping[str, list[tuple[int, int]]]) -> list[tuple[int, int]]:
+    """Known-missing ranges as µs intervals (from each placement's first/last sample times, linearly)."""
+    spans = []
+    for placement, ranges in gaps.items():
+        c = loaded.clock.get(placement)
+        if not c or not ranges:
+            continue
+        n = max(1, int(c["seq_last"]) - int(c["seq_first"]))
+        per = (int(c["time_us_last"]) - int(c["time_us_first"])) / n
+        for a, b in ranges:
+            spans.append(
+                (
+                    int(c["time_us_first"] + (a - int(c["seq_first"])) * per),
+                    int(c["time_us_first"] + (b - int(c["seq_first"]) + 1) * per),
+                )
+            )
+    return spans
+
+
+def _flag_gaps(
+    doc: dict[str, Any], gaps: Mapping[str, list[tuple[int, int]]], spans_us: list[tuple[int, int]], t0_us: int
+) -> None:
+    names = [f"{p} seq {a}..{b}" for p, ranges in sorted(gaps.items()) for a, b in ranges]
+    doc["quality"]["flags"].append(
+        {
+            "code": "data_gap",
+            "severity": "warning",
+            "message": "analysed across samples known to be missing: " + "; ".join(names),
+        }
+    )
+    for stride in doc["gait"]["strides"]:
+        a = t0_us + round(float(stride["start_s"]) * 1e6)
+        b = t0_us + round(float(stride["end_s"]) * 1e6)
+        if any(lo <= b and a <= hi for lo, hi in spans_us):
+            stride["flags"] = [*stride.get("flags", []), "data_gap"]
+
+
+def _flag_provisional(doc: dict[str, Any]) -> None:
     for stride in doc["gait"]["strides"]:
         stride["flags"] = [*stride.get("flags", []), "provisional"]
     for ex in doc["exercises"]:
         ex["flags"] = [*ex.get("flags", []), "provisional"]
-    return doc

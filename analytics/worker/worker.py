@@ -6,22 +6,34 @@ Per turn, in this order:
 1. **decode** every delivery (`decode.decode_message`); a malformed payload is quarantined (kept with its
    topic in the worker quarantine), counted, logged at WARNING, and its delivery acknowledged to the broker
    so it is not redelivered forever; the worker keeps going;
-2. **store raw batches** (`Store.write_raw`, idempotent and durable on return). A batch whose ``msg_id`` this
-   worker already stored is not written again (a replay; the store would overwrite the same points
-   anyway: samples are keyed by subject, placement and the timestamp computed from the sample's sensor
-   ticks and the batch's own clock mapping, so replays and other workers land on the same points). A
-   sensor boot epoch first seen with a synchronised clock gets `Store.remap_raw` (moves any sensor-time
-   points stored while the gateway clock was unsynchronised);
+2. **store raw batches**: every raw batch of the turn in one `Store.write_raw_many` (idempotent and durable on
+   return; one request instead of one per batch). A batch whose ``msg_id`` this worker already stored is not
+   written again (a replay; the store would overwrite the same points anyway: samples are keyed by subject,
+   placement and the timestamp computed from the sample's sensor ticks and the batch's own clock mapping, so
+   replays and other workers land on the same points). A sensor boot epoch first seen with a synchronised
+   clock gets `Store.remap_raw` (moves any sensor-time points stored while the gateway clock was
+   unsynchronised); **gaps** are recorded (`Store.write_gap`). The worker also keeps, per sensor boot, the
+   last ``recent_s`` seconds of what *it* stored (samples, batch ranges, gaps): a cache that lets live windows
+   be checked and read without a query; whatever it lacks (another worker stored it) is read from the store;
 3. **acknowledge**: once the writes returned, the end-to-end ``ack`` (per subject, the stored msg_ids) is
    published to the gateway and then the broker's PUBACK is sent. If the store is unavailable
    (`StoreUnavailable`: overload or outage, after the store's own retries) nothing is acknowledged and
    the delivery is retried with backoff: Mosquitto stops sending after ``max_inflight_messages``
    unacknowledged deliveries, the gateway's outbox keeps everything else;
-4. **segments**: a `window`, `set_end` or `session_end` marker becomes a `segments.Segment`, analysed from the
-   store once the store holds every sample it names (polled every ``poll_s`` for up to ``segment_wait_s``;
-   then *deferred*: the broker delivery is acknowledged, the analysis retried with backoff for up to
-   ``defer_for_s``; the gateway's outbox re-sends the marker while it stays unacknowledged end to end, so a
-   worker restart loses no segment). A segment is never analysed with a hole.
+4. **segments**: a `window`, `set_end` or `session_end` marker becomes a `segments.Segment`, analysed once every
+   sample it names is stored or known missing (a recorded gap: then analysed across it, flagged ``data_gap``
+   naming the gap); polled every ``poll_s`` for up to ``segment_wait_s``; then *deferred*: the broker delivery
+   is acknowledged, the analysis retried with backoff for up to ``defer_for_s``; the gateway's outbox re-sends
+   the marker while it stays unacknowledged end to end, so a worker restart loses no segment. Samples still in
+   sensor time (gateway clock not synchronised) defer the segment the same way until a synchronised mapping of
+   the boot arrives and `Store.remap_raw` moved them: never dropped. A segment is never analysed with an
+   unexplained hole.
+
+Live windows: each window analyses only the samples since this worker's previous window of the subject plus
+``live_context_s`` of context, and appends the strides ending in that new part to the *provisional*
+measurements (`Store.write_live`: no delete, never touching final results); a window marker arriving while an
+older one of the same subject still waits replaces it (under load, windows coalesce instead of queueing). The
+session's final analysis replaces the session's final results and removes its provisional ones.
 
 Times: seconds of `time.monotonic` unless named ``_utc_s``.
 """
@@ -32,14 +44,17 @@ import logging
 import random
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from analytics.errors import InsufficientData
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
+from analytics.stores.model import STRIDE_LIVE, GapRecord, RawIndex, RawSamples, RawSeries, SessionResults
 from analytics.stores.quarantine import Quarantine
 from analytics.worker.decode import batch_samples, decode_message
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, Verdict, backoff_s, sort_failure
@@ -48,9 +63,11 @@ from analytics.worker.segments import (
     FINAL_VERSION,
     LIVE_VERSION,
     Analyzer,
+    ClockNotSynced,
     Segment,
     algorithm_name,
     check_complete,
+    coverage,
     default_analyzer,
     load_segment,
     segment_results,
@@ -60,6 +77,9 @@ from sensor_gateway.uplink import envelope as env
 from sensor_gateway.uplink.topics import topic, worker_subscriptions
 
 log = logging.getLogger("gaitsym.worker")
+LIVE_OVERLAP_S = 1.0
+"""A window also looks for strides ending up to this long before its new part (detected late)."""
+LIVE_SAME_STRIDE_US = 150_000
 
 
 @dataclass(frozen=True)
@@ -70,12 +90,23 @@ class WorkerConfig:
     """How long a closing marker waits for its samples to be stored before it is deferred, s."""
     defer_for_s: float = 600.0
     """How long a deferred segment is retried before it is left to the gateway's re-send, s."""
-    poll_s: float = 0.25
+    poll_s: float = 0.1
     """Interval between completeness checks of a waiting segment, s."""
     lookback_s: Mapping[str, float | None] = field(
-        default_factory=lambda: {"window": 20.0, "set": 240.0, "session": None}
+        default_factory=lambda: {"window": 8.0, "set": 240.0, "session": None}
     )
-    """Seconds of data each live segment kind analyses (None: the whole session)."""
+    """Seconds of data each segment kind analyses (None: the whole session); for windows, the context added
+    before the part no earlier window of this worker covered."""
+    live_new_default_s: float = 2.0
+    """New part of a window when this worker analysed no earlier window of the subject, s."""
+    live_new_max_s: float = 20.0
+    """Longest new part a coalesced window analyses, s (more is left to the final analysis)."""
+    turn_budget_s: float = 1.0
+    """Analysis time per turn before the worker goes back to storing and acknowledging raw data, s (session
+    ends first, then set ends, then live windows; what is left waits for the next turn, windows coalescing)."""
+    recent_s: float = 30.0
+    """Seconds of its own stored samples per sensor boot the worker keeps in memory (a cache, about 2 MB per
+    subject); a boot that sent nothing for that long is forgotten."""
     live_segments: bool = True
     """Analyse window and set markers while the session runs (provisional results, version 1, replaced by the
     session's final analysis); False: session ends only. (Once off by default: on InfluxDB 1.6.7 the repeated
@@ -100,7 +131,95 @@ class WorkerStats:
     segments_empty: int = 0
     segments_deferred: int = 0
     segments_superseded: int = 0
+    segments_unsynced: int = 0
+    windows_coalesced: int = 0
     acks_sent: int = 0
+
+
+StreamKey = tuple[str, str, str, int]
+"""subject, placement, serial, boot_epoch"""
+
+
+@dataclass
+class _Chunk:
+    seq_first: int
+    seq_last: int
+    n: int
+    seq: np.ndarray
+    time_us: np.ndarray
+    t_sensor_us: np.ndarray
+    acc: np.ndarray
+    gyr: np.ndarray
+    session: str | None
+
+
+@dataclass
+class _Stream:
+    """What this worker itself stored of one sensor boot, recently (a cache; never needed for correctness)."""
+
+    chunks: deque[_Chunk] = field(default_factory=deque)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    last_window_seq: int | None = None
+    touched_s: float = 0.0
+
+    def add(self, samples: RawSamples, keep: int) -> None:
+        seq = samples.seq
+        if any(c.seq_first == int(seq[0]) for c in self.chunks):
+            return  # the same batch again (a re-sent copy under another delivery)
+        chunk = _Chunk(
+            int(seq[0]),
+            int(seq[-1]),
+            len(seq),
+            seq,
+            samples.time_us(),
+            samples.t_sensor_us,
+            samples.acc_mps2,
+            samples.gyr_dps,
+            samples.session,
+        )
+        self.chunks.append(chunk)
+        if len(self.chunks) > 1 and chunk.seq_first < self.chunks[-2].seq_first:
+            self.chunks = deque(sorted(self.chunks, key=lambda c: c.seq_first))
+        newest = self.chunks[-1].seq_last
+        while self.chunks and self.chunks[0].seq_last < newest - keep:
+            self.chunks.popleft()
+        self.gaps = [g for g in self.gaps if g[1] >= newest - keep]
+
+    def start(self) -> int | None:
+        firsts = [c.seq_first for c in self.chunks] + [a for a, _ in self.gaps]
+        return min(firsts) if firsts else None
+
+    def index(self, first: int, last: int) -> RawIndex | None:
+        start = self.start()
+        if start is None or start > first:
+            return None
+        return RawIndex(
+            tuple((c.seq_first, c.seq_last, c.n) for c in self.chunks if c.seq_last >= first and c.seq_first <= last),
+            tuple(g for g in self.gaps if g[1] >= first and g[0] <= last),
+        )
+
+    def series(self, serial: str, boot_epoch: int, first: int, last: int) -> RawSeries | None:
+        start = self.start()
+        if start is None or start > first:
+            return None
+        parts = [c for c in self.chunks if c.seq_last >= first and c.seq_first <= last]
+        if not parts:
+            return None
+        seq = np.concatenate([c.seq for c in parts])
+        keep = (seq >= first) & (seq <= last)
+        t = np.concatenate([c.time_us for c in parts])[keep]
+        order = np.argsort(t, kind="stable")
+        n = int(keep.sum())
+        return RawSeries(
+            time_us=t[order],
+            seq=seq[keep][order],
+            t_sensor_us=np.concatenate([c.t_sensor_us for c in parts])[keep][order],
+            boot_epoch=np.full(n, boot_epoch, dtype=np.int64),
+            serial=(serial,) * n,
+            session=tuple(c.session for c in parts for _ in range(c.n)),
+            acc_mps2=np.concatenate([c.acc for c in parts])[keep][order],
+            gyr_dps=np.concatenate([c.gyr for c in parts])[keep][order],
+        )
 
 
 @dataclass
@@ -139,6 +258,11 @@ class Worker:
         self._retry_attempt = 0
         self._pending: list[_Pending] = []
         self._acks: dict[str, list[str]] = defaultdict(list)
+        self._streams: dict[StreamKey, _Stream] = {}
+        self._synced: dict[StreamKey, env.ClockMapping] = {}
+        self._finals: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._pruned_s = 0.0
+        self._live_written: dict[tuple[str, str], deque[tuple[str, int]]] = {}
         path = config.quarantine_path
         if path is None:
             from analytics.stores.paths import state_dir
@@ -197,40 +321,54 @@ class Worker:
         self._flush_acks()
 
     def _handle(self, deliveries: list[Delivery]) -> None:
-        for i, d in enumerate(deliveries):
+        decoded: list[tuple[Delivery, env.Message]] = []
+        for d in deliveries:
             try:
-                self._handle_one(d)
+                decoded.append((d, decode_message(d.topic, d.payload)))
             except Exception as exc:
-                verdict = sort_failure(exc)
-                if verdict is Verdict.QUARANTINE:
+                if sort_failure(exc) is not Verdict.QUARANTINE:
+                    raise
+                self._quarantine(d, exc)
+        raw = [(d, m) for d, m in decoded if isinstance(m, env.RawBatch)]
+        others = [(d, m) for d, m in decoded if not isinstance(m, env.RawBatch)]
+        try:
+            self._store_batches(raw)  # type: ignore[arg-type]
+        except Exception as exc:
+            self._failed(exc, [d for d, _ in raw] + [d for d, _ in others])
+            return
+        for i, (d, m) in enumerate(others):
+            try:
+                self._handle_one(d, m)
+            except Exception as exc:
+                if sort_failure(exc) is Verdict.QUARANTINE:
                     self._quarantine(d, exc)
                     continue
-                # RETRY: the store (or something outside) failed: keep this and every later delivery
-                self._retry_attempt += 1
-                delay = backoff_s(self._retry_attempt) * (1.0 + 0.2 * random.random())
-                if isinstance(exc, StoreUnavailable):
-                    delay = max(delay, exc.retry_after_s)
-                self._retry = list(deliveries[i:])
-                self._retry_at = self.clock() + delay
-                self.stats.store_retries += 1
-                log.warning(
-                    "%s: %s; %d deliveries kept unacknowledged, retry %d in %.1f s",
-                    self.config.worker_id,
-                    exc,
-                    len(self._retry),
-                    self._retry_attempt,
-                    delay,
-                )
-                if not isinstance(exc, StoreUnavailable | OSError | TimeoutError):
-                    log.exception("unexpected failure (kept for retry)", exc_info=exc)
+                self._failed(exc, [x for x, _ in others[i:]])
                 return
         self._retry_attempt = 0
 
-    def _handle_one(self, d: Delivery) -> None:
-        message = decode_message(d.topic, d.payload)
-        if isinstance(message, env.RawBatch):
-            self._store_batch(message, d)
-        elif isinstance(message, env.Gap):
+    def _failed(self, exc: BaseException, keep: list[Delivery]) -> None:
+        """The store (or something outside) failed: keep these deliveries unacknowledged, retry with backoff."""
+        self._retry_attempt += 1
+        delay = backoff_s(self._retry_attempt) * (1.0 + 0.2 * random.random())
+        if isinstance(exc, StoreUnavailable):
+            delay = max(delay, exc.retry_after_s)
+        self._retry = list(keep)
+        self._retry_at = self.clock() + delay
+        self.stats.store_retries += 1
+        log.warning(
+            "%s: %s; %d deliveries kept unacknowledged, retry %d in %.1f s",
+            self.config.worker_id,
+            exc,
+            len(self._retry),
+            self._retry_attempt,
+            delay,
+        )
+        if not isinstance(exc, StoreUnavailable | OSError | TimeoutError):
+            log.exception("unexpected failure (kept for retry)", exc_info=exc)
+
+    def _handle_one(self, d: Delivery, message: env.Message) -> None:
+        if isinstance(message, env.Gap):
             self.stats.gaps += 1
             log.info(
                 "gap %s %s %s/%d seq %d..%d (%s, %.2f s)",
@@ -243,6 +381,22 @@ class Worker:
                 message.reason,
                 message.duration_s,
             )
+            self.store.write_gap(
+                GapRecord(
+                    message.subject,
+                    message.session,
+                    message.placement,
+                    message.serial,
+                    message.boot_epoch,
+                    message.seq_first_missing,
+                    message.seq_last_missing,
+                    message.duration_s,
+                    message.reason,
+                    message.msg_id,
+                )
+            )
+            key = (message.subject, message.placement, message.serial, message.boot_epoch)
+            self._streams.setdefault(key, _Stream()).gaps.append((message.seq_first_missing, message.seq_last_missing))
             self._acks[message.subject].append(message.msg_id)
             self.link.ack(d.token)
         elif isinstance(message, env.Marker):
@@ -259,27 +413,96 @@ class Worker:
         else:
             raise MalformedMessage(d.topic, f"{message.kind!r} is not a message a worker reads")
 
-    def _store_batch(self, batch: env.RawBatch, d: Delivery) -> None:
-        if batch.msg_id in self._stored:
-            self.stats.replays_skipped += 1
-        else:
-            samples = batch_samples(batch, d.topic)
-            report = self.store.write_raw(samples)
-            if report.quarantined:
-                self.stats.quarantined += 1
+    def _coalesce_windows(self) -> None:
+        """Of a subject's waiting windows, the newest one whose samples are all here covers the older ones
+        (its new part starts where this worker's previous window ended): they are done without an analysis.
+        So a worker that fell behind analyses each subject once per turn instead of queueing, and a window
+        still waiting for its last batch is never overtaken by a newer one (that would starve both)."""
+        groups: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
+        for p in self._pending:
+            if p.segment.kind == "window":
+                groups[(p.segment.subject, p.segment.session)].append(p)
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            group.sort(key=lambda p: sum(pos.seq for pos in p.segment.positions.values()))
+            for i in range(len(group) - 1, 0, -1):
+                if self._here(group[i].segment):
+                    for old in group[:i]:
+                        self._pending.remove(old)
+                        self._done(old)
+                        self.stats.windows_coalesced += 1
+                    break
+
+    def _here(self, segment: Segment) -> bool:
+        """This worker itself stored every sample of the segment's last second (no query)."""
+        for placement, pos in segment.positions.items():
+            stream = self._streams.get((segment.subject, placement, pos.serial, pos.boot_epoch))
+            index = None if stream is None else stream.index(pos.seq - 99, pos.seq)
+            if index is None or coverage(pos.seq - 99, pos.seq, index)[0]:
+                return False
+        return True
+
+    def _store_batches(self, raw: list[tuple[Delivery, env.RawBatch]]) -> None:
+        todo: list[tuple[Delivery, env.RawBatch, RawSamples]] = []
+        for d, batch in raw:
+            if batch.msg_id in self._stored:
+                self.stats.replays_skipped += 1
+                continue
+            try:
+                todo.append((d, batch, batch_samples(batch, d.topic)))
+            except MalformedMessage as exc:
+                self._quarantine(d, exc)
+        if todo:
+            report = self.store.write_raw_many([s for _, _, s in todo])
+            self.stats.quarantined += len(report.quarantined)
+        keep = round(self.config.recent_s * 100)
+        for _, batch, samples in todo:
             key = (batch.subject, batch.placement, batch.sensor.serial, batch.sensor.boot_epoch)
-            if batch.clock.utc_synced and key not in self._remapped:
-                moved = self.store.remap_raw(*key, batch.clock)
-                if moved:
-                    log.info("%s: %d sensor-time samples of %s/%d moved to UTC", batch.subject, moved, *key[2:])
-                self._remapped.add(key)
+            stream = self._streams.setdefault(key, _Stream())
+            stream.add(samples, keep)
+            stream.touched_s = self.clock()
             self._stored[batch.msg_id] = None
             if len(self._stored) > self.config.dedup_capacity:
                 self._stored.popitem(last=False)
             self.stats.batches_stored += 1
             self.stats.samples_stored += len(samples)
-        self._acks[batch.subject].append(batch.msg_id)
-        self.link.ack(d.token)
+        for _, batch, _ in todo:
+            key = (batch.subject, batch.placement, batch.sensor.serial, batch.sensor.boot_epoch)
+            clock = batch.clock if batch.clock.utc_synced and batch.clock.ref_utc_s is not None else None
+            if clock is not None and key not in self._synced:
+                self._synced[key] = clock
+                self._remap(key, clock)
+            elif clock is None and key in self._synced:  # sensor-time data after the mapping became known
+                self._remap(key, self._synced[key])
+        for d, batch in raw:
+            if batch.msg_id in self._stored:
+                self._acks[batch.subject].append(batch.msg_id)
+                self.link.ack(d.token)
+
+    def _remap(self, key: StreamKey, clock: env.ClockMapping) -> None:
+        moved = self.store.remap_raw(*key, clock)
+        if moved:
+            log.info("%s: %d sensor-time samples of %s/%d moved to UTC", key[0], moved, key[2], key[3])
+            self._streams.pop(key, None)  # their cached times were sensor time
+            now = self.clock()
+            for p in self._pending:  # segments waiting for UTC: try again now
+                if p.segment.subject == key[0]:
+                    p.due_s = min(p.due_s, now)
+
+    def _index_for(self, segment: Segment) -> Callable[[str, env.SensorPosition, int], RawIndex | None]:
+        def index_for(placement: str, pos: env.SensorPosition, first: int) -> RawIndex | None:
+            stream = self._streams.get((segment.subject, placement, pos.serial, pos.boot_epoch))
+            return None if stream is None else stream.index(first, pos.seq)
+
+        return index_for
+
+    def _series_for(self, segment: Segment) -> Callable[[str, env.SensorPosition, int], RawSeries | None]:
+        def series_for(placement: str, pos: env.SensorPosition, first: int) -> RawSeries | None:
+            stream = self._streams.get((segment.subject, placement, pos.serial, pos.boot_epoch))
+            return None if stream is None else stream.series(pos.serial, pos.boot_epoch, first, pos.seq)
+
+        return series_for
 
     def _quarantine(self, d: Delivery, exc: BaseException) -> None:
         self.stats.malformed += 1
@@ -298,12 +521,24 @@ class Worker:
 
     # ------------------------------------------------------------------------------------------ segments
 
+    def _prune(self) -> None:
+        """Forget the cache of sensor boots that sent nothing for ``recent_s`` (sessions ended, sensors off)."""
+        now = self.clock()
+        if now - self._pruned_s < self.config.recent_s:
+            return
+        self._pruned_s = now
+        for key in [k for k, st in self._streams.items() if now - st.touched_s > self.config.recent_s]:
+            del self._streams[key]
+
     def _segments(self) -> None:
+        self._prune()
+        self._coalesce_windows()
         now = self.clock()
         keep: list[_Pending] = []
-        for p in sorted(self._pending, key=lambda p: p.due_s):
-            if p.due_s > now:
-                keep.append(p)
+        rank = {"session": 0, "set": 1, "window": 2}
+        for p in sorted(self._pending, key=lambda p: (rank.get(p.segment.kind, 3), p.due_s)):
+            if p.due_s > now or self.clock() - now > self.config.turn_budget_s:
+                keep.append(p)  # not due, or this turn's analysis time is spent: raw data goes first
                 continue
             try:
                 self._analyse(p)
@@ -347,22 +582,63 @@ class Worker:
 
     def _already_stored(self, segment: Segment, analysis_id: object) -> bool:
         """True when the session's final results are stored and this segment would not change them: a replay of
-        the session end (same analysis id) or a live segment arriving after the end (replacing would be wasted
-        work, or would put provisional strides back over final ones)."""
+        the session end (same analysis id) or a live segment arriving after the end."""
+        if not segment.final:
+            return (segment.subject, segment.session) in self._finals
         for row in self.store.read_results(segment.subject, session=segment.session):
             if row.measurement != "session_summary":
                 continue
             version = int(row.fields.get("result_version", 0))  # type: ignore[call-overload]
-            if version > LIVE_VERSION and not segment.final:
-                return True
-            if segment.final and version >= FINAL_VERSION and row.fields.get("analysis_id") == analysis_id:
+            if version >= FINAL_VERSION and row.fields.get("analysis_id") == analysis_id:
                 return True
         return False
 
+    def _new_live_points(self, results: SessionResults) -> SessionResults:
+        """Drop provisional strides this worker already wrote (the same stride seen again by an overlapping window:
+        same side, start within ``LIVE_SAME_STRIDE_US``): each stride is written once, at its first detection."""
+        written = self._live_written.setdefault((results.subject, results.session), deque(maxlen=200))
+        keep = []
+        for p in results.points:
+            if p.measurement == STRIDE_LIVE:
+                side = dict(p.tags).get("side", "")
+                if any(s == side and abs(t - p.time_us) < LIVE_SAME_STRIDE_US for s, t in written):
+                    continue
+                written.append((side, p.time_us))
+            keep.append(p)
+        return replace(results, points=tuple(keep))
+
+    def _window_span(self, segment: Segment) -> tuple[Segment, float]:
+        """A live window: the new part since this worker's previous window of the subject, plus context."""
+        news = []
+        for placement, pos in segment.positions.items():
+            stream = self._streams.get((segment.subject, placement, pos.serial, pos.boot_epoch))
+            if stream is not None and stream.last_window_seq is not None and stream.last_window_seq < pos.seq:
+                news.append((pos.seq - stream.last_window_seq) / 100.0)
+        new_s = min(max(news), self.config.live_new_max_s) if news else self.config.live_new_default_s
+        context = segment.lookback_s or 0.0
+        return replace(segment, lookback_s=context + new_s), new_s
+
     def _analyse(self, p: _Pending) -> None:
         segment = p.segment
-        check_complete(self.store, segment)
-        loaded = load_segment(self.store, segment)
+        if not segment.final and (segment.subject, segment.session) in self._finals:
+            self.stats.segments_superseded += 1
+            return
+        new_s = 0.0
+        if segment.kind == "window":
+            segment, new_s = self._window_span(segment)
+        known = check_complete(self.store, segment, index_for=self._index_for(segment))
+        try:
+            loaded = load_segment(
+                self.store,
+                segment,
+                first_seq={pl: lo for pl, (lo, _) in known.items()},
+                series_for=None if segment.final else self._series_for(segment),
+            )
+        except ClockNotSynced as exc:
+            if not p.attempts:
+                self.stats.segments_unsynced += 1
+                log.info("%s: %s waits: %s", self.config.worker_id, segment.marker_id, exc)
+            raise
         if loaded is None:
             self.stats.segments_empty += 1
             return
@@ -373,13 +649,31 @@ class Worker:
             self.stats.segments_empty += 1
             return
         version = FINAL_VERSION if segment.final else LIVE_VERSION
-        results = segment_results(segment, loaded, doc, version, self.algorithm)
+        gaps = {pl: missing for pl, (_, missing) in known.items() if missing}
+        # strides ending in the new part, and in the second before it (detected only now: the same stride of an
+        # earlier window lands on the same timestamp, the grid being whole sample periods, and overwrites)
+        new_from_us = loaded.end_us - round((new_s + LIVE_OVERLAP_S) * 1e6) if segment.kind == "window" else None
+        results = segment_results(segment, loaded, doc, version, self.algorithm, gaps=gaps, new_from_us=new_from_us)
         if self._already_stored(segment, results.points[-1].fields.get("analysis_id") if results.points else None):
             self.stats.segments_superseded += 1
             return
-        report = self.store.replace_results(results)
+        if segment.final:
+            report = self.store.replace_results(results)
+            if not report.superseded:
+                self._finals[(segment.subject, segment.session)] = None
+                if len(self._finals) > 10_000:
+                    self._finals.popitem(last=False)
+                self._live_written.pop((segment.subject, segment.session), None)
+        else:
+            results = self._new_live_points(results)
+            report = self.store.write_live(results)
+            if segment.kind == "window":
+                for placement, pos in segment.positions.items():
+                    stream = self._streams.get((segment.subject, placement, pos.serial, pos.boot_epoch))
+                    if stream is not None:
+                        stream.last_window_seq = pos.seq
         log.info(
-            "%s %s %s %s: %d points, version %d%s",
+            "%s %s %s %s: %d points, version %d%s%s",
             segment.subject,
             segment.session,
             segment.kind,
@@ -387,6 +681,7 @@ class Worker:
             report.points_written,
             version,
             " (superseded)" if report.superseded else "",
+            f" across gaps {gaps}" if gaps else "",
         )
         if report.superseded:
             self.stats.segments_superseded += 1

@@ -60,20 +60,32 @@ class HomeSession:
 
 
 def home_sessions(
-    tmp: Path, port: int, n: int, minutes: float = 1.2, seed0: int = 11, utc0: float = UTC0, **gw: Any
+    tmp: Path,
+    port: int,
+    n: int,
+    minutes: float = 1.2,
+    seed0: int = 11,
+    utc0: float = UTC0,
+    options: dict[str, dict[str, Any]] | None = None,
+    **gw: Any,
 ) -> list[HomeSession]:
+    """``options``: per subject, ``packet_loss`` (fraction of packets lost on the air: gaps) and ``synced``
+    (False: the gateway's clock is not UTC-synchronised until a test sets ``clock.synced``)."""
     out = []
     for i in range(n):
         subject = f"S{i + 1:03d}"
-        clock = VirtualHostClock(start_s=1000.0, utc_at_start_s=utc0 + 37.0 * i)
-        kit = virtual_kit(clock, seed=seed0 + i, minutes=minutes, script="walk")
+        opts = (options or {}).get(subject, {})
+        clock = VirtualHostClock(start_s=1000.0, utc_at_start_s=utc0 + 37.0 * i, synced=opts.get("synced", True))
+        kit = virtual_kit(
+            clock, seed=seed0 + i, minutes=minutes, script="walk", packet_loss=opts.get("packet_loss", 0.0)
+        )
         link = PahoLink(MqttSettings(port=port, client_id=f"gw-{subject}", reconnect_max_s=1))
         config = GatewayConfig(
             subject=subject,
-            ack_timeout_s=gw.pop("ack_timeout_s", 60.0),
-            still_timeout_s=gw.pop("still_timeout_s", 600.0),
-            window_s=gw.pop("window_s", 5.0),
-            **gw,
+            ack_timeout_s=gw.get("ack_timeout_s", 60.0),
+            still_timeout_s=gw.get("still_timeout_s", 600.0),
+            window_s=gw.get("window_s", 5.0),
+            **{k: v for k, v in gw.items() if k not in ("ack_timeout_s", "still_timeout_s", "window_s")},
         )
         gateway = Gateway(
             config, kit.transport, link, Outbox(tmp / f"outbox-{subject}.db", synchronous="NORMAL"), clock

@@ -16,7 +16,7 @@ from analytics.stores import open_store
 from analytics.stores.influx import setup_v1
 from worker.harness import HomeSession, WorkerProcess, finish, home_sessions, stop_gateways, stream
 
-N_SUBJECTS = 5
+N_SUBJECTS = 3
 MINUTES = 1.2
 _db_numbers = itertools.count(1)
 
@@ -70,12 +70,14 @@ def run_scenario(
     n_subjects: int = N_SUBJECTS,
     minutes: float = MINUTES,
     extra: tuple[str, ...] = (),
+    options: dict[str, dict[str, Any]] | None = None,
+    gateway: dict[str, Any] | None = None,
 ) -> Outcome:
     workers = [WorkerProcess(port, store_url, f"worker-{i + 1}", tmp, *extra).start() for i in range(n_workers)]
     sessions: list[HomeSession] = []
     try:
         time.sleep(1.5)  # the workers' persistent sessions and shared subscriptions exist before data flows
-        sessions = home_sessions(tmp, port, n_subjects, minutes=minutes)
+        sessions = home_sessions(tmp, port, n_subjects, minutes=minutes, options=options, **(gateway or {}))
         stream(sessions, 20.0)
         if during is not None:
             during(workers, sessions)

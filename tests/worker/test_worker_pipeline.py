@@ -1,4 +1,4 @@
-"""End to end on real servers: simulated home sessions (5 subjects at once) through the production gateway
+"""End to end on real servers: simulated home sessions (3 subjects at once) through the production gateway
 core, a real Mosquitto (the project's conf) and `gaitsym worker` processes into a real InfluxDB 1.6.
 
 The reference is one worker; every other scenario must store exactly the same points (every result point,
@@ -78,13 +78,13 @@ def test_worker_killed_with_sigkill_mid_session_loses_and_duplicates_nothing(
     _same_as_reference(outcome, reference)
 
 
-def test_influxdb_stopped_30s_mid_session_then_restarted_loses_nothing(
+def test_influxdb_stopped_mid_session_then_restarted_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, reference: Outcome
 ) -> None:
     def outage(workers: list[WorkerProcess], sessions: list[HomeSession]) -> None:
         influxdb.stop()
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 30.0:
+        while time.monotonic() - t0 < 12.0:  # several store retries (0.5, 1, 2, 4 s ...) while data keeps coming
             stream(sessions, 1.0)
             time.sleep(0.5)
         influxdb.start()

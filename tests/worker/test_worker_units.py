@@ -91,3 +91,38 @@ def test_worker_command_line_defaults_to_live_results() -> None:
     assert (r.subject, r.since, r.store) == ("S1", "2026-01-01", None)
     with pytest.raises(SystemExit):
         parser.parse_args(["reanalyze", "--since", "2026-01-01"])  # --subject is required
+
+
+def test_coverage_counts_stored_and_known_missing_samples() -> None:
+    from analytics.stores.model import RawIndex
+    from analytics.worker.segments import coverage
+
+    whole = RawIndex(((0, 99, 100), (100, 199, 100)), ())
+    assert coverage(0, 199, whole) == (0, [])
+    hole = RawIndex(((0, 99, 100), (150, 199, 50)), ())
+    assert coverage(0, 199, hole) == (50, [])  # 100..149 neither stored nor known missing: wait
+    named = RawIndex(((0, 99, 100), (150, 199, 50)), ((100, 149),))
+    assert coverage(0, 199, named) == (0, [(100, 149)])  # a recorded gap: analyse across it, named
+    inside = RawIndex(((0, 199, 190),), ())  # 10 samples lost inside one batch, the gap not arrived yet
+    assert coverage(0, 199, inside)[0] == 10
+    assert coverage(0, 199, RawIndex(((0, 199, 190),), ((50, 59),))) == (0, [(50, 59)])
+    assert coverage(120, 160, named) == (0, [(120, 149)])  # clipped to the range asked
+
+
+def test_batch_decoding_matches_the_packet_decoder_sample_by_sample() -> None:
+    """The batch-at-once conversion gives exactly what decoding each packet does (firmware_protocol)."""
+    import numpy as np
+
+    from firmware_protocol.packet import decode_packet
+
+    for v in _vectors():
+        message = decode_message(v["topic"], v["payload"].encode())
+        if not isinstance(message, env.RawBatch):
+            continue
+        samples = batch_samples(message, v["topic"])
+        accs, gyrs = zip(*(decode_packet(p).to_physical() for p in message.packets), strict=True)
+        np.testing.assert_array_equal(samples.acc_mps2, np.concatenate(accs))
+        np.testing.assert_array_equal(samples.gyr_dps, np.concatenate(gyrs))
+        first = decode_packet(message.packets[0])
+        rate = message.sensor.sample_rate_hz
+        assert int(samples.t_sensor_us[1] - samples.t_sensor_us[0]) == round(1e6 / rate) or first.sample_count == 1

@@ -1,0 +1,116 @@
+"""Where the worker's CPU goes: the `worker_cost` scenario with the worker process under cProfile.
+
+N simulated subjects stream through the production gateway core and a real Mosquitto into ONE `gaitsym worker`
+(under cProfile with a CPU-time timer) and a real InfluxDB 1.6, faster than real time; then the profile's
+cumulative times are grouped into the worker's stages (decode, raw writes, completeness checks, segment reads,
+analysis, result writes, acks). CPU time of the process (``time.process_time``): waiting for InfluxDB or for
+messages costs nothing; the MQTT thread's CPU is charged to what the main thread was doing; cProfile's own
+overhead inflates Python-heavy stages (compare stages with each other, take absolute costs from worker_cost.py).
+Use ``--wall`` for wall-clock time instead (waits included: how the first profile of issue 6 was taken).
+
+Run: .venv/bin/python bench/worker_profile.py [--subjects 5] [--minutes 1.2] [--top 25] [--wall] [--extra=--no-live]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pstats
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+from influxdb_server import InfluxDB  # noqa: E402
+from servers import Mosquitto  # noqa: E402
+from worker import harness  # noqa: E402
+from worker.scenario import fresh_database, run_scenario  # noqa: E402
+
+STAGES = {
+    "decode (envelope JSON, base64, packets)": ("decode_message", "batch_samples"),
+    "raw write (line protocol / SQLite)": ("write_raw_many",),
+    "completeness check": ("check_complete",),
+    "segment read (store -> arrays, resample)": ("load_segment",),
+    "analysis (analyze_recording)": ("analyze_recording",),
+    "result write (replace/append results)": ("replace_results", "write_live"),
+    "already-stored check": ("_already_stored",),
+    "acks (publish)": ("_flush_acks",),
+}
+"""Stage -> functions whose cumulative times add up (none calls another). Before issue 6's changes the raw write
+was ``write_raw`` (one call per batch): that name is used when ``write_raw_many`` does not exist."""
+
+
+def stage_times(stats: pstats.Stats) -> dict[str, float]:
+    raw = stats.stats  # type: ignore[attr-defined]
+    cum: dict[str, float] = {}
+    for (_filename, _line, func), (_cc, _nc, _tt, ct, _callers) in raw.items():
+        cum[func] = max(cum.get(func, 0.0), ct)
+    out = {}
+    for name, keys in STAGES.items():
+        if keys == ("write_raw_many",) and "write_raw_many" not in cum:
+            keys = ("write_raw",)
+        out[name] = sum(cum.get(k, 0.0) for k in keys)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--subjects", type=int, default=5)
+    ap.add_argument("--minutes", type=float, default=1.2)
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--extra", nargs="*", default=[], help="extra `gaitsym worker` arguments")
+    ap.add_argument("--wall", action="store_true", help="wall-clock timer (waits included)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-profile-"))
+    os.environ["GAITSYM_STATE_DIR"] = str(tmp / "state")
+    prof = tmp / "worker.prof"
+    server = InfluxDB(tmp / "influxdb").start()
+    broker = Mosquitto(tmp / "mosquitto").start()
+    original_init = harness.WorkerProcess.__init__
+    wall = args.wall
+
+    def init(self: harness.WorkerProcess, *a: object) -> None:
+        original_init(self, *a)  # type: ignore[arg-type]
+        i = self.args.index("-m")
+        # CPU time of the whole process (every thread's CPU, attributed to the main thread's current call)
+        code = (
+            "import cProfile, sys, time\n"
+            "from analytics.cli import main\n"
+            f"sys.argv = ['gaitsym', *{self.args[i + 2 :]!r}]\n"
+            f"p = cProfile.Profile({'time.perf_counter' if wall else 'time.process_time'})\n"
+            "p.enable()\n"
+            "try:\n    main(sys.argv[1:])\n"
+            f"finally:\n    p.disable()\n    p.dump_stats({str(prof)!r})\n"
+        )
+        self.args[i:] = ["-c", code]
+
+    harness.WorkerProcess.__init__ = init  # type: ignore[method-assign,assignment]
+    try:
+        out = run_scenario(
+            tmp,
+            broker.port,
+            fresh_database(server),
+            n_workers=1,
+            n_subjects=args.subjects,
+            minutes=args.minutes,
+            extra=tuple(args.extra),
+        )
+    finally:
+        broker.kill()
+        server.kill()
+    n_raw = sum(v[2] for v in out.raw.values())
+    subject_s = n_raw / 300.0
+    stats = pstats.Stats(str(prof))
+    total = max(ct for (_f, _l, func), (_cc, _nc, _tt, ct, _c) in stats.stats.items() if func == "run")  # type: ignore[attr-defined]
+    print(f"subjects {args.subjects}, {subject_s:.0f} subject-seconds; worker loop (Worker.run) {total:.2f} s")
+    print("| stage | s | ms per subject-second |\n|---|---|---|")
+    for name, t in stage_times(stats).items():
+        print(f"| {name} | {t:.2f} | {t / subject_s * 1000:.2f} |")
+    print(f"| whole loop | {total:.2f} | {total / subject_s * 1000:.2f} |")
+    stats.sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
