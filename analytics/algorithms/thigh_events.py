@@ -17,7 +17,7 @@ IC = t_flex + (100 - 89.3) % / r. Both events are extrapolated over ~0.1 s only,
 moves them by ~2 ms.
 
 CAVEAT: the landmark phases are those of the normative curve that the gaitsym simulator also uses, so the
-accuracy on simulated data (bench/RESULTS_analysis.md) is an optimistic bound. Real thigh recordings with
+accuracy on simulated data (bench/RESULTS.md (analysis section)) is an optimistic bound. Real thigh recordings with
 reference events are needed to validate them (none exist in ../shared/validation yet).
 
 Swing peaks are found as peaks of the 15 Hz low-passed flexion velocity above ``MIN_SWING_PEAK_DPS`` at

@@ -111,7 +111,7 @@ class WorkerConfig:
     """Analyse window and set markers while the session runs (provisional results, version 1, replaced by the
     session's final analysis); False: session ends only. (Once off by default: on InfluxDB 1.6.7 the repeated
     delete-then-write hid re-written strides from the index; fixed in `analytics.stores.influx` by anchor
-    points, see its ``ANCHOR_US`` and bench/RESULTS_worker.md.)"""
+    points, see its ``ANCHOR_US`` and bench/RESULTS.md (worker section).)"""
     dedup_capacity: int = 200_000
     """msg_ids of stored batches remembered to skip replays (a cache: correctness never depends on it)."""
     quarantine_path: str | None = None

@@ -51,7 +51,7 @@ class GatewayConfig:
     window_s: float = 0.25
     """Period of the window markers that let the worker analyse the session so far (live results). 0.25 s
     with 1-s batches: a stride's provisional result is queryable within 2 s of its last sample (p99 1.8 s,
-    bench/RESULTS_worker.md); the worker analyses a subject's waiting windows once per arriving batch (the
+    bench/RESULTS.md (worker section)); the worker analyses a subject's waiting windows once per arriving batch (the
     newest complete one covers the older ones). Shorter batches would cut the wait too, but 0.5-s batches let
     neighbouring batches' clock mappings overlap early in a session (samples out of time order)."""
     still_timeout_s: float = 120.0
