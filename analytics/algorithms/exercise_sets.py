@@ -35,7 +35,8 @@ movement (analytics.algorithms.exercise_detection; ``segmented_by`` says which).
    Every detected movement is given one of the study's exercises (exercise_detection); there is no
    "not recognised" outcome yet.
 
-Tolerances against simulator truth (bench/exercises_accuracy.py, 2 x 40 unseen seeds, bench/RESULTS.md (exercises section)):
+Tolerances against simulator truth (bench/exercises_accuracy.py, 2 x 40 unseen seeds, bench/RESULTS.md,
+exercises section):
 repetitions exact with markers and, on those seeds, without (detection precision and recall 1.0); mean
 obliquity metrics within OBLIQUITY_TOLERANCE_DEG (0.15-0.25 deg standing, kneeling and pelvic tilt; 0.8 deg,
 measured 0.51, single-leg bridge); peak drops up to 0.35 deg kneeling and 0.65 deg standing on single sets

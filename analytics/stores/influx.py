@@ -90,7 +90,8 @@ ANCHOR_US = 0
 Why: on InfluxDB 1.6.7 (inmem index) a series that a DELETE empties is dropped from the in-memory index; once
 such a series is written again, the next DELETE that empties *another* series of the same measurement drops
 the whole measurement from the index, and every re-written series is invisible to queries (and to later
-DELETEs) until influxd restarts (reproduced: tests/stores/test_replace_many_subjects.py, bench/RESULTS.md (worker section)).
+DELETEs) until influxd restarts (reproduced: tests/stores/test_replace_many_subjects.py, bench/RESULTS.md,
+worker section).
 Live window results replace their range every few seconds, so this hid final strides. A series that keeps a
 point outside every replaced range is never emptied, never dropped: the anchor. Reads skip it."""
 ANCHOR_FIELD = "anchor"
