@@ -230,15 +230,7 @@ class ClockEstimator:
 
 def _lower_envelope_line(pts: list[tuple[float, float]]) -> tuple[float, float]:
     """(slope, intercept) of the line under all points that is highest at their mean x. Points sorted by x."""
-    hull: list[tuple[float, float]] = []
-    for p in pts:  # Andrew's monotone chain, lower half
-        while len(hull) >= 2:
-            (x1, y1), (x2, y2) = hull[-2], hull[-1]
-            if (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1) <= 0.0:
-                hull.pop()
-            else:
-                break
-        hull.append(p)
+    hull = _lower_hull(pts)
     if len(hull) == 1:
         return 1.0, hull[0][1] - hull[0][0]
     x_mean = sum(x for x, _ in pts) / len(pts)
@@ -250,6 +242,7 @@ def _lower_envelope_line(pts: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def _lower_hull(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Lower convex hull of points sorted by x (Andrew's monotone chain, lower half)."""
     hull: list[tuple[float, float]] = []
     for p in pts:
         while len(hull) >= 2:
