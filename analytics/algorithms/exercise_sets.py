@@ -62,8 +62,10 @@ from analytics.algorithms.exercise_reps import RepetitionSegmentation, segment_r
 from analytics.algorithms.exercise_signals import (
     ExerciseSignals,
     angle_from_deg,
+    coarse_signals,
     compute_signals,
     mean_direction,
+    refine_thighs,
     twist_deg,
 )
 from analytics.algorithms.gait_events import GaitEvents
@@ -131,22 +133,28 @@ def analyze_exercise_sets(
     chosen = list(recording.markers if markers is None else markers)
     if chosen:
         windows = pair_markers(chosen, recording.n_samples / rate)
-        needed: dict[str, list[tuple[int, int]]] = {}
-        for ex, side, _n, t0, t1 in windows:
-            prime = _prime_mover(ex, side)
-            if ex in SIDED or ex == "pelvic_tilt":
-                needed.setdefault(prime, []).append((round(t0 * rate), round(t1 * rate) + 1))
-        sig = compute_signals(acc, gyr, rate, gait_events=gait_events, pelvis=pelvis, windows=needed)
+        sig = compute_signals(acc, gyr, rate, gait_events=gait_events, pelvis=pelvis, windows=_needed(windows, rate))
         return [analyze_set(sig, ex, side, n, t0, t1, "markers") for ex, side, n, t0, t1 in windows]
     from analytics.algorithms.exercise_detection import detect_sets
 
-    sig = compute_signals(acc, gyr, rate, gait_events=gait_events, pelvis=pelvis)
+    base = compute_signals(acc, gyr, rate, gait_events=gait_events, pelvis=pelvis, windows={})
+    found = detect_sets(coarse_signals(base, acc, gyr))
+    sig = refine_thighs(base, acc, gyr, _needed([(f.exercise, f.side, f.set, f.start_s, f.end_s) for f in found], rate))
     out = []
-    for found in detect_sets(sig):
-        entry = analyze_set(sig, found.exercise, found.side, found.set, found.start_s, found.end_s, "detected")
-        entry["flags"].extend(found.flags)
+    for f in found:
+        entry = analyze_set(sig, f.exercise, f.side, f.set, f.start_s, f.end_s, "detected")
+        entry["flags"].extend(f.flags)
         out.append(entry)
     return out
+
+
+def _needed(sets: Iterable[tuple[str, str, int, float, float]], rate: float) -> dict[str, list[tuple[int, int]]]:
+    """Per thigh placement, the sample windows [i0, i1) of the sets whose measures need its vertical."""
+    needed: dict[str, list[tuple[int, int]]] = {}
+    for ex, side, _n, t0, t1 in sets:
+        if ex in SIDED or ex == "pelvic_tilt":
+            needed.setdefault(_prime_mover(ex, side), []).append((round(t0 * rate), round(t1 * rate) + 1))
+    return needed
 
 
 def pair_markers(markers: Iterable[Any], duration_s: float) -> list[tuple[str, str, int, float, float]]:

@@ -139,6 +139,20 @@ def smoothed_angular_speed_dps(gyr_dps: np.ndarray, rate_hz: float, cutoff_hz: f
     return _low_pass_columns((speed,), rate_hz, cutoff_hz)[0]
 
 
+def block_means(xyz: np.ndarray, q: int) -> np.ndarray:
+    """Means of consecutive blocks of ``q`` rows of an (n, 3) array (the last block may be shorter), as a
+    C-ordered (ceil(n / q), 3) array: sums of strided views, no copy of the input whatever its layout."""
+    n = xyz.shape[0]
+    full = n // q
+    total = np.array(xyz[0 : full * q : q], dtype=np.float64, order="C")
+    for i in range(1, q):
+        total += xyz[i : full * q : q]
+    total /= q
+    if full * q < n:
+        total = np.vstack([total, np.asarray(xyz[full * q :], dtype=np.float64).mean(axis=0)])
+    return total
+
+
 def still_mask(gyr_dps: np.ndarray, rate_hz: float, speed_dps: np.ndarray | None = None) -> np.ndarray:
     """Samples (bool, n) of still periods: the 1 Hz low-passed angular speed below ``STILL_GYRO_DPS`` for at
     least ``STILL_MIN_S`` s, trimmed by ``STILL_TRIM_S`` s at each end. ``gyr_dps`` (n, 3) deg/s;
