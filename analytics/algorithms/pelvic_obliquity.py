@@ -37,6 +37,7 @@ from analytics.algorithms.pelvis_alignment import GAIT_BAND_HZ, BodyAxes, estima
 from analytics.algorithms.tilt import (
     BIAS_CORRECTED_CUTOFF_HZ,
     GRAVITY_CUTOFF_HZ,
+    block_means,
     estimate_tilt,
     level_accelerations,
     smoothed_angular_speed_dps,
@@ -171,7 +172,7 @@ def obliquity_axes(
 
 def _block_means(x: np.ndarray, factor: int) -> np.ndarray:
     """Means of consecutive blocks of ``factor`` rows of (m, 3), m a multiple of factor."""
-    return x if factor == 1 else x.reshape(-1, factor, x.shape[1]).mean(axis=1)
+    return x if factor == 1 else block_means(x, factor)
 
 
 def obliquity_deg(up: np.ndarray, left_axis: np.ndarray) -> np.ndarray:

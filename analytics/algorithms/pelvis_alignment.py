@@ -36,7 +36,7 @@ from scipy import fft as sp_fft
 from scipy import signal
 
 from analytics.algorithms._checks import check_imu
-from analytics.algorithms.tilt import butter_sos
+from analytics.algorithms.tilt import block_means, butter_sos
 from analytics.errors import InsufficientData, InvalidSignal
 
 GAIT_BAND_HZ = (0.5, 3.0)
@@ -45,6 +45,8 @@ COUPLING_LAG_S = 0.5
 """Largest lag (s) of the vertical/horizontal cross-covariance: about one step."""
 POSTURE_LOWPASS_HZ = 0.5
 """Low-pass (Hz) separating posture (gravity direction) from step-to-step accelerations."""
+AXES_RATE_HZ = 25.0
+"""The axes are computed at about this rate (block means; see estimate_body_axes)."""
 MIN_DURATION_S = 2.0
 """At least one stride of each foot (s) is needed to find AP and forward."""
 
@@ -107,12 +109,19 @@ def estimate_body_axes(
         # Walking samples only (concatenated; the few joins between bouts do not bias means or covariances).
         acc = acc[mask]
         n = acc.shape[0]
-
     # 1. up: mean specific force over the walking samples.
     mean_acc = acc.mean(axis=0)
     if np.linalg.norm(mean_acc) < 1e-6:
         raise InsufficientData("mean acceleration is zero: gravity is missing, cannot find the vertical")
     up = _unit(mean_acc)
+    # The rest at about AXES_RATE_HZ (block means of q samples): the 0.5-3 Hz gait band is kept (a q-sample
+    # mean has its first zero at fs / q, >= 8x the band's top) at 1/q of the cost; the axes average the walk.
+    q = int(fs // AXES_RATE_HZ)
+    if q >= 2 and fs / q >= 8 * GAIT_BAND_HZ[1] and n // q >= MIN_DURATION_S * fs / q:
+        acc = block_means(acc[: n // q * q], q)
+        fs = fs / q
+        n = acc.shape[0]
+
     sos_post = butter_sos(2, POSTURE_LOWPASS_HZ, "lowpass", float(fs))
     # (column by column: the filter's padded temporaries are then a third of the size; same arithmetic)
     px, py, pz = (signal.sosfiltfilt(sos_post, acc[:, i]) for i in range(3))

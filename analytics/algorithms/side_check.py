@@ -52,6 +52,7 @@ from scipy import signal, stats
 
 from analytics.algorithms._checks import check_rate
 from analytics.algorithms.thigh_events import detect_thigh_events
+from analytics.algorithms.tilt import block_means
 from analytics.errors import InsufficientData, InvalidSignal
 
 STRIDE_BAND = (0.7, 1.4)
@@ -71,6 +72,8 @@ EXCURSION_BAND_HZ = (0.3, 3.0)
 """Band (Hz) holding the stride and step rhythms; below it, posture changes and integration drift."""
 EXCURSION_WINDOW_S = 1.2
 """Window (s) for one peak-to-peak excursion: about one stride (0.9-1.3 s in adult walking)."""
+EXCURSION_RATE_HZ = 25.0
+"""Rate (Hz) the excursion is computed at (block means; 8x the band's top, peaks within ~1 %)."""
 MIN_CONTACTS = 10
 """Fewest usable thigh ICs (both sides together) for a decision (~10 s of walking with one thigh)."""
 MIN_SCORE = 0.5
@@ -214,21 +217,30 @@ def rotation_excursion_deg(
     windows of the walking samples is returned.
     """
     fs = float(sampling_rate_hz)
-    g = np.asarray(gyr_dps, dtype=np.float64)
     mask = np.asarray(walking_mask, dtype=bool)
-    m = int(mask.sum())
+    if int(mask.sum()) < 2 * EXCURSION_WINDOW_S * fs:
+        raise InsufficientData("segment check needs at least two strides of walking")
+    # Block means of q samples (q = fs / EXCURSION_RATE_HZ): a low-pass with its first null at
+    # EXCURSION_RATE_HZ, far above the 3 Hz band; a block is walking when all its samples are.
+    q = max(1, int(fs // EXCURSION_RATE_HZ))
+    usable_n = (mask.size // q) * q
+    g = block_means(np.asarray(gyr_dps, dtype=np.float64)[:usable_n], q)
+    a = block_means(np.asarray(acc_mps2, dtype=np.float64)[:usable_n], q)
+    walking = np.asarray(mask[:usable_n].reshape(-1, q).all(axis=1))
+    fs = fs / q
+    m = int(walking.sum())
     if m < 2 * EXCURSION_WINDOW_S * fs:
         raise InsufficientData("segment check needs at least two strides of walking")
-    vertical = np.asarray(acc_mps2, dtype=np.float64)[mask].mean(axis=0)
+    vertical = a[walking].mean(axis=0)
     vertical = vertical / np.linalg.norm(vertical)
     horizontal = np.eye(3) - np.outer(vertical, vertical)
-    walking_gyr = g[mask]
+    walking_gyr = g[walking]
     mean = walking_gyr.mean(axis=0)
     cov = horizontal @ (walking_gyr.T @ walking_gyr / m - np.outer(mean, mean)) @ horizontal
     axis = horizontal @ np.linalg.eigh(cov)[1][:, -1]
     sos = signal.butter(2, EXCURSION_BAND_HZ, btype="bandpass", fs=fs, output="sos")
-    angle = signal.sosfiltfilt(sos, np.cumsum(signal.sosfiltfilt(sos, g @ axis)) / fs)[mask]
-    n = int(EXCURSION_WINDOW_S * fs)
+    angle = signal.sosfiltfilt(sos, np.cumsum(signal.sosfiltfilt(sos, g @ axis)) / fs)[walking]
+    n = round(EXCURSION_WINDOW_S * fs)
     usable = (angle.size // n) * n
     windows = angle[:usable].reshape(-1, n)
     return float(np.median(windows.max(axis=1) - windows.min(axis=1)))
