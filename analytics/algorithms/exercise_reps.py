@@ -27,10 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from analytics.algorithms._checks import check_rate
-from analytics.algorithms.tilt import butter_sos
+from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.errors import InvalidSignal
 
 SMOOTH_HZ = 2.0
@@ -92,7 +91,7 @@ def smooth_angle(angle_deg: np.ndarray, rate_hz: float) -> np.ndarray:
     if x.size < 16:
         return x.copy()
     sos = butter_sos(2, min(SMOOTH_HZ, 0.45 * rate_hz), "low", float(rate_hz))
-    return np.asarray(signal.sosfiltfilt(sos, x, padlen=min(x.size - 1, 3 * int(rate_hz))))
+    return zero_phase(sos, x, padlen=min(x.size - 1, 3 * int(rate_hz)))
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,13 +44,13 @@ Units: accelerations m/s^2 (gravity included), angular rates deg/s, sampling rat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 from scipy import signal
 
 from analytics.algorithms._checks import check_imu
+from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.algorithms.pelvis_alignment import BodyAxes, estimate_body_axes
 
 Side = Literal["left", "right"]
@@ -132,15 +132,8 @@ class GaitEvents:
     side_confidence: float
 
 
-@lru_cache(maxsize=32)
-def _butter_sos(order: int, cutoff_hz: float, btype: str, fs: float) -> np.ndarray:
-    """Butterworth design (second-order sections), cached (callers must not modify it)."""
-    sos: np.ndarray = signal.butter(order, cutoff_hz, btype, fs=fs, output="sos")
-    return sos
-
-
 def _lowpass(x: np.ndarray, cutoff_hz: float, fs: float, order: int = 4) -> np.ndarray:
-    return signal.sosfiltfilt(_butter_sos(order, min(cutoff_hz, 0.45 * fs), "lowpass", fs), x, axis=0)
+    return zero_phase(butter_sos(order, min(cutoff_hz, 0.45 * fs), "lowpass", fs), x, axis=0)
 
 
 def _step_peaks(a_v: np.ndarray, fs: float) -> np.ndarray:
@@ -252,9 +245,9 @@ def detect_gait_events(acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_
     jerk = np.gradient(a_ev)
     ic_len = round(IC_SEARCH_S * fs)
     fc_lo, fc_hi = round(FC_SEARCH_S[0] * fs), round(FC_SEARCH_S[1] * fs)
-    sos_hp = _butter_sos(2, YAW_HIGHPASS_HZ, "highpass", fs)
-    yaw_hp = signal.sosfiltfilt(sos_hp, yaw)
-    ml_hp = signal.sosfiltfilt(sos_hp, a_ml)
+    sos_hp = butter_sos(2, YAW_HIGHPASS_HZ, "highpass", fs)
+    yaw_hp = zero_phase(sos_hp, yaw)
+    ml_hp = zero_phase(sos_hp, a_ml)
     ml_cum = np.concatenate([[0.0], np.cumsum(ml_hp)])
     n = where.size
 

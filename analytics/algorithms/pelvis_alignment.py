@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft as sp_fft
-from scipy import signal
 
 from analytics.algorithms._checks import check_imu
-from analytics.algorithms.tilt import block_means, butter_sos
+from analytics.algorithms.filters import butter_sos, zero_phase
+from analytics.algorithms.tilt import block_means
 from analytics.errors import InsufficientData, InvalidSignal
 
 GAIT_BAND_HZ = (0.5, 3.0)
@@ -124,7 +124,7 @@ def estimate_body_axes(
 
     sos_post = butter_sos(2, POSTURE_LOWPASS_HZ, "lowpass", float(fs))
     # (column by column: the filter's padded temporaries are then a third of the size; same arithmetic)
-    px, py, pz = (signal.sosfiltfilt(sos_post, acc[:, i]) for i in range(3))
+    px, py, pz = (zero_phase(sos_post, acc[:, i]) for i in range(3))
     norm = np.maximum(np.sqrt(px * px + py * py + pz * pz), 1e-9)
     up_conf = float(np.linalg.norm([np.mean(px / norm), np.mean(py / norm), np.mean(pz / norm)]))
     del px, py, pz, norm
@@ -133,7 +133,7 @@ def estimate_body_axes(
     e1 = _unit(np.cross(up, np.eye(3)[int(np.argmin(np.abs(up)))]))
     e2 = np.cross(up, e1)
     sos_band = butter_sos(2, GAIT_BAND_HZ, "bandpass", float(fs))
-    band = np.column_stack([signal.sosfiltfilt(sos_band, acc[:, i]) for i in range(3)])  # (as posture)
+    band = np.column_stack([zero_phase(sos_band, acc[:, i]) for i in range(3)])  # (as posture)
     a_v = band @ up
     h = np.column_stack([band @ e1, band @ e2])
     max_lag = min(round(COUPLING_LAG_S * fs), n - 1)
@@ -151,7 +151,7 @@ def estimate_body_axes(
 
     # 3. forward: AP acceleration anti-correlated with vertical velocity (inverted pendulum).
     a_ap = h @ eigvec[:, 1]
-    v_vert = signal.sosfiltfilt(sos_band, np.cumsum(a_v) / fs)
+    v_vert = zero_phase(sos_band, np.cumsum(a_v) / fs)
     denom = float(np.sqrt(np.dot(a_ap, a_ap) * np.dot(v_vert, v_vert)))
     corr = float(-np.dot(a_ap, v_vert) / denom) if denom > 0 else 0.0
     forward = _unit(ap_axis if corr >= 0 else -ap_axis)

@@ -48,9 +48,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal, stats
+from scipy import stats
 
 from analytics.algorithms._checks import check_rate
+from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.algorithms.thigh_events import detect_thigh_events
 from analytics.algorithms.tilt import block_means
 from analytics.errors import InsufficientData, InvalidSignal
@@ -131,10 +132,10 @@ def ic_yaw_votes(
         raise InvalidSignal(f"pelvis_yaw_rate_dps must be a finite 1-D array of >= 4 samples, got {yaw.shape}")
     if set(initial_contacts_s) - {"left", "right"}:
         raise InvalidSignal("initial_contacts_s must map 'left' and/or 'right' to IC times")
-    sos = signal.butter(2, _stride_band_hz(initial_contacts_s), "bandpass", fs=fs, output="sos")
-    band = signal.sosfiltfilt(sos, yaw)
-    sos_turn = signal.butter(2, TURN_LOWPASS_HZ, "lowpass", fs=fs, output="sos")
-    turning = np.abs(signal.sosfiltfilt(sos_turn, yaw))
+    sos = butter_sos(2, _stride_band_hz(initial_contacts_s), "bandpass", fs)
+    band = zero_phase(sos, yaw)
+    sos_turn = butter_sos(2, TURN_LOWPASS_HZ, "lowpass", fs)
+    turning = np.abs(zero_phase(sos_turn, yaw))
     n = yaw.size
     usable = turning <= MAX_TURN_DPS
     if walking_mask is not None:
@@ -238,8 +239,8 @@ def rotation_excursion_deg(
     mean = walking_gyr.mean(axis=0)
     cov = horizontal @ (walking_gyr.T @ walking_gyr / m - np.outer(mean, mean)) @ horizontal
     axis = horizontal @ np.linalg.eigh(cov)[1][:, -1]
-    sos = signal.butter(2, EXCURSION_BAND_HZ, btype="bandpass", fs=fs, output="sos")
-    angle = signal.sosfiltfilt(sos, np.cumsum(signal.sosfiltfilt(sos, g @ axis)) / fs)[walking]
+    sos = butter_sos(2, EXCURSION_BAND_HZ, "bandpass", fs)
+    angle = zero_phase(sos, np.cumsum(zero_phase(sos, g @ axis)) / fs)[walking]
     n = round(EXCURSION_WINDOW_S * fs)
     usable = (angle.size // n) * n
     windows = angle[:usable].reshape(-1, n)

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import signal
 
 from analytics.algorithms._checks import check_rate
-from analytics.algorithms.tilt import butter_sos
+from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.errors import InvalidSignal
 
 PHASE_TOE_OFF = 0.60
@@ -88,7 +88,7 @@ def detect_thigh_events(
     if region_mask is not None and (region_mask.shape != w.shape or region_mask.dtype != np.bool_):
         raise InvalidSignal(f"region_mask must be a bool array of shape {w.shape}")
     sos = butter_sos(4, min(LOWPASS_HZ, 0.45 * fs), "lowpass", float(fs))
-    ws = signal.sosfiltfilt(sos, w)
+    ws = zero_phase(sos, w)
     peaks, _ = signal.find_peaks(ws, height=MIN_SWING_PEAK_DPS, distance=max(1, round(MIN_STRIDE_S * fs)))
     if region_mask is not None:
         peaks = peaks[region_mask[peaks]]

@@ -36,11 +36,10 @@ measured in tests/algorithms/test_tilt.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
+from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.errors import InvalidSignal
 
 _Quat = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -231,20 +230,8 @@ def _low_pass_decimated(
     low_rate = rate_hz / factor
     sos = butter_sos(2, cutoff_hz, "low", low_rate)
     pad = min(head.shape[0] - 1, int(3 * low_rate / cutoff_hz))
-    smooth = np.asarray(signal.sosfiltfilt(sos, head, axis=0, padtype="even", padlen=pad))
+    smooth = zero_phase(sos, head, axis=0, padtype="even", padlen=pad)
     return starts + 0.5 * (counts - 1), smooth
-
-
-def butter_sos(order: int, cutoff_hz: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
-    """Butterworth design in second-order sections (a copy of a cached design: a design costs ~0.2-0.3 ms,
-    and the analysis of a recording asks for the same few dozens of times). Cutoffs in Hz, ``fs`` in Hz."""
-    return _butter_cached(order, cutoff_hz, btype, fs).copy()
-
-
-@lru_cache(maxsize=64)
-def _butter_cached(order: int, cutoff_hz: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
-    sos: np.ndarray = signal.butter(order, cutoff_hz, btype, fs=fs, output="sos")
-    return sos
 
 
 def _check(acc: np.ndarray, gyr: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
