@@ -5,7 +5,9 @@ packets are counted and dropped, the next sequence gap accounts for them) -> unw
 (`timing.SensorStream`: arrival bounds + TIME_SYNC round trips, asked right after a packet) -> append to
 the sensor's open batch. A batch closes as soon as a packet brings it to ``batch_s`` host seconds (or at a
 gap, a reboot, a link loss, or ``batch_grace_s`` after ``batch_s`` when the sensor went silent) and is
-committed to the outbox with a `ClockMapping` and the sensor's cursor (same transaction); lost samples
+committed to the outbox with a `ClockMapping` (the fit, its offset raised when needed so that the batch's
+first sample maps after the previous batch's last one: `timing.continuity`) and the sensor's cursor (same
+transaction, with that last mapped time, so the rule holds across a restart); lost samples
 become a Gap message (reason packet_lost, link_lost, sensor_fifo_overflow or queue_full). A lost link is
 re-connected with exponential backoff (``reconnect_min_s`` .. ``reconnect_max_s``); the stream resumes where
 it was and the gap is recorded. After a restart the persisted cursors make the samples sent while the
@@ -33,6 +35,7 @@ from sensor_gateway.core.session import SessionTracker
 from sensor_gateway.errors import UplinkError
 from sensor_gateway.mqtt.client import Connected, Disconnected, Incoming, MqttLink
 from sensor_gateway.outbox.store import Outbox, OutboxFull
+from sensor_gateway.timing.continuity import MappingContinuity
 from sensor_gateway.timing.host_clock import HostClock
 from sensor_gateway.timing.stream import SensorStream
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent, TimeSyncEvent, Transport
@@ -52,8 +55,8 @@ class GatewayConfig:
     """Period of the window markers that let the worker analyse the session so far (live results). 0.25 s
     with 1-s batches: a stride's provisional result is queryable within 2 s of its last sample (p99 1.8 s,
     bench/RESULTS.md (worker section)); the worker analyses a subject's waiting windows once per arriving batch (the
-    newest complete one covers the older ones). Shorter batches would cut the wait too, but 0.5-s batches let
-    neighbouring batches' clock mappings overlap early in a session (samples out of time order)."""
+    newest complete one covers the older ones). Shorter batches cut the wait too (0.5-s batches: p99 1.76-1.84 s);
+    their clock mappings are kept in time order across batches like any others (`timing.continuity`)."""
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
     ack_timeout_s: float = 30.0
@@ -84,6 +87,8 @@ class _Sensor:
     seq_first: int = 0
     seq_last: int = 0
     t_first_us: int = 0
+    t_last_us: int = 0
+    """Unwrapped sensor time of the open batch's last sample, µs."""
     n_samples: int = 0
     opened_s: float = 0.0
     peak_dps: float = 0.0
@@ -100,6 +105,9 @@ class _Sensor:
     sync_pending: tuple[int, float] | None = None
     last_packet_s: float | None = None
     fifo_overflow: bool = False
+    continuity: MappingContinuity = field(default_factory=MappingContinuity)
+    """Keeps the published UTC mappings of consecutive batches in time order (per placement, across boots:
+    the store keys samples by placement and time)."""
 
 
 class Gateway:
@@ -128,6 +136,9 @@ class Gateway:
         self._cursors: dict[str, dict[str, object]] = {
             k.split(":", 1)[1]: v for k, v in state.items() if k.startswith("cursor:") and isinstance(v, dict)
         }
+        for placement, cur in self._cursors.items():
+            if placement in self.sensors and isinstance(cur.get("mapped_last_utc_s"), int | float):
+                self.sensors[placement].continuity.seed(float(cur["mapped_last_utc_s"]))  # type: ignore[arg-type]
         saved = state.get("session")
         if isinstance(saved, dict):
             self.session.counter = int(saved.get("counter", 0))
@@ -325,6 +336,7 @@ class Gateway:
         s.last_arrival_s = event.arrival_s
         s.n_samples += pkt.sample_count
         s.seq_last = timing.seq + pkt.sample_count - 1
+        s.t_last_us = timing.t_sensor_us + round((pkt.sample_count - 1) * 1e6 / s.info.sample_rate_hz)
         s.peak_dps = max(s.peak_dps, _peak_gyro_dps(pkt))
         if event.arrival_s - s.opened_s >= self.config.batch_s:
             self._close_batch(s, event.arrival_s, by_packet=True)
@@ -352,10 +364,22 @@ class Gateway:
             return
         fit = s.stream.fit()
         synced = self.clock.utc_synced()
+        ref_utc_s = None
+        if synced:
+            # continuity in the published (stored) UTC domain: the batch's first sample never maps at or
+            # before the previous batch's last one (timing/continuity.py); rate and drift stay the fit's
+            ref_utc_s = s.continuity.apply(
+                fit.sensor_ref_us,
+                fit.host_ref_s + (self.clock.utc() - self.clock.monotonic()),
+                fit.rate,
+                s.t_first_us,
+                s.t_last_us,
+                1.0 / s.info.sample_rate_hz,
+            ).ref_s
         clock = env.ClockMapping(
             utc_synced=synced,
             ref_sensor_us=fit.sensor_ref_us,
-            ref_utc_s=fit.host_ref_s + (self.clock.utc() - self.clock.monotonic()) if synced else None,
+            ref_utc_s=ref_utc_s,
             rate=fit.rate,
             drift_ppm=fit.drift_ppm,
             jitter_ms=fit.jitter_ms,
@@ -392,6 +416,7 @@ class Gateway:
             "next_seq": batch.seq_last + 1,
             "last_t_us": s.stream.last_t_us,
             "utc_s": self.clock.utc() - (self.clock.monotonic() - s.last_arrival_s),
+            "mapped_last_utc_s": s.continuity.last_s,  # the continuity floor survives a restart
         }
         self._put(
             batch.msg_id,

@@ -12,6 +12,7 @@ from firmware_protocol.packet import decode_packet
 from gateway.packet_source import SimSensor, kit, merge
 from sensor_gateway.timing import (
     ClockEstimator,
+    MappingContinuity,
     RealHostClock,
     SensorStream,
     TimingError,
@@ -179,3 +180,87 @@ def test_virtual_clock_and_injected_sync_probe() -> None:
     assert real.utc_synced() and real.utc_synced()
     assert len(calls) == 1  # cached
     assert RealHostClock(probe=lambda: False, assume_synced=True).utc_synced()
+
+
+# ------------------------------------------------------------------ continuity of the per-batch mappings
+
+
+def test_continuity_holds_a_step_back_and_takes_it_back_half_a_period_per_batch() -> None:
+    """A fit that moves 12 ms back between two batches: the next batch starts half a period after the last
+    mapped sample (never at or before it), the following ones take back 5 ms each, then the fit is published
+    as it is. A fit that moves forward is followed at once."""
+    period = 0.01
+    cont = MappingContinuity()
+    step = cont.apply(0, 100.0, 1.0, 0, 490_000, period)  # batch 1: 50 samples, no floor yet
+    assert step.raised_s == 0.0 and math.isclose(step.last_s, 100.49)
+    starts, raised = [], []
+    for k in range(1, 6):  # the fit now maps everything 12 ms earlier
+        t0 = k * 500_000
+        step = cont.apply(t0, 100.0 + t0 * 1e-6 - 0.012, 1.0, t0, t0 + 490_000, period)
+        starts.append(step.first_s)
+        raised.append(round(step.raised_s * 1e3, 6))
+    assert raised == [7.0, 2.0, 0.0, 0.0, 0.0]
+    assert math.isclose(starts[0], 100.49 + 0.005)
+    assert math.isclose(starts[1], 100.495 + 0.49 + 0.005)
+    assert math.isclose(starts[2], 101.5 - 0.012)  # converged: the fit itself
+    step = cont.apply(3_000_000, 103.0 + 0.020, 1.0, 3_000_000, 3_490_000, period)  # 32 ms forward
+    assert step.raised_s == 0.0 and math.isclose(step.first_s, 103.02)
+    assert cont.raised == 2 and math.isclose(cont.max_raised_s, 0.007)
+
+
+def test_continuity_keeps_the_fit_rate_and_survives_a_restart_through_its_seed() -> None:
+    cont = MappingContinuity()
+    cont.seed(200.0)  # the last mapped sample an earlier gateway process persisted
+    step = cont.apply(1_000_000, 199.9, 1.00005, 0, 100_000, 0.01)
+    assert math.isclose(step.first_s, 200.005)
+    # only the offset moved: the batch's own times keep the fit's rate
+    assert math.isclose(step.last_s - step.first_s, 0.1 * 1.00005)
+    cont.seed(150.0)  # an older floor never lowers the current one
+    assert cont.last_s == step.last_s
+    cont.seed(None)
+    assert cont.last_s == step.last_s
+    with pytest.raises(TimingError):
+        MappingContinuity(min_step=1.0)
+    with pytest.raises(TimingError):
+        cont.apply(0, 1.0, 1.0, 10, 0, 0.01)
+    with pytest.raises(TimingError):
+        cont.apply(0, float("nan"), 1.0, 0, 10, 0.01)
+
+
+@pytest.mark.parametrize("spp", [5, 10, 19])
+@pytest.mark.parametrize("seed", [1, 3, 4])
+def test_half_second_batches_of_a_drifting_bursty_sensor_stay_in_time_order(spp: int, seed: int) -> None:
+    """Arrival-only fits (no round trips) of drifting sensors with bursty arrival, mapped per 0.5-s batch as the
+    gateway does: without the continuity rule the fit moves back by 3-50 ms between some batches; with it every
+    sample maps at least half a period after the previous one, and the end of the stream is mapped by the fit
+    itself (no offset left), within 2 ms of the truth."""
+    sensors = kit((30.0, -45.0, 50.0), spp=spp)
+    for s in sensors:
+        s.seed += 10 * seed
+        s.__post_init__()
+    streams = {s.placement: SensorStream(s.boot_epoch, s.rate_hz) for s in sensors}
+    cont = {s.placement: MappingContinuity() for s in sensors}
+    by = {s.placement: s for s in sensors}
+    open_: dict[str, list[float]] = {}
+    mapped: dict[str, list[tuple[float, float]]] = {p: [] for p in streams}  # (mapped s, true s) per sample
+    last_raised: dict[str, float] = {}
+    for arrival, placement, data, _seq, _ts in merge(*(s.packets(60.0) for s in sensors)):
+        pkt = decode_packet(data)
+        timing = streams[placement].observe(pkt.sequence, pkt.timestamp_us, pkt.sample_count, arrival)
+        batch = open_.setdefault(placement, [arrival])
+        batch.extend(timing.t_sensor_us + i * 10_000 for i in range(pkt.sample_count))
+        if arrival - batch[0] >= 0.5:  # the gateway closes a batch on the packet that brings it to batch_s
+            ticks = [int(t) for t in batch[1:]]
+            fit = streams[placement].fit()
+            step = cont[placement].apply(fit.sensor_ref_us, fit.host_ref_s, fit.rate, ticks[0], ticks[-1], 0.01)
+            last_raised[placement] = step.raised_s
+            for t in ticks:  # the batch's own mapping, as the worker applies it
+                mapped[placement].append(
+                    (step.ref_s + fit.rate * (t - fit.sensor_ref_us) * 1e-6, by[placement].true_host_s(t))
+                )
+            del open_[placement]
+    for placement, rows in mapped.items():
+        times = [m for m, _ in rows]
+        assert all(b - a >= 0.005 - 1e-9 for a, b in itertools.pairwise(times)), placement
+        assert last_raised[placement] == 0.0, placement
+        assert abs(rows[-1][0] - rows[-1][1]) < 2e-3, placement
