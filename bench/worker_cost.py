@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -158,6 +159,14 @@ def main() -> None:
         print(f"one worker core keeps up with {measured_s / worker:.0f} subjects (live results {live})")
         stats = [line for line in out.worker_logs.splitlines() if "stopping;" in line]
         print("worker stats:", stats[-1].split("stopping;", 1)[1].strip() if stats else "?")
+        found = re.search(r"segments_analysed=(\d+).*analysis_cpu_s=([0-9.]+)", stats[-1]) if stats else None
+        if found:  # the pipeline's share varies with how many live windows coalesce (the worker is saturated)
+            n_analyses, analysis = int(found.group(1)), float(found.group(2))
+            print(
+                f"of which analyses ({n_analyses}, analyze_recording) {analysis:.2f} s = "
+                f"{analysis / measured_s * 1000:.2f} ms per subject-second; the worker without them "
+                f"{(worker - analysis) / measured_s * 1000:.2f} ms per subject-second"
+            )
         total = worker + influx + mosq
         print(
             f"worker + influxd + mosquitto: {total / measured_s * 1000:.2f} ms/subject-s -> 2 cores: "

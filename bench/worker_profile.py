@@ -6,9 +6,13 @@ cumulative times are grouped into the worker's stages (decode, raw writes, compl
 analysis, result writes, acks). CPU time of the process (``time.process_time``): waiting for InfluxDB or for
 messages costs nothing; the MQTT thread's CPU is charged to what the main thread was doing; cProfile's own
 overhead inflates Python-heavy stages (compare stages with each other, take absolute costs from worker_cost.py).
-Use ``--wall`` for wall-clock time instead (waits included: how the first profile of issue 6 was taken).
+Use ``--wall`` for wall-clock time instead (waits included: how the first profile of issue 6 was taken), or
+``--thread`` for the main thread's own CPU time (``time.thread_time``: the MQTT thread's CPU is then not charged
+to whatever the main thread was waiting in, e.g. an InfluxDB request; the MQTT and other threads' CPU is printed
+apart as the process CPU minus the main thread's).
 
-Run: .venv/bin/python bench/worker_profile.py [--subjects 5] [--minutes 1.2] [--top 25] [--wall] [--extra=--no-live]
+Run: .venv/bin/python bench/worker_profile.py [--subjects 5] [--minutes 1.2] [--top 25] [--wall | --thread]
+     [--extra=--no-live]
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--extra", nargs="*", default=[], help="extra `gaitsym worker` arguments")
     ap.add_argument("--wall", action="store_true", help="wall-clock timer (waits included)")
+    ap.add_argument("--thread", action="store_true", help="main thread's CPU time only (time.thread_time)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-profile-"))
     os.environ["GAITSYM_STATE_DIR"] = str(tmp / "state")
@@ -69,7 +74,7 @@ def main() -> None:
     server = InfluxDB(tmp / "influxdb").start()
     broker = Mosquitto(tmp / "mosquitto").start()
     original_init = harness.WorkerProcess.__init__
-    wall = args.wall
+    timer = "time.perf_counter" if args.wall else "time.thread_time" if args.thread else "time.process_time"
 
     def init(self: harness.WorkerProcess, *a: object) -> None:
         original_init(self, *a)  # type: ignore[arg-type]
@@ -79,10 +84,13 @@ def main() -> None:
             "import cProfile, sys, time\n"
             "from analytics.cli import main\n"
             f"sys.argv = ['gaitsym', *{self.args[i + 2 :]!r}]\n"
-            f"p = cProfile.Profile({'time.perf_counter' if wall else 'time.process_time'})\n"
+            f"p = cProfile.Profile({timer})\n"
+            "c0, m0 = time.process_time(), time.thread_time()\n"
             "p.enable()\n"
             "try:\n    main(sys.argv[1:])\n"
             f"finally:\n    p.disable()\n    p.dump_stats({str(prof)!r})\n"
+            "    c, m = time.process_time() - c0, time.thread_time() - m0\n"
+            f"    open({str(prof) + '.cpu'!r}, 'w').write(f'{{c}} {{m}}')\n"
         )
         self.args[i:] = ["-c", code]
 
@@ -109,6 +117,14 @@ def main() -> None:
     for name, t in stage_times(stats).items():
         print(f"| {name} | {t:.2f} | {t / subject_s * 1000:.2f} |")
     print(f"| whole loop | {total:.2f} | {total / subject_s * 1000:.2f} |")
+    cpu_file = Path(str(prof) + ".cpu")
+    if cpu_file.exists():
+        process_cpu, main_cpu = (float(v) for v in cpu_file.read_text().split())
+        print(
+            f"process CPU {process_cpu:.2f} s, main thread {main_cpu:.2f} s, other threads (MQTT, ...) "
+            f"{process_cpu - main_cpu:.2f} s = {(process_cpu - main_cpu) / subject_s * 1000:.2f} ms per subject-second"
+            " (profiler overhead included; imports included)"
+        )
     stats.sort_stats("cumulative").print_stats(args.top)
 
 

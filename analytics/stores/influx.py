@@ -700,21 +700,34 @@ class InfluxStore:
 
 def raw_series_from_values(values: list[list[Any]]) -> RawSeries:
     """RawSeries from InfluxQL rows ``[time, seq, t_sensor_us, boot_epoch, serial, session, acc_x .. gyr_z]``
-    (column-wise: no dict per row), sorted by time, one row per timestamp."""
+    (column-wise: no dict per row), sorted by time (stable), one row per timestamp. InfluxDB answers in time
+    order already: the rows are only reordered when they are not (several retention policies)."""
     import numpy as np
 
     if not values:
         return RawSeries.from_rows([])
-    values.sort(key=lambda v: v[0])
     cols = list(zip(*values, strict=True))
+    time_us = np.array(cols[0], dtype=np.int64)
     numbers = np.array([cols[i] for i in (6, 7, 8, 9, 10, 11)], dtype=np.float64).T
+    seq = np.array(cols[1], dtype=np.int64)
+    t_sensor_us = np.array(cols[2], dtype=np.int64)
+    boot_epoch = np.array(cols[3], dtype=np.int64)
+    serial: tuple[Any, ...] = cols[4]
+    session: tuple[Any, ...] = cols[5]
+    if len(time_us) > 1 and bool((time_us[1:] < time_us[:-1]).any()):
+        order = np.argsort(time_us, kind="stable")
+        time_us, seq, t_sensor_us, boot_epoch = time_us[order], seq[order], t_sensor_us[order], boot_epoch[order]
+        numbers = numbers[order]
+        picked = order.tolist()
+        serial = tuple(serial[i] for i in picked)
+        session = tuple(session[i] for i in picked)
     return RawSeries(
-        time_us=np.array(cols[0], dtype=np.int64),
-        seq=np.array(cols[1], dtype=np.int64),
-        t_sensor_us=np.array(cols[2], dtype=np.int64),
-        boot_epoch=np.array(cols[3], dtype=np.int64),
-        serial=tuple(str(v) for v in cols[4]),
-        session=tuple(cols[5]),
+        time_us=time_us,
+        seq=seq,
+        t_sensor_us=t_sensor_us,
+        boot_epoch=boot_epoch,
+        serial=tuple(map(str, serial)),
+        session=tuple(session),
         acc_mps2=np.ascontiguousarray(numbers[:, :3]),
         gyr_dps=np.ascontiguousarray(numbers[:, 3:]),
     )

@@ -202,20 +202,61 @@ def point_line(point: Point) -> str:
     return f"{head} {body} {point.time_us}"
 
 
+_FLOAT_TEXT: dict[int, str] = {}
+"""repr() of float64 values seen in raw samples, keyed by their bit pattern (so 0.0 and -0.0 stay apart)."""
+_FLOAT_TEXT_MAX = 1 << 18
+"""Entries kept before the cache starts over (about 35 MB at most). Sensor values are int16 counts times a
+per-range scale, so a worker meets a bounded set of values (65,536 per range): once a value has been seen, its text
+is a lookup instead of a shortest-repr conversion (the costly part of the line protocol)."""
+
+
+def float_texts(values: npt.ArrayLike) -> list[str]:
+    """``repr(float(v))`` of every value (flattened, C order): the text `format_field` writes for a float.
+
+    The same strings as ``[repr(v) for v in values]``, from a cache keyed by each float64's bits."""
+    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    keys = flat.view(np.int64).tolist()
+    cache = _FLOAT_TEXT
+    try:
+        return list(map(cache.__getitem__, keys))
+    except KeyError:
+        pass
+    if len(cache) > _FLOAT_TEXT_MAX:
+        cache.clear()
+    out = []
+    for key, value in zip(keys, flat.tolist(), strict=True):
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = repr(value)
+        out.append(text)
+    return out
+
+
 def raw_lines(samples: RawSamples) -> list[str]:
-    """Line protocol of raw samples (the hot path: one formatted string per sample, no Point objects)."""
+    """Line protocol of raw samples (the hot path: one formatted string per sample, no Point objects).
+
+    Floats are written as ``repr`` (shortest round-trip text, `format_field`), taken from `float_texts`."""
     times = samples.time_us()
     head = f"{RAW},placement={_escape_key(samples.placement)},subject={_escape_key(samples.subject)} "
     const = f"boot_epoch={samples.boot_epoch}i,serial={_escape_string(samples.serial)}"
     if samples.session is not None:
         const += f",session={_escape_string(samples.session)}"
-    rows = np.column_stack([samples.acc_mps2, samples.gyr_dps]).tolist()
-    seqs = samples.seq.tolist()
-    ticks = samples.t_sensor_us.tolist()
+    texts = iter(float_texts(np.column_stack([samples.acc_mps2, samples.gyr_dps])))
     return [
-        f"{head}acc_x={r[0]!r},acc_y={r[1]!r},acc_z={r[2]!r},{const},gyr_x={r[3]!r},gyr_y={r[4]!r},"
-        f"gyr_z={r[5]!r},seq={s}i,t_sensor_us={t}i {ts}"
-        for r, s, t, ts in zip(rows, seqs, ticks, times.tolist(), strict=True)
+        f"{head}acc_x={ax},acc_y={ay},acc_z={az},{const},gyr_x={gx},gyr_y={gy},gyr_z={gz},"
+        f"seq={s}i,t_sensor_us={t}i {ts}"
+        for ax, ay, az, gx, gy, gz, s, t, ts in zip(
+            texts,
+            texts,
+            texts,
+            texts,
+            texts,
+            texts,
+            samples.seq.tolist(),
+            samples.t_sensor_us.tolist(),
+            times.tolist(),
+            strict=False,  # six texts per sample: the last three iterables end together
+        )
     ]
 
 

@@ -27,7 +27,17 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+BLAS_THREAD_TIMEOUT = "4"
+"""``OPENBLAS_THREAD_TIMEOUT`` of a worker process (unless set): numpy's and scipy's OpenBLAS threads sleep right
+after each call (2**4 cycles) instead of spinning for about 2**28 cycles waiting for the next one. Spinning burnt
+about 0.5 ms of CPU per subject-second in a worker (bench/RESULTS.md, worker section), on a machine it shares with
+InfluxDB; the number of BLAS threads, hence every result, is unchanged. Read when OpenBLAS loads: set before
+numpy is imported."""
+
+
 def worker_command(args: argparse.Namespace) -> int:
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)
+    import gc
     import logging
     import signal
     import threading
@@ -59,6 +69,10 @@ def worker_command(args: argparse.Namespace) -> int:
         PahoWorkerLink(settings),
         store,
     )
+    # everything imported so far (numpy, scipy, the pipeline: hundreds of thousands of objects) lives as long as
+    # the process: out of the garbage collector's full collections, which otherwise walk it every time (about
+    # 50 ms each, a few per minute under load)
+    gc.freeze()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

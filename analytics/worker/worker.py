@@ -134,6 +134,9 @@ class WorkerStats:
     segments_unsynced: int = 0
     windows_coalesced: int = 0
     acks_sent: int = 0
+    analysis_cpu_s: float = 0.0
+    """CPU time of this thread in the analyses (`analyzer_for`), s: benches tell the worker's own cost from the
+    pipeline's (whose share depends on how many live windows coalesce under load)."""
 
 
 StreamKey = tuple[str, str, str, int]
@@ -642,12 +645,15 @@ class Worker:
         if loaded is None:
             self.stats.segments_empty += 1
             return
+        cpu0 = time.thread_time()
         try:
             doc = self.analyzer_for(segment.kind)(loaded.recording)
         except InsufficientData as exc:
             log.info("%s %s: no results for this %s: %s", segment.subject, segment.session, segment.kind, exc)
             self.stats.segments_empty += 1
             return
+        finally:
+            self.stats.analysis_cpu_s += time.thread_time() - cpu0
         version = FINAL_VERSION if segment.final else LIVE_VERSION
         gaps = {pl: missing for pl, (_, missing) in known.items() if missing}
         # strides ending in the new part, and in the second before it (detected only now: the same stride of an
