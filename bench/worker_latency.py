@@ -67,8 +67,8 @@ def main() -> None:
             except Exception:
                 rows = []
             for r in rows:
-                if "start_s" not in r:
-                    continue
+                if "start_s" not in r or "end_s" not in r:
+                    continue  # InfluxDB stores each field apart: a point being written can be read half-way
                 key = (str(r["subject"]), int(r["time"]), str(r["side"]))
                 if key not in seen:
                     end_utc = int(r["time"]) / 1e6 + float(r["end_s"]) - float(r["start_s"])
