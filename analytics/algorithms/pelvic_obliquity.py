@@ -159,20 +159,15 @@ def obliquity_axes(
     m = int(in_bout.sum()) // factor * factor
     if fallback is None or m < 2 * fs:
         return fallback
-    ups = _block_means(up[in_bout][:m], factor)
+    ups = block_means(up[in_bout][:m], factor)
     reference = np.full(ups.shape[0], 1.0 / ups.shape[0]) @ ups
     reference /= np.linalg.norm(reference)
     ups /= np.linalg.norm(ups, axis=1, keepdims=True)
-    levelled = level_accelerations(_block_means(acc[in_bout][:m], factor), ups, reference)
+    levelled = level_accelerations(block_means(acc[in_bout][:m], factor), ups, reference)
     try:
-        return estimate_body_axes(levelled, _block_means(gyr[in_bout][:m], factor), fs / factor)
+        return estimate_body_axes(levelled, block_means(gyr[in_bout][:m], factor), fs / factor)
     except InsufficientData:
         return fallback
-
-
-def _block_means(x: np.ndarray, factor: int) -> np.ndarray:
-    """Means of consecutive blocks of ``factor`` rows of (m, 3), m a multiple of factor."""
-    return x if factor == 1 else block_means(x, factor)
 
 
 def obliquity_deg(up: np.ndarray, left_axis: np.ndarray) -> np.ndarray:
