@@ -8,6 +8,8 @@ Writes (line protocol, precision µs, gzip except v1 to a loopback host, batches
 - ``api="v1"``: ``POST /write?db=&rp=&precision=u`` (answered by 1.x, 2.x and 3.x; Debian's 1.6 has only this),
   user/password (HTTP Basic) or token auth; deletes with an InfluxQL ``DELETE``.
 Reads: InfluxQL on ``/query`` (epoch=u, chunked), which 1.x, 2.x (read-only) and 3.x answer; Flux is not used.
+Raw samples are asked for as CSV (pandas parses them at about a third of the JSON's CPU); a server that answers
+in another format is read as JSON from then on.
 
 Durability: a write call returns only after the server answered 2xx for every line (or the lines it refused
 as bad data are in the quarantine, committed): that is when the worker may acknowledge. Failures are sorted by
@@ -168,6 +170,8 @@ class InfluxStore:
         self._sleep = sleep
         timeout = urllib3.Timeout(connect=min(5.0, config.timeout_s), read=config.timeout_s)
         self._http = urllib3.PoolManager(num_pools=2, maxsize=4, timeout=timeout, retries=False)
+        self._csv_supported = True
+        """Raw samples are read as CSV until the server answers /query in another format (then JSON)."""
         self._client: Any = None
         self._write_api: Any = None
         if config.api == "v2":
@@ -256,6 +260,34 @@ class InfluxStore:
                     raise StoreQueryError(f"query {q!r}: {result['error']}")
                 series.extend(result.get("series", []))
         return series
+
+    def query_csv(self, q: str) -> bytes | None:
+        """Run one InfluxQL statement on /query asking for CSV (``Accept: application/csv``, 1.x and 2.x's
+        compatibility API; about a third of the JSON's parsing CPU for raw samples). None when the server
+        answered in another format (the caller then uses `query`)."""
+        if not self._csv_supported:
+            return None
+        params = {"db": self.config.database, "epoch": "u", "q": q, "chunked": "true", "chunk_size": "20000"}
+        body = urllib.parse.urlencode(params).encode()
+        headers = {
+            **self._headers(),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/csv",
+        }
+        try:
+            resp = self._http.request("POST", f"{self.base}/query", body=body, headers=headers)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StoreUnavailable(f"query {q!r}: {type(exc).__name__}: {exc}") from exc
+        if resp.status >= 500 or resp.status == 429:
+            raise StoreUnavailable(f"query {q!r}: HTTP {resp.status} {resp.data[:300]!r}", status=resp.status)
+        if "csv" not in (resp.headers.get("Content-Type") or ""):
+            self._csv_supported = False
+            log.info("%s answers /query without CSV: reading JSON", self.base)
+            return None
+        data: bytes = resp.data
+        if resp.status != 200 or data.startswith(b"error"):
+            raise StoreQueryError(f"query {q!r}: HTTP {resp.status} {data[:300].decode('utf-8', 'replace')}")
+        return data
 
     def rows(self, q: str) -> Iterator[dict[str, Any]]:
         """Rows of a query as dicts (column -> value), series tags merged in."""
@@ -422,12 +454,18 @@ class InfluxStore:
             where += f" AND session = {quote_str(session)}"
         where += " AND " + self._time_clause(start_us, end_us)
         cols = ("seq", "t_sensor_us", "boot_epoch", "serial", "session", *RAW_FIELDS)
-        values: list[list[Any]] = []
+        parts: list[RawSeries] = []
         for rp in self._raw_rps(start_us, end_us):
             q = f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {self._from(rp, RAW)} WHERE {where}"
+            csv = self.query_csv(q)
+            if csv is not None:
+                parts.append(raw_series_from_csv(csv))
+                continue
+            values: list[list[Any]] = []
             for series in self.query(q):
                 values.extend(series.get("values", []))
-        return raw_series_from_values(values)
+            parts.append(raw_series_from_values(values))
+        return parts[0] if len(parts) == 1 else raw_series_concat(parts)
 
     def _batch_where(self, subject: str, placement: str, serial: str, boot_epoch: int) -> str:
         return (
@@ -698,22 +736,106 @@ class InfluxStore:
         self._http.clear()
 
 
+RAW_CSV_INTS = ("time", "seq", "t_sensor_us", "boot_epoch")
+
+
+def raw_series_from_csv(data: bytes) -> RawSeries:
+    """RawSeries from InfluxDB's CSV answer to the raw SELECT of `InfluxStore.read_raw` (columns ``name,tags,
+    time,seq,t_sensor_us,boot_epoch,serial,session,acc_x .. gyr_z``), parsed by pandas' C reader. A row read
+    half-written (InfluxDB stores each field apart: a point being written can show some fields only) is not
+    yet stored and is left out."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    if not data.strip():
+        return RawSeries.from_rows([])
+    numeric = [*RAW_CSV_INTS, *RAW_FIELDS]
+    frame = pd.read_csv(
+        io.BytesIO(data),
+        usecols=[*numeric, "serial", "session"],
+        dtype={**dict.fromkeys(numeric, "float64"), "serial": str, "session": str},
+        keep_default_na=False,
+        na_values={c: [""] for c in numeric},
+        engine="c",
+    )
+    if frame.empty:
+        return RawSeries.from_rows([])
+    values = frame[numeric].to_numpy(dtype=np.float64)
+    complete = ~np.isnan(values).any(axis=1)
+    if not complete.all():
+        values = values[complete]
+        frame = frame[complete]
+    ints = values[:, : len(RAW_CSV_INTS)].astype(np.int64)
+    return _raw_series(
+        ints[:, 0],
+        ints[:, 1],
+        ints[:, 2],
+        ints[:, 3],
+        tuple(frame["serial"].tolist()),
+        tuple(x or None for x in frame["session"].tolist()),  # CSV writes a missing field as empty
+        values[:, len(RAW_CSV_INTS) :],
+    )
+
+
+def raw_series_concat(parts: Sequence[RawSeries]) -> RawSeries:
+    """Several retention policies' samples as one series in time order."""
+    import numpy as np
+
+    return _raw_series(
+        np.concatenate([p.time_us for p in parts]),
+        np.concatenate([p.seq for p in parts]),
+        np.concatenate([p.t_sensor_us for p in parts]),
+        np.concatenate([p.boot_epoch for p in parts]),
+        tuple(x for p in parts for x in p.serial),
+        tuple(x for p in parts for x in p.session),
+        np.concatenate([np.hstack([p.acc_mps2, p.gyr_dps]).reshape(-1, 6) for p in parts]),
+    )
+
+
 def raw_series_from_values(values: list[list[Any]]) -> RawSeries:
     """RawSeries from InfluxQL rows ``[time, seq, t_sensor_us, boot_epoch, serial, session, acc_x .. gyr_z]``
     (column-wise: no dict per row), sorted by time (stable), one row per timestamp. InfluxDB answers in time
-    order already: the rows are only reordered when they are not (several retention policies)."""
+    order already: the rows are only reordered when they are not (several retention policies). A row read
+    half-written (InfluxDB stores each field apart) is not yet stored and is left out, as in `raw_series_from_csv`."""
+    import numpy as np
+
+    if not values:
+        return RawSeries.from_rows([])
+    try:
+        series = _raw_series_from_rows(values)
+        if not (np.isnan(series.acc_mps2).any() or np.isnan(series.gyr_dps).any()):
+            return series
+    except TypeError:  # an integer field None
+        pass
+    numeric = (0, 1, 2, 3, 6, 7, 8, 9, 10, 11)  # a row read half-written: not yet stored, left out
+    return _raw_series_from_rows([v for v in values if all(v[i] is not None for i in numeric)])
+
+
+def _raw_series_from_rows(values: list[list[Any]]) -> RawSeries:
     import numpy as np
 
     if not values:
         return RawSeries.from_rows([])
     cols = list(zip(*values, strict=True))
-    time_us = np.array(cols[0], dtype=np.int64)
-    numbers = np.array([cols[i] for i in (6, 7, 8, 9, 10, 11)], dtype=np.float64).T
-    seq = np.array(cols[1], dtype=np.int64)
-    t_sensor_us = np.array(cols[2], dtype=np.int64)
-    boot_epoch = np.array(cols[3], dtype=np.int64)
-    serial: tuple[Any, ...] = cols[4]
-    session: tuple[Any, ...] = cols[5]
+    return _raw_series(
+        np.array(cols[0], dtype=np.int64),
+        np.array(cols[1], dtype=np.int64),
+        np.array(cols[2], dtype=np.int64),
+        np.array(cols[3], dtype=np.int64),
+        cols[4],
+        cols[5],
+        np.array([cols[i] for i in (6, 7, 8, 9, 10, 11)], dtype=np.float64).T,
+    )
+
+
+def _raw_series(
+    time_us: Any, seq: Any, t_sensor_us: Any, boot_epoch: Any, serial: Any, session: Any, numbers: Any
+) -> RawSeries:
+    """Columns -> RawSeries sorted by time (stable; reordered only when not already in time order)."""
+    import numpy as np
+
     if len(time_us) > 1 and bool((time_us[1:] < time_us[:-1]).any()):
         order = np.argsort(time_us, kind="stable")
         time_us, seq, t_sensor_us, boot_epoch = time_us[order], seq[order], t_sensor_us[order], boot_epoch[order]

@@ -4,7 +4,8 @@
   ``db/rp``, ``precision=us``, ``Authorization: Token ...``, gzip body; ``/api/v2/delete`` with a predicate)
   and FORWARDS it to the real 1.6 server (``/write``, or an InfluxQL ``DELETE`` on ``/query``), so what the
   v2 client writes is proven to land and be queryable. ``/query`` with a token is forwarded too (2.x answers
-  InfluxQL on /query).
+  InfluxQL on /query; it forwards /query without the Accept header, so the store reads JSON through it, as
+  from a server without CSV answers).
 - Server answers 1.6 never gives on demand (429/503 with Retry-After): ``script`` holds (status, headers,
   body) answered to the next write requests, before forwarding resumes.
 Every request is recorded in ``requests`` (method, path, query, headers, decoded body).
