@@ -226,8 +226,21 @@ def gateway_phase(args: argparse.Namespace, ble_config: BleConfig, out: dict[str
 
         wait_for(lambda: all(streamed(p) for p in PLACEMENTS), 120.0, "the three sensors streaming")
         out["t_all_streaming_s"] = round(time.monotonic() - t_start, 2)
+        # the sensor's own view too: connected, subscribed and streaming (not between links)
+        wait_for(
+            lambda: (lambda s: s["connected"] and s["subscribed"] and s["streaming"])(
+                kit_call(args.kit, cmd="stats")["sensors"][KIT_SERIALS[0]]
+            ),
+            30.0,
+            "the kit's pelvis sensor connected and streaming",
+        )
         link = transport._links["pelvis"]
         task_before = link.task
+        losses_before = [
+            str(e.reason)
+            for _, e in list(tap.record)
+            if isinstance(e, LinkEvent) and e.placement == "pelvis" and e.state == "lost"
+        ]
         say("dropping the pelvis link from the sensor's side")
         drop = kit_call(args.kit, cmd="drop", sensor="pelvis")
         t_drop = int(drop["t_ns"])
@@ -239,6 +252,7 @@ def gateway_phase(args: argparse.Namespace, ble_config: BleConfig, out: dict[str
         callbacks = [t for p, t in DISCONNECT_CALLBACKS if p == "pelvis" and t >= t_drop]
         out["drop"] = {
             "dropped": drop["dropped"],
+            "pelvis_losses_before_drop": losses_before,
             "disconnect_to_callback_ms": ms(t_drop, callbacks[0] if callbacks else None),
             "disconnect_to_lost_event_ms": ms(t_drop, tap.first(is_link("pelvis", "lost"), t_drop)),
             "disconnect_to_connected_ms": ms(t_drop, t_connected),

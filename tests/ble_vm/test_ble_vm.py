@@ -87,6 +87,7 @@ def test_a_link_dropped_by_the_sensor_is_recovered_by_the_transport_and_streamin
     vm_result: dict[str, Any],
 ) -> None:
     drop = vm_result["drop"]
+    assert drop["pelvis_losses_before_drop"] == [], "the pelvis link was lost before the scripted drop"
     assert drop["dropped"] == 1
     assert drop["disconnect_to_callback_ms"] is not None  # bleak's disconnected_callback reached the link
     assert drop["disconnect_to_lost_event_ms"] is not None  # the transport reported it to the core

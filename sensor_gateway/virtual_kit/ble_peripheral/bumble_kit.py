@@ -212,6 +212,8 @@ class BumbleSensor:
     """Advertising when started (a switched-off sensor neither advertises nor accepts connections)."""
     connection: Connection | None = field(default=None, init=False)
     subscribed: bool = field(default=False, init=False)
+    history: list[tuple[float, str]] = field(default_factory=list, init=False)
+    """(CLOCK_MONOTONIC s, what): the last 40 link, subscription and streaming changes."""
     _wake_event: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
@@ -289,12 +291,20 @@ class BumbleSensor:
         self._wake_event.set()
 
     # -- GATT callbacks --------------------------------------------------------------------------------------
+    def _note(self, what: str, connection: Connection | None = None) -> None:
+        """Keep a short history of link, subscription and streaming changes (in `stats`, for diagnosis)."""
+        handle = getattr(connection, "handle", None)
+        self.history.append((round(time.monotonic(), 3), what if handle is None else f"{what} (handle {handle})"))
+        del self.history[:-40]
+
     def _on_connection(self, connection: Connection) -> None:
         self.connection = connection
         self.links += 1
+        self._note("connected", connection)
         connection.on("disconnection", lambda _reason: self._on_disconnection(connection))
 
     def _on_disconnection(self, connection: Connection) -> None:
+        self._note("disconnected" + ("" if self.connection is connection else ", not the current link"), connection)
         if self.connection is connection:
             self.connection = None
             self.subscribed = False
@@ -302,13 +312,17 @@ class BumbleSensor:
             self.wake()
 
     def _on_imu_subscription(self, connection: Connection, notify_enabled: bool, indicate_enabled: bool) -> None:
+        self._note(f"imu notify {'on' if notify_enabled else 'off'}", connection)
         self.subscribed = bool(notify_enabled)
         if not self.subscribed:
             self.sensor.stop_streaming()
         self.wake()
 
     def _on_control_write(self, connection: Connection, value: bytes) -> None:
+        was_streaming = self.sensor.streaming
         reply = self.sensor.handle_control(bytes(value))
+        if was_streaming != self.sensor.streaming:
+            self._note(f"streaming {'on' if self.sensor.streaming else 'off'} by command", connection)
         self.control_replies += 1
         # Reply after the write response has gone out (the order a real stack gives).
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._notify_control(connection, reply)))
@@ -368,6 +382,7 @@ class BumbleSensor:
             "notify_failures": self.notify_failures,
             "control_replies": self.control_replies,
             "links": self.links,
+            "history": list(self.history),
             "switched_on": self.switched_on,
             "max_mtu": self.max_mtu,
             "att_mtu": self.connection.att_mtu if self.connection is not None else None,
