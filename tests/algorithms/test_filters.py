@@ -56,3 +56,19 @@ def test_butter_sos_returns_a_copy_callers_may_change():
     a[:] = 0.0
     b = butter_sos(2, 1.0, "lowpass", 100.0)
     np.testing.assert_array_equal(b, signal.butter(2, 1.0, "lowpass", fs=100.0, output="sos"))
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_the_kernel_path_gives_the_public_sosfilt_path_bit_for_bit(design):
+    from analytics.algorithms import filters
+
+    assert filters._sosfilt_kernel is not None  # the scipy the project pins has it; else the public path runs
+    rng = np.random.default_rng(4)
+    sos = butter_sos(*design)
+    x = np.cumsum(rng.normal(size=(700, 3)), axis=0)
+    zi = filters._zi_cached(np.ascontiguousarray(sos).tobytes(), sos.shape[0])
+    for axis, data in ((0, x), (1, x.T.copy()), (0, x[:, 2])):
+        ext = filters._extend(data, 15, axis, "odd")
+        np.testing.assert_array_equal(
+            zero_phase(sos, data, axis=axis, padlen=15), filters._zero_phase_public(sos, ext, zi, axis, 15)
+        )
