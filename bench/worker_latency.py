@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
@@ -32,7 +33,9 @@ from worker.scenario import fresh_database  # noqa: E402
 from worker_cost import cpu_s  # noqa: E402
 
 from analytics.stores import open_store  # noqa: E402
+from analytics.worker.decode import batch_samples  # noqa: E402
 from sensor_gateway.core import GatewayConfig  # noqa: E402
+from sensor_gateway.uplink import envelope as env  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -56,6 +59,19 @@ def main() -> None:
     worker = WorkerProcess(broker.port, url, "worker-lat", tmp).start()
     seen: dict[tuple[str, int, str], tuple[float, float]] = {}
     stop = threading.Event()
+    published: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    """(subject, placement) -> (real UTC when the gateway handed the raw batch to MQTT, UTC of its last sample)."""
+
+    def tap_publish(publish: Any) -> Any:
+        def tapped(topic_: str, payload: bytes, *a: Any, **k: Any) -> Any:
+            if "/raw/" in topic_:
+                batch = env.decode(payload)
+                if isinstance(batch, env.RawBatch) and batch.clock.utc_synced:
+                    last_utc = float(batch_samples(batch).time_us()[-1]) / 1e6
+                    published.setdefault((batch.subject, batch.placement), []).append((time.time(), last_utc))
+            return publish(topic_, payload, *a, **k)
+
+        return tapped
 
     def poll() -> None:
         store = open_store(url)
@@ -91,6 +107,7 @@ def main() -> None:
         )
         for s in sessions:  # real time: every subject's UTC is the real UTC (home_sessions staggers them)
             s.clock._utc0 = time.time() - (s.clock._t - s.clock._start)  # type: ignore[attr-defined]
+            s.gateway.link.publish = tap_publish(s.gateway.link.publish)  # type: ignore[method-assign]
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         pids = {"worker": worker.proc.pid, "influxd": server.proc.pid, "mosquitto": broker.proc.pid}  # type: ignore[union-attr]
@@ -138,6 +155,25 @@ def main() -> None:
         f"live strides {len(lat)}: latency p50 {statistics.median(lat):.2f} s, p99 {pct(lat, 0.99):.2f} s, "
         f"max {max(lat):.2f} s, min {min(lat):.2f} s"
     )
+    # where it goes: the gateway (last sample -> every sensor's batch holding it handed to MQTT) and the rest
+    # (MQTT, the worker, InfluxDB, the poll)
+    gateway_part, rest = [], []
+    for (subject, _t, _side), (wall, end) in seen.items():
+        outs = []
+        for (subj, _placement), rows in published.items():
+            if subj == subject:
+                outs.append(next((w for w, last in rows if last >= end - 0.005), None))
+        if outs and None not in outs:
+            out = max(o for o in outs if o is not None)
+            gateway_part.append(out - end)
+            rest.append(wall - out)
+    if gateway_part:
+        g50, g99 = statistics.median(gateway_part), pct(gateway_part, 0.99)
+        r50, r99 = statistics.median(rest), pct(rest, 0.99)
+        print(
+            f"of which gateway (last sample -> all three batches published): p50 {g50:.2f} s, p99 {g99:.2f} s; "
+            f"MQTT + worker + InfluxDB + poll: p50 {r50:.2f} s, p99 {r99:.2f} s ({len(rest)} strides)"
+        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ gateway was down a link_lost gap too, and an open session is continued.
 
 Then: drain MQTT events (acks delete from the outbox, commands become markers and replies), publish pending
 outbox rows (QoS 1, at most ``max_inflight`` unacknowledged), re-send rows with no ack after
-``ack_timeout_s``, emit window markers every ``window_s`` s of a session, close a session after stillness,
+``ack_timeout_s``, emit a window marker (up to the samples published) after a batch closes, at most every
+``window_s`` s of a session, close a session after stillness,
 and publish the retained status every ``status_every_s`` s. Times: host monotonic seconds of the `HostClock`.
 """
 
@@ -52,11 +53,12 @@ class GatewayConfig:
     placements: tuple[str, ...] = PLACEMENTS
     batch_s: float = 1.0
     window_s: float = 0.25
-    """Period of the window markers that let the worker analyse the session so far (live results). 0.25 s
-    with 1-s batches: a stride's provisional result is queryable within 2 s of its last sample (p99 1.8 s,
-    bench/RESULTS.md (worker section)); the worker analyses a subject's waiting windows once per arriving batch (the
-    newest complete one covers the older ones). Shorter batches cut the wait too (0.5-s batches: p99 1.76-1.84 s);
-    their clock mappings are kept in time order across batches like any others (`timing.continuity`)."""
+    """Shortest pause between window markers, s. A window marker lets the worker analyse the session so far (live
+    results); it refers only to samples already published (each sensor's last closed batch), so the worker
+    can analyse it as soon as it arrives, and one goes out as soon as a sensor published a new batch (about
+    3 per second with 1-s batches). A stride's provisional result is then queryable within 2 s of its last
+    sample at 20 subjects per worker (p99 1.93-1.97 s, bench/RESULTS.md (worker section)); most of that is
+    the batch: shorter batches cut it further, at more messages per second."""
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
     ack_timeout_s: float = 30.0
@@ -112,6 +114,8 @@ class _Sensor:
     """Arrival of the last packet since the link (re)connected; None: none yet."""
     connected_s: float = 0.0
     fifo_overflow: bool = False
+    published: env.SensorPosition | None = None
+    """Last sample of the last raw batch handed to the outbox (what a window marker may refer to)."""
     continuity: MappingContinuity = field(default_factory=MappingContinuity)
     """Keeps the published UTC mappings of consecutive batches in time order (per placement, across boots:
     the store keys samples by placement and time)."""
@@ -130,6 +134,7 @@ class Gateway:
         self.sensors = {p: _Sensor(p) for p in config.placements}
         self.session = SessionTracker(config.still_timeout_s, config.motion_dps)
         self._last_window_s = 0.0
+        self._last_window: dict[str, env.SensorPosition] = {}
         self._last_status_s = -math.inf
         self._rng = random.Random()
         self._sync_id = 0
@@ -438,6 +443,7 @@ class Gateway:
             seq=(s, batch.seq_first, batch.seq_last),
             state={f"cursor:{s.placement}": cursor},
         )
+        s.published = env.SensorPosition(info.serial, info.boot_epoch, batch.seq_last)
         if self.session.motion(peak, now) == "session_start":
             self._open_session(now)
 
@@ -498,17 +504,29 @@ class Gateway:
     def _sessions(self, now: float) -> None:
         if self.session.session is None:
             return
-        if now - self._last_window_s >= self.config.window_s:
-            self._last_window_s = now
-            self._marker("window", now)
+        # A window refers to samples already published (in batches ahead of it in the outbox), so a worker can
+        # analyse it on arrival instead of waiting for a batch still open here (up to batch_s more). One goes
+        # out as soon as a sensor published a batch since the previous window, at least window_s apart.
+        published = {p: s.published for p, s in self.sensors.items() if s.published is not None}
+        if published != self._last_window and now - self._last_window_s >= self.config.window_s:
+            self._last_window_s, self._last_window = now, published
+            self._marker("window", now, positions=published)
         if self.session.due_to_close(now):
             self._close_session(now)
 
-    def _marker(self, type_: str, now: float, source: str = "gateway", **activity: object) -> None:
+    def _marker(
+        self,
+        type_: str,
+        now: float,
+        source: str = "gateway",
+        positions: dict[str, env.SensorPosition] | None = None,
+        **activity: object,
+    ) -> None:
+        """Publish a marker referring to ``positions`` (default: each sensor's newest sample)."""
         sid = self.session.session
         if sid is None:
             return
-        last = {
+        last = positions or {
             p: env.SensorPosition(s.info.serial, s.info.boot_epoch, s.stream.last_seq)
             for p, s in self.sensors.items()
             if s.info is not None and s.stream is not None and s.stream.last_seq is not None
