@@ -192,12 +192,21 @@ class LoadedSegment:
     """Per placement: sensor identity, first and last stored (t_sensor_us, time_us) and the rate between them."""
 
 
-def _select(series: RawSeries, pos: SensorPosition, first_seq: int | None) -> np.ndarray:
+def _select(series: RawSeries, pos: SensorPosition, first_seq: int | None, session: str | None = None) -> np.ndarray:
+    """Indices of the samples up to ``pos`` (from ``first_seq``), of ``session`` when given: a live window
+    analyses the session's own samples, as its final analysis does (samples streamed before the session
+    opened would give provisional strides outside the range the final analysis replaces)."""
     keep = (series.seq <= pos.seq) & (series.boot_epoch == pos.boot_epoch)
     if len(set(series.serial)) > 1:
         keep &= np.array([s == pos.serial for s in series.serial], dtype=bool)
     elif series.serial and series.serial[0] != pos.serial:
         keep &= False
+    if session is not None and series.session:
+        sessions = set(series.session)
+        if len(sessions) > 1:
+            keep &= np.array([s == session for s in series.session], dtype=bool)
+        elif session not in sessions:
+            keep &= False
     if first_seq is not None:
         keep &= series.seq >= first_seq
     return np.flatnonzero(keep)
@@ -239,7 +248,7 @@ def load_segment(
             series = store.read_raw(
                 segment.subject, placement, start_us=start_us, end_us=end_us, session=segment.session
             )
-        idx = _select(series, pos, first)
+        idx = _select(series, pos, first, segment.session)
         if len(idx) < min_samples:
             return None
         t = series.time_us[idx]

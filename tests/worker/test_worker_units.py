@@ -126,3 +126,46 @@ def test_batch_decoding_matches_the_packet_decoder_sample_by_sample() -> None:
         first = decode_packet(message.packets[0])
         rate = message.sensor.sample_rate_hz
         assert int(samples.t_sensor_us[1] - samples.t_sensor_us[0]) == round(1e6 / rate) or first.sample_count == 1
+
+
+def test_a_live_window_reads_only_its_own_sessions_samples() -> None:
+    """Samples streamed before the session opened (session None) or of another session are not in the window:
+    the final analysis reads only the session's samples, and a provisional stride outside its range would
+    never be replaced."""
+    import numpy as np
+
+    from analytics.stores.model import RawSeries
+    from analytics.worker.segments import Segment, load_segment
+
+    n = 1500
+    sessions = ["S1-0"] * 300 + [None] * 400 + ["S1-1"] * 800
+    series = {
+        placement: RawSeries(
+            time_us=1_795_000_000_000_000 + 10_000 * np.arange(n, dtype=np.int64) + k,
+            seq=np.arange(n, dtype=np.int64),
+            t_sensor_us=10_000 * np.arange(n, dtype=np.int64),
+            boot_epoch=np.full(n, 4, dtype=np.int64),
+            serial=(f"GS-{k}",) * n,
+            session=tuple(sessions),
+            acc_mps2=np.tile([0.0, 0.0, 9.81], (n, 1)),
+            gyr_dps=np.zeros((n, 3)),
+        )
+        for k, placement in enumerate(("pelvis", "left_thigh", "right_thigh"))
+    }
+    positions = {p: env.SensorPosition(f"GS-{k}", 4, n - 1) for k, p in enumerate(series)}
+    window = Segment("S1", "S1-1", "window", "m1", positions, None, lookback_s=12.0)
+    loaded = load_segment(None, window, series_for=lambda p, pos, first: series[p])  # type: ignore[arg-type]
+    assert loaded is not None
+    for placement, clock in loaded.clock.items():
+        assert (clock["seq_first"], clock["seq_last"]) == (700, n - 1), placement  # S1-1's samples only
+    earlier = Segment("S1", "S1-0", "window", "m0", positions, None, lookback_s=15.0)
+    loaded = load_segment(None, earlier, series_for=lambda p, pos, first: series[p])  # type: ignore[arg-type]
+    assert loaded is not None and {(c["seq_first"], c["seq_last"]) for c in loaded.clock.values()} == {(0, 299)}
+    unknown = replace_session(earlier, "S1-9")
+    assert load_segment(None, unknown, series_for=lambda p, pos, first: series[p]) is None  # type: ignore[arg-type]
+
+
+def replace_session(segment: object, session: str) -> object:
+    from dataclasses import replace
+
+    return replace(segment, session=session)  # type: ignore[type-var]
