@@ -12,6 +12,7 @@ to whatever the main thread was waiting in, e.g. an InfluxDB request; the MQTT a
 apart as the process CPU minus the main thread's).
 
 Run: .venv/bin/python bench/worker_profile.py [--subjects 5] [--minutes 1.2] [--top 25] [--wall | --thread]
+     [--window-s 5] [--batch-s 1]
      [--extra=--no-live]
 """
 
@@ -64,6 +65,8 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=5)
     ap.add_argument("--minutes", type=float, default=1.2)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--window-s", type=float, default=5.0, help="gateway window marker period (as worker_cost.py)")
+    ap.add_argument("--batch-s", type=float, default=1.0, help="gateway batch length (as worker_cost.py)")
     ap.add_argument("--extra", nargs="*", default=[], help="extra `gaitsym worker` arguments")
     ap.add_argument("--wall", action="store_true", help="wall-clock timer (waits included)")
     ap.add_argument("--thread", action="store_true", help="main thread's CPU time only (time.thread_time)")
@@ -104,6 +107,7 @@ def main() -> None:
             n_subjects=args.subjects,
             minutes=args.minutes,
             extra=tuple(args.extra),
+            gateway={"window_s": args.window_s, "batch_s": args.batch_s},
         )
     finally:
         broker.kill()
