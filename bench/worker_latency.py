@@ -132,6 +132,9 @@ def main() -> None:
         broker.kill()
         server.kill()
     lat = [wall - end for wall, end in seen.values()]
+    if os.environ.get("LAT_DEBUG"):
+        worst = sorted(((wall - end, end - t_start, k[0]) for k, (wall, end) in seen.items()), reverse=True)[:15]
+        print("worst:", [(round(a, 2), round(b, 1), c) for a, b, c in worst])
     subject_s = args.subjects * args.seconds
     total = 0.0
     for k in cpu0:

@@ -190,23 +190,19 @@ class LoadedSegment:
     end_us: int
     clock: dict[str, Any]
     """Per placement: sensor identity, first and last stored (t_sensor_us, time_us) and the rate between them."""
+    session_from_us: int | None = None
+    """Live windows: the first instant every placement has samples of the segment's own session (None: all
+    of the window's samples are). A window's context may reach back before the session opened (quiet standing,
+    the previous session); its provisional strides are kept only from here on, the range the session's final
+    analysis (which reads only the session's samples) replaces."""
 
 
-def _select(series: RawSeries, pos: SensorPosition, first_seq: int | None, session: str | None = None) -> np.ndarray:
-    """Indices of the samples up to ``pos`` (from ``first_seq``), of ``session`` when given: a live window
-    analyses the session's own samples, as its final analysis does (samples streamed before the session
-    opened would give provisional strides outside the range the final analysis replaces)."""
+def _select(series: RawSeries, pos: SensorPosition, first_seq: int | None) -> np.ndarray:
     keep = (series.seq <= pos.seq) & (series.boot_epoch == pos.boot_epoch)
     if len(set(series.serial)) > 1:
         keep &= np.array([s == pos.serial for s in series.serial], dtype=bool)
     elif series.serial and series.serial[0] != pos.serial:
         keep &= False
-    if session is not None and series.session:
-        sessions = set(series.session)
-        if len(sessions) > 1:
-            keep &= np.array([s == session for s in series.session], dtype=bool)
-        elif session not in sessions:
-            keep &= False
     if first_seq is not None:
         keep &= series.seq >= first_seq
     return np.flatnonzero(keep)
@@ -234,6 +230,7 @@ def load_segment(
         span = segment.lookback_s + 60.0 if segment.lookback_s is not None else MAX_SESSION_S
         start_us = end_us - round(span * 1e6)
     n_back = _lookback_samples(segment.lookback_s)
+    session_from: list[int] = []
     picked: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     clock: dict[str, Any] = {}
     rates: list[float] = []
@@ -248,7 +245,7 @@ def load_segment(
             series = store.read_raw(
                 segment.subject, placement, start_us=start_us, end_us=end_us, session=segment.session
             )
-        idx = _select(series, pos, first, segment.session)
+        idx = _select(series, pos, first)
         if len(idx) < min_samples:
             return None
         t = series.time_us[idx]
@@ -258,6 +255,12 @@ def load_segment(
                 "(gateway clock not synchronised): waiting for a synchronised mapping of this boot",
                 missing=0,
             )
+        if not segment.final:
+            own = _first_of_session(series, idx, segment.session)
+            if own is None:
+                return None  # none of the window is this session's
+            if own > 0:
+                session_from.append(int(t[own]))
         ticks = series.t_sensor_us[idx]
         span_ticks = int(ticks[-1] - ticks[0])
         rates.append(1e6 * (len(idx) - 1) / span_ticks if span_ticks > 0 else 100.0)
@@ -296,7 +299,18 @@ def load_segment(
         subject={"id": segment.subject},
         task=f"{segment.kind} of session {segment.session}",
     )
-    return LoadedSegment(rec, t0, t1, clock)
+    return LoadedSegment(rec, t0, t1, clock, max(session_from) if session_from else None)
+
+
+def _first_of_session(series: RawSeries, idx: np.ndarray, session: str) -> int | None:
+    """Position in ``idx`` of the first sample of ``session`` (0 when all are; None when none is)."""
+    picked = [series.session[i] for i in (int(idx[0]), int(idx[-1]))] if len(idx) else []
+    if picked and picked[0] == session and len(set(series.session)) == 1:
+        return 0
+    for k, i in enumerate(idx.tolist()):
+        if series.session[i] == session:
+            return k
+    return None
 
 
 def analysis_id(segment: Segment, version: int, algorithm: str) -> str:
@@ -319,7 +333,8 @@ def segment_results(
     Final (session) segments: strides, sets and the summary, replacing the session's time range. Live segments:
     provisional points of the live measurements (``stride_live``, ``exercise_set_live``, flagged
     ``provisional``), no summary; a window keeps only strides ending at or after ``new_from_us`` (the part of the
-    window no earlier window of this worker covered) and not starting in the window's first second (edge).
+    window no earlier window of this worker covered), not starting in the window's first second (edge) nor
+    before the session's own samples (``session_from_us``).
     ``gaps``: known-missing sample ranges per placement: the segment is analysed across them and says so (a
     ``data_gap`` quality flag naming each gap; strides overlapping a gap flagged ``data_gap``)."""
     doc = json.loads(json.dumps(doc))
@@ -334,6 +349,10 @@ def segment_results(
                 for st in doc["gait"]["strides"]
                 if st.get("start_s", 0.0) >= 1.0
                 and (new_from_us is None or loaded.t0_us + round(float(st["end_s"]) * 1e6) >= new_from_us)
+                and (
+                    loaded.session_from_us is None
+                    or loaded.t0_us + round(float(st["start_s"]) * 1e6) >= loaded.session_from_us
+                )
             ]
     provenance = Provenance(
         analysis_id=analysis_id(segment, version, algorithm),

@@ -128,20 +128,21 @@ def test_batch_decoding_matches_the_packet_decoder_sample_by_sample() -> None:
         assert int(samples.t_sensor_us[1] - samples.t_sensor_us[0]) == round(1e6 / rate) or first.sample_count == 1
 
 
-def test_a_live_window_reads_only_its_own_sessions_samples() -> None:
-    """Samples streamed before the session opened (session None) or of another session are not in the window:
-    the final analysis reads only the session's samples, and a provisional stride outside its range would
-    never be replaced."""
+def test_a_live_window_keeps_only_strides_inside_its_sessions_samples() -> None:
+    """A window's context may reach back before the session opened (samples of no session, or of the previous
+    one): its provisional strides are kept only from the first instant every placement has samples of its own
+    session, the range the session's final analysis (which reads only those samples) replaces. A stride kept
+    from earlier would never be replaced."""
     import numpy as np
 
-    from analytics.stores.model import RawSeries
-    from analytics.worker.segments import Segment, load_segment
+    from analytics.stores.model import STRIDE_LIVE, RawSeries
+    from analytics.worker.segments import Segment, load_segment, segment_results
 
-    n = 1500
+    n, base = 1500, 1_795_000_000_000_000
     sessions = ["S1-0"] * 300 + [None] * 400 + ["S1-1"] * 800
     series = {
         placement: RawSeries(
-            time_us=1_795_000_000_000_000 + 10_000 * np.arange(n, dtype=np.int64) + k,
+            time_us=base + 10_000 * np.arange(n, dtype=np.int64) + k,
             seq=np.arange(n, dtype=np.int64),
             t_sensor_us=10_000 * np.arange(n, dtype=np.int64),
             boot_epoch=np.full(n, 4, dtype=np.int64),
@@ -156,11 +157,27 @@ def test_a_live_window_reads_only_its_own_sessions_samples() -> None:
     window = Segment("S1", "S1-1", "window", "m1", positions, None, lookback_s=12.0)
     loaded = load_segment(None, window, series_for=lambda p, pos, first: series[p])  # type: ignore[arg-type]
     assert loaded is not None
-    for placement, clock in loaded.clock.items():
-        assert (clock["seq_first"], clock["seq_last"]) == (700, n - 1), placement  # S1-1's samples only
+    assert {(c["seq_first"], c["seq_last"]) for c in loaded.clock.values()} == {(300, n - 1)}  # context kept
+    assert loaded.session_from_us == base + 700 * 10_000 + 2  # S1-1's first sample on every placement
+
+    def stride(start_s: float) -> dict[str, object]:
+        return {"side": "left", "start_s": start_s, "end_s": start_s + 1.1, "bout": 0, "included": True}
+
+    doc = {
+        "schema": "gaitsym.result/1",
+        "gait": {"strides": [stride(2.0), stride(3.9), stride(4.1), stride(9.0)], "summary": {}},
+        "exercises": [],
+        "recording": {"duration_s": 12.0},
+        "quality": {"flags": []},
+    }
+    doc["gait"]["summary"] = {"n_strides": {"left": 4, "right": 0}}  # type: ignore[index]
+    results = segment_results(window, loaded, doc, 1, "test")
+    kept = sorted(round((p.time_us - loaded.t0_us) / 1e6, 1) for p in results.points if p.measurement == STRIDE_LIVE)
+    assert kept == [4.1, 9.0]  # S1-1 starts 4.0 s into the window (seq 700 of 300..1499)
+
     earlier = Segment("S1", "S1-0", "window", "m0", positions, None, lookback_s=15.0)
     loaded = load_segment(None, earlier, series_for=lambda p, pos, first: series[p])  # type: ignore[arg-type]
-    assert loaded is not None and {(c["seq_first"], c["seq_last"]) for c in loaded.clock.values()} == {(0, 299)}
+    assert loaded is not None and loaded.session_from_us is None  # the window starts inside S1-0
     unknown = replace_session(earlier, "S1-9")
     assert load_segment(None, unknown, series_for=lambda p, pos, first: series[p]) is None  # type: ignore[arg-type]
 
