@@ -92,6 +92,11 @@ class Store(Protocol):
         """Append provisional results (points of the live measurements): no delete, never touches final results."""
         ...
 
+    def delete_live(self, subject: str, start_us: int, end_us: int) -> None:
+        """Remove a subject's provisional (live) points in [start_us, end_us] (the worker's sweep after a
+        session's final analysis: a late live window of another worker may have written there)."""
+        ...
+
     def read_results(
         self,
         subject: str,

@@ -300,6 +300,15 @@ class EmbeddedStore:
         n = self._tx(lambda db: self._upsert_points(db, results.points))
         return WriteReport(points_written=int(n), requests=1)
 
+    def delete_live(self, subject: str, start_us: int, end_us: int) -> None:
+        marks = ",".join("?" * len(LIVE_MEASUREMENTS))
+        self._tx(
+            lambda db: db.execute(
+                f"DELETE FROM points WHERE subject = ? AND measurement IN ({marks}) AND time_us BETWEEN ? AND ?",
+                (subject, *LIVE_MEASUREMENTS, start_us, end_us),
+            ).rowcount
+        )
+
     def read_results(
         self,
         subject: str,

@@ -603,6 +603,18 @@ class InfluxStore:
         report.merge(self._write_lines(self.config.results_rp, summary, what + " (summary)"))
         return report
 
+    def delete_live(self, subject: str, start_us: int, end_us: int) -> None:
+        """DELETE the subject's live points in the range, after re-writing the anchors of its result series (an
+        emptied series must stay in 1.6's index, see ``ANCHOR_US``)."""
+        anchors = self._anchor_lines(SessionResults(subject, "", start_us, end_us, 0, ()))
+        self._write_lines(self.config.results_rp, anchors, f"live sweep subject={subject} (anchors)")
+        pieces = [(start_us, end_us)]
+        if start_us <= ANCHOR_US <= end_us:
+            pieces = [(start_us, ANCHOR_US - 1), (ANCHOR_US + 1, end_us)]
+        for lo, hi in pieces:
+            if lo <= hi:
+                self._delete(self.config.results_rp, LIVE_MEASUREMENTS, {"subject": subject}, lo, hi)
+
     def write_live(self, results: SessionResults) -> WriteReport:
         """Append provisional points (live measurements): one write, no DELETE, no read."""
         what = f"live results subject={results.subject} session={results.session}"

@@ -33,7 +33,8 @@ Live windows: each window analyses only the samples since this worker's previous
 ``live_context_s`` of context, and appends the strides ending in that new part to the *provisional*
 measurements (`Store.write_live`: no delete, never touching final results); a window marker arriving while an
 older one of the same subject still waits replaces it (under load, windows coalesce instead of queueing). The
-session's final analysis replaces the session's final results and removes its provisional ones.
+session's final analysis replaces the session's final results and removes its provisional ones, and the worker
+that ran it removes them once more ``live_sweep_after_s`` later (a late window of another worker).
 
 Times: seconds of `time.monotonic` unless named ``_utc_s``.
 """
@@ -112,6 +113,11 @@ class WorkerConfig:
     session's final analysis); False: session ends only. (Once off by default: on InfluxDB 1.6.7 the repeated
     delete-then-write hid re-written strides from the index; fixed in `analytics.stores.influx` by anchor
     points, see its ``ANCHOR_US`` and bench/RESULTS.md (worker section).)"""
+    live_sweep_after_s: float = 30.0
+    """After a session's final analysis, its range's provisional points are removed once more this much later:
+    a live window of another worker that was still being analysed may have written them after the final
+    analysis (best effort: a sweep is not persisted across a restart). A window that was deferred checks the
+    store for the session's final results before writing instead."""
     dedup_capacity: int = 200_000
     """msg_ids of stored batches remembered to skip replays (a cache: correctness never depends on it)."""
     quarantine_path: str | None = None
@@ -264,6 +270,8 @@ class Worker:
         self._streams: dict[StreamKey, _Stream] = {}
         self._synced: dict[StreamKey, env.ClockMapping] = {}
         self._finals: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._sweeps: list[tuple[float, str, int, int]] = []
+        """(due, subject, start_us, end_us): live points to remove again after a final analysis."""
         self._pruned_s = 0.0
         self._live_written: dict[tuple[str, str], deque[tuple[str, int]]] = {}
         path = config.quarantine_path
@@ -322,6 +330,23 @@ class Worker:
         self._flush_acks()
         self._segments()
         self._flush_acks()
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove provisional points written into finalised sessions after their final analysis (see
+        ``WorkerConfig.live_sweep_after_s``); an unavailable store is tried again at the next turn."""
+        now = self.clock()
+        keep = []
+        for due, subject, start_us, end_us in self._sweeps:
+            if due > now:
+                keep.append((due, subject, start_us, end_us))
+                continue
+            try:
+                self.store.delete_live(subject, start_us, end_us)
+            except StoreUnavailable as exc:
+                log.warning("%s: live sweep of %s postponed: %s", self.config.worker_id, subject, exc)
+                keep.append((now + self.config.poll_s * 10, subject, start_us, end_us))
+        self._sweeps = keep
 
     def _handle(self, deliveries: list[Delivery]) -> None:
         decoded: list[tuple[Delivery, env.Message]] = []
@@ -596,6 +621,13 @@ class Worker:
                 return True
         return False
 
+    def _final_stored(self, subject: str, session: str) -> bool:
+        """The session's final results are in the store (written by any worker)."""
+        return any(
+            r.measurement == "session_summary" and int(r.fields.get("result_version", 0)) >= FINAL_VERSION  # type: ignore[call-overload]
+            for r in self.store.read_results(subject, session=session)
+        )
+
     def _new_live_points(self, results: SessionResults) -> SessionResults:
         """Drop provisional strides this worker already wrote (the same stride seen again by an overlapping window:
         same side, start within ``LIVE_SAME_STRIDE_US``): each stride is written once, at its first detection."""
@@ -624,6 +656,10 @@ class Worker:
     def _analyse(self, p: _Pending) -> None:
         segment = p.segment
         if not segment.final and (segment.subject, segment.session) in self._finals:
+            self.stats.segments_superseded += 1
+            return
+        if not segment.final and p.deferred and self._final_stored(segment.subject, segment.session):
+            self._finals[(segment.subject, segment.session)] = None  # another worker finished the session
             self.stats.segments_superseded += 1
             return
         new_s = 0.0
@@ -667,6 +703,9 @@ class Worker:
             report = self.store.replace_results(results)
             if not report.superseded:
                 self._finals[(segment.subject, segment.session)] = None
+                self._sweeps.append(
+                    (self.clock() + self.config.live_sweep_after_s, segment.subject, results.start_us, results.end_us)
+                )
                 if len(self._finals) > 10_000:
                     self._finals.popitem(last=False)
                 self._live_written.pop((segment.subject, segment.session), None)

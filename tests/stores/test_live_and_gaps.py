@@ -71,6 +71,34 @@ def test_a_live_window_racing_the_final_analysis_never_removes_final_strides(sto
     assert sorted(t for t, _ in strides) == sorted(p.time_us for p in final.points if p.measurement == STRIDE)
 
 
+def test_the_sweep_removes_a_late_live_window_and_nothing_else(store: Store) -> None:
+    """The worker that stored a session's final results removes its range's provisional points once more later
+    (`Store.delete_live`): a live window of another worker written after the final analysis is gone, the final
+    results, another subject's live points and live points after the range stay, and live writes still land."""
+    subject, other = new_subject(), new_subject()
+    final = _results(subject, 2, 8)
+    store.replace_results(final)
+    late = _live(subject, 0.3)  # the late live window of the other worker
+    store.write_live(late)
+    store.write_live(_live(other, 0.3))
+    shift = final.end_us - final.start_us + 5_000_000  # the next session's, after the range
+    late_pts = _live(subject, 0.1)
+    after = replace(late_pts, points=tuple(replace(p, time_us=p.time_us + shift) for p in late_pts.points))
+    store.write_live(after)
+
+    def live_times(who: str) -> set[int]:
+        return {r.time_us for r in store.read_results(who, live=True)}
+
+    assert final.end_us < min(p.time_us for p in after.points)
+    assert live_times(subject) == {p.time_us for p in (*late.points, *after.points)}
+    store.delete_live(subject, final.start_us, final.end_us)
+    assert live_times(subject) == {p.time_us for p in after.points}
+    assert live_times(other) == {p.time_us for p in late.points}
+    assert len(_final_strides(store, subject)) == 8
+    store.write_live(late)  # the emptied series still take writes (InfluxDB 1.6's index)
+    assert live_times(subject) == {p.time_us for p in (*late.points, *after.points)}
+
+
 def test_batch_index_and_gaps_tell_what_is_stored_and_what_is_known_missing(store: Store) -> None:
     subject = new_subject()
     report = store.write_raw_many([batch(subject, seq_first=0, n=100), batch(subject, seq_first=150, n=50)])
@@ -85,3 +113,39 @@ def test_batch_index_and_gaps_tell_what_is_stored_and_what_is_known_missing(stor
     assert window.batches == ((150, 199, 50),) and window.gaps == ((100, 149),)
     assert store.raw_index(subject, "pelvis", "GS24-0001", 43, None, 199).batches == ()
     assert len(store.read_raw(subject, "pelvis")) == 150
+
+
+def test_the_worker_sweeps_a_finalised_sessions_range_once_its_delay_has_passed() -> None:
+    """Worker side of the sweep (embedded store, no broker: nothing arrives): a scheduled sweep removes the late
+    live window only when due; a deferred live window finds the session's final results in the store."""
+    from analytics.stores.embedded import EmbeddedStore
+    from analytics.worker.worker import Worker, WorkerConfig
+
+    class Silent:  # a WorkerLink on which nothing arrives (the sweep needs no message)
+        connected = True
+
+        def wait(self, timeout_s: float) -> list[object]:
+            return []
+
+        def ack(self, token: tuple[int, int]) -> None: ...
+        def publish(self, topic: str, payload: bytes) -> bool:
+            return True
+
+        def close(self) -> None: ...
+
+    now = [100.0]
+    store = EmbeddedStore(":memory:")
+    worker = Worker(WorkerConfig(live_sweep_after_s=30.0), Silent(), store, clock=lambda: now[0])  # type: ignore[arg-type]
+    subject = new_subject()
+    final = _results(subject, 2, 8)
+    store.replace_results(final)
+    assert not worker._final_stored(subject, "S2") and worker._final_stored(subject, "S1")
+    store.write_live(_live(subject, 0.3))  # another worker's late window
+    worker._sweeps.append((now[0] + 30.0, subject, final.start_us, final.end_us))
+    now[0] += 29.0
+    worker.step(timeout_s=0.0)
+    assert store.read_results(subject, live=True) != []  # not yet due
+    now[0] += 2.0
+    worker.step(timeout_s=0.0)
+    assert store.read_results(subject, live=True) == [] and worker._sweeps == []
+    assert len(_final_strides(store, subject)) == 8
