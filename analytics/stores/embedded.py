@@ -303,10 +303,12 @@ class EmbeddedStore:
     def delete_live(self, subject: str, start_us: int, end_us: int) -> None:
         marks = ",".join("?" * len(LIVE_MEASUREMENTS))
         self._tx(
-            lambda db: db.execute(
-                f"DELETE FROM points WHERE subject = ? AND measurement IN ({marks}) AND time_us BETWEEN ? AND ?",
-                (subject, *LIVE_MEASUREMENTS, start_us, end_us),
-            ).rowcount
+            lambda db: (
+                db.execute(
+                    f"DELETE FROM points WHERE subject = ? AND measurement IN ({marks}) AND time_us BETWEEN ? AND ?",
+                    (subject, *LIVE_MEASUREMENTS, start_us, end_us),
+                ).rowcount
+            )
         )
 
     def read_results(

@@ -218,12 +218,16 @@ def load_segment(
     min_samples: int = 200,
     first_seq: Mapping[str, int] | None = None,
     series_for: SeriesFor | None = None,
+    known_missing: Mapping[str, list[tuple[int, int]]] | None = None,
 ) -> LoadedSegment | None:
     """Read the segment's samples of every placement and resample them onto one grid (None: too few).
 
     The grid's first instant is a whole multiple of the sample period (in µs since 1970): overlapping live
     windows put a stride's events on the same timestamps. Raises ClockNotSynced when samples are in sensor
-    time (deferred until a synchronised mapping arrives)."""
+    time (deferred until a synchronised mapping arrives).
+    With ``first_seq`` and ``known_missing`` (what `check_complete` found), every sample from the first one read
+    up to the marker's that is not known missing must be read back, else SegmentIncomplete (retried): a
+    segment is never analysed with a hole, even when the store's answer came back short."""
     start_us = end_us = None
     if segment.t_utc_s is not None:
         end_us = round((segment.t_utc_s + 60.0) * 1e6)
@@ -246,6 +250,8 @@ def load_segment(
                 segment.subject, placement, start_us=start_us, end_us=end_us, session=segment.session
             )
         idx = _select(series, pos, first)
+        if first is not None and known_missing is not None and placement in known_missing:
+            _check_read_back(segment, placement, series.seq[idx], first, pos.seq, known_missing[placement])
         if len(idx) < min_samples:
             return None
         t = series.time_us[idx]
@@ -300,6 +306,26 @@ def load_segment(
         task=f"{segment.kind} of session {segment.session}",
     )
     return LoadedSegment(rec, t0, t1, clock, max(session_from) if session_from else None)
+
+
+def _check_read_back(
+    segment: Segment, placement: str, seq: np.ndarray, first: int, last: int, missing: list[tuple[int, int]]
+) -> None:
+    """Every sample from the first one read back (not before ``first``: a final segment's boot may have
+    samples from before its session opened, which it does not read) up to ``last`` that is not known missing
+    was read back (SegmentIncomplete otherwise): an answer cut short or with a hole is never analysed."""
+    if not len(seq):
+        return  # nothing of it here (e.g. a sensor lost before the session opened): too few samples, not a hole
+    first = max(first, int(seq.min()))
+    absent = sum(max(0, min(b, last) - max(a, first) + 1) for a, b in missing)
+    want = last - first + 1 - absent
+    have = len(seq) if len(seq) < 2 or bool((np.diff(seq) > 0).all()) else len(np.unique(seq))
+    if have < want:
+        raise SegmentIncomplete(
+            f"{segment.subject} {placement}: read back {have} of the {want} stored samples {first}..{last} "
+            f"the {segment.kind} needs (the store answered short): retried",
+            missing=want - have,
+        )
 
 
 def _first_of_session(series: RawSeries, idx: np.ndarray, session: str) -> int | None:

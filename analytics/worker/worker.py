@@ -672,6 +672,7 @@ class Worker:
                 segment,
                 first_seq={pl: lo for pl, (lo, _) in known.items()},
                 series_for=None if segment.final else self._series_for(segment),
+                known_missing={pl: missing for pl, (_, missing) in known.items()},
             )
         except ClockNotSynced as exc:
             if not p.attempts:

@@ -57,7 +57,7 @@ class GatewayConfig:
     results); it refers only to samples already published (each sensor's last closed batch), so the worker
     can analyse it as soon as it arrives, and one goes out as soon as a sensor published a new batch (about
     3 per second with 1-s batches). A stride's provisional result is then queryable within 2 s of its last
-    sample at 20 subjects per worker (p99 1.93-1.97 s, bench/RESULTS.md (worker section)); most of that is
+    sample at 20 subjects per worker (p99 1.81-1.84 s, bench/RESULTS.md (worker section)); most of that is
     the batch: shorter batches cut it further, at more messages per second."""
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
@@ -76,11 +76,12 @@ class GatewayConfig:
     reconnect_max_s: float = 30.0
     silence_timeout_s: float = 10.0
     """A connected, streaming sensor that sends nothing for this long is disconnected and re-connected."""
-    first_packet_timeout_s: float = 60.0
+    first_packet_timeout_s: float = 120.0
     """A connected sensor that has sent no packet since connecting is re-connected only after this long, s:
     its START can wait behind the other sensors' connection attempts on the one adapter (BLE: a scan and a
-    connect of up to 10 + 20 s each), and re-connecting it then only loses its place in that queue (the
-    real BlueZ run found this: tests/ble_vm)."""
+    connect of up to 10 + 20 s each, two other sensors), and re-connecting it then only loses its place in that
+    queue (the real BlueZ run found this: tests/ble_vm). A sensor that took START and stays silent is caught
+    sooner by the BLE link's own watchdog (`BleConfig.silence_timeout_s`, from START)."""
 
 
 @dataclass

@@ -112,3 +112,20 @@ def test_a_server_answering_json_is_read_as_json_from_then_on(
 def test_an_empty_csv_answer_is_an_empty_series() -> None:
     assert len(raw_series_from_csv(b"")) == 0
     assert len(raw_series_from_csv(b"\n")) == 0
+
+
+def test_a_statement_error_csv_drops_is_reported_through_json(influxdb: InfluxDB, tmp_path: Path) -> None:
+    """1.x's CSV writer drops a statement's error (a missing retention policy answers an empty 200): the store
+    asks again as JSON, which names the error, instead of returning the other policy's rows as if complete."""
+    from dataclasses import replace
+
+    import pytest
+
+    from analytics.stores.errors import StoreQueryError
+
+    good = v1_store(influxdb, tmp_path)
+    good.write_raw_many(batches(np.random.default_rng(14), "S-4_x")[:1])
+    broken = InfluxStore(replace(good.config, sensor_time_rp="no_such_policy"), quarantine=good.quarantine)
+    with pytest.raises(StoreQueryError, match="no_such_policy"):
+        broken.read_raw("S-4_x", "pelvis")
+    assert broken._csv_supported  # an error is not a reason to stop asking for CSV

@@ -186,3 +186,49 @@ def replace_session(segment: object, session: str) -> object:
     from dataclasses import replace
 
     return replace(segment, session=session)  # type: ignore[type-var]
+
+
+def test_a_segment_read_back_short_or_with_a_hole_is_retried_not_analysed() -> None:
+    """The store said every sample is stored (or known missing), but its answer came back cut short or with a
+    hole: the segment is retried (SegmentIncomplete), never analysed on part of its data."""
+    import numpy as np
+
+    from analytics.stores.model import RawSeries
+    from analytics.worker.segments import Segment, load_segment
+
+    def series(seqs: np.ndarray, k: int) -> RawSeries:
+        n = len(seqs)
+        return RawSeries(
+            time_us=1_795_000_000_000_000 + 10_000 * seqs.astype(np.int64) + k,
+            seq=seqs.astype(np.int64),
+            t_sensor_us=10_000 * seqs.astype(np.int64),
+            boot_epoch=np.full(n, 4, dtype=np.int64),
+            serial=(f"GS-{k}",) * n,
+            session=("S1-1",) * n,
+            acc_mps2=np.tile([0.0, 0.0, 9.81], (n, 1)),
+            gyr_dps=np.zeros((n, 3)),
+        )
+
+    placements = ("pelvis", "left_thigh", "right_thigh")
+    positions = {p: env.SensorPosition(f"GS-{k}", 4, 999) for k, p in enumerate(placements)}
+    final = Segment("S1", "S1-1", "session", "end", positions, None)
+    full = np.arange(1000)
+    holed = np.concatenate([full[:500], full[510:]])
+    cases = {
+        "complete": (full, [], True),
+        "a hole": (holed, [], False),
+        "a hole that is a known gap": (holed, [(500, 509)], True),
+        "cut short": (full[:900], [], False),
+    }
+    for what, (pelvis_seqs, missing, ok) in cases.items():
+        data = {p: series(pelvis_seqs if p == "pelvis" else full, k) for k, p in enumerate(placements)}
+        kwargs = {
+            "first_seq": dict.fromkeys(placements, 0),
+            "known_missing": {p: (missing if p == "pelvis" else []) for p in placements},
+            "series_for": lambda p, pos, first, data=data: data[p],
+        }
+        if ok:
+            assert load_segment(None, final, **kwargs) is not None, what  # type: ignore[arg-type]
+        else:
+            with pytest.raises(SegmentIncomplete, match="read back"):
+                load_segment(None, final, **kwargs)  # type: ignore[arg-type]
