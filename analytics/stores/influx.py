@@ -547,14 +547,14 @@ class InfluxStore:
         where = " AND ".join(f"{quote_ident(k)} = {quote_str(v)}" for k, v in sorted(tags.items()))
         self.query(f"DELETE FROM /^({names})$/ WHERE {where} AND {self._time_clause(start_us, end_us)}")
 
-    def _delete_results(self, subject: str, start_us: int, end_us: int) -> None:
-        """Delete a subject's results in [start_us, end_us], never its anchor points."""
+    def _delete_results(self, subject: str, start_us: int, end_us: int, measurements: Sequence[str] = ANCHORED) -> None:
+        """Delete a subject's results (of ``measurements``) in [start_us, end_us], never its anchor points."""
         pieces = [(start_us, end_us)]
         if start_us <= ANCHOR_US <= end_us:
             pieces = [(start_us, ANCHOR_US - 1), (ANCHOR_US + 1, end_us)]
         for lo, hi in pieces:
             if lo <= hi:
-                self._delete(self.config.results_rp, ANCHORED, {"subject": subject}, lo, hi)
+                self._delete(self.config.results_rp, measurements, {"subject": subject}, lo, hi)
 
     def _result_series(self, subject: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
         """The subject's result series the index knows (measurement, sorted tags)."""
@@ -616,12 +616,7 @@ class InfluxStore:
         emptied series must stay in 1.6's index, see ``ANCHOR_US``)."""
         anchors = self._anchor_lines(SessionResults(subject, "", start_us, end_us, 0, ()))
         self._write_lines(self.config.results_rp, anchors, f"live sweep subject={subject} (anchors)")
-        pieces = [(start_us, end_us)]
-        if start_us <= ANCHOR_US <= end_us:
-            pieces = [(start_us, ANCHOR_US - 1), (ANCHOR_US + 1, end_us)]
-        for lo, hi in pieces:
-            if lo <= hi:
-                self._delete(self.config.results_rp, LIVE_MEASUREMENTS, {"subject": subject}, lo, hi)
+        self._delete_results(subject, start_us, end_us, LIVE_MEASUREMENTS)
 
     def write_live(self, results: SessionResults) -> WriteReport:
         """Append provisional points (live measurements): one write, no DELETE, no read."""
