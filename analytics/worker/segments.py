@@ -330,9 +330,10 @@ def _check_read_back(
 
 def _first_of_session(series: RawSeries, idx: np.ndarray, session: str) -> int | None:
     """Position in ``idx`` of the first sample of ``session`` (0 when all are; None when none is)."""
-    picked = [series.session[i] for i in (int(idx[0]), int(idx[-1]))] if len(idx) else []
-    if picked and picked[0] == session and len(set(series.session)) == 1:
-        return 0
+    if not len(idx):
+        return None
+    if len(set(series.session)) == 1:  # the usual case: one session throughout
+        return 0 if series.session[int(idx[0])] == session else None
     for k, i in enumerate(idx.tolist()):
         if series.session[i] == session:
             return k
