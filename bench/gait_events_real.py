@@ -1,7 +1,7 @@
 """Pelvis-only gait events on real data: gaitsym's detector vs mobgap 1.2.0, against INDIP and optical capture.
 
 Run:  make bench-venv && .venv-bench/bin/python bench/gait_events_real.py
-      [--data ../shared/validation/mobgap-lab] [--no-mobgap]
+      [--data tests/data/mobgap-lab] [--no-mobgap]
 
 For each recording of the mobgap lab example data (lower-back McRoberts MM+, 100 Hz), runs
 - ours: ``analytics.algorithms.gait_events.detect_gait_events`` on the raw sensor-frame signals (it finds the
@@ -44,7 +44,7 @@ from analytics.algorithms.gait_events import detect_gait_events  # noqa: E402
 from analytics.recording.io import read_recording  # noqa: E402
 from analytics.validation.matching import match_events  # noqa: E402
 
-DATA = Path("/work/shared/validation/mobgap-lab")
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "mobgap-lab"  # vendored (Apache-2.0)
 TRIALS = ("HA-001_Test11_Trial1", "HA-001_Test5_Trial1", "HA-001_Test5_Trial2")
 REFERENCES = ("stereophoto", "indip")
 TOL_S = 0.2

@@ -12,7 +12,7 @@ mounting, default noise and biases), per seed a random stance SI in [-10, 10] % 
 - stance SI |error| (percentage points): SI of the detected strides (first and last stride of each side in
   each detected bout dropped, the summary rule) minus the truth summary SI.
 
-``--evidence``: per reference event (real: both references of /work/shared/validation/mobgap-lab, sides known;
+``--evidence``: per reference event (real: both references of tests/data/mobgap-lab, sides known;
 simulated: truth of seeds 1-3, aligned mounting, 3 min), the mean of body-frame signals from 300 ms before to
 600 ms after the event, each signed so that + points to the side of the event's foot (ML acceleration, yaw and
 roll rates) -- the signals and sign conventions the detector's cues use. The real sensor frame is x up,
@@ -35,7 +35,7 @@ from analytics.algorithms.gait_events import GaitEvents, detect_gait_events
 from analytics.validation.matching import match_events
 from sensor_gateway.virtual_kit.session import simulate_session
 
-DATA = Path("/work/shared/validation/mobgap-lab")
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "mobgap-lab"  # vendored (Apache-2.0)
 TOL_S = 0.2
 FS = 100.0
 LAGS = np.arange(-30, 61)  # samples at 100 Hz: -300 .. +600 ms

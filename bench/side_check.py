@@ -21,7 +21,7 @@ The simulated pelvis yaw repeats exactly from stride to stride (every vote agree
 to the worn and swapped cases: the figures at that noise show how the check degrades (towards "cannot tell",
 never towards a false alarm, is the requirement).
 
-Real part (/work/shared/validation/mobgap-lab, lower back only, no thigh sensors exist there): the per-IC votes
+Real part (tests/data/mobgap-lab, lower back only, no thigh sensors exist there): the per-IC votes
 (``ic_yaw_votes``) at the reference ICs (optical and INDIP) standing in for thigh ICs, shifted by -150..+150 ms
 (a thigh IC detector's timing error), with the true and with exchanged side labels; ``decide`` on each trial.
 """
@@ -43,7 +43,7 @@ from analytics.recording.io import Recording, SensorData, read_recording
 from sensor_gateway.errors import SimulationError
 from sensor_gateway.virtual_kit.session import simulate_session
 
-DATA = Path("/work/shared/validation/mobgap-lab")
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "mobgap-lab"  # vendored (Apache-2.0)
 TRIALS = ("HA-001_Test11_Trial1", "HA-001_Test5_Trial1", "HA-001_Test5_Trial2")
 REFERENCES = ("stereophoto", "indip")
 SHIFTS_MS = (-150, -100, -50, 0, 50, 100, 150)

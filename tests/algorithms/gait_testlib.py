@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from analytics.validation.matching import match_events
+from tests.datasets import MOBGAP_LAB
 
 FS_HZ = 100.0
 G = 9.81
@@ -80,7 +81,7 @@ def make_walk(
 
 # --- real recordings (mobgap lab example data) ---------------------------------------------------------
 
-VALIDATION_DIR = "/work/shared/validation/mobgap-lab"
+VALIDATION_DIR = str(MOBGAP_LAB)
 TRIALS = ("HA-001_Test11_Trial1", "HA-001_Test5_Trial1", "HA-001_Test5_Trial2")
 
 

@@ -9,7 +9,16 @@ off() { sync; "$BB" poweroff -f; }
 "$BB" mount -t proc proc /proc
 "$BB" mount -t sysfs sys /sys
 "$BB" mount -t devtmpfs dev /dev
-for d in /tmp /run /var/lib /var/log; do "$BB" mount -t tmpfs tmpfs "$d"; done
+"$BB" mount -t tmpfs tmpfs /run
+"$BB" mkdir -p /run/host && "$BB" mount -o bind / /run/host
+for d in /tmp /var/lib /var/log; do "$BB" mount -t tmpfs tmpfs "$d"; done
+# A checkout (or its VM cache) inside one of those folders would be hidden by the tmpfs: bind it back from the
+# host's root, so the tests run from any folder, /tmp included.
+for p in "$gaitsym_repo" "$gaitsym_bluez"; do
+  case "$p" in /tmp/*|/var/lib/*|/var/log/*)
+    "$BB" mkdir -p "$p" && "$BB" mount -o bind "/run/host$p" "$p" || { echo "gaitsym-vm: cannot bind $p"; off; } ;;
+  esac
+done
 "$BB" mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 work "$W" || { echo "gaitsym-vm: no work share"; off; }
 exec >"$W/stage2.log" 2>&1
 echo "stage2 at $(cut -d' ' -f1 /proc/uptime) s"

@@ -4,14 +4,13 @@ simulation withheld every number of the daily-living trial)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from analytics.pipeline import analyze_recording
 from analytics.recording import read_recording
+from tests.datasets import MOBGAP_LAB
 
-VALIDATION = Path(__file__).resolve().parents[2].parent / "shared" / "validation" / "mobgap-lab"
+VALIDATION = MOBGAP_LAB
 
 
 @pytest.mark.parametrize("trial", ["HA-001_Test11_Trial1", "HA-001_Test5_Trial1", "HA-001_Test5_Trial2"])

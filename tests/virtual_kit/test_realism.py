@@ -1,4 +1,4 @@
-"""Simulated pelvis signals against real walking (Mobilise-D lab data, /work/shared/validation/mobgap-lab).
+"""Simulated pelvis signals against real walking (Mobilise-D lab data, tests/data/mobgap-lab).
 
 Per walking bout (real: reference_indip.json walking_bouts and strides; simulated: truth bouts and strides):
 cadence (steps/min), RMS of the dynamic acceleration (m/s^2) and angular velocity (deg/s) on the body axes
@@ -17,14 +17,14 @@ acc RMS ~1.9 / 1.0 / 1.1, gyro RMS ~30-40 / 16 / 12, HR ~3.3-4.1 / 1.8-2.0.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sensor_gateway.virtual_kit import simulate_session
+from tests.datasets import MOBGAP_LAB
 
-DATA = Path("/work/shared/validation/mobgap-lab")
+DATA = MOBGAP_LAB
 TOLERANCE = 0.15
 METRICS = ("cadence", "acc_up", "acc_right", "acc_fwd", "gyr_yaw", "gyr_pitch", "gyr_roll", "hr_v", "hr_ap")
 
@@ -73,7 +73,7 @@ def real_bouts() -> list[dict[str, float]]:
 
 
 def test_simulated_walking_falls_in_the_range_of_real_walking():
-    assert DATA.is_dir(), f"validation data missing at {DATA} (shared/ sits beside the repository)"
+    assert DATA.is_dir(), f"vendored validation data missing at {DATA}"
     real = real_bouts()
     assert len(real) == 8
     ranges = {m: (min(b[m] for b in real), max(b[m] for b in real)) for m in METRICS}
