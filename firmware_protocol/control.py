@@ -3,6 +3,10 @@
 A command is an opcode byte and its arguments, written with response (SPEC.md "Control"). The sensor answers
 every command with one notification on the same characteristic: (0x80 | opcode), a status byte, and for
 TIME_SYNC_REQUEST the echoed request_id and the sensor clock (µs) when it handled the request.
+
+A write the sensor cannot decode is answered too (`reply_for_invalid_command`): an undefined opcode with
+`UnsupportedOpcodeReply` (UNSUPPORTED, the opcode echoed), which `decode_reply` accepts so that a gateway that
+sent a command the firmware does not know learns it and gives up instead of timing out.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "StopStreaming",
     "TimeSyncReply",
     "TimeSyncRequest",
+    "UnsupportedOpcodeReply",
     "check_reply",
     "command_from_dict",
     "command_to_dict",
@@ -37,6 +42,7 @@ __all__ = [
     "decode_reply",
     "encode_control",
     "encode_reply",
+    "reply_for_invalid_command",
     "reply_from_dict",
     "reply_to_dict",
     "status_for_invalid_command",
@@ -58,6 +64,9 @@ class Opcode(IntEnum):
     SET_SAMPLES_PER_PACKET = 0x04
     TIME_SYNC_REQUEST = 0x05
     SET_PLACEMENT = 0x06
+
+
+_OPCODES = frozenset(int(op) for op in Opcode)
 
 
 class Status(IntEnum):
@@ -129,7 +138,17 @@ class TimeSyncReply:
     status: Status = Status.OK
 
 
-Reply = ControlReply | TimeSyncReply
+@dataclass(frozen=True, slots=True)
+class UnsupportedOpcodeReply:
+    """Reply to a write whose first byte is no opcode of this protocol version: 2 bytes, (0x80 | opcode),
+    UNSUPPORTED. ``opcode`` is 0x00..0x7F and not an `Opcode`; 0x00 also answers an empty write and a first
+    byte with the reply bit set (SPEC.md section 8)."""
+
+    opcode: int
+    status: Status = Status.UNSUPPORTED
+
+
+Reply = ControlReply | TimeSyncReply | UnsupportedOpcodeReply
 
 
 def _check_sample_rate(value: object) -> int:
@@ -145,6 +164,11 @@ def _opcode(byte: int) -> Opcode:
         return Opcode(byte)
     except ValueError:
         raise InvalidField("opcode", f"0x{byte:02X} is not a defined opcode (0x01..0x06)") from None
+
+
+def _opcode_name(opcode: int) -> str:
+    """The opcode's name, or its hex value when it is not a defined opcode."""
+    return opcode.name if isinstance(opcode, Opcode) else f"0x{opcode:02X}"
 
 
 def _status(byte: int) -> Status:
@@ -215,6 +239,26 @@ def status_for_invalid_command(exc: ProtocolError) -> Status:
     return Status.UNSUPPORTED if exc.field == "opcode" else Status.BAD_ARGUMENT
 
 
+def reply_for_invalid_command(data: bytes | bytearray | memoryview) -> Reply:
+    """The reply a sensor sends to a write that `decode_control` rejects (SPEC.md section 8): UNSUPPORTED echoing
+    an undefined opcode (0x00 for an empty write or a first byte with the reply bit set, which no opcode has),
+    else BAD_ARGUMENT for the opcode written; a malformed TIME_SYNC_REQUEST is answered with request_id 0 and
+    timestamp_us 0, whatever its length. ValueError if ``data`` is a valid command (it needs a real answer)."""
+    try:
+        decode_control(data)
+    except ProtocolError as exc:
+        first = data[0] if len(data) else 0
+        try:
+            opcode = Opcode(first)
+        except ValueError:
+            return UnsupportedOpcodeReply(first if first < REPLY_BIT else 0)
+        status = status_for_invalid_command(exc)
+        if opcode is Opcode.TIME_SYNC_REQUEST:
+            return TimeSyncReply(request_id=0, timestamp_us=0, status=status)
+        return ControlReply(opcode, status)
+    raise ValueError(f"{bytes(data).hex()} is a valid command: answer it, not with an error reply")
+
+
 def encode_reply(reply: Reply) -> bytes:
     """Reply -> bytes of the sensor's notification on the control characteristic."""
     status = _status(check_int("status", reply.status, 0, 0xFF))
@@ -225,6 +269,13 @@ def encode_reply(reply: Reply) -> bytes:
             check_int("request_id", reply.request_id, 0, U32_MAX),
             check_int("timestamp_us", reply.timestamp_us, 0, U32_MAX, " µs"),
         )
+    if isinstance(reply, UnsupportedOpcodeReply):
+        byte = check_int("opcode", reply.opcode, 0, 0x7F)
+        if byte in _OPCODES:
+            raise InvalidField("opcode", f"0x{byte:02X} is a defined opcode: answer it with a ControlReply")
+        if status is not Status.UNSUPPORTED:
+            raise InvalidField("status", f"{status.name}: an undefined opcode is answered UNSUPPORTED only")
+        return bytes((REPLY_BIT | byte, status))
     if isinstance(reply, ControlReply):
         opcode = _opcode(check_int("opcode", reply.opcode, 0, 0x7F))
         if opcode is Opcode.TIME_SYNC_REQUEST:
@@ -240,6 +291,8 @@ def decode_reply(data: bytes | bytearray | memoryview) -> Reply:
         raise TruncatedPacket("opcode", "empty reply (0 bytes)")
     if not data[0] & REPLY_BIT:
         raise InvalidField("opcode", f"0x{data[0]:02X} lacks the reply bit 0x80")
+    if data[0] & ~REPLY_BIT not in _OPCODES:
+        return _decode_unsupported_opcode(data)
     opcode = _opcode(data[0] & ~REPLY_BIT)
     expected = 10 if opcode is Opcode.TIME_SYNC_REQUEST else 2
     if size < expected:
@@ -254,11 +307,26 @@ def decode_reply(data: bytes | bytearray | memoryview) -> Reply:
     return ControlReply(opcode, status)
 
 
+def _decode_unsupported_opcode(data: bytes | bytearray | memoryview) -> UnsupportedOpcodeReply:
+    """A reply naming an undefined opcode: only UNSUPPORTED, 2 bytes, is a valid one."""
+    byte = data[0] & ~REPLY_BIT
+    if len(data) < 2:
+        raise TruncatedPacket("status", f"got {len(data)} bytes; a reply to opcode 0x{byte:02X} is 2 bytes")
+    if len(data) > 2:
+        raise BadLength("length", f"got {len(data)} bytes; a reply to opcode 0x{byte:02X} is 2 bytes")
+    status = _status(data[1])
+    if status is not Status.UNSUPPORTED:
+        raise InvalidField(
+            "opcode", f"0x{byte:02X} is not a defined opcode (0x01..0x06), yet the reply's status is {status.name}"
+        )
+    return UnsupportedOpcodeReply(byte)
+
+
 def check_reply(reply: Reply) -> Reply:
     """Return `reply` if its status is OK, else raise CommandRejected (retryable only when BUSY)."""
     if reply.status != Status.OK:
         raise CommandRejected(
-            reply.opcode, reply.status, f"sensor rejected {reply.opcode.name}: {Status(reply.status).name}"
+            reply.opcode, reply.status, f"sensor rejected {_opcode_name(reply.opcode)}: {Status(reply.status).name}"
         )
     return reply
 
@@ -293,8 +361,9 @@ def command_from_dict(d: dict[str, Any]) -> Command:
 
 
 def reply_to_dict(reply: Reply) -> dict[str, Any]:
-    """JSON-ready form: {"opcode": NAME, "status": NAME[, "request_id", "timestamp_us"]}."""
-    d: dict[str, Any] = {"opcode": reply.opcode.name, "status": Status(reply.status).name}
+    """JSON-ready form: {"opcode": NAME, "status": NAME[, "request_id", "timestamp_us"]}; an undefined opcode's
+    NAME is its hex value, e.g. "0x07"."""
+    d: dict[str, Any] = {"opcode": _opcode_name(reply.opcode), "status": Status(reply.status).name}
     if isinstance(reply, TimeSyncReply):
         d["request_id"] = reply.request_id
         d["timestamp_us"] = reply.timestamp_us
@@ -302,8 +371,10 @@ def reply_to_dict(reply: Reply) -> dict[str, Any]:
 
 
 def reply_from_dict(d: dict[str, Any]) -> Reply:
-    opcode = Opcode[d["opcode"]]
     status = Status[d["status"]]
+    if str(d["opcode"]).startswith("0x"):
+        return UnsupportedOpcodeReply(int(d["opcode"], 16), status)
+    opcode = Opcode[d["opcode"]]
     if opcode is Opcode.TIME_SYNC_REQUEST:
         return TimeSyncReply(request_id=d["request_id"], timestamp_us=d["timestamp_us"], status=status)
     return ControlReply(opcode, status)

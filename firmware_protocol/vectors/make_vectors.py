@@ -2,7 +2,9 @@
 
 Run ``python -m firmware_protocol.vectors.make_vectors`` after a deliberate change to the wire format and
 commit the JSON. Valid vectors are ``{"name", "hex", "decoded"}``; malformed ones are ``{"name", "hex",
-"error", "field"}`` where error is the exception class a decoder raises and field the SPEC field it names.
+"error", "field"}`` where error is the exception class a decoder raises and field the SPEC field it names;
+a malformed command also carries ``"reply"``, the hex of the one reply a sensor sends to it (SPEC.md section 8),
+written out here by hand from the SPEC's table, not computed by the code under test.
 Malformed bytes are built by hand (with a correct CRC unless the CRC is the point), so each one fails exactly
 one check.
 A test checks the committed files equal what this script produces.
@@ -30,6 +32,7 @@ from firmware_protocol.control import (
     StopStreaming,
     TimeSyncReply,
     TimeSyncRequest,
+    UnsupportedOpcodeReply,
     command_to_dict,
     encode_control,
     encode_reply,
@@ -286,29 +289,46 @@ def control_vectors() -> list[dict[str, Any]]:
     rep("reply_set_placement_unsupported", ControlReply(Opcode.SET_PLACEMENT, Status.UNSUPPORTED))
     rep("reply_time_sync_ok", TimeSyncReply(request_id=0xDEADBEEF, timestamp_us=4_000_000_123))
     rep("reply_time_sync_busy", TimeSyncReply(request_id=7, timestamp_us=0, status=Status.BUSY))
+    rep(
+        "reply_time_sync_malformed_request",
+        TimeSyncReply(request_id=0, timestamp_us=0, status=Status.BAD_ARGUMENT),
+    )
+    rep("reply_undefined_opcode_0x07_unsupported", UnsupportedOpcodeReply(0x07))
+    rep("reply_undefined_opcode_0x7f_unsupported", UnsupportedOpcodeReply(0x7F))
+    rep("reply_empty_or_reply_bit_write_unsupported", UnsupportedOpcodeReply(0x00))
 
-    def bad_cmd(name: str, data: bytes, error: str, field: str) -> None:
-        v.append(_bad(name, data, error, field, message="command"))
+    def bad_cmd(name: str, data: bytes, error: str, field: str, reply: str) -> None:
+        v.append({**_bad(name, data, error, field, message="command"), "reply": reply})
 
     def bad_rep(name: str, data: bytes, error: str, field: str) -> None:
         v.append(_bad(name, data, error, field, message="reply"))
 
-    bad_cmd("command_empty", b"", "TruncatedPacket", "opcode")
-    bad_cmd("command_opcode_0", b"\x00", "InvalidField", "opcode")
-    bad_cmd("command_opcode_7", b"\x07", "InvalidField", "opcode")
-    bad_cmd("command_reply_bit_set", b"\x81", "InvalidField", "opcode")
-    bad_cmd("start_streaming_extra_byte", b"\x01\x00", "BadLength", "length")
-    bad_cmd("set_sample_rate_1_byte_argument", b"\x03\x64", "TruncatedPacket", "sample_rate_hz")
-    bad_cmd("set_sample_rate_0", b"\x03\x00\x00", "InvalidField", "sample_rate_hz")
-    bad_cmd("set_sample_rate_1001", b"\x03\xe9\x03", "InvalidField", "sample_rate_hz")
-    bad_cmd("set_samples_per_packet_0", b"\x04\x00", "InvalidField", "samples_per_packet")
-    bad_cmd("set_samples_per_packet_20", b"\x04\x14", "InvalidField", "samples_per_packet")
-    bad_cmd("time_sync_request_3_byte_id", b"\x05\x01\x02\x03", "TruncatedPacket", "request_id")
-    bad_cmd("set_placement_4", b"\x06\x04", "InvalidField", "placement")
-    bad_cmd("set_placement_missing", b"\x06", "TruncatedPacket", "placement")
+    time_sync_bad = "85020000000000000000"
+    bad_cmd("command_empty", b"", "TruncatedPacket", "opcode", "8001")
+    bad_cmd("command_opcode_0", b"\x00", "InvalidField", "opcode", "8001")
+    bad_cmd("command_opcode_7", b"\x07", "InvalidField", "opcode", "8701")
+    bad_cmd("command_opcode_7_with_arguments", b"\x07\x01\x02", "InvalidField", "opcode", "8701")
+    bad_cmd("command_opcode_0x7f", b"\x7f", "InvalidField", "opcode", "ff01")
+    bad_cmd("command_reply_bit_set", b"\x81", "InvalidField", "opcode", "8001")
+    bad_cmd("command_reply_bit_on_time_sync", b"\x85\x01\x02\x03\x04", "InvalidField", "opcode", "8001")
+    bad_cmd("command_0xff", b"\xff", "InvalidField", "opcode", "8001")
+    bad_cmd("start_streaming_extra_byte", b"\x01\x00", "BadLength", "length", "8102")
+    bad_cmd("set_sample_rate_1_byte_argument", b"\x03\x64", "TruncatedPacket", "sample_rate_hz", "8302")
+    bad_cmd("set_sample_rate_0", b"\x03\x00\x00", "InvalidField", "sample_rate_hz", "8302")
+    bad_cmd("set_sample_rate_1001", b"\x03\xe9\x03", "InvalidField", "sample_rate_hz", "8302")
+    bad_cmd("set_samples_per_packet_0", b"\x04\x00", "InvalidField", "samples_per_packet", "8402")
+    bad_cmd("set_samples_per_packet_20", b"\x04\x14", "InvalidField", "samples_per_packet", "8402")
+    bad_cmd("time_sync_request_no_id", b"\x05", "TruncatedPacket", "request_id", time_sync_bad)
+    bad_cmd("time_sync_request_3_byte_id", b"\x05\x01\x02\x03", "TruncatedPacket", "request_id", time_sync_bad)
+    bad_cmd("time_sync_request_5_byte_id", b"\x05\x01\x02\x03\x04\x05", "BadLength", "length", time_sync_bad)
+    bad_cmd("set_placement_4", b"\x06\x04", "InvalidField", "placement", "8602")
+    bad_cmd("set_placement_missing", b"\x06", "TruncatedPacket", "placement", "8602")
     bad_rep("reply_empty", b"", "TruncatedPacket", "opcode")
     bad_rep("reply_without_reply_bit", b"\x01\x00", "InvalidField", "opcode")
-    bad_rep("reply_unknown_opcode_0x87", b"\x87\x01", "InvalidField", "opcode")
+    bad_rep("reply_undefined_opcode_0x87_ok", b"\x87\x00", "InvalidField", "opcode")
+    bad_rep("reply_undefined_opcode_0x87_busy", b"\x87\x03", "InvalidField", "opcode")
+    bad_rep("reply_undefined_opcode_status_missing", b"\x87", "TruncatedPacket", "status")
+    bad_rep("reply_undefined_opcode_extra_byte", b"\x87\x01\x00", "BadLength", "length")
     bad_rep("reply_status_missing", b"\x81", "TruncatedPacket", "status")
     bad_rep("reply_status_4", b"\x81\x04", "InvalidField", "status")
     bad_rep("reply_extra_byte", b"\x81\x00\x00", "BadLength", "length")

@@ -43,6 +43,8 @@ def _load() -> dict[str, Exercise]:
 
 EXERCISES: dict[str, Exercise] = _load()
 EXERCISE_IDS: tuple[str, ...] = tuple(EXERCISES)
+MAX_SET = 1000
+"""Highest set number of one exercise and side in a session (20 sets of 20 repetitions is a long session)."""
 
 
 def check_activity(exercise: str, side: str, set_number: int | None = None) -> None:
@@ -55,5 +57,6 @@ def check_activity(exercise: str, side: str, set_number: int | None = None) -> N
         raise VocabularyError("side", f"exercise {exercise!r} is done per side: side must be 'left' or 'right'")
     if not EXERCISES[exercise].sided and side != "none":
         raise VocabularyError("side", f"exercise {exercise!r} is bilateral: side must be 'none', not {side!r}")
-    if set_number is not None and (isinstance(set_number, bool) or set_number < 1):
-        raise VocabularyError("set", f"{set_number!r} must be a positive integer")
+    if set_number is not None and (isinstance(set_number, bool) or not 1 <= set_number <= MAX_SET):
+        shown = set_number if len(str(set_number)) <= 20 else f"{str(set_number)[:20]}..."
+        raise VocabularyError("set", f"{shown} must be a whole number from 1 to {MAX_SET}")

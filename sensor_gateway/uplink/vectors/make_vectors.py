@@ -33,7 +33,8 @@ def _packets() -> tuple[bytes, ...]:
 
 def valid_messages() -> list[tuple[str, env.Message, str]]:
     sensor = env.SensorIdentity("GS-000042", 7, 100.0, 16, 2000, "1.0.0")
-    clock = env.ClockMapping(True, 4294960000, 1795800000.25, 1.00002, 20.0, 0.4)
+    # a sensor clock 20 ppm fast: rate = 1 / (1 + drift_ppm * 1e-6), host seconds per sensor second
+    clock = env.ClockMapping(True, 4294960000, 1795800000.25, 1.0 / (1.0 + 20.0e-6), 20.0, 0.4)
     unsynced = env.ClockMapping(False, 4294960000, None, 1.0, 0.0, 0.0)
     raw = env.RawBatch(
         "raw",
@@ -199,6 +200,11 @@ def malformed() -> list[dict[str, Any]]:
         {"name": "bad base64 packet", "payload": mutate(packets=["!!!"]), "field": "packets[0]"},
         {"name": "no packets", "payload": mutate(packets=[]), "field": "packets"},
         {
+            "name": "drift_ppm of the wrong sign for the rate",
+            "payload": mutate(clock__drift_ppm=-20.0),
+            "field": "clock.drift_ppm",
+        },
+        {
             "name": "more samples than the sequence range",
             "payload": mutate(n_samples=11),
             "field": "seq_last",
@@ -258,7 +264,8 @@ def malformed() -> list[dict[str, Any]]:
 _DELETE = object()
 
 
-def main() -> None:
+def build() -> str:
+    """The exact text of uplink.json (a test checks the committed file is this)."""
     valid = []
     for name, message, topic_name in valid_messages():
         valid.append(
@@ -271,7 +278,11 @@ def main() -> None:
         )
     bad = [{**m, "error": "UplinkError"} for m in malformed()]
     doc = {"contract": "gaitsym uplink v1", "valid": valid, "malformed": bad}
-    (HERE / "uplink.json").write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def main() -> None:
+    (HERE / "uplink.json").write_text(build(), "utf-8")
 
 
 if __name__ == "__main__":

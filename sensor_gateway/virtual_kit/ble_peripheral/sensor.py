@@ -40,7 +40,7 @@ from firmware_protocol.control import (
     TimeSyncRequest,
     decode_control,
     encode_reply,
-    status_for_invalid_command,
+    reply_for_invalid_command,
 )
 from firmware_protocol.errors import ProtocolError
 from firmware_protocol.packet import ImuPacket, PacketFlags, encode_packet
@@ -161,17 +161,8 @@ class EmulatedSensor:
         now_ns = self.clock_ns()
         try:
             cmd = decode_control(data)
-        except ProtocolError as exc:
-            opcode = data[0] if data else 0
-            try:
-                op = Opcode(opcode)
-            except ValueError:
-                # Unknown opcode: echo it with the reply bit (the gateway's decode_reply will reject it).
-                return bytes((0x80 | (opcode & 0x7F), Status.UNSUPPORTED))
-            if op is Opcode.TIME_SYNC_REQUEST:
-                status = status_for_invalid_command(exc)
-                return encode_reply(TimeSyncReply(request_id=0, timestamp_us=0, status=status))
-            return encode_reply(ControlReply(op, status_for_invalid_command(exc)))
+        except ProtocolError:
+            return encode_reply(reply_for_invalid_command(data))
         reply: Reply
         if isinstance(cmd, StartStreaming):
             self.start_streaming(now_ns)
