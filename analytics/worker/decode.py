@@ -28,18 +28,38 @@ from firmware_protocol.packet import (
 from firmware_protocol.wire import PROTOCOL_VERSION, crc16_ccitt_false, decode_ranges
 from sensor_gateway.errors import UplinkError
 from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import parse_topic
+from sensor_gateway.uplink.topics import SUBJECT_RE, parse_topic
 
 U32 = 1 << 32
 
 
+MAX_TOPIC_CHARS = 200
+"""The longest gaitsym topic is ``gaitsym/v1/{64-character subject}/cmd/reply`` or ``.../raw/right_thigh``."""
+
+
+def topic_subject(topic: str) -> str:
+    """The subject a delivery's topic names, "" when it names none validly: whose budget and quarantine share it
+    is counted in. Cheap (no payload is looked at): it runs before anything is decoded."""
+    parts = topic.split("/", 3)
+    if len(parts) > 2 and SUBJECT_RE.match(parts[2]):
+        return parts[2]
+    return ""
+
+
 def decode_message(topic: str, payload: bytes) -> env.Message:
-    """Envelope of one MQTT message, checked against its topic; MalformedMessage naming what is wrong."""
+    """Envelope of one MQTT message, checked against its topic; MalformedMessage naming what is wrong.
+
+    The boundary of untrusted bytes: whatever goes wrong while reading them (the bounded decoder's UplinkError, or
+    anything unforeseen) is a MalformedMessage, never another exception."""
     try:
+        if len(topic) > MAX_TOPIC_CHARS:
+            raise UplinkError("topic", f"{len(topic)} characters exceeds {MAX_TOPIC_CHARS}")
         parts = parse_topic(topic)
         message = env.decode(payload)
     except UplinkError as exc:
-        raise MalformedMessage(topic, str(exc)) from exc
+        raise MalformedMessage(topic[:MAX_TOPIC_CHARS], str(exc)) from exc
+    except Exception as exc:  # env.decode already turns any failure into UplinkError; kept as a net
+        raise MalformedMessage(topic[:MAX_TOPIC_CHARS], f"unreadable ({type(exc).__name__}: {exc})"[:300]) from exc
     subject = getattr(message, "subject", None)
     if subject != parts.subject:
         raise MalformedMessage(topic, f"subject {subject!r} in the payload differs from the topic's")
@@ -98,7 +118,20 @@ def batch_samples(batch: env.RawBatch, topic: str = "") -> RawSamples:
     Each packet passes the checks of `firmware_protocol.packet.decode_packet` (the one authority on the wire
     format: `packet_header` accepts exactly what it accepts, and any packet it refuses is handed to it, so the
     error is its own); the values of the whole batch are then converted at once (one int16 array of every
-    packet's sample bytes, scaled per packet), not packet by packet."""
+    packet's sample bytes, scaled per packet), not packet by packet. A synchronised batch's samples must map to
+    plausible UTC times (`envelope.UTC_MIN_S` .. `UTC_MAX_S`). Any failure is a MalformedMessage."""
+    try:
+        return _batch_samples(batch, topic)
+    except MalformedMessage:
+        raise
+    except Exception as exc:  # numbers the envelope's ranges let through but numpy cannot hold: still bad data
+        raise MalformedMessage(topic or batch.msg_id, f"undecodable ({type(exc).__name__}: {exc})"[:300]) from exc
+
+
+_UTC_RANGE_US = (round(env.UTC_MIN_S * 1e6), round(env.UTC_MAX_S * 1e6))
+
+
+def _batch_samples(batch: env.RawBatch, topic: str) -> RawSamples:
     rate = batch.sensor.sample_rate_hz
     headers = []
     for i, data in enumerate(batch.packets):
@@ -131,7 +164,7 @@ def batch_samples(batch: env.RawBatch, topic: str = "") -> RawSamples:
             f"{batch.n_samples} in {batch.seq_first}..{batch.seq_last}",
         )
     try:
-        return samples_from_arrays(
+        samples = samples_from_arrays(
             subject=batch.subject,
             session=batch.session,
             placement=batch.placement,
@@ -146,3 +179,13 @@ def batch_samples(batch: env.RawBatch, topic: str = "") -> RawSamples:
         )
     except InvalidBatch as exc:
         raise MalformedMessage(topic or batch.msg_id, str(exc)) from exc
+    if batch.clock.utc_synced:
+        times = samples.time_us()
+        lo, hi = int(times.min()), int(times.max())
+        if lo < _UTC_RANGE_US[0] or hi > _UTC_RANGE_US[1]:
+            raise MalformedMessage(
+                topic or batch.msg_id,
+                f"clock: the samples map to {lo / 1e6:.0f}..{hi / 1e6:.0f} s UTC, outside "
+                f"{env.UTC_MIN_S:.0f}..{env.UTC_MAX_S:.0f} (ref_sensor_us too far from the samples' ticks)",
+            )
+    return samples

@@ -9,6 +9,13 @@
 | SegmentIncomplete (samples not yet in the store)     | DEFER       | yes         | no, after the analysis    |
 | StoreUnavailable, OSError, timeouts                  | RETRY       | no          | no (the gateway replays)  |
 | anything else (a bug)                                | RETRY       | no          | no (never drop on a bug)  |
+
+Reading untrusted MQTT bytes (`decode.decode_message`, `decode.batch_samples`) turns every failure, whatever
+raised it, into a MalformedMessage: a payload that trips a bug is still bad input, never a reason to crash or to
+retry forever. Likewise, when storing a turn's batches fails for another reason than the store being unavailable
+(StoreUnavailable, OSError, timeouts), the worker writes them one by one and quarantines the one that fails, so
+one batch never holds back the others (`worker.Worker._write_raw`). Not a failure: a subject past its budget
+(`budget`) is *shed*, PUBACK without storing and without the end-to-end ack (the gateway re-sends it).
 """
 
 from __future__ import annotations

@@ -3,14 +3,25 @@
 One thread does the work (`Worker.run` / `Worker.step`); paho's thread only enqueues (`link.PahoWorkerLink`).
 Per turn, in this order:
 
-1. **decode** every delivery (`decode.decode_message`); a malformed payload is quarantined (kept with its
-   topic in the worker quarantine), counted, logged at WARNING, and its delivery acknowledged to the broker
-   so it is not redelivered forever; the worker keeps going;
+1. **admit** every delivery: its payload is untrusted bytes. Its subject's budget (`budget.SubjectBudgets`:
+   payload bytes, charged from the topic alone, then work once the envelope is read) is checked first; past it,
+   the delivery is *shed*: acknowledged to the broker (so the messages queued behind it, other subjects' among
+   them, come in) without being stored or acknowledged end to end (the gateway's outbox re-sends it). Then it
+   is **decoded** (`decode.decode_message`, bounded: any failure is a MalformedMessage); a malformed payload is
+   quarantined once (kept with its topic in the worker quarantine, capped per subject; a copy seen again is
+   only counted), counted, logged (one line per subject per ``log_every_s``), and its delivery acknowledged
+   to the broker so it is not redelivered forever; the worker keeps going. Admitted deliveries wait in the
+   *carry*; each turn takes from it round-robin across subjects, up to ``turn_max_work`` (the rest waits for
+   the next turn), so one subject's backlog never makes another's wait for more than a turn;
 2. **store raw batches**: every raw batch of the turn in one `Store.write_raw_many` (idempotent and durable on
-   return; one request instead of one per batch). A batch whose ``msg_id`` this worker already stored is not
+   return; one request instead of one per batch); if that fails for another reason than the store being
+   unavailable, each batch is written on its own and the one that fails is quarantined, so one bad batch never
+   holds back the others. A batch whose (subject, ``msg_id``) this worker already stored is not
    written again (a replay; the store would overwrite the same points anyway: samples are keyed by subject,
    placement and the timestamp computed from the sample's sensor ticks and the batch's own clock mapping, so
-   replays and other workers land on the same points). A sensor boot epoch first seen with a synchronised
+   replays and other workers land on the same points). A sample the store refuses because its point holds
+   another sample (a gateway's mapping moved back) is quarantined and recorded as a gap by the store; its batch
+   is acknowledged and the cache keeps what was stored. A sensor boot epoch first seen with a synchronised
    clock gets `Store.remap_raw` (moves any sensor-time points stored while the gateway clock was
    unsynchronised); **gaps** are recorded (`Store.write_gap`). The worker also keeps, per sensor boot, the
    last ``recent_s`` seconds of what *it* stored (samples, batch ranges, gaps): a cache that lets live windows
@@ -27,7 +38,10 @@ Per turn, in this order:
    the marker while it stays unacknowledged end to end, so a worker restart loses no segment. Samples still in
    sensor time (gateway clock not synchronised) defer the segment the same way until a synchronised mapping of
    the boot arrives and `Store.remap_raw` moved them: never dropped. A segment is never analysed with an
-   unexplained hole.
+   unexplained hole. Bounded per subject: at most ``max_held_markers_per_subject`` waiting markers keep their
+   broker delivery unacknowledged (more are acknowledged at once: each held one takes one of the broker's
+   in-flight slots, which every subject shares), and at most ``max_pending_per_subject`` segments wait (more
+   are shed: the gateway re-sends them).
 
 Live windows: each window analyses only the samples since this worker's previous window of the subject plus
 ``live_context_s`` of context, and appends the strides ending in that new part to the *provisional*
@@ -41,6 +55,7 @@ Times: seconds of `time.monotonic` unless named ``_utc_s``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -55,10 +70,27 @@ import numpy as np
 from analytics.errors import InsufficientData
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
-from analytics.stores.model import STRIDE_LIVE, GapRecord, RawIndex, RawSamples, RawSeries, SessionResults
+from analytics.stores.model import (
+    STRIDE_LIVE,
+    GapRecord,
+    RawIndex,
+    RawSamples,
+    RawSeries,
+    SessionResults,
+    WriteReport,
+)
 from analytics.stores.quarantine import Quarantine
-from analytics.worker.decode import batch_samples, decode_message
+from analytics.worker.budget import (
+    WORK_PER_GAP,
+    WORK_PER_MALFORMED,
+    WORK_PER_MARKER,
+    BudgetConfig,
+    LogLimiter,
+    SubjectBudgets,
+)
+from analytics.worker.decode import batch_samples, decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, Verdict, backoff_s, sort_failure
+from analytics.worker.idle_sessions import IdleClose, IdleSessions
 from analytics.worker.link import Delivery, WorkerLink
 from analytics.worker.segments import (
     FINAL_VERSION,
@@ -112,15 +144,32 @@ class WorkerConfig:
     """Analyse window and set markers while the session runs (provisional results, version 1, replaced by the
     session's final analysis); False: session ends only. (Once off by default: on InfluxDB 1.6.7 the repeated
     delete-then-write hid re-written strides from the index; fixed in `analytics.stores.influx` by anchor
-    points, see its ``ANCHOR_US`` and bench/RESULTS.md (worker section).)"""
+    points, see its ``ANCHOR_US`` and docs/influxdb-index-loss.md.)"""
     live_sweep_after_s: float = 30.0
     """After a session's final analysis, its range's provisional points are removed once more this much later:
     a live window of another worker that was still being analysed may have written them after the final
     analysis (best effort: a sweep is not persisted across a restart). A window that was deferred checks the
     store for the session's final results before writing instead."""
     dedup_capacity: int = 200_000
-    """msg_ids of stored batches remembered to skip replays (a cache: correctness never depends on it)."""
+    """(subject, msg_id) of stored batches remembered to skip replays (a cache: correctness never depends on it).
+    The subject is part of the identity: two kits may share serials (two virtual kits, or a kit handed from one
+    patient to the next), and one subject's batches must never pass for another's replays."""
     quarantine_path: str | None = None
+    idle_close: IdleClose | None = field(default_factory=IdleClose)
+    """Final analysis of sessions that never get a ``session_end`` (`idle_sessions`); None: off."""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    """Per-subject token buckets (payload bytes, work) past which deliveries are shed (`budget`)."""
+    turn_max_work: int = 20_000
+    """Work units (samples; gaps and markers count as several, `budget`) taken from the carry per turn, round
+    robin across subjects (at least one delivery): bounds a turn's store write to about 0.1-0.3 s, so a subject's
+    backlog delays another subject's batch by a turn at most."""
+    turn_max_work_per_subject: int = 4_096
+    """One subject's share of a turn (at least one delivery; 4,096 is the largest raw batch): a subject with a
+    backlog adds at most one large batch to the turn's write, which every other subject's batches wait for."""
+    max_held_markers_per_subject: int = 8
+    max_pending_per_subject: int = 64
+    log_every_s: float = 10.0
+    """At most one log line per subject and kind of event (malformed, shed, gap) this often; the others counted."""
 
 
 @dataclass
@@ -131,6 +180,12 @@ class WorkerStats:
     replays_skipped: int = 0
     gaps: int = 0
     malformed: int = 0
+    """Malformed deliveries (each quarantined once: see ``malformed_repeats``)."""
+    malformed_repeats: int = 0
+    """Malformed deliveries identical to one already quarantined (acknowledged, not written again)."""
+    shed: int = 0
+    """Deliveries acknowledged to the broker without being stored (their subject past its budget, or too many
+    of its segments waiting): the gateway re-sends them."""
     quarantined: int = 0
     store_retries: int = 0
     segments_analysed: int = 0
@@ -242,6 +297,16 @@ class _Pending:
     """Retries since the segment was deferred (0: not deferred)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """A delivery within its subject's budget, decoded, waiting in the carry for a turn."""
+
+    delivery: Delivery
+    message: env.Message
+    subject: str
+    work: int
+
+
 class Worker:
     """See the module docstring. ``analyzer_for(kind)`` returns the analysis of a segment kind."""
 
@@ -260,10 +325,20 @@ class Worker:
         self.clock = clock
         self.stats = WorkerStats()
         self.algorithm = algorithm_name()
-        self._stored: OrderedDict[str, None] = OrderedDict()
-        self._remapped: set[tuple[str, str, str, int]] = set()
-        self._retry: list[Delivery] = []
+        self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()
+        """(subject, msg_id) of the batches this worker stored (replays are skipped)."""
+        self._carry: list[_Admitted] = []
+        """Admitted deliveries not yet handled (a turn's leftovers, or kept while the store is unavailable)."""
         self._retry_at = 0.0
+        """No turn before this (after a failure: backoff)."""
+        self.budgets = SubjectBudgets(config.budget)
+        self._log_limiter = LogLimiter(config.log_every_s)
+        self._quarantined: OrderedDict[bytes, None] = OrderedDict()
+        """Digests of the malformed payloads quarantined recently: a copy seen again is not written again."""
+        self.shed_by_subject: dict[str, int] = defaultdict(int)
+        """Deliveries shed per subject (for operators and tests; forgotten past 10,000 subjects)."""
+        self._settled: set[tuple[int, int]] = set()
+        """Deliveries of this turn already acknowledged (quarantined): a retried turn leaves them out."""
         self._retry_attempt = 0
         self._pending: list[_Pending] = []
         self._acks: dict[str, list[str]] = defaultdict(list)
@@ -282,6 +357,12 @@ class Worker:
         self.quarantine = Quarantine(Path(path))
         self.on_segment: Callable[[Segment, int], None] | None = None
         """Hook called after a segment's results are stored (segment, points written): benches, demo."""
+        self.idle_sessions = None
+        if config.idle_close is not None:
+            session = analyzer_for  # the same analysis as a session_end's
+            self.idle_sessions = IdleSessions(
+                store, config.idle_close, lambda: session("session"), self.algorithm, clock
+            )
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -300,8 +381,8 @@ class Worker:
 
     @property
     def busy(self) -> bool:
-        """True while deliveries wait for a retry or segments for their samples."""
-        return bool(self._retry or self._pending)
+        """True while deliveries wait for a turn or a retry, or segments for their samples."""
+        return bool(self._carry or self._pending)
 
     # ------------------------------------------------------------------------------------------ one turn
 
@@ -310,7 +391,7 @@ class Worker:
         wait = timeout_s
         if self._pending:
             wait = min(wait, max(0.0, min(p.due_s for p in self._pending) - now))
-        if self._retry:
+        if self._carry:
             wait = min(wait, max(0.0, self._retry_at - now))
         deliveries: list[Delivery] = []
         for event in self.link.wait(wait):
@@ -321,16 +402,15 @@ class Worker:
             elif isinstance(event, Disconnected):
                 log.warning("%s: MQTT disconnected: %s", self.config.worker_id, event.reason)
         self.stats.deliveries += len(deliveries)
-        if self._retry:
-            if self.clock() < self._retry_at:
-                self._retry.extend(deliveries)
-                return
-            deliveries, self._retry = self._retry + deliveries, []
-        self._handle(deliveries)
+        self._admit(deliveries)
+        if self._carry and self.clock() >= self._retry_at:
+            self._handle()
         self._flush_acks()
         self._segments()
         self._flush_acks()
         self._sweep()
+        if self.idle_sessions is not None:
+            self.idle_sessions.step()
 
     def _sweep(self) -> None:
         """Remove provisional points written into finalised sessions after their final analysis (see
@@ -348,59 +428,138 @@ class Worker:
                 keep.append((now + self.config.poll_s * 10, subject, start_us, end_us))
         self._sweeps = keep
 
-    def _handle(self, deliveries: list[Delivery]) -> None:
-        decoded: list[tuple[Delivery, env.Message]] = []
+    def _admit(self, deliveries: list[Delivery]) -> None:
+        """Budget, then decode: each delivery is shed, quarantined or added to the carry (module docstring, 1)."""
+        if not deliveries:
+            return
+        now = self.clock()
+        self.budgets.forget_idle(now)
         for d in deliveries:
+            subject = topic_subject(d.topic)
+            if not d.token[1]:
+                # packet id 0: published at QoS 0, which no gateway does (the uplink is QoS 1) and which escapes
+                # the broker's in-flight limit; dropped unread, never acknowledged (a PUBACK of packet id 0 is a
+                # protocol error: the broker would disconnect this worker, every subject with it)
+                self._count_shed(subject)
+                self._log_limited(subject, "qos0", "dropped a QoS 0 delivery on %s (uplink is QoS 1)", d.topic[:200])
+                continue
+            if not self.budgets.take_bytes(subject, len(d.payload), now):
+                self._shed(d, subject, "payload bytes")
+                continue
             try:
-                decoded.append((d, decode_message(d.topic, d.payload)))
-            except Exception as exc:
-                if sort_failure(exc) is not Verdict.QUARANTINE:
-                    raise
-                self._quarantine(d, exc)
-        raw = [(d, m) for d, m in decoded if isinstance(m, env.RawBatch)]
-        others = [(d, m) for d, m in decoded if not isinstance(m, env.RawBatch)]
+                message = decode_message(d.topic, d.payload)
+            except Exception as exc:  # decode_message raises only MalformedMessage; a bug is bad input too here
+                if not self.budgets.take_work(subject, WORK_PER_MALFORMED, now):
+                    self._shed(d, subject, "work")
+                    continue
+                self._quarantine(d, exc, subject)
+                continue
+            if isinstance(message, env.RawBatch):
+                work = message.n_samples
+            elif isinstance(message, env.Gap):
+                work = WORK_PER_GAP
+            else:
+                work = WORK_PER_MARKER
+            if not self.budgets.take_work(subject, work, now):
+                self._shed(d, subject, "work")
+                continue
+            self._carry.append(_Admitted(d, message, subject, work))
+
+    def _take_turn(self) -> list[_Admitted]:
+        """This turn's share of the carry: round robin across subjects, each subject's deliveries in order, until
+        ``turn_max_work`` in all or ``turn_max_work_per_subject`` for a subject (at least one delivery of each);
+        the rest stays in the carry for the next turn."""
+        queues: dict[str, deque[_Admitted]] = {}
+        for a in self._carry:
+            queues.setdefault(a.subject, deque()).append(a)
+        turn: list[_Admitted] = []
+        work = 0
+        spent: dict[str, int] = defaultdict(int)
+        left: dict[str, deque[_Admitted]] = {}
+        while queues and (not turn or work < self.config.turn_max_work):
+            for subject in list(queues):
+                if turn and work >= self.config.turn_max_work:
+                    break
+                queue = queues[subject]
+                a = queue.popleft()
+                turn.append(a)
+                work += a.work
+                spent[subject] += a.work
+                if queue and spent[subject] >= self.config.turn_max_work_per_subject:
+                    left[subject] = queue  # its share of this turn is taken
+                if not queue or subject in left:
+                    del queues[subject]
+        self._carry = [a for queue in (*left.values(), *queues.values()) for a in queue]
+        return turn
+
+    def _handle(self) -> None:
+        turn = self._take_turn()
+        self._settled.clear()
+        raw = [(a.delivery, a.message) for a in turn if isinstance(a.message, env.RawBatch)]
+        others = [a for a in turn if not isinstance(a.message, env.RawBatch)]
         try:
             self._store_batches(raw)  # type: ignore[arg-type]
-        except Exception as exc:
-            self._failed(exc, [d for d, _ in raw] + [d for d, _ in others])
+        except Exception as exc:  # only the store being unavailable comes out of it: keep the turn
+            self._failed(exc, [a for a in turn if a.delivery.token not in self._settled])
             return
-        for i, (d, m) in enumerate(others):
+        for i, a in enumerate(others):
             try:
-                self._handle_one(d, m)
+                self._handle_one(a.delivery, a.message)
             except Exception as exc:
-                if sort_failure(exc) is Verdict.QUARANTINE:
-                    self._quarantine(d, exc)
-                    continue
-                self._failed(exc, [x for x, _ in others[i:]])
-                return
+                if _store_unavailable(exc):
+                    self._failed(exc, others[i:])
+                    return
+                self._quarantine(a.delivery, exc, a.subject)  # this message's own failure: it alone is set aside
         self._retry_attempt = 0
 
-    def _failed(self, exc: BaseException, keep: list[Delivery]) -> None:
-        """The store (or something outside) failed: keep these deliveries unacknowledged, retry with backoff."""
+    def _failed(self, exc: BaseException, keep: list[_Admitted]) -> None:
+        """The store is unavailable: keep these deliveries unacknowledged (first in the carry), retry with backoff."""
         self._retry_attempt += 1
         delay = backoff_s(self._retry_attempt) * (1.0 + 0.2 * random.random())
         if isinstance(exc, StoreUnavailable):
-            delay = max(delay, exc.retry_after_s)
-        self._retry = list(keep)
+            # refused connection: the store already polled for its retry_for_s; a long backoff here would only
+            # delay the first write after the server is back
+            delay = exc.retry_after_s if exc.refused else max(delay, exc.retry_after_s)
+        self._carry = list(keep) + self._carry
         self._retry_at = self.clock() + delay
         self.stats.store_retries += 1
         log.warning(
             "%s: %s; %d deliveries kept unacknowledged, retry %d in %.1f s",
             self.config.worker_id,
             exc,
-            len(self._retry),
+            len(self._carry),
             self._retry_attempt,
             delay,
         )
         if not isinstance(exc, StoreUnavailable | OSError | TimeoutError):
             log.exception("unexpected failure (kept for retry)", exc_info=exc)
 
+    def _count_shed(self, subject: str) -> None:
+        self.stats.shed += 1
+        if len(self.shed_by_subject) > 10_000:
+            self.shed_by_subject.clear()
+        self.shed_by_subject[subject] += 1
+
+    def _shed(self, d: Delivery, subject: str, what: str) -> None:
+        """Acknowledge a delivery to the broker without storing it: the gateway's outbox re-sends it (no end-to-end
+        ack), and the deliveries queued behind it at the broker come in."""
+        self._count_shed(subject)
+        self.link.ack(d.token)
+        self._log_limited(
+            subject,
+            "shed",
+            "past its budget (%s): deliveries shed, its gateway re-sends them (%d shed in all)",
+            what,
+            self.stats.shed,
+        )
+
     def _handle_one(self, d: Delivery, message: env.Message) -> None:
         if isinstance(message, env.Gap):
             self.stats.gaps += 1
-            log.info(
-                "gap %s %s %s/%d seq %d..%d (%s, %.2f s)",
+            self._log_limited(
                 message.subject,
+                "gap",
+                "gap %s %s/%d seq %d..%d (%s, %.2f s)",
                 message.placement,
                 message.serial,
                 message.boot_epoch,
@@ -408,6 +567,7 @@ class Worker:
                 message.seq_last_missing,
                 message.reason,
                 message.duration_s,
+                level=logging.INFO,
             )
             self.store.write_gap(
                 GapRecord(
@@ -433,11 +593,19 @@ class Worker:
                 self._acks[message.subject].append(message.msg_id)
                 self.link.ack(d.token)
                 return
-            if any(p.segment.marker_id == segment.marker_id for p in self._pending):
+            mine = [p for p in self._pending if p.segment.subject == segment.subject]
+            if any(p.segment.marker_id == segment.marker_id for p in mine):
                 self.link.ack(d.token)  # a replay of a segment already waiting here
                 return
+            if len(mine) >= self.config.max_pending_per_subject:
+                self._shed(d, segment.subject, f"{len(mine)} segments waiting")
+                return
+            token: tuple[int, int] | None = d.token
+            if sum(p.token is not None for p in mine) >= self.config.max_held_markers_per_subject:
+                self.link.ack(d.token)  # the broker's in-flight slots are shared by every subject; the gateway re-sends
+                token = None
             now = self.clock()
-            self._pending.append(_Pending(segment, d.token, now, now))
+            self._pending.append(_Pending(segment, token, now, now))
         else:
             raise MalformedMessage(d.topic, f"{message.kind!r} is not a message a worker reads")
 
@@ -472,25 +640,26 @@ class Worker:
         return True
 
     def _store_batches(self, raw: list[tuple[Delivery, env.RawBatch]]) -> None:
+        """Store the turn's raw batches; raises only when the store is unavailable (then nothing of the turn is
+        acknowledged: it is retried); a batch that fails on its own is quarantined."""
         todo: list[tuple[Delivery, env.RawBatch, RawSamples]] = []
         for d, batch in raw:
-            if batch.msg_id in self._stored:
+            if (batch.subject, batch.msg_id) in self._stored:
                 self.stats.replays_skipped += 1
                 continue
             try:
                 todo.append((d, batch, batch_samples(batch, d.topic)))
             except MalformedMessage as exc:
-                self._quarantine(d, exc)
-        if todo:
-            report = self.store.write_raw_many([s for _, _, s in todo])
-            self.stats.quarantined += len(report.quarantined)
+                self._quarantine(d, exc, batch.subject)
+        todo = self._write_raw(todo)
         keep = round(self.config.recent_s * 100)
         for _, batch, samples in todo:
             key = (batch.subject, batch.placement, batch.sensor.serial, batch.sensor.boot_epoch)
             stream = self._streams.setdefault(key, _Stream())
-            stream.add(samples, keep)
+            if len(samples):  # every sample refused (time collision): only its gaps are cached
+                stream.add(samples, keep)
             stream.touched_s = self.clock()
-            self._stored[batch.msg_id] = None
+            self._stored[(batch.subject, batch.msg_id)] = None
             if len(self._stored) > self.config.dedup_capacity:
                 self._stored.popitem(last=False)
             self.stats.batches_stored += 1
@@ -498,15 +667,90 @@ class Worker:
         for _, batch, _ in todo:
             key = (batch.subject, batch.placement, batch.sensor.serial, batch.sensor.boot_epoch)
             clock = batch.clock if batch.clock.utc_synced and batch.clock.ref_utc_s is not None else None
-            if clock is not None and key not in self._synced:
-                self._synced[key] = clock
-                self._remap(key, clock)
-            elif clock is None and key in self._synced:  # sensor-time data after the mapping became known
-                self._remap(key, self._synced[key])
+            try:
+                if clock is not None and key not in self._synced:
+                    self._remap(key, clock)
+                    self._synced[key] = clock  # only once moved: a failed move is tried again with the next batch
+                elif clock is None and key in self._synced:  # sensor-time data after the mapping became known
+                    self._remap(key, self._synced[key])
+            except Exception as exc:
+                if _store_unavailable(exc):
+                    raise
+                self._log_limited(batch.subject, "remap", "moving %s/%d to UTC failed: %s", key[2], key[3], exc)
         for d, batch in raw:
-            if batch.msg_id in self._stored:
+            if (batch.subject, batch.msg_id) in self._stored:
                 self._acks[batch.subject].append(batch.msg_id)
                 self.link.ack(d.token)
+
+    def _write_raw(
+        self, todo: list[tuple[Delivery, env.RawBatch, RawSamples]]
+    ) -> list[tuple[Delivery, env.RawBatch, RawSamples]]:
+        """The turn's batches in one request; if that fails for another reason than the store being unavailable,
+        one request per batch, quarantining each batch that fails on its own. Returns the batches stored."""
+        if not todo:
+            return []
+        try:
+            report = self.store.write_raw_many([s for _, _, s in todo])
+            self.stats.quarantined += len(report.quarantined)
+            return self._as_stored(todo, report)
+        except Exception as exc:
+            if _store_unavailable(exc):
+                raise
+            if len(todo) == 1:
+                self._quarantine(todo[0][0], exc, todo[0][1].subject)
+                return []
+        stored = []
+        for item in todo:
+            try:
+                report = self.store.write_raw_many([item[2]])
+            except Exception as exc:
+                if _store_unavailable(exc):
+                    raise
+                self._quarantine(item[0], exc, item[1].subject)
+                continue
+            self.stats.quarantined += len(report.quarantined)
+            stored.extend(self._as_stored([item], report))
+        return stored
+
+    def _as_stored(
+        self, todo: list[tuple[Delivery, env.RawBatch, RawSamples]], report: WriteReport
+    ) -> list[tuple[Delivery, env.RawBatch, RawSamples]]:
+        """The batches as the store kept them: samples it refused (their point held another sample; quarantined
+        and recorded as gaps by the store) are left out, their gaps known to the cache; samples it already held at
+        another time (a replay whose clock mapping moved: the stored copy wins) are left out too, so the cache
+        never holds times the store does not. The batches are still acknowledged: a replay would be refused or
+        skipped the same way."""
+        if not report.collisions and not report.moved:
+            return todo
+        for g in report.gaps:
+            key = (g.subject, g.placement, g.serial, g.boot_epoch)
+            self._streams.setdefault(key, _Stream()).gaps.append((g.seq_first, g.seq_last))
+        refused = {(c.subject, c.placement, *c.refused) for c in report.collisions}
+        for m in report.moved:
+            refused.update((m.subject, m.placement, m.serial, m.boot_epoch, q) for q in m.seq)
+            self._log_limited(
+                m.subject,
+                "moved",
+                "%d samples of %s/%d re-sent with a clock mapping moved by %d..%d us: the stored copies kept "
+                "(a gateway must re-send the identical payload, UPLINK.md)",
+                len(m),
+                m.serial,
+                m.boot_epoch,
+                *m.shift_us,
+            )
+        out = []
+        for d, batch, samples in todo:
+            ids = (samples.subject, samples.placement, samples.serial, samples.boot_epoch)
+            kept = np.array([(*ids, q) not in refused for q in samples.seq.tolist()], dtype=bool)
+            out.append((d, batch, samples if kept.all() else samples.take(kept)))
+        return out
+
+    def _log_limited(self, subject: str, kind: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+        """A log line about one subject, at most one per ``log_every_s`` for each kind of event."""
+        held = self._log_limiter.allow((subject, kind), self.clock())
+        if held is not None:
+            suffix = f" ({held} more since the last line)" if held else ""
+            log.log(level, "%s: %s: " + message + suffix, self.config.worker_id, subject, *args)
 
     def _remap(self, key: StreamKey, clock: env.ClockMapping) -> None:
         moved = self.store.remap_raw(*key, clock)
@@ -532,19 +776,52 @@ class Worker:
 
         return series_for
 
-    def _quarantine(self, d: Delivery, exc: BaseException) -> None:
+    def _quarantine(self, d: Delivery, exc: BaseException, subject: str) -> None:
+        """Keep a malformed delivery aside (once: a copy seen again is only counted), log it (limited per
+        subject), acknowledge it to the broker so it is never redelivered; no end-to-end ack (it never becomes
+        good)."""
         self.stats.malformed += 1
-        text = d.payload[:300_000].decode("utf-8", errors="replace")
-        self.quarantine.put(f"mqtt topic={d.topic}", None, "malformed message", str(exc), [text])
-        log.warning("%s: quarantined a malformed message on %s: %s", self.config.worker_id, d.topic, exc)
+        self._settled.add(d.token)
+        digest = hashlib.blake2b(d.topic.encode("utf-8", errors="replace") + b"\0" + d.payload, digest_size=16)
+        key = digest.digest()
+        if key in self._quarantined:
+            self.stats.malformed_repeats += 1
+            self._quarantined.move_to_end(key)
+        else:
+            text = d.payload[: env.MAX_PAYLOAD_BYTES].decode("utf-8", errors="replace")
+            what = f"mqtt topic={d.topic[:200]}"
+            try:
+                self.quarantine.put(what, None, "malformed message", str(exc)[:4000], [text], subject, log_line=False)
+            except Exception as failure:  # no room to keep a copy: the message is still bad data, never retried
+                self._log_limited(subject, "quarantine", "could not keep a malformed message aside: %s", failure)
+            self._quarantined[key] = None
+            if len(self._quarantined) > 10_000:
+                self._quarantined.popitem(last=False)
+        self._log_limited(
+            subject,
+            "malformed",
+            "quarantined a malformed message on %s: %s (%d malformed in all)",
+            d.topic[:200],
+            str(exc)[:500],
+            self.stats.malformed,
+        )
         self.link.ack(d.token)
 
     def _flush_acks(self) -> None:
+        """Publish the end-to-end acks, per subject, in messages well under the payload limit."""
+        budget = env.MAX_PAYLOAD_BYTES // 2
         for subject, ids in self._acks.items():
-            for i in range(0, len(ids), 500):
-                ack = env.Ack("ack", subject, tuple(ids[i : i + 500]), self.config.worker_id)
+            chunk: list[str] = []
+            size = 0
+            for i, msg_id in enumerate(ids):
+                chunk.append(msg_id)
+                size += len(msg_id) + 3
+                if len(chunk) < 500 and size < budget and i < len(ids) - 1:
+                    continue
+                ack = env.Ack("ack", subject, tuple(chunk), self.config.worker_id)
                 if self.link.publish(topic(subject, "ack"), env.encode(ack)):
                     self.stats.acks_sent += 1
+                chunk, size = [], 0
         self._acks.clear()
 
     # ------------------------------------------------------------------------------------------ segments
@@ -723,7 +1000,7 @@ class Worker:
             segment.subject,
             segment.session,
             segment.kind,
-            segment.marker_id.rsplit(":", 2)[-2],
+            _marker_label(segment.marker_id),
             report.points_written,
             version,
             " (superseded)" if report.superseded else "",
@@ -735,6 +1012,17 @@ class Worker:
             self.stats.segments_analysed += 1
         if self.on_segment is not None:
             self.on_segment(segment, report.points_written)
+
+
+def _marker_label(marker_id: str) -> str:
+    """The short part of a marker id for a log line (the gateway's ids end ``...:{positions}:{set}``)."""
+    parts = marker_id.rsplit(":", 2)
+    return parts[-2] if len(parts) == 3 else marker_id[:80]
+
+
+def _store_unavailable(exc: BaseException) -> bool:
+    """The store itself failed (outage, overload, I/O), not one message's data: keep everything, retry later."""
+    return isinstance(exc, StoreUnavailable | OSError | TimeoutError)
 
 
 __all__ = ["SegmentIncomplete", "Worker", "WorkerConfig", "WorkerStats"]
