@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from analytics.stores.errors import StoreConfigError
+from sensor_gateway.redaction import redact_url
 
 if TYPE_CHECKING:
     from analytics.stores.model import (
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         RawProgress,
         RawSamples,
         RawSeries,
+        RawSession,
         ResultRow,
         SessionResults,
         WriteReport,
@@ -39,7 +41,9 @@ class Store(Protocol):
     """What the analytics worker needs from storage. Every write is idempotent and durable on return."""
 
     def write_raw(self, samples: RawSamples) -> WriteReport:
-        """Store one sensor's decoded samples (keyed by subject, placement, timestamp from the sample's ticks)."""
+        """Store one sensor's decoded samples (keyed by subject, placement, timestamp from the sample's ticks). A
+        sample whose point holds another sample is refused and reported (quarantined, recorded as a gap:
+        ``WriteReport.collisions``, ``gaps``), never written over it (SCHEMA.md)."""
         ...
 
     def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
@@ -77,6 +81,15 @@ class Store(Protocol):
         self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int, seq_last: int
     ) -> int:
         """Samples stored with sequence in [seq_first, seq_last]: complete when it equals the range length."""
+        ...
+
+    def raw_sessions(
+        self, start_us: int, end_us: int, *, subject: str | None = None, session: str | None = None
+    ) -> list[RawSession]:
+        """Sessions with raw batches timestamped in [start_us, end_us] (from the batch index; batches of no
+        session left out), optionally of one subject or one session: each session's first and last sample time
+        in the range and, per placement, the sensor boot of its newest batch (`model.RawSession`). Reads the
+        index rows of the range (about one per sensor-second): callers keep the range short."""
         ...
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
@@ -139,13 +152,13 @@ def open_store(location: str | None = None) -> Store:
         password = password or os.environ.get("GAITSYM_INFLUX_PASSWORD")
         api = params.pop("api", "v2" if token else "v1")
         if api not in ("v1", "v2"):
-            raise StoreConfigError(f"{location}: api={api!r} is neither v1 nor v2")
+            raise StoreConfigError(f"{redact_url(location)}: api={api!r} is neither v1 nor v2")
         http = "https" if parsed.scheme == "influxs" else "http"
         database = parsed.path.strip("/") or "gaitsym"
         allowed = {"org", "raw_rp", "results_rp", "raw_retention", "quarantine_path"}
         unknown = set(params) - allowed
         if unknown:
-            raise StoreConfigError(f"{location}: unknown setting(s) {', '.join(sorted(unknown))}")
+            raise StoreConfigError(f"{redact_url(location)}: unknown setting(s) {', '.join(sorted(unknown))}")
         config = InfluxConfig(
             url=f"{http}://{parsed.hostname or '127.0.0.1'}:{parsed.port or 8086}",
             database=database,
@@ -157,7 +170,9 @@ def open_store(location: str | None = None) -> Store:
         )
         return InfluxStore(config)
     if parsed.scheme not in ("", "file"):
-        raise StoreConfigError(f"{location}: unknown store scheme {parsed.scheme!r} (influx://, influxs:// or a path)")
+        raise StoreConfigError(
+            f"{redact_url(location)}: unknown store scheme {parsed.scheme!r} (influx://, influxs:// or a path)"
+        )
     from analytics.stores.embedded import EmbeddedStore
 
     return EmbeddedStore(Path(parsed.path if parsed.scheme == "file" else location))

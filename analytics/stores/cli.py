@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics.stores.errors import StoreError
+from sensor_gateway.redaction import redact_url
 
 
 def _when(time_us: int) -> str:
@@ -39,7 +40,7 @@ def results_command(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except StoreError as exc:
-        print(f"gaitsym: store: {exc}", file=sys.stderr)
+        print(f"gaitsym: store: {redact_url(exc)}", file=sys.stderr)
         return 2
     if args.json:
         doc = [{"measurement": r.measurement, "time_us": r.time_us, **r.tags, **r.fields} for r in rows]

@@ -2,10 +2,12 @@
 
 Same measurements, tags, fields and timestamps (µs) as the InfluxDB store (SCHEMA.md), and the same
 identity rule: measurement + tags + timestamp; writing a point again merges its fields into the stored ones,
-as InfluxDB does. Raw samples have their own typed table (``raw``: the hot path); the other measurements
-share one ``points`` table (tags and fields as JSON). Retention: raw samples older than ``raw_retention_s``
-(default 30 days, UTC timestamps only) are deleted by `enforce_retention` (called after each raw write at most
-once an hour). Durable: WAL with synchronous=FULL; a write returns after its transaction committed.
+as InfluxDB does, except that a raw sample is never written over another sample, nor stored a second time at a
+moved time (`write_raw_many`). Raw
+samples have their own typed table (``raw``: the hot path); the other measurements share one ``points`` table
+(tags and fields as JSON). Retention: raw samples older than ``raw_retention_s`` (default 30 days, UTC
+timestamps only) are deleted by `enforce_retention` (called after each raw write at most once an hour).
+Durable: WAL with synchronous=FULL; a write returns after its transaction committed.
 """
 
 from __future__ import annotations
@@ -35,13 +37,23 @@ from analytics.stores.model import (
     RawProgress,
     RawSamples,
     RawSeries,
+    RawSession,
     ResultRow,
+    SampleId,
     SessionResults,
     WriteReport,
     batch_point,
+    check_windows,
+    collision_reason,
     gap_point,
+    plan_raw_writes,
+    raw_lines,
+    raw_sessions_from_batches,
+    samples_from_arrays,
     sensor_slot_start_us,
 )
+from analytics.stores.quarantine import Quarantine
+from sensor_gateway.private_files import prepare_private_sqlite
 from sensor_gateway.uplink.envelope import ClockMapping
 
 DEFAULT_RAW_RETENTION_S = 30 * 24 * 3600.0
@@ -68,25 +80,40 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 class EmbeddedStore:
     """`analytics.stores.Store` in one SQLite file (a path, or ``:memory:`` for tests)."""
 
-    def __init__(self, path: str | Path, raw_retention_s: float = DEFAULT_RAW_RETENTION_S) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        raw_retention_s: float = DEFAULT_RAW_RETENTION_S,
+        quarantine: Quarantine | None = None,
+    ) -> None:
         if raw_retention_s <= 0:
             raise StoreConfigError(f"raw_retention_s: {raw_retention_s} is not a positive number of seconds")
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.raw_retention_s = raw_retention_s
         self._lock = threading.Lock()
         try:
+            if self.path != ":memory:":
+                prepare_private_sqlite(self.path)  # raw samples and results: health data, owner-only
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreConfigError(f"{self.path}: cannot open the embedded store: {exc}") from exc
         self._db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('raw_retention_s', ?)", (repr(raw_retention_s),)
         )
         self._last_retention = 0.0
+        self._quarantine = quarantine
+
+    @property
+    def quarantine(self) -> Quarantine:
+        """Where refused raw samples are kept (`quarantine.sqlite` next to the store file), opened when first
+        needed."""
+        if self._quarantine is None:
+            where = ":memory:" if self.path == ":memory:" else Path(self.path).parent / "quarantine.sqlite"
+            self._quarantine = Quarantine(where)
+        return self._quarantine
 
     def _tx(self, work: Any) -> Any:
         with self._lock:
@@ -132,19 +159,53 @@ class EmbeddedStore:
         return self.write_raw_many([samples])
 
     def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
+        """One transaction: the points the batches would take, and their samples' identities nearby, are looked
+        up; samples landing on a point that holds another sample are refused (quarantined, recorded as gaps),
+        samples already stored at another time are not written again (`model.plan_raw_writes`), the rest is
+        written with the batch index. Check and write are atomic, whatever the number of workers."""
         batches = [b for b in batches if len(b)]
         if not batches:
             return WriteReport()
-        params = [row for b in batches for row in self._raw_params(b)]
-
-        def work(db: sqlite3.Connection) -> int:
-            db.executemany("INSERT OR REPLACE INTO raw VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
-            return self._upsert_points(db, [batch_point(b) for b in batches])
-
-        index = self._tx(work)
+        report: WriteReport = self._tx(lambda db: self._write_raw_tx(db, batches, index=True))
         if time.monotonic() - self._last_retention > 3600:
             self.enforce_retention()
-        return WriteReport(points_written=len(params) + index, requests=1)
+        return report
+
+    @staticmethod
+    def _held(db: sqlite3.Connection, batches: Sequence[RawSamples]) -> dict[tuple[str, str], dict[int, SampleId]]:
+        """Identities of the stored samples in each batch's time spans, and of the batch's own samples stored
+        within `model.REPLAY_MOVE_US` of them (`model.check_windows`; usually none: new data). One primary-key
+        range read per span, the identity filter applied by SQLite."""
+        held: dict[tuple[str, str], dict[int, SampleId]] = {}
+        for b in batches:
+            first, last = int(b.seq[0]), int(b.seq[-1])
+            for (lo, hi), (wide_lo, wide_hi) in check_windows(b):
+                rows = db.execute(
+                    "SELECT time_us, serial, boot_epoch, seq FROM raw WHERE subject = ? AND placement = ? "
+                    "AND time_us BETWEEN ? AND ? AND (time_us BETWEEN ? AND ? "
+                    "OR (serial = ? AND boot_epoch = ? AND seq BETWEEN ? AND ?))",
+                    (b.subject, b.placement, wide_lo, wide_hi, lo, hi, b.serial, b.boot_epoch, first, last),
+                ).fetchall()
+                if rows:
+                    points = held.setdefault((b.subject, b.placement), {})
+                    points.update((int(t), (str(serial), int(boot), int(seq))) for t, serial, boot, seq in rows)
+        return held
+
+    def _write_raw_tx(self, db: sqlite3.Connection, batches: Sequence[RawSamples], *, index: bool) -> WriteReport:
+        plan = plan_raw_writes(batches, self._held(db, batches))
+        report = WriteReport(requests=1)
+        for lost, collisions in plan.refused:  # kept aside before the transaction commits
+            what = f"{lost.describe()} (time collision)"
+            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost))
+            report.quarantined.append(what)
+            report.collisions.extend(collisions)
+        report.gaps.extend(plan.gaps)
+        report.moved.extend(plan.moved)
+        params = [row for b in plan.write for row in self._raw_params(b)]
+        db.executemany("INSERT OR REPLACE INTO raw VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
+        points = [gap_point(g) for g in plan.gaps] + ([batch_point(b) for b in plan.write] if index else [])
+        report.points_written = len(params) + self._upsert_points(db, points)
+        return report
 
     def write_gap(self, gap: GapRecord) -> WriteReport:
         n = self._tx(lambda db: self._upsert_points(db, [gap_point(gap)]))
@@ -237,33 +298,69 @@ class EmbeddedStore:
             ).fetchone()
         return int(row[0])
 
+    def raw_sessions(
+        self, start_us: int, end_us: int, *, subject: str | None = None, session: str | None = None
+    ) -> list[RawSession]:
+        sql = (
+            "SELECT subject, json_extract(tags, '$.placement'), json_extract(fields, '$.session') AS s, "
+            "json_extract(fields, '$.serial'), json_extract(fields, '$.boot_epoch'), "
+            "MIN(json_extract(fields, '$.seq_first')), MAX(json_extract(fields, '$.seq_last')), MIN(time_us), "
+            "MAX(json_extract(fields, '$.time_last_us')) FROM points WHERE measurement = ? AND time_us BETWEEN ? AND ? "
+            "AND s IS NOT NULL"
+        )
+        args: list[Any] = [RAW_BATCH, start_us, end_us]
+        if subject is not None:
+            sql += " AND subject = ?"
+            args.append(subject)
+        if session is not None:
+            sql += " AND s = ?"
+            args.append(session)
+        with self._lock:
+            rows = self._db.execute(sql + " GROUP BY 1, 2, 3, 4, 5", args).fetchall()
+        return raw_sessions_from_batches(
+            (str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7]), int(r[8]))
+            for r in rows
+        )
+
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
         """Move one boot epoch's sensor-time samples to UTC (one transaction); returns samples moved."""
         if not clock.utc_synced or clock.ref_utc_s is None:
             raise StoreConfigError("clock: remapping needs a synchronised mapping (utc_synced, ref_utc_s)")
-        from analytics.stores.model import raw_time_us
-
         slot = sensor_slot_start_us(boot_epoch)
+        where = (
+            "FROM raw WHERE subject = ? AND placement = ? AND serial = ? AND boot_epoch = ? AND time_us >= ? "
+            "AND time_us < ?"
+        )
+        args = (subject, placement, serial, boot_epoch, slot, slot + SENSOR_SLOT_US)
 
         def work(db: sqlite3.Connection) -> int:
             rows = db.execute(
-                "SELECT time_us, t_sensor_us FROM raw WHERE subject = ? AND placement = ? AND serial = ? "
-                "AND boot_epoch = ? AND time_us >= ? AND time_us < ?",
-                (subject, placement, serial, boot_epoch, slot, slot + SENSOR_SLOT_US),
+                "SELECT session, seq, t_sensor_us, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z " + where + " ORDER BY seq",
+                args,
             ).fetchall()
             if not rows:
                 return 0
-            new = raw_time_us([r[1] for r in rows], clock, boot_epoch).tolist()
-            db.executemany(
-                "INSERT OR REPLACE INTO raw SELECT subject, placement, ?, session, serial, boot_epoch, seq, "
-                "t_sensor_us, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z FROM raw "
-                "WHERE subject = ? AND placement = ? AND time_us = ?",
-                [(t_new, subject, placement, r[0]) for t_new, r in zip(new, rows, strict=True)],
-            )
-            db.executemany(
-                "DELETE FROM raw WHERE subject = ? AND placement = ? AND time_us = ?",
-                [(subject, placement, r[0]) for r in rows],
-            )
+            db.execute("DELETE " + where, args)
+            batches = []
+            for session in dict.fromkeys(r[0] for r in rows):
+                mine = [r for r in rows if r[0] == session]
+                values = np.array([r[3:] for r in mine], dtype=np.float64).reshape(-1, 6)
+                batches.append(
+                    samples_from_arrays(
+                        subject=subject,
+                        session=session,
+                        placement=placement,
+                        serial=serial,
+                        boot_epoch=boot_epoch,
+                        seq=[r[1] for r in mine],
+                        t_sensor_us=[r[2] for r in mine],
+                        acc_mps2=values[:, :3],
+                        gyr_dps=values[:, 3:],
+                        clock=clock,
+                    )
+                )
+            # the UTC points are checked like any write: a sample landing on another's point is refused, not moved
+            self._write_raw_tx(db, batches, index=False)
             return len(rows)
 
         return int(self._tx(work))
@@ -357,3 +454,5 @@ class EmbeddedStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._quarantine is not None:
+            self._quarantine.close()

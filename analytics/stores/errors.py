@@ -7,12 +7,17 @@
 | 400, 422 (bad line, type conflict)              | quarantine  | bad data never becomes good: keep it aside, say so |
 | 413 (body too large), more than one line        | split       | halves fit; each half is written on its own        |
 | 413, a single line                              | quarantine  | one line that can never fit                        |
-| 429, 5xx, no answer (refused, reset, timeout)   | retry       | the server will come back; honour Retry-After      |
+| 429, 5xx, no answer (reset, timeout)            | retry       | the server will come back; honour Retry-After      |
+| connection refused (nothing listening)          | retry       | restarting: poll every ``refused_delay_s`` at most |
 | 401, 403, 404, other 4xx, "database/retention   | retry       | configuration, not data: never drop data for it;   |
 |   policy not found"                             |             |   the operator is told (log) and nothing is acked  |
 
 Delays are seconds: exponential backoff ``base_delay_s * 2**(attempt-1)`` capped at ``max_delay_s``, never
-shorter than the server's Retry-After (seconds, or an HTTP date read against ``now_s``, UTC seconds).
+shorter than the server's Retry-After (seconds, or an HTTP date read against ``now_s``, UTC seconds). While the
+connection is *refused* the backoff is capped at ``refused_delay_s`` (1 s) instead: nothing is listening (the
+server is restarting), a refused connection costs it nothing, and a 30 s backoff would delay the first write by
+up to 30 s after it is back. A server that answers (429, 5xx) or accepts and then times out is busy: it keeps
+the long backoff and its Retry-After.
 """
 
 from __future__ import annotations
@@ -41,10 +46,14 @@ class StoreUnavailable(StoreError):
     replays it) and tries again after ``retry_after_s``.
     """
 
-    def __init__(self, message: str, retry_after_s: float = 1.0, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after_s: float = 1.0, status: int | None = None, refused: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
         self.status = status
+        self.refused = refused
+        """The connection was refused (server restarting): retry after ``retry_after_s``, no longer backoff."""
 
 
 class StoreQueryError(StoreError):
@@ -53,6 +62,18 @@ class StoreQueryError(StoreError):
 
 class InvalidBatch(StoreError):
     """A batch handed to a store is inconsistent (array lengths, units, identity); names the field."""
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """True when a failed request never reached a server: the connection was refused (nothing listening)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -104,12 +125,19 @@ def sort_write_error(
     now_s: float | None = None,
     base_delay_s: float = 0.5,
     max_delay_s: float = 30.0,
+    refused: bool = False,
+    refused_delay_s: float = 1.0,
 ) -> WriteVerdict:
-    """Sort one failed write (``status`` None = no HTTP answer) into retry / quarantine / split. Pure."""
+    """Sort one failed write (``status`` None = no HTTP answer; ``refused``: the connection was refused) into
+    retry / quarantine / split. Pure."""
     backoff = min(max_delay_s, base_delay_s * 2 ** max(0, attempt - 1))
     lowered = message.lower()
+    if status is None and refused:
+        return WriteVerdict(
+            WriteAction.RETRY, min(backoff, refused_delay_s), "connection refused (server down or restarting)"
+        )
     if status is None:
-        return WriteVerdict(WriteAction.RETRY, backoff, "no answer from the server (refused, reset or timed out)")
+        return WriteVerdict(WriteAction.RETRY, backoff, "no answer from the server (reset or timed out)")
     if status in (400, 422) and any(text in lowered for text in CONFIGURATION_MESSAGES):
         return WriteVerdict(WriteAction.RETRY, backoff, f"HTTP {status}: server not configured ({message.strip()})")
     if status in (400, 422):

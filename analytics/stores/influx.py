@@ -13,8 +13,16 @@ in another format is read as JSON from then on.
 
 Durability: a write call returns only after the server answered 2xx for every line (or the lines it refused
 as bad data are in the quarantine, committed): that is when the worker may acknowledge. Failures are sorted by
-`analytics.stores.errors.sort_write_error`: retried with backoff (honouring Retry-After) for up to
-``retry_for_s`` seconds, then `StoreUnavailable` (nothing acknowledged); split on 413; quarantined on 400/422.
+`analytics.stores.errors.sort_write_error`: retried with backoff (honouring Retry-After; at most
+``refused_delay_s`` apart while the connection is refused, so writes resume within about a second of a restarted
+server answering) for up to ``retry_for_s`` seconds, then `StoreUnavailable` (nothing acknowledged); split on
+413; quarantined on 400/422.
+
+Raw samples are never written over another sample, nor stored twice (SCHEMA.md, "Raw samples: one sample per
+point"): before a call's samples are written, ONE request asks which points of their time spans are already
+stored, and which of their own identities are stored within `model.REPLAY_MOVE_US` of them (usually none); a
+sample whose point holds another sample's identity is refused, one whose identity is stored at another time is
+not written again (`model.plan_raw_writes`).
 """
 
 from __future__ import annotations
@@ -33,10 +41,15 @@ from typing import Any, Literal
 import urllib3
 
 from analytics.stores.errors import (
+    CONFIGURATION_MESSAGES,
     StoreConfigError,
+    StoreError,
     StoreQueryError,
     StoreUnavailable,
     WriteAction,
+    WriteVerdict,
+    connection_refused,
+    retry_after_s,
     sort_write_error,
 )
 from analytics.stores.model import (
@@ -50,6 +63,7 @@ from analytics.stores.model import (
     RESULT_MEASUREMENTS,
     SENSOR_SLOT_US,
     SESSION_SUMMARY,
+    SPAN_JOIN_US,
     STRIDE,
     STRIDE_LIVE,
     GapRecord,
@@ -57,17 +71,24 @@ from analytics.stores.model import (
     RawProgress,
     RawSamples,
     RawSeries,
+    RawSession,
     ResultRow,
+    SampleId,
     SessionResults,
     WriteReport,
     batch_point,
+    check_windows,
+    collision_reason,
     gap_point,
+    plan_raw_writes,
     point_line,
     raw_lines,
+    raw_sessions_from_batches,
     sensor_slot_start_us,
 )
 from analytics.stores.paths import state_dir
 from analytics.stores.quarantine import Quarantine
+from sensor_gateway.redaction import redact_url
 from sensor_gateway.uplink.envelope import ClockMapping
 
 log = logging.getLogger("gaitsym.stores")
@@ -92,8 +113,7 @@ ANCHOR_US = 0
 Why: on InfluxDB 1.6.7 (inmem index) a series that a DELETE empties is dropped from the in-memory index; once
 such a series is written again, the next DELETE that empties *another* series of the same measurement drops
 the whole measurement from the index, and every re-written series is invisible to queries (and to later
-DELETEs) until influxd restarts (reproduced: tests/stores/test_replace_many_subjects.py, bench/RESULTS.md,
-worker section).
+DELETEs) until influxd restarts (reproduced: tests/stores/test_replace_many_subjects.py, docs/influxdb-index-loss.md).
 Live window results replace their range every few seconds, so this hid final strides. A series that keeps a
 point outside every replaced range is never emptied, never dropped: the anchor. Reads skip it."""
 ANCHOR_FIELD = "anchor"
@@ -125,6 +145,9 @@ class InfluxConfig:
     retry_for_s: float = 60.0
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
+    refused_delay_s: float = 1.0
+    """Longest wait between attempts while the connection is refused (nothing listening: the server is
+    restarting; a refused connection costs it nothing), so writes resume within about this long after it is back."""
     quarantine_path: str = field(default_factory=lambda: str(state_dir() / "quarantine.sqlite"))
     """Where refused batches are kept: under the gaitsym state folder, never the current directory."""
 
@@ -140,12 +163,29 @@ def quote_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+HELD_STATEMENTS = 200
+"""Statements per request of the collision check (two per sensor and span of a turn; more requests only for
+batches mapped far apart)."""
+
+
+def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans, sorted, those closer than ``SPAN_JOIN_US`` joined (one statement each)."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + SPAN_JOIN_US:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
 class _WriteFailed(Exception):
-    def __init__(self, status: int | None, message: str, retry_after: str | None = None) -> None:
+    def __init__(self, status: int | None, message: str, retry_after: str | None = None, refused: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.refused = refused
 
 
 class InfluxStore:
@@ -213,7 +253,7 @@ class InfluxStore:
         try:
             resp = self._http.request("POST", f"{self.base}/write?{query}", body=body, headers=headers)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _WriteFailed(None, f"{type(exc).__name__}: {exc}") from exc
+            raise _WriteFailed(None, f"{type(exc).__name__}: {exc}", refused=connection_refused(exc)) from exc
         if not 200 <= resp.status < 300:
             raise _WriteFailed(resp.status, resp.data.decode("utf-8", "replace"), resp.headers.get("Retry-After"))
 
@@ -230,7 +270,7 @@ class InfluxStore:
             message = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body or "")
             raise _WriteFailed(exc.status, message, headers.get("Retry-After")) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _WriteFailed(None, f"{type(exc).__name__}: {exc}") from exc
+            raise _WriteFailed(None, f"{type(exc).__name__}: {exc}", refused=connection_refused(exc)) from exc
 
     def query(self, q: str, rp: str | None = None) -> list[dict[str, Any]]:
         """Run InfluxQL on /query (epoch=u, chunked); returns the series of every statement, in order."""
@@ -242,10 +282,14 @@ class InfluxStore:
         try:
             resp = self._http.request("POST", f"{self.base}/query", body=body, headers=headers)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StoreUnavailable(f"query {q!r}: {type(exc).__name__}: {exc}") from exc
+            refused = connection_refused(exc)
+            raise StoreUnavailable(f"query {q!r}: {type(exc).__name__}: {exc}", refused=refused) from exc
         text = resp.data.decode("utf-8", "replace")
         if resp.status >= 500 or resp.status == 429:
-            raise StoreUnavailable(f"query {q!r}: HTTP {resp.status} {text[:300]}", status=resp.status)
+            wait = retry_after_s(resp.headers.get("Retry-After"), time.time())
+            raise StoreUnavailable(
+                f"query {q!r}: HTTP {resp.status} {text[:300]}", retry_after_s=wait or 1.0, status=resp.status
+            )
         if resp.status != 200:
             raise StoreQueryError(f"query {q!r}: HTTP {resp.status} {text[:300]}")
         series: list[dict[str, Any]] = []
@@ -284,7 +328,7 @@ class InfluxStore:
             return None  # the JSON query says what is wrong
         if "csv" not in (resp.headers.get("Content-Type") or ""):
             self._csv_supported = False
-            log.info("%s answers /query without CSV: reading JSON", self.base)
+            log.info("%s answers /query without CSV: reading JSON", redact_url(self.base))
             return None
         data: bytes = resp.data
         if not data.strip() or data.startswith(b"error"):
@@ -321,16 +365,7 @@ class InfluxStore:
             try:
                 self._send(rp, lines)
             except _WriteFailed as fail:
-                verdict = sort_write_error(
-                    fail.status,
-                    n_lines=len(lines),
-                    attempt=attempt,
-                    retry_after=fail.retry_after,
-                    message=fail.message,
-                    now_s=time.time(),
-                    base_delay_s=self.config.base_delay_s,
-                    max_delay_s=self.config.max_delay_s,
-                )
+                verdict = self._verdict(fail, attempt, len(lines))
                 if verdict.action is WriteAction.SPLIT:
                     report.splits += 1
                     half = len(lines) // 2
@@ -342,25 +377,169 @@ class InfluxStore:
                         self.quarantine.put(what, fail.status, verdict.reason, fail.message, lines)
                     report.quarantined.append(what)
                     return
-                delay = verdict.delay_s * (1.0 + 0.2 * random.random())
-                if time.monotonic() + delay > deadline:
-                    raise StoreUnavailable(
-                        f"writing {what}: {verdict.reason}: {fail.message.strip()[:300]}; "
-                        f"gave up after {attempt} attempts ({self.config.retry_for_s:g} s); nothing acknowledged",
-                        retry_after_s=verdict.delay_s,
-                        status=fail.status,
-                    ) from fail
-                log.warning("writing %s: %s; retry %d in %.1f s", what, verdict.reason, attempt, delay)
+                self._wait_or_give_up(f"writing {what}", fail, verdict, attempt, deadline)
                 report.retries += 1
-                self._sleep(delay)
                 continue
             report.points_written += len(lines)
             return
 
+    def _verdict(self, fail: _WriteFailed, attempt: int, n_lines: int) -> WriteVerdict:
+        c = self.config
+        return sort_write_error(
+            fail.status,
+            n_lines=n_lines,
+            attempt=attempt,
+            retry_after=fail.retry_after,
+            message=fail.message,
+            now_s=time.time(),
+            base_delay_s=c.base_delay_s,
+            max_delay_s=c.max_delay_s,
+            refused=fail.refused,
+            refused_delay_s=c.refused_delay_s,
+        )
+
+    def _wait_or_give_up(
+        self, doing: str, fail: _WriteFailed, verdict: WriteVerdict, attempt: int, deadline: float
+    ) -> None:
+        """Sleep the verdict's delay (+0-20 % jitter), or raise StoreUnavailable when that passes the deadline."""
+        delay = verdict.delay_s * (1.0 + 0.2 * random.random())
+        if time.monotonic() + delay > deadline:
+            raise StoreUnavailable(
+                f"{doing}: {verdict.reason}: {fail.message.strip()[:300]}; "
+                f"gave up after {attempt} attempts ({self.config.retry_for_s:g} s); nothing acknowledged",
+                retry_after_s=verdict.delay_s,
+                status=fail.status,
+                refused=fail.refused,
+            ) from fail
+        log.warning("%s: %s; retry %d in %.1f s", doing, verdict.reason, attempt, delay)
+        self._sleep(delay)
+
     def write_raw(self, samples: RawSamples) -> WriteReport:
-        """Write samples, then their batch-index point (so the index never claims what is not stored)."""
-        if len(samples) == 0:
+        return self.write_raw_many([samples])
+
+    def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
+        """Ask which points of the batches' time spans, and which of their identities nearby, are stored (one
+        request), refuse the samples that would land on another sample's point (quarantined with the collisions
+        named, recorded as gaps first), leave out those already stored at another time (`WriteReport.moved`), then
+        write the rest (`_write_raw_batches`)."""
+        batches = [b for b in batches if len(b)]
+        if not batches:
             return WriteReport()
+        report = WriteReport()
+        plan = plan_raw_writes(batches, self._held(batches, report))
+        for lost, collisions in plan.refused:
+            what = f"{lost.describe()} (time collision)"
+            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost))
+            report.quarantined.append(what)
+            report.collisions.extend(collisions)
+        if plan.gaps:
+            lines = [point_line(gap_point(g)) for g in plan.gaps]
+            report.merge(self._write_lines(self.config.results_rp, lines, f"{len(lines)} time-collision gaps"))
+            report.gaps.extend(plan.gaps)
+        report.moved.extend(plan.moved)
+        report.merge(self._write_raw_batches(plan.write))
+        return report
+
+    def _held(self, batches: Sequence[RawSamples], report: WriteReport) -> dict[tuple[str, str], dict[int, SampleId]]:
+        """Stored points the call's check needs (`model.check_windows`), per (subject, placement), in one request:
+        per subject, placement and time span (spans of one call closer than ``SPAN_JOIN_US`` joined) one statement
+        reading every point in the span, and per sensor boot one reading, in the spans widened by
+        `model.REPLAY_MOVE_US`, only the points whose sequence is in the call's range for that sensor boot (filtered
+        by the server; serial and boot epoch are compared by `plan_raw_writes`). In normal operation every answer
+        is empty (new data); a replay finds its own samples, where they are. A row read half-written (another
+        writer's point arriving) is not yet stored, as in `read_raw`."""
+        spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+        wide: dict[tuple[str, str, str, str, int], list[tuple[int, int]]] = {}
+        seqs: dict[tuple[str, str, str, str, int], list[int]] = {}
+        for b in batches:
+            rp = self._raw_rp(b)
+            sensor = (rp, b.subject, b.placement, b.serial, b.boot_epoch)
+            for span, widened in check_windows(b):
+                spans.setdefault((rp, b.subject, b.placement), []).append(span)
+                wide.setdefault(sensor, []).append(widened)
+            seqs.setdefault(sensor, []).extend((int(b.seq[0]), int(b.seq[-1])))
+        statements = []
+        for (rp, subject, placement), found in spans.items():
+            where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
+            statements += [
+                f'SELECT "seq", "serial", "boot_epoch" FROM {self._from(rp, RAW)} WHERE {where} AND '
+                f'{self._time_clause(lo, hi)} GROUP BY "subject", "placement"'
+                for lo, hi in _merged(found)
+            ]
+        for (rp, subject, placement, serial, boot), found in wide.items():
+            where = (  # the sequence range only: InfluxDB answers it faster than with serial and boot epoch too,
+                # and another sensor's samples in that range are only ever a handful (a swapped sensor)
+                f"subject = {quote_str(subject)} AND placement = {quote_str(placement)} AND "
+                f'"seq" >= {min(seqs[(rp, subject, placement, serial, boot)])} AND '
+                f'"seq" <= {max(seqs[(rp, subject, placement, serial, boot)])}'
+            )
+            statements += [
+                f'SELECT "seq", "serial", "boot_epoch" FROM {self._from(rp, RAW)} WHERE {where} AND '
+                f'{self._time_clause(lo, hi)} GROUP BY "subject", "placement"'
+                for lo, hi in _merged(found)
+            ]
+        held: dict[tuple[str, str], dict[int, SampleId]] = {}
+        found_series: list[dict[str, Any]] = []
+        for i in range(0, len(statements), HELD_STATEMENTS):  # one request unless batches were mapped far apart
+            q = ";".join(statements[i : i + HELD_STATEMENTS])
+            found_series += self._select(q, f"checking {len(batches)} raw batches", report)
+        for series in found_series:
+            tags = series.get("tags") or {}
+            points = held.setdefault((str(tags.get("subject")), str(tags.get("placement"))), {})
+            for t, seq, serial, boot in series.get("values", []):
+                if seq is not None and serial is not None and boot is not None:
+                    points[int(t)] = (str(serial), int(boot), int(seq))
+        return held
+
+    def _select(self, q: str, doing: str, report: WriteReport) -> list[dict[str, Any]]:
+        """A read that a write depends on: retried like a write (refused, 429/5xx with Retry-After, credentials
+        or configuration) until ``retry_for_s``, then StoreUnavailable; a statement error is StoreQueryError."""
+        deadline = time.monotonic() + self.config.retry_for_s
+        attempt = 0
+        while True:
+            attempt += 1
+            report.requests += 1
+            try:
+                return self._query_once(q)
+            except _WriteFailed as fail:
+                verdict = self._verdict(fail, attempt, 1)
+                if verdict.action is not WriteAction.RETRY:  # the query itself refused: asking again cannot help
+                    raise StoreQueryError(f"{doing}: HTTP {fail.status} {fail.message.strip()[:300]}") from fail
+                self._wait_or_give_up(doing, fail, verdict, attempt, deadline)
+                report.retries += 1
+
+    def _query_once(self, q: str) -> list[dict[str, Any]]:
+        """One POST of InfluxQL on /query; the series of every statement. Raises _WriteFailed when the server is
+        away, busy, or not configured; StoreQueryError when it rejects the query itself."""
+        params = {"db": self.config.database, "epoch": "u", "q": q, "chunked": "true", "chunk_size": "20000"}
+        body = urllib.parse.urlencode(params).encode()
+        headers = {**self._headers(), "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            resp = self._http.request("POST", f"{self.base}/query", body=body, headers=headers)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _WriteFailed(None, f"{type(exc).__name__}: {exc}", refused=connection_refused(exc)) from exc
+        text = resp.data.decode("utf-8", "replace")
+        if resp.status != 200:
+            if resp.status == 400 and not any(m in text.lower() for m in CONFIGURATION_MESSAGES):
+                raise StoreQueryError(f"query {q[:300]!r}: HTTP 400 {text[:300]}")
+            raise _WriteFailed(resp.status, text[:300], resp.headers.get("Retry-After"))
+        series: list[dict[str, Any]] = []
+        for chunk in text.splitlines():
+            if not chunk.strip():
+                continue
+            doc = json.loads(chunk)
+            errors = [str(doc["error"])] if "error" in doc else []
+            errors += [str(r["error"]) for r in doc.get("results", []) if "error" in r]
+            for error in errors:
+                if any(m in error.lower() for m in CONFIGURATION_MESSAGES):
+                    raise _WriteFailed(404, error)
+                raise StoreQueryError(f"query {q[:300]!r}: {error}")
+            for result in doc.get("results", []):
+                series.extend(result.get("series", []))
+        return series
+
+    def _write_raw_batch(self, samples: RawSamples) -> WriteReport:
+        """Write samples, then their batch-index point (so the index never claims what is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
         report = self._write_lines(rp, raw_lines(samples), what)
@@ -372,13 +551,12 @@ class InfluxStore:
         synced = samples.clock.utc_synced and samples.clock.ref_utc_s is not None
         return self.config.raw_rp if synced else self.config.sensor_time_rp
 
-    def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
+    def _write_raw_batches(self, batches: Sequence[RawSamples]) -> WriteReport:
         """All batches' samples in as few requests as possible (per retention policy), then their index points.
         If the server refuses any line as bad data, each batch is written again alone (idempotent), so the
         quarantine names the one bad batch and the index claims only what is stored."""
-        batches = [b for b in batches if len(b)]
         if len(batches) <= 1:
-            return self.write_raw(batches[0]) if batches else WriteReport()
+            return self._write_raw_batch(batches[0]) if batches else WriteReport()
         by_rp: dict[str, list[RawSamples]] = {}
         for b in batches:
             by_rp.setdefault(self._raw_rp(b), []).append(b)
@@ -394,7 +572,7 @@ class InfluxStore:
                     break
             if probe.quarantined:  # one or more bad batches: sort them out one by one
                 for b in group:
-                    report.merge(self.write_raw(b))
+                    report.merge(self._write_raw_batch(b))
                 continue
             report.merge(probe)
             report.merge(self._write_lines(rp, [point_line(batch_point(b)) for b in group], what + " (index)"))
@@ -468,7 +646,7 @@ class InfluxStore:
                     continue
                 except ValueError as exc:  # pandas' parser errors too: a CSV layout this reader does not know
                     self._csv_supported = False
-                    log.warning("%s: raw samples' CSV unreadable (%s): reading JSON", self.base, exc)
+                    log.warning("%s: raw samples' CSV unreadable (%s): reading JSON", redact_url(self.base), exc)
             values: list[list[Any]] = []
             for series in self.query(q):
                 values.extend(series.get("values", []))
@@ -524,6 +702,40 @@ class InfluxStore:
             rows = list(self.rows(q))
             total += int(rows[0]["n"]) if rows else 0
         return total
+
+    def raw_sessions(
+        self, start_us: int, end_us: int, *, subject: str | None = None, session: str | None = None
+    ) -> list[RawSession]:
+        """The range's batch-index rows (session is a field: InfluxQL cannot group by it), folded here."""
+        where = self._time_clause(start_us, end_us)
+        if subject is not None:
+            where += f" AND subject = {quote_str(subject)}"
+        if session is not None:
+            where += f" AND session = {quote_str(session)}"
+        cols = ("session", "serial", "boot_epoch", "seq_first", "seq_last", "time_last_us")
+        rows: list[tuple[str, str, str | None, str, int, int, int, int, int]] = []
+        for rp in self._raw_rps(start_us, end_us):
+            q = (
+                f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {self._from(rp, RAW_BATCH)} "
+                f"WHERE {where} GROUP BY subject, placement"
+            )
+            for r in self.rows(q):
+                if r.get("session") is None:
+                    continue
+                rows.append(
+                    (
+                        str(r["subject"]),
+                        str(r["placement"]),
+                        str(r["session"]),
+                        str(r["serial"]),
+                        int(r["boot_epoch"]),
+                        int(r["seq_first"]),
+                        int(r["seq_last"]),
+                        int(r["time"]),
+                        int(r["time_last_us"]),
+                    )
+                )
+        return raw_sessions_from_batches(rows)
 
     # ------------------------------------------------------------------------------------------ results
 
@@ -909,6 +1121,14 @@ def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
     return _unescape(measurement), tags
 
 
+def without_secret(exc: StoreError, secret: str) -> StoreError:
+    """A copy of ``exc`` (same class) whose message no longer holds ``secret``, quoted or not."""
+    message = str(exc)
+    if secret:
+        message = message.replace(quote_str(secret), "'***'").replace(secret, "***")
+    return type(exc)(message)
+
+
 def setup_v1(
     url: str,
     admin_user: str,
@@ -946,11 +1166,13 @@ def setup_v1(
                 f"{verb} RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {duration} REPLICATION 1{shard}{default}"
             )
         if worker_user:
+            secret = worker_password or ""
             try:
-                admin.query(f"CREATE USER {quote_ident(worker_user)} WITH PASSWORD {quote_str(worker_password or '')}")
-            except StoreQueryError as exc:
-                if "already exists" not in str(exc):
-                    raise
+                admin.query(f"CREATE USER {quote_ident(worker_user)} WITH PASSWORD {quote_str(secret)}")
+            except StoreError as exc:
+                if not (isinstance(exc, StoreQueryError) and "already exists" in str(exc)):
+                    # the error quotes the statement, password included: never let it reach a log
+                    raise without_secret(exc, secret) from None
             admin.query(f"GRANT ALL ON {db} TO {quote_ident(worker_user)}")
     finally:
         admin.close()

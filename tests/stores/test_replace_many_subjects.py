@@ -1,6 +1,6 @@
 """Replacing results of several subjects, as live window analyses do, never hides another subject's results.
 
-Regression test of the live-results loss on InfluxDB 1.6.7 (inmem index; bench/RESULTS.md (worker section)): a series
+Regression test of the live-results loss on InfluxDB 1.6.7 (inmem index; docs/influxdb-index-loss.md): a series
 emptied by a DELETE and written again, then *another* series of the same measurement emptied by a DELETE,
 left the measurement's series out of the in-memory index: every re-written series was invisible to queries
 (and to later DELETEs) until influxd restarted. Runs on every store (embedded, v1, v2 stand-in)."""
