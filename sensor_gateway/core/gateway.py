@@ -11,7 +11,17 @@ transaction, with that last mapped time, so the rule holds across a restart); lo
 become a Gap message (reason packet_lost, link_lost, sensor_fifo_overflow or queue_full). A lost link is
 re-connected with exponential backoff (``reconnect_min_s`` .. ``reconnect_max_s``); the stream resumes where
 it was and the gap is recorded. After a restart the persisted cursors make the samples sent while the
-gateway was down a link_lost gap too, and an open session is continued.
+gateway was down a link_lost gap too. The open session's last motion is saved with each of its batches (same
+transaction): a restart less than ``still_timeout_s`` after it continues the session; a later one first sends
+the session's ``session_end`` (referring to its last committed samples), as the running gateway would have.
+
+A sensor's packets never stop the loop: a clock that jumps without a new boot epoch starts a new mapping segment
+(the open batch is closed with the old fit; the sequence, the samples' identity, goes on, so losses stay gaps and
+repeats stay dropped), and every batch is closed before it would pass the uplink's limits (samples, payload bytes,
+sensor-time span); the published ``jitter_ms`` is kept within the contract's bound.
+
+Every incoming MQTT message (ack, command) is handled on its own: any failure drops it, logged and counted, and
+so is one not addressed to this gateway (another subject's, in the topic or the payload, compared exactly).
 
 Then: drain MQTT events (acks delete from the outbox, commands become markers and replies), publish pending
 outbox rows (QoS 1, at most ``max_inflight`` unacknowledged), re-send rows with no ack after
@@ -36,6 +46,7 @@ from sensor_gateway.core.session import SessionTracker
 from sensor_gateway.errors import UplinkError
 from sensor_gateway.mqtt.client import Connected, Disconnected, Incoming, MqttLink
 from sensor_gateway.outbox.store import Outbox, OutboxFull
+from sensor_gateway.timing.clock_fit import ClockFit
 from sensor_gateway.timing.continuity import MappingContinuity
 from sensor_gateway.timing.host_clock import HostClock
 from sensor_gateway.timing.stream import SensorStream
@@ -45,6 +56,18 @@ from sensor_gateway.uplink.topics import gateway_subscriptions, parse_topic, top
 from sensor_gateway.uplink.vocabulary import PLACEMENTS
 
 log = logging.getLogger(__name__)
+
+
+class NotForThisGateway(UplinkError):
+    """A readable message that this gateway must not act on: another subject's (in the topic or the payload,
+    compared exactly), or a kind its topic does not carry. Dropped and counted like a malformed one."""
+
+
+class _Now:
+    """A marker's default time: now (when the clock is synchronised)."""
+
+
+_NOW = _Now()
 
 
 @dataclass(frozen=True)
@@ -57,7 +80,7 @@ class GatewayConfig:
     results); it refers only to samples already published (each sensor's last closed batch), so the worker
     can analyse it as soon as it arrives, and one goes out as soon as a sensor published a new batch (about
     3 per second with 1-s batches). A stride's provisional result is then queryable within 2 s of its last
-    sample at 20 subjects per worker (p99 1.81-1.84 s, bench/RESULTS.md (worker section)); most of that is
+    sample at 20 subjects per worker (p99 1.81-1.84 s, bench/RESULTS.md, "Worker: live latency"); most of that is
     the batch: shorter batches cut it further, at more messages per second."""
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
@@ -102,6 +125,10 @@ class _Sensor:
     peak_dps: float = 0.0
     malformed: int = 0
     gaps: int = 0
+    payload_bytes: int = 0
+    """Size the open batch's packets take in its payload (base64, quoted, comma-separated)."""
+    clock_jumps: int = 0
+    """Sensor clock discontinuities without a new boot epoch since the gateway started (new mapping segments)."""
     first_arrival_s: float = 0.0
     last_arrival_s: float = 0.0
     link_lost_since_packet: bool = False
@@ -152,13 +179,11 @@ class Gateway:
         for placement, cur in self._cursors.items():
             if placement in self.sensors and isinstance(cur.get("mapped_last_utc_s"), int | float):
                 self.sensors[placement].continuity.seed(float(cur["mapped_last_utc_s"]))  # type: ignore[arg-type]
+        self.messages_dropped = 0
+        """MQTT messages (commands, acks) that failed and were dropped (logged): never a crash."""
         saved = state.get("session")
         if isinstance(saved, dict):
-            self.session.counter = int(saved.get("counter", 0))
-            if saved.get("id") and self.clock.utc() - float(saved.get("utc_s", 0.0)) < config.still_timeout_s:
-                # restarted inside an open session: continue it (no second session_start)
-                self.session.open(str(saved["id"]), self.clock.monotonic())
-                self.session.counter -= 1
+            self._restore_session(saved)
 
     @property
     def _latency_s(self) -> list[float]:  # old name, kept for the bench scripts
@@ -244,7 +269,7 @@ class Gateway:
             info = event.info
             if s.info is None or (s.info.serial, s.info.boot_epoch) != (info.serial, info.boot_epoch):
                 self._close_batch(s, now)
-                s.stream = SensorStream(info.boot_epoch, info.sample_rate_hz)
+                s.stream = SensorStream(info.boot_epoch, info.sample_rate_hz, max_counter=env.MAX_COUNTER)
                 s.resumed = self._resume(s, info.serial, info.boot_epoch, now)
             s.info = info
             s.link = "connected"
@@ -326,11 +351,37 @@ class Gateway:
             return
         timing = s.stream.observe(pkt.sequence, pkt.timestamp_us, pkt.sample_count, event.arrival_s)
         if timing.duplicate:
+            if _first_or_power_of_two(s.stream.duplicates):
+                log.warning(
+                    "%s: dropped a packet of samples already received (sequence %d, expected %s; %d so far): a "
+                    "repeat, or a sensor whose sequence restarted without a new boot epoch",
+                    s.placement,
+                    timing.seq,
+                    s.stream.last_seq + 1 if s.stream.last_seq is not None else None,
+                    s.stream.duplicates,
+                )
+            return
+        if timing.out_of_range:
+            s.malformed += 1
+            if _first_or_power_of_two(s.stream.out_of_range):
+                log.error("%s: dropped a packet whose counters pass what the uplink can name (2**53)", s.placement)
             return
         s.last_packet_s = event.arrival_s
-        if timing.clock_restarted or timing.lost_before:
-            self._close_batch(s, event.arrival_s)
+        if timing.clock_restarted:
+            # the open batch's samples belong to the segment that ended: mapped by its fit, never the new one
+            self._close_batch(s, event.arrival_s, fit=timing.ended_fit)
+            s.clock_jumps += 1
+            if _first_or_power_of_two(s.clock_jumps):
+                log.warning(
+                    "%s: sensor clock jumped (raw %d us at sequence %d) without a new boot epoch, %d times so far: "
+                    "a new clock mapping starts here",
+                    s.placement,
+                    pkt.timestamp_us,
+                    timing.seq,
+                    s.clock_jumps,
+                )
         if timing.lost_before:
+            self._close_batch(s, event.arrival_s)
             if s.link_lost_since_packet or s.resumed:
                 reason = "link_lost"
             elif pkt.flags & PacketFlags.FIFO_OVERFLOW:
@@ -341,6 +392,13 @@ class Gateway:
                 s, timing.seq - timing.lost_before, timing.seq - 1, timing.lost_before / s.info.sample_rate_hz, reason
             )
         s.link_lost_since_packet = s.resumed = False
+        size = _payload_bytes(event.data)
+        if s.packets and (
+            s.n_samples + pkt.sample_count > env.MAX_BATCH_SAMPLES
+            or s.payload_bytes + size > _MAX_BATCH_PAYLOAD_BYTES
+            or timing.t_sensor_us - s.t_first_us >= _MAX_BATCH_SPAN_US
+        ):
+            self._close_batch(s, event.arrival_s)  # a batch the worker can read: within the uplink's limits
         if not s.packets:
             s.seq_first, s.t_first_us, s.opened_s, s.n_samples, s.peak_dps = (
                 timing.seq,
@@ -350,7 +408,9 @@ class Gateway:
                 0.0,
             )
             s.first_arrival_s = event.arrival_s
+            s.payload_bytes = 0
         s.packets.append(bytes(event.data))
+        s.payload_bytes += size
         s.last_arrival_s = event.arrival_s
         s.n_samples += pkt.sample_count
         s.seq_last = timing.seq + pkt.sample_count - 1
@@ -377,10 +437,11 @@ class Gateway:
             s.next_sync_s = now + self.config.time_sync_every_s * self._rng.uniform(0.5, 1.5)
             time_sync(s.placement, self._sync_id)
 
-    def _close_batch(self, s: _Sensor, now: float, by_packet: bool = False) -> None:
+    def _close_batch(self, s: _Sensor, now: float, by_packet: bool = False, fit: ClockFit | None = None) -> None:
+        """Commit the open batch, mapped by ``fit`` (default: the stream's current fit)."""
         if not s.packets or s.info is None or s.stream is None:
             return
-        fit = s.stream.fit()
+        fit = fit or s.stream.fit()
         synced = self.clock.utc_synced()
         ref_utc_s = None
         if synced:
@@ -400,7 +461,7 @@ class Gateway:
             ref_utc_s=ref_utc_s,
             rate=fit.rate,
             drift_ppm=fit.drift_ppm,
-            jitter_ms=fit.jitter_ms,
+            jitter_ms=_published_jitter_ms(fit),
         )
         info = s.info
         batch = env.RawBatch(
@@ -428,24 +489,29 @@ class Gateway:
         s.packets = []
         self._arrival_of[batch.msg_id] = (s.first_arrival_s, s.last_arrival_s if by_packet else math.nan)
         self._closed_batch = True
+        opens = self.session.motion(peak, now) == "session_start"
         cursor = {
             "serial": info.serial,
             "boot_epoch": info.boot_epoch,
             "next_seq": batch.seq_last + 1,
-            "last_t_us": s.stream.last_t_us,
+            "last_t_us": s.t_last_us,  # the batch's last sample: where a restarted gateway's stream goes on
             "utc_s": self.clock.utc() - (self.clock.monotonic() - s.last_arrival_s),
             "mapped_last_utc_s": s.continuity.last_s,  # the continuity floor survives a restart
+            "session": batch.session,
         }
+        state: dict[str, object] = {f"cursor:{s.placement}": cursor}
+        if self.session.session is not None:
+            state["session"] = self._session_state()  # its last motion, durable with the batch (no extra fsync)
         self._put(
             batch.msg_id,
             topic(self.config.subject, "raw", s.placement),
             env.encode(batch),
             "raw",
             seq=(s, batch.seq_first, batch.seq_last),
-            state={f"cursor:{s.placement}": cursor},
+            state=state,
         )
         s.published = env.SensorPosition(info.serial, info.boot_epoch, batch.seq_last)
-        if self.session.motion(peak, now) == "session_start":
+        if opens:
             self._open_session(now)
 
     def _gap(self, s: _Sensor, first: int, last: int, duration_s: float, reason: str = "packet_lost") -> None:
@@ -488,19 +554,73 @@ class Gateway:
 
     # ------------------------------------------------------------------------------------------- sessions
 
+    def _utc_of(self, host_s: float) -> float:
+        return self.clock.utc() - (self.clock.monotonic() - host_s)
+
+    def _session_state(self) -> dict[str, object]:
+        """The ``session`` entry of the gateway state: the open session and the UTC time of its last motion
+        (written with every batch of the session, in the batch's own transaction), so that a restarted
+        gateway knows whether the stillness timeout passed while it was down."""
+        last = self.session.last_motion_s
+        return {
+            "id": self.session.session,
+            "counter": self.session.counter,
+            "last_motion_utc_s": self._utc_of(last) if self.session.session and last is not None else None,
+        }
+
+    def _restore_session(self, saved: dict[str, object]) -> None:
+        """The session an earlier process of this gateway left open (a restart, a crash, kill -9, a power cut):
+        continue it when its last motion is less than ``still_timeout_s`` ago on a synchronised clock (the running
+        gateway would still have it open), else send its ``session_end`` now, before anything else, referring to
+        the last samples of it the outbox committed (the cursors), so that the worker runs its final analysis."""
+        counter = saved.get("counter", 0)
+        self.session.counter = int(counter) if isinstance(counter, int | float) else 0
+        sid = saved.get("id")
+        if not isinstance(sid, str) or not sid:
+            return
+        # older gateways saved only the session's opening time ("utc_s"); an unsynchronised clock (a computer
+        # that just booted after a power cut, before NTP) cannot say how long the gateway was down: the session
+        # is ended then (two parts with final results each, rather than a later visit merged into it)
+        last = saved.get("last_motion_utc_s", saved.get("utc_s"))
+        still_s = self.clock.utc() - float(last) if isinstance(last, int | float) else math.inf
+        now = self.clock.monotonic()
+        if still_s < self.config.still_timeout_s and self.clock.utc_synced():
+            self.session.resume(sid, now - max(still_s, 0.0), now)
+            log.info("continuing session %s (last motion %.0f s ago)", sid, still_s)
+            return
+        positions: dict[str, env.SensorPosition] = {}
+        mapped: list[float] = []
+        for placement, cur in self._cursors.items():
+            serial, boot, next_seq = cur.get("serial"), cur.get("boot_epoch"), cur.get("next_seq")
+            # a cursor written before the session opened (a sensor that sent nothing in it) is not part of it
+            if placement not in self.sensors or cur.get("session", sid) != sid:
+                continue
+            if not isinstance(serial, str) or not isinstance(boot, int) or not isinstance(next_seq, int):
+                continue
+            positions[placement] = env.SensorPosition(serial, boot, next_seq - 1)
+            if isinstance(cur.get("mapped_last_utc_s"), int | float):
+                mapped.append(float(cur["mapped_last_utc_s"]))  # type: ignore[arg-type]
+        log.warning("session %s ended while the gateway was down (last motion %.0f s ago): closing it", sid, still_s)
+        self._marker(
+            "session_end",
+            now,
+            session=sid,
+            positions=positions,
+            t_utc_s=max(mapped) if mapped else None,  # its last sample's time, not the restart's
+            state={"session": {"id": None, "counter": self.session.counter, "last_motion_utc_s": None}},
+        )
+
     def _open_session(self, now: float, source: str = "gateway") -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock.utc())) if self.clock.utc_synced() else None
         sid = f"{self.config.subject}-{stamp or f'm{int(now)}'}-{self.session.counter + 1}"
         self.session.open(sid, now)
         self._last_window_s = now
-        self._marker("session_start", now, source=source)
-        self.outbox.save_state({"session": {"id": sid, "counter": self.session.counter, "utc_s": self.clock.utc()}})
+        self._marker("session_start", now, source=source, state={"session": self._session_state()})
 
     def _close_session(self, now: float, source: str = "gateway") -> str | None:
-        self._marker("session_end", now, source=source)
-        ended = self.session.close()
-        self.outbox.save_state({"session": {"id": None, "counter": self.session.counter, "utc_s": self.clock.utc()}})
-        return ended
+        closed = {"id": None, "counter": self.session.counter, "last_motion_utc_s": None}
+        self._marker("session_end", now, source=source, state={"session": closed})
+        return self.session.close()
 
     def _sessions(self, now: float) -> None:
         if self.session.session is None:
@@ -521,17 +641,26 @@ class Gateway:
         now: float,
         source: str = "gateway",
         positions: dict[str, env.SensorPosition] | None = None,
+        session: str | None = None,
+        t_utc_s: float | _Now | None = _NOW,
+        state: dict[str, object] | None = None,
         **activity: object,
     ) -> None:
-        """Publish a marker referring to ``positions`` (default: each sensor's newest sample)."""
-        sid = self.session.session
+        """Publish a marker of ``session`` (default: the open one) referring to ``positions`` (default: each
+        sensor's newest sample), stamped ``t_utc_s`` (default: now, when the clock is synchronised); ``state``
+        is committed in the marker's own transaction."""
+        sid = session or self.session.session
         if sid is None:
             return
-        last = positions or {
-            p: env.SensorPosition(s.info.serial, s.info.boot_epoch, s.stream.last_seq)
-            for p, s in self.sensors.items()
-            if s.info is not None and s.stream is not None and s.stream.last_seq is not None
-        }
+        last = (
+            positions
+            if positions is not None
+            else {
+                p: env.SensorPosition(s.info.serial, s.info.boot_epoch, s.stream.last_seq)
+                for p, s in self.sensors.items()
+                if s.info is not None and s.stream is not None and s.stream.last_seq is not None
+            }
+        )
         key = ",".join(f"{p}={pos.seq}" for p, pos in sorted(last.items()))
         marker = env.Marker(
             kind="marker",
@@ -539,30 +668,50 @@ class Gateway:
             subject=self.config.subject,
             session=sid,
             type=type_,
-            t_utc_s=self.clock.utc() if self.clock.utc_synced() else None,
+            t_utc_s=(self.clock.utc() if self.clock.utc_synced() else None) if isinstance(t_utc_s, _Now) else t_utc_s,
             last_seq=last,
             exercise=activity.get("exercise"),  # type: ignore[arg-type]
             side=activity.get("side"),  # type: ignore[arg-type]
             set=activity.get("set"),  # type: ignore[arg-type]
             source=source,
         )
-        self._put(marker.msg_id, topic(self.config.subject, "marker"), env.encode(marker), "marker")
+        self._put(marker.msg_id, topic(self.config.subject, "marker"), env.encode(marker), "marker", state=state)
 
     # ------------------------------------------------------------------------------------------- MQTT
 
     def _on_message(self, m: Incoming) -> None:
+        """Handle one incoming message. Whatever goes wrong with it (a malformed or hostile payload, a failure
+        while acting on it) drops that message, logged and counted in ``messages_dropped``: the gateway loop,
+        which carries the patient's data, never stops for one message."""
         try:
-            kind = parse_topic(m.topic).kind
-            msg = env.decode(m.payload)
-        except UplinkError as exc:
-            log.warning("ignored malformed message on %s: %s", m.topic, exc)
-            return
-        if kind == "ack" and isinstance(msg, env.Ack):
+            self._handle_message(m)
+        except Exception as exc:
+            self.messages_dropped += 1
+            if isinstance(exc, NotForThisGateway):
+                what = "foreign"
+            else:
+                what = "malformed" if isinstance(exc, UplinkError) else f"failed ({type(exc).__name__})"
+            log.warning("dropped a %s message on %.200s: %.300s", what, m.topic, exc)
+
+    def _handle_message(self, m: Incoming) -> None:
+        """Act on an ack or a command of this gateway's subject, on its own topic: anything else (another
+        subject's, even one differing only in case, a kind the topic does not carry) raises `NotForThisGateway`
+        before anything is changed."""
+        subject = self.config.subject
+        parts = parse_topic(m.topic)
+        if parts.subject != subject or parts.kind not in ("ack", "cmd"):
+            raise NotForThisGateway("topic", f"{m.topic!r} is not the ack or cmd topic of subject {subject!r}")
+        msg = env.decode(m.payload)
+        if not isinstance(msg, env.Ack | env.Command) or msg.kind != parts.kind:
+            raise NotForThisGateway("kind", f"a {msg.kind!r} message on the {parts.kind} topic")
+        if msg.subject != subject:
+            raise NotForThisGateway("subject", f"{msg.subject!r} is not this gateway's subject {subject!r}")
+        if isinstance(msg, env.Ack):
             self.outbox.ack(msg.msg_ids)
-        elif kind == "cmd" and isinstance(msg, env.Command):
+        else:
             ok, text = self._command(msg)
-            reply = env.CommandReply("cmd/reply", msg.cmd_id, self.config.subject, ok, text)
-            self.link.publish(topic(self.config.subject, "cmd/reply"), env.encode(reply))
+            reply = env.CommandReply("cmd/reply", msg.cmd_id, subject, ok, text)
+            self.link.publish(topic(subject, "cmd/reply"), env.encode(reply))
 
     def _command(self, cmd: env.Command) -> tuple[bool, str]:
         now = self.clock.monotonic()
@@ -610,7 +759,7 @@ class Gateway:
                 boot_epoch=s.info.boot_epoch if s.info else None,
                 last_seq=s.stream.last_seq if s.stream else None,
                 drift_ppm=fit.drift_ppm if fit else None,
-                jitter_ms=fit.jitter_ms if fit else None,
+                jitter_ms=_published_jitter_ms(fit) if fit else None,
                 samples_received=s.stream.samples if s.stream else 0,
                 gaps=s.gaps,
             )
@@ -619,12 +768,40 @@ class Gateway:
             subject=self.config.subject,
             state=state,  # type: ignore[arg-type]
             t_utc_s=self.clock.utc() if self.clock.utc_synced() else None,
-            gateway={"version": self.config.version, "utc_synced": str(self.clock.utc_synced()).lower()},
+            gateway={
+                "version": self.config.version,
+                "utc_synced": str(self.clock.utc_synced()).lower(),
+                "messages_dropped": str(self.messages_dropped),
+                "sensor_clock_jumps": str(sum(s.clock_jumps for s in self.sensors.values())),
+            },
             session=self.session.session,
             sensors=sensors if state == "online" else {},
             outbox=self.outbox.stats().as_status() if state == "online" else {},
         )
         return env.encode(status)
+
+
+_MAX_BATCH_PAYLOAD_BYTES = env.MAX_PAYLOAD_BYTES - 4096
+"""Room a raw batch's packets may take in its payload; the rest of the envelope (ids, sensor, clock) is < 1 kB."""
+_MAX_BATCH_SPAN_US = 2**31
+"""Sensor time a raw batch may span: the worker unwraps each packet's u32 timestamp forward from the batch's
+first, exact within 2**32 µs (a batch spans that much only when the host stood still, e.g. suspended)."""
+
+
+def _payload_bytes(packet: bytes) -> int:
+    """What one packet adds to a raw batch's JSON: its base64 text, two quotes and a comma."""
+    return 4 * ((len(packet) + 2) // 3) + 3
+
+
+def _first_or_power_of_two(count: int) -> bool:
+    """Log the 1st, 2nd, 4th, 8th ... occurrence: a sensor that does it on every packet cannot flood the log."""
+    return count > 0 and count & (count - 1) == 0
+
+
+def _published_jitter_ms(fit: ClockFit) -> float:
+    """The fit's residual as the uplink carries it: within the contract's bound, which it reaches only for a
+    clock no line can follow (one that runs at a rate far from its nominal one: not a crystal's drift)."""
+    return min(max(fit.jitter_ms, -env.MAX_JITTER_MS), env.MAX_JITTER_MS)
 
 
 def _peak_gyro_dps(pkt: ImuPacket) -> float:

@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING, Any
 from sensor_gateway.cli import resolve_settings
 from sensor_gateway.core.gateway import Gateway, GatewayConfig, run_for
 from sensor_gateway.errors import GatewayError, UplinkError
-from sensor_gateway.mqtt.client import MqttSettings, PahoLink, settings_from_url
+from sensor_gateway.mqtt.client import MqttSettings, PahoLink, apply_tls_and_credentials, settings_from_url
 from sensor_gateway.outbox.store import Outbox
+from sensor_gateway.private_files import make_private_dir
 from sensor_gateway.timing.host_clock import HostClock, RealHostClock, VirtualHostClock
 from sensor_gateway.uplink import envelope as env
 from sensor_gateway.uplink.topics import check_subject, topic
@@ -86,7 +87,7 @@ def run_gateway_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     ble = bool(getattr(args, "ble", False)) or not args.virtual_kit  # the paired BLE kit is the default
     state_dir = Path(settings["state_dir"])
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(state_dir)  # holds the outbox (health data): 0700 when made here
     config = GatewayConfig(
         subject=subject,
         batch_s=float(settings.get("batch_s", 1.0)),
@@ -247,7 +248,7 @@ def build_ble_gateway(
 
     clock = clock or RealHostClock()
     transport = make_ble_transport(ble_config, clock)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(state_dir)  # holds the outbox (health data): 0700 when made here
     outbox = Outbox(state_dir / "outbox.db", budget_bytes=budget_bytes)
     link = PahoLink(mqtt) if isinstance(mqtt, MqttSettings) else mqtt
     return Gateway(config, transport, link, outbox, clock)
@@ -517,10 +518,7 @@ def run_session_command(args: argparse.Namespace) -> int:
             got.set()
 
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=mqtt.client_id, clean_session=True)
-    if mqtt.username is not None:
-        c.username_pw_set(mqtt.username, mqtt.password)
-    if mqtt.tls_ca_file is not None or mqtt.tls:
-        c.tls_set(ca_certs=mqtt.tls_ca_file, certfile=mqtt.tls_cert_file, keyfile=mqtt.tls_key_file)
+    apply_tls_and_credentials(c, mqtt)
     c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
     deadline = time.monotonic() + args.timeout_s
     try:

@@ -2,6 +2,8 @@
 after ``still_timeout_s`` seconds of stillness; commands may also start/stop it explicitly.
 
 Motion = any sensor's gyroscope magnitude above ``motion_dps`` (deg/s) in a batch. Times are host seconds.
+A restarted gateway hands back the session it had open (`resume`), with the time of its last motion, so the
+stillness timeout counts from that motion and not from the restart.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ class SessionTracker:
         self.started_s = now_s
         self.last_motion_s = now_s
         self.counter += 1
+
+    def resume(self, session_id: str, last_motion_s: float, now_s: float) -> None:
+        """Continue a session an earlier gateway process opened (no second start; the counter is unchanged)."""
+        self.session = session_id
+        self.started_s = now_s
+        self.last_motion_s = last_motion_s
 
     def due_to_close(self, now_s: float) -> bool:
         return (

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensor_gateway.errors import GatewayError
+from sensor_gateway.private_files import prepare_private_sqlite
 
 CONTROL_KINDS = ("gap", "marker")
 
@@ -137,6 +138,10 @@ class Outbox:
         self.reserve_fraction = reserve_fraction
         self._now = clock
         self._lock = threading.RLock()
+        try:
+            prepare_private_sqlite(self.path)  # raw sensor payloads: health data, owner-only
+        except OSError as exc:
+            raise OutboxError(f"{self.path}: cannot create the outbox: {exc}") from exc
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")

@@ -5,7 +5,7 @@
 - `continuity`: `MappingContinuity`, keeps the mappings of a sensor's consecutive batches in time order (the
   first sample of a batch never maps at or before the last one of the previous batch) while following the fit.
 - `stream`: `SensorStream`, unwraps a sensor's u32 sequence and timestamp, follows boot epochs and resets
-  the fit on a reboot.
+  the fit on a reboot, and starts a new mapping segment when the clock jumps without one (the sequence goes on).
 - `host_clock`: `HostClock` protocol with `RealHostClock` (monotonic + wall clock + NTP-synchronised state)
   and `VirtualHostClock` (tests and accelerated scenarios).
 """

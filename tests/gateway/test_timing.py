@@ -134,13 +134,18 @@ def test_new_boot_epoch_resets_fit_and_unwrap() -> None:
     assert abs(fit.host_s(0) - rebooted.true_host_s(0)) < 3e-3
 
 
-def test_clock_restart_without_new_epoch_is_flagged_and_resets() -> None:
+def test_clock_restart_without_new_epoch_is_flagged_and_restarts_the_fit_not_the_sequence() -> None:
     stream = SensorStream(1, 100)
     for k in range(100):
         stream.observe(k * 5, k * 50_000, 5, 10.0 + k * 0.05)
-    timing = stream.observe(0, 0, 5, 15.1)
+    timing = stream.observe(500, 0, 5, 15.05)  # the clock restarted at 0, the sequence went on
     assert timing.clock_restarted and not timing.duplicate
+    assert timing.seq == 500 and timing.lost_before == 0
+    assert timing.ended_fit is not None and timing.ended_fit.n_bins == 5
     assert stream.fit().n_bins == 1
+    assert timing.t_sensor_us % 2**32 == 0 and timing.t_sensor_us > 99 * 50_000 + 40_000  # unwrapped forward
+    # the sequence restarting too (a reboot without a new boot epoch): samples already delivered, not new ones
+    assert stream.observe(0, 10_000, 5, 15.1).duplicate
 
 
 def test_before_min_span_rate_is_one_and_offset_is_least_delayed() -> None:
