@@ -59,7 +59,11 @@ def _add_broker_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="file holding the MQTT password (or set GAITSYM_MQTT_PASSWORD; never a flag)",
     )
-    p.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s) to verify the broker (implies TLS)")
+    p.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="CA certificate(s) the broker is verified against (mqtts:// only; default the system's CA store)",
+    )
     p.add_argument("--tls-cert", metavar="FILE", help="client certificate for TLS client authentication")
     p.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert")
     p.add_argument("--client-id", help="MQTT client id (default: gaitsym-gateway-SUBJECT / a random one)")

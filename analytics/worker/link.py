@@ -1,8 +1,17 @@
 """The worker's MQTT side behind a small interface (`WorkerLink`); paho-mqtt 2.x wired in one place.
 
-Session: a fixed client id per worker with ``clean_session=False`` (MQTT 3.1.1) and QoS 1, so messages
-handed to a worker that is down (killed, restarting) wait for it at the broker, and a delivery it had not
-acknowledged is delivered again when it reconnects. Acknowledgement is manual (``manual_ack``): the
+Session: MQTT 5, a fixed client id per worker, ``clean_start=False`` and a bounded session expiry interval
+(``MqttSettings.session_expiry_s``, default `SESSION_EXPIRY_S`), QoS 1. Messages handed to a worker that died
+(killed, crashed) wait for it at the broker, and a delivery it had not acknowledged is delivered again, if it
+comes back within the expiry interval. After that the broker forgets the session and its place in the shared
+subscription, so the surviving workers get the whole load: a dead worker never keeps taking its round-robin
+share (the gateways re-send what the forgotten session held, as for any unacknowledged message). A clean stop
+(`close`) ends the session at once (DISCONNECT with session expiry 0) for the same reason. The worker speaks
+MQTT 5 only for this; the global ``persistent_client_expiration`` of the broker is not the tool, it would also
+drop the gateways' queued acks and commands. Receive Maximum 100 keeps at most 100 unacknowledged deliveries in
+flight to one worker (what ``max_inflight_messages`` does for MQTT 3.1.1 clients).
+
+Acknowledgement is manual (``manual_ack``): the
 broker's PUBACK is sent by the consumer only once the message is handled (raw data durably stored, a
 marker analysed or deferred, a malformed payload quarantined), never by paho when the callback returns.
 
@@ -12,7 +21,6 @@ and enqueue them; the consumer (`analytics.worker.worker.Worker`) does the work 
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -20,8 +28,16 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from sensor_gateway.mqtt.client import Connected, Disconnected, MqttSettings
+from sensor_gateway.mqtt.client import Connected, Disconnected, MqttSettings, apply_tls_and_credentials
+
+SESSION_EXPIRY_S = 30
+"""How long the broker keeps a worker's session after its connection dies, s: long enough for a crashed worker
+restarted by systemd (a few seconds) to find its unacknowledged deliveries again, short enough that a dead
+worker's round-robin share returns to the others within about one gateway ack timeout."""
+RECEIVE_MAXIMUM = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,31 +73,26 @@ class WorkerLink(Protocol):
 
 
 class PahoWorkerLink:
-    """`WorkerLink` on paho-mqtt 2.x: persistent session, QoS 1, manual PUBACK, loop in paho's thread."""
+    """`WorkerLink` on paho-mqtt 2.x: MQTT 5 session with a bounded expiry, QoS 1, manual PUBACK, loop in
+    paho's thread."""
 
     def __init__(self, settings: MqttSettings) -> None:
         self.settings = settings
         self._events: deque[WorkerEvent] = deque()
         self._cond = threading.Condition()
         self._generation = 0
+        self.dropped_qos0 = 0
+        """Deliveries published at QoS 0 (no gateway does), dropped unread."""
         self._connected = False
         self._subscriptions: list[tuple[str, int]] = []
+        self.session_expiry_s = SESSION_EXPIRY_S if settings.session_expiry_s is None else settings.session_expiry_s
         c = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            clean_session=settings.clean_session,
-            protocol=paho.MQTTv311,
+            protocol=paho.MQTTv5,
             manual_ack=True,
         )
-        if settings.username is not None:
-            c.username_pw_set(settings.username, settings.password)
-        if settings.tls_ca_file is not None:
-            c.tls_set(
-                ca_certs=settings.tls_ca_file,
-                certfile=settings.tls_cert_file,
-                keyfile=settings.tls_key_file,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        apply_tls_and_credentials(c, settings)
         c.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(max(1, settings.reconnect_max_s)))
         c.max_inflight_messages_set(100)
         c.on_connect = self._on_connect
@@ -109,16 +120,32 @@ class PahoWorkerLink:
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with self._cond:
             self._connected = False
+            self._cond.notify_all()
         self._put(Disconnected(str(reason)))
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if msg.qos == 0:
+            # the uplink is QoS 1; a QoS 0 publish escapes the broker's in-flight limit (Receive Maximum), so
+            # queueing it would let one client grow this queue without bound: dropped unread, counted
+            self.dropped_qos0 += 1
+            return
         self._put(Delivery(msg.topic, bytes(msg.payload), (self._generation, int(msg.mid)), bool(msg.dup)))
 
     # ------------------------------------------------------------------ the interface
 
     def connect(self, subscriptions: list[str]) -> None:
         self._subscriptions = [(t, 1) for t in subscriptions]
-        self._client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.session_expiry_s
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        # clean_start False on every connection, the first included: a restarted worker resumes its session
+        self._client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=self.settings.clean_session,
+            properties=properties,
+        )
         self._client.loop_start()
 
     def wait(self, timeout_s: float) -> list[WorkerEvent]:
@@ -146,5 +173,16 @@ class PahoWorkerLink:
         return self._connected
 
     def close(self) -> None:
-        self._client.disconnect()
+        """Disconnect and end the session at once: the broker stops routing this worker's share to it."""
+        properties = Properties(PacketTypes.DISCONNECT)
+        properties.SessionExpiryInterval = 0
+        with self._cond:
+            connected = self._connected
+        if connected and self._client.disconnect(properties=properties) == paho.MQTT_ERR_SUCCESS:
+            # paho's thread sends the DISCONNECT: wait for it before stopping that thread, or the broker sees a
+            # dropped connection and keeps the session for its expiry interval
+            with self._cond:
+                self._cond.wait_for(lambda: not self._connected, timeout=5.0)
+        else:
+            self._client.disconnect()
         self._client.loop_stop()

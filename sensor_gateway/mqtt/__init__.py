@@ -9,6 +9,7 @@ from sensor_gateway.mqtt.client import (
     MqttLink,
     MqttSettings,
     PahoLink,
+    apply_tls_and_credentials,
     is_retryable,
     settings_from_url,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "MqttLink",
     "MqttSettings",
     "PahoLink",
+    "apply_tls_and_credentials",
     "is_retryable",
     "settings_from_url",
 ]

@@ -7,8 +7,12 @@ has not acknowledged (FIELD_NOTES §5: paho keeps QoS 1 in memory only).
 
 Session: a fixed client id with ``clean_session=False``, so acks and commands sent while the gateway is
 offline wait for it at the broker (and survive a broker restart with persistence on). The last will is the
-retained ``offline`` status. TLS (CA file, optional client certificate) and user name/password come from
-`MqttSettings` (the clinic deployment requires them).
+retained ``offline`` status.
+
+TLS and credentials: one rule for every gaitsym MQTT client (gateway, worker, session command), in
+`apply_tls_and_credentials`: the broker URL's scheme decides (``mqtts://`` TLS, ``mqtt://`` plain); a CA file
+only chooses whom to trust (default: the system's CA store), and TLS files given with a plain URL are refused
+(`MqttSettings` raises), never silently ignored nor taken as a reason to switch TLS on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sensor_gateway.errors import GatewayError
+from sensor_gateway.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +50,61 @@ def is_retryable(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class MqttSettings:
+    """Where and how to reach the broker. Build it with `settings_from_url` (the scheme sets ``tls``)."""
+
     host: str = "127.0.0.1"
     port: int = 1883
     client_id: str = "gaitsym-gateway"
     username: str | None = None
     password: str | None = None
     tls_ca_file: str | None = None
+    """CA certificate(s) the broker's certificate is verified against (TLS only; default the system's store)."""
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls: bool = False
-    """TLS even without a CA file (the system's CA store verifies the broker)."""
+    """TLS on (``mqtts://``); off (``mqtt://``) whatever else is set."""
     keepalive_s: int = 30
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     clean_session: bool = False
+    session_expiry_s: int | None = None
+    """MQTT 5 session expiry interval, s, for clients that speak MQTT 5 (the worker); None: not used."""
+
+    def __post_init__(self) -> None:
+        tls_files = [
+            name
+            for name, value in (
+                ("tls_ca_file", self.tls_ca_file),
+                ("tls_cert_file", self.tls_cert_file),
+                ("tls_key_file", self.tls_key_file),
+            )
+            if value is not None
+        ]
+        if tls_files and not self.tls:
+            raise MqttError(
+                f"{', '.join(tls_files)} given for a plain broker connection: TLS is chosen by the broker URL "
+                "(mqtts://HOST[:PORT]), the CA file only chooses whom to trust"
+            )
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            raise MqttError("tls_key_file given without tls_cert_file (the key of which client certificate?)")
+        if self.session_expiry_s is not None and not 0 <= self.session_expiry_s <= 0xFFFFFFFE:
+            raise MqttError(f"session_expiry_s {self.session_expiry_s}: expected 0 to 4294967294 s")
+
+
+def apply_tls_and_credentials(client: paho.Client, settings: MqttSettings) -> None:
+    """The one rule for TLS and credentials of every gaitsym paho client: user name/password when given; TLS
+    exactly when ``settings.tls`` (the ``mqtts://`` scheme), verifying the broker's certificate and host name
+    against ``tls_ca_file`` (else the system's CA store), with the client certificate when given."""
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set(
+            ca_certs=settings.tls_ca_file,
+            certfile=settings.tls_cert_file,
+            keyfile=settings.tls_key_file,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +154,7 @@ class PahoLink:
             clean_session=settings.clean_session,
             protocol=paho.MQTTv311,
         )
-        if settings.username is not None:
-            c.username_pw_set(settings.username, settings.password)
-        if settings.tls_ca_file is not None or settings.tls:
-            c.tls_set(
-                ca_certs=settings.tls_ca_file,
-                certfile=settings.tls_cert_file,
-                keyfile=settings.tls_key_file,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        apply_tls_and_credentials(c, settings)
         c.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(settings.reconnect_max_s))
         c.max_inflight_messages_set(100)
         c.on_connect = self._on_connect
@@ -190,17 +228,26 @@ class PahoLink:
 
 def settings_from_url(url: str, **overrides: Any) -> MqttSettings:
     """MqttSettings from ``mqtt://HOST[:PORT]`` (plain, 1883) or ``mqtts://HOST[:PORT]`` (TLS, 8883; the system's
-    CA store unless ``tls_ca_file`` is given). MqttError naming the URL when it is not one of those."""
+    CA store unless ``tls_ca_file`` is given). The scheme alone decides TLS (no ``tls`` override). MqttError
+    naming the URL when it is not one of those, or when TLS files come with a plain URL."""
     from urllib.parse import urlsplit
 
+    if "tls" in overrides:
+        raise TypeError("settings_from_url: TLS follows the URL scheme (mqtts://), not a `tls` argument")
     parts = urlsplit(url)
+    shown = redact_url(url)  # never echo a password
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise MqttError(f"broker URL {url!r}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+        raise MqttError(f"broker URL {shown!r}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+    if "@" in parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise MqttError(
+            f"broker URL {shown!r}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (user name and password "
+            "are settings of their own)"
+        )
     tls = parts.scheme == "mqtts"
     try:
         port = parts.port or (8883 if tls else 1883)
     except ValueError as exc:
-        raise MqttError(f"broker URL {url!r}: {exc}") from exc
+        raise MqttError(f"broker URL {shown!r}: {exc}") from exc
     fields: dict[str, Any] = {"host": parts.hostname, "port": port, "tls": tls}
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return MqttSettings(**fields)

@@ -1,7 +1,12 @@
 """A local Mosquitto on loopback from the project's own configuration, for the demo and the tests.
 
-The broker runs `deploy/mosquitto/mosquitto.conf` (in a source checkout) with only two things changed: the
-listener (a free loopback port unless one is given) and the persistence folder (the caller's work folder).
+The broker runs `deploy/mosquitto/mosquitto.conf` (in a source checkout) with only three things changed: the
+listener (a free loopback port unless one is given), the persistence folder (the caller's work folder) and the
+user the broker runs as (the one starting it). Mosquitto started as root drops to the ``mosquitto`` user, which
+can neither write the caller's folder nor, under pytest's private temporary folders, even reach it: every
+autosave would fail with "Permission denied" and nothing would survive a restart. The production configuration
+keeps dropping privileges (its persistence folder belongs to ``mosquitto``); only this local broker stays the
+user that made its folder.
 Start, graceful stop (Mosquitto saves its persistence file), kill -9 (whatever it had not saved is lost),
 restart. Times in seconds.
 """
@@ -9,6 +14,7 @@ restart. Times in seconds.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -40,8 +46,12 @@ def find_mosquitto() -> str | None:
     return None
 
 
+PERSISTENCE_FILE = "mosquitto.db"
+"""Mosquitto's default ``persistence_file`` name, inside the work folder."""
+
+
 class LocalMosquitto:
-    """A Mosquitto from the project's conf; the port and the persistence folder are the only changes."""
+    """A Mosquitto from the project's conf; the port, the persistence folder and the user are the only changes."""
 
     def __init__(self, workdir: Path, port: int | None = None, conf: Path = PROJECT_CONF) -> None:
         binary = find_mosquitto()
@@ -65,9 +75,16 @@ class LocalMosquitto:
                 line = f"listener {self.port} 127.0.0.1"
             elif word == "persistence_location":
                 line = f"persistence_location {self.workdir}/"
+            elif word == "user":
+                continue
             lines.append(line)
+        lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
         self.conf_path.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def persistence_path(self) -> Path:
+        return self.workdir / PERSISTENCE_FILE
 
     @property
     def url(self) -> str:
