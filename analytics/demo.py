@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sensor_gateway.redaction import redact_url
+
 SUBJECT = "demo-001"
 FLAG_CODE = re.compile(r"(?:^|,)\s*([a-z][a-z0-9_]*):")
 """A stored exercise flag is "code: message"; several are joined with commas."""
@@ -61,7 +63,8 @@ def demo_command(args: argparse.Namespace) -> int:
     run = Path(args.out).resolve() / f"{SUBJECT}-seed{args.seed}-{time.strftime('%Y%m%dT%H%M%S')}"
     run.mkdir(parents=True, exist_ok=True)
     store_url = os.environ.get("GAITSYM_STORE") or str(run / "store.sqlite")
-    env = {**os.environ, "GAITSYM_STATE_DIR": str(run / "state")}
+    # the store reaches the worker through its environment: a password in the URL never goes on a command line
+    env = {**os.environ, "GAITSYM_STATE_DIR": str(run / "state"), "GAITSYM_STORE": store_url}
     gaitsym = [sys.executable, "-m", "analytics.cli"]
     total = 4
     t_start = time.monotonic()
@@ -76,7 +79,7 @@ def demo_command(args: argparse.Namespace) -> int:
     try:
         _step(2, total, f"starting the analytics worker, storing into {_where(store_url)} ...")
         worker_log = (run / "worker.log").open("wb")
-        worker_cmd = [*gaitsym, "worker", "--mqtt", f"127.0.0.1:{broker.port}", "--store", store_url]
+        worker_cmd = [*gaitsym, "worker", "--mqtt", f"127.0.0.1:{broker.port}"]
         worker_cmd += ["--client-id", "demo-worker"]
         worker = subprocess.Popen(worker_cmd, stdout=worker_log, stderr=subprocess.STDOUT, env=env)
         children.append(worker)
@@ -107,7 +110,10 @@ def demo_command(args: argparse.Namespace) -> int:
         print(session_report(rows))
         print()
         print(f"Stored in {_where(store_url)}; read again with:")
-        print(f"  gaitsym results --subject {SUBJECT} --store {store_url}")
+        if redact_url(store_url) == store_url:
+            print(f"  gaitsym results --subject {SUBJECT} --store {store_url}")
+        else:  # the URL holds a secret: name the variable that holds it instead
+            print(f"  gaitsym results --subject {SUBJECT}   (with the same GAITSYM_STORE)")
         print(f"Logs and broker data: {run}   (took {time.monotonic() - t_start:.0f} s)")
         print(
             f"Simulator settings (inputs, not measurements): the default home session, seed {args.seed}; "
@@ -126,7 +132,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _where(store_url: str) -> str:
-    return store_url if "://" in store_url else f"the embedded store {store_url}"
+    return redact_url(store_url) if "://" in store_url else f"the embedded store {store_url}"
 
 
 def _follow(gateway: subprocess.Popen[bytes], worker: subprocess.Popen[bytes], broker_url: str, run: Path) -> int:

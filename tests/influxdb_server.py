@@ -114,8 +114,9 @@ class InfluxDB:
 
     def _initialise(self) -> None:
         from analytics.stores.influx import setup_v1
+        from analytics.stores.influx_setup import create_first_admin
 
-        self.admin_query(f"CREATE USER {ADMIN_USER} WITH PASSWORD '{ADMIN_PASSWORD}' WITH ALL PRIVILEGES", auth=False)
+        create_first_admin(self.url, ADMIN_USER, ADMIN_PASSWORD)  # the deployment's own first-admin step
         setup_v1(self.url, ADMIN_USER, ADMIN_PASSWORD, worker_user=WORKER_USER, worker_password=WORKER_PASSWORD)
         self._initialised = True
 

@@ -33,8 +33,14 @@ def summarize(path: str) -> dict[str, Any]:
         "subject": rec.subject,
         "task": rec.task,
         "exercise_sets": [{"exercise": e, "side": s, "set": n} for e, s, n in sets],
-        "has_truth": (Path(path) / "truth.json").is_file(),
+        "has_truth": _regular_file_in(Path(path), "truth.json"),
     }
+
+
+def _regular_file_in(folder: Path, name: str) -> bool:
+    """A regular file right in ``folder`` (a symbolic link, possibly to something outside, does not count)."""
+    path = folder / name
+    return not path.is_symlink() and path.is_file()
 
 
 def check_command(args: argparse.Namespace) -> int:

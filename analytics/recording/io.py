@@ -12,21 +12,31 @@ A recording is a folder:
 - optional ``truth.json``: ground truth from the simulator, in the result schema (analytics.results).
 
 Readers validate and fail with a RecordingError naming the file and what is wrong: a missing file or
-column, a wrong unit, non-monotonic or irregular time, NaN, sensors of different lengths.
+column, a wrong unit, non-monotonic or irregular time, NaN, sensors of different lengths. A recording is
+untrusted input (it may come from anyone), so what is read is bounded: each file is a regular file inside the
+folder itself, never a symbolic link (nothing outside the folder is ever read) nor a device or pipe, and
+within a size limit; recording.json's nesting depth and the length of its numbers are bounded; sample values
+and the sampling rate lie within what a sensor can measure (`ACC_LIMIT_MPS2`, `GYR_LIMIT_DPS`, rates 1..1000 Hz:
+the widest ranges of the gaitsym sensors, firmware_protocol/SPEC.md sections 3 and 7; the real IMUs of the
+validation data stay well inside them).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from analytics.errors import RecordingError
+from firmware_protocol.wire import ACC_RANGES_G, GYR_RANGES_DPS, MAX_SAMPLE_RATE_HZ
 
 FORMAT = "recording/1"
 COLUMNS = ("time_s", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
@@ -34,6 +44,25 @@ UNITS = {"acc": "m/s^2", "gyr": "deg/s"}
 PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 EVENT_COLUMNS = ("t_s", "event", "exercise", "side", "set")
 GRAVITY_MPS2 = 9.80665
+
+ACC_LIMIT_MPS2 = max(ACC_RANGES_G) * GRAVITY_MPS2
+"""Largest acceleration magnitude per axis, m/s^2: full scale of the widest accelerometer range (±16 g)."""
+GYR_LIMIT_DPS = float(max(GYR_RANGES_DPS))
+"""Largest angular rate per axis, deg/s: full scale of the widest gyroscope range (±2000 deg/s)."""
+RANGE_SLACK = 1e-3
+"""Allowance over the limits for the rounding of written values (1e-5 m/s^2, 1e-4 deg/s)."""
+MIN_RATE_HZ, MAX_RATE_HZ = 1.0, float(MAX_SAMPLE_RATE_HZ)
+"""Sampling rates a sensor can run at (sensor info sample_rate_hz, 1..1000 Hz)."""
+MAX_METADATA_BYTES = 1 << 20
+"""recording.json: settings and a subject description, never data."""
+MAX_EVENTS_BYTES = 4 << 20
+"""events.csv: exercise markers, a few per set."""
+MAX_SENSOR_CSV_BYTES = 2 << 30
+"""One sensor's CSV (about 65 bytes a sample: 6 h at 1000 Hz is 1.4 GB)."""
+MAX_JSON_DEPTH = 32
+"""Nesting of objects and arrays in recording.json."""
+MAX_JSON_NUMBER_CHARS = 40
+"""Characters of one number in recording.json (a double needs at most 24)."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +112,14 @@ def read_recording(path: str | Path) -> Recording:
     meta_path = folder / "recording.json"
     if not folder.is_dir():
         raise RecordingError(str(folder), "not a recording folder (no such directory)")
-    if not meta_path.is_file():
+    handle = _open_in_folder(folder, "recording.json", MAX_METADATA_BYTES)
+    if handle is None:
         raise RecordingError(str(meta_path), "missing: a recording folder needs recording.json")
-    try:
-        meta = json.loads(meta_path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordingError(str(meta_path), f"not valid JSON ({exc})") from exc
+    with handle:
+        raw = handle.read(MAX_METADATA_BYTES + 1)
+    if len(raw) > MAX_METADATA_BYTES:
+        raise RecordingError(str(meta_path), f"larger than {MAX_METADATA_BYTES} bytes: not a recording's settings")
+    meta = _load_json(raw, str(meta_path))
     if not isinstance(meta, dict):
         raise RecordingError(str(meta_path), "must be a JSON object")
     rate = _check_meta(meta, str(meta_path))
@@ -126,8 +157,17 @@ def _check_meta(meta: dict[str, Any], where: str) -> float:
     if meta.get("format") != FORMAT:
         raise RecordingError(where, f"format must be {FORMAT!r}, got {meta.get('format')!r}")
     rate = meta.get("sampling_rate_hz")
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
-        raise RecordingError(where, f"sampling_rate_hz must be a positive number (Hz), got {rate!r}")
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not (isinstance(rate, int) or math.isfinite(rate))
+        or not MIN_RATE_HZ <= rate <= MAX_RATE_HZ
+    ):
+        raise RecordingError(
+            where,
+            f"sampling_rate_hz must be a positive number (Hz) within {MIN_RATE_HZ:g}..{MAX_RATE_HZ:g} "
+            f"(what a sensor can run at), got {_short(rate)}",
+        )
     units = meta.get("units")
     if not isinstance(units, dict):
         raise RecordingError(where, f"units must be an object like {UNITS}")
@@ -160,21 +200,11 @@ def _read_sensor_csv(
     raise the read's peak memory by the size of the data).
     """
     where = str(csv_path)
-    if not csv_path.is_file():
+    handle = _open_in_folder(csv_path.parent, csv_path.name, MAX_SENSOR_CSV_BYTES)
+    if handle is None:
         raise RecordingError(where, "missing: recording.json lists it under sensors")
-    try:
-        # na_filter=False: no lookup of NA spellings in every field (~14 % of the parse); a file with "nan"
-        # or an empty field then fails to parse, and is read again with NA parsing to say where it is
-        frame = pd.read_csv(csv_path, dtype="float64", engine="c", na_filter=False)
-    except ValueError:
-        try:
-            frame = pd.read_csv(csv_path, dtype="float64", engine="c")
-        except ValueError as exc:
-            raise RecordingError(where, f"every value must be a number ({exc})") from exc
-    except pd.errors.ParserError as exc:
-        raise RecordingError(where, f"not a well-formed CSV ({exc})") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise RecordingError(where, "empty file") from exc
+    with handle:
+        frame = _parse_sensor_csv(handle, where)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RecordingError(where, f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
@@ -190,6 +220,7 @@ def _read_sensor_csv(
         row, col = np.argwhere(~finite)[0]
         raise RecordingError(where, f"NaN or infinite value in column {COLUMNS[col]} at data row {row + 1}")
     del finite
+    _check_physical_range(data, where)
     if shared_time_s is not None and np.array_equal(data[:, 0], shared_time_s):
         t = shared_time_s
     else:
@@ -217,15 +248,17 @@ def _read_sensor_csv(
 
 
 def _read_events(path: Path, last_t_s: float) -> tuple[ExerciseMarker, ...]:
-    if not path.exists():
+    handle = _open_in_folder(path.parent, path.name, MAX_EVENTS_BYTES)
+    if handle is None:
         return ()
     from sensor_gateway.errors import VocabularyError
     from sensor_gateway.uplink.vocabulary import check_activity
 
-    try:
-        frame = pd.read_csv(path, dtype={"event": str, "exercise": str, "side": str}, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise RecordingError(str(path), f"not a well-formed CSV ({exc})") from exc
+    with handle:
+        try:
+            frame = pd.read_csv(handle, dtype={"event": str, "exercise": str, "side": str}, keep_default_na=False)
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise RecordingError(str(path), f"not a well-formed CSV ({exc})") from exc
     missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
     if missing:
         raise RecordingError(str(path), f"missing column(s) {', '.join(missing)}; expected {EVENT_COLUMNS}")
@@ -233,9 +266,12 @@ def _read_events(path: Path, last_t_s: float) -> tuple[ExerciseMarker, ...]:
     for i, row in enumerate(frame.itertuples(index=False), start=2):
         where = f"{path} line {i}"
         try:
-            t_s, set_number = float(row.t_s), int(row.set)
-        except (TypeError, ValueError) as exc:
-            raise RecordingError(where, f"t_s and set must be numbers ({exc})") from exc
+            t_s = float(row.t_s)
+            if isinstance(row.set, float) and not row.set.is_integer():
+                raise ValueError(f"set {row.set!r} is not a whole number")
+            set_number = int(row.set)
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: inf, or hundreds of digits
+            raise RecordingError(where, f"t_s must be a number and set a whole number ({exc})") from None
         if not math.isfinite(t_s) or t_s < 0 or t_s > last_t_s + 1e-9:
             raise RecordingError(where, f"t_s {t_s!r} lies outside the recording (0..{last_t_s:g} s)")
         if row.event not in ("start", "end"):
@@ -248,6 +284,120 @@ def _read_events(path: Path, last_t_s: float) -> tuple[ExerciseMarker, ...]:
     markers.sort(key=lambda m: (m.t_s, m.event != "end"))
     _check_marker_pairs(markers, str(path))
     return tuple(markers)
+
+
+def _open_in_folder(folder: Path, name: str, max_bytes: int) -> IO[bytes] | None:
+    """Open ``folder/name`` for reading if it is a regular file of at most ``max_bytes`` right in ``folder``:
+    never through a symbolic link (O_NOFOLLOW: checked by the open itself, so nothing can be swapped in between),
+    never a device or pipe (opened non-blocking, then refused). None when there is no such file."""
+    path = folder / name
+    where = str(path)
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise RecordingError(where, "must be a file name in the recording folder")
+    try:
+        os.fsencode(path)
+    except UnicodeError:  # e.g. a lone surrogate from recording.json: no file on disk can have that name
+        raise RecordingError(repr(where), "is not a file name this system can encode") from None
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RecordingError(where, "is a symbolic link: a recording reads only files inside its folder") from None
+        raise RecordingError(where, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise RecordingError(where, "is not a regular file (a folder, device or pipe)")
+        if info.st_size > max_bytes:
+            raise RecordingError(where, f"{info.st_size} bytes is more than the {max_bytes} bytes such a file may have")
+        if os.path.realpath(path) != os.path.join(os.path.realpath(folder), name):
+            raise RecordingError(where, "resolves outside the recording folder")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _load_json(raw: bytes, where: str) -> Any:
+    """recording.json -> Python, bounded: nesting depth, number length, no NaN/Infinity; RecordingError else."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordingError(where, f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+    def number(kind: type) -> Any:
+        def parse(literal: str) -> Any:
+            if len(literal) > MAX_JSON_NUMBER_CHARS:
+                raise RecordingError(
+                    where, f"number {literal[:20]}... has {len(literal)} characters (at most {MAX_JSON_NUMBER_CHARS})"
+                )
+            return kind(literal)
+
+        return parse
+
+    def constant(name: str) -> Any:
+        raise RecordingError(where, f"{name} is not a number JSON allows")
+
+    try:
+        # the parser itself stops runaway nesting (RecursionError, at Python's recursion limit); the depth a
+        # recording's settings may have is checked on the result, without recursion
+        doc = json.loads(text, parse_int=number(int), parse_float=number(float), parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise RecordingError(where, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RecordingError(where, f"nested deeper than {MAX_JSON_DEPTH} levels: not a recording's settings") from None
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            if level > MAX_JSON_DEPTH:
+                raise RecordingError(where, f"nested deeper than {MAX_JSON_DEPTH} levels: not a recording's settings")
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return doc
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _parse_sensor_csv(handle: IO[bytes], where: str) -> pd.DataFrame:
+    try:
+        # na_filter=False: no lookup of NA spellings in every field (~14 % of the parse); a file with "nan"
+        # or an empty field then fails to parse, and is read again with NA parsing to say where it is
+        return pd.read_csv(handle, dtype="float64", engine="c", na_filter=False)
+    except ValueError:
+        handle.seek(0)
+        try:
+            return pd.read_csv(handle, dtype="float64", engine="c")
+        except ValueError as exc:
+            raise RecordingError(where, f"every value must be a number ({exc})") from exc
+        except pd.errors.ParserError as exc:
+            raise RecordingError(where, f"not a well-formed CSV ({exc})") from exc
+    except pd.errors.ParserError as exc:
+        raise RecordingError(where, f"not a well-formed CSV ({exc})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise RecordingError(where, "empty file") from exc
+
+
+_LIMITS = np.array([np.inf, *(3 * [ACC_LIMIT_MPS2 + RANGE_SLACK]), *(3 * [GYR_LIMIT_DPS + RANGE_SLACK])])
+
+
+def _check_physical_range(data: np.ndarray, where: str) -> None:
+    """Every acc and gyr value within what a sensor measures (see ACC_LIMIT_MPS2, GYR_LIMIT_DPS)."""
+    beyond = np.abs(data) > _LIMITS
+    if beyond.any():
+        row, col = np.argwhere(beyond)[0]
+        limit, unit = (ACC_LIMIT_MPS2, "m/s^2 (±16 g)") if col < 4 else (GYR_LIMIT_DPS, "deg/s")
+        raise RecordingError(
+            where,
+            f"{COLUMNS[col]} {data[row, col]:.6g} at data row {row + 1} is beyond ±{limit:g} {unit}, the widest "
+            "range a sensor measures",
+        )
 
 
 def _check_marker_pairs(markers: list[ExerciseMarker], where: str) -> None:
