@@ -1,7 +1,7 @@
 """Where the tests find real recordings.
 
-- The mobgap lab trials (Apache-2.0) are vendored in ``tests/data/mobgap-lab`` (attribution in tests/data/README.md): always
-  present, so the tests that use them never depend on the folder the checkout sits in.
+- The mobgap lab trials (Apache-2.0) are vendored in ``tests/data/mobgap-lab`` (attribution in
+  ``tests/data/README.md``): always present, so the tests that use them never depend on where the checkout sits.
 - Data that may not live in the repository (GPL-licensed trials such as ``neura-sample``) is read from the
   project's shared folder: ``../shared`` beside the checkout, or the folder named by ``GAITSYM_SHARED_DIR``. Only
   tests of that data skip, with the reason, when the folder is absent (CI always has it).

@@ -10,6 +10,7 @@ off() { sync; "$BB" poweroff -f; }
 "$BB" mount -t sysfs sys /sys
 "$BB" mount -t devtmpfs dev /dev
 "$BB" mount -t tmpfs tmpfs /run
+"$BB" cp "$BB" /run/busybox && BB=/run/busybox  # the checkout may be hidden for a moment below
 "$BB" mkdir -p /run/host && "$BB" mount -o bind / /run/host
 for d in /tmp /var/lib /var/log; do "$BB" mount -t tmpfs tmpfs "$d"; done
 # A checkout (or its VM cache) inside one of those folders would be hidden by the tmpfs: bind it back from the
