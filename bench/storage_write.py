@@ -5,7 +5,7 @@ store. Raw samples: 3 placements at 100 Hz, written as the worker would
 
     .venv/bin/python bench/storage_write.py [--minutes 10] [--batch 5000]
 
-Prints one line per store; the figures and this command go to bench/RESULTS.md (storage section).
+Prints one line per store; the figures and this command go to bench/RESULTS.md, "Storage write throughput".
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ cumulative times are grouped into the worker's stages (decode, raw writes, compl
 analysis, result writes, acks). CPU time of the process (``time.process_time``): waiting for InfluxDB or for
 messages costs nothing; the MQTT thread's CPU is charged to what the main thread was doing; cProfile's own
 overhead inflates Python-heavy stages (compare stages with each other, take absolute costs from worker_cost.py).
-Use ``--wall`` for wall-clock time instead (waits included: how the first profile of issue 6 was taken), or
+Use ``--wall`` for wall-clock time instead (waits for InfluxDB and for messages included), or
 ``--thread`` for the main thread's own CPU time (``time.thread_time``: the MQTT thread's CPU is then not charged
 to whatever the main thread was waiting in, e.g. an InfluxDB request; the MQTT and other threads' CPU is printed
 apart as the process CPU minus the main thread's).

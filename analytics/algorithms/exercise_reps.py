@@ -15,7 +15,7 @@ low-passed at ``SMOOTH_HZ``.
 4. **Holds** (exercises with a hold): the held position of a complete repetition is the median angle over
    its samples at >= 90 % of its peak; the hold is the span from the first to the last sample within
    ``HOLD_BAND_SHARE`` (3 %) of that held position. The slow C2 ends of a movement make this span
-   slightly longer than a hold measured by eye (bench/RESULTS.md (exercises section) gives the measured bias).
+   slightly longer than a hold measured by eye (bench/RESULTS.md, "Exercise analysis", gives the measured bias).
    A hold whose angle falls below ``INTERRUPT_SHARE`` (75 %) of the held position for at least
    ``INTERRUPT_MIN_S`` inside that span is flagged ``hold_interrupted``.
 

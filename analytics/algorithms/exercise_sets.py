@@ -36,7 +36,7 @@ movement (analytics.algorithms.exercise_detection; ``segmented_by`` says which).
    "not recognised" outcome yet.
 
 Tolerances against simulator truth (bench/exercises_accuracy.py, 2 x 40 unseen seeds, bench/RESULTS.md,
-exercises section):
+"Exercise analysis"):
 repetitions exact with markers and, on those seeds, without (detection precision and recall 1.0); mean
 obliquity metrics within OBLIQUITY_TOLERANCE_DEG (0.15-0.25 deg standing, kneeling and pelvic tilt; 0.8 deg,
 measured 0.51, single-leg bridge); peak drops up to 0.35 deg kneeling and 0.65 deg standing on single sets
@@ -93,7 +93,7 @@ OBLIQUITY_TOLERANCE_DEG = {
     "quadruped_leg_raise": 0.2,
     "pelvic_tilt": 0.25,
 }
-"""Stated obliquity tolerance per hold exercise (deg): bench/RESULTS.md (exercises section), max error over 40 seeds,
+"""Stated obliquity tolerance per hold exercise (deg): bench/RESULTS.md, "Exercise analysis", max error over 40 seeds,
 rounded up. The bridge's is largest: its 25 deg extension turns about the walking-based left axis, whose
 error leaks into obliquity (sin 25 deg = 0.42 deg per deg of axis error)."""
 BORDERLINE_PCT = 10.0

@@ -27,7 +27,7 @@ Method (each step follows a published observation; the constants are physiologic
    0.35 s after the loading peak (double support lasts about 10% of a stride, Perry 1992). The search starts
    at the peak itself: the loading peak comes ~45 ms after IC and the trailing foot can leave 80-100 ms
    after IC (short double support of the shorter-stance leg in asymmetric gait), so a later start skipped
-   that FC and took the single-support trough instead (measured: bench/RESULTS.md (gait_physiology section)).
+   that FC and took the single-support trough instead (measured: docs/gait-physiology-real-vs-simulator.md).
 6. **Side**: two published cues, each a signed score, summed after scaling to unit median magnitude:
    (a) the medio-lateral acceleration reverses at heel strike: during left stance the trunk, an inverted
    pendulum over the left foot, accelerates to the right, and vice versa (Ullrich et al. 2022 use ML

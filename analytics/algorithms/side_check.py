@@ -6,14 +6,14 @@
    vertical, counter-clockwise positive) turns away from the contacting foot's side and is fastest exactly
    at IC: clockwise (negative) at left IC, counter-clockwise at right IC (McCamley et al. 2012, Gait Posture
    36:316; Pham et al. 2017, Front Neurol 8:457). Measured on the real lower-back recordings of
-   /work/shared/validation (bench/RESULTS.md (gait_physiology section)): side-signed yaw rate at IC -14.0 / -15.6 deg/s
+   tests/data/mobgap-lab (docs/gait-physiology-real-vs-simulator.md): side-signed yaw rate at IC -14.0 / -15.6 deg/s
    (optical / INDIP reference ICs), negative at 83-88 % of ICs, stride-frequency fundamental most negative at
    IC (phase 0.00 / 0.01 stride). The yaw rate is band-passed around the stride frequency f (``STRIDE_BAND``
    x f, f = 1 / the median interval between one leg's thigh ICs; ``STRIDE_BAND_HZ`` when too few ICs): this
    removes turning and the step-frequency content and keeps that fundamental, zero phase. It is read at each
    thigh IC; each IC's vote e = -yaw (left-named thigh) or +yaw (right-named thigh) is positive when the name fits.
    Because the fundamental is extreme at IC, a thigh IC timing error of even +-100 ms keeps the vote's sign
-   (measured on the real recordings: bench/RESULTS.md (side_check section)).
+   (measured on the real recordings: bench/RESULTS.md, "Thigh side check").
 
    NOT the textbook premise "the pelvis yaw ANGLE is extreme at IC" (Saunders, Inman & Eberhart 1953; Perry
    & Burnfield 2010): on the real lower-back data the angle crosses zero at IC, a quarter stride away, and a
@@ -79,7 +79,7 @@ MIN_CONTACTS = 10
 """Fewest usable thigh ICs (both sides together) for a decision (~10 s of walking with one thigh)."""
 MIN_SCORE = 0.5
 """|score| (mean vote, ~cos of the IC-to-yaw-rate-extreme phase) below this: the check cannot tell (real walking:
-0.7-0.9 with reference ICs, bench/RESULTS.md (side_check section); cos 60 deg = 0.5)."""
+0.7-0.9 with reference ICs, bench/RESULTS.md, "Thigh side check"; cos 60 deg = 0.5)."""
 MAX_P_VALUE = 1e-3
 """One-sided sign-test p-value a decision needs (e.g. 18 of 20 votes, or 30 of 40, agreeing)."""
 

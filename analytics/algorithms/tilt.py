@@ -20,7 +20,7 @@ any body axis b (a unit vector in the sensor frame) above the horizontal is asin
 Gyro bias and the cutoff. The low-pass must follow the gyro-frame drift caused by the gyro bias (a 0.5 deg/s
 bias turns the frame by 30 deg a minute) while rejecting the walker's own low-frequency accelerations:
 starting, stopping and turning put ~0.1-1 m/s^2 into the 0.05-0.3 Hz band, and at 0.1 Hz they leave a tilt
-error of ~0.6 deg sd while walking (simulated 3-min walks, bench/RESULTS.md (analysis section)). When the recording has
+error of ~0.6 deg sd while walking (simulated 3-min walks, docs/pelvic-drop-accuracy.md). When the recording has
 still periods, ``still_gyro_bias_dps`` estimates the bias as the mean gyro output over them (the approach of
 x-io Fusion's gyroscope offset correction, FusionOffset: the sensor is still when its angular rate stays below
 3 deg/s for seconds); with the bias removed the frame barely drifts and ``BIAS_CORRECTED_CUTOFF_HZ`` = 0.03 Hz

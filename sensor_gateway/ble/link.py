@@ -329,7 +329,7 @@ class SensorLink:
             async with self.lock, asyncio.timeout(self.config.gatt_timeout_s):
                 if not self.config.use_start_notify and client.is_connected:
                     # close the AcquireNotify sockets first: real bluetoothd 5.66 segfaulted on a Disconnect with
-                    # one open (tests/ble_vm, bench/RESULTS.md (ble_vm section))
+                    # one open (tests/ble_vm, docs/ble-real-bluez-findings.md)
                     for uuid in (IMU_DATA_UUID, CONTROL_UUID):
                         with contextlib.suppress(Exception):
                             await client.stop_notify(uuid)

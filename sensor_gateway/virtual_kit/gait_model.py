@@ -18,11 +18,11 @@ over the first step and down over the last:
   the resulting trajectory (truth.py), so they are true by construction.
 - pelvic tilt +-2 deg at twice the stride frequency, anterior-most in terminal stance (Perry & Burnfield).
 - pelvic rotation (yaw) +-4 deg at the stride frequency. Measured on real lower-back walking
-  (bench/RESULTS.md (gait_physiology section)), the yaw rate is fastest at each initial contact, turning towards the
+  (docs/gait-physiology-real-vs-simulator.md), the yaw rate is fastest at each initial contact, turning towards the
   contacting side's opposite (clockwise at left IC; the sign rule of McCamley et al. 2012, Gait Posture 36:316),
   while the textbook pelvis has its yaw extreme at IC (Perry & Burnfield 2010). The simulated yaw follows the
   measurement: PELVIC_ROTATION_LEAD = 0, the yaw rate fastest (clockwise) at left IC, the yaw angle crossing
-  zero there (the thigh side check, side_check.py, rests on this measured cue: bench/RESULTS.md (side_check section)).
+  zero there (the thigh side check, side_check.py, rests on this measured cue: docs/thigh-side-check.md).
 - vertical displacement from each leg's share of the vertical acceleration (`_VERTICAL_ACC_KEYS`, two legs add
   up): a loading peak ~45 ms after IC (collision of the leading leg; Donelan, Kram & Kuo 2002, J Exp Biol
   205:3717), a local minimum at the contralateral toe off (end of double support) followed by a small rebound,

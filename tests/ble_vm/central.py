@@ -411,7 +411,7 @@ def main() -> int:
     # Software emulation: the kit (which is also the controller) can run seconds behind real time, so control
     # replies get 3 s instead of 1 s and the MTU exchange up to 10 s instead of 2 s; AcquireNotify (one socket
     # per characteristic) instead of a D-Bus signal per notification, which costs too much CPU under emulation
-    # (bench/RESULTS.md (ble_vm section)).
+    # (docs/ble-real-bluez-findings.md, "Limits of the emulation").
     ble_config = BleConfig(
         state_dir=Path("/tmp/gateway-state/ble"),
         adapter="hci0",

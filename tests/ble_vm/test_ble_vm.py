@@ -30,7 +30,7 @@ TINY_MTU = 27
 SAMPLES_PER_PACKET = 2
 """The gateway's batch-size setting here (the kit's sensors start at 1 and are told 2 by SET_SAMPLES_PER_PACKET):
 at 1 (3 x 100 notifications/s) the Bumble kit, which is also the controller, fell more than 2 s behind under
-software emulation on a loaded host and the kernel gave up on an HCI command (see bench/RESULTS.md (ble_vm section))."""
+software emulation on a loaded host and the kernel gave up on an HCI command (see docs/ble-real-bluez-findings.md)."""
 STREAM_S = 16.0
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """Simulated walking around gait events has the signs and timing measured on real lower-back walking
-(bench/RESULTS.md (gait_physiology section), bench/gait_events_sim.py --evidence): around each initial contact (IC) the
+(docs/gait-physiology-real-vs-simulator.md, bench/gait_events_sim.py --evidence): around each initial contact (IC) the
 pelvis yaw rate turns away from the contacting side, the medio-lateral acceleration points away from the stance
 leg after IC (no push towards it), and the vertical acceleration has a local minimum at the contralateral final
 contact (FC) after the loading peak. Pelvis frame (aligned sensor): x forward, y left, z up; m/s^2, deg/s.
