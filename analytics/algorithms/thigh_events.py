@@ -17,11 +17,29 @@ IC = t_flex + (100 - 89.3) % / r. Both events are extrapolated over ~0.1 s only,
 moves them by ~2 ms.
 
 CAVEAT: the landmark phases are those of the normative curve that the gaitsym simulator also uses, so the
-accuracy on simulated data (bench/RESULTS.md (analysis section)) is an optimistic bound. Real thigh recordings with
-reference events are needed to validate them (none exist in ../shared/validation yet).
+accuracy on simulated data (bench/RESULTS.md, "Whole analysis: accuracy on simulated recordings") is an
+optimistic bound. On the one real three-sensor trial with optical events (a slow walker, stride ~1.43 s),
+initial contacts of straight walking lie within ~50 ms of optical capture, but toe offs come ~80 ms early: the
+real swing peak follows toe off by ~50 ms, not the normative 8.4 % of the cycle (~120 ms). One trial cannot
+tell a speed effect from this walker's style; bench/validate_gait.py scores every real trial, and the pipeline
+checks each contact against the pelvis (analytics.algorithms.stride_checks).
 
-Swing peaks are found as peaks of the 15 Hz low-passed flexion velocity above ``MIN_SWING_PEAK_DPS`` at
-least ``MIN_STRIDE_S`` apart. Units: deg/s, s, Hz; phases are fractions of the gait cycle.
+Swing peaks are found as peaks of the 15 Hz low-passed flexion velocity above ``MIN_SWING_PEAK_DPS`` whose
+positive lobe (from the last - to + zero crossing before the peak to the first + to - after it) sweeps the thigh
+through at least ``MIN_SWING_EXCURSION_DEG``, at least ``MIN_STRIDE_S`` apart (the larger peak kept).
+
+Why the excursion rule: on a real slow walker (NeuRA three-sensor trial, Xsens on the lateral thigh, stride
+~1.43 s) heel strike sets the thigh's soft tissue and the sensor on it ringing at ~11 Hz: lobes of 50-95 deg/s
+60-130 ms after each contact that the 15 Hz low-pass keeps, further than MIN_STRIDE_S from the previous swing
+peak at that pace, so each became a "swing" with its own toe off and contact (stances of 0.02-0.07 s). Each
+such lobe moves the thigh by 1.6-4.6 deg; the real swings there sweep 32-43 deg, the turning steps 12 deg
+(simulated swings 27-39 deg). Mechanically a swing carries the thigh through the hip's flexion arc (~40 deg at
+normal speed: Perry & Burnfield 2010); 10 deg of arc is a step of ~16 cm for a 0.9 m leg (2 L sin(theta / 2)),
+shuffling on the spot. The heel-strike impact sets the leg's soft tissue resonating in walking (Wakeling,
+Liphardt & Nigg 2003, J Biomech 36:1761); a resonance is an oscillation, and half a period of it (~45 ms at the
+~11 Hz measured here) moves the sensor a few degrees, never a step's arc.
+
+Units: deg/s, s, Hz, deg; phases are fractions of the gait cycle.
 """
 
 from __future__ import annotations
@@ -41,6 +59,9 @@ PHASE_PEAK_FLEXION = 0.893
 MIN_SWING_PEAK_DPS = 50.0
 """Smallest mid-swing flexion velocity (deg/s) counted as a swing: a ~35 deg swing over ~0.45 s averages
 ~80 deg/s and peaks at about twice that; very slow walkers still exceed 50."""
+MIN_SWING_EXCURSION_DEG = 10.0
+"""Smallest thigh rotation (deg) over a swing's positive flexion lobe: a ~16 cm step; heel-strike ringing of
+the thigh's soft tissue moves the sensor by 2-5 deg (see the module docstring)."""
 MIN_STRIDE_S = 0.6
 """Two swings of one leg are at least this far apart (s): ~200 steps/min."""
 MAX_SWING_S = 1.0
@@ -71,6 +92,18 @@ def _parabolic(x: np.ndarray, i: np.ndarray) -> np.ndarray:
     return i + np.clip(off, -0.5, 0.5)
 
 
+def _keep_apart(peaks: np.ndarray, x: np.ndarray, distance: int) -> np.ndarray:
+    """The peaks left when, among peaks closer than ``distance`` samples, only the highest is kept: the rule of
+    scipy.signal.find_peaks' ``distance``, applied after the excursion rule (on a signal holding only these
+    peaks) so that a rejected lobe can never suppress a real swing."""
+    if peaks.size < 2:
+        return peaks
+    only = np.full(x.size, float(np.min(x[peaks])) - 1.0)
+    only[peaks] = x[peaks]
+    kept, _ = signal.find_peaks(only, distance=distance)
+    return kept
+
+
 def detect_thigh_events(
     flexion_velocity_dps: np.ndarray, sampling_rate_hz: float, region_mask: np.ndarray | None = None
 ) -> ThighEvents:
@@ -89,18 +122,25 @@ def detect_thigh_events(
         raise InvalidSignal(f"region_mask must be a bool array of shape {w.shape}")
     sos = butter_sos(4, min(LOWPASS_HZ, 0.45 * fs), "lowpass", float(fs))
     ws = zero_phase(sos, w)
-    peaks, _ = signal.find_peaks(ws, height=MIN_SWING_PEAK_DPS, distance=max(1, round(MIN_STRIDE_S * fs)))
+    empty = np.zeros(0)
+    peaks, _ = signal.find_peaks(ws, height=MIN_SWING_PEAK_DPS)
     if region_mask is not None:
         peaks = peaks[region_mask[peaks]]
-    empty = np.zeros(0)
+    # the positive lobe of each peak: last negative sample before it, first negative sample after it
+    neg = ws < 0
+    idx = np.flatnonzero(neg)
+    next_neg = np.full(ws.size + 1, ws.size, dtype=np.int64)
+    next_neg[idx] = idx
+    next_neg = np.minimum.accumulate(next_neg[::-1])[::-1]
+    prev_neg = np.full(ws.size, -1, dtype=np.int64)
+    prev_neg[idx] = idx
+    prev_neg = np.maximum.accumulate(prev_neg)
+    area = np.concatenate([[0.0], np.cumsum(ws)]) / fs  # deg
+    excursion = area[next_neg[peaks]] - area[prev_neg[peaks] + 1]
+    peaks = _keep_apart(peaks[excursion >= MIN_SWING_EXCURSION_DEG], ws, max(1, round(MIN_STRIDE_S * fs)))
     if peaks.size == 0:
         return ThighEvents(empty, empty, empty)
     # first + to - zero crossing after each peak (peak flexion)
-    neg = ws < 0
-    next_neg = np.full(ws.size + 1, ws.size, dtype=np.int64)
-    idx = np.flatnonzero(neg)
-    next_neg[idx] = idx
-    next_neg = np.minimum.accumulate(next_neg[::-1])[::-1]
     z = next_neg[peaks]
     ok = (z < ws.size) & (z - peaks <= MAX_SWING_S * fs)
     peaks, z = peaks[ok], z[ok]

@@ -10,9 +10,14 @@ Steps (each in its own algorithm module, see there for the papers and units):
 3. Thighs: axes from standing + walking (thigh_alignment), is each sensor on a thigh and on its named side
    (side_check), toe offs and initial contacts per leg (thigh_events).
 4. Events per walking bout: from both thighs when both are usable over the whole bout, otherwise from the
-   pelvis alone (with sides from a usable thigh when there is one); ``gait.bouts[i].source`` says which.
-5. Strides per side with stance, swing and step time and the pelvic drop relative to standing; the summary
-   rule (analytics.results) per session and per bout, with a bootstrap CI of SI.
+   pelvis alone (with sides from a usable thigh when there is one); ``gait.bouts[i].source`` says which. Thigh
+   contacts must be confirmed by a pelvis contact (stride_checks.confirm_contacts), the rest are dropped.
+5. Strides per side with stance, swing and step time and the pelvic drop relative to standing; strides that
+   break a plausibility rule (stride_checks.stride_problems) are flagged and excluded; the summary rule
+   (analytics.results) per session and per bout, with a bootstrap CI of SI (per bout only with
+   MIN_STRIDES_PER_SIDE strides a side); the session's stance and step numbers are withheld when too few strides
+   survive or the thigh and pelvis events disagree (stride_checks.asymmetry_verdict), and
+   ``gait.summary.stance_asymmetry_evidence`` says what the asymmetry rests on.
 6. Exercises (exercise_sets.analyze_exercise_sets, given the pelvis signals of step 2).
 7. Flags: anything that limits a number is said next to it (``quality.flags``); side-labelled numbers that
    cannot be trusted are withheld (null) and listed in ``quality.withheld``.
@@ -34,8 +39,21 @@ from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, pelvic_drop_deg
 from analytics.algorithms.pelvis_alignment import BodyAxes
 from analytics.algorithms.side_check import SEGMENT_EXCURSION_DEG, check_thigh_sides, rotation_excursion_deg
 from analytics.algorithms.signal_quality import spans_s, stream_quality
+from analytics.algorithms.stride_checks import (
+    CONFIRM_STEP_FRACTION,
+    MIN_STRIDES_PER_SIDE,
+    SOURCES_DISAGREE_PP,
+    STRIDE_FLAGS,
+    WITHHELD_SOURCES_DISAGREE,
+    WITHHELD_TOO_FEW_STRIDES,
+    asymmetry_verdict,
+    bout_rhythm_s,
+    confirm_contacts,
+    median_step_s,
+    stride_problems,
+)
 from analytics.algorithms.thigh_alignment import ThighAxes, estimate_thigh_axes
-from analytics.algorithms.thigh_events import detect_thigh_events
+from analytics.algorithms.thigh_events import ThighEvents, detect_thigh_events
 from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
 from analytics.recording.io import Recording
 from analytics.results import RESULT_SCHEMA, add_step_times, asymmetry, mark_included, summarize_gait
@@ -63,6 +81,17 @@ SIDE_LABELLED = (
     "gait.summary.asymmetry",
     "gait.bouts.asymmetry",
 )
+STEP_AND_STANCE = (
+    "gait.summary.stance_time_s",
+    "gait.summary.step_time_s",
+    "gait.summary.stance_si_pct",
+    "gait.summary.stance_ratio",
+    "gait.summary.stance_ga_pct",
+    "gait.summary.asymmetry.stance_time_s",
+    "gait.summary.asymmetry.step_time_s",
+)
+"""What the stride-count and event-source gate withholds (stride_checks.asymmetry_verdict): every number that
+rests on the contacts' timing."""
 
 ExerciseAnalyzer = Callable[[Recording], list[dict[str, Any]]]
 
@@ -272,19 +301,45 @@ def analyze_recording(
     fcs: list[dict[str, Any]] = []
     bouts: list[dict[str, Any]] = []
     strides: list[dict[str, Any]] = []
+    # the same thigh bouts with events from the pelvis alone: the second source the thigh events are checked by
+    cross_ics: list[dict[str, Any]] = []
+    cross_strides: list[dict[str, Any]] = []
+    contacts_dropped = contacts_judged = 0
+    thigh_until = -np.inf  # last contact of the previous thigh bout: margins of close pelvis bouts overlap
+    pelvis_ics = sorted(events.initial_contacts, key=lambda c: c.t_s)
+    pelvis_fcs = sorted(events.final_contacts, key=lambda c: c.t_s)
+    ic_times = np.array([c.t_s for c in pelvis_ics])
+    fc_times = np.array([c.t_s for c in pelvis_fcs])
+
+    def pelvis_between(contacts: list[Any], times: np.ndarray, a: float, b: float) -> list[Any]:
+        # a slice of the time-ordered contacts, not a scan of all of them per bout (~100 bouts in 30 min)
+        return contacts[int(np.searchsorted(times, a, "left")) : int(np.searchsorted(times, b, "right"))]
+
     for b in events.walking_bouts if pelvis_ok else ():
         lo = b.start_s - WALK_MARGIN_S
         hi = b.end_s + WALK_MARGIN_S
         i0, i1 = max(0, round(lo * fs)), min(n, round(hi * fs) + 1)
         usable = [s for s in thigh_events if not bad[THIGHS[s]][i0:i1].any()]
+        pelvis_ic = pelvis_between(pelvis_ics, ic_times, b.start_s, b.end_s)
         if len(usable) == 2:
-            for sub in _thigh_bouts(thigh_events, lo, hi):
+            lo = max(lo, np.nextafter(thigh_until, np.inf))  # each thigh contact belongs to one bout only
+            confirmed, judged, dropped = _confirmed_thigh_events(thigh_events, pelvis_ic, lo, hi)
+            contacts_judged += judged
+            contacts_dropped += dropped
+            for sub in _thigh_bouts(confirmed, lo, hi):
+                index = len(bouts)
+                bic = [c for c in pelvis_ic if sub[0] - MATCH_S <= c.t_s <= sub[1] + MATCH_S]
+                bfc = pelvis_between(pelvis_fcs, fc_times, sub[0] - MATCH_S, sub[1] + 0.5)
+                relabel = _sides_from_thigh(bic, confirmed, usable)
+                cic = [{"t_s": c.t_s, "side": relabel(c.side)} for c in bic]
+                cross_ics.extend(cic)
+                cross_strides.extend(_strides(cic, [{"t_s": c.t_s, "side": relabel(c.side)} for c in bfc], index))
                 bouts.append({"start_s": sub[0], "end_s": sub[1], "source": "thigh", "_events": sub[2]})
+                thigh_until = sub[1]
         else:
-            bic = [c for c in events.initial_contacts if b.start_s <= c.t_s <= b.end_s]
-            bfc = [c for c in events.final_contacts if b.start_s - 0.01 <= c.t_s <= b.end_s + 0.5]
-            relabel = _sides_from_thigh(bic, thigh_events, usable)
-            bic_d = [{"t_s": c.t_s, "side": relabel(c.side)} for c in bic]
+            bfc = pelvis_between(pelvis_fcs, fc_times, b.start_s - 0.01, b.end_s + 0.5)
+            relabel = _sides_from_thigh(pelvis_ic, thigh_events, usable)
+            bic_d = [{"t_s": c.t_s, "side": relabel(c.side)} for c in pelvis_ic]
             bfc_d = [{"t_s": c.t_s, "side": relabel(c.side)} for c in bfc]
             bouts.append({"start_s": b.start_s, "end_s": b.end_s, "source": "pelvis", "_events": (bic_d, bfc_d)})
     for index, bout in enumerate(bouts):
@@ -292,11 +347,30 @@ def analyze_recording(
         ics.extend(bic)
         fcs.extend(bfc)
         strides.extend(_strides(bic, bfc, index))
+    if contacts_dropped:
+        flags.add(
+            "thigh_contacts_unconfirmed",
+            "info",
+            f"{contacts_dropped} of {contacts_judged} thigh initial contacts had no pelvis contact within a quarter "
+            "step (a second contact in one step, or none where the pelvis felt one): dropped with their swings",
+        )
 
     # 5. strides, pelvic drop, summary
     strides.sort(key=lambda s: s["start_s"])
     for stride, included in zip(strides, mark_included(strides), strict=True):
         stride["included"] = included
+    excluded = _exclude_implausible(strides, ics)
+    if excluded:
+        flags.add(
+            "implausible_strides",
+            "info",
+            "strides excluded from every summary (values kept, flagged per stride): "
+            + ", ".join(f"{count} {code} ({STRIDE_FLAGS[code]})" for code, count in sorted(excluded.items())),
+        )
+    cross_strides.sort(key=lambda s: s["start_s"])
+    for stride, included in zip(cross_strides, mark_included(cross_strides), strict=True):
+        stride["included"] = included
+    _exclude_implausible(cross_strides, cross_ics)
     add_step_times(strides)
     relative = None  # obliquity relative to standing (computed here, not held through the thigh steps: memory)
     if reference is not None:
@@ -318,6 +392,7 @@ def analyze_recording(
             stride["flags"].append("saturation")
             stride["included"] = False
     summary = summarize_gait(strides)
+    gate = _asymmetry_gate(summary, strides, bouts, cross_strides, contacts_dropped, sides_trusted)
     by_bout: dict[int, list[dict[str, Any]]] = {index: [] for index in range(len(bouts))}
     for stride in strides:
         by_bout[stride["bout"]].append(stride)
@@ -325,12 +400,14 @@ def analyze_recording(
     for index, bout in enumerate(bouts):
         mine = by_bout[index]
         bout["n_strides"] = len(mine)
+        # bootstrap CI of SI per bout for stance time only (it is most of the analysis time otherwise), and only
+        # with MIN_STRIDES_PER_SIDE a side: below that the percentile interval covers far less than it claims
+        enough = min(len(_values(mine, side, "stance_time_s")) for side in SIDES) >= MIN_STRIDES_PER_SIDE
         bout["asymmetry"] = {
-            # bootstrap CI of SI per bout for stance time only: it is most of the analysis time otherwise
             metric: asymmetry(
                 _values(mine, "left", metric),
                 _values(mine, "right", metric),
-                bootstrap=metric == "stance_time_s",
+                bootstrap=metric == "stance_time_s" and enough,
                 resamples=resamples,
             )
             for metric in ASYMMETRY_METRICS
@@ -341,6 +418,11 @@ def analyze_recording(
     elif relative is None:
         summary["pelvic_drop_deg"] = {"left": None, "right": None}
         summary["asymmetry"]["pelvic_drop_deg"] = _empty_block()
+    if gate is not None:
+        _withhold_step_and_stance(summary, bouts if gate["code"] == WITHHELD_SOURCES_DISAGREE else [])
+        withheld.extend(p for p in STEP_AND_STANCE if p not in withheld)
+        flags.add(gate["code"], "withheld", gate["message"])
+    summary["stance_asymmetry_evidence"] = _evidence(summary, strides, bouts, gate, contacts_dropped, sides_trusted)
     if any(b["source"] == "pelvis" for b in bouts):
         flags.add(
             "pelvis_only_events",
@@ -391,6 +473,10 @@ def analyze_recording(
                 "segment_excursion_deg": SEGMENT_EXCURSION_DEG,
                 "low_confidence": LOW_CONFIDENCE,
                 "thigh_events": "swing-landmark phase interpolation (analytics.algorithms.thigh_events)",
+                "stride_checks": "thigh contacts confirmed by the pelvis, plausibility rules, asymmetry gate "
+                "(analytics.algorithms.stride_checks)",
+                "min_strides_per_side": MIN_STRIDES_PER_SIDE,
+                "sources_disagree_pp": SOURCES_DISAGREE_PP,
             },
         },
         "recording": {
@@ -475,6 +561,155 @@ def _thigh_bouts(
         bfc = [{"t_s": t, "side": s} for t, s, k in contacts if k == "fc" and start - MAX_STEP_S <= t <= end]
         out.append((start, end, (bic, bfc)))
     return out
+
+
+def _confirmed_thigh_events(
+    thigh_events: dict[str, ThighEvents], pelvis_ic: list[Any], lo: float, hi: float
+) -> tuple[dict[str, ThighEvents], int, int]:
+    """Each leg's swings whose initial contact a pelvis contact confirms (stride_checks.confirm_contacts); a
+    dropped swing takes its toe off with it (both come from one swing). Judged: contacts inside [lo, hi] s and
+    inside the pelvis's own steps (beyond its first and last contact the pelvis has no say: gait initiation
+    and termination steps load the trunk too little for it). Returns the kept swings, how many contacts were
+    judged and how many dropped."""
+    times = [c.t_s for c in pelvis_ic]
+    step = median_step_s(times)
+    out: dict[str, ThighEvents] = {}
+    judged = dropped = 0
+    if step is not None:
+        margin = CONFIRM_STEP_FRACTION * step
+        lo, hi = max(lo, min(times) - margin), min(hi, max(times) + margin)
+    for side, ev in thigh_events.items():
+        inside = (ev.initial_contact_s >= lo) & (ev.initial_contact_s <= hi)
+        keep = np.ones(ev.initial_contact_s.size, dtype=bool)
+        if step is not None and inside.any():
+            keep[inside] = confirm_contacts(ev.initial_contact_s[inside], [c.t_s for c in pelvis_ic], step)
+        judged += int(inside.sum())
+        dropped += int((~keep).sum())
+        out[side] = ThighEvents(ev.toe_off_s[keep], ev.initial_contact_s[keep], ev.swing_peak_s[keep])
+    return out, judged, dropped
+
+
+def _exclude_implausible(strides: list[dict[str, Any]], ics: list[dict[str, Any]]) -> dict[str, int]:
+    """Flag and exclude the strides that break a rule of stride_checks; how many strides broke each rule."""
+    if not strides:
+        return {}
+    by_bout: dict[int, list[float]] = {}
+    for s in strides:
+        by_bout.setdefault(s["bout"], []).append(s["end_s"] - s["start_s"])
+    rhythm = {b: bout_rhythm_s(times) for b, times in by_bout.items()}
+    problems = stride_problems(
+        [s["side"] for s in strides],
+        [s["start_s"] for s in strides],
+        [s["end_s"] for s in strides],
+        [s["stance_time_s"] for s in strides],
+        [rhythm[s["bout"]] for s in strides],
+        [c["t_s"] for c in ics],
+        [c["side"] for c in ics],
+    )
+    counts: dict[str, int] = {}
+    for stride, codes in zip(strides, problems, strict=True):
+        for code in codes:
+            stride["flags"].append(code)
+            counts[code] = counts.get(code, 0) + 1
+        if codes:
+            stride["included"] = False
+    return counts
+
+
+def _asymmetry_gate(
+    summary: dict[str, Any],
+    strides: list[dict[str, Any]],
+    bouts: list[dict[str, Any]],
+    cross_strides: list[dict[str, Any]],
+    contacts_dropped: int,
+    sides_trusted: bool,
+) -> dict[str, Any] | None:
+    """Whether the session's stance and step numbers must be withheld (stride_checks.asymmetry_verdict): the
+    flag to raise, or None. Also records the cross-check figures in ``summary`` for the evidence block."""
+    thigh_bouts = {i for i, b in enumerate(bouts) if b["source"] == "thigh"}
+    cross_si = own_si = None
+    if thigh_bouts:
+        own = [s for s in strides if s["bout"] in thigh_bouts]
+        own_si = asymmetry(
+            _values(own, "left", "stance_time_s"), _values(own, "right", "stance_time_s"), bootstrap=False
+        )["si_pct"]
+        cross_si = asymmetry(
+            _values(cross_strides, "left", "stance_time_s"),
+            _values(cross_strides, "right", "stance_time_s"),
+            bootstrap=False,
+        )["si_pct"]
+    summary["_cross_check"] = (own_si, cross_si)
+    block = summary["asymmetry"]["stance_time_s"]
+    code = asymmetry_verdict(block["n_left"], block["n_right"], own_si, cross_si)
+    if code is None or not sides_trusted or not strides:  # no strides: nothing measured, nothing to withhold
+        return None
+    if code == WITHHELD_TOO_FEW_STRIDES:
+        message = (
+            f"stance and step times withheld: {block['n_left']} left and {block['n_right']} right strides survive "
+            f"the plausibility checks; {MIN_STRIDES_PER_SIDE} a side are needed for an asymmetry and an honest "
+            "interval"
+        )
+    else:
+        message = (
+            f"stance and step times withheld: the thigh events give a stance SI of {own_si:+.1f} %, the pelvis "
+            f"alone {cross_si:+.1f} % over the same walking (more than {SOURCES_DISAGREE_PP:g} points apart)"
+            + (f"; {contacts_dropped} thigh contacts had no pelvis contact" if contacts_dropped else "")
+        )
+    return {"code": code, "message": message}
+
+
+def _withhold_step_and_stance(summary: dict[str, Any], bouts: list[dict[str, Any]]) -> None:
+    """Null the session's stance and step numbers (and those of ``bouts``); strides keep their values."""
+    summary["stance_time_s"] = {"left": None, "right": None}
+    summary["step_time_s"] = {"left": None, "right": None}
+    for key in ("stance_si_pct", "stance_ratio", "stance_ga_pct"):
+        summary[key] = None
+    for blocks in [summary["asymmetry"]] + [b["asymmetry"] for b in bouts if b["source"] == "thigh"]:
+        blocks["stance_time_s"] = _empty_block()
+        blocks["step_time_s"] = _empty_block()
+
+
+def _evidence(
+    summary: dict[str, Any],
+    strides: list[dict[str, Any]],
+    bouts: list[dict[str, Any]],
+    gate: dict[str, Any] | None,
+    contacts_dropped: int,
+    sides_trusted: bool,
+) -> dict[str, Any]:
+    """What the session's stance-time asymmetry rests on (optional gaitsym.result/1 field)."""
+    own_si, cross_si = summary.pop("_cross_check")
+    sources = {b["source"] for b in bouts}
+    source = {frozenset(): None, frozenset({"thigh"}): "thigh+pelvis", frozenset({"pelvis"}): "pelvis"}.get(
+        frozenset(sources), "mixed"
+    )
+    excluded: dict[str, int] = {}
+    for stride in strides:
+        for code in stride["flags"]:
+            excluded[code] = excluded.get(code, 0) + 1
+    block = summary["asymmetry"]["stance_time_s"]
+    reason = None if sides_trusted else "side_labels_untrusted"
+    if reason is None and gate is not None:
+        reason = gate["code"]
+    if reason is None and not strides:
+        reason = "no_walking"
+    return {
+        "status": "reported" if summary["stance_si_pct"] is not None else "withheld",
+        "withheld_reason": reason,
+        "event_source": source,
+        "strides_used": dict(summary["n_strides"]),
+        "strides_excluded": excluded,
+        "contacts_dropped": contacts_dropped,
+        "min_strides_per_side": MIN_STRIDES_PER_SIDE,
+        "si_ci95_pct": block.get("si_ci95_pct"),
+        "cross_check": None
+        if own_si is None and cross_si is None
+        else {
+            "thigh_events_si_pct": own_si,
+            "pelvis_events_si_pct": cross_si,
+            "limit_pp": SOURCES_DISAGREE_PP,
+        },
+    }
 
 
 def _sides_from_thigh(bic: list[Any], thigh_events: dict[str, Any], usable: list[str]) -> Callable[[str], str]:
