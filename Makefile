@@ -24,11 +24,12 @@ system-deps:
 	@GAITSYM_SYSTEM_DEPS="$(SYSTEM_DEPS)" bash deploy/install-system-deps.sh
 
 demo: install
-	$(PY) -m analytics.cli demo
+	$(PY) -m gaitsym.cli demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the layer contracts in pyproject.toml: an upward import fails the build
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

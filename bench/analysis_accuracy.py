@@ -16,7 +16,7 @@ import numpy as np
 
 from analytics.pipeline import analyze_recording
 from sensor_gateway.errors import SimulationError
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator.session import simulate_session
 
 
 def match(det, ref, tol=0.2):

@@ -37,7 +37,7 @@ MOBGAP_REALTIME_FACTOR = 300.0
 SIMULATE = r"""
 import sys
 from analytics.recording.io import write_recording
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator.session import simulate_session
 session = simulate_session(seed=1, script="home", minutes=float(sys.argv[2]))
 write_recording(sys.argv[1], session.recording)
 """

@@ -29,8 +29,8 @@ from bleak import BleakClient  # noqa: E402
 from firmware_protocol.control import SetSampleRate, SetSamplesPerPacket, StartStreaming, StopStreaming  # noqa: E402
 from firmware_protocol.packet import decode_packet  # noqa: E402
 from firmware_protocol.wire import seq_distance  # noqa: E402
-from tests.ble_harness import BleStack  # noqa: E402
-from tests.ble_harness.central import CENTRAL, ControlChannel, NotificationQueue, scan_sensors, start_imu  # noqa: E402
+from testing.ble_harness import BleStack  # noqa: E402
+from testing.ble_harness.central import CENTRAL, ControlChannel, NotificationQueue, scan_sensors, start_imu  # noqa: E402
 
 
 def _pct(values: list[float], q: float) -> float:

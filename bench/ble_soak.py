@@ -23,11 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from gaitsym_common.uplink.vocabulary import PLACEMENTS  # noqa: E402
 from sensor_gateway.ble import BleConfig, make_ble_transport, pair  # noqa: E402
 from sensor_gateway.transport.base import LinkEvent, TransportEvent  # noqa: E402
-from sensor_gateway.uplink.vocabulary import PLACEMENTS  # noqa: E402
-from tests.ble_harness import BleStack  # noqa: E402
-from tests.ble_harness.standin import GatewayStandIn, kit_call  # noqa: E402
+from testing.ble_harness import BleStack  # noqa: E402
+from testing.ble_harness.standin import GatewayStandIn, kit_call  # noqa: E402
 
 
 def soak(minutes: float, drop_every_s: float, spp: int | None) -> int:

@@ -28,11 +28,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from firmware_protocol.packet import decode_packet  # noqa: E402
+from gaitsym_common.uplink.vocabulary import PLACEMENTS  # noqa: E402
 from sensor_gateway.ble import BleConfig, make_ble_transport, pair  # noqa: E402
 from sensor_gateway.transport.base import PacketEvent, TransportEvent  # noqa: E402
-from sensor_gateway.uplink.vocabulary import PLACEMENTS  # noqa: E402
-from tests.ble_harness import BleStack  # noqa: E402
-from tests.ble_harness.standin import GatewayStandIn, kit_call  # noqa: E402
+from testing.ble_harness import BleStack  # noqa: E402
+from testing.ble_harness.standin import GatewayStandIn, kit_call  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
 

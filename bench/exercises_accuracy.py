@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/exercises_accuracy.py [--seeds 1000-1039] [--minutes 15]
 
 Per seed: a home session (random mounting, noise, biases; tempo, rests, holds and partial repetitions vary,
-sensor_gateway/virtual_kit/exercises.py), analysed (1) with its markers and (2) with the markers removed.
+simulator/exercises.py), analysed (1) with its markers and (2) with the markers removed.
 Prints: repetition counts exact (%), metric errors (analysis - truth: mean, 95th percentile of |error|, max
 |error|), hold-duration error, set detection precision/recall (a detected set matches a truth set of the
 same exercise and side overlapping it by more than half of the shorter), rep counts of matched detected sets,
@@ -24,7 +24,7 @@ import numpy as np
 
 from analytics.algorithms.exercise_sets import analyze_exercise_sets
 from analytics.algorithms.pelvic_obliquity import pelvis_signals
-from sensor_gateway.virtual_kit import simulate_session
+from simulator import simulate_session
 
 SKIP = ("stand", "walk")
 

@@ -33,7 +33,7 @@ from scipy import signal
 
 from analytics.algorithms.gait_events import GaitEvents, detect_gait_events
 from analytics.validation.matching import match_events
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator.session import simulate_session
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "mobgap-lab"  # vendored (Apache-2.0)
 TOL_S = 0.2

@@ -24,9 +24,9 @@ from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
 from sensor_gateway.transport import SyncLink, VirtualKitTransport
-from sensor_gateway.transport.virtual_kit_source import _clock_of
-from sensor_gateway.virtual_kit import packets
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator import packets
+from simulator.session import simulate_session
+from simulator.virtual_kit_source import _clock_of
 
 
 def main() -> None:

@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from gateway.worker_stub import AckingWorker
 from servers import Mosquitto
 
+from gaitsym_common.mqtt import MqttSettings, PahoLink
 from sensor_gateway.core import Gateway, GatewayConfig
-from sensor_gateway.mqtt import MqttSettings, PahoLink
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import RealHostClock
 from sensor_gateway.transport import EventQueue, LinkEvent, PacketEvent
-from sensor_gateway.virtual_kit import packets
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator import packets
+from simulator.session import simulate_session
 
 
 class RealTimeFeeder:

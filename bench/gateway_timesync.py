@@ -1,6 +1,6 @@
 """Time-sync error of the production gateway on the virtual kit's packet stream.
 
-Per trial: a simulated walking session (`sensor_gateway.virtual_kit`, seeded) whose three sensors drift by
+Per trial: a simulated walking session (`simulator`, seeded) whose three sensors drift by
 20-50 ppm (random sign), with the simulator's bursty BLE arrival (connection interval 30-50 ms per sensor,
 40 % of events missed, up to 6 packets per event, packets ready 1-3 ms after their last sample). The gateway
 (decode, clock fit, batching, outbox) runs on a virtual clock, asking TIME_SYNC round trips (modelled by the

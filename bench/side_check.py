@@ -41,7 +41,7 @@ from analytics.algorithms.side_check import SideCheck, check_thigh_sides, decide
 from analytics.pipeline import analyze_recording
 from analytics.recording.io import Recording, SensorData, read_recording
 from sensor_gateway.errors import SimulationError
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator.session import simulate_session
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "mobgap-lab"  # vendored (Apache-2.0)
 TRIALS = ("HA-001_Test11_Trial1", "HA-001_Test5_Trial1", "HA-001_Test5_Trial2")

@@ -28,7 +28,7 @@ from analytics.algorithms.thigh_alignment import estimate_thigh_axes
 from analytics.algorithms.thigh_events import LOWPASS_HZ, MIN_SWING_PEAK_DPS
 from analytics.recording.io import Recording, read_recording
 from analytics.validation.gait_scores import GaitReference, load_reference, reference_from_truth
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator.session import simulate_session
 
 REPO = Path(__file__).resolve().parents[1]
 LAGS_MS = np.array([-300, -200, -150, -100, -50, 0, 50, 100, 150, 200, 300])

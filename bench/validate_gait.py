@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.seeds > 0:
         from sensor_gateway.errors import SimulationError
-        from sensor_gateway.virtual_kit.session import simulate_session
+        from simulator.session import simulate_session
 
         walks = {
             "sim normal": {},

@@ -57,7 +57,7 @@ def write_throughput(server: InfluxDB, n_samples: int, batch: int) -> float:
 
     from analytics.stores import open_store
     from analytics.stores.model import samples_from_arrays
-    from sensor_gateway.uplink.envelope import ClockMapping
+    from gaitsym_common.uplink.envelope import ClockMapping
 
     store = open_store(fresh_database(server))
     t0 = float(int(time.time()) // 86400 * 86400 - 86400)

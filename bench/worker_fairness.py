@@ -43,8 +43,8 @@ from worker_cost import cpu_s  # noqa: E402
 from worker_latency import pct  # noqa: E402
 
 from analytics.stores import open_store  # noqa: E402
+from gaitsym_common.uplink import envelope as env  # noqa: E402
 from sensor_gateway.core import GatewayConfig  # noqa: E402
-from sensor_gateway.uplink import envelope as env  # noqa: E402
 
 FLOOD_SUBJECT = "FLOOD"
 TEMPLATE_BOOT = 3_999_999_999
@@ -76,7 +76,7 @@ def flooder(port: int, kind: str, packets: int, stop: Any, published: Any, rate:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from sensor_gateway.uplink.topics import topic
+    from gaitsym_common.uplink.topics import topic
 
     templates = flood_payloads(kind, packets)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="flooder")

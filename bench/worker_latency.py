@@ -34,8 +34,8 @@ from worker_cost import cpu_s  # noqa: E402
 
 from analytics.stores import open_store  # noqa: E402
 from analytics.worker.decode import batch_samples  # noqa: E402
+from gaitsym_common.uplink import envelope as env  # noqa: E402
 from sensor_gateway.core import GatewayConfig  # noqa: E402
-from sensor_gateway.uplink import envelope as env  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -85,7 +85,7 @@ def main() -> None:
         # CPU time of the whole process (every thread's CPU, attributed to the main thread's current call)
         code = (
             "import cProfile, sys, time\n"
-            "from analytics.cli import main\n"
+            "from gaitsym.cli import main\n"
             f"sys.argv = ['gaitsym', *{self.args[i + 2 :]!r}]\n"
             f"p = cProfile.Profile({timer})\n"
             "c0, m0 = time.process_time(), time.thread_time()\n"

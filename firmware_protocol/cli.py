@@ -2,7 +2,7 @@
 
 Prints every field; for an IMU packet also the samples in physical units (acc m/s², gyr deg/s). On a malformed
 message prints ``{"error": "<ExceptionClass>", "field": "<field>", "message": ..., "kind": ...}`` to stdout and
-returns exit code 2. Pure Python: does not import numpy. The argument parser lives in analytics/cli.py.
+returns exit code 2. Pure Python: does not import numpy. The argument parser lives in gaitsym/cli.py.
 """
 
 from __future__ import annotations

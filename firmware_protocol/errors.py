@@ -33,11 +33,17 @@ __all__ = [
 
 
 class ProtocolError(ValueError):
-    """Root of every wire-format error. `.field` names the offending field as in SPEC.md's tables."""
+    """Root of every wire-format error. `.field` names the offending field as in SPEC.md's tables.
+
+    `.packet_index` is None, except when `packet_arrays.decode_packets` refuses one of many packets: then it is
+    that packet's position."""
+
+    packet_index: int | None
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         self.detail = message
+        self.packet_index = None
         super().__init__(f"{field}: {message}")
 
     def __reduce__(self) -> tuple[object, ...]:  # keep picklable despite the two-argument constructor

@@ -25,6 +25,7 @@ from .wire import (
 
 __all__ = [
     "MAX_SAMPLE_RATE_HZ",
+    "PLACEMENTS",
     "SENSOR_INFO_BYTES",
     "SERIAL_BYTES",
     "Placement",
@@ -77,6 +78,10 @@ _PLACEMENT_CODES: tuple[Placement, ...] = (
     Placement.LEFT_THIGH,
     Placement.RIGHT_THIGH,
 )
+
+PLACEMENTS: tuple[str, ...] = tuple(str(p) for p in _PLACEMENT_CODES if p is not Placement.UNASSIGNED)
+"""The kit's three worn placements in wire-code order: ("pelvis", "left_thigh", "right_thigh"). The one
+definition: topics, envelopes, stores, recordings and algorithms all use this tuple."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

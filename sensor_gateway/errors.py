@@ -6,21 +6,11 @@ The retry-or-drop decision for each layer lives next to it (transport, uplink, o
 
 from __future__ import annotations
 
+from gaitsym_common.errors import UplinkError
+
 
 class GatewayError(Exception):
     """Root of every error raised by the sensor_gateway package."""
-
-
-class UplinkError(GatewayError, ValueError):
-    """An MQTT topic, envelope, marker or command does not follow the uplink contract (names the field)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-class VocabularyError(UplinkError):
-    """An exercise id, side or set number outside the frozen vocabulary."""
 
 
 class SimulationError(GatewayError, ValueError):

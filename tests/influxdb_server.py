@@ -1,7 +1,7 @@
 """A real InfluxDB 1.x for integration tests, in the style of `servers.Mosquitto`: the project's own
 deploy/influxdb/influxdb.conf, with only the folders (a temp dir) and the ports (free loopback ports) changed,
 authentication ENABLED. `start` creates the admin user (allowed once, while no user exists), then the
-gaitsym database, its retention policies and a non-admin worker user through `analytics.stores.influx.setup_v1`.
+gaitsym database, its retention policies and a non-admin worker user through `analytics.stores.influx_setup.setup_v1`.
 stop (SIGTERM) / kill (SIGKILL) / restart keep the data folder.
 
 If ``influxd`` is missing, `find_influxd` runs ``apt-get install -y influxdb influxdb-client`` once (root; the
@@ -113,8 +113,7 @@ class InfluxDB:
         return doc
 
     def _initialise(self) -> None:
-        from analytics.stores.influx import setup_v1
-        from analytics.stores.influx_setup import create_first_admin
+        from analytics.stores.influx_setup import create_first_admin, setup_v1
 
         create_first_admin(self.url, ADMIN_USER, ADMIN_PASSWORD)  # the deployment's own first-admin step
         setup_v1(self.url, ADMIN_USER, ADMIN_PASSWORD, worker_user=WORKER_USER, worker_password=WORKER_PASSWORD)

@@ -13,8 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sensor_gateway.mqtt.local_broker import BrokerUnavailable, LocalMosquitto, free_port
-from sensor_gateway.mqtt.local_broker import find_mosquitto as _find
+from gaitsym_common.mqtt.local_broker import BrokerUnavailable, LocalMosquitto, free_port
+from gaitsym_common.mqtt.local_broker import find_mosquitto as _find
 
 ROOT = Path(__file__).resolve().parents[1]
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -39,7 +39,7 @@ def find_mosquitto() -> str:
 
 
 class Mosquitto(LocalMosquitto):
-    """The product's local broker launcher (sensor_gateway.mqtt.local_broker), installing Mosquitto if missing."""
+    """The product's local broker launcher (gaitsym_common.mqtt.local_broker), installing Mosquitto if missing."""
 
     def __init__(self, workdir: Path, port: int | None = None, conf: Path = MOSQUITTO_CONF) -> None:
         find_mosquitto()

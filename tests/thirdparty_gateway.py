@@ -1,4 +1,4 @@
-"""A minimal third-party home gateway, written from sensor_gateway/uplink/UPLINK.md and firmware_protocol/SPEC.md
+"""A minimal third-party home gateway, written from gaitsym_common/uplink/UPLINK.md and firmware_protocol/SPEC.md
 alone: it imports nothing of gaitsym (the sensor's packets are encoded here from SPEC.md §3-5 too), so a test can
 check that the worker accepts what anyone implementing the documents may send.
 

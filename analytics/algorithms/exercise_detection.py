@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 
 from analytics.algorithms.exercise_reps import PARTIAL_SHARE, runs, smooth_angle
-from analytics.algorithms.exercise_signals import PLACEMENTS, STILL_DPS, ExerciseSignals, angle_from_deg, mean_direction
+from analytics.algorithms.exercise_signals import STILL_DPS, ExerciseSignals, angle_from_deg, mean_direction
 from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S
 from analytics.errors import InsufficientData
+from firmware_protocol.sensor_info import PLACEMENTS
 
 UPRIGHT_DEG = 35.0
 LYING_DEG = 50.0

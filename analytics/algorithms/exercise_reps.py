@@ -9,7 +9,7 @@ low-passed at ``SMOOTH_HZ``.
    and at least ``MIN_EXCURSION_DEG``; each is widened to its onset and offset, the last/first samples below
    ``REST_SHARE`` (3 %) of the largest angle (where the movement leaves and regains the rest posture).
 2. **Typical amplitude**: the median peak of the excursions that reach at least half of the largest peak.
-3. **Partial repetitions** (definition shared with the simulator, sensor_gateway/virtual_kit/exercises.py,
+3. **Partial repetitions** (definition shared with the simulator, simulator/exercises.py,
    and its truth): an excursion whose peak is below ``PARTIAL_SHARE`` (50 %) of the typical amplitude is a
    partial repetition, which a therapist would not count; it is reported (``n_partial``), not counted.
 4. **Holds** (exercises with a hold): the held position of a complete repetition is the median angle over

@@ -71,10 +71,10 @@ from analytics.algorithms.exercise_signals import (
 from analytics.algorithms.gait_events import GaitEvents
 from analytics.algorithms.pelvic_obliquity import PelvisSignals
 from analytics.errors import AnalyticsError, InvalidSignal
-from sensor_gateway.uplink.vocabulary import EXERCISE_IDS
+from gaitsym_common.uplink.vocabulary import EXERCISE_IDS
 
 EXERCISES = EXERCISE_IDS
-"""The frozen activity vocabulary (gaitsym.exercises/1, sensor_gateway/uplink/exercises-v1.json)."""
+"""The frozen activity vocabulary (gaitsym.exercises/1, gaitsym_common/uplink/exercises-v1.json)."""
 SIDES = ("left", "right", "none")
 SIDED = ("clam", "single_leg_bridge", "single_leg_stance", "lunge", "quadruped_leg_raise")
 HOLD_EXERCISES = ("single_leg_bridge", "single_leg_stance", "quadruped_leg_raise", "pelvic_tilt", "clam")

@@ -46,8 +46,8 @@ from analytics.algorithms.pelvic_obliquity import PelvisSignals, pelvis_signals
 from analytics.algorithms.pelvis_alignment import BodyAxes
 from analytics.algorithms.tilt import block_means, estimate_tilt, prefix_product, smoothed_angular_speed_dps
 from analytics.errors import InsufficientData
+from firmware_protocol.sensor_info import PLACEMENTS
 
-PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 THIGHS = ("left_thigh", "right_thigh")
 STILL_DPS = 4.0
 """Smoothed angular speed (deg/s) below which a segment counts as still (sway is ~1-3 deg/s)."""

@@ -6,8 +6,8 @@ Definitions (gaitsym.result/1):
   asin(left . up), with ``up`` the earth vertical in the sensor frame (analytics.algorithms.tilt) and
   ``left`` the pelvis's left axis in the sensor frame (analytics.algorithms.pelvis_alignment). Positive when
   the right hemipelvis is lower than the left. Heading-free.
-- **Reference**: the median obliquity over quiet standing. Sensor mounting tilt is large (-10 deg seen on
-  real data, FIELD_NOTES section 2) and cannot be told apart from a static pelvic obliquity, so every angle
+- **Reference**: the median obliquity over quiet standing. Sensor mounting tilt (a belt-worn sensor sits at
+  the angle of the back under it) cannot be told apart from a static pelvic obliquity, so every angle
   is reported relative to the patient's own quiet standing (a dynamic, calibration-relative measure).
 - **Pelvic drop** of a LEFT stance (deg): the peak of obliquity relative to standing between the left
   initial contact and the left final contact, i.e. the peak drop of the RIGHT (contralateral) hemipelvis,

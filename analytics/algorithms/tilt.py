@@ -2,8 +2,9 @@
 
 Follows the structure of the complementary filter used by x-io Fusion / Madgwick (Madgwick 2010; Fusion:
 github.com/xioTechnologies/Fusion): the gyroscope gives orientation changes at high frequency, gravity in the
-accelerometer anchors the low frequencies. Instead of a sample-by-sample loop (imufusion costs ~2.1 us per
-sample from Python, FIELD_NOTES section 2), the same idea is computed on whole arrays:
+accelerometer corrects the low frequencies. Instead of a sample-by-sample loop (imufusion from Python takes 13x
+longer on 30 min of one sensor: bench/RESULTS.md, "Tilt estimator vs imufusion"), the same idea is computed on
+whole arrays:
 
 1. Gyro integration as a prefix product of per-sample rotation quaternions,
    Q_k = dq_0 * dq_1 * ... * dq_(k-1), computed by a work-efficient parallel scan (Blelloch 1990) on

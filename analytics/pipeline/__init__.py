@@ -1,4 +1,4 @@
-"""The analysis pipeline of a recording (issue 3): `analyze_recording(recording) -> gaitsym.result/1 dict`.
+"""The analysis pipeline of a recording: `analyze_recording(recording) -> gaitsym.result/1 dict`.
 
 Imported lazily so that `gaitsym` builds its parser (analytics.pipeline.cli) without numpy.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["analyze_recording", "default_exercise_analyzer"]
+__all__ = ["AnalysisResult", "analyze_recording", "default_exercise_analyzer"]
 
 
 def __getattr__(name: str) -> Any:

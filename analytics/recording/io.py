@@ -36,12 +36,12 @@ import numpy as np
 import pandas as pd
 
 from analytics.errors import RecordingError
+from firmware_protocol.sensor_info import PLACEMENTS
 from firmware_protocol.wire import ACC_RANGES_G, GYR_RANGES_DPS, MAX_SAMPLE_RATE_HZ
 
 FORMAT = "recording/1"
 COLUMNS = ("time_s", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 UNITS = {"acc": "m/s^2", "gyr": "deg/s"}
-PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 EVENT_COLUMNS = ("t_s", "event", "exercise", "side", "set")
 GRAVITY_MPS2 = 9.80665
 
@@ -251,8 +251,8 @@ def _read_events(path: Path, last_t_s: float) -> tuple[ExerciseMarker, ...]:
     handle = _open_in_folder(path.parent, path.name, MAX_EVENTS_BYTES)
     if handle is None:
         return ()
-    from sensor_gateway.errors import VocabularyError
-    from sensor_gateway.uplink.vocabulary import check_activity
+    from gaitsym_common.errors import VocabularyError
+    from gaitsym_common.uplink.vocabulary import check_activity
 
     with handle:
         try:

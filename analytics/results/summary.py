@@ -1,7 +1,7 @@
 """The one rule that turns strides into a gait summary, shared by the simulator's truth and the analysis.
 
 Rule (gaitsym.result/1): in each walking bout, the first and the last stride of each side are excluded
-(gait initiation and termination: Mobilise-D practice, and FIELD_NOTES section 2); a side's summary value
+(gait initiation and termination: Mobilise-D practice); a side's summary value
 is the mean over its included strides. Asymmetry follows:
 
 - symmetry index  SI  = 100 (L - R) / (0.5 (L + R))   [%], positive when left is larger

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from analytics.stores.errors import StoreConfigError
-from sensor_gateway.redaction import redact_url
+from gaitsym_common.redaction import redact_url
 
 if TYPE_CHECKING:
     from analytics.stores.model import (
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         SessionResults,
         WriteReport,
     )
-    from sensor_gateway.uplink.envelope import ClockMapping
+    from gaitsym_common.uplink.envelope import ClockMapping
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics.stores.errors import StoreError
-from sensor_gateway.redaction import redact_url
+from gaitsym_common.redaction import redact_url
 
 
 def _when(time_us: int) -> str:

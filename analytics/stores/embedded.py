@@ -53,8 +53,8 @@ from analytics.stores.model import (
     sensor_slot_start_us,
 )
 from analytics.stores.quarantine import Quarantine
-from sensor_gateway.private_files import prepare_private_sqlite
-from sensor_gateway.uplink.envelope import ClockMapping
+from gaitsym_common.private_files import prepare_private_sqlite
+from gaitsym_common.uplink.envelope import ClockMapping
 
 DEFAULT_RAW_RETENTION_S = 30 * 24 * 3600.0
 

@@ -5,7 +5,7 @@
 
 creates the first admin user when the server has none (InfluxDB allows exactly that one statement without
 credentials while no user exists), then the database, its retention policies and the worker's user
-(`analytics.stores.influx.setup_v1`). Passwords come from the environment, ``GAITSYM_INFLUX_ADMIN_PASSWORD``
+(`setup_v1`). Passwords come from the environment, ``GAITSYM_INFLUX_ADMIN_PASSWORD``
 and ``GAITSYM_INFLUX_PASSWORD`` (the variable the worker itself reads), else they are asked for on the
 terminal without echo (or read from standard input when there is no terminal). They travel only in HTTP
 request bodies and headers: never on a command line (visible to every local user in ``ps`` and
@@ -26,11 +26,80 @@ import urllib.parse
 import urllib.request
 
 from analytics.stores.errors import StoreError, StoreQueryError, StoreUnavailable
-from analytics.stores.influx import quote_ident, quote_str, setup_v1, without_secret
-from sensor_gateway.redaction import redact_url
+from analytics.stores.influx import InfluxConfig, InfluxStore
+from analytics.stores.influx_codec import quote_ident, quote_str
+from analytics.stores.quarantine import Quarantine
+from gaitsym_common.redaction import redact_url
 
 ADMIN_PASSWORD_ENV = "GAITSYM_INFLUX_ADMIN_PASSWORD"
 WORKER_PASSWORD_ENV = "GAITSYM_INFLUX_PASSWORD"
+
+
+def without_secret(exc: StoreError, secret: str) -> StoreError:
+    """A copy of ``exc`` (same class) whose message no longer holds ``secret``, quoted or not."""
+    message = str(exc)
+    if secret:
+        message = message.replace(quote_str(secret), "'***'").replace(secret, "***")
+    return type(exc)(message)
+
+
+def setup_v1(
+    url: str,
+    admin_user: str,
+    admin_password: str,
+    *,
+    database: str = "gaitsym",
+    raw_rp: str = "raw",
+    raw_retention: str = "30d",
+    sensor_time_rp: str = "raw_unsynced",
+    results_rp: str = "results",
+    worker_user: str | None = None,
+    worker_password: str | None = None,
+    timeout_s: float = 10.0,
+) -> None:
+    """Create the database, its retention policies and (optionally) the worker's user on InfluxDB 1.x.
+
+    Idempotent: an existing policy is ALTERed to the requested duration. Needs an admin user (1.x grants
+    CREATE RETENTION POLICY to admins only). 2.x: create buckets ``{database}/{raw_rp}`` with the raw
+    retention, ``{database}/{sensor_time_rp}`` and ``{database}/{results_rp}`` with none instead
+    (``influx bucket create``).
+    """
+    admin = InfluxStore(
+        InfluxConfig(url=url, database=database, username=admin_user, password=admin_password, timeout_s=timeout_s),
+        quarantine=_NoQuarantine(),
+    )
+    try:
+        db = quote_ident(database)
+        admin.query(f"CREATE DATABASE {db}")
+        existing = admin.retention_policies()
+        policies = ((raw_rp, raw_retention, ""), (sensor_time_rp, "INF", ""), (results_rp, "INF", " DEFAULT"))
+        for rp, duration, default in policies:
+            verb = "ALTER" if rp in existing else "CREATE"
+            shard = " SHARD DURATION 1d" if duration != "INF" else ""
+            admin.query(
+                f"{verb} RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {duration} REPLICATION 1{shard}{default}"
+            )
+        if worker_user:
+            secret = worker_password or ""
+            try:
+                admin.query(f"CREATE USER {quote_ident(worker_user)} WITH PASSWORD {quote_str(secret)}")
+            except StoreError as exc:
+                if not (isinstance(exc, StoreQueryError) and "already exists" in str(exc)):
+                    # the error quotes the statement, password included: never let it reach a log
+                    raise without_secret(exc, secret) from None
+            admin.query(f"GRANT ALL ON {db} TO {quote_ident(worker_user)}")
+    finally:
+        admin.close()
+
+
+class _NoQuarantine(Quarantine):
+    """Admin connections never write data: no quarantine file."""
+
+    def __init__(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def create_first_admin(url: str, user: str, password: str, timeout_s: float = 10.0) -> bool:

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.stores.errors import InvalidBatch
-from sensor_gateway.uplink.envelope import ClockMapping
-from sensor_gateway.uplink.vocabulary import PLACEMENTS
+from gaitsym_common.uplink.envelope import ClockMapping
+from gaitsym_common.uplink.vocabulary import PLACEMENTS
 
 STORE_SCHEMA = "gaitsym.store/1"
 RAW = "raw"

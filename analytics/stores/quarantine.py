@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from sensor_gateway.private_files import prepare_private_sqlite
+from gaitsym_common.private_files import prepare_private_sqlite
 
 log = logging.getLogger("gaitsym.stores")
 

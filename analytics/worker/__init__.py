@@ -1,10 +1,12 @@
-"""The analytics worker (issue 6): MQTT uplink in, raw data and results in the store, acks to the gateway.
+"""The analytics worker: MQTT uplink in, raw data and results in the store, acks to the gateway.
 
 - `link`: the worker's MQTT interface (`WorkerLink`) and its paho-mqtt implementation (persistent session,
   QoS 1, manual PUBACK, shared subscriptions ``$share/gaitsym-workers/...``);
 - `decode`: uplink envelopes and sensor packets -> `analytics.stores.model.RawSamples`;
 - `segments`: closing markers -> segments read back from the store -> analysis -> result points;
-- `worker`: the consumer loop (store, acknowledge, analyse, retry or quarantine);
+- `worker`: the consumer loop (admit within budgets, carry, quarantine, acknowledge, retry); with it
+  `raw_ingest` (raw batches and gaps into the store, the cache of what this worker stored) and `segment_jobs`
+  (a closing marker from arrival through analysis to acknowledgement); `config`: `WorkerConfig`, `WorkerStats`;
 - `reanalyze`: recompute a subject's stored sessions from stored raw data (`gaitsym reanalyze`);
 - `errors`: `WorkerError` and the pure retry-vs-drop rule `sort_failure`;
 - `cli`: `gaitsym worker`, `gaitsym reanalyze` (light: imports the work only when it runs).

@@ -17,10 +17,10 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sensor_gateway.redaction import redact_url
+from gaitsym_common.redaction import redact_url
 
 if TYPE_CHECKING:
-    from sensor_gateway.mqtt.client import MqttSettings
+    from gaitsym_common.mqtt.client import MqttSettings
 
 STORE_HELP = (
     "influx://user@host:8086/gaitsym (password/token from GAITSYM_INFLUX_PASSWORD/GAITSYM_INFLUX_TOKEN) or the "
@@ -32,7 +32,7 @@ def mqtt_settings(args: argparse.Namespace) -> MqttSettings:
     """The worker's broker settings from its flags (`settings_from_url`: TLS exactly for ``mqtts://``).
     MqttError naming what is wrong."""
     from analytics.worker.link import SESSION_EXPIRY_S
-    from sensor_gateway.mqtt.client import settings_from_url
+    from gaitsym_common.mqtt.client import settings_from_url
 
     url = args.mqtt if "://" in args.mqtt else f"mqtt://{args.mqtt}"
     return settings_from_url(
@@ -68,7 +68,7 @@ def worker_command(args: argparse.Namespace) -> int:
     from analytics.worker.idle_sessions import IdleClose
     from analytics.worker.link import PahoWorkerLink
     from analytics.worker.worker import Worker, WorkerConfig
-    from sensor_gateway.mqtt.client import MqttError
+    from gaitsym_common.mqtt.client import MqttError
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -14,7 +14,7 @@ Reading untrusted MQTT bytes (`decode.decode_message`, `decode.batch_samples`) t
 raised it, into a MalformedMessage: a payload that trips a bug is still bad input, never a reason to crash or to
 retry forever. Likewise, when storing a turn's batches fails for another reason than the store being unavailable
 (StoreUnavailable, OSError, timeouts), the worker writes them one by one and quarantines the one that fails, so
-one batch never holds back the others (`worker.Worker._write_raw`). Not a failure: a subject past its budget
+one batch never holds back the others (`raw_ingest.RawIngest._write_raw`). Not a failure: a subject past its budget
 (`budget`) is *shed*, PUBACK without storing and without the end-to-end ack (the gateway re-sends it).
 """
 
@@ -44,10 +44,6 @@ class SegmentIncomplete(WorkerError):
     def __init__(self, message: str, missing: int) -> None:
         super().__init__(message)
         self.missing = missing
-
-
-class MqttUnavailable(WorkerError):
-    """The broker refused or dropped the worker's connection."""
 
 
 class Verdict(Enum):

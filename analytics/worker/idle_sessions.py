@@ -51,7 +51,7 @@ from analytics.worker.segments import (
     load_segment,
     segment_results,
 )
-from sensor_gateway.uplink.envelope import SensorPosition
+from gaitsym_common.uplink.envelope import SensorPosition
 
 log = logging.getLogger("gaitsym.worker")
 IDLE_MARKER = "idle-close"

@@ -15,7 +15,7 @@ Acknowledgement is manual (``manual_ack``): the
 broker's PUBACK is sent by the consumer only once the message is handled (raw data durably stored, a
 marker analysed or deferred, a malformed payload quarantined), never by paho when the callback returns.
 
-paho's callbacks only convert to events (`Delivery`, `Connected`, `Disconnected` from sensor_gateway.mqtt)
+paho's callbacks only convert to events (`Delivery`, `Connected`, `Disconnected` from gaitsym_common.mqtt)
 and enqueue them; the consumer (`analytics.worker.worker.Worker`) does the work in its own thread.
 """
 
@@ -31,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sensor_gateway.mqtt.client import Connected, Disconnected, MqttSettings, apply_tls_and_credentials
+from gaitsym_common.mqtt.client import Connected, Disconnected, MqttSettings, apply_tls_and_credentials
 
 SESSION_EXPIRY_S = 30
 """How long the broker keeps a worker's session after its connection dies, s: long enough for a crashed worker

@@ -40,7 +40,7 @@ from analytics.recording.io import Recording, SensorData
 from analytics.stores import Store
 from analytics.stores.model import LIVE_OF, Provenance, RawIndex, RawSeries, SessionResults, results_from_document
 from analytics.worker.errors import SegmentIncomplete
-from sensor_gateway.uplink.envelope import Marker, SensorPosition
+from gaitsym_common.uplink.envelope import Marker, SensorPosition
 
 LIVE_VERSION = 1
 FINAL_VERSION = 2

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gaitsym_common.uplink.vocabulary import PLACEMENTS
 from sensor_gateway.ble.errors import BackoffPolicy, NotPaired, PairingError
-from sensor_gateway.uplink.vocabulary import PLACEMENTS
 
 __all__ = ["PAIRING_FILE", "BleConfig", "PairedSensor", "Pairing", "load_pairing", "save_pairing"]
 

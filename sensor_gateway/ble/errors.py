@@ -3,7 +3,8 @@
 Every error is a `sensor_gateway.transport.base.TransportError` (itself a `GatewayError`): the retryable ones
 derive from `SensorUnavailable`, the refusals from `SensorRejected`. bleak and bleak-retry-connector raise
 stringly typed errors; `classify` turns one into ours (it reads the D-Bus error name BlueZ sent, e.g.
-``org.bluez.Error.InProgress`` when a scan and a connect overlap on one adapter, FIELD_NOTES section 3).
+``org.bluez.Error.InProgress`` when a scan and a connect overlap on one adapter: BlueZ's Device1.Connect
+documents it, doc/org.bluez.Device.rst).
 `retry_delay_s` is the one backoff rule: error class + attempt number in, seconds (or None = give up) out.
 """
 

@@ -1,14 +1,33 @@
-"""Sessions without typing (pure): a session opens when the kit streams and the patient moves, and closes
+"""Sessions without typing: a session opens when the kit streams and the patient moves, and closes
 after ``still_timeout_s`` seconds of stillness; commands may also start/stop it explicitly.
 
 Motion = any sensor's gyroscope magnitude above ``motion_dps`` (deg/s) in a batch. Times are host seconds.
 A restarted gateway hands back the session it had open (`resume`), with the time of its last motion, so the
 stillness timeout counts from that motion and not from the restart.
+
+`SessionTracker` decides (pure); `Sessions` carries its decisions out as markers in the outbox: session_start,
+session_end, a window marker (up to the samples published) after a batch closes, at most every ``window_s`` s
+of a session, and the activity markers of commands. The open session's last motion is saved with each of its
+batches (same transaction): a restart less than ``still_timeout_s`` after it continues the session; a later one
+first sends the session's ``session_end`` (referring to its last committed samples), as the running gateway
+would have.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from dataclasses import dataclass
+
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
+from sensor_gateway.core.config import GatewayConfig
+from sensor_gateway.core.pump import Pump
+from sensor_gateway.core.sensors import SensorState
+from sensor_gateway.timing.host_clock import HostClock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,3 +70,156 @@ class SessionTracker:
     def close(self) -> str | None:
         ended, self.session, self.started_s = self.session, None, None
         return ended
+
+
+class _Now:
+    """A marker's default time: now (when the clock is synchronised)."""
+
+
+_NOW = _Now()
+
+
+class Sessions:
+    """The gateway's sessions: opened and closed through `tracker`, announced by markers committed to the outbox
+    (through ``pump``) that refer to the samples of ``sensors``."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        clock: HostClock,
+        tracker: SessionTracker,
+        sensors: dict[str, SensorState],
+        pump: Pump,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.tracker = tracker
+        self.sensors = sensors
+        self.pump = pump
+        self._last_window_s = 0.0
+        self._last_window: dict[str, env.SensorPosition] = {}
+
+    def _utc_of(self, host_s: float) -> float:
+        return self.clock.utc() - (self.clock.monotonic() - host_s)
+
+    def state(self) -> dict[str, object]:
+        """The ``session`` entry of the gateway state: the open session and the UTC time of its last motion
+        (written with every batch of the session, in the batch's own transaction), so that a restarted
+        gateway knows whether the stillness timeout passed while it was down."""
+        last = self.tracker.last_motion_s
+        return {
+            "id": self.tracker.session,
+            "counter": self.tracker.counter,
+            "last_motion_utc_s": self._utc_of(last) if self.tracker.session and last is not None else None,
+        }
+
+    def restore(self, saved: dict[str, object], cursors: dict[str, dict[str, object]]) -> None:
+        """The session an earlier process of this gateway left open (a restart, a crash, kill -9, a power cut):
+        continue it when its last motion is less than ``still_timeout_s`` ago on a synchronised clock (the running
+        gateway would still have it open), else send its ``session_end`` now, before anything else, referring to
+        the last samples of it the outbox committed (the ``cursors``), so that the worker runs its final
+        analysis."""
+        counter = saved.get("counter", 0)
+        self.tracker.counter = int(counter) if isinstance(counter, int | float) else 0
+        sid = saved.get("id")
+        if not isinstance(sid, str) or not sid:
+            return
+        # older gateways saved only the session's opening time ("utc_s"); an unsynchronised clock (a computer
+        # that just booted after a power cut, before NTP) cannot say how long the gateway was down: the session
+        # is ended then (two parts with final results each, rather than a later visit merged into it)
+        last = saved.get("last_motion_utc_s", saved.get("utc_s"))
+        still_s = self.clock.utc() - float(last) if isinstance(last, int | float) else math.inf
+        now = self.clock.monotonic()
+        if still_s < self.config.still_timeout_s and self.clock.utc_synced():
+            self.tracker.resume(sid, now - max(still_s, 0.0), now)
+            log.info("continuing session %s (last motion %.0f s ago)", sid, still_s)
+            return
+        positions: dict[str, env.SensorPosition] = {}
+        mapped: list[float] = []
+        for placement, cur in cursors.items():
+            serial, boot, next_seq = cur.get("serial"), cur.get("boot_epoch"), cur.get("next_seq")
+            # a cursor written before the session opened (a sensor that sent nothing in it) is not part of it
+            if placement not in self.sensors or cur.get("session", sid) != sid:
+                continue
+            if not isinstance(serial, str) or not isinstance(boot, int) or not isinstance(next_seq, int):
+                continue
+            positions[placement] = env.SensorPosition(serial, boot, next_seq - 1)
+            if isinstance(cur.get("mapped_last_utc_s"), int | float):
+                mapped.append(float(cur["mapped_last_utc_s"]))  # type: ignore[arg-type]
+        log.warning("session %s ended while the gateway was down (last motion %.0f s ago): closing it", sid, still_s)
+        self.marker(
+            "session_end",
+            now,
+            session=sid,
+            positions=positions,
+            t_utc_s=max(mapped) if mapped else None,  # its last sample's time, not the restart's
+            state={"session": {"id": None, "counter": self.tracker.counter, "last_motion_utc_s": None}},
+        )
+
+    def open(self, now: float, source: str = "gateway") -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock.utc())) if self.clock.utc_synced() else None
+        sid = f"{self.config.subject}-{stamp or f'm{int(now)}'}-{self.tracker.counter + 1}"
+        self.tracker.open(sid, now)
+        self._last_window_s = now
+        self.marker("session_start", now, source=source, state={"session": self.state()})
+
+    def close(self, now: float, source: str = "gateway") -> str | None:
+        closed = {"id": None, "counter": self.tracker.counter, "last_motion_utc_s": None}
+        self.marker("session_end", now, source=source, state={"session": closed})
+        return self.tracker.close()
+
+    def tick(self, now: float) -> None:
+        """A window marker when one is due; the session's end after stillness."""
+        if self.tracker.session is None:
+            return
+        # A window refers to samples already published (in batches ahead of it in the outbox), so a worker can
+        # analyse it on arrival instead of waiting for a batch still open here (up to batch_s more). One goes
+        # out as soon as a sensor published a batch since the previous window, at least window_s apart.
+        published = {p: s.published for p, s in self.sensors.items() if s.published is not None}
+        if published != self._last_window and now - self._last_window_s >= self.config.window_s:
+            self._last_window_s, self._last_window = now, published
+            self.marker("window", now, positions=published)
+        if self.tracker.due_to_close(now):
+            self.close(now)
+
+    def marker(
+        self,
+        type_: str,
+        now: float,
+        source: str = "gateway",
+        positions: dict[str, env.SensorPosition] | None = None,
+        session: str | None = None,
+        t_utc_s: float | _Now | None = _NOW,
+        state: dict[str, object] | None = None,
+        **activity: object,
+    ) -> None:
+        """Publish a marker of ``session`` (default: the open one) referring to ``positions`` (default: each
+        sensor's newest sample), stamped ``t_utc_s`` (default: now, when the clock is synchronised); ``state``
+        is committed in the marker's own transaction."""
+        sid = session or self.tracker.session
+        if sid is None:
+            return
+        last = (
+            positions
+            if positions is not None
+            else {
+                p: env.SensorPosition(s.info.serial, s.info.boot_epoch, s.stream.last_seq)
+                for p, s in self.sensors.items()
+                if s.info is not None and s.stream is not None and s.stream.last_seq is not None
+            }
+        )
+        key = ",".join(f"{p}={pos.seq}" for p, pos in sorted(last.items()))
+        marker = env.Marker(
+            kind="marker",
+            msg_id=f"marker:{sid}:{type_}:{key}:{activity.get('set', '')}",
+            subject=self.config.subject,
+            session=sid,
+            type=type_,
+            t_utc_s=(self.clock.utc() if self.clock.utc_synced() else None) if isinstance(t_utc_s, _Now) else t_utc_s,
+            last_seq=last,
+            exercise=activity.get("exercise"),  # type: ignore[arg-type]
+            side=activity.get("side"),  # type: ignore[arg-type]
+            set=activity.get("set"),  # type: ignore[arg-type]
+            source=source,
+        )
+        self.pump.put(marker.msg_id, topic(self.config.subject, "marker"), env.encode(marker), "marker", state=state)

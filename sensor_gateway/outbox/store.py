@@ -40,8 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gaitsym_common.private_files import prepare_private_sqlite
 from sensor_gateway.errors import GatewayError
-from sensor_gateway.private_files import prepare_private_sqlite
 
 CONTROL_KINDS = ("gap", "marker")
 

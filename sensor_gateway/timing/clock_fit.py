@@ -5,7 +5,9 @@ Model. A sample stamped ``t`` µs by the sensor's crystal reaches the gateway at
     arrival = offset + rate * t * 1e-6 + delay,      delay >= 0
 
 where ``rate`` is host seconds per sensor second (1 + drift; crystals are off by 10-50 ppm) and ``delay`` is
-the BLE stack's queueing: 0-2 ms inside a burst, then 60+ ms gaps (FIELD_NOTES §4). Least squares on raw
+the BLE stack's queueing: 0-2 ms inside a burst, then 60+ ms gaps (several notifications leave per connection
+event, BlueZ's default interval is 30-50 ms: `main.conf` MinConnectionInterval/MaxConnectionInterval; bench/RESULTS.md
+"Gateway: clock mapping" measures the fit on such arrivals). Least squares on raw
 arrivals would put the line through the *average* delay, which differs per sensor and per link; the true
 line is instead the one that every arrival lies *above*.
 

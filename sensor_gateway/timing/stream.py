@@ -151,7 +151,7 @@ class SensorStream:
         period_us = 1e6 / self.sample_rate_hz
         restarted = False
         if self._last_t_us is None or self._last_arrival is None:
-            t_us = timestamp_us  # the stream's first packet anchors the unwrapping
+            t_us = timestamp_us  # the stream's first packet is the unwrapping's origin
         else:
             elapsed_s = max(0.0, arrival_s - self._last_arrival)
             expected = self._last_t_us + elapsed_s * 1e6
@@ -173,7 +173,7 @@ class SensorStream:
             if self.estimator.ready:
                 ended = self.estimator.fit()
                 self.clock_restarts += 1
-            else:  # no line yet (a resumed stream): nothing to restart, only the unwrapping re-anchored
+            else:  # no line yet (a resumed stream): nothing to restart, only the unwrapping took a new origin
                 restarted = False
             self.estimator.reset()
         self._next_seq = seq + n_samples

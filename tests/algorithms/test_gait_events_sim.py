@@ -8,7 +8,7 @@ import pytest
 
 from analytics.algorithms.gait_events import detect_gait_events
 from analytics.validation.matching import match_events
-from sensor_gateway.virtual_kit import simulate_session
+from simulator import simulate_session
 
 
 @pytest.mark.parametrize(("seed", "si_pct", "drop_left", "drop_right"), [(4, 5.0, 1.0, 6.0), (17, -5.0, 7.0, 2.0)])

@@ -135,7 +135,7 @@ def test_bias_removal_and_the_low_cutoff_cut_the_obliquity_error_of_real_walking
     left axis against the truth, relative to the calibration stand, while walking."""
     from scipy.spatial.transform import Rotation
 
-    from sensor_gateway.virtual_kit.session import simulate_session
+    from simulator.session import simulate_session
 
     s = simulate_session(seed=7, script="walk", minutes=1.5)
     pelvis, fs = s.recording.sensors["pelvis"], s.recording.sampling_rate_hz

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `tests.ble_harness` (namespace package `tests`) needs the repo root
+if str(REPO) not in sys.path:  # `testing.ble_harness` (namespace package `tests`) needs the repo root
     sys.path.insert(0, str(REPO))
 
+from gaitsym_common.uplink.vocabulary import PLACEMENTS  # noqa: E402
 from sensor_gateway.ble import BleConfig, Pairing, make_ble_transport, pair  # noqa: E402
-from sensor_gateway.uplink.vocabulary import PLACEMENTS  # noqa: E402
-from tests.ble_harness import BleStack  # noqa: E402
-from tests.ble_harness.standin import GatewayStandIn  # noqa: E402
+from testing.ble_harness import BleStack  # noqa: E402
+from testing.ble_harness.standin import GatewayStandIn  # noqa: E402
 
 
 def _missing() -> str | None:

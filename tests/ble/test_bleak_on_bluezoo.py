@@ -37,8 +37,8 @@ from firmware_protocol.gatt import (
 from firmware_protocol.packet import ImuPacket, decode_packet
 from firmware_protocol.sensor_info import Placement, SensorInfo, decode_sensor_info
 from firmware_protocol.wire import seq_distance
-from tests.ble_harness import BleStack
-from tests.ble_harness.central import (
+from testing.ble_harness import BleStack
+from testing.ble_harness.central import (
     CENTRAL,
     ControlChannel,
     Notification,

@@ -18,8 +18,8 @@ from firmware_protocol.control import (
 from firmware_protocol.errors import BadCrc
 from firmware_protocol.packet import decode_packet
 from firmware_protocol.sensor_info import Placement, decode_sensor_info
-from sensor_gateway.virtual_kit.ble_peripheral import EmulatedSensor, SensorIdentity, SineSource
-from sensor_gateway.virtual_kit.ble_peripheral.samples import to_counts
+from testing.ble_peripheral import EmulatedSensor, SensorIdentity, SineSource
+from testing.ble_peripheral.samples import to_counts
 
 
 class FakeClock:

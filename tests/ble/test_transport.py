@@ -14,11 +14,11 @@ import json
 import pytest
 
 from firmware_protocol.sensor_info import Placement
+from gaitsym_common.uplink.vocabulary import PLACEMENTS
 from sensor_gateway.ble import BleConfig, PairingError, make_ble_transport, pair
 from sensor_gateway.ble.config import PAIRING_FILE
-from sensor_gateway.uplink.vocabulary import PLACEMENTS
-from tests.ble_harness import BleStack
-from tests.ble_harness.standin import GatewayStandIn, kit_call
+from testing.ble_harness import BleStack
+from testing.ble_harness.standin import GatewayStandIn, kit_call
 
 pytestmark = pytest.mark.timeout(120)
 

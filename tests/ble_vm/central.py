@@ -46,19 +46,19 @@ if str(REPO) not in sys.path:  # tests.gateway.worker_stub
 from dbus_fast import BusType, Message, MessageType, Variant  # noqa: E402
 from dbus_fast.aio import MessageBus  # noqa: E402
 
+from firmware_protocol.sensor_info import PLACEMENTS  # noqa: E402
+from gaitsym.gateway_runner import build_ble_gateway, serve  # noqa: E402
+from gaitsym_common.mqtt.client import MqttSettings  # noqa: E402
+from gaitsym_common.mqtt.local_broker import LocalMosquitto  # noqa: E402
+from gaitsym_common.uplink import envelope as env  # noqa: E402
 from sensor_gateway.ble import BleConfig, BleTransport, PairedSensor, Pairing, StreamLedger, pair  # noqa: E402
 from sensor_gateway.ble.link import SensorLink  # noqa: E402
 from sensor_gateway.core.gateway import GatewayConfig  # noqa: E402
-from sensor_gateway.core.runner import build_ble_gateway, serve  # noqa: E402
-from sensor_gateway.mqtt.client import MqttSettings  # noqa: E402
-from sensor_gateway.mqtt.local_broker import LocalMosquitto  # noqa: E402
 from sensor_gateway.timing.host_clock import RealHostClock  # noqa: E402
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent, TransportEvent  # noqa: E402
-from sensor_gateway.uplink import envelope as env  # noqa: E402
 from tests.gateway.worker_stub import AckingWorker  # noqa: E402
 
 KIT_SERIALS = ("GS1-PLV-0001", "GS1-LTH-0002", "GS1-RTH-0003")
-PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 MTU_SERIAL = "GS1-MTU-0004"
 SUBJECT = "P-vm"
 

@@ -37,7 +37,7 @@ if [ "$gaitsym_btmon" = 1 ]; then "$gaitsym_bluez/usr/bin/btmon" -w /tmp/hci.bts
 
 cd "$gaitsym_repo" || off
 # the kit is the controller too: the kernel gives up on an HCI command unanswered for 2 s
-nice -n -10 "$PY" -m sensor_gateway.virtual_kit.ble_peripheral.bumble_kit --vhci /dev/vhci --control /run/kit.sock \
+nice -n -10 "$PY" -m testing.ble_peripheral.bumble_kit --vhci /dev/vhci --control /run/kit.sock \
   --small-mtu-sensor "$gaitsym_small_mtu" --motion sine >"$W/kit.log" 2>&1 &
 KIT=$!
 # The gateway (pairing, BleTransport, core, outbox, paho) + Mosquitto + an acknowledging worker. Started at once:

@@ -12,9 +12,9 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from servers import MOSQUITTO_CONF, Mosquitto
 
-from sensor_gateway.uplink.envelope import MAX_PAYLOAD_BYTES
-from sensor_gateway.uplink.topics import topic
-from sensor_gateway.uplink.vocabulary import PLACEMENTS
+from gaitsym_common.uplink.envelope import MAX_PAYLOAD_BYTES
+from gaitsym_common.uplink.topics import topic
+from gaitsym_common.uplink.vocabulary import PLACEMENTS
 
 HEADER_ALLOWANCE = 1024
 """What mosquitto.conf adds to the payload limit for the MQTT header of a publish."""

@@ -17,8 +17,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from servers import Mosquitto
 
+from gaitsym_common.uplink import envelope as env
 from sensor_gateway.core import run_for
-from sensor_gateway.uplink import envelope as env
 
 WAIT_S = 15.0
 

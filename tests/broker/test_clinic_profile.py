@@ -16,12 +16,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from servers import Mosquitto
 
-from analytics.cli import build_parser
 from analytics.worker import cli as worker_cli
 from analytics.worker.link import Delivery, PahoWorkerLink
 from broker.clinic import USERS, ClinicFiles, clinic_files
-from sensor_gateway.core.runner import mqtt_settings, run_session_command
-from sensor_gateway.mqtt.client import (
+from gaitsym.cli import build_parser
+from gaitsym.gateway_runner import mqtt_settings, run_session_command
+from gaitsym_common.mqtt.client import (
     Connected,
     Disconnected,
     Incoming,
@@ -30,8 +30,8 @@ from sensor_gateway.mqtt.client import (
     apply_tls_and_credentials,
     settings_from_url,
 )
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import gateway_subscriptions, topic, worker_subscriptions
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import gateway_subscriptions, topic, worker_subscriptions
 
 WAIT_S = 15.0
 """Upper bound for things that happen within milliseconds on loopback (a deadline, not a measured time)."""

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from servers import Mosquitto
 
-from analytics.cli import build_parser, main
 from analytics.worker import cli as worker_cli
 from analytics.worker.link import SESSION_EXPIRY_S, PahoWorkerLink
-from sensor_gateway.core.runner import mqtt_settings
-from sensor_gateway.mqtt.client import Connected, MqttError, settings_from_url
-from sensor_gateway.uplink.topics import worker_subscriptions
+from gaitsym.cli import build_parser, main
+from gaitsym.gateway_runner import mqtt_settings
+from gaitsym_common.mqtt.client import Connected, MqttError, settings_from_url
+from gaitsym_common.uplink.topics import worker_subscriptions
 
 
 def worker_settings(*flags: str):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from analytics.cli import COMMAND_MODULES, build_parser, main
+from gaitsym.cli import build_parser, command_modules, main
 
 
 def _subcommands() -> list[str]:
@@ -29,13 +29,13 @@ def test_every_subcommand_has_help(capsys):
 def test_building_the_parser_imports_no_numerics():
     """`gaitsym protocol decode` on a gateway must not pay for numpy/pandas; the registry stays light."""
     code = (
-        "import sys, analytics.cli as c; c.build_parser();"
+        "import sys, gaitsym.cli as c; c.build_parser();"
         "heavy = [m for m in ('numpy', 'pandas', 'scipy') if m in sys.modules];"
         "sys.exit(', '.join(heavy) or None)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"imported at parser build: {result.stderr.strip()}"
-    assert len(COMMAND_MODULES) == len(set(COMMAND_MODULES))
+    assert len(command_modules()) == len(set(command_modules()))
 
 
 def test_an_unknown_subcommand_is_a_usage_error(capsys):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics.cli import main
-from analytics.demo import SUBJECT, session_report
 from analytics.stores import open_store
+from gaitsym.cli import main
+from gaitsym.demo import SUBJECT, session_report
 
 
 @pytest.mark.slow

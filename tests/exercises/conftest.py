@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from analytics.algorithms.exercise_sets import analyze_exercise_sets
-from sensor_gateway.virtual_kit import simulate_session
-from sensor_gateway.virtual_kit.session import SimulatedSession
+from simulator import simulate_session
+from simulator.session import SimulatedSession
 
 SEED = 31
 SKIP = ("stand", "walk")

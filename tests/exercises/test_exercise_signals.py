@@ -21,8 +21,8 @@ from analytics.algorithms.exercise_signals import (
 from analytics.algorithms.pelvic_obliquity import pelvis_signals
 from analytics.algorithms.tilt import block_means
 from analytics.errors import InsufficientData
-from sensor_gateway.virtual_kit import simulate_session
-from sensor_gateway.virtual_kit.session import SimulatedSession
+from simulator import simulate_session
+from simulator.session import SimulatedSession
 
 SKIP = ("stand", "walk")
 

@@ -130,7 +130,7 @@ _SMALL_JSON = st.recursive(
 
 
 def uplink_vectors() -> list[dict[str, Any]]:
-    text = resources.files("sensor_gateway.uplink.vectors").joinpath("uplink.json").read_text("utf-8")
+    text = resources.files("gaitsym_common.uplink.vectors").joinpath("uplink.json").read_text("utf-8")
     return list(json.loads(text)["valid"])
 
 

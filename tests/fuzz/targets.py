@@ -53,8 +53,8 @@ def envelope_payloads() -> st.SearchStrategy[Payload]:
 
 def check_envelope(p: Payload) -> None:
     """`envelope.decode`: UplinkError or a message that writes back to a payload decoding to the same message."""
-    from sensor_gateway.errors import UplinkError
-    from sensor_gateway.uplink import envelope as env
+    from gaitsym_common.errors import UplinkError
+    from gaitsym_common.uplink import envelope as env
 
     try:
         message = env.decode(p.data)
@@ -79,7 +79,7 @@ def check_worker_decode(p: Payload) -> None:
     a cast that overflowed is a wrong number stored without a word."""
     from analytics.worker.decode import batch_samples, decode_message
     from analytics.worker.errors import MalformedMessage
-    from sensor_gateway.uplink import envelope as env
+    from gaitsym_common.uplink import envelope as env
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -153,7 +153,7 @@ class WorkerTurn:
 
     def check(self, p: Payload) -> None:
         from analytics.worker.link import Delivery
-        from sensor_gateway.uplink import envelope as env
+        from gaitsym_common.uplink import envelope as env
 
         token = (1, next(self.tokens))
         self.link.inbox.append(Delivery(p.topic, p.data, token))
@@ -163,7 +163,7 @@ class WorkerTurn:
             self.worker.step(timeout_s=0.0)
             if token in self.link.acked:
                 break
-        waiting = any(getattr(q, "token", None) == token for q in self.worker._pending)
+        waiting = any(getattr(q, "token", None) == token for q in self.worker.jobs.pending)
         # whatever failed stays queued for a retry (the queue's name depends on the worker's version): cleared,
         # so that the next example starts from an empty queue and is judged on its own
         for queue in ("_retry", "_carry"):
@@ -210,7 +210,7 @@ class GatewayLink:
     """The gateway's `MqttLink` in process: the test hands in messages; publishes are kept."""
 
     def __init__(self) -> None:
-        from sensor_gateway.mqtt.client import Connected
+        from gaitsym_common.mqtt.client import Connected
 
         self.incoming: list[Any] = [Connected(False)]
         self.published: list[tuple[str, bytes]] = []
@@ -258,10 +258,10 @@ class GatewayInbox:
         return {item.msg_id for item in self.outbox.pending(limit=10_000, include_inflight=True)}
 
     def check(self, p: Payload) -> None:
-        from sensor_gateway.errors import UplinkError
-        from sensor_gateway.mqtt.client import Incoming
-        from sensor_gateway.uplink import envelope as env
-        from sensor_gateway.uplink.topics import parse_topic
+        from gaitsym_common.errors import UplinkError
+        from gaitsym_common.mqtt.client import Incoming
+        from gaitsym_common.uplink import envelope as env
+        from gaitsym_common.uplink.topics import parse_topic
 
         for msg_id, (topic, payload) in FIXTURE_ROWS.items():  # rows an ack may name
             self.outbox.put(msg_id, topic, payload, topic.split("/")[3])
@@ -427,9 +427,9 @@ def check_any_buffer(data: bytes) -> None:
 
 def check_packet_header(data: bytes) -> None:
     """The worker's fast packet check accepts exactly what `decode_packet` accepts, with the same header."""
-    from analytics.worker.decode import packet_header
     from firmware_protocol.errors import ProtocolError
     from firmware_protocol.packet import decode_packet
+    from firmware_protocol.packet_arrays import packet_header
 
     try:
         p = decode_packet(data)
@@ -572,11 +572,11 @@ def check_gateway_packet_stream(stream: PacketStream) -> None:
     is a loss to report)."""
     from analytics.worker.decode import batch_samples
     from firmware_protocol.sensor_info import Placement, SensorInfo
+    from gaitsym_common.uplink import envelope as env
     from sensor_gateway.core import Gateway, GatewayConfig
     from sensor_gateway.outbox import Outbox
     from sensor_gateway.timing import VirtualHostClock
     from sensor_gateway.transport.base import PacketEvent
-    from sensor_gateway.uplink import envelope as env
 
     info = SensorInfo(
         placement=Placement.PELVIS,

@@ -16,12 +16,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gaitsym_common.uplink import envelope as env
 from gateway.loopback import LoopbackLink
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
-from sensor_gateway.transport.virtual_kit_source import virtual_kit
-from sensor_gateway.uplink import envelope as env
+from simulator.virtual_kit_source import virtual_kit
 
 UTC0 = 1_767_225_600.0
 

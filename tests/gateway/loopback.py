@@ -3,9 +3,9 @@ and every published message is kept (decoded) for inspection."""
 
 from __future__ import annotations
 
-from sensor_gateway.mqtt.client import Connected, Incoming, MqttEvent
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import parse_topic, topic
+from gaitsym_common.mqtt.client import Connected, Incoming, MqttEvent
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import parse_topic, topic
 
 
 class LoopbackLink:

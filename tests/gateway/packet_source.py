@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from firmware_protocol.packet import ImuPacket, encode_packet
-from firmware_protocol.sensor_info import Placement, SensorInfo
+from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
 
 
 @dataclass
@@ -109,8 +109,7 @@ def merge(*streams: Iterator[tuple[float, str, bytes, int, int]]) -> Iterator[tu
 
 
 def kit(drifts_ppm: tuple[float, float, float] = (20.0, -35.0, 50.0), **kw: object) -> list[SimSensor]:
-    names = ("pelvis", "left_thigh", "right_thigh")
     return [
         SimSensor(serial=f"GS-{i:04d}", placement=p, drift_ppm=d, seed=i, **kw)  # type: ignore[arg-type]
-        for i, (p, d) in enumerate(zip(names, drifts_ppm, strict=True))
+        for i, (p, d) in enumerate(zip(PLACEMENTS, drifts_ppm, strict=True))
     ]

@@ -19,14 +19,14 @@ import numpy as np
 from analytics.worker.decode import batch_samples
 from firmware_protocol.packet import ImuPacket, encode_packet
 from firmware_protocol.sensor_info import Placement, SensorInfo
+from gaitsym_common.mqtt.client import Connected, Incoming, MqttEvent
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import parse_topic, topic
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
-from sensor_gateway.mqtt.client import Connected, Incoming, MqttEvent
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing import SensorStream
 from sensor_gateway.timing.host_clock import VirtualHostClock
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import parse_topic, topic
 
 SUBJECT = "B1"
 UTC0 = 1_767_225_600.0

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from gaitsym_common.mqtt.client import Connected, Incoming, MqttEvent
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
-from sensor_gateway.mqtt.client import Connected, Incoming, MqttEvent
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
 from sensor_gateway.transport.base import EventQueue
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import topic
 
 SUBJECT = "G001"
 

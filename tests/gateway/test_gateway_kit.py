@@ -17,18 +17,18 @@ from pathlib import Path
 import pytest
 from servers import ROOT, Mosquitto
 
+from gaitsym_common.mqtt import MqttSettings, PahoLink
+from gaitsym_common.uplink import envelope as env
 from gateway.kit_timing import run_timing
 from gateway.worker_stub import AckingWorker
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
-from sensor_gateway.mqtt import MqttSettings, PahoLink
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
-from sensor_gateway.transport.virtual_kit_source import virtual_kit
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.virtual_kit import packets
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator import packets
+from simulator.session import simulate_session
+from simulator.virtual_kit_source import virtual_kit
 
-GAITSYM = [sys.executable, "-m", "analytics.cli"]
+GAITSYM = [sys.executable, "-m", "gaitsym.cli"]
 
 
 def _env() -> dict[str, str]:

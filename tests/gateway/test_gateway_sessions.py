@@ -14,17 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware_protocol.packet import ImuPacket, encode_packet
-from firmware_protocol.sensor_info import Placement, SensorInfo
+from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
+from gaitsym_common.mqtt.client import Incoming
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 from gateway.loopback import LoopbackLink
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
-from sensor_gateway.mqtt.client import Incoming
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import topic
 
-PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 SUBJECT = "R1"
 UTC0 = 1_767_225_600.0
 SPP = 10

@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware_protocol.packet import ImuPacket, encode_packet
-from firmware_protocol.sensor_info import Placement, SensorInfo
+from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
 from gateway.loopback import LoopbackLink
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent
 
-PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 SPP = 10
 
 

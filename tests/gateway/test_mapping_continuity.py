@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from analytics.worker.decode import batch_samples
+from gaitsym_common.uplink import envelope as env
 from gateway.kit_timing import UTC0, drifts_for
 from gateway.loopback import LoopbackLink
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
-from sensor_gateway.transport.virtual_kit_source import virtual_kit
-from sensor_gateway.uplink import envelope as env
+from simulator.virtual_kit_source import virtual_kit
 
 
 def _run(seed: int, batch_s: float, duration_s: float, state: Path) -> tuple[Gateway, LoopbackLink, object]:

@@ -11,8 +11,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_protocol.packet import decode_packet
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import topic
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 
 
 class AckingWorker:

@@ -17,10 +17,10 @@ import pytest
 from servers import Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `tests.ble_harness` (namespace package `tests`) needs the repo root
+if str(REPO) not in sys.path:  # `testing.ble_harness` (namespace package `tests`) needs the repo root
     sys.path.insert(0, str(REPO))
 
-from tests.ble_harness import BleStack  # noqa: E402
+from testing.ble_harness import BleStack  # noqa: E402
 
 SESSION_KIT = ("--motion", "session", "--seed", "3", "--minutes", "0.7", "--script", "walk")
 

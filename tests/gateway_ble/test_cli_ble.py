@@ -14,10 +14,10 @@ import pytest
 from gateway.worker_stub import AckingWorker
 from servers import Mosquitto
 
-from analytics.cli import main
-from sensor_gateway.uplink import envelope as env
-from tests.ble_harness import BleStack
-from tests.ble_harness.standin import kit_call
+from gaitsym.cli import main
+from gaitsym_common.uplink import envelope as env
+from testing.ble_harness import BleStack
+from testing.ble_harness.standin import kit_call
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def test_virtual_kit_over_ble_command_streams_the_simulated_session_to_the_worke
     worker = AckingWorker(mosquitto.port, "P-cli")
     env_ = dict(os.environ, PYTHONPATH=str(REPO))
     env_.pop("DBUS_SYSTEM_BUS_ADDRESS", None)  # the command starts its own private bus
-    argv = [sys.executable, "-m", "analytics.cli", "gateway", "--virtual-kit", "--ble", "--minutes", "0.62"]
+    argv = [sys.executable, "-m", "gaitsym.cli", "gateway", "--virtual-kit", "--ble", "--minutes", "0.62"]
     argv += ["--subject", "P-cli", "--broker", f"mqtt://127.0.0.1:{mosquitto.port}", "--state-dir", str(tmp_path)]
     try:
         done = subprocess.run(argv, cwd=REPO, env=env_, capture_output=True, text=True, timeout=180)

@@ -13,16 +13,16 @@ from pathlib import Path
 from gateway.worker_stub import AckingWorker
 from servers import Mosquitto
 
+from firmware_protocol.sensor_info import PLACEMENTS
+from gaitsym.gateway_runner import build_ble_gateway, serve
+from gaitsym_common.mqtt import MqttSettings
+from gaitsym_common.uplink import envelope as env
 from sensor_gateway.ble import BleConfig, BleTransport, pair
 from sensor_gateway.core import GatewayConfig
-from sensor_gateway.core.runner import build_ble_gateway, serve
-from sensor_gateway.mqtt import MqttSettings
-from sensor_gateway.uplink import envelope as env
-from tests.ble_harness import BleStack
-from tests.ble_harness.standin import kit_call
+from testing.ble_harness import BleStack
+from testing.ble_harness.standin import kit_call
 
 SUBJECT = "P-ble"
-PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 
 
 def _wait(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from gateway.loopback import LoopbackLink
 
+from gaitsym.gateway_runner import build_ble_gateway, serve
+from gaitsym_common.uplink import envelope as env
 from sensor_gateway.ble import BleConfig, pair
 from sensor_gateway.core import GatewayConfig
-from sensor_gateway.core.runner import build_ble_gateway, serve
 from sensor_gateway.transport.base import TimeSyncEvent
-from sensor_gateway.uplink import envelope as env
-from tests.ble_harness import BleStack
-from tests.ble_harness.standin import kit_call
+from testing.ble_harness import BleStack
+from testing.ble_harness.standin import kit_call
 
 SUBJECT = "P-sync"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.stores import influx
+from analytics.stores import influx, influx_setup
 from analytics.stores.errors import StoreQueryError, StoreUnavailable
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def test_a_failed_user_creation_does_not_quote_the_password(monkeypatch: pytest.
     monkeypatch.setattr(influx.InfluxStore, "query", query)
     monkeypatch.setattr(influx.InfluxStore, "retention_policies", lambda self: set())
     with pytest.raises(StoreUnavailable) as info:
-        influx.setup_v1("http://127.0.0.1:9", "admin", "x", worker_user="worker", worker_password=WORKER_PW)
+        influx_setup.setup_v1("http://127.0.0.1:9", "admin", "x", worker_user="worker", worker_password=WORKER_PW)
     assert WORKER_PW not in str(info.value) and "***" in str(info.value)
     assert info.value.__suppress_context__
 

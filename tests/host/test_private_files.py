@@ -13,8 +13,8 @@ import pytest
 from analytics.stores.embedded import EmbeddedStore
 from analytics.stores.errors import StoreConfigError
 from analytics.stores.quarantine import Quarantine
+from gaitsym_common.private_files import make_private_dir, prepare_private_sqlite
 from sensor_gateway.outbox.store import Outbox
-from sensor_gateway.private_files import make_private_dir, prepare_private_sqlite
 
 
 @pytest.fixture(autouse=True)

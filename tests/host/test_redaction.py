@@ -15,8 +15,8 @@ import pytest
 
 from analytics.stores import open_store
 from analytics.stores.errors import StoreConfigError
-from sensor_gateway.mqtt.client import MqttError, settings_from_url
-from sensor_gateway.redaction import redact_url
+from gaitsym_common.mqtt.client import MqttError, settings_from_url
+from gaitsym_common.redaction import redact_url
 
 TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:  # servers.py
@@ -82,7 +82,7 @@ def test_results_command_error_does_not_echo_the_password(
 
 @pytest.fixture
 def gaitsym_main() -> Callable[[Sequence[str] | None], int]:
-    from analytics.cli import main
+    from gaitsym.cli import main
 
     return main
 
@@ -92,7 +92,7 @@ def test_worker_banner_shows_the_store_without_its_password(tmp_path: Path) -> N
     broker = Mosquitto(tmp_path / "broker").start()
     store_url = f"influx://worker:{SECRET}@127.0.0.1:{free_port()}/gaitsym"
     env = {**os.environ, "GAITSYM_STATE_DIR": str(tmp_path / "state")}
-    cmd = [sys.executable, "-m", "analytics.cli", "worker", "--mqtt", f"127.0.0.1:{broker.port}"]
+    cmd = [sys.executable, "-m", "gaitsym.cli", "worker", "--mqtt", f"127.0.0.1:{broker.port}"]
     cmd += ["--store", store_url, "--client-id", "redaction-test"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     output = b""

@@ -34,7 +34,7 @@ from worker.harness import UTC0, HomeSession, WorkerProcess, home_sessions, stop
 from analytics.stores import open_store
 from analytics.stores.quarantine import Quarantine
 from analytics.worker.decode import batch_samples
-from sensor_gateway.uplink import envelope as env
+from gaitsym_common.uplink import envelope as env
 
 HONEST, NEIGHBOUR = "S001", "N001"
 NESTING = 30_000

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from analytics.recording.io import Recording, SensorData
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator.session import simulate_session
 
 
 @cache

@@ -6,9 +6,9 @@ import json
 
 from analysis_testlib import walk
 
-from analytics.cli import main
 from analytics.recording.io import write_recording
 from analytics.results import validate_result
+from gaitsym.cli import main
 
 
 def test_analyze_prints_a_summary_and_json(tmp_path, capsys):

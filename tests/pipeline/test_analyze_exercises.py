@@ -9,8 +9,8 @@ import pytest
 
 from analytics.algorithms import exercise_sets, pelvic_obliquity
 from analytics.pipeline import analyze_recording
-from sensor_gateway.virtual_kit import simulate_session
-from sensor_gateway.virtual_kit.session import SimulatedSession
+from simulator import simulate_session
+from simulator.session import SimulatedSession
 
 SKIP = ("stand", "walk")
 

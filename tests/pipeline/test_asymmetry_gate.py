@@ -15,12 +15,14 @@ from analysis_testlib import flag_codes
 from analytics.algorithms.stride_checks import MIN_STRIDES_PER_SIDE, STANCE_FRACTION_LIMITS, STRIDE_FLAGS
 from analytics.algorithms.thigh_alignment import estimate_thigh_axes
 from analytics.pipeline import analyze_recording
-from analytics.pipeline.analyze import _asymmetry_gate, _evidence, _withhold_step_and_stance
+from analytics.pipeline.asymmetry_gate import asymmetry_gate as _asymmetry_gate
+from analytics.pipeline.asymmetry_gate import stance_asymmetry_evidence as _evidence
+from analytics.pipeline.asymmetry_gate import withhold_step_and_stance as _withhold_step_and_stance
 from analytics.recording import read_recording
 from analytics.recording.io import SensorData
 from analytics.results import mark_included, summarize_gait, validate_result
 from analytics.validation.gait_scores import load_reference
-from sensor_gateway.virtual_kit.session import simulate_session
+from simulator.session import simulate_session
 from tests.datasets import MOBGAP_LAB, shared_validation
 
 SLOW = {"cadence_steps_per_min": 84.0, "walking_speed_mps": 0.8, "stance_pct": 64.0}

@@ -10,6 +10,6 @@ import pytest
 @pytest.fixture
 def gaitsym() -> Callable[[Sequence[str] | None], int]:
     """The `gaitsym` console command's entry point, called in process."""
-    from analytics.cli import main
+    from gaitsym.cli import main
 
     return main

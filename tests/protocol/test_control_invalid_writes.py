@@ -11,7 +11,7 @@ from fp_testlib import VECTORS_DIR, load_vectors
 
 from firmware_protocol import control
 from firmware_protocol.errors import CommandRejected, InvalidField, is_retryable
-from sensor_gateway.virtual_kit.ble_peripheral import EmulatedSensor, SensorIdentity
+from testing.ble_peripheral import EmulatedSensor, SensorIdentity
 
 MALFORMED_COMMANDS = [
     pytest.param(v, id=v["name"])

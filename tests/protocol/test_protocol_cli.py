@@ -1,4 +1,4 @@
-"""`gaitsym protocol decode`, through analytics.cli.main."""
+"""`gaitsym protocol decode`, through gaitsym.cli.main."""
 
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.cli import main
 from analytics.errors import RecordingError
 from analytics.recording import Recording, SensorData, read_recording, write_recording
 from analytics.recording.io import ACC_LIMIT_MPS2, GYR_LIMIT_DPS, MAX_METADATA_BYTES
+from gaitsym.cli import main
 
 N = 300
 

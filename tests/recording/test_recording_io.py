@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.cli import main
 from analytics.errors import RecordingError
 from analytics.recording import ExerciseMarker, Recording, SensorData, read_recording, write_recording
+from gaitsym.cli import main
 from tests.datasets import MOBGAP_LAB, shared_validation
 
 VALIDATION = MOBGAP_LAB

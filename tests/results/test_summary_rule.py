@@ -169,7 +169,7 @@ def test_schema_rejects_and_names_the_path(edit, where):
 
 def test_schema_exercise_ids_are_the_vocabulary():
     from analytics.results import result_schema
-    from sensor_gateway.uplink.vocabulary import EXERCISE_IDS
+    from gaitsym_common.uplink.vocabulary import EXERCISE_IDS
 
     enum = result_schema()["$defs"]["exercise_set"]["properties"]["exercise"]["enum"]
     assert tuple(enum) == EXERCISE_IDS

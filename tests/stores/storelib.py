@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from analytics.stores.model import RawSamples, samples_from_arrays
-from sensor_gateway.uplink.envelope import ClockMapping
+from gaitsym_common.uplink.envelope import ClockMapping
 
 T0_UTC_S = float(int(time.time()) // 3600 * 3600 - 3 * 3600)  # a whole hour, within the raw retention
 _subjects = itertools.count(1)

@@ -16,7 +16,8 @@ from storelib import batch, new_subject
 from analytics.errors import AnalyticsError
 from analytics.stores import open_store
 from analytics.stores.errors import StoreUnavailable, is_retryable
-from analytics.stores.influx import InfluxStore, setup_v1
+from analytics.stores.influx import InfluxStore
+from analytics.stores.influx_setup import setup_v1
 
 
 def test_retention_policies_present(influxdb: InfluxDB, tmp_path: Path) -> None:

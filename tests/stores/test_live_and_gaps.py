@@ -139,13 +139,13 @@ def test_the_worker_sweeps_a_finalised_sessions_range_once_its_delay_has_passed(
     subject = new_subject()
     final = _results(subject, 2, 8)
     store.replace_results(final)
-    assert not worker._final_stored(subject, "S2") and worker._final_stored(subject, "S1")
+    assert not worker.jobs.final_stored(subject, "S2") and worker.jobs.final_stored(subject, "S1")
     store.write_live(_live(subject, 0.3))  # another worker's late window
-    worker._sweeps.append((now[0] + 30.0, subject, final.start_us, final.end_us))
+    worker.jobs.sweeps.append((now[0] + 30.0, subject, final.start_us, final.end_us))
     now[0] += 29.0
     worker.step(timeout_s=0.0)
     assert store.read_results(subject, live=True) != []  # not yet due
     now[0] += 2.0
     worker.step(timeout_s=0.0)
-    assert store.read_results(subject, live=True) == [] and worker._sweeps == []
+    assert store.read_results(subject, live=True) == [] and worker.jobs.sweeps == []
     assert len(_final_strides(store, subject)) == 8

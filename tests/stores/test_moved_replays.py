@@ -18,7 +18,7 @@ from storelib import T0_UTC_S, batch, new_subject, unsynced_clock
 
 from analytics.stores import Store
 from analytics.stores.model import REPLAY_MOVE_US, RawSamples, plan_raw_writes
-from sensor_gateway.uplink.envelope import ClockMapping
+from gaitsym_common.uplink.envelope import ClockMapping
 
 T0_US = round(T0_UTC_S * 1e6)
 SERIAL = "GS24-0001"

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from analytics.stores import model
-from analytics.stores.influx import raw_series_from_values
+from analytics.stores.influx_codec import raw_series_from_values
 from analytics.stores.model import RAW, RawSamples, RawSeries, float_texts, raw_lines, samples_from_arrays
 from analytics.worker.decode import batch_samples, decode_message
 from firmware_protocol.packet import ImuPacket, encode_packet
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import topic
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 
 CLOCK = env.ClockMapping(True, 123_456, 1_764_000_000.123456, 1.0000123, -12.3, 0.4)
 

@@ -21,9 +21,10 @@ from influxdb_server import InfluxDB  # noqa: E402
 from stores.conftest import v1_store, v2_store  # noqa: E402
 from stores.test_raw_hot_paths import assert_same_series  # noqa: E402
 
-from analytics.stores.influx import InfluxStore, raw_series_from_csv  # noqa: E402
+from analytics.stores.influx import InfluxStore  # noqa: E402
+from analytics.stores.influx_codec import raw_series_from_csv  # noqa: E402
 from analytics.stores.model import RAW, RawSamples, samples_from_arrays  # noqa: E402
-from sensor_gateway.uplink import envelope as env  # noqa: E402
+from gaitsym_common.uplink import envelope as env  # noqa: E402
 
 CLOCK = env.ClockMapping(True, 123_456, round(time.time()) - 3600.123456, 1.0000123, -12.3, 0.4)
 """An hour ago (inside the raw retention policy)."""
@@ -61,8 +62,8 @@ def test_csv_and_json_reads_give_the_same_series(influxdb: InfluxDB, tmp_path: P
     written = batches(np.random.default_rng(11), "S-1_x")
     store.write_raw_many(written)
     as_csv = store.read_raw("S-1_x", "pelvis")
-    assert store._csv_supported  # the real 1.6 answered CSV
-    store._csv_supported = False
+    assert store.transport.csv_supported  # the real 1.6 answered CSV
+    store.transport.csv_supported = False
     as_json = store.read_raw("S-1_x", "pelvis")
     assert len(as_csv) == sum(len(b.seq) for b in written) == 750
     assert_same_series(as_csv, as_json)
@@ -75,7 +76,7 @@ def test_csv_and_json_reads_give_the_same_series(influxdb: InfluxDB, tmp_path: P
         assert np.array_equal(as_csv.time_us[idx], b.time_us())
         assert {as_csv.session[i] for i in idx} == {b.session}
     assert len(store.read_raw("nobody", "pelvis")) == 0  # empty answers, both formats
-    store._csv_supported = True
+    store.transport.csv_supported = True
     assert len(store.read_raw("nobody", "pelvis")) == 0
 
 
@@ -87,7 +88,7 @@ def test_a_point_read_half_written_is_left_out_by_both_readers(influxdb: InfluxD
     half = f"{RAW},placement=pelvis,subject=S-2_x acc_x=1.5,seq=5i {T0_US + 123}"
     store._write_lines(store.config.raw_rp, [half], "half-written point")
     as_csv = store.read_raw("S-2_x", "pelvis")
-    store._csv_supported = False
+    store.transport.csv_supported = False
     as_json = store.read_raw("S-2_x", "pelvis")
     assert len(as_csv) == len(written[0].seq) == 250
     assert_same_series(as_csv, as_json)
@@ -101,10 +102,10 @@ def test_a_server_answering_json_is_read_as_json_from_then_on(
     written = batches(np.random.default_rng(13), "S-3_x")
     reference.write_raw_many(written)
     store = v2_store(standin, tmp_path / "v2")
-    assert isinstance(store, InfluxStore) and store._csv_supported
+    assert isinstance(store, InfluxStore) and store.transport.csv_supported
     for _ in range(2):
         assert_same_series(store.read_raw("S-3_x", "pelvis"), reference.read_raw("S-3_x", "pelvis"))
-        assert not store._csv_supported
+        assert not store.transport.csv_supported
     accepts = [r.headers.get("accept", "") for r in standin.requests if r.path == "/query"]
     assert sum("csv" in a for a in accepts) == 1  # asked once, then JSON
 
@@ -128,4 +129,4 @@ def test_a_statement_error_csv_drops_is_reported_through_json(influxdb: InfluxDB
     broken = InfluxStore(replace(good.config, sensor_time_rp="no_such_policy"), quarantine=good.quarantine)
     with pytest.raises(StoreQueryError, match="no_such_policy"):
         broken.read_raw("S-4_x", "pelvis")
-    assert broken._csv_supported  # an error is not a reason to stop asking for CSV
+    assert broken.transport.csv_supported  # an error is not a reason to stop asking for CSV

@@ -9,9 +9,9 @@ import pytest
 from influxdb_server import InfluxDB
 from storelib import T0_UTC_S, new_subject, result_doc
 
-from analytics.cli import main
 from analytics.stores import open_store
 from analytics.stores.model import Provenance, results_from_document
+from gaitsym.cli import main
 
 
 def _fill(location: str, subject: str) -> None:

@@ -16,7 +16,7 @@ from storelib import T0_UTC_S, batch, new_subject
 from analytics.stores import Store
 from analytics.stores.model import TIME_COLLISION, RawSamples, samples_from_arrays
 from analytics.worker.segments import coverage
-from sensor_gateway.uplink.envelope import ClockMapping
+from gaitsym_common.uplink.envelope import ClockMapping
 
 T0_US = round(T0_UTC_S * 1e6)
 SERIAL = "GS24-0001"
@@ -162,8 +162,8 @@ class InProcessLink:
 def uplink_batch(subject: str, seq_first: int, back_us: int) -> tuple[str, bytes]:
     """A raw batch as a gateway publishes it: 10 packets of 10 samples at 100 Hz, rate-1 mapping moved back."""
     from firmware_protocol.packet import ImuPacket, encode_packet
-    from sensor_gateway.uplink import envelope as env
-    from sensor_gateway.uplink.topics import topic
+    from gaitsym_common.uplink import envelope as env
+    from gaitsym_common.uplink.topics import topic
 
     packets = tuple(
         encode_packet(
@@ -201,7 +201,7 @@ def test_the_worker_acknowledges_a_colliding_batch_and_caches_only_what_was_stor
     from analytics.stores.embedded import EmbeddedStore
     from analytics.worker.link import Delivery
     from analytics.worker.worker import Worker, WorkerConfig
-    from sensor_gateway.uplink import envelope as env
+    from gaitsym_common.uplink import envelope as env
 
     subject = new_subject()
     link = InProcessLink()
@@ -218,7 +218,7 @@ def test_the_worker_acknowledges_a_colliding_batch_and_caches_only_what_was_stor
     assert got.seq.tolist() == [*range(100), *range(103, 200)]
     np.testing.assert_array_equal(got.time_us[97:100] - T0_US, [970_000, 980_000, 990_000])
     assert store.raw_index(subject, "pelvis", SERIAL, 42, 0, 199).gaps == ((100, 102),)
-    stream = worker._streams[(subject, "pelvis", SERIAL, 42)]
+    stream = worker.ingest.streams[(subject, "pelvis", SERIAL, 42)]
     cached = stream.series(SERIAL, 42, 0, 199)
     assert cached is not None and cached.seq.tolist() == [*range(100), *range(103, 200)]
     index = stream.index(0, 199)

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from sensor_gateway.errors import UplinkError
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink import topics
-from sensor_gateway.uplink.vectors.make_vectors import _jsonable
+from gaitsym_common.errors import UplinkError
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink import topics
+from gaitsym_common.uplink.vectors.make_vectors import _jsonable
 
-VECTORS = json.loads(resources.files("sensor_gateway.uplink.vectors").joinpath("uplink.json").read_text())
-SCHEMA = json.loads(resources.files("sensor_gateway.uplink").joinpath("uplink-v1.json").read_text())
+VECTORS = json.loads(resources.files("gaitsym_common.uplink.vectors").joinpath("uplink.json").read_text())
+SCHEMA = json.loads(resources.files("gaitsym_common.uplink").joinpath("uplink-v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 FUZZ_SEED = int(os.environ.get("GAITSYM_FUZZ_SEED", random.randrange(2**32)))
 

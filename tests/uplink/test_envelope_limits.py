@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from sensor_gateway.errors import UplinkError
-from sensor_gateway.uplink import envelope as env
+from gaitsym_common.errors import UplinkError
+from gaitsym_common.uplink import envelope as env
 
-VECTORS = json.loads(resources.files("sensor_gateway.uplink.vectors").joinpath("uplink.json").read_text())
+VECTORS = json.loads(resources.files("gaitsym_common.uplink.vectors").joinpath("uplink.json").read_text())
 
 
 def _vector(kind: str) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sensor_gateway.errors import UplinkError
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.vocabulary import MAX_SET
+from gaitsym_common.errors import UplinkError
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.vocabulary import MAX_SET
 
-VECTORS = json.loads(resources.files("sensor_gateway.uplink.vectors").joinpath("uplink.json").read_text())
-SCHEMA = json.loads(resources.files("sensor_gateway.uplink").joinpath("uplink-v1.json").read_text())
+VECTORS = json.loads(resources.files("gaitsym_common.uplink.vectors").joinpath("uplink.json").read_text())
+SCHEMA = json.loads(resources.files("gaitsym_common.uplink").joinpath("uplink-v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 UPLINK_MD = Path(env.__file__).with_name("UPLINK.md").read_text(encoding="utf-8")
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from sensor_gateway.errors import UplinkError
+from gaitsym_common.errors import UplinkError
+from gaitsym_common.uplink import envelope as env
 from sensor_gateway.timing import ClockEstimator, SensorStream
-from sensor_gateway.uplink import envelope as env
 
-VECTORS = json.loads(resources.files("sensor_gateway.uplink.vectors").joinpath("uplink.json").read_text())
-SCHEMA = json.loads(resources.files("sensor_gateway.uplink").joinpath("uplink-v1.json").read_text())
+VECTORS = json.loads(resources.files("gaitsym_common.uplink.vectors").joinpath("uplink.json").read_text())
+SCHEMA = json.loads(resources.files("gaitsym_common.uplink").joinpath("uplink-v1.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 UPLINK_MD = Path(env.__file__).with_name("UPLINK.md").read_text(encoding="utf-8")
 
@@ -189,7 +189,7 @@ def test_gap_across_the_u32_wrap_is_one_unwrapped_range() -> None:
 
 
 def test_committed_vectors_are_what_the_generator_writes() -> None:
-    from sensor_gateway.uplink.vectors import make_vectors
+    from gaitsym_common.uplink.vectors import make_vectors
 
-    committed = resources.files("sensor_gateway.uplink.vectors").joinpath("uplink.json").read_text()
-    assert committed == make_vectors.build(), "regenerate with python -m sensor_gateway.uplink.vectors.make_vectors"
+    committed = resources.files("gaitsym_common.uplink.vectors").joinpath("uplink.json").read_text()
+    assert committed == make_vectors.build(), "regenerate with python -m gaitsym_common.uplink.vectors.make_vectors"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sensor_gateway.virtual_kit import SessionConfig, simulate_session
-from sensor_gateway.virtual_kit.session import SimulatedSession
+from simulator import SessionConfig, simulate_session
+from simulator.session import SimulatedSession
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import pytest
 
 from firmware_protocol.packet import decode_packet
 from firmware_protocol.wire import U32_MODULUS
-from sensor_gateway.virtual_kit import simulate_session
-from sensor_gateway.virtual_kit.packets import iter_packets, simulated_sensors
+from simulator import simulate_session
+from simulator.packets import iter_packets, simulated_sensors
 
 DRIFT = (18.0, -12.0, 4.0)
 

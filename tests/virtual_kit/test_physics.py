@@ -6,8 +6,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from analytics.recording.io import GRAVITY_MPS2
-from sensor_gateway.virtual_kit import simulate_session
-from sensor_gateway.virtual_kit.kinematics import SEGMENTS
+from simulator import simulate_session
+from simulator.kinematics import SEGMENTS
 
 
 def integrate_gyro(initial: Rotation, gyr_dps: np.ndarray, rate_hz: float) -> Rotation:

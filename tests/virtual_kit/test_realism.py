@@ -21,7 +21,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from sensor_gateway.virtual_kit import simulate_session
+from simulator import simulate_session
 from tests.datasets import MOBGAP_LAB
 
 DATA = MOBGAP_LAB

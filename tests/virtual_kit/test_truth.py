@@ -12,8 +12,8 @@ import pytest
 from analytics.recording.io import read_recording, write_recording
 from analytics.results import validate_result
 from sensor_gateway.errors import SimulationError
-from sensor_gateway.virtual_kit import SessionConfig, simulate_session
-from sensor_gateway.virtual_kit.kinematics import obliquity_deg
+from simulator import SessionConfig, simulate_session
+from simulator.kinematics import obliquity_deg
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_bad_settings_raise_simulation_error_naming_the_setting(overrides, name)
 
 def test_cli_writes_a_recording_and_rejects_bad_settings(tmp_path):
     out = tmp_path / "walk"
-    cmd = [sys.executable, "-m", "analytics.cli", "simulate"]
+    cmd = [sys.executable, "-m", "gaitsym.cli", "simulate"]
     ok = subprocess.run(
         [*cmd, str(out), "--script", "walk", "--minutes", "1", "--stance-asymmetry", "5", "--drift-ppm", "10,-10,0"],
         capture_output=True,
@@ -179,7 +179,7 @@ def test_cli_writes_a_recording_and_rejects_bad_settings(tmp_path):
 
 
 def test_cli_module_is_import_light():
-    code = "import sys, sensor_gateway.virtual_kit.cli; print('numpy' in sys.modules)"
+    code = "import sys, simulator.cli; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

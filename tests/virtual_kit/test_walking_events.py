@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 from scipy import signal
 
-from sensor_gateway.virtual_kit import simulate_session
+from simulator import simulate_session
 
 FS = 100.0
 

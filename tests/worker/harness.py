@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gaitsym_common.mqtt import MqttSettings, PahoLink
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
-from sensor_gateway.mqtt import MqttSettings, PahoLink
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
-from sensor_gateway.transport.virtual_kit_source import VirtualKit, virtual_kit
+from simulator.virtual_kit_source import VirtualKit, virtual_kit
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC0 = float(int(time.time()) // 86400 * 86400 - 86400)
@@ -139,7 +139,7 @@ class WorkerProcess:
         self.args = [
             sys.executable,
             "-m",
-            "analytics.cli",
+            "gaitsym.cli",
             "worker",
             "--mqtt",
             f"127.0.0.1:{port}",

@@ -22,13 +22,13 @@ from analytics.stores import Store, open_store
 from analytics.worker.link import Delivery, PahoWorkerLink, WorkerEvent
 from analytics.worker.worker import Worker, WorkerConfig
 from firmware_protocol.packet import ImuPacket, encode_packet
+from gaitsym_common.mqtt import MqttSettings, PahoLink
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 from sensor_gateway.core import Gateway, GatewayConfig
-from sensor_gateway.mqtt import MqttSettings, PahoLink
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
-from sensor_gateway.transport.virtual_kit_source import virtual_kit
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import topic
+from simulator.virtual_kit_source import virtual_kit
 from worker.harness import UTC0, HomeSession
 
 SAMPLES_PER_PACKET = 10

@@ -13,7 +13,7 @@ from typing import Any
 from influxdb_server import ADMIN_PASSWORD, ADMIN_USER, WORKER_PASSWORD, WORKER_USER, InfluxDB
 
 from analytics.stores import open_store
-from analytics.stores.influx import setup_v1
+from analytics.stores.influx_setup import setup_v1
 from worker.harness import HomeSession, WorkerProcess, finish, home_sessions, stop_gateways, stream
 
 N_SUBJECTS = 3

@@ -1,5 +1,6 @@
-"""The worker's packet check (`packet_header`) accepts exactly the packets `firmware_protocol.packet.decode_packet`
-accepts, reads the same header fields, and a refused packet is named by decode_packet's own error."""
+"""The vectorised packet check the worker decodes with (`firmware_protocol.packet_arrays.packet_header`) accepts
+exactly the packets `firmware_protocol.packet.decode_packet` accepts, reads the same header fields, and a refused
+packet is named by decode_packet's own error."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import struct
 import numpy as np
 import pytest
 
-from analytics.worker.decode import batch_samples, packet_header
+from analytics.worker.decode import batch_samples
 from analytics.worker.errors import MalformedMessage
 from firmware_protocol.errors import ProtocolError
 from firmware_protocol.packet import ImuPacket, PacketFlags, decode_packet, encode_packet
+from firmware_protocol.packet_arrays import decode_packets, packet_header
 from firmware_protocol.wire import ACC_RANGES_G, GYR_RANGES_DPS, crc16_ccitt_false
-from sensor_gateway.uplink import envelope as env
+from gaitsym_common.uplink import envelope as env
 
 
 def packet(rng: random.Random, n: int | None = None) -> bytes:
@@ -141,3 +143,20 @@ def test_a_refused_packet_is_named_with_the_decoders_error() -> None:
         batch_samples(raw_batch((good, with_crc(bytes(bad))), 0, 20, 0))
     with pytest.raises(MalformedMessage, match=r"packets\[0\]: .*crc16"):
         batch_samples(raw_batch((good[:-1] + bytes([good[-1] ^ 1]),), 0, 10, 0))
+
+
+def test_decode_packets_raises_decode_packets_own_error_naming_the_packet() -> None:
+    rng = random.Random(11)
+    good = packet(rng, 4)
+    bad = bytearray(good)
+    bad[2] = 20  # sample_count
+    with pytest.raises(ProtocolError) as caught:
+        decode_packets([good, good, with_crc(bytes(bad))], seq_first=0, timestamp_us_first=0, sample_rate_hz=100.0)
+    try:
+        decode_packet(with_crc(bytes(bad)))
+    except ProtocolError as exc:
+        expected = exc
+    assert type(caught.value) is type(expected) and str(caught.value) == str(expected)
+    assert caught.value.packet_index == 2 and expected.packet_index is None
+    with pytest.raises(ValueError):
+        decode_packets([], seq_first=0, timestamp_us_first=0, sample_rate_hz=100.0)

@@ -16,11 +16,11 @@ import pytest
 from servers import Mosquitto
 
 from analytics.stores import open_store
+from gaitsym_common.mqtt import MqttSettings, PahoLink
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
-from sensor_gateway.mqtt import MqttSettings, PahoLink
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
-from sensor_gateway.transport.virtual_kit_source import virtual_kit
+from simulator.virtual_kit_source import virtual_kit
 from worker.harness import UTC0, WorkerProcess
 
 pytestmark = pytest.mark.slow

@@ -42,8 +42,8 @@ from analytics.worker.segments import (
     segment_results,
 )
 from analytics.worker.worker import Worker, WorkerConfig
-from sensor_gateway.uplink.envelope import ClockMapping, SensorPosition
-from sensor_gateway.virtual_kit import simulate_session
+from gaitsym_common.uplink.envelope import ClockMapping, SensorPosition
+from simulator import simulate_session
 from worker.scenario import fresh_database
 
 HOUR_S = 3600.0
@@ -284,7 +284,7 @@ def test_reanalyze_finishes_the_orphaned_part_of_a_split_session_and_says_so(tmp
 
 
 def test_the_worker_command_closes_idle_sessions_after_the_documented_default() -> None:
-    from analytics.cli import build_parser
+    from gaitsym.cli import build_parser
 
     args = build_parser().parse_args(["worker"])
     assert args.idle_close_after * 3600.0 == IdleClose.after_s

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analytics.cli import main
 from analytics.recording.io import Recording
 from analytics.stores import Store, open_store
 from analytics.stores.model import STRIDE, Provenance, results_from_document, samples_from_arrays
@@ -29,8 +28,9 @@ from analytics.worker.segments import (
     load_segment,
     segment_results,
 )
-from sensor_gateway.uplink.envelope import ClockMapping, SensorPosition
-from sensor_gateway.virtual_kit import simulate_session
+from gaitsym.cli import main
+from gaitsym_common.uplink.envelope import ClockMapping, SensorPosition
+from simulator import simulate_session
 from worker.scenario import fresh_database
 
 T0_UTC_S = float(int(time.time()) // 86400 * 86400 - 2 * 86400 + 3600)  # two days ago, 01:00 UTC

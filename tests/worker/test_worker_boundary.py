@@ -19,8 +19,8 @@ from analytics.worker.budget import BudgetConfig, LogLimiter, SubjectBudgets, To
 from analytics.worker.decode import batch_samples, decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage
 from analytics.worker.worker import Worker, WorkerConfig
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import topic
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 from worker.hostile import ScriptedLink, poison, raw_batch, raw_topic
 
 

@@ -21,8 +21,8 @@ from servers import Mosquitto
 from analytics.stores import open_store
 from analytics.stores.quarantine import Quarantine
 from analytics.worker.budget import BudgetConfig
-from sensor_gateway.uplink import envelope as env
-from sensor_gateway.uplink.topics import topic
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 from worker.harness import WorkerProcess, finish, stop_gateways, stream
 from worker.hostile import Publisher, kit_session, poison, raw_batch, raw_topic, stored_range, worker_thread
 

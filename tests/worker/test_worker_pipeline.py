@@ -106,8 +106,13 @@ def test_malformed_payloads_are_quarantined_counted_and_the_worker_keeps_going(
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id="vandal")
         c.connect("127.0.0.1", mosquitto.port)
         c.loop_start()
-        c.publish("gaitsym/v1/S001/raw/pelvis", b"\xff not json", qos=1).wait_for_publish(5)
-        c.publish("gaitsym/v1/S002/marker", b'{"v":1,"kind":"marker","subject":"S002"}', qos=1).wait_for_publish(5)
+        sent = [
+            c.publish("gaitsym/v1/S001/raw/pelvis", b"\xff not json", qos=1),
+            c.publish("gaitsym/v1/S002/marker", b'{"v":1,"kind":"marker","subject":"S002"}', qos=1),
+        ]
+        for info in sent:  # on a loaded machine a publish can take seconds: never disconnect before it is out
+            info.wait_for_publish(60)
+            assert info.is_published()
         c.loop_stop()
         c.disconnect()
 

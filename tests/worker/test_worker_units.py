@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics.cli import build_parser
 from analytics.errors import AnalyticsError
 from analytics.stores.errors import InvalidBatch, StoreUnavailable
 from analytics.worker.decode import batch_samples, decode_message
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, Verdict, backoff_s, sort_failure
-from sensor_gateway.uplink import envelope as env
+from gaitsym.cli import build_parser
+from gaitsym_common.uplink import envelope as env
 
 VECTORS = Path(__file__).resolve().parents[2] / "sensor_gateway" / "uplink" / "vectors" / "uplink.json"
 

@@ -1,0 +1,181 @@
+"""Step 5 of the analysis: strides per side with stance, swing and step time and the pelvic drop relative to
+standing; strides that break a plausibility rule (stride_checks.stride_problems) are flagged and excluded; the
+summary rule (analytics.results) per session and per bout, with a bootstrap CI of SI (per bout only with
+MIN_STRIDES_PER_SIDE strides a side); the session's stance and step numbers withheld when too few strides survive
+or the thigh and pelvis events disagree (asymmetry_gate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analytics.algorithms.pelvic_obliquity import pelvic_drop_deg
+from analytics.algorithms.stride_checks import (
+    MIN_STRIDES_PER_SIDE,
+    STRIDE_FLAGS,
+    WITHHELD_SOURCES_DISAGREE,
+    bout_rhythm_s,
+    stride_problems,
+)
+from analytics.pipeline.asymmetry_gate import (
+    SIDE_LABELLED,
+    STEP_AND_STANCE,
+    asymmetry_gate,
+    empty_block,
+    side_values,
+    stance_asymmetry_evidence,
+    withhold_side_labelled,
+    withhold_step_and_stance,
+)
+from analytics.pipeline.events import SIDES, BoutEvents
+from analytics.pipeline.pelvis import PelvisStep
+from analytics.pipeline.result import Flags, Gait, ObliquityTrace
+from analytics.pipeline.streams import StreamCheck
+from analytics.results import add_step_times, asymmetry, mark_included, summarize_gait
+from analytics.results.summary import ASYMMETRY_METRICS, Resamples
+
+
+@dataclass(frozen=True)
+class GaitStep:
+    """The gait block, and the obliquity trajectory relative to standing when it was asked for."""
+
+    gait: Gait
+    obliquity: ObliquityTrace | None
+
+
+def summarise_gait(
+    fs: float,
+    streams: StreamCheck,
+    pelvis: PelvisStep,
+    events: BoutEvents,
+    sides_trusted: bool,
+    flags: Flags,
+    withheld: list[str],
+    *,
+    include_obliquity: bool,
+) -> GaitStep:
+    """Checks, pelvic drop and summaries of the strides; adds to ``withheld`` the paths of numbers withheld."""
+    ps, reference, saturated_any = pelvis.signals, pelvis.reference, streams.saturated_any
+    strides, bouts, ics = events.strides, events.bouts, events.initial_contacts
+    cross_strides, contacts_dropped = events.cross_strides, events.contacts_dropped
+    strides.sort(key=lambda s: s["start_s"])
+    for stride, included in zip(strides, mark_included(strides), strict=True):
+        stride["included"] = included
+    excluded = _exclude_implausible(strides, ics)
+    if excluded:
+        flags.add(
+            "implausible_strides",
+            "info",
+            "strides excluded from every summary (values kept, flagged per stride): "
+            + ", ".join(f"{count} {code} ({STRIDE_FLAGS[code]})" for code, count in sorted(excluded.items())),
+        )
+    cross_strides.sort(key=lambda s: s["start_s"])
+    for stride, included in zip(cross_strides, mark_included(cross_strides), strict=True):
+        stride["included"] = included
+    _exclude_implausible(cross_strides, events.cross_ics)
+    add_step_times(strides)
+    relative = None  # obliquity relative to standing (computed here, not held through the thigh steps: memory)
+    if reference is not None:
+        assert ps.obliquity_raw_deg is not None
+        relative = ps.obliquity_raw_deg - reference.obliquity_deg
+    if strides and relative is not None:
+        drops = pelvic_drop_deg(
+            relative,
+            fs,
+            np.array([s["side"] for s in strides]),
+            np.array([s["start_s"] for s in strides]),
+            np.array([s["start_s"] + s["stance_time_s"] for s in strides]),
+        )
+        for stride, drop in zip(strides, drops, strict=True):
+            stride["pelvic_drop_deg"] = float(drop) if np.isfinite(drop) else None
+    for stride in strides:
+        i0, i1 = round(stride["start_s"] * fs), round(stride["end_s"] * fs) + 1
+        if saturated_any[i0:i1].any():
+            stride["flags"].append("saturation")
+            stride["included"] = False
+    summary = summarize_gait(strides)
+    gate = asymmetry_gate(summary, strides, bouts, cross_strides, contacts_dropped, sides_trusted)
+    by_bout: dict[int, list[dict[str, Any]]] = {index: [] for index in range(len(bouts))}
+    for stride in strides:
+        by_bout[stride["bout"]].append(stride)
+    resamples: Resamples = {}  # bouts of equal stride counts share bootstrap indices (same intervals)
+    for index, bout in enumerate(bouts):
+        mine = by_bout[index]
+        bout["n_strides"] = len(mine)
+        # bootstrap CI of SI per bout for stance time only (it is most of the analysis time otherwise), and only
+        # with MIN_STRIDES_PER_SIDE a side: below that the percentile interval covers far less than it claims
+        enough = min(len(side_values(mine, side, "stance_time_s")) for side in SIDES) >= MIN_STRIDES_PER_SIDE
+        bout["asymmetry"] = {
+            metric: asymmetry(
+                side_values(mine, "left", metric),
+                side_values(mine, "right", metric),
+                bootstrap=metric == "stance_time_s" and enough,
+                resamples=resamples,
+            )
+            for metric in ASYMMETRY_METRICS
+        }
+    if not sides_trusted:
+        withhold_side_labelled(summary, bouts, strides)
+        withheld.extend(p for p in SIDE_LABELLED if p not in withheld)
+    elif relative is None:
+        summary["pelvic_drop_deg"] = {"left": None, "right": None}
+        summary["asymmetry"]["pelvic_drop_deg"] = empty_block()
+    if gate is not None:
+        withhold_step_and_stance(summary, bouts if gate["code"] == WITHHELD_SOURCES_DISAGREE else [])
+        withheld.extend(p for p in STEP_AND_STANCE if p not in withheld)
+        flags.add(gate["code"], "withheld", gate["message"])
+    summary["stance_asymmetry_evidence"] = stance_asymmetry_evidence(
+        summary, strides, bouts, gate, contacts_dropped, sides_trusted
+    )
+    if any(b["source"] == "pelvis" for b in bouts):
+        flags.add(
+            "pelvis_only_events",
+            "info",
+            f"{sum(b['source'] == 'pelvis' for b in bouts)} of {len(bouts)} walking bouts have events from the "
+            "pelvis alone (a thigh sensor missing, dropped out or not usable)",
+        )
+
+    obliquity = None
+    if include_obliquity:
+        obliquity = ObliquityTrace(
+            obliquity_deg=[] if relative is None else np.round(relative, 2).tolist(),
+            rate_hz=fs,
+            standing_baseline_deg=None if reference is None else reference.obliquity_deg,
+        )
+    gait = Gait(
+        initial_contacts=sorted(ics, key=lambda c: c["t_s"]),
+        final_contacts=sorted(events.final_contacts, key=lambda c: c["t_s"]),
+        bouts=bouts,
+        strides=strides,
+        summary=summary,
+    )
+    return GaitStep(gait, obliquity)
+
+
+def _exclude_implausible(strides: list[dict[str, Any]], ics: list[dict[str, Any]]) -> dict[str, int]:
+    """Flag and exclude the strides that break a rule of stride_checks; how many strides broke each rule."""
+    if not strides:
+        return {}
+    by_bout: dict[int, list[float]] = {}
+    for s in strides:
+        by_bout.setdefault(s["bout"], []).append(s["end_s"] - s["start_s"])
+    rhythm = {b: bout_rhythm_s(times) for b, times in by_bout.items()}
+    problems = stride_problems(
+        [s["side"] for s in strides],
+        [s["start_s"] for s in strides],
+        [s["end_s"] for s in strides],
+        [s["stance_time_s"] for s in strides],
+        [rhythm[s["bout"]] for s in strides],
+        [c["t_s"] for c in ics],
+        [c["side"] for c in ics],
+    )
+    counts: dict[str, int] = {}
+    for stride, codes in zip(strides, problems, strict=True):
+        for code in codes:
+            stride["flags"].append(code)
+            counts[code] = counts.get(code, 0) + 1
+        if codes:
+            stride["included"] = False
+    return counts

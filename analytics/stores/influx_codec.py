@@ -1,0 +1,299 @@
+"""What goes over the wire to InfluxDB and back, as text: InfluxQL quoting and time bounds, the chunked JSON
+answer of /query, raw samples' CSV and JSON rows (pandas' C reader for the CSV: about a third of the JSON's CPU),
+series keys as SHOW SERIES prints them, and raw samples back to line protocol. No I/O here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from analytics.stores.model import RAW, RAW_FIELDS, SPAN_JOIN_US, Point, RawSeries, SampleId, point_line
+
+TIME_MIN_NS = -(1 << 62)
+TIME_MAX_NS = 1 << 62
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def time_clause(start_us: int | None, end_us: int | None) -> str:
+    """InfluxQL bounds (inclusive, in ns) of a µs range; None: unbounded on that side."""
+    lo = TIME_MIN_NS if start_us is None else start_us * 1000
+    hi = TIME_MAX_NS if end_us is None else end_us * 1000
+    return f"time >= {lo} AND time <= {hi}"
+
+
+def from_clause(database: str, rp: str, measurement: str) -> str:
+    return f"{quote_ident(database)}.{quote_ident(rp)}.{quote_ident(measurement)}"
+
+
+HELD_STATEMENTS = 200
+"""Statements per request of the collision check (two per sensor and span of a turn; more requests only for
+batches mapped far apart)."""
+
+
+def merged_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans, sorted, those closer than ``SPAN_JOIN_US`` joined (one statement each)."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + SPAN_JOIN_US:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
+def held_queries(
+    database: str,
+    spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
+    wide: Mapping[tuple[str, str, str, str, int], Sequence[tuple[int, int]]],
+    seqs: Mapping[tuple[str, str, str, str, int], Sequence[int]],
+) -> list[str]:
+    """The collision check's requests (`InfluxStore._held`), ``HELD_STATEMENTS`` statements each: per (retention
+    policy, subject, placement) every point in each of its ``spans``; per (retention policy, subject, placement,
+    serial, boot epoch) the points in its ``wide`` spans whose sequence is within the range of its ``seqs``."""
+    statements = []
+    for (rp, subject, placement), found in spans.items():
+        where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
+        statements += [_held_statement(database, rp, where, lo, hi) for lo, hi in merged_spans(found)]
+    for sensor, found in wide.items():
+        rp, subject, placement = sensor[:3]
+        where = (  # the sequence range only: InfluxDB answers it faster than with serial and boot epoch too,
+            # and another sensor's samples in that range are only ever a handful (a swapped sensor)
+            f"subject = {quote_str(subject)} AND placement = {quote_str(placement)} AND "
+            f'"seq" >= {min(seqs[sensor])} AND "seq" <= {max(seqs[sensor])}'
+        )
+        statements += [_held_statement(database, rp, where, lo, hi) for lo, hi in merged_spans(found)]
+    # one request unless batches were mapped far apart
+    return [";".join(statements[i : i + HELD_STATEMENTS]) for i in range(0, len(statements), HELD_STATEMENTS)]
+
+
+def _held_statement(database: str, rp: str, where: str, lo: int, hi: int) -> str:
+    return (
+        f'SELECT "seq", "serial", "boot_epoch" FROM {from_clause(database, rp, RAW)} WHERE {where} AND '
+        f'{time_clause(lo, hi)} GROUP BY "subject", "placement"'
+    )
+
+
+def held_points(found: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[int, SampleId]]:
+    """The collision check's answer: per (subject, placement), time -> the identity stored there. A row read
+    half-written (another writer's point arriving) is not yet stored."""
+    held: dict[tuple[str, str], dict[int, SampleId]] = {}
+    for series in found:
+        tags = series.get("tags") or {}
+        points = held.setdefault((str(tags.get("subject")), str(tags.get("placement"))), {})
+        for t, seq, serial, boot in series.get("values", []):
+            if seq is not None and serial is not None and boot is not None:
+                points[int(t)] = (str(serial), int(boot), int(seq))
+    return held
+
+
+def query_chunks(text: str) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
+    """Per chunk of a chunked /query JSON answer, in order: its errors (the query's, then each statement's) and
+    the series of its statements."""
+    for chunk in text.splitlines():
+        if not chunk.strip():
+            continue
+        doc = json.loads(chunk)
+        results = doc.get("results", [])
+        errors = [str(doc["error"])] if "error" in doc else []
+        errors += [str(r["error"]) for r in results if "error" in r]
+        yield errors, [s for r in results for s in r.get("series", [])]
+
+
+def series_rows(series: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows of /query series as dicts (column -> value, None left out), series tags merged in."""
+    for s in series:
+        columns = s["columns"]
+        tags = s.get("tags", {})
+        for values in s.get("values", []):
+            row = dict(tags)
+            row.update({c: v for c, v in zip(columns, values, strict=True) if v is not None})
+            yield row
+
+
+RAW_CSV_INTS = ("time", "seq", "t_sensor_us", "boot_epoch")
+
+
+def raw_series_from_csv(data: bytes) -> RawSeries:
+    """RawSeries from InfluxDB's CSV answer to the raw SELECT of `InfluxStore.read_raw` (columns ``name,tags,
+    time,seq,t_sensor_us,boot_epoch,serial,session,acc_x .. gyr_z``), parsed by pandas' C reader. A row read
+    half-written (InfluxDB stores each field apart: a point being written can show some fields only) is not
+    yet stored and is left out."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    if not data.strip():
+        return RawSeries.from_rows([])
+    numeric = [*RAW_CSV_INTS, *RAW_FIELDS]
+    frame = pd.read_csv(
+        io.BytesIO(data),
+        usecols=[*numeric, "serial", "session"],
+        dtype={**dict.fromkeys(numeric, "float64"), "serial": str, "session": str},
+        keep_default_na=False,
+        na_values={c: [""] for c in numeric},
+        engine="c",
+    )
+    if frame.empty:
+        return RawSeries.from_rows([])
+    values = frame[numeric].to_numpy(dtype=np.float64)
+    complete = ~np.isnan(values).any(axis=1)
+    if not complete.all():
+        values = values[complete]
+        frame = frame[complete]
+    ints = values[:, : len(RAW_CSV_INTS)].astype(np.int64)
+    return _raw_series(
+        ints[:, 0],
+        ints[:, 1],
+        ints[:, 2],
+        ints[:, 3],
+        tuple(frame["serial"].tolist()),
+        tuple(x or None for x in frame["session"].tolist()),  # CSV writes a missing field as empty
+        values[:, len(RAW_CSV_INTS) :],
+    )
+
+
+def raw_series_concat(parts: Sequence[RawSeries]) -> RawSeries:
+    """Several retention policies' samples as one series in time order."""
+    import numpy as np
+
+    return _raw_series(
+        np.concatenate([p.time_us for p in parts]),
+        np.concatenate([p.seq for p in parts]),
+        np.concatenate([p.t_sensor_us for p in parts]),
+        np.concatenate([p.boot_epoch for p in parts]),
+        tuple(x for p in parts for x in p.serial),
+        tuple(x for p in parts for x in p.session),
+        np.concatenate([np.hstack([p.acc_mps2, p.gyr_dps]).reshape(-1, 6) for p in parts]),
+    )
+
+
+def raw_series_from_values(values: list[list[Any]]) -> RawSeries:
+    """RawSeries from InfluxQL rows ``[time, seq, t_sensor_us, boot_epoch, serial, session, acc_x .. gyr_z]``
+    (column-wise: no dict per row), sorted by time (stable), one row per timestamp. InfluxDB answers in time
+    order already: the rows are only reordered when they are not (several retention policies). A row read
+    half-written (InfluxDB stores each field apart) is not yet stored and is left out, as in `raw_series_from_csv`."""
+    import numpy as np
+
+    if not values:
+        return RawSeries.from_rows([])
+    try:
+        series = _raw_series_from_rows(values)
+        if not (np.isnan(series.acc_mps2).any() or np.isnan(series.gyr_dps).any()):
+            return series
+    except TypeError:  # an integer field None
+        pass
+    numeric = (0, 1, 2, 3, 6, 7, 8, 9, 10, 11)  # a row read half-written: not yet stored, left out
+    return _raw_series_from_rows([v for v in values if all(v[i] is not None for i in numeric)])
+
+
+def _raw_series_from_rows(values: list[list[Any]]) -> RawSeries:
+    import numpy as np
+
+    if not values:
+        return RawSeries.from_rows([])
+    cols = list(zip(*values, strict=True))
+    return _raw_series(
+        np.array(cols[0], dtype=np.int64),
+        np.array(cols[1], dtype=np.int64),
+        np.array(cols[2], dtype=np.int64),
+        np.array(cols[3], dtype=np.int64),
+        cols[4],
+        cols[5],
+        np.array([cols[i] for i in (6, 7, 8, 9, 10, 11)], dtype=np.float64).T,
+    )
+
+
+def _raw_series(
+    time_us: Any, seq: Any, t_sensor_us: Any, boot_epoch: Any, serial: Any, session: Any, numbers: Any
+) -> RawSeries:
+    """Columns -> RawSeries sorted by time (stable; reordered only when not already in time order)."""
+    import numpy as np
+
+    if len(time_us) > 1 and bool((time_us[1:] < time_us[:-1]).any()):
+        order = np.argsort(time_us, kind="stable")
+        time_us, seq, t_sensor_us, boot_epoch = time_us[order], seq[order], t_sensor_us[order], boot_epoch[order]
+        numbers = numbers[order]
+        picked = order.tolist()
+        serial = tuple(serial[i] for i in picked)
+        session = tuple(session[i] for i in picked)
+    return RawSeries(
+        time_us=time_us,
+        seq=seq,
+        t_sensor_us=t_sensor_us,
+        boot_epoch=boot_epoch,
+        serial=tuple(map(str, serial)),
+        session=tuple(session),
+        acc_mps2=np.ascontiguousarray(numbers[:, :3]),
+        gyr_dps=np.ascontiguousarray(numbers[:, 3:]),
+    )
+
+
+def _split_unescaped(text: str, sep: str, maxsplit: int = -1) -> list[str]:
+    """Split on ``sep`` where it is not backslash-escaped (escapes kept)."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if text[i] == sep and maxsplit != 0:
+            parts.append("".join(current))
+            current = []
+            maxsplit -= 1
+        else:
+            current.append(text[i])
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
+    """``measurement,tag=value,...`` as SHOW SERIES prints it (backslash escapes) -> (measurement, tags)."""
+    measurement, *pairs = _split_unescaped(key, ",")
+    tags = {}
+    for pair in pairs:
+        k, v = ([*_split_unescaped(pair, "=", 1), ""])[:2]
+        tags[_unescape(k)] = _unescape(v)
+    return _unescape(measurement), tags
+
+
+def raw_slot_lines(series: RawSeries, idx: Sequence[int], subject: str, placement: str) -> list[str]:
+    """Line protocol of the samples ``idx`` of a series read back, as they were written."""
+    lines = []
+    for i in idx:
+        fields: dict[str, float | int | str | bool] = {
+            "seq": int(series.seq[i]),
+            "t_sensor_us": int(series.t_sensor_us[i]),
+            "boot_epoch": int(series.boot_epoch[i]),
+            "serial": series.serial[i],
+        }
+        sess = series.session[i]
+        if sess is not None:
+            fields["session"] = sess
+        for k, v in zip(("acc_x", "acc_y", "acc_z"), series.acc_mps2[i].tolist(), strict=True):
+            fields[k] = float(v)
+        for k, v in zip(("gyr_x", "gyr_y", "gyr_z"), series.gyr_dps[i].tolist(), strict=True):
+            fields[k] = float(v)
+        lines.append(
+            point_line(Point(RAW, (("placement", placement), ("subject", subject)), fields, int(series.time_us[i])))
+        )
+    return lines

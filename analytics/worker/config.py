@@ -1,0 +1,117 @@
+"""The worker's settings (`WorkerConfig`), its counters (`WorkerStats`) and its rate-limited log (`SubjectLog`):
+shared by the consumer (`worker`), raw ingest (`raw_ingest`) and the segment jobs (`segment_jobs`).
+
+Times: seconds of `time.monotonic` unless named ``_utc_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from analytics.worker.budget import BudgetConfig, LogLimiter
+from analytics.worker.idle_sessions import IdleClose
+
+log = logging.getLogger("gaitsym.worker")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_id: str = "worker-1"
+    group: str = "gaitsym-workers"
+    segment_wait_s: float = 10.0
+    """How long a closing marker waits for its samples to be stored before it is deferred, s."""
+    defer_for_s: float = 600.0
+    """How long a deferred segment is retried before it is left to the gateway's re-send, s."""
+    poll_s: float = 0.1
+    """Interval between completeness checks of a waiting segment, s."""
+    lookback_s: Mapping[str, float | None] = field(
+        default_factory=lambda: {"window": 8.0, "set": 240.0, "session": None}
+    )
+    """Seconds of data each segment kind analyses (None: the whole session); for windows, the context added
+    before the part no earlier window of this worker covered."""
+    live_new_default_s: float = 2.0
+    """New part of a window when this worker analysed no earlier window of the subject, s."""
+    live_new_max_s: float = 20.0
+    """Longest new part a coalesced window analyses, s (more is left to the final analysis)."""
+    turn_budget_s: float = 1.0
+    """Analysis time per turn before the worker goes back to storing and acknowledging raw data, s (session
+    ends first, then set ends, then live windows; what is left waits for the next turn, windows coalescing)."""
+    recent_s: float = 30.0
+    """Seconds of its own stored samples per sensor boot the worker keeps in memory (a cache, about 2 MB per
+    subject); a boot that sent nothing for that long is forgotten."""
+    live_segments: bool = True
+    """Analyse window and set markers while the session runs (provisional results, version 1, replaced by the
+    session's final analysis); False: session ends only. (Once off by default: on InfluxDB 1.6.7 the repeated
+    delete-then-write hid re-written strides from the index; fixed in `analytics.stores.influx` by anchor
+    points, see its ``ANCHOR_US`` and docs/influxdb-index-loss.md.)"""
+    live_sweep_after_s: float = 30.0
+    """After a session's final analysis, its range's provisional points are removed once more this much later:
+    a live window of another worker that was still being analysed may have written them after the final
+    analysis (best effort: a sweep is not persisted across a restart). A window that was deferred checks the
+    store for the session's final results before writing instead."""
+    dedup_capacity: int = 200_000
+    """(subject, msg_id) of stored batches remembered to skip replays (a cache: correctness never depends on it).
+    The subject is part of the identity: two kits may share serials (two virtual kits, or a kit handed from one
+    patient to the next), and one subject's batches must never pass for another's replays."""
+    quarantine_path: str | None = None
+    idle_close: IdleClose | None = field(default_factory=IdleClose)
+    """Final analysis of sessions that never get a ``session_end`` (`idle_sessions`); None: off."""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    """Per-subject token buckets (payload bytes, work) past which deliveries are shed (`budget`)."""
+    turn_max_work: int = 20_000
+    """Work units (samples; gaps and markers count as several, `budget`) taken from the carry per turn, round
+    robin across subjects (at least one delivery): bounds a turn's store write to about 0.1-0.3 s, so a subject's
+    backlog delays another subject's batch by a turn at most."""
+    turn_max_work_per_subject: int = 4_096
+    """One subject's share of a turn (at least one delivery; 4,096 is the largest raw batch): a subject with a
+    backlog adds at most one large batch to the turn's write, which every other subject's batches wait for."""
+    max_held_markers_per_subject: int = 8
+    max_pending_per_subject: int = 64
+    log_every_s: float = 10.0
+    """At most one log line per subject and kind of event (malformed, shed, gap) this often; the others counted."""
+
+
+@dataclass
+class WorkerStats:
+    deliveries: int = 0
+    batches_stored: int = 0
+    samples_stored: int = 0
+    replays_skipped: int = 0
+    gaps: int = 0
+    malformed: int = 0
+    """Malformed deliveries (each quarantined once: see ``malformed_repeats``)."""
+    malformed_repeats: int = 0
+    """Malformed deliveries identical to one already quarantined (acknowledged, not written again)."""
+    shed: int = 0
+    """Deliveries acknowledged to the broker without being stored (their subject past its budget, or too many
+    of its segments waiting): the gateway re-sends them."""
+    quarantined: int = 0
+    store_retries: int = 0
+    segments_analysed: int = 0
+    segments_empty: int = 0
+    segments_deferred: int = 0
+    segments_superseded: int = 0
+    segments_unsynced: int = 0
+    windows_coalesced: int = 0
+    acks_sent: int = 0
+    analysis_cpu_s: float = 0.0
+    """CPU time of this thread in the analyses (`analyzer_for`), s: benches tell the worker's own cost from the
+    pipeline's (whose share depends on how many live windows coalesce under load)."""
+
+
+class SubjectLog:
+    """Log lines about one subject, at most one per ``every_s`` for each kind of event (the others counted and
+    mentioned in the next line): one subject's flood never floods the log."""
+
+    def __init__(self, worker_id: str, every_s: float, clock: Callable[[], float]) -> None:
+        self.worker_id = worker_id
+        self.clock = clock
+        self._limiter = LogLimiter(every_s)
+
+    def __call__(self, subject: str, kind: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+        held = self._limiter.allow((subject, kind), self.clock())
+        if held is not None:
+            suffix = f" ({held} more since the last line)" if held else ""
+            log.log(level, "%s: %s: " + message + suffix, self.worker_id, subject, *args)

@@ -1,0 +1,359 @@
+"""Segment jobs: what the worker does with a closing marker, from its arrival to its acknowledgement.
+
+A `window`, `set_end` or `session_end` marker becomes a `segments.Segment` (`SegmentJobs.admit`), analysed once
+every sample it names is stored or known missing (a recorded gap: then analysed across it, flagged ``data_gap``
+naming the gap); polled every ``poll_s`` for up to ``segment_wait_s``; then *deferred*: the broker delivery is
+acknowledged, the analysis retried with backoff for up to ``defer_for_s``; the gateway's outbox re-sends the
+marker while it stays unacknowledged end to end, so a worker restart loses no segment. Samples still in sensor
+time (gateway clock not synchronised) defer the segment the same way until a synchronised mapping of the boot
+arrives and `Store.remap_raw` moved them (`raw_ingest`, which then wakes the subject's segments): never dropped.
+A segment is never analysed with an unexplained hole. Bounded per subject: at most
+``max_held_markers_per_subject`` waiting markers keep their broker delivery unacknowledged (more are
+acknowledged at once: each held one takes one of the broker's in-flight slots, which every subject shares), and
+at most ``max_pending_per_subject`` segments wait (more are shed: the gateway re-sends them).
+
+One segment's life, in this module's order: `admit` (a `PendingSegment`) -> `run` each turn: `_coalesce_windows`
+(an older window covered by a newer one is done without an analysis) -> `_analyse` once due: `_window_span`,
+`segments.check_complete` and `segments.load_segment` (from raw ingest's cache when it holds the samples, else
+the store), the analysis, `segments.segment_results`, then the store (`write_live` or `replace_results`) ->
+`_done`: the end-to-end ack queued and the broker delivery acknowledged -> for a session end, `sweep` later.
+
+Live windows: each window analyses only the samples since this worker's previous window of the subject plus
+``live_context_s`` of context, and appends the strides ending in that new part to the *provisional*
+measurements (`Store.write_live`: no delete, never touching final results); a window marker arriving while an
+older one of the same subject still waits replaces it (under load, windows coalesce instead of queueing). The
+session's final analysis replaces the session's final results and removes its provisional ones, and the worker
+that ran it removes them once more ``live_sweep_after_s`` later (a late window of another worker).
+
+Times: seconds of `time.monotonic` unless named ``_utc_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from analytics.errors import InsufficientData
+from analytics.stores import Store
+from analytics.stores.errors import StoreUnavailable
+from analytics.stores.model import STRIDE_LIVE, SessionResults
+from analytics.worker.config import WorkerConfig, WorkerStats
+from analytics.worker.errors import Verdict, backoff_s, sort_failure
+from analytics.worker.link import Delivery, WorkerLink
+from analytics.worker.raw_ingest import RawIngest
+from analytics.worker.segments import (
+    FINAL_VERSION,
+    LIVE_VERSION,
+    Analyzer,
+    ClockNotSynced,
+    Segment,
+    check_complete,
+    load_segment,
+    segment_results,
+)
+from gaitsym_common.uplink import envelope as env
+
+log = logging.getLogger("gaitsym.worker")
+LIVE_OVERLAP_S = 1.0
+"""A window also looks for strides ending up to this long before its new part (detected late)."""
+LIVE_SAME_STRIDE_US = 150_000
+
+
+@dataclass
+class PendingSegment:
+    segment: Segment
+    token: tuple[int, int] | None
+    first_s: float
+    due_s: float
+    attempts: int = 0
+    deferred: int = 0
+    """Retries since the segment was deferred (0: not deferred)."""
+
+
+class SegmentJobs:
+    """The segments waiting on this worker, their analysis, and the sweeps after final analyses (module docstring).
+
+    ``acks`` is the consumer's queue of end-to-end acks (per subject, msg_ids): a segment done is queued there,
+    and its broker delivery acknowledged on ``link``."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        store: Store,
+        stats: WorkerStats,
+        clock: Callable[[], float],
+        link: WorkerLink,
+        acks: dict[str, list[str]],
+        ingest: RawIngest,
+        analyzer_for: Callable[[str], Analyzer],
+        algorithm: str,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.stats = stats
+        self.clock = clock
+        self.link = link
+        self.acks = acks
+        self.ingest = ingest
+        self.analyzer_for = analyzer_for
+        self.algorithm = algorithm
+        self.pending: list[PendingSegment] = []
+        self._finals: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.sweeps: list[tuple[float, str, int, int]] = []
+        """(due, subject, start_us, end_us): live points to remove again after a final analysis."""
+        self._live_written: dict[tuple[str, str], deque[tuple[str, int]]] = {}
+
+    def next_due_s(self) -> float | None:
+        return min((p.due_s for p in self.pending), default=None)
+
+    def admit(self, d: Delivery, message: env.Marker) -> str | None:
+        """A closing marker: waits here as a segment, or is done at once (nothing to analyse, or a replay of one
+        waiting). Returns why it must be shed instead (too many of its subject's segments waiting), else None."""
+        segment = Segment.from_marker(message, self.config.lookback_s)
+        if segment is None or (not segment.final and not self.config.live_segments):
+            self.acks[message.subject].append(message.msg_id)
+            self.link.ack(d.token)
+            return None
+        mine = [p for p in self.pending if p.segment.subject == segment.subject]
+        if any(p.segment.marker_id == segment.marker_id for p in mine):
+            self.link.ack(d.token)  # a replay of a segment already waiting here
+            return None
+        if len(mine) >= self.config.max_pending_per_subject:
+            return f"{len(mine)} segments waiting"
+        token: tuple[int, int] | None = d.token
+        if sum(p.token is not None for p in mine) >= self.config.max_held_markers_per_subject:
+            self.link.ack(d.token)  # the broker's in-flight slots are shared by every subject; the gateway re-sends
+            token = None
+        now = self.clock()
+        self.pending.append(PendingSegment(segment, token, now, now))
+        return None
+
+    def wake(self, subject: str) -> None:
+        """The subject's sensor-time samples were moved to UTC: its segments waiting for them are due now."""
+        now = self.clock()
+        for p in self.pending:
+            if p.segment.subject == subject:
+                p.due_s = min(p.due_s, now)
+
+    def _coalesce_windows(self) -> None:
+        """Of a subject's waiting windows, the newest one whose samples are all here covers the older ones
+        (its new part starts where this worker's previous window ended): they are done without an analysis.
+        So a worker that fell behind analyses each subject once per turn instead of queueing, and a window
+        still waiting for its last batch is never overtaken by a newer one (that would starve both)."""
+        groups: dict[tuple[str, str], list[PendingSegment]] = defaultdict(list)
+        for p in self.pending:
+            if p.segment.kind == "window":
+                groups[(p.segment.subject, p.segment.session)].append(p)
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            group.sort(key=lambda p: sum(pos.seq for pos in p.segment.positions.values()))
+            for i in range(len(group) - 1, 0, -1):
+                if self.ingest.here(group[i].segment):
+                    for old in group[:i]:
+                        self.pending.remove(old)
+                        self._done(old)
+                        self.stats.windows_coalesced += 1
+                    break
+
+    def run(self) -> None:
+        """Analyse the segments that are due, session ends first, then set ends, then live windows, until
+        ``turn_budget_s`` is spent; defer or drop those that fail (module docstring)."""
+        self._coalesce_windows()
+        now = self.clock()
+        keep: list[PendingSegment] = []
+        rank = {"session": 0, "set": 1, "window": 2}
+        for p in sorted(self.pending, key=lambda p: (rank.get(p.segment.kind, 3), p.due_s)):
+            if p.due_s > now or self.clock() - now > self.config.turn_budget_s:
+                keep.append(p)  # not due, or this turn's analysis time is spent: raw data goes first
+                continue
+            try:
+                self._analyse(p)
+            except Exception as exc:
+                verdict = sort_failure(exc)
+                if verdict is Verdict.QUARANTINE:
+                    log.warning("%s: segment %s dropped: %s", self.config.worker_id, p.segment.marker_id, exc)
+                    self._done(p)
+                    continue
+                p.attempts += 1
+                waited = self.clock() - p.first_s
+                if verdict is Verdict.DEFER and waited < self.config.segment_wait_s:
+                    p.due_s = self.clock() + self.config.poll_s
+                elif waited >= self.config.defer_for_s:
+                    log.error(
+                        "%s: segment %s still incomplete after %.0f s (%s): left to the gateway's re-send",
+                        self.config.worker_id,
+                        p.segment.marker_id,
+                        waited,
+                        exc,
+                    )
+                    continue
+                else:
+                    if not p.deferred:
+                        self.stats.segments_deferred += 1
+                        log.warning("%s: segment %s deferred: %s", self.config.worker_id, p.segment.marker_id, exc)
+                        if p.token is not None:
+                            self.link.ack(p.token)  # the broker may forget it: the gateway re-sends it
+                            p.token = None
+                    p.deferred += 1
+                    p.due_s = self.clock() + backoff_s(p.deferred, base_s=1.0, max_s=30.0)
+                keep.append(p)
+                continue
+            self._done(p)
+        self.pending = keep
+
+    def _done(self, p: PendingSegment) -> None:
+        self.acks[p.segment.subject].append(p.segment.marker_id)
+        if p.token is not None:
+            self.link.ack(p.token)
+
+    def _already_stored(self, segment: Segment, analysis_id: object) -> bool:
+        """True when the session's final results are stored and this segment would not change them: a replay of
+        the session end (same analysis id) or a live segment arriving after the end."""
+        if not segment.final:
+            return (segment.subject, segment.session) in self._finals
+        for row in self.store.read_results(segment.subject, session=segment.session):
+            if row.measurement != "session_summary":
+                continue
+            version = int(row.fields.get("result_version", 0))  # type: ignore[call-overload]
+            if version >= FINAL_VERSION and row.fields.get("analysis_id") == analysis_id:
+                return True
+        return False
+
+    def final_stored(self, subject: str, session: str) -> bool:
+        """The session's final results are in the store (written by any worker)."""
+        return any(
+            r.measurement == "session_summary" and int(r.fields.get("result_version", 0)) >= FINAL_VERSION  # type: ignore[call-overload]
+            for r in self.store.read_results(subject, session=session)
+        )
+
+    def _new_live_points(self, results: SessionResults) -> SessionResults:
+        """Drop provisional strides this worker already wrote (the same stride seen again by an overlapping window:
+        same side, start within ``LIVE_SAME_STRIDE_US``): each stride is written once, at its first detection."""
+        written = self._live_written.setdefault((results.subject, results.session), deque(maxlen=200))
+        keep = []
+        for p in results.points:
+            if p.measurement == STRIDE_LIVE:
+                side = dict(p.tags).get("side", "")
+                if any(s == side and abs(t - p.time_us) < LIVE_SAME_STRIDE_US for s, t in written):
+                    continue
+                written.append((side, p.time_us))
+            keep.append(p)
+        return replace(results, points=tuple(keep))
+
+    def _window_span(self, segment: Segment) -> tuple[Segment, float]:
+        """A live window: the new part since this worker's previous window of the subject, plus context."""
+        news = []
+        for placement, pos in segment.positions.items():
+            stream = self.ingest.stream(segment.subject, placement, pos)
+            if stream is not None and stream.last_window_seq is not None and stream.last_window_seq < pos.seq:
+                news.append((pos.seq - stream.last_window_seq) / 100.0)
+        new_s = min(max(news), self.config.live_new_max_s) if news else self.config.live_new_default_s
+        context = segment.lookback_s or 0.0
+        return replace(segment, lookback_s=context + new_s), new_s
+
+    def _analyse(self, p: PendingSegment) -> None:
+        segment = p.segment
+        if not segment.final and (segment.subject, segment.session) in self._finals:
+            self.stats.segments_superseded += 1
+            return
+        if not segment.final and p.deferred and self.final_stored(segment.subject, segment.session):
+            self._finals[(segment.subject, segment.session)] = None  # another worker finished the session
+            self.stats.segments_superseded += 1
+            return
+        new_s = 0.0
+        if segment.kind == "window":
+            segment, new_s = self._window_span(segment)
+        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment))
+        try:
+            loaded = load_segment(
+                self.store,
+                segment,
+                first_seq={pl: lo for pl, (lo, _) in known.items()},
+                series_for=None if segment.final else self.ingest.series_for(segment),
+                known_missing={pl: missing for pl, (_, missing) in known.items()},
+            )
+        except ClockNotSynced as exc:
+            if not p.attempts:
+                self.stats.segments_unsynced += 1
+                log.info("%s: %s waits: %s", self.config.worker_id, segment.marker_id, exc)
+            raise
+        if loaded is None:
+            self.stats.segments_empty += 1
+            return
+        cpu0 = time.thread_time()
+        try:
+            doc = self.analyzer_for(segment.kind)(loaded.recording)
+        except InsufficientData as exc:
+            log.info("%s %s: no results for this %s: %s", segment.subject, segment.session, segment.kind, exc)
+            self.stats.segments_empty += 1
+            return
+        finally:
+            self.stats.analysis_cpu_s += time.thread_time() - cpu0
+        version = FINAL_VERSION if segment.final else LIVE_VERSION
+        gaps = {pl: missing for pl, (_, missing) in known.items() if missing}
+        # strides ending in the new part, and in the second before it (detected only now: the same stride of an
+        # earlier window lands on the same timestamp, the grid being whole sample periods, and overwrites)
+        new_from_us = loaded.end_us - round((new_s + LIVE_OVERLAP_S) * 1e6) if segment.kind == "window" else None
+        results = segment_results(segment, loaded, doc, version, self.algorithm, gaps=gaps, new_from_us=new_from_us)
+        if self._already_stored(segment, results.points[-1].fields.get("analysis_id") if results.points else None):
+            self.stats.segments_superseded += 1
+            return
+        if segment.final:
+            report = self.store.replace_results(results)
+            if not report.superseded:
+                self._finals[(segment.subject, segment.session)] = None
+                self.sweeps.append(
+                    (self.clock() + self.config.live_sweep_after_s, segment.subject, results.start_us, results.end_us)
+                )
+                if len(self._finals) > 10_000:
+                    self._finals.popitem(last=False)
+                self._live_written.pop((segment.subject, segment.session), None)
+        else:
+            results = self._new_live_points(results)
+            report = self.store.write_live(results)
+            if segment.kind == "window":
+                for placement, pos in segment.positions.items():
+                    stream = self.ingest.stream(segment.subject, placement, pos)
+                    if stream is not None:
+                        stream.last_window_seq = pos.seq
+        log.info(
+            "%s %s %s %s: %d points, version %d%s%s",
+            segment.subject,
+            segment.session,
+            segment.kind,
+            _marker_label(segment.marker_id),
+            report.points_written,
+            version,
+            " (superseded)" if report.superseded else "",
+            f" across gaps {gaps}" if gaps else "",
+        )
+        if report.superseded:
+            self.stats.segments_superseded += 1
+        else:
+            self.stats.segments_analysed += 1
+
+    def sweep(self) -> None:
+        """Remove provisional points written into finalised sessions after their final analysis (see
+        ``WorkerConfig.live_sweep_after_s``); an unavailable store is tried again at the next turn."""
+        now = self.clock()
+        keep = []
+        for due, subject, start_us, end_us in self.sweeps:
+            if due > now:
+                keep.append((due, subject, start_us, end_us))
+                continue
+            try:
+                self.store.delete_live(subject, start_us, end_us)
+            except StoreUnavailable as exc:
+                log.warning("%s: live sweep of %s postponed: %s", self.config.worker_id, subject, exc)
+                keep.append((now + self.config.poll_s * 10, subject, start_us, end_us))
+        self.sweeps = keep
+
+
+def _marker_label(marker_id: str) -> str:
+    """The short part of a marker id for a log line (the gateway's ids end ``...:{positions}:{set}``)."""
+    parts = marker_id.rsplit(":", 2)
+    return parts[-2] if len(parts) == 3 else marker_id[:80]

@@ -1,0 +1,44 @@
+"""The gateway loop's settings (`GatewayConfig`): batching, windows, sessions, acks, time sync, reconnection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gaitsym_common.uplink.vocabulary import PLACEMENTS
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    subject: str
+    placements: tuple[str, ...] = PLACEMENTS
+    batch_s: float = 1.0
+    window_s: float = 0.25
+    """Shortest pause between window markers, s. A window marker lets the worker analyse the session so far (live
+    results); it refers only to samples already published (each sensor's last closed batch), so the worker
+    can analyse it as soon as it arrives, and one goes out as soon as a sensor published a new batch (about
+    3 per second with 1-s batches). A stride's provisional result is then queryable within 2 s of its last
+    sample at 20 subjects per worker (p99 1.81-1.84 s, bench/RESULTS.md, "Worker: live latency"); most of that is
+    the batch: shorter batches cut it further, at more messages per second."""
+    still_timeout_s: float = 120.0
+    motion_dps: float = 15.0
+    ack_timeout_s: float = 30.0
+    max_inflight: int = 200
+    status_every_s: float = 10.0
+    version: str = "0.1.0"
+    batch_grace_s: float = 0.5
+    """A batch normally closes on the packet that brings it to ``batch_s``; if none comes (link silent) it
+    closes ``batch_grace_s`` later on the clock."""
+    time_sync_every_s: float = 0.25
+    """Mean pause between a TIME_SYNC reply and the next request per streaming sensor (randomised x0.5..1.5;
+    with the round trip itself ~3 requests/s: 5 + 10 bytes each way, negligible next to the data); 0 = never."""
+    time_sync_timeout_s: float = 2.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    silence_timeout_s: float = 10.0
+    """A connected, streaming sensor that sends nothing for this long is disconnected and re-connected."""
+    first_packet_timeout_s: float = 120.0
+    """A connected sensor that has sent no packet since connecting is re-connected only after this long, s:
+    its START can wait behind the other sensors' connection attempts on the one adapter (BLE: a scan and a
+    connect of up to 10 + 20 s each, two other sensors), and re-connecting it then only loses its place in that
+    queue (the real BlueZ run found this: tests/ble_vm). A sensor that took START and stays silent is caught
+    sooner by the BLE link's own watchdog (`BleConfig.silence_timeout_s`, from START)."""
