@@ -15,7 +15,7 @@ from analytics.worker.errors import MalformedMessage, SegmentIncomplete, Verdict
 from gaitsym.cli import build_parser
 from gaitsym_common.uplink import envelope as env
 
-VECTORS = Path(__file__).resolve().parents[2] / "sensor_gateway" / "uplink" / "vectors" / "uplink.json"
+VECTORS = Path(__file__).resolve().parents[2] / "gaitsym_common" / "uplink" / "vectors" / "uplink.json"
 
 
 @pytest.mark.parametrize(
