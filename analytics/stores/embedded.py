@@ -196,7 +196,7 @@ class EmbeddedStore:
         report = WriteReport(requests=1)
         for lost, collisions in plan.refused:  # kept aside before the transaction commits
             what = f"{lost.describe()} (time collision)"
-            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost))
+            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost), lost.subject)
             report.quarantined.append(what)
             report.collisions.extend(collisions)
         report.gaps.extend(plan.gaps)

@@ -44,6 +44,7 @@ from analytics.stores.model import (
     RAW_BATCH,
     RAW_FIELDS,
     SENSOR_SLOT_US,
+    STORE_REFUSED,
     GapRecord,
     RawIndex,
     RawProgress,
@@ -58,6 +59,7 @@ from analytics.stores.model import (
     check_windows,
     collision_reason,
     gap_point,
+    missing_gaps,
     plan_raw_writes,
     point_line,
     raw_lines,
@@ -100,8 +102,8 @@ class InfluxStore:
 
     # ------------------------------------------------------------------------------------------ writes
 
-    def _write_lines(self, rp: str, lines: list[str], what: str) -> WriteReport:
-        return self.transport.write_lines(rp, lines, what, self.quarantine)
+    def _write_lines(self, rp: str, lines: list[str], what: str, subject: str | None = None) -> WriteReport:
+        return self.transport.write_lines(rp, lines, what, self.quarantine, subject)
 
     def write_raw(self, samples: RawSamples) -> WriteReport:
         return self.write_raw_many([samples])
@@ -118,7 +120,7 @@ class InfluxStore:
         plan = plan_raw_writes(batches, self._held(batches, report))
         for lost, collisions in plan.refused:
             what = f"{lost.describe()} (time collision)"
-            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost))
+            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost), lost.subject)
             report.quarantined.append(what)
             report.collisions.extend(collisions)
         if plan.gaps:
@@ -156,9 +158,17 @@ class InfluxStore:
         """Write samples, then their batch-index point (so the index never claims what is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
-        report = self._write_lines(rp, raw_lines(samples), what)
+        report = self._write_lines(rp, raw_lines(samples), what, samples.subject)
         if not report.quarantined:
-            report.merge(self._write_lines(rp, [point_line(batch_point(samples))], what + " (index)"))
+            report.merge(self._write_lines(rp, [point_line(batch_point(samples))], what + " (index)", samples.subject))
+            return report
+        # refused as bad data (quarantined, never retried): recorded as missing, so an analysis proceeds across
+        # them (flagged data_gap) instead of waiting for samples that never come; the whole batch, since the
+        # server may have refused any part of it (a part it kept is stored as well, never read as missing)
+        gaps = missing_gaps(samples, samples, STORE_REFUSED)
+        lines = [point_line(gap_point(g)) for g in gaps]
+        report.merge(self._write_lines(self.config.results_rp, lines, what + " (refused: gaps)", samples.subject))
+        report.gaps.extend(gaps)
         return report
 
     def _raw_rp(self, samples: RawSamples) -> str:
@@ -194,7 +204,7 @@ class InfluxStore:
 
     def write_gap(self, gap: GapRecord) -> WriteReport:
         what = f"gap subject={gap.subject} placement={gap.placement} {gap.serial}/{gap.boot_epoch} seq {gap.seq_first}"
-        return self._write_lines(self.config.results_rp, [point_line(gap_point(gap))], what)
+        return self._write_lines(self.config.results_rp, [point_line(gap_point(gap))], what, gap.subject)
 
     def raw_index(
         self, subject: str, placement: str, serial: str, boot_epoch: int, seq_first: int | None, seq_last: int

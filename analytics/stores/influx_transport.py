@@ -273,19 +273,28 @@ class InfluxTransport:
 
     # ------------------------------------------------------------------------------------------ retried
 
-    def write_lines(self, rp: str, lines: list[str], what: str, quarantine: Quarantine | None) -> WriteReport:
+    def write_lines(
+        self, rp: str, lines: list[str], what: str, quarantine: Quarantine | None, subject: str | None = None
+    ) -> WriteReport:
         """`write_chunk` per ``batch_lines`` lines."""
         report = WriteReport()
         size = max(1, self.config.batch_lines)
         for i in range(0, len(lines), size):
-            self.write_chunk(rp, lines[i : i + size], what, report, quarantine)
+            self.write_chunk(rp, lines[i : i + size], what, report, quarantine, subject)
         return report
 
     def write_chunk(
-        self, rp: str, lines: list[str], what: str, report: WriteReport, quarantine: Quarantine | None
+        self,
+        rp: str,
+        lines: list[str],
+        what: str,
+        report: WriteReport,
+        quarantine: Quarantine | None,
+        subject: str | None = None,
     ) -> None:
         """Write lines until the server took them all (split on 413), or those it refused as bad data are in
-        ``quarantine`` (when given; always named in ``report.quarantined``); StoreUnavailable past the deadline."""
+        ``quarantine`` (when given, charged to ``subject``; always named in ``report.quarantined``);
+        StoreUnavailable past the deadline."""
         deadline = time.monotonic() + self.config.retry_for_s
         attempt = 0
         while True:
@@ -298,12 +307,12 @@ class InfluxTransport:
                 if verdict.action is WriteAction.SPLIT:
                     report.splits += 1
                     half = len(lines) // 2
-                    self.write_chunk(rp, lines[:half], what, report, quarantine)
-                    self.write_chunk(rp, lines[half:], what, report, quarantine)
+                    self.write_chunk(rp, lines[:half], what, report, quarantine, subject)
+                    self.write_chunk(rp, lines[half:], what, report, quarantine, subject)
                     return
                 if verdict.action is WriteAction.QUARANTINE:
                     if quarantine is not None:
-                        quarantine.put(what, fail.status, verdict.reason, fail.message, lines)
+                        quarantine.put(what, fail.status, verdict.reason, fail.message, lines, subject)
                     report.quarantined.append(what)
                     return
                 self._wait_or_give_up(f"writing {what}", fail, verdict, attempt, deadline)

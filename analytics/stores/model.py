@@ -346,6 +346,9 @@ SampleId = tuple[str, int, int]
 """A raw sample's identity within a subject: (sensor serial, boot epoch, sequence)."""
 TIME_COLLISION = "time_collision"
 """Gap reason of samples refused because their point already held another sample (`plan_raw_writes`)."""
+STORE_REFUSED = "store_refused"
+"""Gap reason of samples the server refused as bad data (InfluxDB 400/422: beyond the retention policy, a field
+type conflict): kept in the quarantine, never stored, so an analysis must know they are missing."""
 
 
 @dataclass(frozen=True)
@@ -474,7 +477,7 @@ def plan_raw_writes(batches: Sequence[RawSamples], held: Mapping[tuple[str, str]
             kept &= ~refused_at[i]
             lost = b.take(refused_at[i])
             refused_out.append((lost, tuple(found[i])))
-            gaps.extend(_collision_gaps(b, lost))
+            gaps.extend(missing_gaps(b, lost, TIME_COLLISION))
         if i in moved_at:
             kept &= ~moved_at[i]
             moves = shifts[i]
@@ -531,9 +534,9 @@ def time_spans(times: npt.ArrayLike, join_us: int = SPAN_JOIN_US) -> list[tuple[
     return [(int(t[a]), int(t[b])) for a, b in zip(starts, ends, strict=True)]
 
 
-def _collision_gaps(batch: RawSamples, lost: RawSamples) -> list[GapRecord]:
-    """One gap per run of consecutive sequence numbers among the refused samples; duration from their ticks plus
-    one sample period (the batch's median tick step)."""
+def missing_gaps(batch: RawSamples, lost: RawSamples, reason: str) -> list[GapRecord]:
+    """The gaps recording ``lost`` (samples of ``batch`` refused, for ``reason``): one per run of consecutive
+    sequence numbers; duration from their ticks plus one sample period (the batch's median tick step)."""
     period_us = float(np.median(np.diff(batch.t_sensor_us))) if len(batch) > 1 else 0.0
     seq = lost.seq.tolist()
     ticks = lost.t_sensor_us.tolist()
@@ -552,7 +555,7 @@ def _collision_gaps(batch: RawSamples, lost: RawSamples) -> list[GapRecord]:
                     seq[start],
                     seq[k - 1],
                     duration_s,
-                    TIME_COLLISION,
+                    reason,
                     batch.msg_id,
                 )
             )
@@ -706,7 +709,8 @@ class WriteReport:
     collisions: list[TimeCollision] = field(default_factory=list)
     """Raw writes: samples refused because their point holds another sample (also in ``quarantined``)."""
     gaps: list[GapRecord] = field(default_factory=list)
-    """Raw writes: the refused samples as the gaps recorded for them (reason ``time_collision``)."""
+    """Raw writes: the refused samples as the gaps recorded for them (reason ``time_collision``, or
+    ``store_refused`` for a batch the server refused as bad data)."""
     moved: list[MovedReplay] = field(default_factory=list)
     """Raw writes: samples not written again because their identity is stored at another time nearby (a replay
     whose clock mapping moved); `moved_samples` counts them."""

@@ -8,7 +8,9 @@ The analytics worker keeps malformed MQTT payloads in one too (its own file).
 
 Bounded per subject: what one subject's data (or one hostile gateway) puts here must not fill the disk. Each
 subject keeps at most ``max_entries_per_subject`` entries and ``max_bytes_per_subject`` bytes, and the whole file
-``max_bytes_total``; past a cap the *excess* is dropped (the first entries, usually the most telling, stay),
+``max_bytes_total`` (shared; its last quarter is kept for subjects holding at most 1/16 of their own byte cap,
+so a few subjects at their caps never take every subject's room); past a cap the *excess* is dropped (the first
+entries, usually the most telling, stay),
 counted per subject (`Quarantine.dropped`, saved at most every ``DROPPED_SAVE_EVERY_S`` and on close) and logged
 once a minute per subject. Dropping costs no disk write, so a flood of bad data costs no flood of fsyncs.
 Times: ``created_utc_s`` UTC seconds.
@@ -54,7 +56,8 @@ MAX_BYTES_PER_SUBJECT = 64 * 1024 * 1024
 MAX_BYTES_TOTAL = 1024 * 1024 * 1024
 DROPPED_SAVE_EVERY_S = 10.0
 DROP_LOG_EVERY_S = 60.0
-_SUBJECT_IN_WHAT = re.compile(r"\bsubject=([A-Za-z0-9][A-Za-z0-9_-]{0,63})\b")
+_SUBJECT_IN_WHAT = re.compile(r"\bsubject=([A-Za-z0-9][A-Za-z0-9_-]{0,63})(?![A-Za-z0-9_-])")
+"""The whole subject id or nothing: ``subject=victim-`` is never read as ``victim``."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class Quarantine:
     ) -> None:
         self.max_entries_per_subject = max_entries_per_subject
         self.max_bytes_per_subject = max_bytes_per_subject
+        self._small_use = max_bytes_per_subject // 16
+        """The last quarter of ``max_bytes_total`` takes only entries of subjects holding at most this much: the
+        largest users cannot fill the file for everyone."""
         self.max_bytes_total = max_bytes_total
         self.path = Path(path)
         prepare_private_sqlite(self.path)  # refused raw payloads: health data, owner-only
@@ -130,6 +136,7 @@ class Quarantine:
                 used[0] >= self.max_entries_per_subject
                 or used[1] + size > self.max_bytes_per_subject
                 or self._total + size > self.max_bytes_total
+                or (self._total + size > self.max_bytes_total * 3 // 4 and used[1] + size > self._small_use)
             ):
                 self._drop(subject, what)
                 return 0

@@ -13,10 +13,12 @@ Each subject has two token buckets (`TokenBucket`: ``rate`` per second, at most 
 
 - **bytes**: every delivery's payload, charged from its topic alone, before the payload is parsed;
 - **work**: charged once the envelope is parsed, before the sensor packets are decoded or anything is stored:
-  one unit per sample of a raw batch, ``WORK_PER_GAP`` for a gap (one store request), ``WORK_PER_MARKER`` for a
-  marker (an analysis, coalescing with its neighbours), ``WORK_PER_MALFORMED`` for a malformed payload (one
-  quarantine write of up to 64 kB, synchronous to disk: a subject sending nothing but garbage gets 32 of them at
-  once and 1.6 per second after, the rest shed unread).
+  one unit per sample of a raw batch (at least ``MIN_WORK_PER_BATCH``: a batch costs an index point and a check
+  statement however small it is), ``WORK_PER_REMAP`` when a batch makes the worker move a sensor boot's samples
+  to UTC (one store query; charged when it runs), ``WORK_PER_GAP`` for a gap (one store request),
+  ``WORK_PER_MARKER`` for a marker (an analysis, coalescing with its neighbours), ``WORK_PER_MALFORMED`` for a
+  malformed payload (one quarantine write of up to 64 kB, synchronous to disk: a subject sending nothing but
+  garbage gets 32 of them at once and 1.6 per second after, the rest shed unread).
 
 The numbers (`BudgetConfig`): an honest subject is 3 sensors x 100 Hz = 300 samples/s in real time, in 3 raw
 batches of about 1 s (2.2 kB each with 19 samples per packet, 4.5 kB with one sample per packet, the smallest BLE
@@ -37,6 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 WORK_PER_GAP = 200
+MIN_WORK_PER_BATCH = 50
+WORK_PER_REMAP = 200
 WORK_PER_MARKER = 25
 WORK_PER_MALFORMED = 5_000
 
@@ -73,6 +77,11 @@ class TokenBucket:
             return True
         return False
 
+    def charge(self, amount: float, now: float) -> None:
+        """Take ``amount`` tokens for work already decided on (the bucket may go into debt)."""
+        self.refill(now)
+        self.tokens -= amount
+
     @property
     def full(self) -> bool:
         return self.tokens >= self.burst
@@ -99,6 +108,14 @@ class SubjectBudgets:
         if bucket is None:
             bucket = self._work[subject] = TokenBucket(self.config.work_per_s, self.config.work_burst, now)
         return bucket.take(n, now)
+
+    def charge_work(self, subject: str, n: int, now: float) -> None:
+        """Work the worker does for the subject beyond what its delivery was charged (a remap): always taken, so
+        the subject's next deliveries are shed sooner."""
+        bucket = self._work.get(subject)
+        if bucket is None:
+            bucket = self._work[subject] = TokenBucket(self.config.work_per_s, self.config.work_burst, now)
+        bucket.charge(n, now)
 
     def forget_idle(self, now: float, every_s: float = 60.0) -> None:
         """Drop the buckets that have refilled (memory bounded by the subjects active in the last minutes)."""

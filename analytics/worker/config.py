@@ -68,6 +68,9 @@ class WorkerConfig:
     """One subject's share of a turn (at least one delivery; 4,096 is the largest raw batch): a subject with a
     backlog adds at most one large batch to the turn's write, which every other subject's batches wait for."""
     max_held_markers_per_subject: int = 8
+    max_held_markers: int = 32
+    """Waiting markers whose broker delivery stays unacknowledged, all subjects together: well below the broker's
+    in-flight window (``max_inflight_messages``, 100), so the raw batches the markers wait for still come in."""
     max_pending_per_subject: int = 64
     log_every_s: float = 10.0
     """At most one log line per subject and kind of event (malformed, shed, gap) this often; the others counted."""

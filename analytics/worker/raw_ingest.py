@@ -32,7 +32,8 @@ import numpy as np
 
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
-from analytics.stores.model import GapRecord, RawIndex, RawSamples, RawSeries, WriteReport
+from analytics.stores.model import STORE_REFUSED, GapRecord, RawIndex, RawSamples, RawSeries, WriteReport
+from analytics.worker.budget import WORK_PER_REMAP
 from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
 from analytics.worker.decode import batch_samples
 from analytics.worker.errors import MalformedMessage
@@ -44,6 +45,13 @@ log = logging.getLogger("gaitsym.worker")
 
 StreamKey = tuple[str, str, str, int]
 """subject, placement, serial, boot_epoch"""
+
+
+def stream_key(item: env.RawBatch | env.Gap | GapRecord | RawSamples) -> StreamKey:
+    """The sensor boot a batch, gap or sample set belongs to, as the cache and the remaps key it."""
+    if isinstance(item, env.RawBatch):
+        return (item.subject, item.placement, item.sensor.serial, item.sensor.boot_epoch)
+    return (item.subject, item.placement, item.serial, item.boot_epoch)
 
 
 @dataclass
@@ -137,7 +145,8 @@ class RawIngest:
     """Stores raw batches and gaps, moves sensor-time samples to UTC, keeps the cache (module docstring).
 
     ``quarantine(delivery, exc, subject)`` sets aside a delivery whose data failed on its own (the consumer's);
-    ``on_moved_to_utc(subject)`` is told when a subject's sensor-time samples were moved to UTC."""
+    ``on_moved_to_utc(subject)`` is told when a subject's sensor-time samples were moved to UTC; ``charge(subject,
+    work)`` takes a remap's cost (a store query) from the subject's work budget."""
 
     def __init__(
         self,
@@ -148,6 +157,7 @@ class RawIngest:
         log_limited: SubjectLog,
         quarantine: Callable[[Delivery, BaseException, str], None],
         on_moved_to_utc: Callable[[str], None],
+        charge: Callable[[str, int], None] = lambda subject, work: None,
     ) -> None:
         self.config = config
         self.store = store
@@ -156,10 +166,15 @@ class RawIngest:
         self.log_limited = log_limited
         self.quarantine = quarantine
         self.on_moved_to_utc = on_moved_to_utc
+        self.charge = charge
         self.streams: dict[StreamKey, RecentStream] = {}
         self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()
         """(subject, msg_id) of the batches this worker stored (replays are skipped)."""
         self._synced: dict[StreamKey, env.ClockMapping] = {}
+        """The synchronised mapping of each sensor boot whose samples were moved to UTC (forgotten with its cache:
+        a boot seen again costs one more, idempotent, remap)."""
+        self._remap_due: dict[StreamKey, env.ClockMapping] = {}
+        """Remaps to run (`_run_remaps`); only the turn's batches add to it, so it stays small."""
         self._pruned_s = 0.0
 
     def stream(self, subject: str, placement: str, pos: env.SensorPosition) -> RecentStream | None:
@@ -182,7 +197,7 @@ class RawIngest:
         todo = self._write_raw(todo)
         keep = round(self.config.recent_s * 100)
         for _, batch, samples in todo:
-            key = (batch.subject, batch.placement, batch.sensor.serial, batch.sensor.boot_epoch)
+            key = stream_key(batch)
             stream = self.streams.setdefault(key, RecentStream())
             if len(samples):  # every sample refused (time collision): only its gaps are cached
                 stream.add(samples, keep)
@@ -193,18 +208,13 @@ class RawIngest:
             self.stats.batches_stored += 1
             self.stats.samples_stored += len(samples)
         for _, batch, _ in todo:
-            key = (batch.subject, batch.placement, batch.sensor.serial, batch.sensor.boot_epoch)
+            key = stream_key(batch)
             clock = batch.clock if batch.clock.utc_synced and batch.clock.ref_utc_s is not None else None
-            try:
-                if clock is not None and key not in self._synced:
-                    self._remap(key, clock)
-                    self._synced[key] = clock  # only once moved: a failed move is tried again with the next batch
-                elif clock is None and key in self._synced:  # sensor-time data after the mapping became known
-                    self._remap(key, self._synced[key])
-            except Exception as exc:
-                if store_unavailable(exc):
-                    raise
-                self.log_limited(batch.subject, "remap", "moving %s/%d to UTC failed: %s", key[2], key[3], exc)
+            if clock is not None and key not in self._synced:
+                self._remap_due[key] = clock
+            elif clock is None and key in self._synced:  # sensor-time data after the mapping became known
+                self._remap_due[key] = self._synced[key]
+        self._run_remaps()
         return [(d, batch) for d, batch in raw if (batch.subject, batch.msg_id) in self._stored]
 
     def _write_raw(
@@ -240,17 +250,29 @@ class RawIngest:
     def _as_stored(
         self, todo: list[tuple[Delivery, env.RawBatch, RawSamples]], report: WriteReport
     ) -> list[tuple[Delivery, env.RawBatch, RawSamples]]:
-        """The batches as the store kept them: samples it refused (their point held another sample; quarantined
-        and recorded as gaps by the store) are left out, their gaps known to the cache; samples it already held at
+        """The batches as the store kept them: samples it refused (their point held another sample, or the server
+        refused them as bad data; quarantined and recorded as gaps by the store) are left out, their gaps known to
+        the cache; samples it already held at
         another time (a replay whose clock mapping moved: the stored copy wins) are left out too, so the cache
         never holds times the store does not. The batches are still acknowledged: a replay would be refused or
         skipped the same way."""
-        if not report.collisions and not report.moved:
+        if not report.collisions and not report.moved and not report.gaps:
             return todo
-        for g in report.gaps:
-            key = (g.subject, g.placement, g.serial, g.boot_epoch)
-            self.streams.setdefault(key, RecentStream()).gaps.append((g.seq_first, g.seq_last))
         refused = {(c.subject, c.placement, *c.refused) for c in report.collisions}
+        for g in report.gaps:
+            key = stream_key(g)
+            self.streams.setdefault(key, RecentStream()).gaps.append((g.seq_first, g.seq_last))
+            if g.reason == STORE_REFUSED:
+                refused.update((*key, q) for q in range(g.seq_first, g.seq_last + 1))
+                self.log_limited(
+                    g.subject,
+                    "refused",
+                    "the store refused %s/%d seq %d..%d as bad data: recorded as a gap",
+                    g.serial,
+                    g.boot_epoch,
+                    g.seq_first,
+                    g.seq_last,
+                )
         for m in report.moved:
             refused.update((m.subject, m.placement, m.serial, m.boot_epoch, q) for q in m.seq)
             self.log_limited(
@@ -265,10 +287,26 @@ class RawIngest:
             )
         out = []
         for d, batch, samples in todo:
-            ids = (samples.subject, samples.placement, samples.serial, samples.boot_epoch)
+            ids = stream_key(samples)
             kept = np.array([(*ids, q) not in refused for q in samples.seq.tolist()], dtype=bool)
             out.append((d, batch, samples if kept.all() else samples.take(kept)))
         return out
+
+    def _run_remaps(self) -> None:
+        """Move the sensor-time samples of each boot in ``_remap_due`` to UTC. A remap stays due until it ran: the
+        store going down mid-way raises (the turn is retried) and the retried turn, whose batches are replays
+        by then, runs the remaps still due."""
+        while self._remap_due:
+            key, clock = next(iter(self._remap_due.items()))
+            self.charge(key[0], WORK_PER_REMAP)
+            try:
+                self._remap(key, clock)
+                self._synced[key] = clock  # only once moved: a failed move is tried again with the next batch
+            except Exception as exc:
+                if store_unavailable(exc):
+                    raise
+                self.log_limited(key[0], "remap", "moving %s/%d to UTC failed: %s", key[2], key[3], exc)
+            del self._remap_due[key]
 
     def _remap(self, key: StreamKey, clock: env.ClockMapping) -> None:
         moved = self.store.remap_raw(*key, clock)
@@ -307,7 +345,7 @@ class RawIngest:
                 message.msg_id,
             )
         )
-        key = (message.subject, message.placement, message.serial, message.boot_epoch)
+        key = stream_key(message)
         self.streams.setdefault(key, RecentStream()).gaps.append((message.seq_first_missing, message.seq_last_missing))
 
     def prune(self) -> None:
@@ -318,6 +356,8 @@ class RawIngest:
         self._pruned_s = now
         for key in [k for k, st in self.streams.items() if now - st.touched_s > self.config.recent_s]:
             del self.streams[key]
+        for key in [k for k in self._synced if k not in self.streams]:
+            del self._synced[key]
 
     def index_for(self, segment: Segment) -> Callable[[str, env.SensorPosition, int], RawIndex | None]:
         def index_for(placement: str, pos: env.SensorPosition, first: int) -> RawIndex | None:

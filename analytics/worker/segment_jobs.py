@@ -8,8 +8,10 @@ marker while it stays unacknowledged end to end, so a worker restart loses no se
 time (gateway clock not synchronised) defer the segment the same way until a synchronised mapping of the boot
 arrives and `Store.remap_raw` moved them (`raw_ingest`, which then wakes the subject's segments): never dropped.
 A segment is never analysed with an unexplained hole. Bounded per subject: at most
-``max_held_markers_per_subject`` waiting markers keep their broker delivery unacknowledged (more are
-acknowledged at once: each held one takes one of the broker's in-flight slots, which every subject shares), and
+``max_held_markers_per_subject`` waiting markers keep their broker delivery unacknowledged, and at most
+``max_held_markers`` across subjects, well below the broker's in-flight window (more are acknowledged at once:
+each held one takes one of the broker's in-flight slots, which every subject and the raw batches the markers
+wait for share), and
 at most ``max_pending_per_subject`` segments wait (more are shed: the gateway re-sends them).
 
 One segment's life, in this module's order: `admit` (a `PendingSegment`) -> `run` each turn: `_coalesce_windows`
@@ -60,6 +62,7 @@ log = logging.getLogger("gaitsym.worker")
 LIVE_OVERLAP_S = 1.0
 """A window also looks for strides ending up to this long before its new part (detected late)."""
 LIVE_SAME_STRIDE_US = 150_000
+LIVE_WRITTEN_SESSIONS = 2_000
 
 
 @dataclass
@@ -104,7 +107,9 @@ class SegmentJobs:
         self._finals: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.sweeps: list[tuple[float, str, int, int]] = []
         """(due, subject, start_us, end_us): live points to remove again after a final analysis."""
-        self._live_written: dict[tuple[str, str], deque[tuple[str, int]]] = {}
+        self._live_written: OrderedDict[tuple[str, str], deque[tuple[str, int]]] = OrderedDict()
+        """Per (subject, session), the provisional strides this worker wrote recently (side, time): bounded (at most
+        two sessions per subject, ``LIVE_WRITTEN_SESSIONS`` in all)."""
 
     def next_due_s(self) -> float | None:
         return min((p.due_s for p in self.pending), default=None)
@@ -124,8 +129,13 @@ class SegmentJobs:
         if len(mine) >= self.config.max_pending_per_subject:
             return f"{len(mine)} segments waiting"
         token: tuple[int, int] | None = d.token
-        if sum(p.token is not None for p in mine) >= self.config.max_held_markers_per_subject:
-            self.link.ack(d.token)  # the broker's in-flight slots are shared by every subject; the gateway re-sends
+        if (
+            sum(p.token is not None for p in mine) >= self.config.max_held_markers_per_subject
+            or sum(p.token is not None for p in self.pending) >= self.config.max_held_markers
+        ):
+            # the broker's in-flight slots are shared by every subject, and raw batches must keep coming through
+            # them (the markers wait for those): the gateway re-sends a marker until its end-to-end ack
+            self.link.ack(d.token)
             token = None
         now = self.clock()
         self.pending.append(PendingSegment(segment, token, now, now))
@@ -233,7 +243,20 @@ class SegmentJobs:
     def _new_live_points(self, results: SessionResults) -> SessionResults:
         """Drop provisional strides this worker already wrote (the same stride seen again by an overlapping window:
         same side, start within ``LIVE_SAME_STRIDE_US``): each stride is written once, at its first detection."""
-        written = self._live_written.setdefault((results.subject, results.session), deque(maxlen=200))
+        key = (results.subject, results.session)
+        written = self._live_written.get(key)
+        if written is None:
+            # a subject runs one session at a time: its older sessions' entries go (a subject inventing session ids
+            # cannot grow this), and the least recently used subjects' past LIVE_WRITTEN_SESSIONS (a cache: an
+            # entry forgotten costs at most a provisional stride written twice)
+            older = [k for k in self._live_written if k[0] == results.subject]
+            for k in older[: max(0, len(older) - 1)]:
+                del self._live_written[k]
+            written = self._live_written[key] = deque(maxlen=200)
+            while len(self._live_written) > LIVE_WRITTEN_SESSIONS:
+                self._live_written.popitem(last=False)
+        else:
+            self._live_written.move_to_end(key)
         keep = []
         for p in results.points:
             if p.measurement == STRIDE_LIVE:

@@ -49,7 +49,13 @@ from pathlib import Path
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
 from analytics.stores.quarantine import Quarantine
-from analytics.worker.budget import WORK_PER_GAP, WORK_PER_MALFORMED, WORK_PER_MARKER, SubjectBudgets
+from analytics.worker.budget import (
+    MIN_WORK_PER_BATCH,
+    WORK_PER_GAP,
+    WORK_PER_MALFORMED,
+    WORK_PER_MARKER,
+    SubjectBudgets,
+)
 from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
 from analytics.worker.decode import decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, backoff_s
@@ -106,6 +112,10 @@ class Worker:
         self._settled: set[tuple[int, int]] = set()
         """Deliveries of this turn already acknowledged (quarantined): a retried turn leaves them out."""
         self._retry_attempt = 0
+        self._served_at: dict[str, int] = {}
+        """Per subject with deliveries in the carry (or served last turn): when it was last served (in
+        ``_serves``), for the round robin across turns."""
+        self._serves = 0
         self._acks: dict[str, list[str]] = defaultdict(list)
         """End-to-end acks to publish at the end of the turn's step (per subject, msg_ids)."""
         path = config.quarantine_path
@@ -115,7 +125,14 @@ class Worker:
             path = str(state_dir() / f"worker-quarantine-{config.worker_id}.sqlite")
         self.quarantine = Quarantine(Path(path))
         self.ingest = RawIngest(
-            config, store, self.stats, clock, self._log_limited, self._quarantine, lambda s: self.jobs.wake(s)
+            config,
+            store,
+            self.stats,
+            clock,
+            self._log_limited,
+            self._quarantine,
+            lambda s: self.jobs.wake(s),
+            lambda subject, work: self.budgets.charge_work(subject, work, self.clock()),
         )
         self.jobs = SegmentJobs(
             config, store, self.stats, clock, link, self._acks, self.ingest, analyzer_for, self.algorithm
@@ -204,7 +221,7 @@ class Worker:
                 self._quarantine(d, exc, subject)
                 continue
             if isinstance(message, env.RawBatch):
-                work = message.n_samples
+                work = max(message.n_samples, MIN_WORK_PER_BATCH)
             elif isinstance(message, env.Gap):
                 work = WORK_PER_GAP
             else:
@@ -218,9 +235,13 @@ class Worker:
         """This turn's share of the carry: round robin across subjects, each subject's deliveries in order, until
         ``turn_max_work`` in all or ``turn_max_work_per_subject`` for a subject (at least one delivery of each);
         the rest stays in the carry for the next turn."""
-        queues: dict[str, deque[_Admitted]] = {}
+        by_subject: dict[str, deque[_Admitted]] = {}
         for a in self._carry:
-            queues.setdefault(a.subject, deque()).append(a)
+            by_subject.setdefault(a.subject, deque()).append(a)
+        # least recently served first (never served: first of all), so the ``turn_max_work`` cut falls on
+        # different subjects each turn and every backlogged subject is served within a bounded number of turns
+        order = sorted(by_subject, key=lambda s: self._served_at.get(s, -1))
+        queues = {s: by_subject[s] for s in order}
         turn: list[_Admitted] = []
         work = 0
         spent: dict[str, int] = defaultdict(int)
@@ -234,11 +255,15 @@ class Worker:
                 turn.append(a)
                 work += a.work
                 spent[subject] += a.work
+                self._served_at[subject] = self._serves
+                self._serves += 1
                 if queue and spent[subject] >= self.config.turn_max_work_per_subject:
                     left[subject] = queue  # its share of this turn is taken
                 if not queue or subject in left:
                     del queues[subject]
         self._carry = [a for queue in (*left.values(), *queues.values()) for a in queue]
+        waiting = {a.subject for a in self._carry}
+        self._served_at = {s: n for s, n in self._served_at.items() if s in waiting or s in spent}
         return turn
 
     def _handle(self) -> None:
@@ -248,7 +273,7 @@ class Worker:
         others = [a for a in turn if not isinstance(a.message, env.RawBatch)]
         try:
             stored = self.ingest.store_batches(raw)  # type: ignore[arg-type]
-        except Exception as exc:  # only the store being unavailable comes out of it: keep the turn
+        except Exception as exc:  # the store unavailable, or a bug in raw ingest: the whole turn is kept and retried
             self._failed(exc, [a for a in turn if a.delivery.token not in self._settled])
             return
         for d, batch in stored:

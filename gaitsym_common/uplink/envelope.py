@@ -67,7 +67,7 @@ UTC_MAX_S = 4_102_444_800.0
 """Latest plausible UTC time, s (2100-01-01)."""
 MAX_DRIFT_PPM = 10_000.0
 """|drift_ppm| (and |rate - 1| <= 1e-6 times it, loosely): crystals are off by 10-50 ppm; the gateway's clock
-fit itself refuses more than 1000 ppm."""
+fit falls back to rate 1 when it fits more than 1000 ppm."""
 RATE_RANGE = (0.98, 1.02)
 """``rate`` (host seconds per sensor second) consistent with MAX_DRIFT_PPM, with room."""
 MAX_JITTER_MS = 60_000.0

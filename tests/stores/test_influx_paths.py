@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import pytest
@@ -12,12 +14,15 @@ from conftest import v1_store, v2_store
 from http_standin import StandIn
 from influxdb_server import ADMIN_PASSWORD, ADMIN_USER, InfluxDB
 from storelib import batch, new_subject
+from worker.hostile import ScriptedLink, raw_batch, raw_topic
 
 from analytics.errors import AnalyticsError
 from analytics.stores import open_store
 from analytics.stores.errors import StoreUnavailable, is_retryable
 from analytics.stores.influx import InfluxStore
 from analytics.stores.influx_setup import setup_v1
+from analytics.worker.worker import Worker, WorkerConfig
+from gaitsym_common.uplink import envelope as env
 
 
 def test_retention_policies_present(influxdb: InfluxDB, tmp_path: Path) -> None:
@@ -141,3 +146,27 @@ def test_open_store_reads_urls(influxdb: InfluxDB, tmp_path: Path, monkeypatch: 
     assert isinstance(v2, InfluxStore) and v2.config.api == "v2" and v2.config.org == "o"
     v2.close()
     store.close()
+
+
+def test_a_batch_the_server_refuses_is_recorded_as_a_gap_and_acknowledged_not_cached(
+    influxdb: InfluxDB, tmp_path: Path
+) -> None:
+    """Points beyond the raw retention policy: the real server answers 400 ("points beyond retention policy
+    dropped"). The worker acknowledges the batch (a re-send would be refused the same way), records its samples
+    as missing (reason store_refused, so the session's analysis proceeds flagged data_gap instead of waiting
+    forever) and never caches them as stored."""
+    store = v1_store(influxdb, tmp_path)
+    link = ScriptedLink()
+    worker = Worker(WorkerConfig(quarantine_path=str(tmp_path / "wq.sqlite"), live_segments=False), link, store)  # type: ignore[arg-type]
+    subject = new_subject()
+    old = raw_batch(subject, 0)
+    old = dc_replace(old, clock=dc_replace(old.clock, ref_utc_s=time.time() - 60 * 86_400))  # raw keeps 30 days
+    token = link.deliver(raw_topic(subject), env.encode(old))
+    worker.step(0)
+    assert token in link.acked and link.acked_ids(subject) == [old.msg_id]
+    index = store.raw_index(subject, "pelvis", old.sensor.serial, old.sensor.boot_epoch, None, old.seq_last)
+    assert index.batches == () and index.gaps == ((0, 99),)
+    assert len(store.quarantine) == 1
+    cached = worker.ingest.streams[(subject, "pelvis", old.sensor.serial, old.sensor.boot_epoch)]
+    assert not cached.chunks and cached.gaps == [(0, 99)]
+    worker.close()

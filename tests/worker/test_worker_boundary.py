@@ -55,8 +55,8 @@ def stored(store: Store, batch: env.RawBatch) -> int:
 
 
 def test_every_poison_payload_is_a_malformed_message_and_nothing_else() -> None:
-    """The audit's payloads: before, RecursionError, ValueError and OverflowError escaped (a crash loop), and
-    a boot_epoch of 2**64 reached the store (a retry loop)."""
+    """Poison payloads: none may escape as RecursionError, ValueError or OverflowError (a crash loop for every
+    subject), and a boot_epoch of 2**64 must never reach the store (a retry loop)."""
     for name, payload in poison("S-BAD").items():
         with pytest.raises(MalformedMessage):
             message = decode_message(raw_topic("S-BAD"), payload)
@@ -138,8 +138,9 @@ def test_a_subject_past_its_budget_is_shed_before_decoding_and_its_batches_store
     assert link.acked_ids("FLOOD") == [b.msg_id for b in flood[:10]]  # the burst; the rest shed, not stored
     assert stored(store, flood[10]) == 0
     assert worker.shed_by_subject == {"FLOOD": 10} and worker.stats.shed == 10
-    # the gateway re-sends what stayed unacknowledged end to end; by then the bucket has refilled
-    clock.t += 10.0
+    # the gateway re-sends what stayed unacknowledged end to end; by then the bucket has refilled (from the debt
+    # of the boot's first move to UTC, `WORK_PER_REMAP`)
+    clock.t += 20.0
     for b in flood[10:]:
         link.deliver(raw_topic("FLOOD"), env.encode(b))
     worker.step(0)
