@@ -8,7 +8,7 @@ publishing on its own ``raw/pelvis`` topic for the whole run, QoS 1, as fast as 
 
 - ``--flood valid`` (default): valid raw batches as large as the limits allow (``--flood-packets`` packets of
   19 samples: 3,610 samples, 62 kB), each with a new msg_id, so that every one is new work unless shed;
-- ``--flood oversize``: the audit's 240-kB batches (refused by the broker when its ``message_size_limit``
+- ``--flood oversize``: 240-kB batches (refused by the broker when its ``message_size_limit``
   matches `envelope.MAX_PAYLOAD_BYTES`, else by the worker as malformed);
 - ``--flood none``: the unloaded reference.
 

@@ -78,6 +78,7 @@ SOURCES_DISAGREE_PP = 10.0
 """Largest difference (percentage points) between the thigh-event and pelvis-event stance SI."""
 
 STRIDE_FLAGS = {
+    "not_a_stride": "the stride does not end after it starts (two contacts of one foot at one time)",
     "off_rhythm": "stride time more than a factor sqrt(2) from the bout's rhythm (a missed or extra contact)",
     "steps_not_alternating": "not exactly one opposite-foot contact inside the stride",
     "uneven_steps": "the opposite-foot contact lies outside the middle half of the stride",
@@ -177,8 +178,10 @@ def stride_problems(
         raise InvalidSignal("contact_s and contact_side must have one entry per contact")
     csides = np.asarray(contact_side)
     stride = end - start
-    if np.any(stride <= 0):
-        raise InvalidSignal("every stride must end after it starts")
+    # a stride that does not end after it starts is a detector fault to flag, not bad input to refuse: refusing
+    # would leave a whole session without results for one pair of contacts
+    degenerate = ~(stride > 0)
+    stride = np.where(degenerate, np.nan, stride)
     fraction = stance / stride
     sides = np.asarray(side)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -198,13 +201,14 @@ def stride_problems(
     not_alternating = count != 1
     uneven = ~not_alternating & ((phase < STEP_PHASE_LIMITS[0]) | (phase > STEP_PHASE_LIMITS[1]))
     implausible = (fraction < STANCE_FRACTION_LIMITS[0]) | (fraction > STANCE_FRACTION_LIMITS[1])
-    broken = off_rhythm | not_alternating | uneven | implausible
+    broken = degenerate | off_rhythm | not_alternating | uneven | implausible
     inconsistent = np.zeros(n, dtype=bool)
     for leg in ("left", "right"):
         mine = (sides == leg) & ~broken
         if mine.sum() >= MIN_CONSISTENCY_STRIDES:
             inconsistent |= mine & (np.abs(fraction - np.median(fraction[mine])) > STANCE_CONSISTENCY)
     rules = (
+        ("not_a_stride", degenerate),
         ("off_rhythm", off_rhythm),
         ("steps_not_alternating", not_alternating),
         ("uneven_steps", uneven),

@@ -102,8 +102,8 @@ class SensorStream:
 
     def resume(self, next_seq: int, last_t_us: int, seconds_ago: float, now_s: float) -> None:
         """Continue a stream seen by an earlier gateway process: the next sequence expected, the unwrapped time
-        of the last sample it saw (an earlier version kept the last packet's first sample: a looser bound, as
-        good) and how long ago it arrived."""
+        of the last sample it saw (a cursor holding the last packet's first sample instead gives a looser bound,
+        as good) and how long ago it arrived."""
         self._next_seq = next_seq
         self._last_t_us = last_t_us
         self._last_arrival = now_s - max(0.0, seconds_ago)

@@ -142,11 +142,25 @@ def test_asymmetry_verdict(n_left, n_right, si, cross, expected):
 def test_bad_input_is_refused_with_a_typed_error():
     with pytest.raises(InvalidSignal, match="one entry per stride"):
         stride_problems(["left"], [0.0, 1.0], [1.0], [0.6], [1.0], [0.0], ["left"])
-    with pytest.raises(InvalidSignal, match="end after it starts"):
-        stride_problems(["left"], [1.0], [1.0], [0.6], [1.0], [0.0], ["left"])
     with pytest.raises(InvalidSignal, match="NaN"):
         confirm_contacts([np.nan], [1.0], 0.6)
     with pytest.raises(InvalidSignal, match="step_s"):
         confirm_contacts([1.0], [1.0], 0.0)
     with pytest.raises(InvalidSignal, match="contact_side"):
         stride_problems(["left"], [0.0], [1.0], [0.6], [1.0], [0.0, 0.5], ["left"])
+
+
+def test_a_stride_that_does_not_end_after_it_starts_is_flagged_not_refused():
+    """Two contacts of one foot at one time make a zero-length stride: flagged and never summarised, while the
+    session's other strides keep their verdicts (refusing the input would leave the session without results)."""
+    problems = stride_problems(
+        ["left", "left", "right"],
+        [0.0, 1.0, 0.5],
+        [1.0, 1.0, 1.5],
+        [0.6, 0.6, 0.6],
+        [1.0, 1.0, 1.0],
+        [0.0, 0.5, 1.0, 1.5],
+        ["left", "right", "left", "right"],
+    )
+    assert "not_a_stride" in problems[1]
+    assert "not_a_stride" not in problems[0] and "not_a_stride" not in problems[2]

@@ -80,7 +80,7 @@ def raw_topic(subject: str, placement: str = "pelvis") -> str:
 
 
 def poison(subject: str) -> dict[str, bytes]:
-    """The audit's poison payloads for one subject's raw topic, by name (each malformed in its own way)."""
+    """Poison payloads for one subject's raw topic, by name (each malformed in its own way)."""
     valid = json.loads(env.encode(raw_batch(subject, 1_000)))
 
     def edited(**changes: Any) -> bytes:

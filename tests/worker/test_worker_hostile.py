@@ -1,9 +1,9 @@
 """Hostile and unlucky neighbours, end to end on a real Mosquitto (the project's conf) and the embedded store:
 
-- poison payloads on one subject's raw topic (the audit's: deep nesting, a 5,000-digit integer, seq_first
+- poison payloads on one subject's raw topic (deep nesting, a 5,000-digit integer, seq_first
   2**70, ref_utc_s 1e300, boot_epoch 2**64) are quarantined once and acknowledged; the worker keeps storing the
   other subject's batches, and a worker killed with SIGKILL and restarted gets none of them again; deliveries
-  published at QoS 0 are dropped unread and never acknowledged (a PUBACK of packet id 0 made the broker drop the
+  published at QoS 0 are dropped unread and never acknowledged (a PUBACK of packet id 0 makes the broker drop the
   worker's connection, every subject's deliveries with it);
 - two subjects whose kits share serials (same seed: same serials, boots, sequences, msg_ids) both get every
   sample stored and their outboxes emptied, while a third subject catching up far faster than its budget is shed
@@ -54,7 +54,7 @@ def test_poison_on_one_subjects_topic_is_quarantined_once_and_never_stops_the_ot
         for b in good:  # queued behind the poison
             publisher.publish(raw_topic("S-OK"), env.encode(b))
         _wait_for("S-OK's batches acknowledged", lambda: {b.msg_id for b in good} <= publisher.acked_ids("S-OK"))
-        assert "MQTT disconnected" not in worker.log()  # before, a PUBACK of a QoS 0 delivery made the broker drop it
+        assert "MQTT disconnected" not in worker.log()  # a PUBACK of packet id 0 would make the broker drop it
         # a crash and a restart: the broker has nothing of S-BAD to hand out again (each poison was acknowledged)
         worker.kill()
         worker.start()
