@@ -1,6 +1,6 @@
 """`gaitsym gateway ...` (run the home gateway) and `gaitsym session start|stop|mark` (talk to a running one).
 
-Import-light: `gaitsym.cli` calls `register` at parser-build time; the handlers import paho, the gateway
+Import-light: `gaitsym.cli` calls `register` at parser-build time; the handlers import the MQTT client, the gateway
 core and (for ``--virtual-kit``) the simulator only when they run.
 
 Settings come from flags and/or a TOML config file (``--config``; flags win). Keys of the file are the

@@ -1,4 +1,5 @@
-"""The worker's MQTT side behind a small interface (`WorkerLink`); paho-mqtt 2.x wired in one place.
+"""The worker's MQTT side behind a small interface (`WorkerLink`), on the paho client that
+`gaitsym_common.mqtt.client.make_paho_client` builds (the one module importing paho-mqtt).
 
 Session: MQTT 5, a fixed client id per worker, ``clean_start=False`` and a bounded session expiry interval
 (``MqttSettings.session_expiry_s``, default `SESSION_EXPIRY_S`), QoS 1. Messages handed to a worker that died
@@ -26,12 +27,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from gaitsym_common.mqtt.client import Connected, Disconnected, MqttSettings, apply_tls_and_credentials
+from gaitsym_common.mqtt.client import (
+    MQTT_SUCCESS,
+    Connected,
+    Disconnected,
+    MqttSettings,
+    connect_properties,
+    end_session_properties,
+    make_paho_client,
+)
 
 SESSION_EXPIRY_S = 30
 """How long the broker keeps a worker's session after its connection dies, s: long enough for a crashed worker
@@ -86,19 +90,16 @@ class PahoWorkerLink:
         self._connected = False
         self._subscriptions: list[tuple[str, int]] = []
         self.session_expiry_s = SESSION_EXPIRY_S if settings.session_expiry_s is None else settings.session_expiry_s
-        c = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            protocol=paho.MQTTv5,
+        self._client = make_paho_client(
+            settings,
+            mqtt5=True,
             manual_ack=True,
+            reconnecting=True,
+            max_inflight=100,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_message=self._on_message,
         )
-        apply_tls_and_credentials(c, settings)
-        c.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(max(1, settings.reconnect_max_s)))
-        c.max_inflight_messages_set(100)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
-        self._client = c
 
     # ------------------------------------------------------------------ callbacks: convert + enqueue only
 
@@ -135,9 +136,7 @@ class PahoWorkerLink:
 
     def connect(self, subscriptions: list[str]) -> None:
         self._subscriptions = [(t, 1) for t in subscriptions]
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self.session_expiry_s
-        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        properties = connect_properties(self.session_expiry_s, RECEIVE_MAXIMUM)
         # clean_start False on every connection, the first included: a restarted worker resumes its session
         self._client.connect_async(
             self.settings.host,
@@ -166,7 +165,7 @@ class PahoWorkerLink:
     def publish(self, topic: str, payload: bytes) -> bool:
         if not self._connected:
             return False
-        return self._client.publish(topic, payload, qos=1).rc == paho.MQTT_ERR_SUCCESS
+        return self._client.publish(topic, payload, qos=1).rc == MQTT_SUCCESS
 
     @property
     def connected(self) -> bool:
@@ -174,11 +173,10 @@ class PahoWorkerLink:
 
     def close(self) -> None:
         """Disconnect and end the session at once: the broker stops routing this worker's share to it."""
-        properties = Properties(PacketTypes.DISCONNECT)
-        properties.SessionExpiryInterval = 0
+        properties = end_session_properties()
         with self._cond:
             connected = self._connected
-        if connected and self._client.disconnect(properties=properties) == paho.MQTT_ERR_SUCCESS:
+        if connected and self._client.disconnect(properties=properties) == MQTT_SUCCESS:
             # paho's thread sends the DISCONNECT: wait for it before stopping that thread, or the broker sees a
             # dropped connection and keeps the session for its expiry interval
             with self._cond:

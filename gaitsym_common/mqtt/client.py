@@ -22,11 +22,14 @@ import logging
 import ssl
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gaitsym_common.errors import CommonError
 from gaitsym_common.redaction import redact_url
@@ -108,6 +111,74 @@ def apply_tls_and_credentials(client: paho.Client, settings: MqttSettings) -> No
         )
 
 
+MQTT_SUCCESS = paho.MQTT_ERR_SUCCESS
+"""What paho's ``publish(...).rc`` and ``disconnect()`` return when the message or packet was handed over."""
+
+Callback = Callable[..., None]
+
+
+def make_paho_client(
+    settings: MqttSettings,
+    *,
+    mqtt5: bool = False,
+    manual_ack: bool = False,
+    reconnecting: bool = False,
+    max_inflight: int | None = None,
+    on_connect: Callback | None = None,
+    on_disconnect: Callback | None = None,
+    on_subscribe: Callback | None = None,
+    on_message: Callback | None = None,
+) -> paho.Client:
+    """A paho 2.x client (VERSION2 callbacks) for ``settings.client_id``, TLS and credentials by
+    `apply_tls_and_credentials`, with the given callbacks. MQTT 3.1.1 with ``clean_session=settings.clean_session``,
+    or MQTT 5 (``mqtt5``), whose clean start and session expiry travel with the CONNECT instead
+    (`connect_properties`, ``clean_start=`` of ``connect_async``). ``manual_ack``: PUBACK only on ``client.ack``.
+    ``reconnecting``: a long-lived client, reconnecting by itself within ``settings.reconnect_min_s`` ..
+    ``reconnect_max_s`` (whole seconds, at least 1). ``max_inflight``: unacknowledged QoS 1 publishes at once."""
+    if mqtt5:
+        c = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=paho.MQTTv5, manual_ack=manual_ack
+        )
+    else:
+        c = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            clean_session=settings.clean_session,
+            protocol=paho.MQTTv311,
+            manual_ack=manual_ack,
+        )
+    apply_tls_and_credentials(c, settings)
+    if reconnecting:
+        c.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(max(1, settings.reconnect_max_s)))
+    if max_inflight is not None:
+        c.max_inflight_messages_set(max_inflight)
+    if on_connect is not None:
+        c.on_connect = on_connect
+    if on_disconnect is not None:
+        c.on_disconnect = on_disconnect
+    if on_subscribe is not None:
+        c.on_subscribe = on_subscribe
+    if on_message is not None:
+        c.on_message = on_message
+    return c
+
+
+def connect_properties(session_expiry_s: int, receive_maximum: int) -> Properties:
+    """MQTT 5 CONNECT properties: how long the broker keeps the session after the connection dies, s, and how
+    many unacknowledged QoS 1 deliveries it may have in flight to this client."""
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = session_expiry_s
+    properties.ReceiveMaximum = receive_maximum
+    return properties
+
+
+def end_session_properties() -> Properties:
+    """MQTT 5 DISCONNECT properties that end the session at once (session expiry 0)."""
+    properties = Properties(PacketTypes.DISCONNECT)
+    properties.SessionExpiryInterval = 0
+    return properties
+
+
 @dataclass(frozen=True, slots=True)
 class Connected:
     session_present: bool
@@ -149,19 +220,14 @@ class PahoLink:
         self._subscriptions: list[tuple[str, int]] = []
         self._connected = False
         self.dropped_events = 0
-        c = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            clean_session=settings.clean_session,
-            protocol=paho.MQTTv311,
+        self._client = make_paho_client(
+            settings,
+            reconnecting=True,
+            max_inflight=100,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_message=self._on_message,
         )
-        apply_tls_and_credentials(c, settings)
-        c.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(settings.reconnect_max_s))
-        c.max_inflight_messages_set(100)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
-        self._client = c
 
     # -------------------------------------------------------------------- callbacks: convert + enqueue
 
@@ -208,7 +274,7 @@ class PahoLink:
         if not self._connected:
             return False
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        return info.rc == paho.MQTT_ERR_SUCCESS
+        return info.rc == MQTT_SUCCESS
 
     def events(self) -> list[MqttEvent]:
         with self._lock:

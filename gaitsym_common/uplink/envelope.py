@@ -6,15 +6,12 @@ samples themselves are identified by (sensor serial, boot epoch, sequence) from 
 
 Raw batches carry the sensor's packets verbatim (base64 of the firmware_protocol bytes, CRC included), so
 the sensor's own ticks and integrity check travel end to end, and a ``clock`` mapping from sensor time to
-UTC valid for that sensor's boot epoch:
+UTC valid for that sensor's boot epoch (``messages`` states the formula). The schema of every kind is in
+``uplink-v1.json``; UPLINK.md explains it.
 
-    t_utc_s = clock.ref_utc_s + (t_sensor_us - clock.ref_sensor_us) * 1e-6 * clock.rate
-
-where ``t_sensor_us`` is the unwrapped (64-bit) sensor time of a sample. ``rate`` is host seconds per sensor
-second; ``drift_ppm`` is how fast the sensor's clock runs, positive when fast (rate = 1 / (1 + drift_ppm 1e-6));
-``utc_synced`` is false while the gateway's own clock is not synchronised, and then
-``ref_utc_s`` is null: the worker keeps sensor time and maps it when a later batch of the same boot epoch
-brings a synchronised mapping. The schema of every kind is in ``uplink-v1.json``; UPLINK.md explains it.
+This module encodes and decodes, with one reader per kind. Beside it: the limits and bounded JSON loading
+(``limits``), the message dataclasses (``messages``, both re-exported here so callers import ``envelope`` alone)
+and the typed field access the readers use (``fields``).
 """
 
 from __future__ import annotations
@@ -22,229 +19,109 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
-import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict
+from typing import Any
 
 from gaitsym_common.errors import UplinkError
+from gaitsym_common.uplink.fields import Fields
+from gaitsym_common.uplink.limits import (
+    DRIFT_TOLERANCE_FRACTION,
+    DRIFT_TOLERANCE_PPM,
+    MAX_ACK_IDS,
+    MAX_BATCH_PACKETS,
+    MAX_BATCH_SAMPLES,
+    MAX_BATCH_SPAN,
+    MAX_BOOT_EPOCH,
+    MAX_COUNTER,
+    MAX_DRIFT_PPM,
+    MAX_GAP_DURATION_S,
+    MAX_ID_CHARS,
+    MAX_INT_DIGITS,
+    MAX_JITTER_MS,
+    MAX_JSON_DEPTH,
+    MAX_MAPPING_KEYS,
+    MAX_NUMBER_CHARS,
+    MAX_PAYLOAD_BYTES,
+    MAX_RANGE_CODE_VALUE,
+    MAX_TEXT_CHARS,
+    RATE_RANGE,
+    SAMPLE_RATE_RANGE_HZ,
+    UTC_MAX_S,
+    UTC_MIN_S,
+    check_unicode,
+    load_bounded_json,
+    shorten,
+)
+from gaitsym_common.uplink.messages import (
+    COMMAND_ACTIONS,
+    LINK_STATES,
+    MARKER_TYPES,
+    Ack,
+    ClockMapping,
+    Command,
+    CommandReply,
+    Gap,
+    Marker,
+    Message,
+    RawBatch,
+    SensorIdentity,
+    SensorPosition,
+    SensorStatus,
+    Status,
+    gap_id,
+    raw_batch_id,
+)
 from gaitsym_common.uplink.topics import check_subject
 from gaitsym_common.uplink.vocabulary import MAX_SET, PLACEMENTS, check_activity
 
+__all__ = [
+    "COMMAND_ACTIONS",
+    "DRIFT_TOLERANCE_FRACTION",
+    "DRIFT_TOLERANCE_PPM",
+    "LINK_STATES",
+    "MARKER_TYPES",
+    "MAX_ACK_IDS",
+    "MAX_BATCH_PACKETS",
+    "MAX_BATCH_SAMPLES",
+    "MAX_BATCH_SPAN",
+    "MAX_BOOT_EPOCH",
+    "MAX_COUNTER",
+    "MAX_DRIFT_PPM",
+    "MAX_GAP_DURATION_S",
+    "MAX_ID_CHARS",
+    "MAX_INT_DIGITS",
+    "MAX_JITTER_MS",
+    "MAX_JSON_DEPTH",
+    "MAX_MAPPING_KEYS",
+    "MAX_NUMBER_CHARS",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_RANGE_CODE_VALUE",
+    "MAX_TEXT_CHARS",
+    "RATE_RANGE",
+    "SAMPLE_RATE_RANGE_HZ",
+    "UTC_MAX_S",
+    "UTC_MIN_S",
+    "VERSION",
+    "Ack",
+    "ClockMapping",
+    "Command",
+    "CommandReply",
+    "Gap",
+    "Marker",
+    "Message",
+    "RawBatch",
+    "SensorIdentity",
+    "SensorPosition",
+    "SensorStatus",
+    "Status",
+    "decode",
+    "encode",
+    "gap_id",
+    "raw_batch_id",
+]
+
 VERSION = 1
-
-# Limits of what a reader accepts (UPLINK.md, "Limits"). A payload is untrusted bytes from the network: each
-# limit bounds the work and memory one message can cost, and every limit is far beyond what an honest gateway
-# sends, so a value outside one is malformed, never clipped.
-MAX_PAYLOAD_BYTES = 64 * 1024
-"""The largest payload, bytes. An honest gateway's largest message is a raw batch: 1 s of one sensor at 100 Hz
-is 2.2 kB (19 samples per packet) to 4.5 kB (1 sample per packet, the smallest BLE MTU); the firmware's top rate
-(1000 Hz) gives 21-40 kB. An ack of 500 msg_ids is about 17 kB; markers and status under 1 kB. The broker's
-``max_packet_size`` (deploy/mosquitto/mosquitto.conf) is this plus 1,024 bytes of MQTT header."""
-MAX_JSON_DEPTH = 8
-"""Nesting of arrays and objects (the deepest message, a status or marker, nests 3); checked on the text before
-parsing, since Python's JSON parser recurses and a deep document exhausts its stack."""
-MAX_INT_DIGITS = 40
-"""Digits of one JSON integer: a 5,000-digit number is refused before it is converted (Python's own limit,
-4,300 digits, would raise a ValueError; below it, conversion is quadratic). Every field's range check is far
-below 10**40, so a value under this length but out of range is refused naming its field."""
-MAX_NUMBER_CHARS = 32
-"""Characters of one JSON number with a fraction or exponent (a float's repr has at most 24)."""
-MAX_COUNTER = 2**53 - 1
-"""Largest unwrapped sequence number or sensor time (µs). A u32 counter unwrapped to 64 bits grows by at most
-1000 per second (samples at the firmware's top rate) or 1e6 (µs): 2**53 is 285 years of sensor clock, and below
-it every value is exact as a float (JSON readers, the analysis) and as InfluxDB's int64."""
-MAX_BOOT_EPOCH = 2**32 - 1
-"""boot_epoch is a u32 in the sensor info (firmware_protocol SPEC.md section 5)."""
-MAX_BATCH_SPAN = 2**31
-"""``seq_last - seq_first`` of one raw batch: samples within it are unwrapped from u32 counters, which is exact
-only for counters less than 2**31 apart (SPEC.md section 5)."""
-UTC_MIN_S = 946_684_800.0
-"""Earliest plausible UTC time, s (2000-01-01): a gateway whose clock is not synchronised says so
-(``utc_synced`` false) instead of sending a time from its epoch."""
-UTC_MAX_S = 4_102_444_800.0
-"""Latest plausible UTC time, s (2100-01-01)."""
-MAX_DRIFT_PPM = 10_000.0
-"""|drift_ppm| (and |rate - 1| <= 1e-6 times it, loosely): crystals are off by 10-50 ppm; the gateway's clock
-fit falls back to rate 1 when it fits more than 1000 ppm."""
-RATE_RANGE = (0.98, 1.02)
-"""``rate`` (host seconds per sensor second) consistent with MAX_DRIFT_PPM, with room."""
-MAX_JITTER_MS = 60_000.0
-SAMPLE_RATE_RANGE_HZ = (1.0, 1000.0)
-"""sample_rate_hz is a u16 of 1..1000 Hz in the sensor info (SPEC.md)."""
-MAX_RANGE_CODE_VALUE = 1 << 16
-"""acc_range_g / gyr_range_dps: the packets' own ranges byte is the authority; these only have to be sane."""
-MAX_BATCH_SAMPLES = 4096
-"""Samples in one raw batch: the gateway closes a batch after ``batch_s`` (1 s: 100 samples at 100 Hz, 1000 at
-the firmware's top rate); a burst after a stalled radio link adds a few seconds at most."""
-MAX_BATCH_PACKETS = MAX_BATCH_SAMPLES
-"""Packets in one raw batch (each holds at least one sample)."""
-MAX_ACK_IDS = 1000
-"""msg_ids in one ack (the worker sends at most 500 per message)."""
-MAX_ID_CHARS = 256
-"""msg_id, cmd_id, session, serial and other identifiers (the longest honest one, a marker id, is about 200)."""
-MAX_TEXT_CHARS = 1024
-"""Free-text fields (a command reply's message, the firmware version, a mapping's values)."""
-MAX_MAPPING_KEYS = 32
-"""Entries of a status message's ``gateway`` and ``outbox`` objects."""
-MAX_GAP_DURATION_S = float(2**32)
-"""A gap's duration, s: at most 2**31 samples at 1 Hz (the unwrap rule), with room."""
-MARKER_TYPES = ("session_start", "session_end", "set_start", "set_end", "window")
-COMMAND_ACTIONS = ("session_start", "session_stop", "set_start", "set_end")
-LINK_STATES = ("connected", "connecting", "lost", "unpaired")
-
-
-@dataclass(frozen=True)
-class SensorIdentity:
-    """Which physical sensor and which of its boots: (serial, boot_epoch) scopes every sequence number."""
-
-    serial: str
-    boot_epoch: int
-    sample_rate_hz: float
-    acc_range_g: int
-    gyr_range_dps: int
-    firmware: str = ""
-
-
-@dataclass(frozen=True)
-class ClockMapping:
-    """Sensor time -> UTC for one boot epoch (see the module docstring for the formula and units)."""
-
-    utc_synced: bool
-    ref_sensor_us: int
-    ref_utc_s: float | None
-    rate: float
-    drift_ppm: float
-    jitter_ms: float
-
-    def to_utc_s(self, t_sensor_us: int) -> float | None:
-        if self.ref_utc_s is None:
-            return None
-        return self.ref_utc_s + (t_sensor_us - self.ref_sensor_us) * 1e-6 * self.rate
-
-
-@dataclass(frozen=True)
-class RawBatch:
-    kind: Literal["raw"]
-    msg_id: str
-    subject: str
-    session: str | None
-    placement: str
-    sensor: SensorIdentity
-    seq_first: int
-    seq_last: int
-    n_samples: int
-    t_sensor_us_first: int
-    clock: ClockMapping
-    packets: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Samples a sensor's stream is known to be missing (never papered over)."""
-
-    kind: Literal["gap"]
-    msg_id: str
-    subject: str
-    session: str | None
-    placement: str
-    serial: str
-    boot_epoch: int
-    seq_first_missing: int
-    seq_last_missing: int
-    duration_s: float
-    reason: str
-
-
-@dataclass(frozen=True)
-class SensorPosition:
-    """The last sample of one sensor that a marker refers to."""
-
-    serial: str
-    boot_epoch: int
-    seq: int
-
-
-@dataclass(frozen=True)
-class Marker:
-    kind: Literal["marker"]
-    msg_id: str
-    subject: str
-    session: str
-    type: str
-    t_utc_s: float | None
-    last_seq: dict[str, SensorPosition]
-    exercise: str | None = None
-    side: str | None = None
-    set: int | None = None
-    source: str = "gateway"
-
-
-@dataclass(frozen=True)
-class SensorStatus:
-    link: str
-    serial: str | None = None
-    battery_pct: int | None = None
-    rssi_dbm: int | None = None
-    boot_epoch: int | None = None
-    last_seq: int | None = None
-    drift_ppm: float | None = None
-    jitter_ms: float | None = None
-    samples_received: int = 0
-    gaps: int = 0
-
-
-@dataclass(frozen=True)
-class Status:
-    kind: Literal["status"]
-    subject: str
-    state: Literal["online", "offline"]
-    t_utc_s: float | None = None
-    gateway: dict[str, str] = field(default_factory=dict)
-    session: str | None = None
-    sensors: dict[str, SensorStatus] = field(default_factory=dict)
-    outbox: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Command:
-    kind: Literal["cmd"]
-    cmd_id: str
-    subject: str
-    action: str
-    exercise: str | None = None
-    side: str | None = None
-    set: int | None = None
-
-
-@dataclass(frozen=True)
-class CommandReply:
-    kind: Literal["cmd/reply"]
-    cmd_id: str
-    subject: str
-    ok: bool
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class Ack:
-    kind: Literal["ack"]
-    subject: str
-    msg_ids: tuple[str, ...]
-    worker: str = ""
-
-
-Message = RawBatch | Gap | Marker | Status | Command | CommandReply | Ack
-
-
-def raw_batch_id(serial: str, boot_epoch: int, seq_first: int) -> str:
-    """The msg_id of a raw batch: identical on every replay of the same samples."""
-    return f"raw:{serial}:{boot_epoch}:{seq_first}"
-
-
-def gap_id(serial: str, boot_epoch: int, seq_first_missing: int) -> str:
-    return f"gap:{serial}:{boot_epoch}:{seq_first_missing}"
 
 
 # ----------------------------------------------------------------------------------------------- encode
@@ -273,7 +150,7 @@ def _to_doc(message: Message) -> dict[str, Any]:
 def decode(payload: bytes | str) -> Message:
     """Parse and validate one payload; UplinkError naming the field on anything malformed.
 
-    Bounded (the module's limits): the size is checked first, the nesting depth on the text before parsing, each
+    Bounded (the limits in ``limits``): the size is checked first, the nesting depth on the text before parsing, each
     integer's digit count while parsing, then every field's type and range. Any failure, whatever raised it,
     comes out as an UplinkError: a payload is untrusted bytes and a reader must survive all of them."""
     try:
@@ -285,215 +162,23 @@ def decode(payload: bytes | str) -> Message:
 
 
 def _decode(payload: bytes | str) -> Message:
-    data = payload.encode("utf-8", errors="surrogatepass") if isinstance(payload, str) else payload
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise UplinkError("payload", f"{len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")
-    try:
-        text = bytes(data).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UplinkError("payload", f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    _check_nesting(text)
-    try:
-        doc = json.loads(text, parse_int=_bounded_int, parse_float=_bounded_float, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise UplinkError("payload", f"not JSON ({exc.msg} at char {exc.pos})") from exc
-    except (RecursionError, ValueError) as exc:  # the depth pre-check makes these unreachable; kept as a net
-        raise UplinkError("payload", f"not readable JSON ({str(exc)[:200]})") from exc
+    doc = load_bounded_json(payload)
     if not isinstance(doc, dict):
         raise UplinkError("payload", "must be a JSON object")
     if doc.get("v") != VERSION:
-        raise UplinkError("v", f"unsupported envelope version {_shorten(doc.get('v'))} (this reader knows {VERSION})")
+        raise UplinkError("v", f"unsupported envelope version {shorten(doc.get('v'))} (this reader knows {VERSION})")
     kind = doc.get("kind")
     reader = _READERS.get(kind) if isinstance(kind, str) else None
     if reader is None:
-        raise UplinkError("kind", f"{_shorten(kind)} is not one of {sorted(_READERS)}")
-    message: Message = reader(_Fields(doc))
+        raise UplinkError("kind", f"{shorten(kind)} is not one of {sorted(_READERS)}")
+    message: Message = reader(Fields(doc))
     return message
 
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
-"""A JSON string literal, or an unterminated one up to the end: one linear pass, never a backtracking scan."""
-_BRACKET = re.compile(r"[\[\]{}]")
-
-
-def _check_nesting(text: str) -> None:
-    """Refuse text nesting arrays/objects deeper than MAX_JSON_DEPTH, without recursing: brackets outside string
-    literals are kept, then innermost pairs removed once per level; anything left after MAX_JSON_DEPTH rounds is
-    deeper (or unbalanced, which is not JSON either)."""
-    brackets = "".join(_BRACKET.findall(_JSON_STRING.sub("", text)))
-    if len(brackets) <= 2 * MAX_JSON_DEPTH:
-        return
-    for _ in range(MAX_JSON_DEPTH):
-        shorter = brackets.replace("[]", "").replace("{}", "")
-        if not shorter:
-            return
-        if len(shorter) == len(brackets):
-            break
-        brackets = shorter
-    raise UplinkError("payload", f"arrays/objects nested deeper than {MAX_JSON_DEPTH} levels (or unbalanced)")
-
-
-def _bounded_int(digits: str) -> int:
-    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise UplinkError("payload", f"an integer of {len(digits)} characters (at most {MAX_INT_DIGITS} digits)")
-    return int(digits)
-
-
-def _bounded_float(digits: str) -> float:
-    if len(digits) > MAX_NUMBER_CHARS:
-        raise UplinkError("payload", f"a number of {len(digits)} characters (at most {MAX_NUMBER_CHARS})")
-    return float(digits)
-
-
-def _reject_constant(name: str) -> Any:
-    raise UplinkError("payload", f"{name} is not allowed in gaitsym JSON")
-
-
-def _check_unicode(name: str, value: str) -> None:
-    """A JSON string may escape a lone surrogate (``"\\ud800"``), which is no text: no store or log can write it."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise UplinkError(name, f"not valid Unicode text ({exc.reason} at character {exc.start})") from exc
-
-
-def _shorten(value: object, limit: int = 80) -> str:
-    """A value for an error message: repr, cut to ``limit`` characters (a hostile value can be 64 kB long)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
-
-
-class _Fields:
-    """Typed access to a JSON object's fields, each error naming the field's path."""
-
-    def __init__(self, doc: dict[str, Any], path: str = "") -> None:
-        self.doc, self.path = doc, path
-
-    def _name(self, key: str) -> str:
-        return f"{self.path}{key}"
-
-    def _get(self, key: str, optional: bool) -> Any:
-        value = self.doc.get(key)
-        if value is None and not optional:
-            raise UplinkError(self._name(key), "missing" if key not in self.doc else "must not be null")
-        return value
-
-    def str_(
-        self,
-        key: str,
-        optional: bool = False,
-        choices: tuple[str, ...] | None = None,
-        max_chars: int = MAX_ID_CHARS,
-    ) -> Any:
-        value = self._get(key, optional)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            raise UplinkError(self._name(key), f"must be a non-empty string, got {_shorten(value)}")
-        if choices is not None and value not in choices:
-            raise UplinkError(self._name(key), f"{_shorten(value)} is not one of {choices}")
-        if len(value) > max_chars:
-            raise UplinkError(self._name(key), f"{len(value)} characters exceeds {max_chars}")
-        _check_unicode(self._name(key), value)
-        return value
-
-    def int_(self, key: str, optional: bool = False, minimum: int = 0, maximum: int = MAX_COUNTER) -> Any:
-        value = self._get(key, optional)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise UplinkError(self._name(key), f"must be an integer in {minimum}..{maximum}, got {_shorten(value)}")
-        return value
-
-    def num(
-        self,
-        key: str,
-        optional: bool = False,
-        positive: bool = False,
-        bounds: tuple[float, float] = (-float(MAX_COUNTER), float(MAX_COUNTER)),
-    ) -> Any:
-        value = self._get(key, optional)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise UplinkError(self._name(key), f"must be a finite number, got {_shorten(value)}")
-        if positive and value <= 0:
-            raise UplinkError(self._name(key), f"must be > 0, got {_shorten(value)}")
-        if not bounds[0] <= value <= bounds[1]:
-            raise UplinkError(self._name(key), f"must be in {bounds[0]:g}..{bounds[1]:g}, got {_shorten(value)}")
-        return float(value)
-
-    def bool_(self, key: str) -> bool:
-        value = self._get(key, False)
-        if not isinstance(value, bool):
-            raise UplinkError(self._name(key), f"must be true or false, got {_shorten(value)}")
-        return value
-
-    def obj(self, key: str, optional: bool = False) -> Any:
-        value = self._get(key, optional)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise UplinkError(self._name(key), "must be a JSON object")
-        return _Fields(value, f"{self._name(key)}.")
-
-    def text(self, key: str) -> str:
-        """An optional free-text field: a string (possibly empty) or absent/null -> ""."""
-        value = self.doc.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise UplinkError(self._name(key), f"must be a string, got {_shorten(value)}")
-        if len(value) > MAX_TEXT_CHARS:
-            raise UplinkError(self._name(key), f"{len(value)} characters exceeds {MAX_TEXT_CHARS}")
-        _check_unicode(self._name(key), value)
-        return value
-
-    def mapping(self, key: str, values: type) -> dict[str, Any]:
-        """An optional object whose values are all of one JSON type (str or number)."""
-        block = self.obj(key, optional=True)
-        if block is None:
-            return {}
-        if len(block.doc) > MAX_MAPPING_KEYS:
-            raise UplinkError(self._name(key), f"{len(block.doc)} entries exceeds {MAX_MAPPING_KEYS}")
-        for name, value in block.doc.items():
-            ok = (
-                isinstance(value, str) and len(value) <= MAX_TEXT_CHARS
-                if values is str
-                else (
-                    isinstance(value, int | float)
-                    and not isinstance(value, bool)
-                    and math.isfinite(value)
-                    and abs(value) <= MAX_COUNTER
-                )
-            )
-            if len(name) > MAX_ID_CHARS or not ok:
-                raise UplinkError(
-                    f"{self._name(key)}.{_shorten(name, 40)}",
-                    f"must be a {values.__name__} (bounded), got {_shorten(value)}",
-                )
-            _check_unicode(f"{self._name(key)}.{_shorten(name, 40)}", name)
-            if isinstance(value, str):
-                _check_unicode(f"{self._name(key)}.{_shorten(name, 40)}", value)
-        return dict(block.doc)
-
-    def list_(self, key: str, max_items: int) -> list[Any]:
-        value = self._get(key, False)
-        if not isinstance(value, list):
-            raise UplinkError(self._name(key), "must be a JSON array")
-        if len(value) > max_items:
-            raise UplinkError(self._name(key), f"{len(value)} items exceeds {max_items}")
-        return value
-
-
-def _subject(f: _Fields) -> str:
+def _subject(f: Fields) -> str:
     value = f.str_("subject")
     check_subject(value)
     return str(value)
-
-
-DRIFT_TOLERANCE_PPM = 1.0
-DRIFT_TOLERANCE_FRACTION = 0.01
 
 
 def _check_drift_matches_rate(clock: ClockMapping) -> None:
@@ -512,7 +197,7 @@ def _check_drift_matches_rate(clock: ClockMapping) -> None:
         )
 
 
-def _read_raw(f: _Fields) -> RawBatch:
+def _read_raw(f: Fields) -> RawBatch:
     s = f.obj("sensor")
     sensor = SensorIdentity(
         serial=s.str_("serial"),
@@ -573,7 +258,7 @@ def _read_raw(f: _Fields) -> RawBatch:
     return batch
 
 
-def _read_gap(f: _Fields) -> Gap:
+def _read_gap(f: Fields) -> Gap:
     first, last = f.int_("seq_first_missing"), f.int_("seq_last_missing")
     if last < first:
         raise UplinkError("seq_last_missing", f"{last} is before seq_first_missing {first}")
@@ -595,7 +280,7 @@ def _read_gap(f: _Fields) -> Gap:
     return gap
 
 
-def _read_marker(f: _Fields) -> Marker:
+def _read_marker(f: Fields) -> Marker:
     positions = {}
     last_seq = f.obj("last_seq")
     for placement in last_seq.doc:
@@ -628,7 +313,7 @@ def _read_marker(f: _Fields) -> Marker:
     )
 
 
-def _read_status(f: _Fields) -> Status:
+def _read_status(f: Fields) -> Status:
     sensors = {}
     block = f.obj("sensors", optional=True)
     for placement in block.doc if block else {}:
@@ -662,7 +347,7 @@ def _read_status(f: _Fields) -> Status:
     )
 
 
-def _read_command(f: _Fields) -> Command:
+def _read_command(f: Fields) -> Command:
     action = f.str_("action", choices=COMMAND_ACTIONS)
     cmd = Command(
         kind="cmd",
@@ -680,7 +365,7 @@ def _read_command(f: _Fields) -> Command:
     return cmd
 
 
-def _read_reply(f: _Fields) -> CommandReply:
+def _read_reply(f: Fields) -> CommandReply:
     return CommandReply(
         kind="cmd/reply",
         cmd_id=f.str_("cmd_id"),
@@ -690,16 +375,16 @@ def _read_reply(f: _Fields) -> CommandReply:
     )
 
 
-def _read_ack(f: _Fields) -> Ack:
+def _read_ack(f: Fields) -> Ack:
     ids = f.list_("msg_ids", MAX_ACK_IDS)
     for i, item in enumerate(ids):
         if not isinstance(item, str) or not item or len(item) > MAX_ID_CHARS:
             raise UplinkError(f"msg_ids[{i}]", f"must be a non-empty string of at most {MAX_ID_CHARS} characters")
-        _check_unicode(f"msg_ids[{i}]", item)
+        check_unicode(f"msg_ids[{i}]", item)
     return Ack(kind="ack", subject=_subject(f), msg_ids=tuple(ids), worker=f.text("worker"))
 
 
-_READERS: dict[str, Callable[[_Fields], Message]] = {
+_READERS: dict[str, Callable[[Fields], Message]] = {
     "raw": _read_raw,
     "gap": _read_gap,
     "marker": _read_marker,

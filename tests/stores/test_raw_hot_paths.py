@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analytics.stores import model
+from analytics.stores import model, points
 from analytics.stores.influx_codec import raw_series_from_values
 from analytics.stores.model import RAW, RawSamples, RawSeries, float_texts, raw_lines, samples_from_arrays
 from analytics.worker.decode import batch_samples, decode_message
@@ -120,7 +120,7 @@ def test_arbitrary_floats_keep_their_exact_text() -> None:
 
 
 def test_the_text_cache_is_bounded_and_starts_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model, "_FLOAT_TEXT_MAX", 50)
+    monkeypatch.setattr(points, "_FLOAT_TEXT_MAX", 50)  # the cache lives in `points`
     model._FLOAT_TEXT.clear()
     values = np.arange(200) * 0.1
     assert float_texts(values[:100]) == [repr(v) for v in values[:100].tolist()]

@@ -1,0 +1,110 @@
+"""`gaitsym gateway --virtual-kit`: the transport is the simulator's packet stream on a `VirtualHostClock`
+advanced ``speed`` times faster than real time. The kit is anchored in the state dir (``virtual_kit.json``: seed,
+settings and the wall-clock start), so a gateway that is killed and restarted finds the simulated sensors where
+they would be by then: the samples they sent while the gateway was dead are gone from the air and reported as a
+gap. The anchor is removed when a run completes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gaitsym.gateway_wiring import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, log
+from gaitsym_common.mqtt.client import MqttSettings, PahoLink
+from sensor_gateway.core.gateway import Gateway, GatewayConfig, run_for
+from sensor_gateway.outbox.store import Outbox
+from sensor_gateway.timing.host_clock import VirtualHostClock
+
+VIRTUAL_T0 = 1000.0
+
+
+def _anchor(state_dir: Path, key: dict[str, Any], duration_s: float, speed: float) -> tuple[float, float]:
+    """(simulation seconds already elapsed, wall-clock UTC of simulation time 0) for this kit."""
+    path = state_dir / "virtual_kit.json"
+    now = time.time()
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            elapsed = (now - float(saved["started_wall_s"])) * speed
+            if 0 <= elapsed < duration_s:
+                return elapsed, float(saved["started_wall_s"])
+    path.write_text(json.dumps({"key": key, "started_wall_s": now}))
+    return 0.0, now
+
+
+def run_virtual_kit(
+    config: GatewayConfig,
+    mqtt: MqttSettings,
+    state_dir: Path,
+    seed: int,
+    minutes: float,
+    speed: float,
+    args: argparse.Namespace,
+    budget_bytes: int,
+) -> int:
+    from sensor_gateway.errors import SimulationError
+    from simulator.virtual_kit_source import virtual_kit
+
+    if speed <= 0:
+        print("gaitsym gateway: --speed must be > 0", file=sys.stderr)
+        return EXIT_USAGE
+    key = {"seed": seed, "minutes": minutes, "speed": speed, "spp": args.samples_per_packet}
+    duration_s = minutes * 60.0
+    start_sim_s, utc0 = _anchor(state_dir, key, duration_s, speed)
+    # The virtual clock defines its own time (UTC = the wall clock at the anchor + virtual seconds), so it is
+    # synchronised by construction; --unsynced-clock simulates a gateway before NTP (no UTC invented).
+    synced = not getattr(args, "unsynced_clock", False)
+    clock = VirtualHostClock(start_s=VIRTUAL_T0 + start_sim_s, utc_at_start_s=utc0 + start_sim_s, synced=synced)
+    try:
+        kit = virtual_kit(
+            clock, seed=seed, minutes=minutes, samples_per_packet=args.samples_per_packet, start_sim_s=start_sim_s
+        )
+    except SimulationError as exc:
+        print(f"gaitsym gateway: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    outbox = Outbox(state_dir / "outbox.db", budget_bytes=budget_bytes)
+    link = PahoLink(mqtt)
+    gw = Gateway(config, kit.transport, link, outbox, clock)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info(
+        "virtual kit seed %d, %.1f min at %gx (joining at %.1f s); state in %s; broker %s:%d",
+        seed,
+        minutes,
+        speed,
+        start_sim_s,
+        state_dir,
+        mqtt.host,
+        mqtt.port,
+    )
+    gw.start()
+    drain_deadline: float | None = None
+    completed = False
+    while not stop.is_set():
+        run_for(gw, kit.transport, clock, 0.25 * speed, speed=speed)
+        if kit.transport.exhausted and not any(s.packets for s in gw.sensors.values()):
+            if gw.session.session is not None:
+                gw._close_session(clock.monotonic())  # the simulated session is over
+            if drain_deadline is None:
+                drain_deadline = time.monotonic() + args.drain_timeout_s
+                log.info("virtual session over: waiting for the worker to acknowledge %d message(s)", len(outbox))
+            if len(outbox) == 0:
+                completed = True
+                break
+            if time.monotonic() > drain_deadline:
+                log.error("%d message(s) still unacknowledged after %.0f s", len(outbox), args.drain_timeout_s)
+                break
+    left = len(outbox)
+    gw.stop(end_session=completed)
+    if completed:
+        (state_dir / "virtual_kit.json").unlink(missing_ok=True)
+    log.info("gateway stopped: %d message(s) published, %d left in the outbox", gw.published, left)
+    return EXIT_OK if completed or stop.is_set() else EXIT_REFUSED
