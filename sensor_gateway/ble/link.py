@@ -2,7 +2,9 @@
 (stream) -> supervise -> clean up -> back off -> again, until the gateway disconnects it.
 
 The real libraries are wired here and only here: `bleak` (scan, client, notifications) and
-`bleak_retry_connector.establish_connection` (bounded connect attempts, stale-connection cleanup).
+`bleak_retry_connector.establish_connection` (bounded connect attempts, stale-connection cleanup). Pairing uses
+them through the two small functions below, `scan_by_service` and `read_sensor_info`, so no other module of the
+product imports bleak.
 
 Set-up (SPEC section 9), every BLE operation holding the adapter's lock (one at a time per adapter): find the
 pinned address by a short scan, connect, read the ATT MTU BlueZ negotiated, read the sensor info (serial and
@@ -28,6 +30,8 @@ from typing import Any
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 from bleak_retry_connector import close_stale_connections_by_address, establish_connection
 
 from firmware_protocol.control import (
@@ -59,7 +63,7 @@ from sensor_gateway.ble.errors import (
 from sensor_gateway.timing.host_clock import HostClock
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent, TimeSyncEvent
 
-__all__ = ["LinkStats", "SensorLink"]
+__all__ = ["Advertisement", "LinkStats", "SensorLink", "read_sensor_info", "scan_by_service"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,55 @@ class LinkStats:
     mtu: int = 0
     samples_per_packet: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Advertisement:
+    """One device heard during a scan: what it advertised (its latest advertisement), and the handle to connect
+    to it as scanned."""
+
+    address: str
+    """Upper case."""
+    local_name: str | None
+    rssi: int
+    service_uuids: tuple[str, ...]
+    device: BLEDevice = field(repr=False, compare=False)
+    """bleak's device as scanned: only `read_sensor_info` uses it (connecting to it needs no second scan)."""
+
+
+async def scan_by_service(adapter: str, service_uuid: str, scan_s: float) -> dict[str, Advertisement]:
+    """The devices advertising `service_uuid` on `adapter` during `scan_s` seconds, by upper-case address."""
+    seen: dict[str, Advertisement] = {}
+
+    # callback: convert and keep the latest per address, nothing else
+    def on_advertisement(device: BLEDevice, adv: AdvertisementData) -> None:
+        if service_uuid in adv.service_uuids:
+            address = device.address.upper()
+            seen[address] = Advertisement(address, adv.local_name, adv.rssi, tuple(adv.service_uuids), device)
+
+    async with BleakScanner(on_advertisement, service_uuids=[service_uuid], bluez={"adapter": adapter}):
+        await asyncio.sleep(scan_s)
+    return seen
+
+
+async def read_sensor_info(config: BleConfig, sensor: Advertisement) -> SensorInfo:
+    """Connect to a scanned sensor, read its sensor info, disconnect (a failed disconnect is only logged).
+    Raises bleak's / bleak-retry-connector's errors, TimeoutError, or `ProtocolError` for an undecodable info
+    (`errors.classify` maps them)."""
+    async with asyncio.timeout(config.connect_timeout_s):
+        client = await establish_connection(
+            BleakClient, sensor.device, sensor.address, max_attempts=2, use_services_cache=False,
+            bluez={"adapter": config.adapter},
+        )  # fmt: skip
+    try:
+        async with asyncio.timeout(config.gatt_timeout_s):
+            return decode_sensor_info(bytes(await client.read_gatt_char(SENSOR_INFO_UUID)))
+    finally:
+        try:
+            async with asyncio.timeout(config.gatt_timeout_s):
+                await client.disconnect()
+        except Exception as exc:
+            log.debug("sensor info read: disconnect %s: %s", sensor.address, exc)
 
 
 async def _live_mtu(bus: Any, char: BleakGATTCharacteristic) -> tuple[Any, int | None]:

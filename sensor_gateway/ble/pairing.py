@@ -11,55 +11,16 @@ is a `PairingError` naming them, and nothing is written. On success the pairing 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 
-from bleak import BleakClient, BleakScanner
-from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData
-from bleak_retry_connector import establish_connection
-
-from firmware_protocol.gatt import SENSOR_INFO_UUID, SERVICE_UUID
-from firmware_protocol.sensor_info import decode_sensor_info
+from firmware_protocol.gatt import SERVICE_UUID
 from sensor_gateway.ble.config import BleConfig, PairedSensor, Pairing, save_pairing
 from sensor_gateway.ble.errors import PairingError, classify
+from sensor_gateway.ble.link import read_sensor_info, scan_by_service
 from sensor_gateway.ble.transport import adapter_lock
 
 __all__ = ["pair", "pair_kit"]
-
-log = logging.getLogger(__name__)
-
-
-async def _scan(config: BleConfig, scan_s: float) -> dict[str, BLEDevice]:
-    seen: dict[str, BLEDevice] = {}
-
-    def on_advertisement(device: BLEDevice, adv: AdvertisementData) -> None:
-        if SERVICE_UUID in adv.service_uuids:
-            seen[device.address.upper()] = device
-
-    async with BleakScanner(on_advertisement, service_uuids=[SERVICE_UUID], bluez={"adapter": config.adapter}):
-        await asyncio.sleep(scan_s)
-    return seen
-
-
-async def _identify(config: BleConfig, device: BLEDevice) -> tuple[str, str]:
-    """(placement, serial) read from the sensor info."""
-    async with asyncio.timeout(config.connect_timeout_s):
-        client = await establish_connection(
-            BleakClient, device, device.address, max_attempts=2, use_services_cache=False,
-            bluez={"adapter": config.adapter},
-        )  # fmt: skip
-    try:
-        async with asyncio.timeout(config.gatt_timeout_s):
-            info = decode_sensor_info(bytes(await client.read_gatt_char(SENSOR_INFO_UUID)))
-        return str(info.placement), info.serial
-    finally:
-        try:
-            async with asyncio.timeout(config.gatt_timeout_s):
-                await client.disconnect()
-        except Exception as exc:
-            log.debug("pairing: disconnect %s: %s", device.address, exc)
 
 
 async def pair(config: BleConfig, scan_s: float = 5.0, report: Callable[[str], None] | None = None) -> Pairing:
@@ -67,19 +28,20 @@ async def pair(config: BleConfig, scan_s: float = 5.0, report: Callable[[str], N
     say = report or (lambda _msg: None)
     lock = adapter_lock(config.adapter)
     async with lock:
-        devices = await _scan(config, scan_s)
+        devices = await scan_by_service(config.adapter, SERVICE_UUID, scan_s)
     say(f"{len(devices)} gaitsym sensor(s) advertising on {config.adapter}")
     claims: dict[str, list[PairedSensor]] = {}
     problems: list[str] = []
     for address, device in sorted(devices.items()):
         try:
             async with lock:
-                placement, serial = await _identify(config, device)
+                info = await read_sensor_info(config, device)
         except Exception as exc:
             problems.append(f"{address}: {classify(exc)}")
             continue
-        say(f"{address}: {serial} worn at {placement}")
-        claims.setdefault(placement, []).append(PairedSensor(placement, address, serial))
+        placement = str(info.placement)
+        say(f"{address}: {info.serial} worn at {placement}")
+        claims.setdefault(placement, []).append(PairedSensor(placement, address, info.serial))
     missing = [p for p in config.placements if not claims.get(p)]
     ambiguous = {p: c for p, c in claims.items() if p in config.placements and len(c) > 1}
     if missing or ambiguous:
