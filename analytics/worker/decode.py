@@ -7,6 +7,8 @@ sensor ticks; the batch's clock mapping travels with it (`RawSamples.clock`).
 
 from __future__ import annotations
 
+import numpy as np
+
 from analytics.stores.errors import InvalidBatch
 from analytics.stores.model import RawSamples, samples_from_arrays
 from analytics.worker.errors import MalformedMessage
@@ -106,8 +108,19 @@ def _batch_samples(batch: env.RawBatch, topic: str) -> RawSamples:
         )
     except InvalidBatch as exc:
         raise MalformedMessage(topic or batch.msg_id, str(exc)) from exc
+    times = samples.time_us()
+    # the store keys samples by time: within one batch the keys must strictly increase, or two samples of the
+    # batch would share a point (sensor time stepping back inside a batch: a gateway closes its batch at a sensor
+    # clock jump; or sensor time crossing the boundary of its unsynchronised slot)
+    back = np.flatnonzero(np.diff(times) <= 0)
+    if back.size:
+        k = int(back[0]) + 1
+        raise MalformedMessage(
+            topic or batch.msg_id,
+            f"sample seq {int(seq[k])} maps to {int(times[k])} us, not after seq {int(seq[k - 1])} at "
+            f"{int(times[k - 1])} us: sample times must strictly increase within a batch",
+        )
     if batch.clock.utc_synced:
-        times = samples.time_us()
         lo, hi = int(times.min()), int(times.max())
         if lo < _UTC_RANGE_US[0] or hi > _UTC_RANGE_US[1]:
             raise MalformedMessage(

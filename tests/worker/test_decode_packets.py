@@ -4,6 +4,7 @@ packet is named by decode_packet's own error."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import struct
 
@@ -160,3 +161,29 @@ def test_decode_packets_raises_decode_packets_own_error_naming_the_packet() -> N
     assert caught.value.packet_index == 2 and expected.packet_index is None
     with pytest.raises(ValueError):
         decode_packets([], seq_first=0, timestamp_us_first=0, sample_rate_hz=100.0)
+
+
+@pytest.mark.parametrize("synced", [True, False])
+def test_a_batch_whose_sensor_time_steps_back_is_malformed(synced: bool) -> None:
+    """The second packet restarts the sensor clock while the sequence goes on: its samples would land on the
+    first packet's store keys (the store keys raw samples by time), so the batch is refused, naming the sample."""
+    rng = random.Random(5)
+    packets = []
+    for seq, t in ((0, 0), (10, 0)):
+        pkt = decode_packet(packet(rng, 10))
+        packets.append(
+            encode_packet(
+                ImuPacket(
+                    sequence=seq,
+                    timestamp_us=t,
+                    acc_range_g=pkt.acc_range_g,
+                    gyr_range_dps=pkt.gyr_range_dps,
+                    samples=pkt.samples,
+                )
+            )
+        )
+    batch = raw_batch(tuple(packets), 0, 20, 0)
+    if not synced:
+        batch = dataclasses.replace(batch, clock=env.ClockMapping(False, 0, None, 1.0, 0.0, 0.5))
+    with pytest.raises(MalformedMessage, match=r"sample seq 10 .* strictly increase"):
+        batch_samples(batch)
