@@ -1,6 +1,6 @@
 """BLE layer 2 figures: THE GATEWAY (pairing, BleTransport, core, outbox, paho + Mosquitto in the VM) on the real
 BlueZ (bluetoothd 5.66, Debian kernel) in a throw-away QEMU VM, Bumble as the virtual controller serving the
-virtual kit (tests/ble_vm). Prints a Markdown summary.
+virtual kit (testing/ble_vm, run by tests/ble_vm). Prints a Markdown summary.
 
     .venv/bin/python bench/ble_vm.py [--stream-s 16] [--samples-per-packet 2] [--json]
 
@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.ble_vm.builder import CACHE, run_vm  # noqa: E402
-from tests.ble_vm.central import KIT_SERIALS  # noqa: E402
+from testing.ble_vm.builder import CACHE, run_vm  # noqa: E402
+from testing.ble_vm.central import KIT_SERIALS  # noqa: E402
 
 
 def main() -> int:

@@ -1,18 +1,18 @@
 """Long fuzz campaign: every decoder of untrusted input, then the same payloads end to end beside an honest subject,
 then the third-party-gateway conformance over several seeds.
 
-1. Each target of tests/fuzz/targets.py (uplink envelope, worker decoding, a whole worker turn, the gateway's cmd
+1. Each target of testing/fuzz/targets.py (uplink envelope, worker decoding, a whole worker turn, the gateway's cmd
    and ack handling, the recording folder reader, the firmware-side decoders, the gateway on a buggy sensor's
    packets) for ``--examples`` payloads (hypothesis, derandomised per seed, no shrinking: a failure is printed as
    generated, with what was done to it). A failure ends a round; the next round takes the next seed, until the
    payloads are done: each distinct failure is listed with the seed that replays it.
 2. ``--e2e-payloads`` of the worker targets' payloads (those under the broker's 64 KiB packet limit), published by
    a neighbour on its own topics while an honest subject streams through the production gateway to a real
-   `gaitsym worker` (real Mosquitto, embedded store; tests/hostile/neighbour.py): honest samples published,
+   `gaitsym worker` (real Mosquitto, embedded store; testing/hostile/neighbour.py): honest samples published,
    stored, lost, stored twice; the worker alive at the end.
-3. The third-party gateway (tests/thirdparty_gateway.py, from UPLINK.md and SPEC.md alone) over
+3. The third-party gateway (testing/thirdparty_gateway.py, from UPLINK.md and SPEC.md alone) over
    ``--conformance-seeds`` seeds, with and without a replay re-encoded with a later fit after a worker restart
-   (tests/hostile/conformance.py): samples sent, stored, quarantined, neither stored nor reported, stored twice.
+   (testing/hostile/conformance.py): samples sent, stored, quarantined, neither stored nor reported, stored twice.
 
 Prints the seed first; replay a target's failure with ``GAITSYM_FUZZ_SEED=<seed>`` (and the in-suite test, or
 this script with ``--seed``). Exit status 1 when anything failed.
@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path.insert(0, str(ROOT))
 
-from fuzz.runner import fuzz  # noqa: E402
-from fuzz.targets import TARGETS, worker_payloads  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+
+from testing.fuzz.runner import fuzz  # noqa: E402
+from testing.fuzz.targets import TARGETS, worker_payloads  # noqa: E402
 
 BROKER_PACKET_LIMIT = 60_000
 """Payload bytes the neighbour sends at most: Mosquitto's max_packet_size (64 KiB + header) disconnects a client
@@ -100,9 +101,9 @@ def collect_payloads(fuzz_seed: int, n: int) -> list[tuple[str, bytes]]:
 
 
 def end_to_end(fuzz_seed: int, n_payloads: int, conformance_seeds: int) -> bool:
-    from hostile.conformance import run_conformance
-    from hostile.neighbour import run_neighbour
-    from servers import Mosquitto
+    from testing.hostile.conformance import run_conformance
+    from testing.hostile.neighbour import run_neighbour
+    from testing.servers import Mosquitto
 
     ok = True
     payloads = collect_payloads(fuzz_seed, n_payloads)

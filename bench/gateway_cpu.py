@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.loopback import LoopbackLink
 
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
@@ -27,6 +26,7 @@ from sensor_gateway.transport import SyncLink, VirtualKitTransport
 from simulator import packets
 from simulator.session import simulate_session
 from simulator.virtual_kit_source import _clock_of
+from testing.gateway.loopback import LoopbackLink
 
 
 def main() -> None:

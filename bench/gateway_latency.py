@@ -21,10 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from gateway.worker_stub import AckingWorker
-from servers import Mosquitto
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gaitsym_common.mqtt import MqttSettings, PahoLink
 from sensor_gateway.core import Gateway, GatewayConfig
@@ -33,6 +30,8 @@ from sensor_gateway.timing import RealHostClock
 from sensor_gateway.transport import EventQueue, LinkEvent, PacketEvent
 from simulator import packets
 from simulator.session import simulate_session
+from testing.gateway.worker_stub import AckingWorker
+from testing.servers import Mosquitto
 
 
 class RealTimeFeeder:

@@ -17,9 +17,9 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.kit_timing import run_timing
+from testing.gateway.kit_timing import run_timing
 
 
 def main() -> None:

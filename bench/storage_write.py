@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "stores")]
-
-from influxdb_server import InfluxDB  # noqa: E402
-from storelib import batch  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from analytics.stores import Store, open_store  # noqa: E402
 from analytics.stores.embedded import EmbeddedStore  # noqa: E402
+from testing.influxdb_server import InfluxDB  # noqa: E402
+from testing.stores.storelib import batch  # noqa: E402
 
 
 def run(store: Store, minutes: float, subject: str, size: int) -> tuple[int, float, float]:

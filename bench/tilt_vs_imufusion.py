@@ -1,7 +1,7 @@
 """Tilt (the vertical in the sensor frame) from the vectorised estimator vs imufusion (x-io Fusion 1.3).
 
 Run:  .venv/bin/python bench/tilt_vs_imufusion.py
-Motion: the pelvis-like sway with 180-degree turns of tests/algorithms/test_tilt.py (exact gyro), plus white
+Motion: the pelvis-like sway with 180-degree turns of testing/tilt_reference.py (exact gyro), plus white
 noise and a constant gyro bias of 0.5 deg/s per axis (seeded). Prints the tilt error (deg; RMS and 99th
 percentile after imufusion's 5 s start-up) and the time per 30 minutes of one sensor at 100 Hz.
 """
@@ -18,18 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "algorithms"))
-from test_tilt import RATE_HZ, _angle_deg, _imufusion_up, _walking_like_motion
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analytics.algorithms.tilt import estimate_tilt
+from testing.tilt_reference import RATE_HZ, angle_deg, imufusion_up, walking_like_motion
 
 
 def main() -> None:
     rows = []
     for seed in range(5):
-        acc, gyr, up_true = _walking_like_motion(seconds=120.0, seed=seed, bias_dps=0.5, noise=True)
-        ours = _angle_deg(estimate_tilt(acc, gyr, RATE_HZ).up, up_true)[500:]
-        fusion = _angle_deg(_imufusion_up(acc, gyr), up_true)[500:]
+        acc, gyr, up_true = walking_like_motion(seconds=120.0, seed=seed, bias_dps=0.5, noise=True)
+        ours = angle_deg(estimate_tilt(acc, gyr, RATE_HZ).up, up_true)[500:]
+        fusion = angle_deg(imufusion_up(acc, gyr), up_true)[500:]
         rows.append(
             (np.sqrt(np.mean(ours**2)), np.percentile(ours, 99), np.sqrt(np.mean(fusion**2)), np.percentile(fusion, 99))
         )
@@ -39,10 +39,10 @@ def main() -> None:
         f"imufusion RMS {r[2]:.2f} deg (p99 {r[3]:.2f})"
     )
 
-    acc, gyr, _ = _walking_like_motion(seconds=1800.0, seed=0, bias_dps=0.5, noise=True)
+    acc, gyr, _ = walking_like_motion(seconds=1800.0, seed=0, bias_dps=0.5, noise=True)
     best = min(_timed(lambda: estimate_tilt(acc, gyr, RATE_HZ)) for _ in range(5))
     short = slice(0, int(120 * RATE_HZ))
-    fusion_120 = _timed(lambda: _imufusion_up(acc[short], gyr[short]))
+    fusion_120 = _timed(lambda: imufusion_up(acc[short], gyr[short]))
     fusion_30min = fusion_120 * 15
     print(
         f"30 min, one sensor at 100 Hz: ours {best:.3f} s; imufusion {fusion_30min:.2f} s "

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path.insert(0, str(ROOT))
 
-from influxdb_server import InfluxDB  # noqa: E402
-from servers import Mosquitto  # noqa: E402
-from worker.scenario import fresh_database, run_scenario  # noqa: E402
+from testing.influxdb_server import InfluxDB  # noqa: E402
+from testing.servers import Mosquitto  # noqa: E402
+from testing.worker.scenario import fresh_database, run_scenario  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

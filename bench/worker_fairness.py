@@ -33,18 +33,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT), str(ROOT / "bench")]
+sys.path.insert(0, str(ROOT))
 
-from influxdb_server import InfluxDB  # noqa: E402
-from servers import Mosquitto  # noqa: E402
-from worker.harness import UTC0, WorkerProcess, home_sessions, stop_gateways  # noqa: E402
-from worker.scenario import fresh_database  # noqa: E402
 from worker_cost import cpu_s  # noqa: E402
 from worker_latency import pct  # noqa: E402
 
 from analytics.stores import open_store  # noqa: E402
 from gaitsym_common.uplink import envelope as env  # noqa: E402
 from sensor_gateway.core import GatewayConfig  # noqa: E402
+from testing.influxdb_server import InfluxDB  # noqa: E402
+from testing.servers import Mosquitto  # noqa: E402
+from testing.worker.harness import UTC0, WorkerProcess, home_sessions, stop_gateways  # noqa: E402
+from testing.worker.scenario import fresh_database  # noqa: E402
 
 FLOOD_SUBJECT = "FLOOD"
 TEMPLATE_BOOT = 3_999_999_999
@@ -53,7 +53,7 @@ TEMPLATE_BOOT = 3_999_999_999
 
 def flood_payloads(kind: str, packets: int, count: int = 64) -> list[bytes]:
     """Templates of the flooder's payloads (``count`` consecutive batches of one sensor boot)."""
-    from worker.hostile import raw_batch
+    from testing.worker.hostile import raw_batch
 
     if kind == "oversize":
         big = env._to_doc(raw_batch(FLOOD_SUBJECT, 0, n_packets=3, samples_per_packet=19))

@@ -24,18 +24,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path.insert(0, str(ROOT))
 
-from influxdb_server import InfluxDB  # noqa: E402
-from servers import Mosquitto  # noqa: E402
-from worker.harness import WorkerProcess, home_sessions, stop_gateways  # noqa: E402
-from worker.scenario import fresh_database  # noqa: E402
 from worker_cost import cpu_s  # noqa: E402
 
 from analytics.stores import open_store  # noqa: E402
 from analytics.worker.decode import batch_samples  # noqa: E402
 from gaitsym_common.uplink import envelope as env  # noqa: E402
 from sensor_gateway.core import GatewayConfig  # noqa: E402
+from testing.influxdb_server import InfluxDB  # noqa: E402
+from testing.servers import Mosquitto  # noqa: E402
+from testing.worker.harness import WorkerProcess, home_sessions, stop_gateways  # noqa: E402
+from testing.worker.scenario import fresh_database  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

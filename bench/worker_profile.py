@@ -26,12 +26,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path.insert(0, str(ROOT))
 
-from influxdb_server import InfluxDB  # noqa: E402
-from servers import Mosquitto  # noqa: E402
-from worker import harness  # noqa: E402
-from worker.scenario import fresh_database, run_scenario  # noqa: E402
+from testing.influxdb_server import InfluxDB  # noqa: E402
+from testing.servers import Mosquitto  # noqa: E402
+from testing.worker import harness  # noqa: E402
+from testing.worker.scenario import fresh_database, run_scenario  # noqa: E402
 
 STAGES = {
     "decode (envelope JSON, base64, packets)": ("decode_message", "batch_samples"),

@@ -4,9 +4,10 @@ the one-shot command client is `gaitsym.session_command`. The CLI module stays i
 the core. Every name the commands and tests import from here stays importable from here.
 
 The wirings: `gaitsym.gateway_virtual_kit` (``--virtual-kit``: the simulator's packets on an accelerated virtual
-clock, anchored in the state dir across restarts), `gaitsym.gateway_ble` (``--ble``, the default: the kit pinned
-by ``gaitsym gateway pair``, the real clock, until SIGTERM/SIGINT) and `gaitsym.gateway_virtual_ble`
-(``--virtual-kit --ble``, a development-checkout option: the real bleak transport on the emulated kit).
+clock, its session clock start kept in the state dir across restarts), `gaitsym.gateway_ble` (``--ble``, the
+default: the kit pinned by ``gaitsym gateway pair``, the real clock, until SIGTERM/SIGINT) and
+`gaitsym.gateway_virtual_ble` (``--virtual-kit --ble``, a development-checkout option: the real bleak transport on
+the emulated kit).
 """
 
 from __future__ import annotations

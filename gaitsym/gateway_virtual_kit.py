@@ -1,8 +1,8 @@
 """`gaitsym gateway --virtual-kit`: the transport is the simulator's packet stream on a `VirtualHostClock`
-advanced ``speed`` times faster than real time. The kit is anchored in the state dir (``virtual_kit.json``: seed,
-settings and the wall-clock start), so a gateway that is killed and restarted finds the simulated sensors where
-they would be by then: the samples they sent while the gateway was dead are gone from the air and reported as a
-gap. The anchor is removed when a run completes.
+advanced ``speed`` times faster than real time. The session clock start is kept in the state dir
+(``SESSION_CLOCK_START_FILE``: seed, settings and the wall-clock start), so a gateway that is killed and restarted
+finds the simulated sensors where they would be by then: the samples they sent while the gateway was dead are gone
+from the air and reported as a gap. The file is removed when a run completes.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
 
 VIRTUAL_T0 = 1000.0
+SESSION_CLOCK_START_FILE = "virtual_kit_clock_start.json"
+"""In the state dir; read and written only by this module."""
 
 
-def _anchor(state_dir: Path, key: dict[str, Any], duration_s: float, speed: float) -> tuple[float, float]:
+def _session_clock_start(state_dir: Path, key: dict[str, Any], duration_s: float, speed: float) -> tuple[float, float]:
     """(simulation seconds already elapsed, wall-clock UTC of simulation time 0) for this kit."""
-    path = state_dir / "virtual_kit.json"
+    path = state_dir / SESSION_CLOCK_START_FILE
     now = time.time()
     if path.exists():
         saved = json.loads(path.read_text())
@@ -57,9 +59,9 @@ def run_virtual_kit(
         return EXIT_USAGE
     key = {"seed": seed, "minutes": minutes, "speed": speed, "spp": args.samples_per_packet}
     duration_s = minutes * 60.0
-    start_sim_s, utc0 = _anchor(state_dir, key, duration_s, speed)
-    # The virtual clock defines its own time (UTC = the wall clock at the anchor + virtual seconds), so it is
-    # synchronised by construction; --unsynced-clock simulates a gateway before NTP (no UTC invented).
+    start_sim_s, utc0 = _session_clock_start(state_dir, key, duration_s, speed)
+    # The virtual clock defines its own time (UTC = the wall clock at the session clock start + virtual seconds),
+    # so it is synchronised by construction; --unsynced-clock simulates a gateway before NTP (no UTC invented).
     synced = not getattr(args, "unsynced_clock", False)
     clock = VirtualHostClock(start_s=VIRTUAL_T0 + start_sim_s, utc_at_start_s=utc0 + start_sim_s, synced=synced)
     try:
@@ -105,6 +107,6 @@ def run_virtual_kit(
     left = len(outbox)
     gw.stop(end_session=completed)
     if completed:
-        (state_dir / "virtual_kit.json").unlink(missing_ok=True)
+        (state_dir / SESSION_CLOCK_START_FILE).unlink(missing_ok=True)
     log.info("gateway stopped: %d message(s) published, %d left in the outbox", gw.published, left)
     return EXIT_OK if completed or stop.is_set() else EXIT_REFUSED

@@ -10,11 +10,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from firmware_protocol.sensor_info import PLACEMENTS
 from sensor_gateway.errors import SimulationError
 
 SCRIPTS = ("home", "walk")
 MOUNTINGS = ("random", "aligned")
-SENSOR_ORDER = ("pelvis", "left_thigh", "right_thigh")
 
 DEFAULT_MINUTES = {"home": 15.0, "walk": 1.5}
 """Session length (min) when none is asked for."""
@@ -89,8 +89,8 @@ class SessionConfig:
         _number("stance_pct", "stance share", self.stance_pct, 55.0, 68.0, "%")
         _number("standing_obliquity_deg", "standing obliquity", self.standing_obliquity_deg, -5.0, 5.0, "deg")
         if self.drift_ppm is not None:
-            if len(self.drift_ppm) != len(SENSOR_ORDER):
-                _fail("drift_ppm", "--drift-ppm", f"needs one value per sensor {SENSOR_ORDER}")
+            if len(self.drift_ppm) != len(PLACEMENTS):
+                _fail("drift_ppm", "--drift-ppm", f"needs one value per sensor {PLACEMENTS}")
             for value in self.drift_ppm:
                 _number("drift_ppm", "--drift-ppm", value, -500.0, 500.0, "ppm")
         return self

@@ -22,9 +22,10 @@ from scipy.interpolate import CubicSpline
 from scipy.spatial.transform import Rotation
 
 from analytics.recording.io import GRAVITY_MPS2, SensorData
+from firmware_protocol.sensor_info import PLACEMENTS
 
 from .config import ACC_NOISE_DENSITY_MPS2_RTHZ, GYR_NOISE_DENSITY_DPS_RTHZ, SessionConfig
-from .kinematics import SEGMENTS, BodyMotion
+from .kinematics import BodyMotion
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def specific_force_world(position_m: np.ndarray, rate_hz: float) -> np.ndarray:
 def draw_sensors(cfg: SessionConfig, rng: np.random.Generator) -> dict[str, SensorModel]:
     """Mounting and biases of the three sensors (from their own random stream, so truth never depends on them)."""
     out = {}
-    for placement in SEGMENTS:
+    for placement in PLACEMENTS:
         mounting = Rotation.random(random_state=rng) if cfg.mounting == "random" else Rotation.identity()
         out[placement] = SensorModel(
             placement,

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-SEGMENTS = ("pelvis", "left_thigh", "right_thigh")
-THIGHS = {"left": "left_thigh", "right": "right_thigh"}
+from firmware_protocol.sensor_info import PLACEMENTS, Placement
+
+THIGHS = {"left": Placement.LEFT_THIGH.value, "right": Placement.RIGHT_THIGH.value}
 SIDE_SIGN = {"left": 1.0, "right": -1.0}
 """+1 for left, -1 for right: the y (leftward) sign of that side, and the sign that turns obliquity into the
 drop of the hemipelvis opposite that side (drop = SIDE_SIGN[side] * obliquity)."""
@@ -51,8 +52,8 @@ class BodyMotion:
 
     @classmethod
     def empty(cls, n: int, rate_hz: float) -> BodyMotion:
-        quat = {s: np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)) for s in SEGMENTS}
-        pos = {s: np.zeros((n, 3)) for s in SEGMENTS}
+        quat = {s: np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)) for s in PLACEMENTS}
+        pos = {s: np.zeros((n, 3)) for s in PLACEMENTS}
         return cls(rate_hz, quat, pos, np.zeros((n, 3)))
 
     @property

@@ -29,11 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware_protocol.packet import ImuPacket, PacketFlags, encode_packet
-from firmware_protocol.sensor_info import Placement, SensorInfo
+from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
 from firmware_protocol.wire import STANDARD_GRAVITY_MPS2, U32_MODULUS
 from sensor_gateway.errors import SimulationError
 
-from .config import SENSOR_ORDER
 from .session import SimulatedSession, random_streams
 
 ACC_RANGE_G = 16
@@ -75,7 +74,8 @@ def simulated_sensors(
         raise SimulationError(f"samples_per_packet: must be 1..19, got {samples_per_packet}")
     rng = random_streams(cfg.seed)["packets"]
     out = {}
-    for i, placement in enumerate(SENSOR_ORDER):
+    # Drawn in PLACEMENTS order (drift_ppm[i] is the i-th placement's): a seed's sensors depend on that order.
+    for i, placement in enumerate(PLACEMENTS):
         drift = float(rng.uniform(-20.0, 20.0)) if cfg.drift_ppm is None else float(cfg.drift_ppm[i])
         age = float(rng.uniform(20.0, 600.0)) if boot_age_s is None else float(boot_age_s)
         seq0 = round(age * rate) % U32_MODULUS if sequence_start is None else int(sequence_start) % U32_MODULUS
@@ -168,7 +168,7 @@ def iter_packets(
     Deterministic for a session (seeded from its seed); `sensors` from `simulated_sensors` (default: drawn).
     """
     sensors = sensors or simulated_sensors(session)
-    streams = random_streams(session.config.seed)["packets"].spawn(len(SENSOR_ORDER))
-    chosen = placements or tuple(p for p in SENSOR_ORDER if p in session.recording.sensors)
-    generators = [sensor_packets(session, p, sensors[p], streams[SENSOR_ORDER.index(p)]) for p in chosen]
+    streams = random_streams(session.config.seed)["packets"].spawn(len(PLACEMENTS))
+    chosen = placements or tuple(p for p in PLACEMENTS if p in session.recording.sensors)
+    generators = [sensor_packets(session, p, sensors[p], streams[PLACEMENTS.index(p)]) for p in chosen]
     yield from heapq.merge(*generators, key=lambda item: item[0])

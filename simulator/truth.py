@@ -35,10 +35,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from analytics.results import RESULT_SCHEMA, add_step_times, mark_included, summarize_gait
+from firmware_protocol.sensor_info import PLACEMENTS
 
 from .exercises import ExerciseBlock
 from .gait_model import BoutPlan
-from .kinematics import SEGMENTS, SIDE_SIGN, THIGHS, BodyMotion, axis_elevation_deg, obliquity_deg
+from .kinematics import SIDE_SIGN, THIGHS, BodyMotion, axis_elevation_deg, obliquity_deg
 
 GENERATOR_NAME = "gaitsym.virtual_kit"
 GENERATOR_VERSION = "1.0.0"
@@ -219,7 +220,7 @@ def build_truth(
         "recording": {
             "duration_s": motion.n_samples / motion.rate_hz,
             "sampling_rate_hz": motion.rate_hz,
-            "placements": list(SEGMENTS),
+            "placements": list(PLACEMENTS),
             "subject": subject,
             "task": task,
         },

@@ -36,13 +36,13 @@ from typing import IO
 from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
+from firmware_protocol.sensor_info import PLACEMENTS
 from testing.ble_peripheral.control import KitControlClient
 
-__all__ = ["DEFAULT_PLACEMENTS", "BleStack", "StackError"]
+__all__ = ["BleStack", "StackError"]
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).resolve().with_name("bluezoo_launcher.py")
-DEFAULT_PLACEMENTS = ("pelvis", "left_thigh", "right_thigh")
 _READY_TIMEOUT_S = 15.0
 _KIT_READY_TIMEOUT_S = 120.0
 """A simulated session (``--motion session``) is computed before the kit advertises (~2 s per 15 min)."""
@@ -78,7 +78,7 @@ def adapter_address(index: int) -> str:
 
 @dataclass
 class BleStack:
-    placements: tuple[str, ...] = DEFAULT_PLACEMENTS
+    placements: tuple[str, ...] = PLACEMENTS
     motion: str = "still"
     start_kit: bool = True
     """False: only dbus + bluezoo (run a `VirtualBleKit` yourself on `sensor_adapters`)."""

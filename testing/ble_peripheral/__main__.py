@@ -4,7 +4,7 @@ right_thigh in that order) on the bus in DBUS_SYSTEM_BUS_ADDRESS. Prints READY w
 ``--motion sine`` swaps the still sensors (noise only) for a 0.9 Hz swing; ``--motion session`` serves a simulated
 session (`simulator.session.simulate_session`, ``--seed``, ``--minutes``, ``--script``): each
 sensor replays its placement's samples in real time, the three in step (`ArraySource` with a shared
-`SessionAnchor`: row 0 is the first sample any of them takes), at the simulator's ranges (±16 g, ±2000 deg/s).
+`SessionClockStart`: row 0 is the first sample any of them takes), at the simulator's ranges (±16 g, ±2000 deg/s).
 ``--neighbour-adapter PATH`` adds a fourth sensor, another kit's pelvis (key "neighbour"), powered off until
 powered on by a test."""
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from .control import export_kit_control
 from .kit import DEFAULT_IDENTITIES, NEIGHBOUR_IDENTITY, VirtualBleKit
-from .samples import ArraySource, SampleSource, SessionAnchor, SineSource, StillSource
+from .samples import ArraySource, SampleSource, SessionClockStart, SineSource, StillSource
 from .sensor import SensorIdentity
 
 SESSION_ACC_RANGE_G = 16
@@ -28,8 +28,8 @@ SESSION_GYR_RANGE_DPS = 2000
 
 class SessionSources:
     """placement -> the simulated session's samples (m/s², deg/s) as wall-clock `ArraySource`s sharing one
-    `SessionAnchor`. Asked again for a placement it already served (the kit's reset), it starts a new anchor:
-    the session then starts over with the first sample any sensor takes."""
+    `SessionClockStart`. Asked again for a placement it already served (the kit's reset), it starts a new
+    session clock: the session then starts over with the first sample any sensor takes."""
 
     def __init__(self, seed: int, minutes: float, script: str | None = None) -> None:
         from simulator.session import simulate_session  # numpy + the simulator: only here
@@ -39,7 +39,7 @@ class SessionSources:
         if recording.sampling_rate_hz != 100:
             raise SystemExit(f"the emulated sensors sample at 100 Hz, the session at {recording.sampling_rate_hz} Hz")
         self.arrays: dict[str, tuple[Any, Any]] = {p: (d.acc_mps2, d.gyr_dps) for p, d in recording.sensors.items()}
-        self._anchor = SessionAnchor()
+        self._clock_start = SessionClockStart()
         self._served: set[str] = set()
 
     def __contains__(self, placement: object) -> bool:
@@ -47,10 +47,10 @@ class SessionSources:
 
     def source(self, placement: str) -> ArraySource:
         if placement in self._served:
-            self._anchor, self._served = SessionAnchor(), set()
+            self._clock_start, self._served = SessionClockStart(), set()
         self._served.add(placement)
         acc, gyr = self.arrays[placement]
-        return ArraySource(acc, gyr, loop=False, anchor=self._anchor)
+        return ArraySource(acc, gyr, loop=False, clock_start=self._clock_start)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ DEFAULT_IDENTITIES: tuple[SensorIdentity, ...] = (
     SensorIdentity(serial="GS1-LTH-0002", placement=Placement.LEFT_THIGH, boot_epoch=5),
     SensorIdentity(serial="GS1-RTH-0003", placement=Placement.RIGHT_THIGH, boot_epoch=42),
 )
-"""Three sensors with distinct serials and boot epochs, in SENSOR_ORDER (pelvis, left_thigh, right_thigh)."""
+"""Three sensors with distinct serials and boot epochs, in PLACEMENTS order (pelvis, left_thigh, right_thigh)."""
 
 NEIGHBOUR_IDENTITY = SensorIdentity(serial="GS1-PLV-0904", placement=Placement.PELVIS, boot_epoch=3, key="neighbour")
 """A pelvis sensor of another subject's kit (a neighbour, a second patient in the clinic): same placement,

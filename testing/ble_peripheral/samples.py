@@ -9,11 +9,11 @@ and `ArraySource`, which replays per-sensor arrays such as the simulator's (n x 
 the sensor's sample rate); feed it from `simulator`'s per-sensor sample arrays.
 No numpy needed (ArraySource accepts any sequence of rows, numpy arrays included).
 
-Sessions on the wall clock: an `ArraySource` with a `SessionAnchor` (shared by a kit's sensors) picks its rows by
-*when* the samples are taken (`read_at`, host ns): row k is the one due k / rate seconds after the anchor, which
-is set by the first sample any sensor of the kit takes. So the three sensors replay one simulated session in
-step with each other, in real time, and a sensor that was disconnected for a while resumes where the patient is
-by then (the rows it did not sample are simply not measured, as on a real body).
+Sessions on the wall clock: an `ArraySource` with a `SessionClockStart` (shared by a kit's sensors) picks its rows
+by *when* the samples are taken (`read_at`, host ns): row k is the one due k / rate seconds after the session clock
+start, which is set by the first sample any sensor of the kit takes. So the three sensors replay one simulated
+session in step with each other, in real time, and a sensor that was disconnected for a while resumes where the
+patient is by then (the rows it did not sample are simply not measured, as on a real body).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ __all__ = [
     "ArraySource",
     "PhysicalSample",
     "SampleSource",
-    "SessionAnchor",
+    "SessionClockStart",
     "SineSource",
     "StillSource",
     "to_counts",
@@ -121,7 +121,7 @@ class SineSource:
         self._index = 0
 
 
-class SessionAnchor:
+class SessionClockStart:
     """Host time (ns) of row 0 of a kit's session: set by the first `ArraySource.read_at` of any sensor."""
 
     def __init__(self, start_ns: int | None = None) -> None:
@@ -132,7 +132,7 @@ class ArraySource:
     """Replays rows of acc (n x 3, m/s²) and gyr (n x 3, deg/s) recorded at the sensor's sample rate;
     loops when `loop` (else holds the last row). The rate the rows were made at is the caller's business.
 
-    With an ``anchor`` the rows follow the host clock (`read_at`, see the module docstring); without one,
+    With a ``clock_start`` the rows follow the host clock (`read_at`, see the module docstring); without one,
     `read_at` is `read` (rows in order, whatever the time)."""
 
     def __init__(
@@ -140,14 +140,14 @@ class ArraySource:
         acc_mps2: Sequence[Sequence[float]],
         gyr_dps: Sequence[Sequence[float]],
         loop: bool = True,
-        anchor: SessionAnchor | None = None,
+        clock_start: SessionClockStart | None = None,
     ):
         if len(acc_mps2) != len(gyr_dps) or len(acc_mps2) == 0:
             raise ValueError(f"acc_mps2 has {len(acc_mps2)} rows and gyr_dps {len(gyr_dps)}; need equal and > 0")
         self._acc = acc_mps2
         self._gyr = gyr_dps
         self.loop = loop
-        self.anchor = anchor
+        self.clock_start = clock_start
         self._index = 0
 
     def read(self, count: int, sample_rate_hz: int) -> list[PhysicalSample]:
@@ -162,14 +162,14 @@ class ArraySource:
 
     def read_at(self, first_ns: int, count: int, sample_rate_hz: int) -> list[PhysicalSample]:
         """The `count` samples of which the first is taken at host time ``first_ns`` (ns)."""
-        if self.anchor is not None:
-            if self.anchor.start_ns is None:
-                self.anchor.start_ns = first_ns
-            self._index = max(0, round((first_ns - self.anchor.start_ns) * sample_rate_hz / 1e9))
+        if self.clock_start is not None:
+            if self.clock_start.start_ns is None:
+                self.clock_start.start_ns = first_ns
+            self._index = max(0, round((first_ns - self.clock_start.start_ns) * sample_rate_hz / 1e9))
         return self.read(count, sample_rate_hz)
 
     def restart(self) -> None:
-        """A reboot: rows start again from the beginning, unless anchored to the session's clock (the
+        """A reboot: rows start again from the beginning, unless they follow the session's clock (the
         patient goes on moving while the sensor reboots)."""
-        if self.anchor is None:
+        if self.clock_start is None:
             self._index = 0

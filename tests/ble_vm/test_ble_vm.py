@@ -22,8 +22,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from firmware_protocol.packet import MIN_MTU, max_samples_for_mtu, packet_length  # noqa: E402
-from tests.ble_vm.builder import CACHE, run_vm  # noqa: E402
-from tests.ble_vm.central import KIT_SERIALS, MTU_SERIAL, PLACEMENTS  # noqa: E402
+from testing.ble_vm.builder import CACHE, run_vm  # noqa: E402
+from testing.ble_vm.central import KIT_SERIALS, MTU_SERIAL, PLACEMENTS  # noqa: E402
 
 SMALL_MTU = 65
 TINY_MTU = 27

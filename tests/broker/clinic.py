@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from servers import MOSQUITTO_CONF
+
+from testing.servers import MOSQUITTO_CONF
 
 ACL_EXAMPLE = MOSQUITTO_CONF.parent / "acl.example"
 CLINIC_MARKER = "# ---- clinic profile"

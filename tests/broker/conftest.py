@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
+
+from testing.servers import Mosquitto
 
 
 @pytest.fixture

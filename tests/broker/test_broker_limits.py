@@ -10,11 +10,11 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from servers import MOSQUITTO_CONF, Mosquitto
 
 from gaitsym_common.uplink.envelope import MAX_PAYLOAD_BYTES
 from gaitsym_common.uplink.topics import topic
 from gaitsym_common.uplink.vocabulary import PLACEMENTS
+from testing.servers import MOSQUITTO_CONF, Mosquitto
 
 HEADER_ALLOWANCE = 1024
 """What mosquitto.conf adds to the payload limit for the MQTT header of a publish."""

@@ -11,14 +11,14 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from gateway.test_gateway_e2e import SUBJECT, _check_exactly_once, _drain, _setup
-from gateway.worker_stub import AckingWorker
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from servers import Mosquitto
 
 from gaitsym_common.uplink import envelope as env
 from sensor_gateway.core import run_for
+from testing.gateway.worker_stub import AckingWorker
+from testing.servers import Mosquitto
 
 WAIT_S = 15.0
 

@@ -14,7 +14,6 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from servers import Mosquitto
 
 from analytics.worker import cli as worker_cli
 from analytics.worker.link import Delivery, PahoWorkerLink
@@ -32,6 +31,7 @@ from gaitsym_common.mqtt.client import (
 )
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import gateway_subscriptions, topic, worker_subscriptions
+from testing.servers import Mosquitto
 
 WAIT_S = 15.0
 """Upper bound for things that happen within milliseconds on loopback (a deadline, not a measured time)."""

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
 
 from analytics.worker import cli as worker_cli
 from analytics.worker.link import SESSION_EXPIRY_S, PahoWorkerLink
@@ -16,6 +15,7 @@ from gaitsym.cli import build_parser, main
 from gaitsym.gateway_runner import mqtt_settings
 from gaitsym_common.mqtt.client import Connected, MqttError, settings_from_url
 from gaitsym_common.uplink.topics import worker_subscriptions
+from testing.servers import Mosquitto
 
 
 def worker_settings(*flags: str):  # type: ignore[no-untyped-def]

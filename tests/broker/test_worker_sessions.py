@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from servers import Mosquitto
-from worker.harness import WorkerProcess, finish, home_sessions, stop_gateways, stream
+from testing.servers import Mosquitto
+from testing.worker.harness import WorkerProcess, finish, home_sessions, stop_gateways, stream
 
 WAIT_S = 60.0
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fuzz.poison import seed_line
+from testing.fuzz.poison import seed_line
 
 _printed = False
 

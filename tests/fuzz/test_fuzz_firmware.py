@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.runner import run_target
+from testing.fuzz.runner import run_target
 
 
 @pytest.mark.parametrize(

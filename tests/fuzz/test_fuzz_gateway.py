@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzz.runner import run_target
+from testing.fuzz.runner import run_target
 
 
 def test_cmd_and_ack_payloads_never_stop_the_gateway_nor_act_for_another_subject(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzz.runner import run_target
+from testing.fuzz.runner import run_target
 
 
 def test_a_mutated_recording_folder_raises_only_recording_errors(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzz.runner import run_target
+from testing.fuzz.runner import run_target
 
 
 def test_envelope_decode_raises_only_uplink_errors(tmp_path: Path) -> None:

@@ -8,16 +8,16 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
 
 from gaitsym_common.mqtt import MqttSettings, PahoLink
 from gaitsym_common.uplink import envelope as env
 from gateway.packet_source import kit, merge
-from gateway.worker_stub import AckingWorker
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
 from sensor_gateway.transport import VirtualKitTransport
+from testing.gateway.worker_stub import AckingWorker
+from testing.servers import Mosquitto
 
 SUBJECT = "P001"
 

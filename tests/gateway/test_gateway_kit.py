@@ -15,18 +15,19 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import ROOT, Mosquitto
 
+from gaitsym.gateway_virtual_kit import SESSION_CLOCK_START_FILE
 from gaitsym_common.mqtt import MqttSettings, PahoLink
 from gaitsym_common.uplink import envelope as env
-from gateway.kit_timing import run_timing
-from gateway.worker_stub import AckingWorker
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
 from simulator import packets
 from simulator.session import simulate_session
 from simulator.virtual_kit_source import virtual_kit
+from testing.gateway.kit_timing import run_timing
+from testing.gateway.worker_stub import AckingWorker
+from testing.servers import ROOT, Mosquitto
 
 GAITSYM = [sys.executable, "-m", "gaitsym.cli"]
 
@@ -150,7 +151,7 @@ def test_cli_gateway_on_the_virtual_kit_with_session_commands(tmp_path: Path, mo
         ("set_end", "clam", "left", 1),
     ]
     assert all(m.last_seq.keys() == {"pelvis", "left_thigh", "right_thigh"} for m in sets)
-    assert not (tmp_path / "state" / "virtual_kit.json").exists()  # the run completed
+    assert not (tmp_path / "state" / SESSION_CLOCK_START_FILE).exists()  # the run completed
 
 
 def test_cli_rejects_bad_settings(tmp_path: Path) -> None:

@@ -18,11 +18,11 @@ from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
 from gaitsym_common.mqtt.client import Incoming
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
-from gateway.loopback import LoopbackLink
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent
+from testing.gateway.loopback import LoopbackLink
 
 SUBJECT = "R1"
 UTC0 = 1_767_225_600.0

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from firmware_protocol.packet import ImuPacket, encode_packet
 from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
-from gateway.loopback import LoopbackLink
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent
+from testing.gateway.loopback import LoopbackLink
 
 SPP = 10
 

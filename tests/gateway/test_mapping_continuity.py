@@ -16,12 +16,12 @@ import pytest
 
 from analytics.worker.decode import batch_samples
 from gaitsym_common.uplink import envelope as env
-from gateway.kit_timing import UTC0, drifts_for
-from gateway.loopback import LoopbackLink
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
 from simulator.virtual_kit_source import virtual_kit
+from testing.gateway.kit_timing import UTC0, drifts_for
+from testing.gateway.loopback import LoopbackLink
 
 
 def _run(seed: int, batch_s: float, duration_s: float, state: Path) -> tuple[Gateway, LoopbackLink, object]:

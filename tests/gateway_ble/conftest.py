@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
+
+from testing.servers import Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `testing.ble_harness` (namespace package `tests`) needs the repo root

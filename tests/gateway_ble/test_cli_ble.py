@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from gateway.worker_stub import AckingWorker
-from servers import Mosquitto
 
 from gaitsym.cli import main
 from gaitsym_common.uplink import envelope as env
 from testing.ble_harness import BleStack
 from testing.ble_harness.standin import kit_call
+from testing.gateway.worker_stub import AckingWorker
+from testing.servers import Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 

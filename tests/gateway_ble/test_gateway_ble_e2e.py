@@ -10,9 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-from gateway.worker_stub import AckingWorker
-from servers import Mosquitto
-
 from firmware_protocol.sensor_info import PLACEMENTS
 from gaitsym.gateway_runner import build_ble_gateway, serve
 from gaitsym_common.mqtt import MqttSettings
@@ -21,6 +18,8 @@ from sensor_gateway.ble import BleConfig, BleTransport, pair
 from sensor_gateway.core import GatewayConfig
 from testing.ble_harness import BleStack
 from testing.ble_harness.standin import kit_call
+from testing.gateway.worker_stub import AckingWorker
+from testing.servers import Mosquitto
 
 SUBJECT = "P-ble"
 

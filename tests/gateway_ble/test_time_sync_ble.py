@@ -15,8 +15,6 @@ import itertools
 import threading
 from pathlib import Path
 
-from gateway.loopback import LoopbackLink
-
 from gaitsym.gateway_runner import build_ble_gateway, serve
 from gaitsym_common.uplink import envelope as env
 from sensor_gateway.ble import BleConfig, pair
@@ -24,6 +22,7 @@ from sensor_gateway.core import GatewayConfig
 from sensor_gateway.transport.base import TimeSyncEvent
 from testing.ble_harness import BleStack
 from testing.ble_harness.standin import kit_call
+from testing.gateway.loopback import LoopbackLink
 
 SUBJECT = "P-sync"
 

@@ -19,10 +19,7 @@ from analytics.stores import influx, influx_setup
 from analytics.stores.errors import StoreQueryError, StoreUnavailable
 
 TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:  # influxdb_server.py
-    sys.path.insert(0, str(TESTS))
-
-from influxdb_server import InfluxDB  # noqa: E402
+from testing.influxdb_server import InfluxDB  # noqa: E402
 
 README = TESTS.parent / "deploy" / "influxdb" / "README.md"
 ADMIN_PW, WORKER_PW = "adm1n-Setup-pw", "w0rker-Setup-pw"

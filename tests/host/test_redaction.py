@@ -17,12 +17,7 @@ from analytics.stores import open_store
 from analytics.stores.errors import StoreConfigError
 from gaitsym_common.mqtt.client import MqttError, settings_from_url
 from gaitsym_common.redaction import redact_url
-
-TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:  # servers.py
-    sys.path.insert(0, str(TESTS))
-
-from servers import Mosquitto, free_port  # noqa: E402
+from testing.servers import Mosquitto, free_port
 
 SECRET = "s3cret-Pw"
 

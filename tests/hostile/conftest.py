@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from influxdb_server import InfluxDB
-from servers import Mosquitto
+
+from testing.influxdb_server import InfluxDB
+from testing.servers import Mosquitto
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A hostile neighbour on the same broker, on its own topics, while an honest subject streams: end to end on a real
 Mosquitto (the project's configuration), the production gateway on the virtual kit, a real `gaitsym worker`
-process, and its embedded store or a real InfluxDB 1.6 (the scenario: tests/hostile/neighbour.py).
+process, and its embedded store or a real InfluxDB 1.6 (the scenario: testing/hostile/neighbour.py).
 
 The neighbour first sends valid-looking raw batches carrying the honest kit's serials, boot epochs and sequence
 numbers (hence the honest batches' msg_ids: BLE v1 is open, any central nearby reads a sensor's info) mapped onto
@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
-from worker.scenario import fresh_database
 
-from hostile.neighbour import run_neighbour
+from testing.hostile.neighbour import run_neighbour
+from testing.servers import Mosquitto
+from testing.worker.scenario import fresh_database
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
-"""Conformance of the worker with a gateway written from UPLINK.md and SPEC.md alone (tests/thirdparty_gateway.py):
+"""Conformance of the worker with a gateway written from UPLINK.md and SPEC.md alone (testing/thirdparty_gateway.py):
 a real Mosquitto (the project's configuration), a real `gaitsym worker` process, its embedded store (the scenario:
-tests/hostile/conformance.py).
+testing/hostile/conformance.py).
 
 That gateway does what the documents allow and a first implementation does: a plain running clock fit re-fitted
 per batch (early batches' mappings wander by tens of ms and overlap their neighbours' mapped times; the first
@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
 
-from hostile.conformance import run_conformance
+from testing.hostile.conformance import run_conformance
+from testing.servers import Mosquitto
 
 pytestmark = pytest.mark.slow
 

@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:  # servers.py, influxdb_server.py
+if str(TESTS) not in sys.path:  # `stores.conftest` for the raw-read tests
     sys.path.insert(0, str(TESTS))
 
 from http_standin import StandIn  # noqa: E402
-from influxdb_server import WORKER_PASSWORD, WORKER_USER, InfluxDB  # noqa: E402
 
 from analytics.stores import Store  # noqa: E402
 from analytics.stores.embedded import EmbeddedStore  # noqa: E402
 from analytics.stores.influx import InfluxConfig, InfluxStore  # noqa: E402
 from analytics.stores.quarantine import Quarantine  # noqa: E402
+from testing.influxdb_server import WORKER_PASSWORD, WORKER_USER, InfluxDB  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,6 @@ from pathlib import Path
 import pytest
 from conftest import v1_store, v2_store
 from http_standin import StandIn
-from influxdb_server import ADMIN_PASSWORD, ADMIN_USER, InfluxDB
-from storelib import batch, new_subject
-from worker.hostile import ScriptedLink, raw_batch, raw_topic
 
 from analytics.errors import AnalyticsError
 from analytics.stores import open_store
@@ -23,6 +20,9 @@ from analytics.stores.influx import InfluxStore
 from analytics.stores.influx_setup import setup_v1
 from analytics.worker.worker import Worker, WorkerConfig
 from gaitsym_common.uplink import envelope as env
+from testing.influxdb_server import ADMIN_PASSWORD, ADMIN_USER, InfluxDB
+from testing.stores.storelib import batch, new_subject
+from testing.worker.hostile import ScriptedLink, raw_batch, raw_topic
 
 
 def test_retention_policies_present(influxdb: InfluxDB, tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 from conftest import v1_store
-from influxdb_server import InfluxDB
-from storelib import batch, new_subject
 
 from analytics.stores.embedded import EmbeddedStore
 from analytics.stores.errors import StoreUnavailable, sort_write_error
 from analytics.stores.influx import InfluxStore
 from analytics.stores.quarantine import Quarantine
+from testing.influxdb_server import InfluxDB
+from testing.stores.storelib import batch, new_subject
 
 
 def test_refused_connections_are_polled_about_once_a_second_busy_servers_keep_their_backoff() -> None:

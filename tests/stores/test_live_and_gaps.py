@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from storelib import T0_UTC_S, batch, new_subject, result_doc
-
 from analytics.stores import Store
 from analytics.stores.model import (
     LIVE_OF,
@@ -23,6 +21,7 @@ from analytics.stores.model import (
     SessionResults,
     results_from_document,
 )
+from testing.stores.storelib import T0_UTC_S, batch, new_subject, result_doc
 
 
 def _results(subject: str, version: int, n_strides: int, offset_s: float = 0.0) -> SessionResults:

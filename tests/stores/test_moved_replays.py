@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from conftest import v2_store
 from http_standin import StandIn
-from storelib import T0_UTC_S, batch, new_subject, unsynced_clock
 
 from analytics.stores import Store
 from analytics.stores.model import REPLAY_MOVE_US, RawSamples, plan_raw_writes
 from gaitsym_common.uplink.envelope import ClockMapping
+from testing.stores.storelib import T0_UTC_S, batch, new_subject, unsynced_clock
 
 T0_US = round(T0_UTC_S * 1e6)
 SERIAL = "GS24-0001"

@@ -17,7 +17,6 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from http_standin import StandIn  # noqa: E402
-from influxdb_server import InfluxDB  # noqa: E402
 from stores.conftest import v1_store, v2_store  # noqa: E402
 from stores.test_raw_hot_paths import assert_same_series  # noqa: E402
 
@@ -25,6 +24,7 @@ from analytics.stores.influx import InfluxStore  # noqa: E402
 from analytics.stores.influx_codec import raw_series_from_csv  # noqa: E402
 from analytics.stores.model import RAW, RawSamples, samples_from_arrays  # noqa: E402
 from gaitsym_common.uplink import envelope as env  # noqa: E402
+from testing.influxdb_server import InfluxDB  # noqa: E402
 
 CLOCK = env.ClockMapping(True, 123_456, round(time.time()) - 3600.123456, 1.0000123, -12.3, 0.4)
 """An hour ago (inside the raw retention policy)."""

@@ -10,10 +10,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from storelib import T0_UTC_S, new_subject, result_doc
-
 from analytics.stores import Store
 from analytics.stores.model import STRIDE, Provenance, SessionResults, results_from_document
+from testing.stores.storelib import T0_UTC_S, new_subject, result_doc
 
 _ids = itertools.count(1)
 

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from influxdb_server import InfluxDB
-from storelib import T0_UTC_S, new_subject, result_doc
 
 from analytics.stores import open_store
 from analytics.stores.model import Provenance, results_from_document
 from gaitsym.cli import main
+from testing.influxdb_server import InfluxDB
+from testing.stores.storelib import T0_UTC_S, new_subject, result_doc
 
 
 def _fill(location: str, subject: str) -> None:

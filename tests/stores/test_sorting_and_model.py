@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from storelib import T0_UTC_S, batch, new_subject, result_doc, synced_clock, unsynced_clock
 
 from analytics.stores.errors import InvalidBatch, WriteAction, retry_after_s, sort_write_error
 from analytics.stores.model import (
@@ -19,6 +18,7 @@ from analytics.stores.model import (
     results_from_document,
     samples_from_arrays,
 )
+from testing.stores.storelib import T0_UTC_S, batch, new_subject, result_doc, synced_clock, unsynced_clock
 
 
 @pytest.mark.parametrize(

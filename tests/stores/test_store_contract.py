@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from storelib import T0_UTC_S, batch, new_subject, result_doc, synced_clock, unsynced_clock
 
 from analytics.stores import Store
 from analytics.stores.model import (
@@ -15,6 +14,7 @@ from analytics.stores.model import (
     results_from_document,
     sensor_slot_start_us,
 )
+from testing.stores.storelib import T0_UTC_S, batch, new_subject, result_doc, synced_clock, unsynced_clock
 
 
 def test_raw_round_trip_keeps_ticks_and_values(store: Store) -> None:

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 from conftest import v2_store
 from http_standin import StandIn
-from storelib import T0_UTC_S, batch, new_subject
 
 from analytics.stores import Store
 from analytics.stores.model import TIME_COLLISION, RawSamples, samples_from_arrays
 from analytics.worker.segments import coverage
 from gaitsym_common.uplink.envelope import ClockMapping
+from testing.stores.storelib import T0_UTC_S, batch, new_subject
 
 T0_US = round(T0_UTC_S * 1e6)
 SERIAL = "GS24-0001"

@@ -6,8 +6,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from analytics.recording.io import GRAVITY_MPS2
+from firmware_protocol.sensor_info import PLACEMENTS
 from simulator import simulate_session
-from simulator.kinematics import SEGMENTS
 
 
 def integrate_gyro(initial: Rotation, gyr_dps: np.ndarray, rate_hz: float) -> Rotation:
@@ -24,7 +24,7 @@ def integrate_gyro(initial: Rotation, gyr_dps: np.ndarray, rate_hz: float) -> Ro
 
 def test_integrating_the_gyro_reproduces_the_true_sensor_orientation(clean_walk):
     rate = clean_walk.recording.sampling_rate_hz
-    for placement in SEGMENTS:
+    for placement in PLACEMENTS:
         mounting = clean_walk.sensors[placement].mounting
         truth = Rotation.from_quat(clean_walk.motion.quat[placement]) * mounting  # world <- sensor
         gyr = clean_walk.recording.sensors[placement].gyr_dps

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:  # servers.py, influxdb_server.py
-    sys.path.insert(0, str(TESTS))
-
-from influxdb_server import InfluxDB  # noqa: E402
-from servers import Mosquitto  # noqa: E402
+from testing.influxdb_server import InfluxDB
+from testing.servers import Mosquitto
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
 
 from analytics.stores import open_store
 from gaitsym_common.mqtt import MqttSettings, PahoLink
@@ -21,7 +20,8 @@ from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
 from simulator.virtual_kit_source import virtual_kit
-from worker.harness import UTC0, WorkerProcess
+from testing.servers import Mosquitto
+from testing.worker.harness import UTC0, WorkerProcess
 
 pytestmark = pytest.mark.slow
 SUBJECT = "RS1"

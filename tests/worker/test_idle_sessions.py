@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from influxdb_server import InfluxDB
 
 from analytics.recording.io import Recording
 from analytics.stores import Store, open_store
@@ -44,7 +43,8 @@ from analytics.worker.segments import (
 from analytics.worker.worker import Worker, WorkerConfig
 from gaitsym_common.uplink.envelope import ClockMapping, SensorPosition
 from simulator import simulate_session
-from worker.scenario import fresh_database
+from testing.influxdb_server import InfluxDB
+from testing.worker.scenario import fresh_database
 
 HOUR_S = 3600.0
 

@@ -31,7 +31,7 @@ from analytics.worker.segments import (
 from gaitsym.cli import main
 from gaitsym_common.uplink.envelope import ClockMapping, SensorPosition
 from simulator import simulate_session
-from worker.scenario import fresh_database
+from testing.worker.scenario import fresh_database
 
 T0_UTC_S = float(int(time.time()) // 86400 * 86400 - 2 * 86400 + 3600)  # two days ago, 01:00 UTC
 SHIFT_S = 0.137

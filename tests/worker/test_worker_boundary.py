@@ -21,7 +21,7 @@ from analytics.worker.errors import MalformedMessage
 from analytics.worker.worker import Worker, WorkerConfig
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
-from worker.hostile import ScriptedLink, poison, raw_batch, raw_topic
+from testing.worker.hostile import ScriptedLink, poison, raw_batch, raw_topic
 
 
 class Clock:

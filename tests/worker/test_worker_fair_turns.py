@@ -18,7 +18,7 @@ from analytics.worker.budget import MIN_WORK_PER_BATCH, BudgetConfig
 from analytics.worker.worker import Worker, WorkerConfig
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
-from worker.hostile import ScriptedLink, raw_batch, raw_topic
+from testing.worker.hostile import ScriptedLink, raw_batch, raw_topic
 
 
 class Clock:

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from influxdb_server import InfluxDB
-from servers import Mosquitto
 
 from analytics.stores import open_store
-from worker.harness import HomeSession, WorkerProcess, stream
-from worker.scenario import fresh_database, run_scenario
+from testing.influxdb_server import InfluxDB
+from testing.servers import Mosquitto
+from testing.worker.harness import HomeSession, WorkerProcess, stream
+from testing.worker.scenario import fresh_database, run_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import Mosquitto
 
 from analytics.stores import open_store
 from analytics.stores.quarantine import Quarantine
 from analytics.worker.budget import BudgetConfig
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
-from worker.harness import WorkerProcess, finish, stop_gateways, stream
-from worker.hostile import Publisher, kit_session, poison, raw_batch, raw_topic, stored_range, worker_thread
+from testing.servers import Mosquitto
+from testing.worker.harness import WorkerProcess, finish, stop_gateways, stream
+from testing.worker.hostile import Publisher, kit_session, poison, raw_batch, raw_topic, stored_range, worker_thread
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from influxdb_server import InfluxDB
-from servers import Mosquitto
 
-from worker.harness import HomeSession, WorkerProcess, stream
-from worker.scenario import Outcome, check_complete_and_unique, fresh_database, run_scenario
+from testing.influxdb_server import InfluxDB
+from testing.servers import Mosquitto
+from testing.worker.harness import HomeSession, WorkerProcess, stream
+from testing.worker.scenario import Outcome, check_complete_and_unique, fresh_database, run_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from fuzz.poison import (
+from testing.fuzz.poison import (
     Payload,
     byte_level,
     byte_mutations,
@@ -273,16 +273,17 @@ class GatewayInbox:
             assert parse_topic(topic).subject == GATEWAY_SUBJECT, (topic, p)
             message = env.decode(payload)
             assert getattr(message, "subject", GATEWAY_SUBJECT) == GATEWAY_SUBJECT, (message, p)
+        sent: env.Message | None
         try:
-            message = env.decode(p.data)
+            sent = env.decode(p.data)
         except UplinkError:
-            message = None
+            sent = None
         removed = rows - self._rows()
-        if message is not None and getattr(message, "subject", None) != GATEWAY_SUBJECT:
+        if sent is not None and getattr(sent, "subject", None) != GATEWAY_SUBJECT:
             assert self.gateway.session.session == session, f"a foreign subject's command was obeyed: {p!r}"
             assert not removed, f"a foreign subject's ack removed {sorted(removed)}: {p!r}"
-        if isinstance(message, env.Ack):
-            assert removed <= set(message.msg_ids), (removed, p)
+        if isinstance(sent, env.Ack):
+            assert removed <= set(sent.msg_ids), (removed, p)
         elif removed:
             raise AssertionError(f"outbox rows {sorted(removed)} removed by a non-ack: {p!r}")
 
@@ -416,7 +417,7 @@ def check_any_buffer(data: bytes) -> None:
     from firmware_protocol.sensor_info import decode_sensor_info
 
     for decode in (decode_packet, decode_sensor_info, decode_control, decode_reply):
-        answers = []
+        answers: list[object] = []
         for buffer in (bytes(data), bytearray(data), memoryview(data)):
             try:
                 answers.append(decode(buffer))  # type: ignore[arg-type]

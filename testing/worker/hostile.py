@@ -29,7 +29,7 @@ from sensor_gateway.core import Gateway, GatewayConfig
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
 from simulator.virtual_kit_source import virtual_kit
-from worker.harness import UTC0, HomeSession
+from testing.worker.harness import UTC0, HomeSession
 
 SAMPLES_PER_PACKET = 10
 

@@ -30,7 +30,7 @@ export PATH="/usr/sbin:/usr/bin:/sbin:/bin" HOME=/tmp PYTHONDONTWRITEBYTECODE=1
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
 
 "$BB" ip link set lo up || "$BB" ifconfig lo 127.0.0.1 up  # Mosquitto and the worker on 127.0.0.1
-dbus-daemon --config-file="$gaitsym_repo/tests/ble_vm/system-bus.conf" --fork --nopidfile || { echo "no dbus"; off; }
+dbus-daemon --config-file="$gaitsym_repo/testing/ble_vm/system-bus.conf" --fork --nopidfile || { echo "no dbus"; off; }
 BTMON=
 if [ "$gaitsym_btmon" = 1 ]; then "$gaitsym_bluez/usr/bin/btmon" -w /tmp/hci.btsnoop >/dev/null 2>&1 & BTMON=$!; fi
 "$gaitsym_bluez/usr/libexec/bluetooth/bluetoothd" -n >"$W/bluetoothd.log" 2>&1 &
@@ -42,7 +42,7 @@ nice -n -10 "$PY" -m testing.ble_peripheral.bumble_kit --vhci /dev/vhci --contro
 KIT=$!
 # The gateway (pairing, BleTransport, core, outbox, paho) + Mosquitto + an acknowledging worker. Started at once:
 # its imports (slow over 9p under emulation) overlap the kit's; it waits for the kit's control socket.
-"$PY" "$gaitsym_repo/tests/ble_vm/central.py" --kit /run/kit.sock --out "$W/result.json" \
+"$PY" "$gaitsym_repo/testing/ble_vm/central.py" --kit /run/kit.sock --out "$W/result.json" \
   --stream-s "$gaitsym_stream_s" --small-mtu "$gaitsym_small_mtu" --samples-per-packet "$gaitsym_spp" \
   --boot-uptime-file "$W/boot_uptime_s" >"$W/central.log" 2>&1
 echo "central exit $? at $(cut -d' ' -f1 /proc/uptime) s"

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from influxdb_server import ADMIN_PASSWORD, ADMIN_USER, WORKER_PASSWORD, WORKER_USER, InfluxDB
-
 from analytics.stores import open_store
 from analytics.stores.influx_setup import setup_v1
-from worker.harness import HomeSession, WorkerProcess, finish, home_sessions, stop_gateways, stream
+from testing.influxdb_server import ADMIN_PASSWORD, ADMIN_USER, WORKER_PASSWORD, WORKER_USER, InfluxDB
+from testing.worker.harness import HomeSession, WorkerProcess, finish, home_sessions, stop_gateways, stream
 
 N_SUBJECTS = 3
 MINUTES = 1.2

@@ -1,5 +1,5 @@
 """The third-party-gateway conformance scenario (tests/hostile/test_thirdparty_gateway_conformance.py,
-bench/fuzz_campaign.py): the gateway of tests/thirdparty_gateway.py, written from UPLINK.md and SPEC.md alone,
+bench/fuzz_campaign.py): the gateway of testing/thirdparty_gateway.py, written from UPLINK.md and SPEC.md alone,
 streams to a real `gaitsym worker` process (embedded store) through a real Mosquitto; `run_conformance` checks,
 sample by sample (serial, boot, seq), that every sample it sent is stored exactly once or reported (inside a
 recorded gap, or named by a quarantine record that gives a reason), that every gap it reported is recorded, and
@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thirdparty_gateway import ThirdPartyGateway, kit
-from worker.harness import UTC0, WorkerProcess
-
 from analytics.stores import open_store
 from analytics.stores.quarantine import Quarantine
+from testing.thirdparty_gateway import ThirdPartyGateway, kit
+from testing.worker.harness import UTC0, WorkerProcess
 
 SUBJECT = "T001"
 SampleKey = tuple[str, str, int, int]

@@ -7,7 +7,7 @@ Nothing here talks to bleak directly: the sensors are reached only through the g
    claims the pelvis, is switched off meanwhile, as a neighbour's kit must be).
 2. The production gateway: `build_ble_gateway` (BleTransport on the pinned kit + the gateway core + the SQLite
    outbox + paho) publishing to a Mosquitto started in the VM from the project's own configuration (the host's
-   binary, seen over 9p), with an acknowledging worker (tests/gateway/worker_stub.py); run by the product's
+   binary, seen over 9p), with an acknowledging worker (testing/gateway/worker_stub.py); run by the product's
    `serve` for --stream-s seconds from the first packet, then STOP_STREAMING, last batches, session end, every
    message acknowledged. Every transport event is also recorded on its way into the gateway's queue
    (`TapQueue`) and replayed into a `StreamLedger` afterwards.
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # tests.gateway.worker_stub
+if str(REPO) not in sys.path:  # testing.gateway.worker_stub
     sys.path.insert(0, str(REPO))
 
 from dbus_fast import BusType, Message, MessageType, Variant  # noqa: E402
@@ -56,7 +56,7 @@ from sensor_gateway.ble.link import SensorLink  # noqa: E402
 from sensor_gateway.core.gateway import GatewayConfig  # noqa: E402
 from sensor_gateway.timing.host_clock import RealHostClock  # noqa: E402
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent, TransportEvent  # noqa: E402
-from tests.gateway.worker_stub import AckingWorker  # noqa: E402
+from testing.gateway.worker_stub import AckingWorker  # noqa: E402
 
 KIT_SERIALS = ("GS1-PLV-0001", "GS1-LTH-0002", "GS1-RTH-0003")
 MTU_SERIAL = "GS1-MTU-0004"

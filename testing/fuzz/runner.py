@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, seed
 from hypothesis import strategies as st
 
-from fuzz.poison import FUZZ_SEED, fuzz_settings
-from fuzz.targets import TARGETS
+from testing.fuzz.poison import FUZZ_SEED, fuzz_settings
+from testing.fuzz.targets import TARGETS
 
 
 def fuzz(name: str, folder: Path, examples: int, fuzz_seed: int = FUZZ_SEED) -> tuple[int, BaseException | None]:

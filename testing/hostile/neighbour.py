@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from fuzz.poison import imu_packet
 from paho.mqtt.enums import CallbackAPIVersion
-from worker.harness import UTC0, HomeSession, WorkerProcess, home_sessions, stop_gateways, stream
 
 from analytics.stores import open_store
 from analytics.stores.quarantine import Quarantine
 from analytics.worker.decode import batch_samples
 from gaitsym_common.uplink import envelope as env
+from testing.fuzz.poison import imu_packet
+from testing.worker.harness import UTC0, HomeSession, WorkerProcess, home_sessions, stop_gateways, stream
 
 HONEST, NEIGHBOUR = "S001", "N001"
 NESTING = 30_000

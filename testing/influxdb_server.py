@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from servers import ROOT, ServerUnavailable, free_port
+from testing.servers import ROOT, ServerUnavailable, free_port
 
 INFLUXDB_CONF = ROOT / "deploy" / "influxdb" / "influxdb.conf"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "admin-test-pw"

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gaitsym_common.uplink import envelope as env
-from gateway.loopback import LoopbackLink
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
 from simulator.virtual_kit_source import virtual_kit
+from testing.gateway.loopback import LoopbackLink
 
 UTC0 = 1_767_225_600.0
 

@@ -1,0 +1,1 @@
+"""Shared test and bench helpers, moved out of `tests/` so benches need not put `tests/` on the path."""
