@@ -44,11 +44,12 @@ from analytics.stores.model import (
     WriteReport,
     batch_point,
     check_windows,
-    collision_reason,
     gap_point,
     plan_raw_writes,
-    raw_lines,
+    quarantine_refused,
     raw_sessions_from_batches,
+    require_utc_mapping,
+    result_order,
     samples_from_arrays,
     sensor_slot_start_us,
 )
@@ -194,11 +195,8 @@ class EmbeddedStore:
     def _write_raw_tx(self, db: sqlite3.Connection, batches: Sequence[RawSamples], *, index: bool) -> WriteReport:
         plan = plan_raw_writes(batches, self._held(db, batches))
         report = WriteReport(requests=1)
-        for lost, collisions in plan.refused:  # kept aside before the transaction commits
-            what = f"{lost.describe()} (time collision)"
-            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost), lost.subject)
-            report.quarantined.append(what)
-            report.collisions.extend(collisions)
+        report.quarantined.extend(quarantine_refused(plan, self.quarantine))  # kept before the transaction commits
+        report.collisions.extend(plan.collisions)
         report.gaps.extend(plan.gaps)
         report.moved.extend(plan.moved)
         params = [row for b in plan.write for row in self._raw_params(b)]
@@ -324,8 +322,7 @@ class EmbeddedStore:
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
         """Move one boot epoch's sensor-time samples to UTC (one transaction); returns samples moved."""
-        if not clock.utc_synced or clock.ref_utc_s is None:
-            raise StoreConfigError("clock: remapping needs a synchronised mapping (utc_synced, ref_utc_s)")
+        require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
         where = (
             "FROM raw WHERE subject = ? AND placement = ? AND serial = ? AND boot_epoch = ? AND time_us >= ? "
@@ -436,7 +433,7 @@ class EmbeddedStore:
             tag_map.pop("subject", None)
             tag_map["subject"] = subject
             out.append(ResultRow(m, int(t), tag_map, json.loads(fields)))
-        out.sort(key=lambda r: (r.time_us, r.measurement, sorted(r.tags.items())))
+        out.sort(key=result_order)
         return out
 
     def points(self, measurement: str, subject: str) -> list[tuple[int, Mapping[str, str], Mapping[str, Any]]]:

@@ -57,13 +57,15 @@ from analytics.stores.model import (
     WriteReport,
     batch_point,
     check_windows,
-    collision_reason,
     gap_point,
+    maps_to_utc,
     missing_gaps,
     plan_raw_writes,
     point_line,
+    quarantine_refused,
     raw_lines,
     raw_sessions_from_batches,
+    require_utc_mapping,
     samples_from_arrays,
     sensor_slot_start_us,
 )
@@ -118,11 +120,8 @@ class InfluxStore:
             return WriteReport()
         report = WriteReport()
         plan = plan_raw_writes(batches, self._held(batches, report))
-        for lost, collisions in plan.refused:
-            what = f"{lost.describe()} (time collision)"
-            self.quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost), lost.subject)
-            report.quarantined.append(what)
-            report.collisions.extend(collisions)
+        report.quarantined.extend(quarantine_refused(plan, self.quarantine))
+        report.collisions.extend(plan.collisions)
         if plan.gaps:
             lines = [point_line(gap_point(g)) for g in plan.gaps]
             report.merge(self._write_lines(self.config.results_rp, lines, f"{len(lines)} time-collision gaps"))
@@ -172,8 +171,7 @@ class InfluxStore:
         return report
 
     def _raw_rp(self, samples: RawSamples) -> str:
-        synced = samples.clock.utc_synced and samples.clock.ref_utc_s is not None
-        return self.config.raw_rp if synced else self.config.sensor_time_rp
+        return self.config.raw_rp if maps_to_utc(samples.clock) else self.config.sensor_time_rp
 
     def _write_raw_batches(self, batches: Sequence[RawSamples]) -> WriteReport:
         """All batches' samples in as few requests as possible (per retention policy), then their index points.
@@ -388,8 +386,7 @@ class InfluxStore:
         sensor's points that shared the slot (a swap within 4096 boots): a crash in between leaves both
         copies, never none, and the rerun is idempotent.
         """
-        if not clock.utc_synced or clock.ref_utc_s is None:
-            raise StoreConfigError("clock: remapping needs a synchronised mapping (utc_synced, ref_utc_s)")
+        require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
         series = self.read_raw(subject, placement, start_us=slot, end_us=slot + SENSOR_SLOT_US - 1)
         mine = [i for i in range(len(series)) if series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch]

@@ -33,6 +33,7 @@ from analytics.stores.model import (
     SessionResults,
     WriteReport,
     point_line,
+    result_order,
 )
 from analytics.stores.quarantine import Quarantine
 
@@ -177,7 +178,7 @@ class InfluxResults:
                 tags = {k: str(row.pop(k)) for k in TAGS[m] if k in row}
                 fields = {k: float(v) if k in floats and not isinstance(v, bool) else v for k, v in row.items()}
                 out.append(ResultRow(m, t, tags, fields))
-        out.sort(key=lambda r: (r.time_us, r.measurement, sorted(r.tags.items())))
+        out.sort(key=result_order)
         return out
 
     def _float_fields(self, measurement: str) -> set[str]:

@@ -49,8 +49,10 @@ from analytics.stores.raw_model import (
     RawSeries,
     batch_point,
     gap_point,
+    maps_to_utc,
     raw_lines,
     raw_time_us,
+    require_utc_mapping,
     samples_from_arrays,
     sensor_slot_start_us,
 )
@@ -67,9 +69,10 @@ from analytics.stores.raw_plan import (
     collision_reason,
     missing_gaps,
     plan_raw_writes,
+    quarantine_refused,
     time_spans,
 )
-from analytics.stores.results_model import Provenance, ResultRow, SessionResults, results_from_document
+from analytics.stores.results_model import Provenance, ResultRow, SessionResults, result_order, results_from_document
 from analytics.stores.write_report import WriteReport
 
 __all__ = [
@@ -121,12 +124,16 @@ __all__ = [
     "float_texts",
     "format_field",
     "gap_point",
+    "maps_to_utc",
     "missing_gaps",
     "plan_raw_writes",
     "point_line",
+    "quarantine_refused",
     "raw_lines",
     "raw_sessions_from_batches",
     "raw_time_us",
+    "require_utc_mapping",
+    "result_order",
     "results_from_document",
     "samples_from_arrays",
     "sensor_slot_start_us",

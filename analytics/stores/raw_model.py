@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analytics.stores.errors import InvalidBatch
+from analytics.stores.errors import InvalidBatch, StoreConfigError
 from analytics.stores.points import GAP, RAW, RAW_BATCH, FieldValue, Point, _escape_key, _escape_string, float_texts
 from gaitsym_common.uplink.envelope import ClockMapping
 from gaitsym_common.uplink.vocabulary import PLACEMENTS
@@ -35,6 +35,18 @@ def sensor_slot_start_us(boot_epoch: int) -> int:
     return -(SENSOR_SLOTS - boot_epoch % SENSOR_SLOTS) * SENSOR_SLOT_US
 
 
+def maps_to_utc(clock: ClockMapping) -> bool:
+    """Whether a clock mapping places samples in UTC (synchronised, with a reference); else they keep sensor time,
+    before 1970 (`raw_time_us`)."""
+    return bool(clock.utc_synced) and clock.ref_utc_s is not None
+
+
+def require_utc_mapping(clock: ClockMapping) -> None:
+    """Refuse a mapping that cannot move sensor-time samples to UTC (`Store.remap_raw`)."""
+    if not maps_to_utc(clock):
+        raise StoreConfigError("clock: remapping needs a synchronised mapping (utc_synced, ref_utc_s)")
+
+
 def raw_time_us(t_sensor_us: npt.ArrayLike, clock: ClockMapping, boot_epoch: int) -> Int64Array:
     """Point timestamps (µs) of samples: a pure function of the sensor ticks and the batch's clock mapping.
 
@@ -45,7 +57,7 @@ def raw_time_us(t_sensor_us: npt.ArrayLike, clock: ClockMapping, boot_epoch: int
     with another boot of the sensor; `Store.remap_raw` moves such points to UTC once a mapping exists.
     """
     ticks = np.asarray(t_sensor_us, dtype=np.int64)
-    if clock.utc_synced and clock.ref_utc_s is not None:
+    if clock.utc_synced and clock.ref_utc_s is not None:  # `maps_to_utc` spelled out: mypy narrows ref_utc_s
         ref_utc_us = round(clock.ref_utc_s * 1e6)
         offset = np.rint((ticks - clock.ref_sensor_us).astype(np.float64) * clock.rate).astype(np.int64)
         return (ref_utc_us + offset).astype(np.int64)
@@ -185,7 +197,7 @@ def batch_point(samples: RawSamples) -> Point:
         "n_samples": len(samples),
         "t_sensor_us_first": int(samples.t_sensor_us[0]),
         "time_last_us": int(times[-1]),
-        "utc_synced": bool(c.utc_synced and c.ref_utc_s is not None),
+        "utc_synced": maps_to_utc(c),
         "ref_sensor_us": int(c.ref_sensor_us),
         "rate": float(c.rate),
         "drift_ppm": float(c.drift_ppm),

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from analytics.stores.raw_model import GapRecord, Int64Array, RawSamples
+from analytics.stores.raw_model import GapRecord, Int64Array, RawSamples, raw_lines
+
+if TYPE_CHECKING:
+    from analytics.stores.quarantine import Quarantine
 
 SampleId = tuple[str, int, int]
 """A raw sample's identity within a subject: (sensor serial, boot epoch, sequence)."""
@@ -233,6 +237,18 @@ def missing_gaps(batch: RawSamples, lost: RawSamples, reason: str) -> list[GapRe
             )
             start = k
     return out
+
+
+def quarantine_refused(plan: RawPlan, quarantine: Quarantine) -> list[str]:
+    """Keep each batch's refused samples (`RawPlan.refused`) in the quarantine, their collisions named; returns
+    what was kept (for ``WriteReport.quarantined``). Every store does this before it writes the rest, so refused
+    samples are kept whatever happens to the others."""
+    kept = []
+    for lost, collisions in plan.refused:
+        what = f"{lost.describe()} (time collision)"
+        quarantine.put(what, None, collision_reason(collisions), "", raw_lines(lost), lost.subject)
+        kept.append(what)
+    return kept
 
 
 def collision_reason(collisions: Sequence[TimeCollision], shown: int = 5) -> str:

@@ -22,6 +22,12 @@ class ResultRow:
     fields: Mapping[str, FieldValue]
 
 
+def result_order(row: ResultRow) -> tuple[int, str, list[tuple[str, str]]]:
+    """The order `Store.read_results` answers in: by time, then measurement, then tags (a stable order whatever
+    the store)."""
+    return (row.time_us, row.measurement, sorted(row.tags.items()))
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a result comes from: stored as fields on every result point."""

@@ -32,7 +32,15 @@ import numpy as np
 
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
-from analytics.stores.model import STORE_REFUSED, GapRecord, RawIndex, RawSamples, RawSeries, WriteReport
+from analytics.stores.model import (
+    STORE_REFUSED,
+    GapRecord,
+    RawIndex,
+    RawSamples,
+    RawSeries,
+    WriteReport,
+    maps_to_utc,
+)
 from analytics.worker.budget import WORK_PER_REMAP
 from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
 from analytics.worker.decode import batch_samples
@@ -209,7 +217,7 @@ class RawIngest:
             self.stats.samples_stored += len(samples)
         for _, batch, _ in todo:
             key = stream_key(batch)
-            clock = batch.clock if batch.clock.utc_synced and batch.clock.ref_utc_s is not None else None
+            clock = batch.clock if maps_to_utc(batch.clock) else None
             if clock is not None and key not in self._synced:
                 self._remap_due[key] = clock
             elif clock is None and key in self._synced:  # sensor-time data after the mapping became known
