@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -22,6 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from gaitsym_common.processes import ManagedProcess
 from testing.servers import ROOT, ServerUnavailable, free_port
 
 INFLUXDB_CONF = ROOT / "deploy" / "influxdb" / "influxdb.conf"
@@ -52,8 +52,11 @@ def find_influxd() -> str:
     )
 
 
-class InfluxDB:
-    """InfluxDB 1.x from the project's conf; folders, ports and the ``http`` overrides are all that change."""
+class InfluxDB(ManagedProcess):
+    """InfluxDB 1.x from the project's conf; folders, ports and the ``http`` overrides are all that change. A
+    SIGKILL loses nothing it acknowledged (``wal-fsync-delay = 0s``)."""
+
+    stop_timeout_s = 20.0
 
     def __init__(self, workdir: Path, port: int | None = None, http_overrides: dict[str, str] | None = None) -> None:
         self.binary = find_influxd()
@@ -119,24 +122,6 @@ class InfluxDB:
         setup_v1(self.url, ADMIN_USER, ADMIN_PASSWORD, worker_user=WORKER_USER, worker_password=WORKER_PASSWORD)
         self._initialised = True
 
-    def stop(self) -> None:
-        """Graceful stop (SIGTERM)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL: what the WAL had not fsynced is lost (nothing, with wal-fsync-delay = 0s)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
     def restart(self) -> InfluxDB:
         self.stop()
         return self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None

@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 from gaitsym_common.errors import CommonError
+from gaitsym_common.processes import ManagedProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_CONF = REPO_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -50,7 +50,7 @@ PERSISTENCE_FILE = "mosquitto.db"
 """Mosquitto's default ``persistence_file`` name, inside the work folder."""
 
 
-class LocalMosquitto:
+class LocalMosquitto(ManagedProcess):
     """A Mosquitto from the project's conf; the port, the persistence folder and the user are the only changes."""
 
     def __init__(self, workdir: Path, port: int | None = None, conf: Path = PROJECT_CONF) -> None:
@@ -104,24 +104,6 @@ class LocalMosquitto:
                 time.sleep(0.05)
         raise BrokerUnavailable(f"mosquitto did not listen on {self.port}: {self.log_path.read_text()[-2000:]}")
 
-    def stop(self) -> None:
-        """Graceful stop (SIGTERM): Mosquitto saves its persistence file."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL: whatever Mosquitto had not saved is lost."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
     def restart(self) -> LocalMosquitto:
         self.stop()
         return self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
