@@ -230,3 +230,23 @@ class ScriptedLink:
                 assert isinstance(message, env.Ack)
                 ids.extend(message.msg_ids)
         return ids
+
+
+class Clock:
+    """A worker's monotonic clock that a test moves by hand, s."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_worker(tmp_path: Path, store: Store, link: ScriptedLink, clock: Clock | None = None, **config: Any) -> Worker:
+    """A worker on a scripted link and a real store, live segments off unless asked (turn-level tests)."""
+    return Worker(
+        WorkerConfig(quarantine_path=str(tmp_path / "quarantine.sqlite"), live_segments=False, **config),
+        link,  # type: ignore[arg-type]
+        store,
+        clock=clock or Clock(),
+    )

@@ -18,18 +18,9 @@ from analytics.stores.quarantine import Quarantine
 from analytics.worker.budget import BudgetConfig, LogLimiter, SubjectBudgets, TokenBucket
 from analytics.worker.decode import batch_samples, decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage
-from analytics.worker.worker import Worker, WorkerConfig
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
-from testing.worker.hostile import ScriptedLink, poison, raw_batch, raw_topic
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
+from testing.worker.hostile import Clock, ScriptedLink, make_worker, poison, raw_batch, raw_topic
 
 
 @pytest.fixture
@@ -37,15 +28,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(str(tmp_path / "store.sqlite"))
     yield s
     s.close()
-
-
-def make_worker(tmp_path: Path, store: Store, link: ScriptedLink, clock: Clock | None = None, **config: Any) -> Worker:
-    return Worker(
-        WorkerConfig(quarantine_path=str(tmp_path / "quarantine.sqlite"), live_segments=False, **config),
-        link,  # type: ignore[arg-type]
-        store,
-        clock=clock or Clock(),
-    )
 
 
 def stored(store: Store, batch: env.RawBatch) -> int:
