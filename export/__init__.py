@@ -1,0 +1,1 @@
+"""Researchers' export: raw streams and results as CSV, Parquet and Motion-BIDS, streamed."""

@@ -1,0 +1,1 @@
+"""The clinician's session report: one self-contained HTML page from either store."""
