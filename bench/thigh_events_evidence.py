@@ -10,7 +10,10 @@ contacts of both legs, at lags -300..+300 ms, of:
 - the 8-30 Hz envelope (vector norm of the band-passed signals) of the thigh gyroscope (deg/s) and
   accelerometer (m/s^2): heel-strike impact and soft-tissue ringing.
 Also, per positive flexion lobe with a peak above the detector's swing threshold, the thigh rotation it sweeps
-(deg): swings against ringing (docs/thigh_events.md).
+(deg): swings against ringing; and, for each reference toe off, the error (ms, mean and median) of the candidate
+toe-off features: the detector's own, the first release's extrapolation from the swing peak, the velocity's
+- to + zero crossing bracketed with the swing peak at the normative curve's fraction, and the largest angular
+acceleration (docs/thigh_events.md, "Toe off").
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import signal
@@ -25,10 +29,20 @@ from scipy import signal
 from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.algorithms.pelvic_obliquity import pelvis_signals
 from analytics.algorithms.thigh_alignment import estimate_thigh_axes
-from analytics.algorithms.thigh_events import LOWPASS_HZ, MIN_SWING_PEAK_DPS
+from analytics.algorithms.thigh_events import (
+    LOWPASS_HZ,
+    MIN_SWING_PEAK_DPS,
+    PHASE_PEAK_FLEXION,
+    PHASE_SWING_PEAK,
+    PHASE_TOE_OFF,
+    detect_thigh_events,
+)
 from analytics.recording.io import Recording, read_recording
 from analytics.validation.gait_scores import GaitReference, load_reference, reference_from_truth
+from simulator.config import SessionConfig
+from simulator.gait_model import THIGH_FLEXION_DEG
 from simulator.session import simulate_session
+from simulator.walkers import walker_profile
 
 REPO = Path(__file__).resolve().parents[1]
 LAGS_MS = np.array([-300, -200, -150, -100, -50, 0, 50, 100, 150, 200, 300])
@@ -86,12 +100,53 @@ def report(name: str, rec: Recording, ref: GaitReference) -> None:
     )
 
 
+def toe_off_candidates(name: str, rec: Recording, ref: GaitReference) -> None:
+    """Error (ms) of each candidate toe-off feature on the reference toe offs (see the module docstring)."""
+    fs = rec.sampling_rate_hz
+    pelvis = rec.sensors["pelvis"]
+    ps = pelvis_signals(pelvis.acc_mps2, pelvis.gyr_dps, fs, unusable=np.zeros(rec.n_samples, dtype=bool))
+    phases = np.arange(4000) / 4000
+    angle, velocity = THIGH_FLEXION_DEG(phases), THIGH_FLEXION_DEG(phases, 1)
+    p_ext, p_peak = float(phases[np.argmin(angle)]), float(phases[np.argmax(velocity)])
+    bracket = (PHASE_TOE_OFF - p_ext) / (p_peak - p_ext)
+    errors: dict[str, list[float]] = {"detector": [], "extrapolated": [], "zero crossing": [], "max acceleration": []}
+    for side in ("left", "right"):
+        data = rec.sensors[f"{side}_thigh"]
+        axes = estimate_thigh_axes(data.acc_mps2, data.gyr_dps, fs, ps.walking, ps.standing)
+        w = axes.flexion_velocity_dps(data.gyr_dps)
+        ev = detect_thigh_events(w, fs, ps.walking)
+        ws = zero_phase(butter_sos(4, LOWPASS_HZ, "lowpass", fs), w)
+        accel = np.gradient(zero_phase(butter_sos(4, 6.0, "lowpass", fs), w)) * fs
+        fcs = np.array([t for t, s in ref.final_contacts if s == side])
+        for to, tp in zip(ev.toe_off_s, ev.swing_peak_s, strict=True):
+            if fcs.size == 0 or np.min(np.abs(fcs - to)) > 0.25:
+                continue
+            fc = fcs[np.argmin(np.abs(fcs - to))]
+            ip = round(tp * fs)
+            j = ip
+            while j > 0 and ws[j] > 0:
+                j -= 1
+            t_zero = (j + (-ws[j]) / (ws[j + 1] - ws[j])) / fs
+            z = ip
+            while z < ws.size - 1 and ws[z] > 0:
+                z += 1
+            t_flex = (z - 1 + ws[z - 1] / (ws[z - 1] - ws[z])) / fs
+            rate = (PHASE_PEAK_FLEXION - PHASE_SWING_PEAK) / (t_flex - tp)
+            errors["detector"].append(to - fc)
+            errors["extrapolated"].append(tp - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate - fc)
+            errors["zero crossing"].append(t_zero + bracket * (tp - t_zero) - fc)
+            errors["max acceleration"].append((j + int(np.argmax(accel[j : ip + 1]))) / fs - fc)
+    cells = " | ".join(f"{1e3 * np.mean(v):+.0f} ({1e3 * np.median(v):+.0f})" if v else "n/a" for v in errors.values())
+    print(f"| {name} | {len(errors['detector'])} | {cells} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=None)
     args = ap.parse_args()
     configured = os.environ.get("GAITSYM_SHARED_DIR")
     shared = args.shared or (Path(configured) if configured else REPO.parent / "shared")
+    real: list[tuple[str, Recording, GaitReference]] = []
     print("| source | event | signal | n | " + " | ".join(f"{v:+d} ms" for v in LAGS_MS) + " |")
     print("|---|---|---|---|" + "---|" * LAGS_MS.size)
     for rec_file in sorted((shared / "validation").rglob("recording.json")):
@@ -100,10 +155,32 @@ def main() -> int:
         rec = read_recording(folder)
         if refs and {"left_thigh", "right_thigh"} <= set(rec.sensors):
             report(folder.name, rec, load_reference(refs[0]))
-    walks = {"sim slow": {"cadence_steps_per_min": 84.0, "walking_speed_mps": 0.8, "stance_pct": 64.0}, "sim": {}}
+            real.append((folder.name, rec, load_reference(refs[0])))
+    slow = {"cadence_steps_per_min": 84.0, "walking_speed_mps": 0.8, "stance_pct": 64.0}
+    walks: dict[str, dict[str, Any]] = {
+        "sim slow": slow,
+        "sim": {},
+        "sim slow, lateral thighs": {**slow, "walker": "adult_lateral_thighs"},
+        "sim older 80s at home": {**walker_profile("older_80s_at_home").pace(), "walker": "older_80s_at_home"},
+    }
+    sims = {}
     for name, settings in walks.items():
         sim = simulate_session(seed=3, script="walk", minutes=2.0, **settings)
+        sims[name] = sim
         report(name, sim.recording, reference_from_truth(sim.truth))
+    print("Toe-off candidates, error against the reference toe offs, ms: mean (median)")
+    print()
+    print("| source | toe offs | detector | extrapolated from the swing peak | zero crossing, bracketed | max accel. |")
+    print("|---|---|---|---|---|---|")
+    for real_name, real_rec, real_ref in real:
+        toe_off_candidates(real_name, real_rec, real_ref)
+    for name, sim in sims.items():
+        toe_off_candidates(name, sim.recording, reference_from_truth(sim.truth))
+    for walker in ("older_70s", "older_80s", "frail", "older_80s_at_home"):
+        for seed in (1, 2):
+            cfg = SessionConfig.for_walker(walker, seed=seed, script="walk", minutes=2.0, stance_asymmetry_pct=5.0)
+            sim = simulate_session(cfg)
+            toe_off_candidates(f"sim {walker} seed {seed}", sim.recording, reference_from_truth(sim.truth))
     return 0
 
 

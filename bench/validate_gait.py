@@ -20,7 +20,15 @@ pelvis sensor in its body frame (ICs and sides only: no FC, no stance).
 Simulated kits (``--seeds``): ``walk`` sessions with random mounting, noise and bias, a stance SI drawn in
 [-10, 10] % and pelvic drops in [0, 8] deg per seed (as bench/analysis_accuracy.py), at the simulator's default
 walk (105 steps/min, 1.25 m/s, stance 61 %) and a slow walk (84 steps/min, 0.8 m/s, stance 64 %: the pace of
-the NeuRA trial); the reference is the simulator's truth.
+the NeuRA trial); then (``--walker-seeds``, default 10 each) every other walker of simulator.walkers at its own
+published pace (lateral thighs on soft tissue, stepwise turns, shuffling starts, older and frail walkers, and
+their combinations); the reference is the simulator's truth.
+
+Also printed, from the real trials against optical capture: each trial's mean stance-time error per side, their
+left-minus-right difference d (with the part of it stride-to-stride scatter explains, se(d)) and their mean c;
+then the event-timing figures the stance SI's interval rests on (analytics.algorithms.stride_checks): the RMS of
+c over trials and paths (COMMON_TIMING_ERROR_S), the RMS of d of the pelvis path (PELVIS_SIDE_TIMING_ERROR_S) and
+sqrt(mean(d^2 - se(d)^2)) over both paths (SIDE_TIMING_ERROR_FLOOR_S).
 
 Scores (analytics.validation.gait_scores): IC recall and MAE (ms) within 200 ms, extra ICs (detected inside a
 reference bout, matching nothing: duplicates), wrong side (matched ICs), FC MAE and bias (ms), stance MAE and
@@ -47,6 +55,12 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from analytics.algorithms.stride_checks import (  # noqa: E402
+    COMMON_TIMING_ERROR_S,
+    PELVIS_SIDE_TIMING_ERROR_S,
+    SIDE_TIMING_ERROR_FLOOR_S,
+    STRIDE_FLAGS,
+)
 from analytics.pipeline import analyze_recording  # noqa: E402
 from analytics.recording.io import Recording, read_recording  # noqa: E402
 from analytics.validation.gait_scores import (  # noqa: E402
@@ -180,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mobgap", action="store_true", help="also score mobgap's ICs (needs mobgap installed)")
     ap.add_argument("--no-real", action="store_true", help="skip the real trials")
     ap.add_argument("--seeds", type=int, default=20, help="simulated sessions per walk (0: none)")
+    ap.add_argument("--walker-seeds", type=int, default=10, help="simulated sessions per other walker (0: none)")
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--json", type=Path, default=None, help="write every row's figures here")
     args = ap.parse_args(argv)
@@ -194,8 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     pooled: dict[tuple[str, str, str], list[GaitScore]] = {}
 
+    timing: list[tuple[str, str, float, float, float]] = []
+
     def record(group: str, trial: str, ref: GaitReference, path: str, doc: dict[str, Any]) -> None:
         score = score_gait(doc, ref)
+        if group == "real" and OPTICAL.get(ref.system) == "optical":
+            errors = side_stance_errors_s(doc, ref)
+            if errors is not None:
+                timing.append((trial, path, *errors))
         is_mobgap = path == "mobgap (pelvis)"
         print(trial_row(trial, ref.system, path, score, is_mobgap))
         sys.stdout.flush()
@@ -236,15 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds > 0:
         from sensor_gateway.errors import SimulationError
         from simulator.session import simulate_session
+        from simulator.walkers import WALKERS, walker_profile
 
-        walks = {
-            "sim normal": {},
-            "sim slow": {"cadence_steps_per_min": 84.0, "walking_speed_mps": 0.8, "stance_pct": 64.0},
+        walks: dict[str, tuple[dict[str, Any], int]] = {
+            "sim normal": ({}, args.seeds),
+            "sim slow": ({"cadence_steps_per_min": 84.0, "walking_speed_mps": 0.8, "stance_pct": 64.0}, args.seeds),
         }
-        for walk, settings in walks.items():
+        for name in WALKERS:
+            if name != "adult":
+                walks[f"sim {name}"] = ({"walker": name, **walker_profile(name).pace()}, args.walker_seeds)
+        for walk, (settings, count) in walks.items():
             rng = np.random.default_rng(0)
             done, seed = 0, 0
-            while done < args.seeds:
+            while done < count:
                 seed += 1
                 si = float(rng.uniform(-10, 10))
                 dl, dr = (float(x) for x in rng.uniform(0, 8, 2))
@@ -274,9 +299,57 @@ def main(argv: list[str] | None = None) -> int:
         print(pooled_row(group, system, path, pool(scores), path == "mobgap (pelvis)"))
         summ = pool(scores).summary()
         rows.append({"trial": f"pooled {group}", "reference": system, "path": path, **summ})
+    if timing:
+        print()
+        print("Stance-time error per side against optical capture (ms; strides the analysis flags are left out):")
+        print()
+        print("| trial | path | left | right | d = left - right (se) | c = mean |")
+        print("|---|---|---|---|---|---|")
+        for trial, path, left, right, se in timing:
+            print(
+                f"| {trial} | {path} | {1e3 * left:+.0f} | {1e3 * right:+.0f} | {1e3 * (left - right):+.1f} "
+                f"({1e3 * se:.1f}) | {1e3 * 0.5 * (left + right):+.0f} |"
+            )
+        common = float(np.sqrt(np.mean([(0.5 * (left + right)) ** 2 for _, _, left, right, _ in timing])))
+        pelvis_d = [left - right for _, path, left, right, _ in timing if path == "pelvis alone"]
+        pelvis = float(np.sqrt(np.mean(np.square(pelvis_d)))) if pelvis_d else float("nan")
+        excess = float(np.mean([(left - right) ** 2 - se**2 for _, _, left, right, se in timing]))
+        floor = float(np.sqrt(max(excess, 0.0)))
+        print()
+        print(
+            f"RMS c {1e3 * common:.0f} ms (COMMON_TIMING_ERROR_S {1e3 * COMMON_TIMING_ERROR_S:.0f}); RMS d, pelvis "
+            f"alone {1e3 * pelvis:.0f} ms (PELVIS_SIDE_TIMING_ERROR_S {1e3 * PELVIS_SIDE_TIMING_ERROR_S:.0f}); "
+            f"d beyond stride scatter {1e3 * floor:.0f} ms (SIDE_TIMING_ERROR_FLOOR_S "
+            f"{1e3 * SIDE_TIMING_ERROR_FLOOR_S:.0f})"
+        )
+        rows.append(
+            {"trial": "stance timing vs optical", "common_s": common, "pelvis_side_s": pelvis, "floor_s": floor}
+        )
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def side_stance_errors_s(doc: dict[str, Any], ref: GaitReference) -> tuple[float, float, float] | None:
+    """Mean stance-time error (s) of each side's strides the analysis does not flag, matched to the reference
+    stance of the same side whose contact is nearest (within 0.2 s), and the standard error of their difference
+    from the stride-to-stride scatter (pooled SD); None without two strides on each side."""
+    errors: dict[str, np.ndarray] = {}
+    for side in ("left", "right"):
+        found = []
+        for stride in doc["gait"]["strides"]:
+            if stride["side"] != side or set(stride["flags"]) & set(STRIDE_FLAGS):
+                continue
+            near = [(abs(ic - stride["start_s"]), stance) for s, ic, stance in ref.stances if s == side]
+            if near and min(near)[0] <= 0.2:
+                found.append(stride["stance_time_s"] - min(near)[1])
+        if len(found) < 2:
+            return None
+        errors[side] = np.asarray(found)
+    left, right = errors["left"], errors["right"]
+    pooled = (np.sum((left - left.mean()) ** 2) + np.sum((right - right.mean()) ** 2)) / (left.size + right.size - 2)
+    se = float(np.sqrt(pooled * (1.0 / left.size + 1.0 / right.size)))
+    return float(left.mean()), float(right.mean()), se
 
 
 if __name__ == "__main__":

@@ -8,94 +8,139 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from sensor_gateway.errors import SimulationError
 
 from .config import DEFAULT_MINUTES, MOUNTINGS, SCRIPTS, SessionConfig
+from .walkers import WALKERS
+
+
+def _options(d: SessionConfig) -> tuple[tuple[str, str, dict[str, Any]], ...]:
+    """Each option of `gaitsym simulate`, in --help order: its flag, the SessionConfig field it sets (its
+    default is the field's), and its other argparse settings."""
+    return (
+        ("--seed", "seed", {"type": int, "help": f"random seed (default {d.seed})"}),
+        (
+            "--script",
+            "script",
+            {
+                "choices": SCRIPTS,
+                "help": "home: stand 10 s, walk, the study's exercises per side, walk, stand (default); "
+                "walk: stand + a walk",
+            },
+        ),
+        (
+            "--minutes",
+            "minutes",
+            {
+                "type": float,
+                "help": "session length in minutes; extra time goes to walking "
+                f"(default {DEFAULT_MINUTES['home']:g} for home, {DEFAULT_MINUTES['walk']:g} for walk)",
+            },
+        ),
+        ("--rate", "rate_hz", {"type": float, "metavar": "RATE", "help": f"sampling rate, Hz (default {d.rate_hz:g})"}),
+        (
+            "--stance-asymmetry",
+            "stance_asymmetry_pct",
+            {
+                "type": float,
+                "metavar": "PCT",
+                "help": "truth stance-time symmetry index 100 (L - R) / (0.5 (L + R)) over included strides, %% "
+                "(positive: longer left stance; default 0)",
+            },
+        ),
+        (
+            "--pelvic-drop-left",
+            "pelvic_drop_left_deg",
+            {
+                "type": float,
+                "metavar": "DEG",
+                "help": "mean peak drop of the right hemipelvis during LEFT stance in walking, deg "
+                f"(left abductor control; default {d.pelvic_drop_left_deg:g})",
+            },
+        ),
+        (
+            "--pelvic-drop-right",
+            "pelvic_drop_right_deg",
+            {
+                "type": float,
+                "metavar": "DEG",
+                "help": f"likewise for RIGHT stance, deg (default {d.pelvic_drop_right_deg:g})",
+            },
+        ),
+        (
+            "--mounting",
+            "mounting",
+            {
+                "choices": MOUNTINGS,
+                "help": "random: a random fixed rotation of each sensor on its segment (default); "
+                "aligned: sensor axes = body axes",
+            },
+        ),
+        (
+            "--noise",
+            "noise",
+            {
+                "type": float,
+                "metavar": "X",
+                "help": "white-noise scale: 1 = typical MEMS (acc 160 ug/sqrt(Hz), gyro 0.008 deg/s/sqrt(Hz)); "
+                "0 = none",
+            },
+        ),
+        (
+            "--gyro-bias",
+            "gyro_bias_dps",
+            {
+                "type": float,
+                "metavar": "DPS",
+                "help": f"sd of each sensor's constant gyro bias per axis, deg/s (default {d.gyro_bias_dps:g})",
+            },
+        ),
+        (
+            "--acc-bias",
+            "acc_bias_mps2",
+            {
+                "type": float,
+                "metavar": "MPS2",
+                "help": "sd of each sensor's constant accelerometer bias per axis, m/s^2 "
+                f"(default {d.acc_bias_mps2:g})",
+            },
+        ),
+        (
+            "--drift-ppm",
+            "drift_ppm",
+            {
+                "metavar": "PPM[,PPM,PPM]",
+                "help": "sensor clock drift in ppm, one value for all or pelvis,left_thigh,right_thigh "
+                "(packet stream only; default drawn in +-20 ppm)",
+            },
+        ),
+        (
+            "--packet-loss",
+            "packet_loss",
+            {
+                "type": float,
+                "metavar": "P",
+                "help": "probability that a packet is lost (packet stream only; default 0)",
+            },
+        ),
+        (
+            "--walker",
+            "walker",
+            {
+                "choices": tuple(WALKERS),
+                "help": "who walks and how the kit is worn, at that walker's published pace (simulator/walkers.py; "
+                "default adult)",
+            },
+        ),
+    )
 
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     d = SessionConfig()
-    parser.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    parser.add_argument(
-        "--script",
-        choices=SCRIPTS,
-        default=d.script,
-        help="home: stand 10 s, walk, the study's exercises per side, walk, stand (default); walk: stand + a walk",
-    )
-    parser.add_argument(
-        "--minutes",
-        type=float,
-        default=None,
-        help="session length in minutes; extra time goes to walking "
-        f"(default {DEFAULT_MINUTES['home']:g} for home, {DEFAULT_MINUTES['walk']:g} for walk)",
-    )
-    parser.add_argument("--rate", type=float, default=d.rate_hz, help=f"sampling rate, Hz (default {d.rate_hz:g})")
-    parser.add_argument(
-        "--stance-asymmetry",
-        type=float,
-        default=d.stance_asymmetry_pct,
-        metavar="PCT",
-        help="truth stance-time symmetry index 100 (L - R) / (0.5 (L + R)) over included strides, %% "
-        "(positive: longer left stance; default 0)",
-    )
-    parser.add_argument(
-        "--pelvic-drop-left",
-        type=float,
-        default=d.pelvic_drop_left_deg,
-        metavar="DEG",
-        help="mean peak drop of the right hemipelvis during LEFT stance in walking, deg "
-        f"(left abductor control; default {d.pelvic_drop_left_deg:g})",
-    )
-    parser.add_argument(
-        "--pelvic-drop-right",
-        type=float,
-        default=d.pelvic_drop_right_deg,
-        metavar="DEG",
-        help=f"likewise for RIGHT stance, deg (default {d.pelvic_drop_right_deg:g})",
-    )
-    parser.add_argument(
-        "--mounting",
-        choices=MOUNTINGS,
-        default=d.mounting,
-        help="random: a random fixed rotation of each sensor on its segment (default); "
-        "aligned: sensor axes = body axes",
-    )
-    parser.add_argument(
-        "--noise",
-        type=float,
-        default=d.noise,
-        metavar="X",
-        help="white-noise scale: 1 = typical MEMS (acc 160 ug/sqrt(Hz), gyro 0.008 deg/s/sqrt(Hz)); 0 = none",
-    )
-    parser.add_argument(
-        "--gyro-bias",
-        type=float,
-        default=d.gyro_bias_dps,
-        metavar="DPS",
-        help=f"sd of each sensor's constant gyro bias per axis, deg/s (default {d.gyro_bias_dps:g})",
-    )
-    parser.add_argument(
-        "--acc-bias",
-        type=float,
-        default=d.acc_bias_mps2,
-        metavar="MPS2",
-        help=f"sd of each sensor's constant accelerometer bias per axis, m/s^2 (default {d.acc_bias_mps2:g})",
-    )
-    parser.add_argument(
-        "--drift-ppm",
-        default=None,
-        metavar="PPM[,PPM,PPM]",
-        help="sensor clock drift in ppm, one value for all or pelvis,left_thigh,right_thigh "
-        "(packet stream only; default drawn in +-20 ppm)",
-    )
-    parser.add_argument(
-        "--packet-loss",
-        type=float,
-        default=d.packet_loss,
-        metavar="P",
-        help="probability that a packet is lost (packet stream only; default 0)",
-    )
+    for flag, name, settings in _options(d):
+        parser.add_argument(flag, dest=name, default=getattr(d, name), **settings)
 
 
 def _drift(text: str | None) -> tuple[float, float, float] | None:
@@ -115,21 +160,9 @@ def _drift(text: str | None) -> tuple[float, float, float] | None:
 
 
 def config_from_args(args: argparse.Namespace) -> SessionConfig:
-    return SessionConfig(
-        seed=args.seed,
-        script=args.script,
-        minutes=args.minutes,
-        rate_hz=args.rate,
-        stance_asymmetry_pct=args.stance_asymmetry,
-        pelvic_drop_left_deg=args.pelvic_drop_left,
-        pelvic_drop_right_deg=args.pelvic_drop_right,
-        mounting=args.mounting,
-        noise=args.noise,
-        gyro_bias_dps=args.gyro_bias,
-        acc_bias_mps2=args.acc_bias,
-        drift_ppm=_drift(args.drift_ppm),
-        packet_loss=args.packet_loss,
-    ).validate()
+    values = {name: getattr(args, name) for _, name, _ in _options(SessionConfig())}
+    values["drift_ppm"] = _drift(values["drift_ppm"])
+    return SessionConfig.for_walker(values.pop("walker"), **values).validate()
 
 
 def simulate_command(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ from typing import Any
 from firmware_protocol.sensor_info import PLACEMENTS
 from sensor_gateway.errors import SimulationError
 
+from .walkers import WALKERS, walker_profile
+
 SCRIPTS = ("home", "walk")
 MOUNTINGS = ("random", "aligned")
 
@@ -56,7 +58,15 @@ class SessionConfig:
     """Stance share of the gait cycle, % (normal adults 60-62 %, Perry & Burnfield 2010)."""
     standing_obliquity_deg: float = 0.5
     """Raw pelvic obliquity of quiet standing (e.g. from a leg length inequality), deg."""
+    walker: str = "adult"
+    """Who walks and how the kit is worn (simulator.walkers): the model parts beyond the default adult. The pace
+    settings above stay as given; ``SessionConfig.for_walker`` takes the walker's published pace too."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_walker(cls, walker: str, **overrides: Any) -> SessionConfig:
+        """A config for the named walker with its pace (cadence, speed, stance share), then ``overrides``."""
+        return cls(**{"walker": walker, **walker_profile(walker).pace(), **overrides})
 
     @property
     def session_minutes(self) -> float:
@@ -72,6 +82,7 @@ class SessionConfig:
     def validate(self) -> SessionConfig:
         _choice("script", "--script", self.script, SCRIPTS)
         _choice("mounting", "--mounting", self.mounting, MOUNTINGS)
+        _choice("walker", "--walker", self.walker, tuple(WALKERS))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             _fail("seed", "--seed", f"must be a non-negative integer, got {self.seed!r}")
         if self.minutes is not None:

@@ -190,6 +190,36 @@ def _time(duration_s: float, rate_hz: float) -> np.ndarray:
     return np.arange(round(duration_s * rate_hz)) / rate_hz
 
 
+@dataclass(frozen=True)
+class _Set:
+    """One drawn set of an exercise: its repetition windows, the block's duration and sample times (s)."""
+
+    duration_s: float
+    windows: list[Repetition]
+    t: np.ndarray
+
+    def activation(self) -> np.ndarray:
+        return _activation(self.t, self.windows)
+
+    def per_rep(self, values: np.ndarray) -> np.ndarray:
+        return _per_rep(self.t, self.windows, values)
+
+    def drop(self, cfg: SessionConfig, side: str, share: float, rng: np.random.Generator) -> np.ndarray:
+        """Per-repetition contralateral drop: ``share`` x the walking drop knob of ``side``, +-15 % rep to rep."""
+        knob = cfg.pelvic_drop_left_deg if side == "left" else cfg.pelvic_drop_right_deg
+        return self.per_rep(share * knob * (1.0 + 0.15 * rng.standard_normal(len(self.windows))))
+
+
+def _draw_set(exercise: str, reps: int, hold_s: float, rng: np.random.Generator, rate_hz: float) -> _Set:
+    """The set's variety drawn from ``rng`` (``schedule``), sampled at ``rate_hz``."""
+    duration, windows = schedule(timing_of(exercise, hold_s), reps, rng)
+    return _Set(duration, windows, _time(duration, rate_hz))
+
+
+def _other(side: str) -> str:
+    return "right" if side == "left" else "left"
+
+
 def stand(cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, duration_s: float) -> ExerciseBlock:
     t = _time(duration_s, rate_hz)
     pose = standing_pose(t.size, 0.0)
@@ -220,25 +250,21 @@ def _taper(t: np.ndarray) -> np.ndarray:
 def single_leg_stance(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
-    timing = timing_of("single_leg_stance", hold_s)
-    duration, windows = schedule(timing, reps, rng)
-    t = _time(duration, rate_hz)
-    a = _activation(t, windows)
+    block = _draw_set("single_leg_stance", reps, hold_s, rng, rate_hz)
+    t, a = block.t, block.activation()
     s = SIDE_SIGN[side]
-    knob = cfg.pelvic_drop_left_deg if side == "left" else cfg.pelvic_drop_right_deg
-    drop = _per_rep(t, windows, 0.35 * knob * (1.0 + 0.15 * rng.standard_normal(len(windows))))
+    drop = block.drop(cfg, side, 0.35, rng)
     board = sway(t, rng, 1.2, 0.3, 0.8)
     pose = standing_pose(t.size)
     _upright(pose, cfg, rng, t, s * a * (drop + board), s * 0.06 * a + a * sway(t, rng, 0.01, 0.3, 0.8))
-    other = "right" if side == "left" else "left"
+    other = _other(side)
     pose.thigh[other] = about("Y", -np.radians(45.0 * a))
-    return ExerciseBlock("single_leg_stance", side, pose, duration, windows)
+    return ExerciseBlock("single_leg_stance", side, pose, block.duration_s, block.windows)
 
 
 def lunge(cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int) -> ExerciseBlock:
-    timing = timing_of("lunge", 0.0)
-    duration, windows = schedule(timing, reps, rng)
-    t = _time(duration, rate_hz)
+    block = _draw_set("lunge", reps, 0.0, rng, rate_hz)
+    t, windows = block.t, block.windows
     step = np.zeros_like(t)
     depth = np.zeros_like(t)
     for r in windows:  # the step takes the first 45 % of the move in and the last 45 % of the move out
@@ -246,38 +272,37 @@ def lunge(cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: st
         step += r.amplitude * (ramp(t, r.start_s, s_in) - ramp(t, s_out, r.end_s))
         depth += r.amplitude * (ramp(t, s_in, r.start_s + r.move_in_s) - ramp(t, r.end_s - r.move_out_s, s_out))
     s = SIDE_SIGN[side]
-    knob = cfg.pelvic_drop_left_deg if side == "left" else cfg.pelvic_drop_right_deg
     rot_peaks = 5.0 + 2.0 * rng.standard_normal(len(windows))
-    rotation = depth * _per_rep(t, windows, rot_peaks)
-    drop = depth * _per_rep(t, windows, 0.3 * knob * (1.0 + 0.15 * rng.standard_normal(len(windows))))
+    rotation = depth * block.per_rep(rot_peaks)
+    drop = depth * block.drop(cfg, side, 0.3, rng)
     pose = standing_pose(t.size)
     _upright(pose, cfg, rng, t, s * drop, np.zeros_like(t))
     pose.pelvis = about("Y", np.radians(5.0 * depth)) * pose.pelvis  # slight forward lean
     pose.pelvis_position_m[:, 0] += 0.35 * step
     pose.pelvis_position_m[:, 2] -= 0.30 * depth
-    other = "right" if side == "left" else "left"
+    other = _other(side)
     pose.thigh[side] = Rotation.from_euler(
         "YZ", np.column_stack([-np.radians(20.0 * step + 60.0 * depth), -s * np.radians(rotation)])
     )
     pose.thigh[other] = about("Y", np.radians(10.0 * step + 10.0 * depth))
     complete_peaks = [float(p) for p, r in zip(rot_peaks, windows, strict=True) if r.complete]
-    return ExerciseBlock("lunge", side, pose, duration, windows, {"thigh_internal_rotation_deg": complete_peaks})
+    return ExerciseBlock(
+        "lunge", side, pose, block.duration_s, windows, {"thigh_internal_rotation_deg": complete_peaks}
+    )
 
 
 def clam(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
-    timing = timing_of("clam", hold_s)
-    duration, windows = schedule(timing, reps, rng)
-    t = _time(duration, rate_hz)
-    a = _activation(t, windows)
+    block = _draw_set("clam", reps, hold_s, rng, rate_hz)
+    t, a = block.t, block.activation()
     s = SIDE_SIGN[side]
-    opening = a * _per_rep(t, windows, 35.0 + 4.0 * rng.standard_normal(len(windows)))
+    opening = a * block.per_rep(35.0 + 4.0 * rng.standard_normal(len(block.windows)))
     rollback = 0.15 * opening
     lying = Rotation.from_euler("X", s * 90.0, degrees=True)
     pelvis = lying * about("Z", s * np.radians(rollback + _taper(t) * sway(t, rng, 0.2, 0.1, 0.4)))
     flexed = Rotation.from_euler("Y", -45.0, degrees=True)
-    other = "right" if side == "left" else "left"
+    other = _other(side)
     pose = Pose(
         pelvis=pelvis,
         pelvis_position_m=np.tile([0.0, 0.0, 0.15], (t.size, 1)),
@@ -286,7 +311,7 @@ def clam(
             other: (lying * flexed) * Rotation.identity(t.size),
         },
     )
-    return ExerciseBlock("clam", side, pose, duration, windows)
+    return ExerciseBlock("clam", side, pose, block.duration_s, block.windows)
 
 
 def _supine(t: np.ndarray, extension_deg: np.ndarray, lift_m: np.ndarray) -> tuple[Rotation, np.ndarray]:
@@ -299,16 +324,13 @@ def _supine(t: np.ndarray, extension_deg: np.ndarray, lift_m: np.ndarray) -> tup
 def single_leg_bridge(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
-    timing = timing_of("single_leg_bridge", hold_s)
-    duration, windows = schedule(timing, reps, rng)
-    t = _time(duration, rate_hz)
-    a = _activation(t, windows)
+    block = _draw_set("single_leg_bridge", reps, hold_s, rng, rate_hz)
+    t, a = block.t, block.activation()
     s = SIDE_SIGN[side]
-    knob = cfg.pelvic_drop_left_deg if side == "left" else cfg.pelvic_drop_right_deg
-    drop = _per_rep(t, windows, 0.5 * knob * (1.0 + 0.15 * rng.standard_normal(len(windows))))
+    drop = block.drop(cfg, side, 0.5, rng)
     base, position = _supine(t, 25.0 * a, 0.15 * a)
     pelvis = with_obliquity(base, s * a * (drop + sway(t, rng, 0.8, 0.2, 0.7)))
-    other = "right" if side == "left" else "left"
+    other = _other(side)
     pose = Pose(
         pelvis=pelvis,
         pelvis_position_m=position,
@@ -317,39 +339,35 @@ def single_leg_bridge(
             other: pelvis * about("Y", -np.radians(50.0 - 30.0 * a)),
         },
     )
-    return ExerciseBlock("single_leg_bridge", side, pose, duration, windows)
+    return ExerciseBlock("single_leg_bridge", side, pose, block.duration_s, block.windows)
 
 
 def pelvic_tilt(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, reps: int, hold_s: float
 ) -> ExerciseBlock:
-    timing = timing_of("pelvic_tilt", hold_s)
-    duration, windows = schedule(timing, reps, rng)
-    t = _time(duration, rate_hz)
-    a = _activation(t, windows)
+    block = _draw_set("pelvic_tilt", reps, hold_s, rng, rate_hz)
+    t, a = block.t, block.activation()
     base, position = _supine(t, -10.0 * a, np.zeros_like(t))
-    offset = _per_rep(t, windows, 0.6 * rng.standard_normal(len(windows)))
+    offset = block.per_rep(0.6 * rng.standard_normal(len(block.windows)))
     pelvis = with_obliquity(base, a * (offset + sway(t, rng, 0.3, 0.2, 0.7)))
     knees_bent = Rotation.from_euler("Y", -140.0, degrees=True) * Rotation.identity(t.size)
     pose = Pose(pelvis=pelvis, pelvis_position_m=position, thigh={"left": knees_bent, "right": knees_bent})
-    return ExerciseBlock("pelvic_tilt", "none", pose, duration, windows)
+    return ExerciseBlock("pelvic_tilt", "none", pose, block.duration_s, block.windows)
 
 
 def quadruped_leg_raise(
     cfg: SessionConfig, rng: np.random.Generator, rate_hz: float, side: str, reps: int, hold_s: float
 ) -> ExerciseBlock:
-    timing = timing_of("quadruped_leg_raise", hold_s)
-    duration, windows = schedule(timing, reps, rng)
-    t = _time(duration, rate_hz)
-    a = _activation(t, windows)
+    block = _draw_set("quadruped_leg_raise", reps, hold_s, rng, rate_hz)
+    t, a = block.t, block.activation()
     s = SIDE_SIGN[side]
-    drop = _per_rep(t, windows, 1.5 + 0.5 * rng.standard_normal(len(windows)))
+    drop = block.per_rep(1.5 + 0.5 * rng.standard_normal(len(block.windows)))
     base = Rotation.from_euler("Y", 90.0, degrees=True) * Rotation.identity(t.size)
     pelvis = with_obliquity(base, s * a * (drop + sway(t, rng, 0.4, 0.2, 0.7)))
-    other = "right" if side == "left" else "left"
+    other = _other(side)
     pose = Pose(
         pelvis=pelvis,
         pelvis_position_m=np.tile([0.0, 0.0, 0.70], (t.size, 1)),
         thigh={side: about("Y", np.radians(80.0 * a)), other: Rotation.identity(t.size)},
     )
-    return ExerciseBlock("quadruped_leg_raise", side, pose, duration, windows)
+    return ExerciseBlock("quadruped_leg_raise", side, pose, block.duration_s, block.windows)

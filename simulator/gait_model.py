@@ -42,6 +42,13 @@ over the first step and down over the last:
   shows the body pushed towards the contacting side) and a small rotational ring at 5-6 Hz.
 - thigh sagittal angle from a normative curve (Perry & Burnfield; Winter 2009): ~+24 deg flexion at initial
   contact, -11 deg extension just before toe off, ~+27 deg in late swing; thigh adduction +-3 deg.
+
+Walkers beyond the default adult (simulator.walkers, sources there) change, from their own random stream: the
+step and stance variability, the thigh's range (the curve scaled about its mean, per swing for shuffling starts
+and turning steps: ``BoutPlan.thigh_scale``), the thigh curve's toe-off landmark leading the foot's toe off
+(``BoutPlan.thigh_lead_s``, via ``leg_phase``), the pelvis's bounce with the step's length, and the turn (more,
+slower, shorter steps with longer stance, forward speed down to 40 %). The default adult draws exactly what it
+always drew.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ from sensor_gateway.errors import SimulationError
 
 from .config import SessionConfig
 from .kinematics import PELVIS_STANDING_HEIGHT_M, SIDE_SIGN, Pose, ramp, with_obliquity
+from .walker_steps import toe_off_lag_fraction, walker_steps
+from .walkers import walker_profile
 
 TOE_OFF_PHASE = 0.6
 """Gait phase of toe off in the templates (fraction of the stride)."""
@@ -83,6 +92,8 @@ _THIGH_KEYS = np.array(
 )
 THIGH_FLEXION_DEG = CubicSpline(_THIGH_KEYS[:, 0], _THIGH_KEYS[:, 1], bc_type="periodic")
 """Thigh sagittal angle (deg, + flexion: knee forward) against gait phase (Perry & Burnfield; Winter 2009)."""
+THIGH_MEAN_DEG = float(np.mean(THIGH_FLEXION_DEG(np.arange(1000) / 1000)))
+"""Mean of the normative thigh curve over a stride (deg): a shorter swing is the curve scaled about it."""
 
 _DROP_A, _DROP_B = 2.0, 5.0
 _DROP_PEAK = (_DROP_A / (_DROP_A + _DROP_B)) ** _DROP_A * (_DROP_B / (_DROP_A + _DROP_B)) ** _DROP_B
@@ -156,6 +167,14 @@ class BoutPlan:
     start_s: float = 0.0
     """Where the bout starts in the session (set by the session script)."""
     drop_amplitude_deg: dict[str, np.ndarray] = field(default_factory=dict)
+    thigh_scale: np.ndarray | None = None
+    """Per initial contact, the sagittal range of the thigh swing that lands there relative to the walker's full
+    swing (shuffling starts, turning steps; simulator.walkers); None: every swing is full."""
+    thigh_lead_s: float = 0.0
+    """How long (s) before the foot's toe off the thigh curve passes its toe-off landmark (simulator.walkers:
+    toe off against the thigh); 0 in the default model."""
+    turn_speed: float = 0.6
+    """Forward speed in the middle of the turn relative to straight walking."""
 
     def strides(self) -> list[dict[str, Any]]:
         """Same-foot IC to IC strides (session time), without truth values that need the trajectory."""
@@ -171,28 +190,45 @@ class BoutPlan:
         return out
 
 
-def plan_bout(cfg: SessionConfig, rng: np.random.Generator, n_steps: int, leading: str, turn: bool) -> BoutPlan:
-    """Step timing of one bout of ``n_steps`` initial contacts (>= 8), starting and ending in quiet standing."""
+def plan_bout(
+    cfg: SessionConfig,
+    rng: np.random.Generator,
+    n_steps: int,
+    leading: str,
+    turn: bool,
+    walker_rng: np.random.Generator | None = None,
+) -> BoutPlan:
+    """Step timing of one bout of ``n_steps`` initial contacts (>= 8), starting and ending in quiet standing.
+
+    ``walker_rng`` draws what a walker beyond the default adult adds (simulator.walkers: stepwise turns,
+    shuffling starts); ``rng`` draws exactly what the default model always drew, so the default adult's
+    sessions do not change."""
+    profile = walker_profile(cfg.walker)
     stride_s = 120.0 / cfg.cadence_steps_per_min
     step_s = stride_s / 2.0
     stance_frac = cfg.stance_pct / 100.0
-    # autocorrelated step-time variation, CV ~2 %
+    # autocorrelated step-time variation, CV ~2 % (the walker's)
     eps = rng.standard_normal(n_steps)
     eps = np.convolve(eps, [0.6, 0.8], mode="same") / 1.0
-    steps = step_s * (1.0 + 0.02 * eps[: n_steps - 1])
+    steps = step_s * (1.0 + profile.stride_cv * eps[: n_steps - 1])
     steps[-1] *= 0.85  # closing step of the termination is shorter
     toe_off_lead = 0.15
-    first_ic = toe_off_lead + (1.0 - stance_frac) * stride_s * 0.9
+    first_swing_s = (1.0 - stance_frac) * stride_s * 0.9
+    extra = walker_steps(profile, walker_rng, n_steps, steps, step_s)
+    first_swing_s *= extra.first_swing_factor
+    first_ic = toe_off_lead + first_swing_s
     ic = first_ic + np.concatenate([[0.0], np.cumsum(steps)])
     sides = [leading if i % 2 == 0 else _other(leading) for i in range(n_steps)]
     stance = np.full(n_steps, np.nan)
     for i in range(n_steps - 2):
-        stance[i] = stance_frac * (ic[i + 2] - ic[i]) * (1.0 + 0.015 * rng.standard_normal())
+        share = stance_frac if extra.stance_add is None else stance_frac + extra.stance_add[i]
+        stance[i] = share * (ic[i + 2] - ic[i]) * (1.0 + profile.stance_cv * rng.standard_normal())
     toe_off = {leading: toe_off_lead, _other(leading): float(ic[0] + (stance_frac - 0.5) * stride_s)}
     turn_window = (0.0, 0.0)
     if turn:
         mid = n_steps // 2
-        turn_window = (float(ic[mid - 2]), float(ic[mid + 2]))
+        a, b = extra.turn_steps if extra.turn_steps is not None else (mid - 2, mid + 2)
+        turn_window = (float(ic[a]), float(ic[b]))
     return BoutPlan(
         ic_s=ic,
         ic_side=sides,
@@ -201,6 +237,9 @@ def plan_bout(cfg: SessionConfig, rng: np.random.Generator, n_steps: int, leadin
         duration_s=float(ic[-1] + 0.6),
         turn_s=turn_window,
         turn_direction=float(rng.choice([-1.0, 1.0])) if turn else 0.0,
+        thigh_scale=extra.thigh_scale,
+        thigh_lead_s=toe_off_lag_fraction(cfg) * stride_s,
+        turn_speed=0.4 if extra.turn_steps is not None else 0.6,
     )
 
 
@@ -246,16 +285,19 @@ def _check_events(bout: BoutPlan, si_pct: float) -> None:
             )
 
 
-def leg_phase(bout: BoutPlan, side: str, t: np.ndarray, rate_hz: float) -> np.ndarray:
-    """Unwrapped gait phase of one leg (0 at its first contact, +1 per stride, 0.6 at toe offs), smoothed."""
+def leg_phase(bout: BoutPlan, side: str, t: np.ndarray, rate_hz: float, toe_off_lead_s: float = 0.0) -> np.ndarray:
+    """Unwrapped gait phase of one leg (0 at its first contact, +1 per stride, 0.6 at toe offs), smoothed.
+
+    ``toe_off_lead_s`` puts the 0.6 knot that long before each toe off (the thigh curve's phase of a walker whose
+    foot leaves the ground later than the curve's landmark)."""
     idx = [i for i, s in enumerate(bout.ic_side) if s == side]
-    knots_t = [bout.initiation_toe_off_s[side]]
+    knots_t = [bout.initiation_toe_off_s[side] - toe_off_lead_s]
     knots_p = [TOE_OFF_PHASE - 1.0]
     for k, i in enumerate(idx):
         knots_t.append(float(bout.ic_s[i]))
         knots_p.append(float(k))
         if np.isfinite(bout.stance_s[i]):
-            knots_t.append(float(bout.ic_s[i] + bout.stance_s[i]))
+            knots_t.append(float(bout.ic_s[i] + bout.stance_s[i] - toe_off_lead_s))
             knots_p.append(k + TOE_OFF_PHASE)
     phase = np.interp(t, knots_t, knots_p)
     return gaussian_filter1d(phase, sigma=0.02 * rate_hz, mode="nearest")
@@ -272,6 +314,10 @@ def walk_bout_pose(
     n = round(bout.duration_s * rate_hz)
     t = np.arange(n) / rate_hz
     phase = {side: leg_phase(bout, side, t, rate_hz) for side in ("left", "right")}
+    thigh_phase = phase
+    if bout.thigh_lead_s != 0.0:
+        thigh_phase = {side: leg_phase(bout, side, t, rate_hz, bout.thigh_lead_s) for side in ("left", "right")}
+    thigh_scale = _thigh_scale(bout, cfg, t)
     ic = bout.ic_s
     envelope = ramp(t, bout.initiation_toe_off_s[bout.ic_side[0]] - 0.1, float(ic[1])) * (
         1.0 - ramp(t, float(ic[-2]), float(ic[-1]) + 0.35)
@@ -292,7 +338,7 @@ def walk_bout_pose(
     rotation = -envelope * PELVIC_ROTATION_DEG * np.sin(2.0 * np.pi * (pl + PELVIC_ROTATION_LEAD))
     t0, t1 = bout.turn_s
     heading = bout.turn_direction * np.pi * ramp(t, t0, t1)
-    turning = 1.0 - 0.4 * (ramp(t, t0 - 0.3, t0 + 0.3) - ramp(t, t1 - 0.3, t1 + 0.3))
+    turning = 1.0 - (1.0 - bout.turn_speed) * (ramp(t, t0 - 0.3, t0 + 0.3) - ramp(t, t1 - 0.3, t1 + 0.3))
 
     m_v, th_v = 0.35 * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
     m_ap, th_ap = 0.8 * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
@@ -303,6 +349,8 @@ def walk_bout_pose(
         * (1 + m_v * np.cos(2 * np.pi * pl + th_v))
         * (vertical_excursion_m(pl, stride_s) + vertical_excursion_m(pr, stride_s))
     )
+    if bout.thigh_scale is not None:  # shorter steps vault less (inverted pendulum): the bounce scales with them
+        vertical *= 0.5 * (thigh_scale["left"] + thigh_scale["right"]) / walker_profile(cfg.walker).thigh_range_scale
     vertical -= 0.01 * envelope  # slightly lower on average while walking (knee flexion)
     lateral = envelope * LATERAL_SWAY_M * np.sin(2.0 * np.pi * pl)
     speed = (
@@ -325,7 +373,10 @@ def walk_bout_pose(
 
     thighs = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):
-        flex = envelope * THIGH_FLEXION_DEG(np.mod(phase[side], 1.0))
+        curve = THIGH_FLEXION_DEG(np.mod(thigh_phase[side], 1.0))
+        if side in thigh_scale:  # a walker's shorter swings: the curve scaled about its mean
+            curve = THIGH_MEAN_DEG + thigh_scale[side] * (curve - THIGH_MEAN_DEG)
+        flex = envelope * curve
         adduction = envelope * (1.0 + 3.0 * np.cos(2.0 * np.pi * (phase[side] - 0.15)))
         yaw = heading + 0.5 * np.radians(rotation)
         thighs[side] = Rotation.from_euler(
@@ -336,6 +387,22 @@ def walk_bout_pose(
     pelvis = pelvis * Rotation.from_rotvec(np.radians(wobble))
     pose = Pose(pelvis=pelvis, pelvis_position_m=position, thigh=thighs)
     return pose, impacts, float(heading[-1]), position[-1].copy()
+
+
+def _thigh_scale(bout: BoutPlan, cfg: SessionConfig, t: np.ndarray) -> dict[str, np.ndarray]:
+    """Per leg, the sagittal range of its thigh curve over time relative to the normative curve: the walker's
+    range times each swing's own (shuffling starts, turning steps), interpolated between mid-swings. Empty in the
+    default model (the curve is used as it is)."""
+    full = walker_profile(cfg.walker).thigh_range_scale
+    if bout.thigh_scale is None and full == 1.0:
+        return {}
+    per_contact = np.ones(bout.ic_s.size) if bout.thigh_scale is None else bout.thigh_scale
+    swing_s = (1.0 - cfg.stance_pct / 100.0) * 120.0 / cfg.cadence_steps_per_min
+    out = {}
+    for side in ("left", "right"):
+        mine = np.array([s == side for s in bout.ic_side])
+        out[side] = full * np.interp(t, bout.ic_s[mine] - 0.5 * swing_s, per_contact[mine])
+    return out
 
 
 def _transient(tau: np.ndarray, freq_hz: float, decay_s: float) -> np.ndarray:

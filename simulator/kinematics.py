@@ -21,7 +21,7 @@ asin(z-component of the pelvis y axis in the world); positive when the right hem
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -49,6 +49,8 @@ class BodyMotion:
     position_m: dict[str, np.ndarray]
     impacts_mps2: np.ndarray
     """Extra world-frame acceleration of the pelvis at heel strikes (n, 3), m/s^2 (see gait_model)."""
+    heel_strikes_s: dict[str, list[float]] = field(default_factory=dict)
+    """Initial contacts (s) per thigh placement: what sets soft tissue under a thigh sensor ringing."""
 
     @classmethod
     def empty(cls, n: int, rate_hz: float) -> BodyMotion:

@@ -25,11 +25,13 @@ from . import exercises as ex
 from .config import SessionConfig
 from .gait_model import BoutPlan, impose_stance_asymmetry, plan_bout, walk_bout_pose
 from .imu_model import SensorModel, draw_sensors, measure
-from .kinematics import BodyMotion, Pose, pose_at, transition, write_pose
+from .kinematics import THIGHS, BodyMotion, Pose, pose_at, transition, write_pose
 from .session_script import POSTURE, TRANSITION_S, Activity, build_script, plan_walk
 from .truth import MarkedSet, build_truth
 
-STREAMS = ("gait", "exercises", "sensors", "noise", "packets")
+STREAMS = ("gait", "exercises", "sensors", "noise", "packets", "walker")
+"""Independent random streams; ``walker`` draws only what walkers beyond the default adult add
+(simulator.walkers), so the default adult's sessions never move with it."""
 
 
 def random_streams(seed: int) -> dict[str, np.random.Generator]:
@@ -82,7 +84,7 @@ def simulate_session(config: SessionConfig | None = None, **overrides: Any) -> S
             continue
         leading = "left"
         for n_steps, pause_s in plan_walk(activity.duration_s, cfg.cadence_steps_per_min, rng["gait"]):
-            bout = plan_bout(cfg, rng["gait"], n_steps, leading, turn=n_steps >= 16)
+            bout = plan_bout(cfg, rng["gait"], n_steps, leading, turn=n_steps >= 16, walker_rng=rng["walker"])
             bouts.append(bout)
             plans.append(("bout", (bout, item_index)))
             if pause_s > 0:
@@ -135,6 +137,10 @@ def simulate_session(config: SessionConfig | None = None, **overrides: Any) -> S
             )
             write_pose(motion, start - gap, bridge, 0.0, np.zeros(3))
 
+    for bout in bouts:
+        for t_ic, side in zip(bout.ic_s, bout.ic_side, strict=True):
+            motion.heel_strikes_s.setdefault(THIGHS[side], []).append(bout.start_s + float(t_ic))
+
     # 4. markers and marked sets
     marked: list[MarkedSet] = []
     set_counter: dict[tuple[str, str], int] = {}
@@ -163,7 +169,7 @@ def simulate_session(config: SessionConfig | None = None, **overrides: Any) -> S
 
     # 5. sensors and truth
     sensors = draw_sensors(cfg, rng["sensors"])
-    data = measure(motion, sensors, cfg, rng["noise"])
+    data = measure(motion, sensors, cfg, rng["noise"], walker_rng=rng["walker"])
     subject = f"sim-{cfg.seed}"
     task = f"simulated {cfg.script} session"
     truth = build_truth(

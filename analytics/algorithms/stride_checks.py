@@ -46,6 +46,31 @@ flags (``STRIDE_FLAGS`` says what each means).
   vary: Patterson et al. 2010, Gait Posture 31:241): two measurements of the same walking that differ by more
   than that can flip the clinical reading, so neither is shown.
 
+**The interval shown with the SI** (``honest_si_interval``). The percentile bootstrap over strides measures how
+much the SI would move with other strides of the same walking, stride-to-stride timing scatter included; it cannot
+see an error that every stride of a side shares, and event timing has one: a detector places each leg's contacts
+from that leg's signal shape, which is the same stride after stride. With stance errors e_L = c + d / 2 and
+e_R = c - d / 2 on a mean stance S, to first order SI_measured = SI (1 - c / S) + 100 d / S. The interval shown
+combines with each bootstrap half-width, in quadrature, 1.96 x 100 sigma_d / S and 1.96 x |SI| sigma_c / S, and,
+where the thigh events have the pelvis's as a cross-check, the two sources' SI difference itself (an error at
+least one of them makes on this very walking). Measured on the shared real trials against optical capture
+(bench/validate_gait.py prints each figure):
+- sigma_c, ``COMMON_TIMING_ERROR_S``: RMS of the per-trial mean stance error over trials and paths (-7, -16, -15
+  and +112 ms pelvis, +1 ms thighs: 51 ms);
+- sigma_d for the pelvis alone, ``PELVIS_SIDE_TIMING_ERROR_S``: RMS of the left-minus-right difference of mean
+  stance error (17.6, -12.5, -15.8, 43.3 ms: 25 ms). These trials are short, so part of it is stride-to-stride
+  scatter counted twice: generous, the right side to err on with no second source;
+- sigma_d where a second source checks the first, ``SIDE_TIMING_ERROR_FLOOR_S``: the same differences over both
+  paths with the stride-to-stride scatter removed (method of moments: mean of d^2 - se(d)^2), 6 ms; the session's
+  own thigh/pelvis disagreement carries the rest.
+With a 0.8 s stance the pelvis-alone term is +-6 pp, the floor +-1.5 pp. One more error shows in the session
+itself (``uneven_scatter_pp``): a detector that hesitates between two cues for one leg's toe off (the pelvis's
+dip at the end of double support merges with the loading peak on the shorter-stance leg: docs/
+gait-physiology-real-vs-simulator.md) spreads that leg's stance shares over two clusters while the other leg's
+stay tight, and the share of strides in the wrong cluster biases the leg's mean. Both legs of one walker scatter
+alike from stride to stride, so the difference of their interquartile ranges of stance share, times the stride
+time, bounds that bias; it is added in quadrature (judged with ``MIN_CONSISTENCY_STRIDES`` strides a side).
+
 Units: s; fractions of the gait cycle; SI in percent.
 """
 
@@ -86,6 +111,13 @@ STRIDE_FLAGS = {
     "stance_inconsistent": "stance share more than 0.10 of the cycle from the same leg's median",
 }
 """Per-stride codes of the rules above; a stride with any of them is excluded from summaries."""
+
+PELVIS_SIDE_TIMING_ERROR_S = 0.025
+"""sigma_d of pelvis-alone events: RMS left-minus-right mean stance error, real trials vs optical capture (s)."""
+SIDE_TIMING_ERROR_FLOOR_S = 0.006
+"""sigma_d beyond stride-to-stride scatter over the real trials and both paths (s): with a cross-check only."""
+COMMON_TIMING_ERROR_S = 0.051
+"""sigma_c: RMS mean stance-time error on the shared real trials vs optical capture (s)."""
 
 WITHHELD_TOO_FEW_STRIDES = "asymmetry_too_few_strides"
 WITHHELD_SOURCES_DISAGREE = "asymmetry_sources_disagree"
@@ -229,3 +261,47 @@ def asymmetry_verdict(n_left: int, n_right: int, si_pct: float | None, cross_che
     if si_pct is not None and cross_check_si_pct is not None and abs(si_pct - cross_check_si_pct) > SOURCES_DISAGREE_PP:
         return WITHHELD_SOURCES_DISAGREE
     return None
+
+
+def event_timing_pp(
+    si_pct: float, mean_stance_s: float, *, cross_checked: bool, cross_check_pp: float | None = None
+) -> float:
+    """Half-width (percentage points) that event timing adds to a 95 % interval of the stance SI (module
+    docstring): 1.96 x sqrt((100 sigma_d / S)^2 + (SI sigma_c / S)^2), sigma_d the floor when a second event source
+    checked the first (``cross_checked``; ``cross_check_pp``: the two sources' SI difference, added in
+    quadrature), else the pelvis-alone figure."""
+    if not (math.isfinite(si_pct) and math.isfinite(mean_stance_s) and mean_stance_s > 0):
+        raise InvalidSignal(f"si_pct and a positive mean_stance_s are needed, got {si_pct!r}, {mean_stance_s!r}")
+    sigma_d = SIDE_TIMING_ERROR_FLOOR_S if cross_checked else PELVIS_SIDE_TIMING_ERROR_S
+    side = 100.0 * sigma_d / mean_stance_s
+    common = abs(si_pct) * COMMON_TIMING_ERROR_S / mean_stance_s
+    observed = abs(cross_check_pp) if cross_checked and cross_check_pp is not None else 0.0
+    return math.hypot(1.96 * math.hypot(side, common), observed)
+
+
+def honest_si_interval(si_pct: float, sampling_ci_pct: Sequence[float], timing_pp: float) -> list[float]:
+    """The 95 % interval of a stance SI (%): each half-width of the sampling (bootstrap) interval combined in
+    quadrature with ``timing_pp`` (event_timing_pp)."""
+    lo, hi = (float(v) for v in sampling_ci_pct)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi and math.isfinite(timing_pp) and timing_pp >= 0):
+        raise InvalidSignal(
+            f"sampling_ci_pct must be two finite numbers, low first, and timing_pp >= 0: {sampling_ci_pct!r}, "
+            f"{timing_pp!r}"
+        )
+    # a percentile interval may (rarely) not hold its point estimate: a half-width is never taken below zero
+    below, above = max(si_pct - lo, 0.0), max(hi - si_pct, 0.0)
+    return [min(lo, si_pct - math.hypot(below, timing_pp)), max(hi, si_pct + math.hypot(above, timing_pp))]
+
+
+def uneven_scatter_pp(
+    left_share: Sequence[float], right_share: Sequence[float], stride_s: float, mean_stance_s: float
+) -> float:
+    """SI half-width (pp) from one leg's stance shares scattering more than the other's (module docstring):
+    100 |IQR_L - IQR_R| stride / S; 0 with fewer than MIN_CONSISTENCY_STRIDES shares a side."""
+    left, right = _as_1d("left_share", left_share), _as_1d("right_share", right_share)
+    if min(left.size, right.size) < MIN_CONSISTENCY_STRIDES:
+        return 0.0
+    if not (math.isfinite(stride_s) and stride_s > 0 and math.isfinite(mean_stance_s) and mean_stance_s > 0):
+        raise InvalidSignal(f"stride_s and mean_stance_s must be positive, got {stride_s!r}, {mean_stance_s!r}")
+    spread = [float(np.subtract(*np.percentile(x, [75, 25]))) for x in (left, right)]
+    return 100.0 * abs(spread[0] - spread[1]) * stride_s / mean_stance_s

@@ -10,19 +10,32 @@ thigh's swing landmarks (normative sagittal thigh kinematics, Perry & Burnfield 
 - the thigh reaches its peak flexion (velocity crosses zero, + to -) at ``PHASE_PEAK_FLEXION`` = 89.3 %,
 - toe off is at 60 % (``PHASE_TOE_OFF``) and the next initial contact at 100 %.
 
-Between the two measured landmarks the swing's phase rate r = (89.3 - 68.4) % / (t_flex - t_peak) is
-known; assuming it holds over the whole swing (the swing is a nearly free pendulum, its duration barely
-varies with asymmetry or speed: Perry & Burnfield 2010), TO = t_peak - (68.4 - 60) % / r and
-IC = t_flex + (100 - 89.3) % / r. Both events are extrapolated over ~0.1 s only, so a 2 % error in r
-moves them by ~2 ms.
+Initial contact. Between the two measured landmarks the swing's phase rate r = (89.3 - 68.4) % / (t_flex - t_peak)
+is known; assuming it holds to the end of the swing (the swing is a nearly free pendulum: Perry & Burnfield
+2010), IC = t_flex + (100 - 89.3) % / r, an extrapolation over ~0.1 s only, so a 2 % error in r moves it by ~2 ms.
 
-CAVEAT: the landmark phases are those of the normative curve that the gaitsym simulator also uses, so the
-accuracy on simulated data (bench/RESULTS.md, "Whole analysis: accuracy on simulated recordings") is an
-optimistic bound. On the one real three-sensor trial with optical events (a slow walker, stride ~1.43 s),
-initial contacts of straight walking lie within ~50 ms of optical capture, but toe offs come ~80 ms early: the
-real swing peak follows toe off by ~50 ms, not the normative 8.4 % of the cycle (~120 ms). One trial cannot
-tell a speed effect from this walker's style; bench/validate_gait.py scores every real trial, and the pipeline
-checks each contact against the pelvis (analytics.algorithms.stride_checks).
+Toe off. The same extrapolation backwards from the swing peak (TO = t_peak - (68.4 - 60) % / r) assumes that the
+early swing runs at the rate of the late swing; on the one real three-sensor trial (slow walker, stride ~1.43 s)
+it put toe off 85 ms early (the real swing peak follows toe off by ~55 ms, the normative curve by ~110 ms), and
+the issue's trials kept apart show -140 ms. Toe off is placed instead where it sits on the thigh's velocity
+curve: the foot leaves the ground while the thigh accelerates into swing (pre-swing and initial swing, the hip
+flexors' pull-off burst: Winter 2009; Perry & Burnfield 2010), on the steep rising edge of the flexion velocity,
+at ``TOE_OFF_VELOCITY_FRACTION`` = 73 % of the swing's peak in the normative curve. A level crossing on a steep
+edge is timed well (a 10 % error in the level moves it by ~10 ms) and uses only the edge next to toe off, nothing
+from later in the swing; the extrapolation above is the fallback when the edge has no sample below the level.
+Measured (bench/validate_gait.py; docs/thigh_events.md): real trial, toe-off bias -81 -> +18 ms; simulated kits,
+FC MAE 3 -> 5 ms (105 steps/min) and 4 -> 9 ms (84 steps/min); under an imposed stance asymmetry the simulator's
+thigh curve (each leg's stance and swing stretched apart) moves the crossing by +-5 ms per leg at |SI| 8-10 %,
+so simulated SIs read ~15 % large. Rejected: the velocity's zero crossing (peak extension, Strick et al. 2024's
+toe-off cue), a flat extremum, 40-110 ms before toe off on the real trial and moved by short steps; the largest
+thigh angular acceleration, 27 ms before real toe off but 45-50 ms before it on the normative curve.
+
+CAVEAT: the landmark phases and the toe-off level come from the normative curve that the simulator's default
+walker also uses, so accuracy on that walker (bench/RESULTS.md) is an optimistic bound; its older walkers add a
+per-walker lag of toe off against the thigh curve (simulator.walkers) that no thigh feature can see. On the real
+trial, initial contacts of straight walking lie within ~50 ms of optical capture. One trial cannot tell a speed
+effect from this walker's style; bench/validate_gait.py scores every real trial, and the pipeline checks each
+contact against the pelvis (analytics.algorithms.stride_checks).
 
 Swing peaks are found as peaks of the 15 Hz low-passed flexion velocity above ``MIN_SWING_PEAK_DPS`` whose
 positive lobe (from the last - to + zero crossing before the peak to the first + to - after it) sweeps the thigh
@@ -56,6 +69,10 @@ from analytics.errors import InvalidSignal
 PHASE_TOE_OFF = 0.60
 PHASE_SWING_PEAK = 0.684
 PHASE_PEAK_FLEXION = 0.893
+TOE_OFF_VELOCITY_FRACTION = 0.73
+"""Thigh flexion velocity at toe off as a fraction of its mid-swing peak, on the normative curve the phases above
+come from (0.732: Perry & Burnfield 2010; Winter 2009; tests/algorithms/test_thigh_toe_off.py checks it against
+the simulator's copy of that curve). Toe off is placed where the rising velocity crosses it (module docstring)."""
 MIN_SWING_PEAK_DPS = 50.0
 """Smallest mid-swing flexion velocity (deg/s) counted as a swing: a ~35 deg swing over ~0.45 s averages
 ~80 deg/s and peaks at about twice that; very slow walkers still exceed 50."""
@@ -151,6 +168,22 @@ def detect_thigh_events(
     a, b = ws[z - 1], ws[z]
     t_flex = (z - 1 + a / (a - b)) / fs
     rate = (PHASE_PEAK_FLEXION - PHASE_SWING_PEAK) / (t_flex - t_peak)
-    toe_off = t_peak - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate
+    toe_off = _rising_crossing_s(ws, peaks, prev_neg[peaks], fs)
+    extrapolated = t_peak - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate
+    toe_off = np.where(np.isfinite(toe_off), toe_off, extrapolated)
     ic = t_flex + (1.0 - PHASE_PEAK_FLEXION) / rate
     return ThighEvents(toe_off, ic, t_peak)
+
+
+def _rising_crossing_s(ws: np.ndarray, peaks: np.ndarray, lobe_start: np.ndarray, fs: float) -> np.ndarray:
+    """Time (s) at which the flexion velocity, rising towards each swing peak, last crosses
+    ``TOE_OFF_VELOCITY_FRACTION`` of that peak (linear interpolation); NaN when it never was below it inside the
+    peak's positive lobe."""
+    out = np.full(peaks.size, np.nan)
+    for k, (p, start) in enumerate(zip(peaks.tolist(), lobe_start.tolist(), strict=True)):
+        level = TOE_OFF_VELOCITY_FRACTION * ws[p]
+        below = np.flatnonzero(ws[start + 1 : p] < level) if start >= 0 else np.zeros(0, dtype=np.int64)
+        if below.size:
+            i = start + 1 + int(below[-1])
+            out[k] = (i + (level - ws[i]) / (ws[i + 1] - ws[i])) / fs
+    return out

@@ -100,8 +100,13 @@ def stance_asymmetry_evidence(
     gate: dict[str, Any] | None,
     contacts_dropped: int,
     sides_trusted: bool,
+    *,
+    sampling_ci: list[float] | None = None,
+    timing_pp: float | None = None,
 ) -> dict[str, Any]:
-    """What the session's stance-time asymmetry rests on (optional gaitsym.result/1 field)."""
+    """What the session's stance-time asymmetry rests on (optional gaitsym.result/1 field). ``si_ci95_pct`` is the
+    interval shown; ``sampling_ci`` (the bootstrap over strides alone) and ``timing_pp`` (the half-width event
+    timing adds, stride_checks.honest_si_interval) say what it is made of."""
     own_si, cross_si = summary.pop("_cross_check")
     sources = {b["source"] for b in bouts}
     source = {frozenset(): None, frozenset({"thigh"}): "thigh+pelvis", frozenset({"pelvis"}): "pelvis"}.get(
@@ -126,6 +131,8 @@ def stance_asymmetry_evidence(
         "contacts_dropped": contacts_dropped,
         "min_strides_per_side": MIN_STRIDES_PER_SIDE,
         "si_ci95_pct": block.get("si_ci95_pct"),
+        "si_ci95_sampling_pct": sampling_ci if block.get("si_ci95_pct") is not None else None,
+        "event_timing_pp": timing_pp if block.get("si_ci95_pct") is not None else None,
         "cross_check": None
         if own_si is None and cross_si is None
         else {

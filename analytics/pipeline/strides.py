@@ -1,7 +1,8 @@
 """Step 5 of the analysis: strides per side with stance, swing and step time and the pelvic drop relative to
 standing; strides that break a plausibility rule (stride_checks.stride_problems) are flagged and excluded; the
-summary rule (analytics.results) per session and per bout, with a bootstrap CI of SI (per bout only with
-MIN_STRIDES_PER_SIDE strides a side); the session's stance and step numbers withheld when too few strides survive
+summary rule (analytics.results) per session and per bout, with a 95 % interval of the stance SI (per bout only
+with MIN_STRIDES_PER_SIDE strides a side): the bootstrap over strides widened by what event timing adds
+(stride_checks.honest_si_interval); the session's stance and step numbers withheld when too few strides survive
 or the thigh and pelvis events disagree (asymmetry_gate)."""
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from analytics.algorithms.stride_checks import (
     STRIDE_FLAGS,
     WITHHELD_SOURCES_DISAGREE,
     bout_rhythm_s,
+    event_timing_pp,
+    honest_si_interval,
     stride_problems,
+    uneven_scatter_pp,
 )
 from analytics.pipeline.asymmetry_gate import (
     SIDE_LABELLED,
@@ -116,6 +120,7 @@ def summarise_gait(
             )
             for metric in ASYMMETRY_METRICS
         }
+    sampling_ci, timing_pp = _event_timing_intervals(summary, bouts, strides)
     if not sides_trusted:
         withhold_side_labelled(summary, bouts, strides)
         withheld.extend(p for p in SIDE_LABELLED if p not in withheld)
@@ -127,7 +132,7 @@ def summarise_gait(
         withheld.extend(p for p in STEP_AND_STANCE if p not in withheld)
         flags.add(gate["code"], "withheld", gate["message"])
     summary["stance_asymmetry_evidence"] = stance_asymmetry_evidence(
-        summary, strides, bouts, gate, contacts_dropped, sides_trusted
+        summary, strides, bouts, gate, contacts_dropped, sides_trusted, sampling_ci=sampling_ci, timing_pp=timing_pp
     )
     if any(b["source"] == "pelvis" for b in bouts):
         flags.add(
@@ -152,6 +157,41 @@ def summarise_gait(
         summary=summary,
     )
     return GaitStep(gait, obliquity)
+
+
+def _event_timing_intervals(
+    summary: dict[str, Any], bouts: list[dict[str, Any]], strides: list[dict[str, Any]]
+) -> tuple[list[float] | None, float | None]:
+    """Widen the stance SI's bootstrap intervals (session and bouts) by what event timing adds
+    (stride_checks.event_timing_pp: thigh bouts were cross-checked by the pelvis, whose SI difference from theirs
+    over the session's thigh bouts counts in); the session's bootstrap-only interval and its timing term (pp)."""
+    own_si, cross_si = summary["_cross_check"]
+    discrepancy = None if own_si is None or cross_si is None else own_si - cross_si
+    all_thigh = bool(bouts) and all(b["source"] == "thigh" for b in bouts)
+    session = summary["asymmetry"]["stance_time_s"]
+    sampling = session.get("si_ci95_pct")
+    timing = None
+    blocks = [(session, all_thigh)] + [(b["asymmetry"]["stance_time_s"], b["source"] == "thigh") for b in bouts]
+    shares: dict[str, list[float]] = {"left": [], "right": []}
+    stride_times = []
+    for stride in strides:
+        length = stride["end_s"] - stride["start_s"]
+        if stride["included"] and length > 0 and stride["stance_time_s"] is not None:
+            shares[stride["side"]].append(stride["stance_time_s"] / length)
+            stride_times.append(length)
+    for block, checked in blocks:
+        ci, si = block.get("si_ci95_pct"), block.get("si_pct")
+        if ci is None or si is None or block["left"] is None or block["right"] is None:
+            continue
+        mean_stance = 0.5 * (block["left"] + block["right"])
+        term = event_timing_pp(si, mean_stance, cross_checked=checked, cross_check_pp=discrepancy)
+        if stride_times:
+            scatter = uneven_scatter_pp(shares["left"], shares["right"], float(np.median(stride_times)), mean_stance)
+            term = float(np.hypot(term, scatter))
+        block["si_ci95_pct"] = honest_si_interval(si, ci, term)
+        if block is session:
+            timing = term
+    return (None if sampling is None else list(sampling)), timing
 
 
 def _exclude_implausible(strides: list[dict[str, Any]], ics: list[dict[str, Any]]) -> dict[str, int]:

@@ -3,18 +3,25 @@ with known answers: a steady walk, a duplicate contact in a stance, a missed con
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from analytics.algorithms.stride_checks import (
     MIN_STRIDES_PER_SIDE,
+    PELVIS_SIDE_TIMING_ERROR_S,
+    SIDE_TIMING_ERROR_FLOOR_S,
     WITHHELD_SOURCES_DISAGREE,
     WITHHELD_TOO_FEW_STRIDES,
     asymmetry_verdict,
     bout_rhythm_s,
     confirm_contacts,
+    event_timing_pp,
+    honest_si_interval,
     median_step_s,
     stride_problems,
+    uneven_scatter_pp,
 )
 from analytics.errors import InvalidSignal
 
@@ -164,3 +171,32 @@ def test_a_stride_that_does_not_end_after_it_starts_is_flagged_not_refused():
     )
     assert "not_a_stride" in problems[1]
     assert "not_a_stride" not in problems[0] and "not_a_stride" not in problems[2]
+
+
+def test_the_interval_shown_adds_event_timing_to_the_bootstrap():
+    # the bootstrap over strides cannot see an error every stride of a side shares; with a 0.8 s stance the
+    # pelvis-alone side term is 1.96 x 100 x 0.025 / 0.8 = 6.1 pp, the cross-checked floor 1.5 pp
+    alone = event_timing_pp(0.0, 0.8, cross_checked=False)
+    checked = event_timing_pp(0.0, 0.8, cross_checked=True)
+    assert alone == pytest.approx(1.96 * 100 * PELVIS_SIDE_TIMING_ERROR_S / 0.8)
+    assert checked == pytest.approx(1.96 * 100 * SIDE_TIMING_ERROR_FLOOR_S / 0.8)
+    # the two sources' own disagreement counts where there is a cross-check; a common error scales with the SI
+    assert event_timing_pp(0.0, 0.8, cross_checked=True, cross_check_pp=4.0) == pytest.approx(math.hypot(checked, 4.0))
+    assert event_timing_pp(10.0, 0.8, cross_checked=True) > checked
+    lo, hi = honest_si_interval(5.0, [4.5, 5.6], alone)
+    assert lo == pytest.approx(5.0 - math.hypot(0.5, alone)) and hi == pytest.approx(5.0 + math.hypot(0.6, alone))
+    # a percentile interval that misses its own estimate never shrinks
+    assert honest_si_interval(5.0, [5.2, 6.0], 0.0) == [5.0, 6.0]
+    with pytest.raises(InvalidSignal):
+        honest_si_interval(5.0, [6.0, 4.0], 1.0)
+    with pytest.raises(InvalidSignal):
+        event_timing_pp(5.0, 0.0, cross_checked=False)
+
+
+def test_one_leg_scattering_over_two_toe_off_cues_widens_the_interval():
+    rng = np.random.default_rng(1)
+    tight = 0.64 + 0.005 * rng.standard_normal(40)
+    two_cues = np.where(np.arange(40) % 3 == 0, 0.56, 0.63) + 0.005 * rng.standard_normal(40)
+    assert uneven_scatter_pp(tight, tight + 0.001, 1.4, 0.9) < 0.5
+    assert uneven_scatter_pp(tight, two_cues, 1.4, 0.9) > 5.0  # 0.07 of a 1.4 s stride, a third of the strides
+    assert uneven_scatter_pp(tight[:4], two_cues[:4], 1.4, 0.9) == 0.0  # too few strides to judge

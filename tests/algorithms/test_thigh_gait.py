@@ -13,6 +13,7 @@ from analytics.algorithms.thigh_events import (
     PHASE_PEAK_FLEXION,
     PHASE_SWING_PEAK,
     PHASE_TOE_OFF,
+    TOE_OFF_VELOCITY_FRACTION,
     detect_thigh_events,
 )
 from analytics.errors import InsufficientData, InvalidSignal
@@ -43,7 +44,11 @@ def _phase_walk(stance_frac: float = 0.6):
         -60.0 * np.sin(np.pi * np.mod(phase - pz, 1.0) / (1.0 - 2 * (pz - pa))).clip(0),
     )
     ic = (k[np.r_[True, np.diff(k) > 0]] * STRIDE_S)[1:]
-    to = ic - STRIDE_S + stance_frac * STRIDE_S
+    # toe off as the detector defines it: where the rising velocity crosses TOE_OFF_VELOCITY_FRACTION of the peak
+    # (this quarter cosine is not the normative curve: there it lies ~17 ms before the phase's 0.6)
+    crossing = pa - (pz - pa) * np.arccos(TOE_OFF_VELOCITY_FRACTION) / (0.5 * np.pi)
+    assert crossing < PHASE_TOE_OFF
+    to = ic - STRIDE_S + crossing / PHASE_TOE_OFF * stance_frac * STRIDE_S
     return t, w, ic, to
 
 
