@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from gaitsym_common.mqtt.local_broker import BrokerUnavailable, LocalMosquitto, free_port
 from gaitsym_common.mqtt.local_broker import find_mosquitto as _find
+from gaitsym_common.processes import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
-__all__ = ["MOSQUITTO_CONF", "ROOT", "Mosquitto", "ServerUnavailable", "find_mosquitto", "free_port"]
+__all__ = ["MOSQUITTO_CONF", "ROOT", "Mosquitto", "ServerUnavailable", "find_mosquitto", "free_port", "killed_after"]
+
+Server = TypeVar("Server", bound=ManagedProcess)
 
 
 class ServerUnavailable(RuntimeError):
@@ -54,3 +59,12 @@ class Mosquitto(LocalMosquitto):
         except BrokerUnavailable as exc:
             raise ServerUnavailable(str(exc)) from exc
         return self
+
+
+def killed_after(server: Server) -> Iterator[Server]:
+    """A fixture's body (``yield from killed_after(Mosquitto(folder).start())``): the started server, killed
+    (SIGKILL) when the fixture ends, whatever the test did to it."""
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -1,10 +1,14 @@
-"""Session-wide test settings: nothing a test runs may write into the working tree or the user's home."""
+"""Session-wide test settings: nothing a test runs may write into the working tree or the user's home. And the
+fixture every folder that talks MQTT uses: `mosquitto`, a broker from the project's conf per test, killed after."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from testing.servers import Mosquitto, killed_after
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -13,3 +17,8 @@ def _state_dir_outside_the_repository(tmp_path_factory: pytest.TempPathFactory) 
     mp.setenv("GAITSYM_STATE_DIR", str(tmp_path_factory.mktemp("gaitsym-state")))
     yield
     mp.undo()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    yield from killed_after(Mosquitto(tmp_path / "mosquitto").start())

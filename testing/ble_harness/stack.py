@@ -33,10 +33,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import BusType, DBusError
 from dbus_fast.aio import MessageBus
 
 from firmware_protocol.sensor_info import PLACEMENTS
+from testing.ble_peripheral.bluez_gatt import call_bluez
 from testing.ble_peripheral.control import KitControlClient
 
 __all__ = ["BleStack", "StackError"]
@@ -268,28 +269,12 @@ class BleStack:
         self.check_alive()
         bus = await self.connect_bus()
         try:
-            reply = await bus.call(
-                Message(
-                    destination="org.bluez",
-                    path="/",
-                    interface="org.freedesktop.DBus.ObjectManager",
-                    member="GetManagedObjects",
-                )
-            )
-            assert reply is not None and reply.message_type == MessageType.METHOD_RETURN, reply
-            for path, ifaces in reply.body[0].items():
+            (objects,) = await call_bluez(bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
+            for path, ifaces in objects.items():
                 if "org.bluez.Device1" in ifaces:
                     adapter = path.rsplit("/", 1)[0]
-                    await bus.call(
-                        Message(
-                            destination="org.bluez",
-                            path=adapter,
-                            interface="org.bluez.Adapter1",
-                            member="RemoveDevice",
-                            signature="o",
-                            body=[path],
-                        )
-                    )
+                    with contextlib.suppress(DBusError):  # gone already: nothing to remove
+                        await call_bluez(bus, adapter, "org.bluez.Adapter1", "RemoveDevice", "o", (path,))
             if self.start_kit:
                 control = KitControlClient(bus)
                 for placement in self.placements + (("neighbour",) if self.neighbour else ()):

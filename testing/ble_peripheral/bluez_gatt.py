@@ -16,7 +16,7 @@ and cuts notifications to MTU - 3 bytes as a real stack does, so small-MTU behav
 """
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from dbus_fast import BusType, DBusError, Message, MessageType, Variant
@@ -26,7 +26,7 @@ from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_method, dbu
 
 from firmware_protocol.gatt import Characteristic, GattProfile, Service
 
-__all__ = ["DEFAULT_ATT_MTU", "Advertisement", "CharacteristicHandler", "GattApplication", "call_bluez"]
+__all__ = ["DEFAULT_ATT_MTU", "Advertisement", "CharacteristicHandler", "GattApplication", "call_bluez", "call_dbus"]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,17 @@ class CharacteristicHandler:
 
 async def call_bluez(bus: MessageBus, path: str, interface: str, member: str, signature: str = "", body: Any = ()):
     """Call org.bluez `interface.member` on `path`; raises DBusError on an error reply. Returns the body."""
+    return await call_dbus(bus, BLUEZ, path, interface, member, signature, body)
+
+
+async def call_dbus(
+    bus: MessageBus, destination: str, path: str, interface: str, member: str, signature: str = "", body: Any = ()
+) -> Any:
+    """Call `interface.member` on `path` of the bus name `destination`; raises DBusError on an error reply.
+    Returns the reply's body (a list)."""
     reply = await bus.call(
         Message(
-            destination=BLUEZ,
+            destination=destination,
             path=path,
             interface=interface,
             member=member,
@@ -187,38 +195,28 @@ def _unwrap(options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.value if isinstance(v, Variant) else v) for k, v in options.items()}
 
 
-class GattApplication:
-    """The profile's services and characteristics as D-Bus objects under `root_path`."""
+class _AdapterRegistration:
+    """D-Bus objects registered with one BlueZ manager of an adapter (GattManager1 applications,
+    LEAdvertisingManager1 advertisements) under `path`: exported before they are registered, unexported after
+    they are unregistered, even when BlueZ refuses the unregister."""
 
-    def __init__(self, profile: GattProfile, root_path: str, handlers: Mapping[str, CharacteristicHandler]) -> None:
-        self.profile = profile
-        self.root_path = root_path
-        self.characteristics: dict[str, CharacteristicObject] = {}
-        self._objects: list[tuple[str, ServiceInterface]] = []
-        for si, service in enumerate(profile.services):
-            service_path = f"{root_path}/service{si}"
-            self._objects.append((service_path, _ServiceObject(service)))
-            for ci, characteristic in enumerate(service.characteristics):
-                handler = handlers.get(characteristic.name, CharacteristicHandler())
-                obj = CharacteristicObject(characteristic, service_path, handler)
-                self.characteristics[characteristic.name] = obj
-                self._objects.append((f"{service_path}/char{ci}", obj))
+    def __init__(self, manager: str, kind: str, path: str, objects: Sequence[tuple[str, ServiceInterface]]) -> None:
+        self._manager = manager
+        self._kind = kind
+        """What the manager's Register<kind> / Unregister<kind> methods take: Application, Advertisement."""
+        self._path = path
+        self._objects = objects
         self._bus: MessageBus | None = None
         self._adapter_path = ""
 
-    def export(self, bus: MessageBus) -> None:
-        for path, obj in self._objects:
-            bus.export(path, obj)
-
-    def unexport(self, bus: MessageBus) -> None:
-        for path, obj in self._objects:
-            bus.unexport(path, obj)
+    @property
+    def registered(self) -> bool:
+        return self._bus is not None
 
     async def register(self, bus: MessageBus, adapter_path: str) -> None:
-        self.export(bus)
-        await call_bluez(
-            bus, adapter_path, "org.bluez.GattManager1", "RegisterApplication", "oa{sv}", (self.root_path, {})
-        )
+        for path, obj in self._objects:
+            bus.export(path, obj)
+        await call_bluez(bus, adapter_path, self._manager, f"Register{self._kind}", "oa{sv}", (self._path, {}))
         self._bus, self._adapter_path = bus, adapter_path
 
     async def unregister(self) -> None:
@@ -226,11 +224,40 @@ class GattApplication:
             return
         bus, self._bus = self._bus, None
         try:
-            await call_bluez(
-                bus, self._adapter_path, "org.bluez.GattManager1", "UnregisterApplication", "o", (self.root_path,)
-            )
+            await call_bluez(bus, self._adapter_path, self._manager, f"Unregister{self._kind}", "o", (self._path,))
         finally:
-            self.unexport(bus)
+            for path, obj in self._objects:
+                bus.unexport(path, obj)
+
+
+class GattApplication:
+    """The profile's services and characteristics as D-Bus objects under `root_path`."""
+
+    def __init__(self, profile: GattProfile, root_path: str, handlers: Mapping[str, CharacteristicHandler]) -> None:
+        self.profile = profile
+        self.root_path = root_path
+        self.characteristics: dict[str, CharacteristicObject] = {}
+        objects: list[tuple[str, ServiceInterface]] = []
+        for si, service in enumerate(profile.services):
+            service_path = f"{root_path}/service{si}"
+            objects.append((service_path, _ServiceObject(service)))
+            for ci, characteristic in enumerate(service.characteristics):
+                handler = handlers.get(characteristic.name, CharacteristicHandler())
+                obj = CharacteristicObject(characteristic, service_path, handler)
+                self.characteristics[characteristic.name] = obj
+                objects.append((f"{service_path}/char{ci}", obj))
+        self._registration = _AdapterRegistration("org.bluez.GattManager1", "Application", root_path, objects)
+
+    async def register(self, bus: MessageBus, adapter_path: str) -> None:
+        await self._registration.register(bus, adapter_path)
+
+    async def unregister(self) -> None:
+        """Unregister and unexport; every subscription ends (as a link loss would)."""
+        if not self._registration.registered:
+            return
+        try:
+            await self._registration.unregister()
+        finally:
             for obj in self.characteristics.values():
                 if obj.notifying:
                     obj.notifying = False
@@ -249,8 +276,9 @@ class Advertisement(ServiceInterface):
         self.local_name = local_name
         self.service_uuids = list(service_uuids)
         self.counter = 0
-        self._bus: MessageBus | None = None
-        self._adapter_path = ""
+        self._registration = _AdapterRegistration(
+            "org.bluez.LEAdvertisingManager1", "Advertisement", path, [(path, self)]
+        )
 
     def _service_data(self) -> dict[str, Variant]:
         return {self.service_uuids[0]: Variant("ay", bytes((self.counter,)))}
@@ -285,22 +313,10 @@ class Advertisement(ServiceInterface):
         return True
 
     async def register(self, bus: MessageBus, adapter_path: str) -> None:
-        bus.export(self.path, self)
-        await call_bluez(
-            bus, adapter_path, "org.bluez.LEAdvertisingManager1", "RegisterAdvertisement", "oa{sv}", (self.path, {})
-        )
-        self._bus, self._adapter_path = bus, adapter_path
+        await self._registration.register(bus, adapter_path)
 
     async def unregister(self) -> None:
-        if self._bus is None:
-            return
-        bus, self._bus = self._bus, None
-        try:
-            await call_bluez(
-                bus, self._adapter_path, "org.bluez.LEAdvertisingManager1", "UnregisterAdvertisement", "o", (self.path,)
-            )
-        finally:
-            bus.unexport(self.path, self)
+        await self._registration.unregister()
 
 
 async def connect_system_bus() -> MessageBus:

@@ -19,17 +19,8 @@ sensor) whose GATT server negotiates at most MTU bytes and streams 10 samples pe
 its notifications are truncated to MTU - 3 bytes, as real stacks do. It starts switched OFF (so pairing the
 kit finds one sensor per placement) until a `power` command switches it on.
 
-Three Bumble 0.0.236 limitations are handled here without patching Bumble (found running the real BlueZ in
-the BLE VM test, tests/ble_vm):
-- `KitLink.send_acl_data` stamps LE ACL data with the sending connection's own address (Bumble's `LocalLink`
-  uses the controller's current random address, which the kernel may have set to something else before it
-  connected with its public address, so the peer found no connection for the data);
-- every controller (`KitController`) advertises `LEGACY_LE_FEATURES` (no extended advertising, no LL privacy):
-  with those features the kernel waits for an LE Enhanced Connection Complete event Bumble's controller never
-  sends;
-- a third one met here: Bumble's link controller answers an active scan with the advertising data again instead
-  of the scan response data, so the advertised name (which does not fit the advertising data next to the
-  128-bit service UUID) never arrived; `KitController` reports the advertiser's scan response data.
+The Bumble link and controllers that carry it, with the Bumble limitations they work around, are in
+`bumble_link.py`.
 """
 
 from __future__ import annotations
@@ -49,7 +40,7 @@ from typing import Any
 from bumble import hci
 from bumble.controller import Controller
 from bumble.core import UUID as BumbleUUID
-from bumble.core import AdvertisingData, PhysicalTransport
+from bumble.core import AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic as BumbleCharacteristic
 from bumble.gatt import CharacteristicValue
@@ -61,33 +52,15 @@ from bumble.transport.common import AsyncPipeSink
 from firmware_protocol.gatt import PROFILE, GattProfile, Property, advertised_name
 from firmware_protocol.sensor_info import Placement
 
+from .bumble_link import KitLink, legacy_controller
 from .kit import DEFAULT_IDENTITIES
 from .samples import SampleSource, SineSource, StillSource
 from .sensor import EmulatedSensor, SensorIdentity
+from .streaming import due_packets, stop_tasks
 
-__all__ = [
-    "LEGACY_LE_FEATURES",
-    "MTU_TEST_IDENTITY",
-    "BumbleKit",
-    "BumbleSensor",
-    "KitController",
-    "KitLink",
-    "build_gatt_services",
-    "legacy_controller",
-    "main",
-]
+__all__ = ["MTU_TEST_IDENTITY", "BumbleKit", "BumbleSensor", "build_gatt_services", "main"]
 
 log = logging.getLogger(__name__)
-
-LEGACY_LE_FEATURES = (
-    hci.LeFeatureMask.LE_ENCRYPTION
-    | hci.LeFeatureMask.CONNECTION_PARAMETERS_REQUEST_PROCEDURE
-    | hci.LeFeatureMask.EXTENDED_REJECT_INDICATION
-    | hci.LeFeatureMask.PERIPHERAL_INITIATED_FEATURE_EXCHANGE
-    | hci.LeFeatureMask.LE_PING
-    | hci.LeFeatureMask.LE_DATA_PACKET_LENGTH_EXTENSION
-)
-"""A Bluetooth 4.2-style LE feature set: the kernel then uses legacy connection-complete events."""
 
 MTU_TEST_IDENTITY = SensorIdentity(serial="GS1-MTU-0004", placement=Placement.PELVIS, boot_epoch=99)
 """The fourth sensor of ``--small-mtu-sensor``."""
@@ -95,75 +68,6 @@ MTU_TEST_IDENTITY = SensorIdentity(serial="GS1-MTU-0004", placement=Placement.PE
 _SENSOR_ADDRESSES = ("C0:5A:17:00:00:01", "C0:5A:17:00:00:02", "C0:5A:17:00:00:03", "C0:5A:17:00:00:04")
 """Random static addresses (two top bits set) of the emulated sensors, in identity order."""
 VHCI_PUBLIC_ADDRESS = "F0:5A:17:00:00:AA"
-
-
-class KitLink(LocalLink):
-    """Bumble's in-process link, stamping LE ACL data with the sending connection's own address."""
-
-    def send_acl_data(
-        self,
-        sender_controller: Controller,
-        destination_address: hci.Address,
-        transport: PhysicalTransport,
-        data: bytes,
-    ) -> None:
-        if transport == PhysicalTransport.LE:
-            connection = sender_controller.le_connections.get(destination_address)
-            destination = self.find_le_controller(destination_address)
-            if connection is not None and destination is not None:
-                source_address = connection.self_address
-                asyncio.get_running_loop().call_soon(destination.on_link_acl_data, source_address, transport, data)
-                return
-        super().send_acl_data(sender_controller, destination_address, transport, data)
-
-
-class KitController(Controller):
-    """A Bumble controller advertising `LEGACY_LE_FEATURES` whose scan responses carry the advertiser's
-    scan response data (Bumble's link controller reports the advertising data a second time instead)."""
-
-    def __init__(self, name: str, link: LocalLink, **kwargs: Any) -> None:
-        super().__init__(name, link=link, **kwargs)
-        self.le_features = LEGACY_LE_FEATURES
-
-    def _scan_response_of(self, address: hci.Address) -> bytes | None:
-        for c in self.link.controllers:
-            advertiser = c.le_legacy_advertiser
-            if c is not self and advertiser.enabled and advertiser.address == address:
-                return bytes(advertiser.scan_response_data)
-        return None
-
-    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
-        # Bumble's version formats every packet for a debug log even when it is off: half the kit's CPU at
-        # 100 notifications/s per sensor, which under software emulation made the kernel's 2 s HCI command
-        # timeout fire.
-        if isinstance(packet, hci.HCI_Command):
-            self.on_hci_command_packet(packet)
-        elif isinstance(packet, hci.HCI_AclDataPacket):
-            self.on_hci_acl_data_packet(packet)
-        else:
-            super().on_hci_packet(packet)
-
-    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
-        if isinstance(packet, hci.HCI_LE_Advertising_Report_Event):
-            reports = []
-            for r in packet.reports:
-                data = r.data
-                if r.event_type == hci.HCI_LE_Advertising_Report_Event.EventType.SCAN_RSP:
-                    scan_response = self._scan_response_of(r.address)
-                    data = r.data if scan_response is None else scan_response
-                reports.append(
-                    hci.HCI_LE_Advertising_Report_Event.Report(
-                        event_type=r.event_type, address_type=r.address_type, address=r.address, data=data, rssi=r.rssi
-                    )
-                )
-            packet = hci.HCI_LE_Advertising_Report_Event(reports)
-        if self.host:  # Bumble's send_hci_packet minus the eagerly formatted debug log
-            asyncio.get_running_loop().call_soon(self.host.on_packet, bytes(packet))
-
-
-def legacy_controller(name: str, link: LocalLink, **kwargs: Any) -> Controller:
-    """A `KitController` on `link`."""
-    return KitController(name, link, **kwargs)
 
 
 def _permissions(properties: Sequence[Property]) -> BumbleCharacteristic.Permissions:
@@ -338,19 +242,11 @@ class BumbleSensor:
         """Notify due IMU packets while streaming and subscribed; sleep until the next one is due."""
         imu = self.characteristics["imu_data"]
         while True:
-            due = self.sensor.next_due_ns()
-            connection = self.connection
-            if due is None or connection is None or not self.subscribed:
-                self._wake_event.clear()
-                await self._wake_event.wait()
+            connection = self.connection if self.subscribed else None
+            packets = await due_packets(self.sensor, self._wake_event, link_ready=connection is not None)
+            if connection is None:  # nothing was taken: packets are due only to a subscribed link
                 continue
-            delay_s = (due - time.monotonic_ns()) / 1e9
-            if delay_s > 0:
-                self._wake_event.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_event.wait(), delay_s)
-                continue
-            for packet in self.sensor.take_due(time.monotonic_ns()):
+            for packet in packets:
                 try:
                     await self.device.notify_subscriber(connection, imu, packet.data)
                     self.notifications_sent += 1
@@ -440,12 +336,7 @@ class BumbleKit:
             self._tasks.append(asyncio.create_task(s.stream(), name=f"stream-{s.serial}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await stop_tasks(self._tasks)
 
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         cmd = request.get("cmd")

@@ -7,11 +7,12 @@ bleak is the central). Send times are host `time.monotonic_ns` (ns, CLOCK_MONOTO
 
 from typing import Annotated, Any
 
-from dbus_fast import DBusError, Message, MessageType, Variant
+from dbus_fast import DBusError, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusSignature
 from dbus_fast.service import ServiceInterface, dbus_method
 
+from .bluez_gatt import call_dbus
 from .kit import VirtualBleKit
 
 __all__ = ["BUS_NAME", "CONTROL_INTERFACE", "KitControlClient", "export_kit_control"]
@@ -103,20 +104,8 @@ class KitControlClient:
         self.bus = bus
 
     async def _call(self, placement: str, member: str, signature: str = "", body: tuple[Any, ...] = ()) -> Any:
-        reply = await self.bus.call(
-            Message(
-                destination=BUS_NAME,
-                path=_PATH.format(placement),
-                interface=CONTROL_INTERFACE,
-                member=member,
-                signature=signature,
-                body=list(body),
-            )
-        )
-        assert reply is not None
-        if reply.message_type == MessageType.ERROR:
-            raise DBusError(reply.error_name or "org.freedesktop.DBus.Error.Failed", str(reply.body))
-        return reply.body[0] if reply.body else None
+        reply = await call_dbus(self.bus, BUS_NAME, _PATH.format(placement), CONTROL_INTERFACE, member, signature, body)
+        return reply[0] if reply else None
 
     async def state(self, placement: str) -> dict[str, Any]:
         raw = await self._call(placement, "GetState")

@@ -35,6 +35,7 @@ from firmware_protocol.sensor_info import Placement
 from .bluez_gatt import DEFAULT_ATT_MTU, Advertisement, CharacteristicHandler, GattApplication, call_bluez
 from .samples import SampleSource, StillSource
 from .sensor import EmulatedSensor, Malformation, SensorIdentity
+from .streaming import due_packets, stop_tasks
 
 __all__ = [
     "ADVERTISEMENT_BUMP_S",
@@ -64,28 +65,26 @@ NEIGHBOUR_IDENTITY = SensorIdentity(serial="GS1-PLV-0904", placement=Placement.P
 other serial. The kit serves it powered off until a test powers it on."""
 
 
-class _ImuHandler(CharacteristicHandler):
+class _SensorHandler(CharacteristicHandler):
+    """A characteristic of one sensor; what it does goes to the sensor's current firmware model."""
+
     def __init__(self, owner: EmulatedBleSensor) -> None:
         self.owner = owner
 
+
+class _ImuHandler(_SensorHandler):
     def notifying_changed(self, notifying: bool) -> None:
         if not notifying:
             self.owner.sensor.stop_streaming()  # link loss / unsubscribe stops streaming, as on the firmware
         self.owner.wake()
 
 
-class _InfoHandler(CharacteristicHandler):
-    def __init__(self, owner: EmulatedBleSensor) -> None:
-        self.owner = owner
-
+class _InfoHandler(_SensorHandler):
     def read(self, options: dict[str, Any]) -> bytes:
         return self.owner.sensor.sensor_info()
 
 
-class _ControlHandler(CharacteristicHandler):
-    def __init__(self, owner: EmulatedBleSensor) -> None:
-        self.owner = owner
-
+class _ControlHandler(_SensorHandler):
     def write(self, value: bytes, options: dict[str, Any]) -> None:
         reply = self.owner.sensor.handle_control(value)
         self.owner.control_replies += 1
@@ -94,10 +93,7 @@ class _ControlHandler(CharacteristicHandler):
         self.owner.wake()
 
 
-class _BatteryHandler(CharacteristicHandler):
-    def __init__(self, owner: EmulatedBleSensor) -> None:
-        self.owner = owner
-
+class _BatteryHandler(_SensorHandler):
     def read(self, options: dict[str, Any]) -> bytes:
         return self.owner.sensor.battery_level()
 
@@ -180,18 +176,7 @@ class EmulatedBleSensor:
         """Send due IMU packets while streaming and subscribed; sleeps until the next one is due."""
         imu = self.app.characteristics["imu_data"]
         while True:
-            due = self.sensor.next_due_ns()
-            if due is None or not imu.notifying:
-                self._wake_event.clear()
-                await self._wake_event.wait()
-                continue
-            delay_s = (due - time.monotonic_ns()) / 1e9
-            if delay_s > 0:
-                self._wake_event.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_event.wait(), delay_s)
-                continue
-            for packet in self.sensor.take_due(time.monotonic_ns()):
+            for packet in await due_packets(self.sensor, self._wake_event, link_ready=imu.notifying):
                 if imu.notify(packet.data):
                     self.send_log.append((packet.sequence, time.monotonic_ns()))
                     if packet.malformed:
@@ -255,12 +240,7 @@ class VirtualBleKit:
         self._tasks.append(asyncio.create_task(self._bump_advertisements(), name="advertisement-bump"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await stop_tasks(self._tasks)
         for ble in self.sensors.values():
             with contextlib.suppress(Exception):
                 await ble.power_off()

@@ -1,6 +1,6 @@
 """One emulated gaitsym sensor's firmware behaviour, independent of the BLE stack that carries it.
 
-Used by the BlueZ/bluezoo kit here and meant for a later Bumble kit: the transport calls `handle_control` for
+Used by the BlueZ/bluezoo kit (`kit.py`) and the Bumble kit (`bumble_kit.py`): the transport calls `handle_control` for
 a write to the control characteristic (and notifies the reply it returns), `sensor_info` for a read, and asks
 `next_due_ns` / `take_due` when to send which IMU data packets.
 

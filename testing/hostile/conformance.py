@@ -18,25 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from analytics.stores import open_store
-from analytics.stores.quarantine import Quarantine
 from testing.thirdparty_gateway import ThirdPartyGateway, kit
-from testing.worker.harness import UTC0, WorkerProcess
+from testing.worker.harness import UTC0, WorkerProcess, quarantine_entries
 
 SUBJECT = "T001"
 SampleKey = tuple[str, str, int, int]
 _DESCRIBED = re.compile(r"placement=(\S+) serial=(\S+) boot_epoch=(\d+) seq=(\d+)\.\.(\d+)")
-
-
-def _quarantine_entries(folders: list[Path]) -> list[Any]:
-    entries = []
-    for folder in folders:
-        for path in sorted(folder.rglob("*quarantine*.sqlite")):
-            q = Quarantine(path)
-            try:
-                entries += q.entries()
-            finally:
-                q.close()
-    return entries
 
 
 def _msg_id(line: str) -> str | None:
@@ -103,7 +90,7 @@ def _settle(gateway: ThirdPartyGateway, state: Path, worker: WorkerProcess, prob
     becomes good), re-sending what waits too long."""
     deadline = time.monotonic() + 60.0
     while True:
-        kept = {_msg_id(line) for e in _quarantine_entries([state]) for line in e.lines}
+        kept = {_msg_id(line) for e in quarantine_entries(state) for line in e.lines}
         left = gateway.unacked() - kept
         if not left:
             return
@@ -132,7 +119,7 @@ def _check_samples(gateway: ThirdPartyGateway, store_path: Path, state: Path, ou
                 recorded_gaps.update((s.placement, s.serial, s.boot_epoch, q) for q in range(a, b + 1))
     finally:
         store.close()
-    quarantined, silent = reported_by_quarantine(_quarantine_entries([state]), gateway.sent.samples)
+    quarantined, silent = reported_by_quarantine(quarantine_entries(state), gateway.sent.samples)
     unreported = [k for k in sent_samples if stored[k] == 0 and k not in recorded_gaps and k not in quarantined]
     twice = [k for k, n in stored.items() if n > 1]
     foreign = [k for k in stored if k not in sent_samples]
@@ -201,7 +188,7 @@ def run_conformance(
             expected = sum(len(v) for v in gateway.sent.samples.values())
             deadline = time.monotonic() + 60.0
             while time.monotonic() < deadline and _alive(worker):  # the first copies stored (or set aside)
-                kept = {_msg_id(line) for e in _quarantine_entries([state]) for line in e.lines}
+                kept = {_msg_id(line) for e in quarantine_entries(state) for line in e.lines}
                 held = sum(len(v) for k, v in gateway.sent.samples.items() if k in kept)
                 store = open_store(str(store_path))
                 try:

@@ -30,11 +30,18 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from analytics.stores import open_store
-from analytics.stores.quarantine import Quarantine
 from analytics.worker.decode import batch_samples
 from gaitsym_common.uplink import envelope as env
 from testing.fuzz.poison import imu_packet
-from testing.worker.harness import UTC0, HomeSession, WorkerProcess, home_sessions, stop_gateways, stream
+from testing.worker.harness import (
+    UTC0,
+    HomeSession,
+    WorkerProcess,
+    home_sessions,
+    quarantine_entries,
+    stop_gateways,
+    stream,
+)
 
 HONEST, NEIGHBOUR = "S001", "N001"
 NESTING = 30_000
@@ -193,17 +200,6 @@ def _wait(what: str, done: Any, timeout_s: float, worker: WorkerProcess) -> str 
     return f"{what}: not within {timeout_s:.0f} s"
 
 
-def _quarantined(state: Path) -> list[Any]:
-    entries = []
-    for path in sorted(state.rglob("*quarantine*.sqlite")):
-        q = Quarantine(path)
-        try:
-            entries += q.entries()
-        finally:
-            q.close()
-    return entries
-
-
 @dataclass
 class NeighbourOutcome:
     problems: list[str] = field(default_factory=list)
@@ -335,7 +331,7 @@ def run_neighbour(
         out.worker_alive = worker.proc is not None and worker.proc.poll() is None
         if not out.worker_alive:
             problems.append(f"the worker process is not alive at the end: {worker.log()[-2500:]}")
-        entries = _quarantined(tmp_path / "state")
+        entries = quarantine_entries(tmp_path / "state")
         texts = "\n".join(line for e in entries for line in e.lines)
         missing = [name for name, _, _ in poisons if f'"poison":"{name}"' not in texts]
         out.poison, out.poison_quarantined = len(poisons), len(poisons) - len(missing)

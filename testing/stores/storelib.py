@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analytics.stores.model import RawSamples, samples_from_arrays
 from gaitsym_common.uplink.envelope import ClockMapping
+
+if TYPE_CHECKING:
+    from analytics.recording.io import Recording
 
 T0_UTC_S = float(int(time.time()) // 3600 * 3600 - 3 * 3600)  # a whole hour, within the raw retention
 _subjects = itertools.count(1)
@@ -62,6 +66,44 @@ def batch(
         clock=clock or synced_clock(),
         msg_id=f"raw:{serial}:{boot_epoch}:{seq_first}",
     )
+
+
+def recording_batches(
+    rec: Recording,
+    subject: str,
+    session: str,
+    t0_utc_s: float,
+    serial_of: Callable[[str], str],
+    *,
+    boot_epoch: int = 7,
+    batch_len: int = 100,
+) -> dict[str, list[RawSamples]]:
+    """A recording's samples as a gateway sends them: per placement (its sensor's serial ``serial_of(placement)``),
+    batches of ``batch_len`` samples, sequence = sample index, under one synced clock mapping that puts the first
+    sample at ``t0_utc_s``."""
+    clock = ClockMapping(True, 5_000_000, t0_utc_s, 1.0, 0.0, 0.5)
+    ticks = 5_000_000 + np.rint(rec.time_s * 1e6).astype(np.int64)
+    seq = np.arange(len(ticks))
+    out: dict[str, list[RawSamples]] = {}
+    for placement, data in rec.sensors.items():
+        serial = serial_of(placement)
+        out[placement] = [
+            samples_from_arrays(
+                subject=subject,
+                session=session,
+                placement=placement,
+                serial=serial,
+                boot_epoch=boot_epoch,
+                seq=seq[i : i + batch_len],
+                t_sensor_us=ticks[i : i + batch_len],
+                acc_mps2=data.acc_mps2[i : i + batch_len],
+                gyr_dps=data.gyr_dps[i : i + batch_len],
+                clock=clock,
+                msg_id=f"raw:{serial}:{boot_epoch}:{i}",
+            )
+            for i in range(0, len(ticks), batch_len)
+        ]
+    return out
 
 
 def result_doc(n_strides: int = 6, drop_left: float | None = 4.0, duration_s: float = 60.0) -> dict[str, Any]:

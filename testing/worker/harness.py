@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analytics.stores.quarantine import Quarantine, QuarantineEntry
 from gaitsym_common.mqtt import MqttSettings, PahoLink
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
@@ -174,3 +175,16 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def quarantine_entries(state: Path) -> list[QuarantineEntry]:
+    """Every record a worker set aside, from each quarantine file under its state folder (a `WorkerProcess`'s
+    is ``tmp / "state"``)."""
+    entries = []
+    for path in sorted(state.rglob("*quarantine*.sqlite")):
+        q = Quarantine(path)
+        try:
+            entries += q.entries()
+        finally:
+            q.close()
+    return entries

@@ -63,6 +63,15 @@ async def _devices() -> dict[str, BLEDevice]:
     return {serial: device for serial, (device, _adv) in found.items()}
 
 
+async def _subscribe(client: BleakClient) -> tuple[NotificationQueue, ControlChannel]:
+    """IMU notifications into a new queue, and the control channel ready for commands."""
+    queue = NotificationQueue()
+    await start_imu(client, queue)
+    control = ControlChannel(client)
+    await control.start()
+    return queue, control
+
+
 def _decode_all(notes: list[Notification]) -> list[ImuPacket]:
     return [decode_packet(n.data) for n in notes]
 
@@ -135,10 +144,7 @@ def test_three_sensors_stream_100hz_without_sequence_gaps(ble_stack: BleStack) -
                 client = BleakClient(device, bluez=CENTRAL)
                 await client.connect()
                 clients.append(client)
-                queues[serial] = NotificationQueue()
-                await start_imu(client, queues[serial])
-                control = ControlChannel(client)
-                await control.start()
+                queues[serial], control = await _subscribe(client)
                 assert await control.command(StartStreaming()) == ControlReply(Opcode.START_STREAMING)
             await asyncio.sleep(0.2)
             for q in queues.values():
@@ -190,10 +196,7 @@ def test_forced_disconnect_fires_callback_and_reconnect_streams_again(ble_stack:
         disconnected = asyncio.Event()
         client = BleakClient(device, bluez=CENTRAL, disconnected_callback=lambda _c: disconnected.set())
         await client.connect()
-        queue = NotificationQueue()
-        await start_imu(client, queue)
-        control = ControlChannel(client)
-        await control.start()
+        queue, control = await _subscribe(client)
         await control.command(StartStreaming())
         await asyncio.sleep(0.3)
         before = _decode_all(queue.drain())
@@ -213,10 +216,7 @@ def test_forced_disconnect_fires_callback_and_reconnect_streams_again(ble_stack:
         await client2.connect()
         try:
             assert count_uuid(client2, SERVICE_UUID) == 1 and count_uuid(client2, IMU_DATA_UUID) == 1
-            queue2 = NotificationQueue()
-            await start_imu(client2, queue2)
-            control2 = ControlChannel(client2)
-            await control2.start()
+            queue2, control2 = await _subscribe(client2)
             await control2.command(StartStreaming())
             await asyncio.sleep(0.3)
             after = _decode_all(queue2.drain())
@@ -232,10 +232,7 @@ def test_silent_sensor_stays_connected_then_resumes_with_a_gap(ble_stack: BleSta
     async def body() -> None:
         device = (await _devices())[SERIALS["right_thigh"]]
         async with BleakClient(device, bluez=CENTRAL) as client, ble_stack.kit_control() as kit:
-            queue = NotificationQueue()
-            await start_imu(client, queue)
-            control = ControlChannel(client)
-            await control.start()
+            queue, control = await _subscribe(client)
             await control.command(StartStreaming())
             await asyncio.sleep(0.2)
             last = _decode_all(queue.drain())[-1]
@@ -260,10 +257,7 @@ def test_reboot_gives_new_boot_epoch_and_sequence_restarts(ble_stack: BleStack) 
         client = BleakClient(device, bluez=CENTRAL, disconnected_callback=lambda _c: disconnected.set())
         await client.connect()
         epoch = decode_sensor_info(await client.read_gatt_char(SENSOR_INFO_UUID)).boot_epoch
-        queue = NotificationQueue()
-        await start_imu(client, queue)
-        control = ControlChannel(client)
-        await control.start()
+        queue, control = await _subscribe(client)
         await control.command(StartStreaming())
         await asyncio.sleep(0.3)
         assert _decode_all(queue.drain())[-1].sequence > 10
@@ -272,10 +266,7 @@ def test_reboot_gives_new_boot_epoch_and_sequence_restarts(ble_stack: BleStack) 
         await asyncio.wait_for(disconnected.wait(), 2.0)
         async with BleakClient(device, bluez=CENTRAL) as client2:
             assert decode_sensor_info(await client2.read_gatt_char(SENSOR_INFO_UUID)).boot_epoch == epoch + 1
-            queue2 = NotificationQueue()
-            await start_imu(client2, queue2)
-            control2 = ControlChannel(client2)
-            await control2.start()
+            queue2, control2 = await _subscribe(client2)
             await control2.command(StartStreaming())
             await asyncio.sleep(0.2)
             packets = _decode_all(queue2.drain())
@@ -288,10 +279,7 @@ def test_malformed_notifications_raise_typed_errors(ble_stack: BleStack) -> None
     async def body() -> None:
         device = (await _devices())[SERIALS["pelvis"]]
         async with BleakClient(device, bluez=CENTRAL) as client, ble_stack.kit_control() as kit:
-            queue = NotificationQueue()
-            await start_imu(client, queue)
-            control = ControlChannel(client)
-            await control.start()
+            queue, control = await _subscribe(client)
             for kind in ("bad_crc", "truncated", "unsupported_version", "bad_length"):
                 await kit.send_malformed("pelvis", kind)
             await control.command(StartStreaming())

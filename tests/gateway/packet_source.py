@@ -113,3 +113,17 @@ def kit(drifts_ppm: tuple[float, float, float] = (20.0, -35.0, 50.0), **kw: obje
         SimSensor(serial=f"GS-{i:04d}", placement=p, drift_ppm=d, seed=i, **kw)  # type: ignore[arg-type]
         for i, (p, d) in enumerate(zip(PLACEMENTS, drifts_ppm, strict=True))
     ]
+
+
+def placement_info(placement: str, boot_epoch: int, samples_per_packet: int) -> SensorInfo:
+    """What a test kit's sensor at ``placement`` reports: 100 Hz, ±16 g, ±2000 deg/s, serial GS-<PLA>."""
+    return SensorInfo(
+        placement=Placement(placement),
+        sample_rate_hz=100,
+        acc_range_g=16,
+        gyr_range_dps=2000,
+        samples_per_packet=samples_per_packet,
+        firmware_version=(1, 0, 0),
+        boot_epoch=boot_epoch,
+        serial=f"GS-{placement[:3].upper()}",
+    )

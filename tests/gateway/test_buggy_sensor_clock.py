@@ -19,46 +19,17 @@ import numpy as np
 from analytics.worker.decode import batch_samples
 from firmware_protocol.packet import ImuPacket, encode_packet
 from firmware_protocol.sensor_info import Placement, SensorInfo
-from gaitsym_common.mqtt.client import Connected, Incoming, MqttEvent
 from gaitsym_common.uplink import envelope as env
-from gaitsym_common.uplink.topics import parse_topic, topic
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing import SensorStream
 from sensor_gateway.timing.host_clock import VirtualHostClock
 from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent
+from testing.gateway.loopback import LoopbackLink
 
 SUBJECT = "B1"
 UTC0 = 1_767_225_600.0
 T0 = 1000.0
-
-
-class KeepingLink:
-    """Keeps every payload published (the bytes the broker would carry) and acknowledges the durable ones."""
-
-    def __init__(self) -> None:
-        self.payloads: list[tuple[str, bytes]] = []
-        self._events: list[MqttEvent] = [Connected(False)]
-
-    def connect(self, will: tuple[str, bytes] | None = None) -> None: ...
-    def subscribe(self, topics: list[str], qos: int = 1) -> None: ...
-    def close(self, last_words: tuple[str, bytes] | None = None) -> None: ...
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    def publish(self, topic_: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
-        self.payloads.append((topic_, payload))
-        if parse_topic(topic_).kind in ("raw", "gap", "marker"):
-            msg_id = env.decode(payload).msg_id  # type: ignore[union-attr]
-            ack = env.Ack("ack", SUBJECT, (msg_id,))
-            self._events.append(Incoming(topic(SUBJECT, "ack"), env.encode(ack)))
-        return True
-
-    def events(self) -> list[MqttEvent]:
-        out, self._events = self._events, []
-        return out
 
 
 class OneSensor:
@@ -93,12 +64,12 @@ class Bench:
 
     def __init__(self, folder: Path, rate_hz: int = 100) -> None:
         self.clock = VirtualHostClock(start_s=T0, utc_at_start_s=UTC0)
-        self.link = KeepingLink()
+        self.link = LoopbackLink(SUBJECT)
         self.rate_hz = rate_hz
         self.gw = Gateway(
             GatewayConfig(subject=SUBJECT, placements=("pelvis",), time_sync_every_s=0.0),
             OneSensor(rate_hz),  # type: ignore[arg-type]
-            self.link,  # type: ignore[arg-type]
+            self.link,
             Outbox(folder / "outbox.db"),
             self.clock,
         )
@@ -128,7 +99,7 @@ class Bench:
         env.decode(self.gw._status_payload("online"))
         self.gw.stop(end_session=False)
         seen: dict[str, env.RawBatch | env.Gap] = {}
-        for _, payload in self.link.payloads:
+        for _, payload in self.link.published:
             message = env.decode(payload)  # what the worker and every reader accept
             if isinstance(message, env.RawBatch | env.Gap):
                 seen.setdefault(message.msg_id, message)
@@ -210,7 +181,7 @@ def test_a_burst_larger_than_one_payload_is_split_into_batches_the_worker_reads(
     raws, gaps = bench.finish()
     assert published_seqs(raws) == list(range(6000)) and gaps == []
     assert len(raws) >= 4
-    for name, payload in bench.link.payloads:
+    for name, payload in bench.link.published:
         assert len(payload) <= env.MAX_PAYLOAD_BYTES, name
 
 

@@ -15,55 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from gaitsym_common.mqtt.client import Connected, Incoming, MqttEvent
+from gaitsym_common.mqtt.client import Incoming
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
-from sensor_gateway.transport.base import EventQueue
+from testing.gateway.loopback import InMemoryLink, NoSensors
 
 SUBJECT = "G001"
-
-
-class QuietLink:
-    """Keeps what the gateway publishes; the test hands in what arrives."""
-
-    def __init__(self) -> None:
-        self.incoming: list[MqttEvent] = [Connected(False)]
-        self.published: list[tuple[str, bytes]] = []
-
-    def connect(self, will: tuple[str, bytes] | None = None) -> None: ...
-    def subscribe(self, topics: list[str], qos: int = 1) -> None: ...
-    def close(self, last_words: tuple[str, bytes] | None = None) -> None: ...
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    def publish(self, topic_: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
-        self.published.append((topic_, payload))
-        return True
-
-    def events(self) -> list[MqttEvent]:
-        out, self.incoming = self.incoming, []
-        return out
-
-
-class NoSensors:
-    def open(self, events: EventQueue) -> None: ...
-    def connect(self, placement: str) -> None: ...
-    def disconnect(self, placement: str) -> None: ...
-    def start_streaming(self, placement: str) -> None: ...
-    def stop_streaming(self, placement: str) -> None: ...
-    def close(self) -> None: ...
 
 
 ROWS = ("gap:GS-1:7:100", "gap:GS-1:7:200")
 
 
-def gateway(folder: Path) -> tuple[Gateway, QuietLink]:
-    link = QuietLink()
+def gateway(folder: Path) -> tuple[Gateway, InMemoryLink]:
+    link = InMemoryLink()
     outbox = Outbox(folder / "outbox.db")
     gw = Gateway(GatewayConfig(subject=SUBJECT), NoSensors(), link, outbox, VirtualHostClock())  # type: ignore[arg-type]
     gw.start()
@@ -82,7 +49,7 @@ def waiting(gw: Gateway) -> set[str]:
     return {item.msg_id for item in gw.outbox.pending(limit=100, include_inflight=True)}
 
 
-def deliver(gw: Gateway, link: QuietLink, name: str, message: env.Message) -> None:
+def deliver(gw: Gateway, link: InMemoryLink, name: str, message: env.Message) -> None:
     link.incoming.append(Incoming(name, env.encode(message)))
     gw.step()
 

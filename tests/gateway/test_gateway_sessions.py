@@ -14,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware_protocol.packet import ImuPacket, encode_packet
-from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
+from firmware_protocol.sensor_info import PLACEMENTS, SensorInfo
 from gaitsym_common.mqtt.client import Incoming
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
+from gateway.packet_source import placement_info
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
@@ -37,16 +38,7 @@ class Kit:
 
     @staticmethod
     def info(placement: str) -> SensorInfo:
-        return SensorInfo(
-            placement=Placement(placement),
-            sample_rate_hz=100,
-            acc_range_g=16,
-            gyr_range_dps=2000,
-            samples_per_packet=SPP,
-            firmware_version=(1, 0, 0),
-            boot_epoch=7,
-            serial=f"GS-{placement[:3].upper()}",
-        )
+        return placement_info(placement, boot_epoch=7, samples_per_packet=SPP)
 
     def packet(self, placement: str, moving: bool) -> bytes:
         gyr = 1600 if moving else 0  # ~98 deg/s: above the gateway's 15 deg/s motion threshold
@@ -198,12 +190,12 @@ def test_hostile_command_and_ack_payloads_are_dropped_and_counted_never_a_crash(
         Incoming(topic(SUBJECT, "cmd"), b'{"v":1,"kind":"cmd","cmd_id":' + b"9" * 20_000 + b"}"),  # int too long
         Incoming(topic(SUBJECT, "cmd"), b"\xff\xfe not even text"),
     ]
-    link._events.extend(hostile)
+    link.incoming.extend(hostile)
     stream(gw, clock, kit, 1.0)  # the loop goes on
     assert gw.messages_dropped == len(hostile)
     stream(gw, clock, kit, 2.0, moving=False)  # the batches with motion are out
     command = env.Command("cmd", "c-1", SUBJECT, "session_stop")
-    link._events.append(Incoming(topic(SUBJECT, "cmd"), env.encode(command)))
+    link.incoming.append(Incoming(topic(SUBJECT, "cmd"), env.encode(command)))
     stream(gw, clock, kit, 1.0, moving=False)
     assert gw.session.session is None  # a good command after them is still obeyed
     assert [m.type for m in markers(link) if m.type.startswith("session")] == ["session_start", "session_end"]
@@ -231,13 +223,13 @@ def test_a_message_whose_handling_fails_is_dropped_and_counted_and_the_next_one_
     ack = Incoming(topic(SUBJECT, "ack"), env.encode(env.Ack("ack", SUBJECT, tuple(waiting))))
     other = sqlite3.connect(tmp_path / "outbox.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the database
-    link._events.append(ack)
+    link.incoming.append(ack)
     gw.step()
     other.execute("ROLLBACK")
     other.close()
     assert gw.messages_dropped == 1
     assert {item.msg_id for item in gw.outbox.pending(limit=100, include_inflight=True)} >= set(waiting)
-    link._events.append(ack)
+    link.incoming.append(ack)
     gw.step()
     assert gw.messages_dropped == 1
     assert not {item.msg_id for item in gw.outbox.pending(limit=100, include_inflight=True)} & set(waiting)

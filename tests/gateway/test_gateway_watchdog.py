@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware_protocol.packet import ImuPacket, encode_packet
-from firmware_protocol.sensor_info import PLACEMENTS, Placement, SensorInfo
+from firmware_protocol.sensor_info import PLACEMENTS, SensorInfo
+from gateway.packet_source import placement_info
 from sensor_gateway.core.gateway import Gateway, GatewayConfig
 from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import VirtualHostClock
@@ -52,16 +53,7 @@ class ScriptedTransport:
 
 
 def info(placement: str) -> SensorInfo:
-    return SensorInfo(
-        placement=Placement(placement),
-        sample_rate_hz=100,
-        acc_range_g=16,
-        gyr_range_dps=2000,
-        samples_per_packet=SPP,
-        firmware_version=(1, 0, 0),
-        boot_epoch=3,
-        serial=f"GS-{placement[:3].upper()}",
-    )
+    return placement_info(placement, boot_epoch=3, samples_per_packet=SPP)
 
 
 def run(tmp_path: Path, sends: dict[str, tuple[float, float]], until_s: float) -> list[tuple[float, str, str]]:

@@ -4,7 +4,6 @@ emulated kit on bluezoo (private D-Bus) serving a simulated walking session in r
 - `session_stack` (one per folder): `BleStack` whose kit serves the simulator's session (``--motion session``),
   with the neighbour's pelvis sensor (powered off until a test powers it on).
 - `ble_stack` (per test): the same stack, reset, with DBUS_SYSTEM_BUS_ADDRESS pointing at it for the test.
-- `mosquitto`: a broker from the project's conf, killed after the test.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from testing.servers import Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `testing.ble_harness` (namespace package `tests`) needs the repo root
@@ -37,12 +34,3 @@ def ble_stack(session_stack: BleStack, monkeypatch: pytest.MonkeyPatch) -> BleSt
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", session_stack.bus_address)
     session_stack.reset()
     return session_stack
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "mosquitto").start()
-    try:
-        yield broker
-    finally:
-        broker.kill()

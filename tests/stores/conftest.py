@@ -25,15 +25,12 @@ from analytics.stores.embedded import EmbeddedStore  # noqa: E402
 from analytics.stores.influx import InfluxConfig, InfluxStore  # noqa: E402
 from analytics.stores.quarantine import Quarantine  # noqa: E402
 from testing.influxdb_server import WORKER_PASSWORD, WORKER_USER, InfluxDB  # noqa: E402
+from testing.servers import killed_after  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    server = InfluxDB(tmp_path_factory.mktemp("influxdb")).start()
-    try:
-        yield server
-    finally:
-        server.kill()
+    yield from killed_after(InfluxDB(tmp_path_factory.mktemp("influxdb")).start())
 
 
 @pytest.fixture

@@ -65,21 +65,10 @@ def test_the_worker_retries_a_refused_store_after_its_hint_not_its_own_backoff(t
     """Past the store's own polling (``retry_for_s``) the worker keeps the turn and tries again after the store's
     hint (1 s) while the connection is refused; other outages keep the worker's growing backoff."""
     from analytics.worker.worker import Worker, WorkerConfig
-
-    class Silent:
-        connected = True
-
-        def wait(self, timeout_s: float) -> list[object]:
-            return []
-
-        def ack(self, token: tuple[int, int]) -> None: ...
-        def publish(self, topic: str, payload: bytes) -> bool:
-            return True
-
-        def close(self) -> None: ...
+    from testing.worker.hostile import ScriptedLink
 
     config = WorkerConfig(quarantine_path=str(tmp_path / "q.sqlite"))
-    worker = Worker(config, Silent(), EmbeddedStore(":memory:"), clock=lambda: 0.0)  # type: ignore[arg-type]
+    worker = Worker(config, ScriptedLink(), EmbeddedStore(":memory:"), clock=lambda: 0.0)  # nothing arrives
     for _ in range(8):
         worker._failed(StoreUnavailable("refused", retry_after_s=1.0, refused=True), [])
         assert worker._retry_at == 1.0

@@ -119,22 +119,12 @@ def test_the_worker_sweeps_a_finalised_sessions_range_once_its_delay_has_passed(
     live window only when due; a deferred live window finds the session's final results in the store."""
     from analytics.stores.embedded import EmbeddedStore
     from analytics.worker.worker import Worker, WorkerConfig
-
-    class Silent:  # a WorkerLink on which nothing arrives (the sweep needs no message)
-        connected = True
-
-        def wait(self, timeout_s: float) -> list[object]:
-            return []
-
-        def ack(self, token: tuple[int, int]) -> None: ...
-        def publish(self, topic: str, payload: bytes) -> bool:
-            return True
-
-        def close(self) -> None: ...
+    from testing.worker.hostile import ScriptedLink
 
     now = [100.0]
     store = EmbeddedStore(":memory:")
-    worker = Worker(WorkerConfig(live_sweep_after_s=30.0), Silent(), store, clock=lambda: now[0])  # type: ignore[arg-type]
+    # nothing arrives on the link: the sweep needs no message
+    worker = Worker(WorkerConfig(live_sweep_after_s=30.0), ScriptedLink(), store, clock=lambda: now[0])
     subject = new_subject()
     final = _results(subject, 2, 8)
     store.replace_results(final)

@@ -133,32 +133,6 @@ def test_influxdb_checks_a_whole_call_in_one_query(standin: StandIn, tmp_path: P
 # ------------------------------------------------------------------------------------------ through the worker
 
 
-class InProcessLink:
-    """The worker's broker side in process: deliveries handed in, acknowledgements and publishes recorded."""
-
-    connected = True
-
-    def __init__(self) -> None:
-        self.inbox: list[Any] = []
-        self.acked: set[tuple[int, int]] = set()
-        self.published: list[tuple[str, bytes]] = []
-
-    def connect(self, subscriptions: list[str]) -> None: ...
-
-    def wait(self, timeout_s: float) -> list[Any]:
-        out, self.inbox = self.inbox, []
-        return out
-
-    def ack(self, token: tuple[int, int]) -> None:
-        self.acked.add(token)
-
-    def publish(self, topic: str, payload: bytes) -> bool:
-        self.published.append((topic, payload))
-        return True
-
-    def close(self) -> None: ...
-
-
 def uplink_batch(subject: str, seq_first: int, back_us: int) -> tuple[str, bytes]:
     """A raw batch as a gateway publishes it: 10 packets of 10 samples at 100 Hz, rate-1 mapping moved back."""
     from firmware_protocol.packet import ImuPacket, encode_packet
@@ -199,19 +173,20 @@ def uplink_batch(subject: str, seq_first: int, back_us: int) -> tuple[str, bytes
 def test_the_worker_acknowledges_a_colliding_batch_and_caches_only_what_was_stored(tmp_path: Path) -> None:
     """A third-party gateway's fit stepping back 30 ms between batches: every sample ends stored or reported."""
     from analytics.stores.embedded import EmbeddedStore
-    from analytics.worker.link import Delivery
     from analytics.worker.worker import Worker, WorkerConfig
     from gaitsym_common.uplink import envelope as env
+    from testing.worker.hostile import ScriptedLink
 
     subject = new_subject()
-    link = InProcessLink()
+    link = ScriptedLink()
     store = EmbeddedStore(tmp_path / "store.sqlite")
     config = WorkerConfig(worker_id="w", quarantine_path=str(tmp_path / "worker-quarantine.sqlite"))
-    worker = Worker(config, link, store, clock=lambda: 1000.0)  # type: ignore[arg-type]
-    for token, (seq_first, back_us) in enumerate([(0, 0), (100, 30_000)], start=1):
-        link.inbox.append(Delivery(*uplink_batch(subject, seq_first, back_us), (1, token)))
+    worker = Worker(config, link, store, clock=lambda: 1000.0)
+    tokens = []
+    for seq_first, back_us in [(0, 0), (100, 30_000)]:
+        tokens.append(link.deliver(*uplink_batch(subject, seq_first, back_us)))
         worker.step(timeout_s=0.0)
-    assert link.acked == {(1, 1), (1, 2)}
+    assert sorted(link.acked) == tokens
     acked = {i for _, payload in link.published for i in getattr(env.decode(payload), "msg_ids", ())}
     assert acked == {env.raw_batch_id(SERIAL, 42, 0), env.raw_batch_id(SERIAL, 42, 100)}
     got = store.read_raw(subject, "pelvis")

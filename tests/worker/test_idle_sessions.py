@@ -19,7 +19,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from analytics.recording.io import Recording
@@ -28,7 +27,6 @@ from analytics.stores.model import (
     LIVE_OF,
     STRIDE,
     SessionResults,
-    samples_from_arrays,
 )
 from analytics.worker.idle_sessions import IdleClose, IdleSessions, close_session, unaccounted
 from analytics.worker.reanalyze import reanalyze
@@ -41,9 +39,11 @@ from analytics.worker.segments import (
     segment_results,
 )
 from analytics.worker.worker import Worker, WorkerConfig
-from gaitsym_common.uplink.envelope import ClockMapping, SensorPosition
+from gaitsym_common.uplink.envelope import SensorPosition
 from simulator import simulate_session
 from testing.influxdb_server import InfluxDB
+from testing.stores.storelib import recording_batches
+from testing.worker.hostile import ScriptedLink
 from testing.worker.scenario import fresh_database
 
 HOUR_S = 3600.0
@@ -52,22 +52,6 @@ HOUR_S = 3600.0
 @pytest.fixture(scope="module")
 def walk() -> Recording:
     return simulate_session(script="walk", minutes=1.0, seed=5).recording
-
-
-class Silent:
-    """A WorkerLink on which nothing arrives (the scan needs no message)."""
-
-    connected = True
-
-    def connect(self, subscriptions: list[str]) -> None: ...
-    def wait(self, timeout_s: float) -> list[object]:
-        return []
-
-    def ack(self, token: tuple[int, int]) -> None: ...
-    def publish(self, topic: str, payload: bytes) -> bool:
-        return True
-
-    def close(self) -> None: ...
 
 
 def store_session(
@@ -81,33 +65,16 @@ def store_session(
     drop: tuple[str, int, int] | None = None,
 ) -> dict[str, SensorPosition]:
     """The session's samples as 1-s batches (``drop``: a placement's batches in a sequence range never arrived)."""
-    clock = ClockMapping(True, 5_000_000, t0_utc_s, 1.0, 0.0, 0.5)
-    ticks = 5_000_000 + np.rint(rec.time_s * 1e6).astype(np.int64)
+
+    def serial_of(placement: str) -> str:
+        return f"GS-{subject}-{placement[:4]}"
+
     positions = {}
-    for placement, data in rec.sensors.items():
-        serial = f"GS-{subject}-{placement[:4]}"
-        batches = []
-        for i in range(0, len(ticks), 100):
-            if drop is not None and drop[0] == placement and drop[1] <= i <= drop[2]:
-                continue
-            sl = slice(i, i + 100)
-            batches.append(
-                samples_from_arrays(
-                    subject=subject,
-                    session=session,
-                    placement=placement,
-                    serial=serial,
-                    boot_epoch=boot,
-                    seq=np.arange(len(ticks))[sl],
-                    t_sensor_us=ticks[sl],
-                    acc_mps2=data.acc_mps2[sl],
-                    gyr_dps=data.gyr_dps[sl],
-                    clock=clock,
-                    msg_id=f"raw:{serial}:{boot}:{i}",
-                )
-            )
+    for placement, batches in recording_batches(rec, subject, session, t0_utc_s, serial_of, boot_epoch=boot).items():
+        if drop is not None and drop[0] == placement:
+            batches = [b for b in batches if not drop[1] <= b.seq[0] <= drop[2]]
         store.write_raw_many(batches)
-        positions[placement] = SensorPosition(serial, boot, len(ticks) - 1)
+        positions[placement] = SensorPosition(serial_of(placement), boot, len(rec.time_s) - 1)
     return positions
 
 
@@ -195,7 +162,7 @@ def test_a_session_silent_for_hours_gets_its_final_results_once_even_across_work
 
     clock = [100.0]
     config = WorkerConfig(quarantine_path=str(tmp_path / "q1.sqlite"), idle_close=IdleClose(after_s=4 * HOUR_S))
-    worker = Worker(config, Silent(), store, clock=lambda: clock[0])  # type: ignore[arg-type]
+    worker = Worker(config, ScriptedLink(), store, clock=lambda: clock[0])  # nothing arrives: the scan needs none
     assert worker.idle_sessions is not None
     for _ in range(4):
         clock[0] += 61.0  # past the first scan's random start
@@ -212,8 +179,8 @@ def test_a_session_silent_for_hours_gets_its_final_results_once_even_across_work
     assert summary(store, "I3", "I3-running") is None  # not silent long enough
 
     restarted = Worker(
-        replace(config, quarantine_path=str(tmp_path / "q2.sqlite")), Silent(), store, clock=lambda: clock[0]
-    )  # type: ignore[arg-type]
+        replace(config, quarantine_path=str(tmp_path / "q2.sqlite")), ScriptedLink(), store, clock=lambda: clock[0]
+    )
     assert restarted.idle_sessions is not None
     for _ in range(4):
         clock[0] += 61.0

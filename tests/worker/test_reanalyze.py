@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from analytics.recording.io import Recording
 from analytics.stores import Store, open_store
-from analytics.stores.model import STRIDE, Provenance, results_from_document, samples_from_arrays
+from analytics.stores.model import STRIDE, Provenance, results_from_document
 from analytics.worker.reanalyze import reanalyze
 from analytics.worker.segments import (
     FINAL_VERSION,
@@ -29,8 +28,9 @@ from analytics.worker.segments import (
     segment_results,
 )
 from gaitsym.cli import main
-from gaitsym_common.uplink.envelope import ClockMapping, SensorPosition
+from gaitsym_common.uplink.envelope import SensorPosition
 from simulator import simulate_session
+from testing.stores.storelib import recording_batches
 from testing.worker.scenario import fresh_database
 
 T0_UTC_S = float(int(time.time()) // 86400 * 86400 - 2 * 86400 + 3600)  # two days ago, 01:00 UTC
@@ -57,29 +57,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def _store_raw(store: Store, subject: str, rec: Recording) -> dict[str, SensorPosition]:
-    clock = ClockMapping(True, 5_000_000, T0_UTC_S, 1.0, 0.0, 0.5)
-    ticks = 5_000_000 + np.rint(rec.time_s * 1e6).astype(np.int64)
+    def serial_of(placement: str) -> str:
+        return f"GS24-{placement[:4].upper()}"
+
     positions = {}
-    for placement, data in rec.sensors.items():
-        serial = f"GS24-{placement[:4].upper()}"
-        for i in range(0, len(ticks), 1000):
-            sl = slice(i, i + 1000)
-            store.write_raw(
-                samples_from_arrays(
-                    subject=subject,
-                    session=SESSION,
-                    placement=placement,
-                    serial=serial,
-                    boot_epoch=7,
-                    seq=np.arange(len(ticks))[sl],
-                    t_sensor_us=ticks[sl],
-                    acc_mps2=data.acc_mps2[sl],
-                    gyr_dps=data.gyr_dps[sl],
-                    clock=clock,
-                    msg_id=f"raw:{serial}:7:{i}",
-                )
-            )
-        positions[placement] = SensorPosition(serial, 7, len(ticks) - 1)
+    for placement, batches in recording_batches(rec, subject, SESSION, T0_UTC_S, serial_of, batch_len=1000).items():
+        for batch in batches:
+            store.write_raw(batch)
+        positions[placement] = SensorPosition(serial_of(placement), 7, len(rec.time_s) - 1)
     return positions
 
 
