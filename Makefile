@@ -19,7 +19,7 @@ install: $(STAMP) system-deps
 
 # Debian packages the tests and the demo start themselves (installed only when missing):
 # "probe:package", the probe being a file or a command on PATH.
-SYSTEM_DEPS := /usr/sbin/mosquitto:mosquitto /usr/bin/mosquitto_sub:mosquitto-clients /usr/bin/dbus-daemon:dbus /usr/bin/influxd:influxdb /usr/bin/influx:influxdb-client /usr/bin/qemu-system-x86_64:qemu-system-x86 /usr/bin/openssl:openssl /usr/bin/chromium:chromium
+SYSTEM_DEPS := /usr/sbin/mosquitto:mosquitto /usr/bin/mosquitto_sub:mosquitto-clients /usr/bin/dbus-daemon:dbus /usr/bin/influxd:influxdb /usr/bin/influx:influxdb-client /usr/bin/qemu-system-x86_64:qemu-system-x86 /usr/bin/openssl:openssl /usr/bin/systemd-analyze:systemd /usr/bin/chromium:chromium
 system-deps:
 	@GAITSYM_SYSTEM_DEPS="$(SYSTEM_DEPS)" bash deploy/install-system-deps.sh
 

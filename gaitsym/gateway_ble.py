@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gaitsym.errors import GaitsymError, KitMismatch
 from gaitsym.gateway_settings import resolve_settings
+from gaitsym.gateway_systemd import Notifier, gateway_health, status_line
 from gaitsym.gateway_wiring import EXIT_OK, EXIT_USAGE, log
 from gaitsym_common.errors import CommonError
 from gaitsym_common.mqtt.client import MqttSettings, PahoLink
@@ -25,7 +27,25 @@ from sensor_gateway.outbox.store import Outbox
 from sensor_gateway.timing.host_clock import HostClock, RealHostClock
 
 if TYPE_CHECKING:
-    from sensor_gateway.ble.config import BleConfig
+    from sensor_gateway.ble.config import BleConfig, Pairing
+
+
+def check_kit_matches(kit: dict[str, str] | None, pairing: Pairing) -> None:
+    """The kit pinned here must be the one the configuration's ``[kit]`` names (when it names one): a gateway
+    never sends another kit's samples under this subject. KitMismatch naming each placement that differs."""
+    if not kit:
+        return
+    paired = {placement: sensor.serial for placement, sensor in pairing.sensors.items()}
+    wrong = [
+        f"{placement}: configured {serial}, paired {paired.get(placement, 'none')}"
+        for placement, serial in sorted(kit.items())
+        if paired.get(placement) != serial
+    ]
+    if wrong:
+        raise KitMismatch(
+            "the paired kit is not the kit in the configuration (" + "; ".join(wrong) + "): switch on the subject's "
+            "own sensors and run `gaitsym gateway pair` again, or correct [kit]"
+        )
 
 
 def ble_config_from(settings: dict[str, Any], args: argparse.Namespace, state_dir: Path) -> BleConfig:
@@ -59,7 +79,12 @@ def run_pair_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     config = ble_config_from(settings, args, Path(settings["state_dir"]))
     try:
-        pair_kit(config, scan_s=args.scan_s)
+        pairing = pair_kit(config, scan_s=args.scan_s)
+        check_kit_matches(settings.get("kit"), pairing)
+    except KitMismatch as exc:
+        config.pairing_path.unlink(missing_ok=True)  # never leave a foreign kit pinned
+        print(f"gaitsym gateway pair: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except PairingError as exc:
         print(f"gaitsym gateway pair: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -99,15 +124,23 @@ def serve(
     duration_s: float | None = None,
     drain_timeout_s: float = 60.0,
     tick_s: float = 0.02,
+    notifier: Notifier | None = None,
 ) -> bool:
     """Step a started gateway on its (real) clock until ``stop``; with ``duration_s``, until the sensors have
     streamed that long (counted from the first packet), then stop streaming, close the open batches and the
-    session, and wait up to ``drain_timeout_s`` for the worker's acks. True when everything was acknowledged."""
+    session, and wait up to ``drain_timeout_s`` for the worker's acks. True when everything was acknowledged.
+    ``notifier``: told after every step, so that systemd's watchdog is pinged from this loop alone."""
     clock = gw.clock
     started_at: float | None = None
+
+    def turned() -> None:
+        if notifier is not None:
+            notifier.loop_turned(lambda: gateway_health(gw), lambda: status_line(gw))
+
     while not stop.is_set():
         gw.events.wait(tick_s)
         gw.step()
+        turned()
         now = clock.monotonic()
         if started_at is None and any(s.stream is not None and s.stream.samples for s in gw.sensors.values()):
             started_at = now
@@ -121,6 +154,7 @@ def serve(
     while not stop.is_set() and clock.monotonic() < settle_end:  # in-flight packets, then the last batches
         gw.events.wait(tick_s)
         gw.step()
+        turned()
     if gw.session.session is not None:
         gw._close_session(clock.monotonic())
     log.info("session over: waiting for the worker to acknowledge %d message(s)", len(gw.outbox))
@@ -128,6 +162,7 @@ def serve(
     while not stop.is_set() and time.monotonic() < deadline:
         gw.events.wait(tick_s)
         gw.step()
+        turned()
         if len(gw.outbox) == 0:
             return True
     log.error("%d message(s) still unacknowledged after %.0f s", len(gw.outbox), drain_timeout_s)
@@ -154,8 +189,10 @@ def run_ble(
     settings: dict[str, Any],
     args: argparse.Namespace,
     budget_bytes: int,
+    notifier: Notifier | None = None,
 ) -> int:
-    """`gaitsym gateway --ble`: the paired kit, until SIGTERM/SIGINT."""
+    """`gaitsym gateway --ble`: the paired kit, until SIGTERM/SIGINT. Under systemd: READY=1 once the gateway
+    runs, the watchdog pinged from its loop, STOPPING=1 on the way out."""
     from sensor_gateway.ble.config import load_pairing
     from sensor_gateway.ble.errors import NotPaired, PairingError
 
@@ -164,8 +201,9 @@ def run_ble(
         pairing = load_pairing(ble_config.pairing_path)
         if not settings.get("adapter"):  # the adapter the kit was paired on
             ble_config = ble_config_from({**settings, "adapter": pairing.adapter}, args, state_dir)
+        check_kit_matches(settings.get("kit"), pairing)
         gw = build_ble_gateway(config, mqtt, state_dir, ble_config, budget_bytes)
-    except (NotPaired, PairingError) as exc:
+    except (NotPaired, PairingError, GaitsymError) as exc:
         return _not_paired(exc)
     stop = stop_on_signals()
     log.info(
@@ -177,8 +215,12 @@ def run_ble(
         mqtt.port,
     )
     gw.start()
-    serve(gw, stop)
+    if notifier is not None:
+        notifier.ready(status_line(gw))
+    serve(gw, stop, notifier=notifier)
     left = len(gw.outbox)
+    if notifier is not None:
+        notifier.stopping(f"stopping: {left} message(s) kept in the outbox")
     gw.stop(end_session=False)  # a restarted gateway continues the session
     log.info("gateway stopped: %d message(s) published, %d left in the outbox", gw.published, left)
     return EXIT_OK

@@ -17,8 +17,10 @@ import logging
 import sys
 from pathlib import Path
 
+from gaitsym.errors import GaitsymError
 from gaitsym.gateway_ble import build_ble_gateway, run_ble, run_pair_command, serve
-from gaitsym.gateway_settings import resolve_settings
+from gaitsym.gateway_settings import check_private_files, resolve_settings
+from gaitsym.gateway_systemd import Notifier
 from gaitsym.gateway_virtual_ble import run_virtual_ble_kit
 from gaitsym.gateway_virtual_kit import run_virtual_kit
 from gaitsym.gateway_wiring import EXIT_NO_REPLY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, mqtt_settings
@@ -51,9 +53,10 @@ def run_gateway_command(args: argparse.Namespace) -> int:
     )
     try:
         settings = resolve_settings(args)
+        check_private_files(settings, getattr(args, "config", None))  # before any secret is read
         subject = check_subject(settings.get("subject") or "")
         mqtt = mqtt_settings(settings, f"gaitsym-gateway-{subject}")
-    except (GatewayError, CommonError, ValueError, OSError) as exc:
+    except (GaitsymError, GatewayError, CommonError, ValueError, OSError) as exc:
         print(f"gaitsym gateway: {exc}", file=sys.stderr)
         return EXIT_USAGE
     ble = bool(getattr(args, "ble", False)) or not args.virtual_kit  # the paired BLE kit is the default
@@ -65,8 +68,12 @@ def run_gateway_command(args: argparse.Namespace) -> int:
         time_sync_every_s=float(settings.get("time_sync_every_s", 0.25)),
     )
     budget = int(float(settings.get("outbox_budget_mb", 2048)) * 1024 * 1024)
-    if ble and args.virtual_kit:
-        return run_virtual_ble_kit(config, mqtt, state_dir, settings, args, budget)
-    if ble:
-        return run_ble(config, mqtt, state_dir, settings, args, budget)
-    return run_virtual_kit(config, mqtt, state_dir, args.seed, args.minutes, args.speed, args, budget)
+    notifier = Notifier.from_environment()  # systemd's readiness and watchdog; inert outside systemd
+    try:
+        if ble and args.virtual_kit:
+            return run_virtual_ble_kit(config, mqtt, state_dir, settings, args, budget, notifier)
+        if ble:
+            return run_ble(config, mqtt, state_dir, settings, args, budget, notifier)
+        return run_virtual_kit(config, mqtt, state_dir, args.seed, args.minutes, args.speed, args, budget, notifier)
+    finally:
+        notifier.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gaitsym.gateway_ble import ble_config_from, build_ble_gateway, serve, stop_on_signals
+from gaitsym.gateway_systemd import Notifier, status_line
 from gaitsym.gateway_wiring import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, log
 from gaitsym_common.mqtt.client import MqttSettings
 from sensor_gateway.core.gateway import GatewayConfig
@@ -101,6 +102,7 @@ def run_virtual_ble_kit(
     settings: dict[str, Any],
     args: argparse.Namespace,
     budget_bytes: int,
+    notifier: Notifier | None = None,
 ) -> int:
     """`gaitsym gateway --virtual-kit --ble`: the real bleak transport on the emulated kit (bluezoo)."""
     from sensor_gateway.ble.errors import NotPaired, PairingError
@@ -140,8 +142,12 @@ def run_virtual_ble_kit(
             return EXIT_REFUSED
         log.info("emulated kit paired; streaming %.0f s in real time; broker %s:%d", duration_s, mqtt.host, mqtt.port)
         gw.start()
-        completed = serve(gw, stop, duration_s=duration_s, drain_timeout_s=args.drain_timeout_s)
+        if notifier is not None:
+            notifier.ready(status_line(gw))
+        completed = serve(gw, stop, duration_s=duration_s, drain_timeout_s=args.drain_timeout_s, notifier=notifier)
         left = len(gw.outbox)
+        if notifier is not None:
+            notifier.stopping(f"stopping: {left} message(s) kept in the outbox")
         gw.stop(end_session=True)
         log.info("gateway stopped: %d message(s) published, %d left in the outbox", gw.published, left)
         return EXIT_OK if completed or stop.is_set() else EXIT_REFUSED

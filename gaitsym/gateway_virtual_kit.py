@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gaitsym.gateway_systemd import Notifier, gateway_health, status_line
 from gaitsym.gateway_wiring import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, log
 from gaitsym_common.mqtt.client import MqttSettings, PahoLink
 from sensor_gateway.core.gateway import Gateway, GatewayConfig, run_for
@@ -50,6 +51,7 @@ def run_virtual_kit(
     speed: float,
     args: argparse.Namespace,
     budget_bytes: int,
+    notifier: Notifier | None = None,
 ) -> int:
     from sensor_gateway.errors import SimulationError
     from simulator.virtual_kit_source import virtual_kit
@@ -88,10 +90,14 @@ def run_virtual_kit(
         mqtt.port,
     )
     gw.start()
+    if notifier is not None:
+        notifier.ready(status_line(gw))
     drain_deadline: float | None = None
     completed = False
     while not stop.is_set():
         run_for(gw, kit.transport, clock, 0.25 * speed, speed=speed)
+        if notifier is not None:
+            notifier.loop_turned(lambda: gateway_health(gw), lambda: status_line(gw))
         if kit.transport.exhausted and not any(s.packets for s in gw.sensors.values()):
             if gw.session.session is not None:
                 gw._close_session(clock.monotonic())  # the simulated session is over
@@ -105,6 +111,8 @@ def run_virtual_kit(
                 log.error("%d message(s) still unacknowledged after %.0f s", len(outbox), args.drain_timeout_s)
                 break
     left = len(outbox)
+    if notifier is not None:
+        notifier.stopping(f"stopping: {left} message(s) kept in the outbox")
     gw.stop(end_session=completed)
     if completed:
         (state_dir / SESSION_CLOCK_START_FILE).unlink(missing_ok=True)

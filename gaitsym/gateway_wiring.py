@@ -1,5 +1,6 @@
 """What every gateway-side command shares: its exit codes, its logger and the MQTT settings built from the
-resolved settings file (broker URL, user, password file or ``GAITSYM_MQTT_PASSWORD``, TLS files)."""
+resolved settings file (broker URL, user, password file, the file's own ``password`` or ``GAITSYM_MQTT_PASSWORD``,
+TLS files)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_REPLY = 0, 1, 2, 3
 
 
 def mqtt_settings(settings: dict[str, Any], default_client_id: str) -> MqttSettings:
-    password = os.environ.get("GAITSYM_MQTT_PASSWORD")
+    password = settings.get("password") or os.environ.get("GAITSYM_MQTT_PASSWORD")
     if settings.get("password_file"):
         password = Path(settings["password_file"]).read_text().strip()
     return settings_from_url(
