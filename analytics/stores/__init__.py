@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from analytics.stores.errors import StoreConfigError
 from gaitsym_common.redaction import redact_url
 
 if TYPE_CHECKING:
+    from analytics.stores.export_reads import BatchRecord
     from analytics.stores.model import (
         GapRecord,
         RawIndex,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         SessionResults,
         WriteReport,
     )
+    from analytics.stores.plans import ExercisePlan
     from gaitsym_common.uplink.envelope import ClockMapping
 
 
@@ -121,6 +123,43 @@ class Store(Protocol):
     ) -> list[ResultRow]:
         """Stride, exercise-set and session-summary points of a subject, sorted by time (``live``: the
         provisional stride_live and exercise_set_live points instead)."""
+        ...
+
+    def raw_chunks(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+        chunk_samples: int = ...,
+    ) -> Iterator[Any]:
+        """Raw samples of one placement in time order, range inclusive (µs), optionally one session, as Arrow record
+        batches of at most ``chunk_samples`` rows (`export_reads.raw_chunk_schema`): bounded memory for any range."""
+        ...
+
+    def raw_batches(
+        self, subject: str, *, start_us: int | None = None, end_us: int | None = None, session: str | None = None
+    ) -> list[BatchRecord]:
+        """The subject's batch-index points (UTC and sensor time) timestamped in the range, optionally of one
+        session, read back with their clock mapping and the sensor's declared rate, ranges and firmware."""
+        ...
+
+    def gaps(self, subject: str, *, session: str | None = None) -> list[GapRecord]:
+        """The subject's recorded gaps (samples known to be missing), optionally of one session."""
+        ...
+
+    def raw_kept_for_s(self) -> float | None:
+        """How long raw samples are kept (s): the raw retention; None when kept forever or unknown."""
+        ...
+
+    def write_plan(self, plan: ExercisePlan) -> WriteReport:
+        """Store one exercise-plan point (`analytics.stores.plans`: a new plan, or the end of one)."""
+        ...
+
+    def read_plans(self, subject: str) -> list[ExercisePlan]:
+        """Every exercise-plan point of a subject, oldest first (`plans.in_force` keeps the plans in force)."""
         ...
 
     def close(self) -> None: ...

@@ -16,13 +16,15 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from analytics.stores import embedded_reads
 from analytics.stores.errors import StoreConfigError, StoreUnavailable
+from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES, BatchRecord
 from analytics.stores.model import (
     GAP,
     LIVE_MEASUREMENTS,
@@ -53,6 +55,7 @@ from analytics.stores.model import (
     samples_from_arrays,
     sensor_slot_start_us,
 )
+from analytics.stores.plans import ExercisePlan, read_embedded
 from analytics.stores.quarantine import Quarantine
 from gaitsym_common.private_files import prepare_private_sqlite
 from gaitsym_common.uplink.envelope import ClockMapping
@@ -436,6 +439,12 @@ class EmbeddedStore:
         out.sort(key=result_order)
         return out
 
+    def write_plan(self, plan: ExercisePlan) -> WriteReport:
+        return WriteReport(points_written=int(self._tx(lambda db: self._upsert_points(db, [plan.point()]))), requests=1)
+
+    def read_plans(self, subject: str) -> list[ExercisePlan]:
+        return read_embedded(self._db, self._lock, subject)
+
     def points(self, measurement: str, subject: str) -> list[tuple[int, Mapping[str, str], Mapping[str, Any]]]:
         """Every stored point of a measurement for a subject (the read API behind raw_batch and results)."""
         with self._lock:
@@ -444,6 +453,43 @@ class EmbeddedStore:
                 (measurement, subject),
             ).fetchall()
         return [(int(t), json.loads(tags), json.loads(fields)) for t, tags, fields in rows]
+
+    # ------------------------------------------------------------------------------------------ export reads
+
+    def raw_chunks(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+        chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
+    ) -> Iterator[Any]:
+        return embedded_reads.raw_chunks(
+            self.path,
+            self._db,
+            self._lock,
+            subject,
+            placement,
+            start_us=start_us,
+            end_us=end_us,
+            session=session,
+            chunk_samples=chunk_samples,
+        )
+
+    def raw_batches(
+        self, subject: str, *, start_us: int | None = None, end_us: int | None = None, session: str | None = None
+    ) -> list[BatchRecord]:
+        return embedded_reads.raw_batches(
+            self._db, self._lock, subject, start_us=start_us, end_us=end_us, session=session
+        )
+
+    def gaps(self, subject: str, *, session: str | None = None) -> list[GapRecord]:
+        return embedded_reads.gaps(self._db, self._lock, subject, session=session)
+
+    def raw_kept_for_s(self) -> float | None:
+        return self.raw_retention_s
 
     def retention(self) -> dict[str, Sequence[str] | float]:
         return {"raw_retention_s": self.raw_retention_s, "raw_measurements": ("raw", RAW_BATCH)}

@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+from analytics.stores import influx_reads
 from analytics.stores.errors import StoreConfigError
+from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES, BatchRecord
 from analytics.stores.influx_codec import (
     from_clause,
     held_points,
@@ -69,6 +71,7 @@ from analytics.stores.model import (
     samples_from_arrays,
     sensor_slot_start_us,
 )
+from analytics.stores.plans import ExercisePlan
 from analytics.stores.quarantine import Quarantine
 from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
@@ -366,6 +369,12 @@ class InfluxStore:
     def write_live(self, results: SessionResults) -> WriteReport:
         return self._results.write_live(results)
 
+    def write_plan(self, plan: ExercisePlan) -> WriteReport:
+        return self._results.write_plan(plan)
+
+    def read_plans(self, subject: str) -> list[ExercisePlan]:
+        return self._results.read_plans(subject)
+
     def read_results(
         self,
         subject: str,
@@ -435,6 +444,33 @@ class InfluxStore:
         for row in self.rows(f"SHOW RETENTION POLICIES ON {quote_ident(self.config.database)}"):
             out[str(row["name"])] = str(row["duration"])
         return out
+
+    # ------------------------------------------------------------------------------------------ export reads
+
+    def raw_chunks(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+        chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
+    ) -> Iterator[Any]:
+        return influx_reads.raw_chunks(
+            self, subject, placement, start_us=start_us, end_us=end_us, session=session, chunk_samples=chunk_samples
+        )
+
+    def raw_batches(
+        self, subject: str, *, start_us: int | None = None, end_us: int | None = None, session: str | None = None
+    ) -> list[BatchRecord]:
+        return influx_reads.raw_batches(self, subject, start_us=start_us, end_us=end_us, session=session)
+
+    def gaps(self, subject: str, *, session: str | None = None) -> list[GapRecord]:
+        return influx_reads.gaps(self, subject, session=session)
+
+    def raw_kept_for_s(self) -> float | None:
+        return influx_reads.raw_retention_s(self)
 
     def with_config(self, **changes: Any) -> InfluxStore:
         return InfluxStore(replace(self.config, **changes), self.quarantine, self.transport.sleep)

@@ -35,6 +35,7 @@ from analytics.stores.model import (
     point_line,
     result_order,
 )
+from analytics.stores.plans import EXERCISE_PLAN, ExercisePlan, plan_from_row
 from analytics.stores.quarantine import Quarantine
 
 TAGS = {
@@ -180,6 +181,21 @@ class InfluxResults:
                 out.append(ResultRow(m, t, tags, fields))
         out.sort(key=result_order)
         return out
+
+    def write_plan(self, plan: ExercisePlan) -> WriteReport:
+        """Write one exercise-plan point (never deleted: the plan history stays)."""
+        what = f"exercise plan subject={plan.subject} exercise={plan.exercise} side={plan.side}"
+        return self._write_lines(self.config.results_rp, [point_line(plan.point())], what)
+
+    def read_plans(self, subject: str) -> list[ExercisePlan]:
+        """Every exercise-plan point of a subject, oldest first."""
+        where = f"subject = {quote_str(subject)} AND {time_clause(None, None)}"
+        q = f"SELECT * FROM {self._from(EXERCISE_PLAN)} WHERE {where}"
+        plans = []
+        for row in self._rows(q):
+            tags: dict[str, str] = {k: str(row.pop(k)) for k in ("exercise", "side", "subject") if k in row}
+            plans.append(plan_from_row(int(row.pop("time")), tags, row))
+        return sorted(plans, key=lambda p: p.time_us)
 
     def _float_fields(self, measurement: str) -> set[str]:
         rows = self._rows(f"SHOW FIELD KEYS FROM {self._from(measurement)}")

@@ -32,6 +32,8 @@ from analytics.stores.quarantine import Quarantine
 from gaitsym_common.redaction import redact_url
 
 ADMIN_PASSWORD_ENV = "GAITSYM_INFLUX_ADMIN_PASSWORD"
+RESULTS_SHARD_DURATION = "52w"
+"""Shard group duration of the results policy (kept forever, about 100 points per session)."""
 WORKER_PASSWORD_ENV = "GAITSYM_INFLUX_PASSWORD"
 
 
@@ -76,6 +78,11 @@ def setup_v1(
         for rp, duration, default in policies:
             verb = "ALTER" if rp in existing else "CREATE"
             shard = " SHARD DURATION 1d" if duration != "INF" else ""
+            if rp == results_rp:
+                # results are sparse (~100 points per session): a dashboard query costs per series, field and shard
+                # it touches, and 7-day shards (the default without a duration) made the clinic overview 6-10x
+                # slower (bench/RESULTS.md, "Dashboard queries"); an ALTER only changes shards created afterwards
+                shard = f" SHARD DURATION {RESULTS_SHARD_DURATION}"
             admin.query(
                 f"{verb} RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {duration} REPLICATION 1{shard}{default}"
             )

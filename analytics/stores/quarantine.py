@@ -89,7 +89,8 @@ class Quarantine:
         largest users cannot fill the file for everyone."""
         self.max_bytes_total = max_bytes_total
         self.path = Path(path)
-        prepare_private_sqlite(self.path)  # refused raw payloads: health data, owner-only
+        if str(path) != ":memory:":
+            prepare_private_sqlite(self.path)  # refused raw payloads: health data, owner-only
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

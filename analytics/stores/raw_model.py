@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from analytics.stores.errors import InvalidBatch, StoreConfigError
 from analytics.stores.points import GAP, RAW, RAW_BATCH, FieldValue, Point, _escape_key, _escape_string, float_texts
-from gaitsym_common.uplink.envelope import ClockMapping
+from gaitsym_common.uplink.envelope import ClockMapping, SensorIdentity
 from gaitsym_common.uplink.vocabulary import PLACEMENTS
 
 SENSOR_SLOT_US = 1 << 40
@@ -84,6 +84,9 @@ class RawSamples:
     """(n, 3) deg/s."""
     clock: ClockMapping
     msg_id: str = ""
+    sensor: SensorIdentity | None = None
+    """What the sensor declared for the batch (rate, ranges, firmware: the uplink's `SensorIdentity`), kept in the
+    batch index (`batch_point`); None where unknown."""
 
     def __len__(self) -> int:
         return len(self.seq)
@@ -110,6 +113,7 @@ class RawSamples:
             self.gyr_dps[keep],
             self.clock,
             self.msg_id,
+            self.sensor,
         )
 
     def describe(self) -> str:
@@ -135,6 +139,7 @@ def samples_from_arrays(
     gyr_dps: npt.ArrayLike,
     clock: ClockMapping,
     msg_id: str = "",
+    sensor: SensorIdentity | None = None,
 ) -> RawSamples:
     """Build a `RawSamples`, checking that every array has one row per sample (raises InvalidBatch)."""
     seq_a = np.asarray(seq, dtype=np.int64).reshape(-1)
@@ -154,7 +159,7 @@ def samples_from_arrays(
         raise InvalidBatch("acc/gyr: NaN or infinite value")
     if n > 1 and bool((np.diff(seq_a) <= 0).any()):
         raise InvalidBatch("seq: not strictly increasing (one sensor boot epoch, in sequence order)")
-    return RawSamples(subject, session, placement, serial, int(boot_epoch), seq_a, t_a, acc, gyr, clock, msg_id)
+    return RawSamples(subject, session, placement, serial, int(boot_epoch), seq_a, t_a, acc, gyr, clock, msg_id, sensor)
 
 
 def raw_lines(samples: RawSamples) -> list[str]:
@@ -186,7 +191,8 @@ def raw_lines(samples: RawSamples) -> list[str]:
 
 
 def batch_point(samples: RawSamples) -> Point:
-    """The batch index point: which samples of which sensor boot are stored, and the clock mapping used."""
+    """The batch index point: which samples of which sensor boot are stored, the clock mapping used, and what the
+    sensor declared (rate, ranges, firmware: additive fields, absent on batches stored before they existed)."""
     times = samples.time_us()
     c = samples.clock
     fields: dict[str, FieldValue] = {
@@ -209,6 +215,12 @@ def batch_point(samples: RawSamples) -> Point:
         fields["session"] = samples.session
     if samples.msg_id:
         fields["msg_id"] = samples.msg_id
+    if samples.sensor is not None:
+        fields["sample_rate_hz"] = float(samples.sensor.sample_rate_hz)
+        fields["acc_range_g"] = int(samples.sensor.acc_range_g)
+        fields["gyr_range_dps"] = int(samples.sensor.gyr_range_dps)
+        if samples.sensor.firmware:
+            fields["firmware"] = samples.sensor.firmware
     return Point(RAW_BATCH, (("placement", samples.placement), ("subject", samples.subject)), fields, int(times[0]))
 
 

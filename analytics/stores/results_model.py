@@ -13,6 +13,9 @@ from typing import Any
 from analytics.stores.errors import InvalidBatch
 from analytics.stores.points import EXERCISE_SET, SESSION_SUMMARY, STORE_SCHEMA, STRIDE, FieldValue, Point
 
+NOT_EXERCISE_SETS = ("stand", "walk")
+"""Activities stored as exercise_set points that are not exercise sets: calibration stands and walks."""
+
 
 @dataclass(frozen=True)
 class ResultRow:
@@ -115,6 +118,7 @@ def results_from_document(
                 fields[name] = num
         if ex.get("flags"):
             fields["flags"] = ",".join(ex["flags"])
+        fields["end_unix_ms"] = at(ex["end_s"]) // 1000
         tags = (("exercise", ex["exercise"]), ("side", ex["side"]), ("subject", subject))
         points.append(Point(EXERCISE_SET, tags, fields, at(ex["start_s"])))
     summary = doc["gait"]["summary"]
@@ -136,12 +140,58 @@ def results_from_document(
             value = _num(block.get(key))
             if value is not None:
                 both[f"{metric}_{key}"] = value
+    both.update(evidence_fields(summary))
+    both["n_sets"] = sum(1 for ex in doc["exercises"] if ex.get("exercise") not in NOT_EXERCISE_SETS)
     both["n_flags"] = len(doc["quality"]["flags"])
     if doc["quality"]["flags"]:
         both["flags"] = ",".join(sorted({str(f["code"]) for f in doc["quality"]["flags"]}))
+    warnings = sorted({str(f["code"]) for f in doc["quality"]["flags"] if f.get("severity") != "info"})
+    both["n_warnings"] = len(warnings)
+    if warnings:
+        both["warning_flags"] = ",".join(warnings)
+    both["end_unix_ms"] = (t0_us + round(duration_s * 1e6)) // 1000
     gap_notes = [str(f.get("message", "")) for f in doc["quality"]["flags"] if f.get("code") == "data_gap"]
     if gap_notes:
         both["gaps"] = "; ".join(gap_notes)
     points.append(Point(SESSION_SUMMARY, (("side", "none"), ("subject", subject)), both, t0_us))
     end_us = max([t0_us + round(duration_s * 1e6), *(p.time_us for p in points)])
     return SessionResults(subject, session, t0_us, end_us, int(provenance.result_version), tuple(points))
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    low, high = _num(value[0]), _num(value[1])
+    return None if low is None or high is None else (low, high)
+
+
+def evidence_fields(summary: Mapping[str, Any]) -> dict[str, FieldValue]:
+    """What the session's asymmetry rests on, as session-summary fields (side ``none``): the stance SI's status
+    and withheld reason, its event source, every 95 % interval of an SI and the thigh/pelvis cross-check.
+
+    Absent from older results (and from documents without ``stance_asymmetry_evidence``): readers treat an
+    absent field as unknown, never as normal."""
+    out: dict[str, FieldValue] = {}
+    evidence = summary.get("stance_asymmetry_evidence")
+    if isinstance(evidence, Mapping):
+        status = evidence.get("status")
+        if status in ("reported", "withheld"):
+            out["stance_si_status"] = str(status)
+            if status == "withheld":
+                out["stance_si_withheld_reason"] = str(evidence.get("withheld_reason") or "no_value")
+        if evidence.get("event_source"):
+            out["stance_event_source"] = str(evidence["event_source"])
+        interval = _interval(evidence.get("si_ci95_pct"))
+        if interval is not None and status != "withheld":
+            out["stance_si_ci95_low_pct"], out["stance_si_ci95_high_pct"] = interval
+        cross = evidence.get("cross_check")
+        if isinstance(cross, Mapping):
+            for key, name in (("thigh_events_si_pct", "thigh"), ("pelvis_events_si_pct", "pelvis")):
+                value = _num(cross.get(key))
+                if value is not None:
+                    out[f"cross_check_{name}_si_pct"] = value
+    for metric, block in sorted((summary.get("asymmetry") or {}).items()):
+        interval = _interval(block.get("si_ci95_pct")) if isinstance(block, Mapping) else None
+        if interval is not None:
+            out[f"{metric}_si_ci95_low_pct"], out[f"{metric}_si_ci95_high_pct"] = interval
+    return out

@@ -105,6 +105,7 @@ def _batch_samples(batch: env.RawBatch, topic: str) -> RawSamples:
             gyr_dps=gyr,
             clock=batch.clock,
             msg_id=batch.msg_id,
+            sensor=batch.sensor,
         )
     except InvalidBatch as exc:
         raise MalformedMessage(topic or batch.msg_id, str(exc)) from exc

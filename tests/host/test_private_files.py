@@ -82,3 +82,13 @@ def test_a_store_path_that_cannot_be_created_is_a_typed_error(tmp_path: Path) ->
     with pytest.raises(StoreConfigError) as info:
         EmbeddedStore(blocker / "store.sqlite")
     assert "store.sqlite" in str(info.value)
+
+
+def test_an_in_memory_store_and_quarantine_leave_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = EmbeddedStore(":memory:")
+    store.quarantine.close()
+    Quarantine(":memory:").close()
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,77 @@
+"""Parquet (pyarrow): one dataset per table, each partitioned by subject and session (hive style,
+``raw/subject=<label>/session=<label>/<placement>.parquet``), typed columns (times as UTC timestamps in µs, the
+sample values float64 as stored), units and meanings in each field's metadata; the original ids in the
+``subject_id`` and ``session_id`` columns. ``pyarrow.dataset.dataset(OUT / "raw", partitioning="hive")`` reads
+every session at once.
+
+Row groups are the store's chunks (64k samples); floats are not dictionary-encoded (measured here: dictionary
+encoding of float64 costs 4x the write time for 10 % less space), text columns are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from export.columns import GAPS, PLACEMENT, SESSION_ID, SUBJECT_ID
+from export.files import atomic_path, write_text
+from export.raw_table import raw_output, raw_schema
+from export.readme import parquet_readme
+from export.session import SessionContext
+from export.tables import arrow_table, batch_columns, event_columns
+
+DICTIONARY_COLUMNS = ["subject_id", "session_id", "placement", "serial"]
+
+
+def partition(root: Path, table: str, ctx: SessionContext) -> Path:
+    return root / table / f"subject={ctx.subject_label}" / f"session={ctx.session_label}"
+
+
+def write_parquet_table(path: Path, table: Any) -> None:
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="snappy")
+
+
+class ParquetExport:
+    def __init__(self, out: Path, with_serials: bool) -> None:
+        self.out = out
+        self.with_serials = with_serials
+
+    def write_session(self, ctx: SessionContext) -> list[Path]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        files = []
+        leading = (SUBJECT_ID, SESSION_ID, PLACEMENT)
+        schema = raw_schema(self.with_serials, parquet=True, constants=leading)
+        for placement in ctx.plan.placements:
+            path = partition(self.out, "raw", ctx) / f"{placement}.parquet"
+            constants = {"subject_id": ctx.plan.subject, "session_id": ctx.plan.session, "placement": placement}
+            with (
+                atomic_path(path) as tmp,
+                pq.ParquetWriter(
+                    str(tmp), schema, compression="snappy", use_dictionary=DICTIONARY_COLUMNS, write_statistics=True
+                ) as w,
+            ):
+                for chunk in ctx.stream(placement).chunks():
+                    batch = raw_output(chunk, self.with_serials, parquet=True, constants=constants)
+                    w.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+                    ctx.progress.add(chunk.n)
+            files.append(path)
+        for name, rows in ctx.tables().items():
+            columns = {"batches": batch_columns(self.with_serials), "gaps": list(GAPS), "events": event_columns()}
+            table = arrow_table(rows, columns.get(name), times=True)
+            ids = {"subject_id": ctx.plan.subject, "session_id": ctx.plan.session}
+            for i, (key, value) in enumerate(ids.items()):
+                table = table.add_column(i, key, pa.array([value] * table.num_rows, pa.string()))
+            path = partition(self.out, name, ctx) / "part-0.parquet"
+            write_parquet_table(path, table)
+            files.append(path)
+        return files
+
+    def finish(self, sessions: Sequence[SessionContext], subject_labels: dict[str, str]) -> list[Path]:
+        write_text(self.out / "README.md", parquet_readme(self.with_serials))
+        return [self.out / "README.md"]
