@@ -21,9 +21,12 @@ def command_modules() -> tuple[ModuleType, ...]:
     from analytics.pipeline import cli as analyze_cli
     from analytics.recording import cli as recording_cli
     from analytics.stores import cli as results_cli
+    from analytics.stores import plan_cli
     from analytics.worker import cli as worker_cli
+    from export import cli as export_cli
     from firmware_protocol import cli as protocol_cli
-    from gaitsym import demo, gateway_cli
+    from gaitsym import clinic_cli, demo, gateway_cli
+    from report import cli as report_cli
     from simulator import cli as simulate_cli
 
     return (
@@ -32,9 +35,13 @@ def command_modules() -> tuple[ModuleType, ...]:
         gateway_cli,  # gateway, session
         recording_cli,  # recording check
         results_cli,  # results
+        report_cli,  # report
+        export_cli,  # export
+        plan_cli,  # plan
         analyze_cli,  # analyze
         worker_cli,  # worker, reanalyze
         demo,  # demo
+        clinic_cli,  # clinic init|influx-setup, enrol
     )
 
 

@@ -10,7 +10,8 @@
    the study's exercises per side) streamed through the production gateway, faster than real time on the
    virtual clock; progress comes from the store, i.e. what has been durably stored;
 4. waits for the worker's session results and prints them as a readable report (left vs right stance time,
-   stance-time asymmetry, pelvic drop, exercise quality, flags) and where they are stored.
+   stance-time asymmetry, pelvic drop, exercise quality, flags) and where they are stored;
+5. writes the clinician's session report (`gaitsym report`: one HTML page) into the run folder and prints its path.
 
 Every number printed is a measurement read back from the store; the simulator's settings are printed
 apart, labelled as inputs. `gaitsym results --subject demo-001 --store PATH` reads them again later.
@@ -119,7 +120,7 @@ def demo_command(args: argparse.Namespace) -> int:
             f"Simulator settings (inputs, not measurements): the default home session, seed {args.seed}; "
             f"its ground truth: `gaitsym simulate DIR --seed {args.seed}` writes truth.json."
         )
-        return 0
+        return _clinician_report(store_url, run)
     finally:
         for child in reversed(children):
             if child.poll() is None:
@@ -129,6 +130,20 @@ def demo_command(args: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     child.kill()
         broker.stop()
+
+
+def _clinician_report(store_url: str, run: Path) -> int:
+    """Write the session's report for the clinician (`gaitsym report`) into the run folder; print its path."""
+    from report.build import write_report
+    from report.errors import ReportError
+
+    try:
+        path = write_report(store_url, SUBJECT, run / f"report-{SUBJECT}.html")
+    except ReportError as exc:
+        print(f"gaitsym demo: the session report could not be written: {exc}", file=sys.stderr)
+        return 1
+    print(f"Session report for the clinician (one HTML page to open, print on A4 or attach): {path}")
+    return 0
 
 
 def _where(store_url: str) -> str:

@@ -42,3 +42,7 @@ def test_demo_runs_the_whole_pipeline_and_reports_what_is_stored(tmp_path: Path,
     left = next(r for r in summaries if r.tags["side"] == "left").fields
     assert f"{left['stance_time_s']:.3f}" in out
     assert "gaitsym results --subject demo-001 --store" in out
+    # it ends with the clinician's session report, written into the run folder, its path printed last
+    report = (run / f"report-{SUBJECT}.html").resolve()
+    assert out.rstrip().splitlines()[-1].endswith(f": {report}")
+    assert f"Patient <b>{SUBJECT}</b>" in report.read_text()
