@@ -1,6 +1,6 @@
 """`gaitsym clinic init|influx-setup` and `gaitsym enrol`: set up a clinic's stack and hand out gateways.
 
-Import-light (only the parsers here); the work is in `gaitsym.clinic_setup`, imported when a command runs.
+Import-light (only the parsers here); the work is in the `gaitsym.clinic` package, imported when a command runs.
 Exit status: 0 done, 1 done but Mosquitto not reloaded (enrol) or the server refused (influx-setup), 2 refused
 (bad argument, already enrolled, not a clinic folder: the message says which).
 """
@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def clinic_command(args: argparse.Namespace) -> int:
-    from gaitsym.clinic_setup import Owner, init_clinic
+    from gaitsym.clinic import Owner, init_clinic
     from gaitsym.errors import ClinicSetupError
 
     if args.clinic_command == "influx-setup":
@@ -115,7 +115,7 @@ def _influx_setup(url: str, wait_s: float) -> int:
     import urllib.request
 
     from analytics.stores.errors import StoreError
-    from gaitsym.clinic_setup import influx_setup_from_environment
+    from gaitsym.clinic import influx_setup_from_environment
     from gaitsym.errors import ClinicSetupError
 
     deadline = time.monotonic() + wait_s
@@ -140,7 +140,7 @@ def _influx_setup(url: str, wait_s: float) -> int:
 
 
 def enrol_command(args: argparse.Namespace) -> int:
-    from gaitsym.clinic_setup import enrol, parse_kit
+    from gaitsym.clinic import enrol, parse_kit
     from gaitsym.errors import ClinicSetupError
 
     try:

@@ -13,7 +13,7 @@ import pwd
 import subprocess
 from pathlib import Path
 
-from gaitsym.clinic_setup import CONTAINER, LOOPBACK_PORT, Clinic, influx_setup_from_environment
+from gaitsym.clinic import CONTAINER, LOOPBACK_PORT, Clinic, influx_setup_from_environment
 from testing.influxdb_server import InfluxDB
 from testing.servers import Mosquitto, free_port
 from testing.worker.harness import WorkerProcess

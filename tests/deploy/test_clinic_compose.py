@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gaitsym.clinic_setup import COMPOSE_FILE, GRAFANA_INFLUX_USER, Clinic, init_clinic
+from gaitsym.clinic import COMPOSE_FILE, GRAFANA_INFLUX_USER, Clinic, init_clinic
 from testing.servers import ROOT
 
 
@@ -131,22 +131,50 @@ def test_every_mount_exists_and_secrets_come_from_the_clinic_folder(stack: tuple
     assert (clinic.root / "mosquitto" / "health" / "mosquitto_sub").is_file()
 
 
-def test_each_worker_has_credentials_of_its_own(stack: tuple[Clinic, dict[str, Any]]) -> None:
-    clinic, config = stack
-    workers = sorted(name for name in config["services"] if name.startswith("worker-"))
-    assert workers == clinic.workers
+def check_workers(clinic: Clinic, config: dict[str, Any]) -> None:
+    """The stack runs exactly the clinic's workers, each as its own broker and InfluxDB user, with its own state."""
+    services = config["services"]
+    assert {name for name in services if name.startswith("worker")} == set(clinic.workers)
     seen: set[str] = set()
-    for name in workers:
-        service = config["services"][name]
+    for name in clinic.workers:
+        service = services[name]
         argv = service["command"]
-        assert argv[argv.index("--username") + 1] == name
+        assert argv[:1] == ["worker"] and argv[argv.index("--username") + 1] == name
+        assert argv[argv.index("--client-id") + 1] == name
         assert argv[argv.index("--store") + 1] == f"influx://{name}@influxdb:8086/gaitsym"
         assert argv[argv.index("--mqtt") + 1].startswith("mqtts://")
         env = service["environment"]
         assert env["GAITSYM_MQTT_PASSWORD"] == clinic.secrets[f"mqtt:{name}"]
         assert env["GAITSYM_INFLUX_PASSWORD"] == clinic.secrets[f"influx:{name}"]
         seen |= {env["GAITSYM_MQTT_PASSWORD"], env["GAITSYM_INFLUX_PASSWORD"]}
-    assert len(seen) == 2 * len(workers)  # no password shared between workers or services
+        mounts = {v["target"]: Path(v["source"]) for v in service["volumes"]}
+        assert mounts == {"/var/lib/gaitsym": clinic.worker_state(name), "/run/gaitsym/tls/ca.crt": clinic.ca_crt}
+        assert clinic.worker_state(name).is_dir()
+        assert service["image"] == services["influxdb-setup"]["image"] and "build" in service
+        assert service["restart"] == "unless-stopped" and service["stop_signal"] == "SIGTERM"
+        assert service["user"] == f"{clinic.owner.uid}:{clinic.owner.gid}"
+        deps = service["depends_on"]  # started once the broker answers and InfluxDB has the worker's user
+        assert deps["mosquitto"]["condition"] == "service_healthy"
+        assert deps["influxdb-setup"]["condition"] == "service_completed_successfully"
+    assert len(seen) == 2 * len(clinic.workers)  # no password shared between workers or services
+    writers = config["services"]["influxdb-setup"]["environment"]["GAITSYM_INFLUX_WRITERS"]
+    assert writers.split(",") == clinic.workers  # and InfluxDB gets a user for each
+
+
+def test_each_worker_has_credentials_of_its_own(stack: tuple[Clinic, dict[str, Any]]) -> None:
+    check_workers(*stack)
+
+
+@pytest.mark.parametrize("runs", [[1], [3], [1, 3]], ids=["1 worker", "3 workers", "1 then 3 workers"])
+def test_the_stack_runs_exactly_the_workers_init_made(tmp_path: Path, runs: list[int]) -> None:
+    """`init --workers N` (1 to 32) and the stack agree: no worker without credentials, no credentials unused;
+    running init again with more workers adds them to the stack."""
+    for workers in runs:
+        clinic = init_clinic(tmp_path / "clinic", "clinic.example.org", workers=workers, compose_env=tmp_path / "env")
+        done = compose_config(tmp_path / "env")
+        assert done.returncode == 0, done.stderr
+        assert clinic.workers == [f"worker-{n}" for n in range(1, workers + 1)]
+        check_workers(clinic, json.loads(done.stdout))
 
 
 def test_grafanas_provisioned_data_source_gets_its_read_only_user(stack: tuple[Clinic, dict[str, Any]]) -> None:

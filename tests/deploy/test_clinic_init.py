@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gaitsym.cli import build_parser
-from gaitsym.clinic_setup import Clinic, Owner, enrol, init_clinic, mosquitto_hash, read_password_file
+from gaitsym.clinic import Clinic, Owner, enrol, init_clinic, mosquitto_hash, read_password_file
 from gaitsym.errors import ClinicSetupError
 from gaitsym.gateway_settings import check_private_files, resolve_settings
 from testing.servers import ROOT
@@ -120,3 +120,29 @@ def test_a_subject_taken_out_of_the_clinic_loses_its_login_and_can_be_enrolled_a
     again = enrol(clinic.root, "S001", reload=False)
     assert read_password_file(clinic.password_file)["S001"] != old_line
     assert again.config == first.config and "user S001\n" in clinic.acl_file.read_text()
+
+
+def test_a_folder_that_is_not_a_clinics_is_left_as_it_is(tmp_path: Path) -> None:
+    """init makes its folder owner-only (and, as root, gives it to the containers' user): a --dir that already holds
+    someone's files (a home folder, /srv) is refused before its mode changes; enrol never makes or changes a
+    folder that is not a clinic's."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine\n")
+    os.chmod(home, 0o755)
+    with pytest.raises(ClinicSetupError, match="not a clinic folder"):
+        init(home)
+    with pytest.raises(ClinicSetupError, match="not a clinic folder"):
+        enrol(home, "S001", reload=False)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+    assert [p.name for p in home.iterdir()] == ["notes.txt"]
+    missing = tmp_path / "no-clinic-here"
+    with pytest.raises(ClinicSetupError, match="not a clinic folder"):
+        enrol(missing, "S001", reload=False)
+    assert not missing.exists()
+    prepared = tmp_path / "prepared"  # an empty folder made for the clinic (its own disk, say) is the clinic's
+    prepared.mkdir()
+    os.chmod(prepared, 0o755)
+    init(prepared)
+    assert stat.S_IMODE(prepared.stat().st_mode) == 0o700
+    init(prepared)  # and stays the clinic's

@@ -23,7 +23,7 @@ import pytest
 
 from deploy.clinic_stack import ClinicBroker, ClinicInflux, clinic_worker, read_env_file, run_health_check
 from gaitsym.cli import build_parser
-from gaitsym.clinic_setup import Clinic, enrol, init_clinic, reload_broker
+from gaitsym.clinic import Clinic, enrol, init_clinic, reload_broker
 from gaitsym.gateway_settings import check_private_files, resolve_settings
 from gaitsym.gateway_wiring import mqtt_settings
 from gaitsym_common.mqtt.client import make_paho_client

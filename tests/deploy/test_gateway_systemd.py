@@ -5,11 +5,15 @@ the running `gaitsym gateway` process; no ping while unhealthy; and the start ch
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -37,11 +41,52 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
         sock.close()
 
 
-def receive_until(sock: socket.socket, last: str) -> list[str]:
+def receive_until(
+    sock: socket.socket,
+    gateway: subprocess.Popen[bytes],
+    log: Path,
+    done: Callable[[list[str]], bool],
+    waiting_for: str,
+    deadline_s: float = 120.0,
+) -> list[str]:
+    """Notifications, in order, until ``done(received)``. The deadline only bounds a gateway that never gets there
+    (the test then fails saying what was awaited, what came and what the gateway logged): nothing here depends on
+    how fast the gateway is."""
+
+    def fail(why: str) -> NoReturn:
+        pytest.fail(f"{why}; the gateway said: {out}; its log ends: {log.read_text()[-1500:]}")
+
     out: list[str] = []
-    while not out or last not in out[-1]:
-        out.append(sock.recv(4096).decode())
+    deadline = time.monotonic() + deadline_s
+    while not done(out):
+        if out and out[-1].startswith("STOPPING=1"):
+            fail(f"the gateway stopped before {waiting_for}")
+        sock.settimeout(min(1.0, max(0.001, deadline - time.monotonic())))
+        try:
+            out.append(sock.recv(4096).decode())
+        except TimeoutError:
+            # what it sent before it ended is already queued on the socket: a timeout after that means no more
+            if gateway.poll() is not None:
+                fail(f"the gateway ended (status {gateway.returncode}) before {waiting_for}")
+            if time.monotonic() >= deadline:
+                fail(f"no {waiting_for} within {deadline_s:.0f} s")
     return out
+
+
+def watchdog_pings(messages: list[str]) -> list[str]:
+    return [m for m in messages if m.startswith("WATCHDOG=1")]
+
+
+STREAMING = "3/3 sensors connected, broker connected"
+
+
+def three_pings_while_streaming(messages: list[str]) -> bool:
+    pings = watchdog_pings(messages)
+    return len(pings) >= 3 and any(STREAMING in m for m in pings)
+
+
+def said_goodbye(messages: list[str]) -> bool:
+    return bool(messages) and messages[-1].startswith("STOPPING=1")
 
 
 def test_the_running_gateway_says_ready_pings_the_watchdog_and_says_stopping(
@@ -51,22 +96,28 @@ def test_the_running_gateway_says_ready_pings_the_watchdog_and_says_stopping(
     broker = mosquitto
     worker = AckingWorker(broker.port, "wd-001")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}
+    # a session far longer than the deadlines below, at real speed: the gateway runs until it is told to stop
     argv = [sys.executable, "-m", "gaitsym.cli", "gateway", "--virtual-kit", "--subject", "wd-001"]
-    argv += ["--broker", broker.url, "--state-dir", str(tmp_path / "state"), "--minutes", "0.7", "--speed", "12"]
-    gateway = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    argv += ["--broker", broker.url, "--state-dir", str(tmp_path / "state"), "--minutes", "5", "--speed", "1"]
+    log = tmp_path / "gateway.log"
+    with log.open("wb") as stderr:
+        gateway = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        messages = receive_until(sock, "STOPPING=1")
-        assert gateway.wait(timeout=60) == 0, gateway.stderr.read().decode()[-2000:] if gateway.stderr else ""
+        running = receive_until(
+            sock, gateway, log, three_pings_while_streaming, f"3 watchdog pings, one of them saying {STREAMING!r}"
+        )
+        gateway.send_signal(signal.SIGTERM)  # what `systemctl stop` sends
+        stopping = receive_until(sock, gateway, log, said_goodbye, "STOPPING=1")
+        assert gateway.wait(timeout=60) == 0, log.read_text()[-2000:]
     finally:
         if gateway.poll() is None:
             gateway.kill()
         worker.close()
-    assert messages[0].startswith("READY=1\nSTATUS=")
-    pings = [m for m in messages if m.startswith("WATCHDOG=1")]
-    assert len(pings) >= 3, messages  # a session streamed for seconds, pinged at least every 0.2 s
-    assert any("3/3 sensors connected, broker connected" in m for m in pings)
-    assert messages[-1].startswith("STOPPING=1") and "0 message(s) kept in the outbox" in messages[-1]
-    assert len(messages) == 2 + len(pings)  # nothing else, nothing from a child process
+    messages = running + stopping
+    assert messages[0].startswith("READY=1\nSTATUS="), messages
+    assert re.fullmatch(r"STOPPING=1\nSTATUS=stopping: \d+ message\(s\) kept in the outbox", messages[-1]), messages
+    # nothing but readiness, pings and the goodbye: no unhealthy status, nothing from a child process
+    assert len(messages) == 2 + len(watchdog_pings(messages)), messages
 
 
 def test_no_watchdog_ping_while_the_outbox_does_not_answer(
