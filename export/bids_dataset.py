@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from export.columns import Column
 from export.files import write_text
 from export.labels import HASH_DIGITS
 from export.plan import iso
@@ -21,6 +22,8 @@ from export.tsv import write_tsv
 if TYPE_CHECKING:
     from export.session import SessionContext
 
+PARTICIPANTS = (Column("participant_id", "text", "", ""), Column("original_id", "text", "", ""))
+SESSIONS = tuple(Column(n, "text", "", "") for n in ("session_id", "acq_time", "original_session_id"))
 GENERATED_BY = [{"Name": "gaitsym", "Description": "gaitsym export --format bids"}]
 
 EVENTS_SIDECAR = {
@@ -94,7 +97,7 @@ def dataset_files(
     write_text(files[-1], "manifest.json\n")
     participants = [{"participant_id": f"sub-{lab}", "original_id": s} for s, lab in subject_labels.items()]
     files.append(out / "participants.tsv")
-    write_tsv(files[-1], arrow_table(participants))
+    write_tsv(files[-1], arrow_table(participants, PARTICIPANTS))
     files.append(out / "participants.json")
     write_text(
         files[-1],
@@ -110,7 +113,7 @@ def dataset_files(
         )
     for sub, rows in by_subject.items():
         files.append(out / f"sub-{sub}" / f"sub-{sub}_sessions.tsv")
-        write_tsv(files[-1], arrow_table(rows))
+        write_tsv(files[-1], arrow_table(rows, SESSIONS))
         files.append(out / f"sub-{sub}" / f"sub-{sub}_sessions.json")
         write_text(
             files[-1],

@@ -33,18 +33,32 @@ import numpy.typing as npt
 
 from analytics.stores.model import RAW_FIELDS
 from export.bids_dataset import Recording, dataset_files
-from export.columns import GAPS
+from export.columns import Column
 from export.files import atomic_path, write_text
 from export.plan import SessionPlan, iso
 from export.raw_stream import Chunk, SensorStream
 from export.session import SessionContext
-from export.tables import arrow_table, batch_columns, event_columns
+from export.tables import arrow_table, stride_contacts
 from export.tsv import NA, tsv_options, write_tsv
+from firmware_protocol.sensor_info import PLACEMENTS
 
 TASK = "home"
 BIDS_VERSION = "1.10.0"
-POINTS = {"pelvis": "pelvis", "left_thigh": "leftthigh", "right_thigh": "rightthigh"}
+POINTS = {p: p.replace("_", "") for p in PLACEMENTS}
+"""Tracked points (BIDS labels: letters and digits) of the protocol's placements, the only ones an export plans."""
 UNITS = {"ACCEL": "m/s^2", "GYRO": "deg/s", "LATENCY": "s"}
+CHANNELS = tuple(Column(n, "text", "", "") for n in ("name", "component", "type", "tracked_point", "units"))
+SCANS = (Column("filename", "text", "", ""), Column("acq_time", "text", "", ""))
+EVENTS = (
+    Column("onset", "float", "s", ""),
+    Column("duration", "float", "s", ""),
+    Column("trial_type", "text", "", ""),
+    Column("side", "text", "", ""),
+    Column("exercise", "text", "", ""),
+    Column("set", "int", "", ""),
+    Column("stride_included", "bool", "", ""),
+)
+"""The columns of ``_events.tsv`` (described in ``task-home_events.json``): the header is written with no event."""
 
 
 class _NotShared(Exception):
@@ -56,7 +70,7 @@ class _NoUtcSamples(Exception):
 
 
 def tracksys_label(placements: Sequence[str]) -> str:
-    return "imu" if len(placements) > 1 else "imu" + POINTS.get(placements[0], placements[0].replace("_", ""))
+    return "imu" if len(placements) > 1 else "imu" + POINTS[placements[0]]
 
 
 def shared_timeline_planned(plan: SessionPlan, n_recorded_gaps: int) -> bool:
@@ -124,7 +138,9 @@ class BidsWriter:
             files += self._sidecars(ctx, r)
         start_us = min((r.first_us for r in recordings), default=ctx.start_us)
         files.append(self._events(ctx, folder / "motion" / f"{prefix}_events.tsv", start_us))
-        scans = arrow_table([{"filename": f"motion/{r.path.name}", "acq_time": iso(r.first_us)} for r in recordings])
+        scans = arrow_table(
+            [{"filename": f"motion/{r.path.name}", "acq_time": iso(r.first_us)} for r in recordings], SCANS
+        )
         files.append(folder / f"{sub}_{ses}_scans.tsv")
         write_tsv(files[-1], scans)
         files += self._derivatives(ctx, sub, ses)
@@ -187,7 +203,7 @@ class BidsWriter:
         base = r.path.name.removesuffix("_motion.tsv")
         channels = []
         for p in r.placements:
-            point = POINTS.get(p, p)
+            point = POINTS[p]
             for kind, unit_kind, axes in (("acc", "ACCEL", "xyz"), ("gyr", "GYRO", "xyz")):
                 for axis in axes:
                     channels.append(
@@ -201,7 +217,7 @@ class BidsWriter:
                     )
         channels.append({"name": "latency", "component": NA, "type": "LATENCY", "tracked_point": NA, "units": "s"})
         chan_path = r.path.with_name(f"{base}_channels.tsv")
-        write_tsv(chan_path, arrow_table(channels))
+        write_tsv(chan_path, arrow_table(channels, CHANNELS))
         summary = r.summaries[0]
         effective = [s.effective_rate_hz() for s in r.summaries]
         sidecar: dict[str, Any] = {
@@ -234,15 +250,10 @@ class BidsWriter:
         rows: list[dict[str, Any]] = []
         for r in ctx.results:
             if r.measurement == "stride":
-                stance = r.fields.get("stance_time_s")
-                contacts = [("initial_contact", r.time_us)]
-                if isinstance(stance, int | float) and not isinstance(stance, bool):
-                    contacts.append(("final_contact", r.time_us + round(float(stance) * 1e6)))
-                for kind, t in contacts:
+                for kind, t in stride_contacts(r):
                     rows.append(
                         {"onset": (t - start_us) / 1e6, "duration": 0.0, "trial_type": kind,
-                         "side": r.tags.get("side"), "exercise": None, "set": None,
-                         "stride_included": r.fields.get("included")}
+                         "side": r.tags.get("side"), "stride_included": r.fields.get("included")}
                     )  # fmt: skip
             elif r.measurement == "exercise_set":
                 start, end = r.fields.get("start_s"), r.fields.get("end_s")
@@ -253,26 +264,18 @@ class BidsWriter:
                 )
                 rows.append(
                     {"onset": (r.time_us - start_us) / 1e6, "duration": duration, "trial_type": "exercise_set",
-                     "side": r.tags.get("side"), "exercise": r.tags.get("exercise"), "set": r.fields.get("set"),
-                     "stride_included": None}
+                     "side": r.tags.get("side"), "exercise": r.tags.get("exercise"), "set": r.fields.get("set")}
                 )  # fmt: skip
         rows.sort(key=lambda e: (e["onset"], e["trial_type"]))
-        columns = ["onset", "duration", "trial_type", "side", "exercise", "set", "stride_included"]
-        table = arrow_table([{c: row.get(c) for c in columns} for row in rows]) if rows else None
-        if table is None or table.num_columns == 0:
-            import pyarrow as pa
-
-            table = pa.table({c: pa.array([], pa.string()) for c in columns})
-        write_tsv(path, table)
+        write_tsv(path, arrow_table(rows, EVENTS))
         return path
 
     def _derivatives(self, ctx: SessionContext, sub: str, ses: str) -> list[Path]:
         folder = self.out / "derivatives" / "gaitsym" / sub / ses
-        typed = {"batches": batch_columns(self.with_serials), "gaps": list(GAPS), "events": event_columns()}
         files = []
-        for name, rows in ctx.tables().items():
-            path = folder / f"{sub}_{ses}_{name}.tsv"
-            write_tsv(path, arrow_table(rows, typed.get(name)), quoting="needed")
+        for table in ctx.tables():
+            path = folder / f"{sub}_{ses}_{table.name}.tsv"
+            write_tsv(path, arrow_table(table.rows, table.columns), quoting="needed")
             files.append(path)
         return files
 

@@ -5,7 +5,6 @@ results. Light module: the store and pyarrow are imported only when the command 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ def parse_when(text: str, what: str, end_of_day: bool = False) -> int:
 def export_command(args: argparse.Namespace) -> int:
     from analytics.stores import open_store
     from analytics.stores.errors import StoreError
+    from analytics.stores.location import EmbeddedStoreMissing, existing_store
     from export.errors import ExportError, StoreNotFound
     from export.run import ExportRequest, run_export
     from gaitsym_common.redaction import redact_url
@@ -46,13 +46,10 @@ def export_command(args: argparse.Namespace) -> int:
             until_us=None if args.until is None else parse_when(args.until, "--until", end_of_day=True),
             with_serials=args.with_serials,
         )
-        location = args.store or os.environ.get("GAITSYM_STORE")
-        if location is None:
-            from analytics.stores import default_embedded_path
-
-            location = default_embedded_path()
-        if "://" not in location and not Path(location).is_file():
-            raise StoreNotFound(f"--store {location}: no embedded store file there (the export never creates one)")
+        try:
+            location = existing_store(args.store)
+        except EmbeddedStoreMissing as exc:
+            raise StoreNotFound(f"--store: {exc} (the export never creates one)") from exc
         store = open_store(location)
         try:
             outcome = run_export(store, request)
@@ -83,9 +80,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--subject", action="append", required=True, help="subject id (repeat for several)")
     p.add_argument("--session", help="only this session")
     p.add_argument("--since", help="sessions starting from this date (YYYY-MM-DD, UTC) or ISO date-time")
-    p.add_argument("--until", help="sessions starting up to this date (the whole day) or ISO date-time")
+    p.add_argument(
+        "--until", help="sessions starting up to this date (the whole day) or ISO date-time; each exported whole"
+    )
     p.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="csv, parquet or bids (Motion-BIDS)")
-    p.add_argument("--out", required=True, help="output folder (new, or empty of any previous export)")
+    p.add_argument("--out", required=True, help="output folder: new, or empty (files owner-only)")
     p.add_argument("--with-serials", action="store_true", help="include the sensors' serial numbers")
     p.add_argument(
         "--store",

@@ -100,13 +100,158 @@ PROVENANCE = (
     Column("store_schema", "text", "", "gaitsym.store/1"),
 )
 
-RESULT_TABLES = {
-    "strides": "one row per stride (initial contact to the next of the same side): the stride measurement",
-    "exercise_sets": "one row per exercise set: the exercise_set measurement",
-    "session_summary": "per-side (left, right) and bilateral (none) summaries of the session",
-}
-"""Result tables keep every stored field as a column (the fields of analytics/stores/SCHEMA.md, units there:
-s, deg, %), plus time_utc_us, the tags (side, exercise) and the provenance fields."""
+CLOCK = Column("clock", "text", "", "the clock mapping the analysis used, per placement (JSON; the sensors' serial "
+               "numbers only with --with-serials)")  # fmt: skip
+FLAGS = Column("flags", "text", "", "quality flags, comma-separated (empty: none)")
+
+
+def _unit(name: str) -> str:
+    return {"s": "s", "deg": "deg", "pct": "%", "ms": "ms"}.get(name.rsplit("_", 1)[-1], "")
+
+
+def _float(name: str, meaning: str) -> Column:
+    return Column(name, "float", _unit(name), meaning)
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A result table: one stored measurement, its rows' time and tags (``lead``), its fields (``fields``, the
+    measurement's fields in analytics/stores/SCHEMA.md), then ``trail`` (flags and provenance). A field stored
+    that ``fields`` does not name (a newer analysis's) is exported too, as a column after ``fields``."""
+
+    measurement: str
+    what: str
+    lead: tuple[Column, ...]
+    fields: tuple[Column, ...]
+    trail: tuple[Column, ...]
+
+    @property
+    def declared(self) -> tuple[Column, ...]:
+        return (*self.lead, *self.fields, *self.trail)
+
+    @property
+    def keeps_clock(self) -> bool:
+        return CLOCK in self.trail
+
+
+def _asymmetry() -> tuple[Column, ...]:
+    from analytics.results.summary import ASYMMETRY_METRICS
+
+    out = []
+    for m in ASYMMETRY_METRICS:
+        unit = _unit(m)
+        out += [
+            Column(f"{m}_diff", "float", unit, f"{m}: left minus right"),
+            Column(f"{m}_si_pct", "float", "%", f"{m}: symmetry index 100 (L - R) / (0.5 (L + R))"),
+            Column(f"{m}_ratio", "float", "", f"{m}: ratio left / right"),
+            Column(f"{m}_ga_pct", "float", "%", f"{m}: gait asymmetry 100 |ln(L / R)|"),
+        ]
+    for m in ("stance", *ASYMMETRY_METRICS):
+        out += [
+            Column(f"{m}_si_ci95_low_pct", "float", "%", f"{m}: 95 % interval of the symmetry index, low end"),
+            Column(f"{m}_si_ci95_high_pct", "float", "%", f"{m}: 95 % interval of the symmetry index, high end"),
+        ]
+    return tuple(out)
+
+
+STRIDES = ResultTable(
+    "stride",
+    "one row per stride (initial contact to the next of the same side): the stride measurement",
+    (
+        Column("time_utc_us", "time", "µs UTC", "the stride's start (its initial contact)"),
+        Column("side", "text", "", "left or right: the stance leg"),
+    ),
+    (
+        _float("start_s", "the stride's start, seconds from the analysed recording's first sample"),
+        _float("end_s", "the stride's end (the next initial contact of the same side), as start_s"),
+        _float("stance_time_s", "initial to final contact of the side's foot"),
+        _float("swing_time_s", "final contact to the stride's end"),
+        _float("step_time_s", "initial contact to the other foot's next initial contact"),
+        _float("pelvic_drop_deg", "peak contralateral pelvic drop during the stance, relative to quiet standing"),
+        Column("bout", "int", "", "the walking bout of the session it belongs to (0, 1, ...)"),
+    ),
+    (
+        Column("included", "bool", "", "the stride passed the plausibility rules (only included strides count)"),
+        FLAGS,
+        *PROVENANCE,
+    ),
+)
+EXERCISE_SETS = ResultTable(
+    "exercise_set",
+    "one row per exercise set (and calibration stand or walk): the exercise_set measurement",
+    (
+        Column("time_utc_us", "time", "µs UTC", "the set's start"),
+        Column("exercise", "text", "", "the exercise (gaitsym.result/1 vocabulary; stand and walk are calibration)"),
+        Column("side", "text", "", "the working leg: left, right, or none (bilateral)"),
+    ),
+    (
+        Column("set", "int", "", "the set's number within the session"),
+        _float("start_s", "the set's start, seconds from the analysed recording's first sample"),
+        _float("end_s", "the set's end, as start_s"),
+        Column("reps", "int", "", "complete repetitions (partial ones not counted; empty: not counted)"),
+        Column("n_holds", "int", "", "holds found"),
+        _float("hold_mean_s", "mean hold duration (empty: no hold)"),
+        _float("pelvic_drop_mean_deg", "holds: mean drop of the hemipelvis opposite the side (+ downward)"),
+        _float("pelvic_drop_peak_deg", "holds: peak drop of the hemipelvis opposite the side"),
+        _float("time_level_pct", "holds: share of hold samples with |obliquity| <= 2 deg"),
+        _float("obliquity_abs_mean_deg", "pelvic tilt: mean |obliquity| over the holds"),
+        _float("obliquity_abs_peak_deg", "pelvic tilt: peak |obliquity| over the holds"),
+        _float("thigh_rotation_amplitude_deg", "clam: mean peak tilt of the working thigh per repetition"),
+        _float("pelvic_rollback_deg", "clam: mean peak rise of the pelvis's anterior axis per repetition"),
+        _float("thigh_internal_rotation_deg", "lunge: mean peak internal rotation of the front thigh"),
+        _float("pelvic_drop_deg", "lunge: mean peak drop of the hemipelvis opposite the front leg"),
+        Column("end_unix_ms", "int", "ms UTC", "the set's end, ms since 1970-01-01 UTC"),
+    ),
+    (FLAGS, *PROVENANCE),
+)
+SESSION_SUMMARY = ResultTable(
+    "session_summary",
+    "per-side (left, right) and bilateral (none) summaries of the session",
+    (
+        Column("time_utc_us", "time", "µs UTC", "the analysed recording's first sample"),
+        Column("side", "text", "", "left, right: that side's means; none: bilateral (asymmetry, flags, counts)"),
+    ),
+    (
+        _float("duration_s", "the analysed recording's duration"),
+        Column("n_strides", "int", "", "left/right: strides of the side"),
+        _float("stance_time_s", "left/right: mean stance time"),
+        _float("step_time_s", "left/right: mean step time"),
+        _float("pelvic_drop_deg", "left/right: mean pelvic drop during the side's stance"),
+        _float("stance_si_pct", "stance time symmetry index (empty: withheld, see stance_si_status)"),
+        _float("stance_ratio", "stance time ratio left / right"),
+        _float("stance_ga_pct", "stance time gait asymmetry 100 |ln(L / R)|"),
+        *_asymmetry(),
+        Column("stance_si_status", "text", "", "reported or withheld"),
+        Column("stance_si_withheld_reason", "text", "", "why the stance SI was withheld (empty: reported)"),
+        Column("stance_event_source", "text", "", "whose events the stance times rest on: thigh+pelvis, pelvis, "
+               "mixed"),
+        _float("cross_check_thigh_si_pct", "the stance SI from thigh events alone over the same walking"),
+        _float("cross_check_pelvis_si_pct", "the stance SI from pelvis events alone over the same walking"),
+        Column("n_sets", "int", "", "exercise sets of the session (calibration stands and walks not counted)"),
+        Column("n_flags", "int", "", "distinct quality flag codes"),
+        Column("n_warnings", "int", "", "distinct quality flag codes of severity warning or withheld"),
+        Column("warning_flags", "text", "", "those codes, comma-separated"),
+        Column("gaps", "text", "", "the known-missing samples the analysis ran across (placement, sequence range)"),
+        Column("end_unix_ms", "int", "ms UTC", "the analysed recording's end, ms since 1970-01-01 UTC"),
+    ),
+    (FLAGS, *PROVENANCE, CLOCK),
+)  # fmt: skip
+RESULT_TABLES = {"strides": STRIDES, "exercise_sets": EXERCISE_SETS, "session_summary": SESSION_SUMMARY}
+"""Result tables: every stored field a column (units as in analytics/stores/SCHEMA.md: s, deg, %), in the same
+columns for every session of an export (empty where a session has no value: withheld, or not computed)."""
+
+SUBJECTS_INDEX = (
+    Column("subject_id", "text", "", "the subject id as stored"),
+    Column("label", "text", "", "its label: the subject's folder name"),
+)
+SESSIONS_INDEX = (
+    Column("subject_id", "text", "", "the subject id as stored"),
+    Column("session_id", "text", "", "the session id as stored"),
+    Column("subject_label", "text", "", "the subject's label (folder name)"),
+    Column("session_label", "text", "", "the session's label (folder name)"),
+    Column("first_sample_utc_us", "time", "µs UTC", "the session's first exported sample"),
+    Column("folder", "text", "", "the session's folder"),
+)
 
 
 def arrow_type(column: Column) -> Any:

@@ -5,7 +5,8 @@
 
 Floats are written by Arrow's CSV writer as the shortest text that reads back to the same float64 (every
 conforming reader, pandas and Python's float() included, gets the stored value bit for bit); integers as
-integers; an empty cell is a value that does not exist (unknown, or no UTC time).
+integers; an empty cell is a value that does not exist (unknown, or no UTC time). Every table has its header,
+its declared columns (`export.columns`), also when it has no row (a session without walking has no stride).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from export.columns import Column
+from export.columns import SESSIONS_INDEX, SUBJECTS_INDEX
 from export.files import atomic_path, write_text
 from export.raw_table import raw_output, raw_schema
 from export.readme import csv_readme
 from export.session import SessionContext
-from export.tables import arrow_table, batch_columns, event_columns
+from export.tables import arrow_table
 
 TABLE_FILES = ("batches", "gaps", "events", "strides", "exercise_sets", "session_summary")
 
@@ -29,17 +30,6 @@ def write_csv_table(path: Path, table: Any) -> None:
 
     with atomic_path(path) as tmp:
         pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed"))
-
-
-def typed_table(name: str, rows: list[dict[str, Any]], with_serials: bool) -> Any:
-    from export.columns import GAPS
-
-    columns: Sequence[Column] | None = {
-        "batches": batch_columns(with_serials),
-        "gaps": list(GAPS),
-        "events": event_columns(),
-    }.get(name)
-    return arrow_table(rows, columns)
 
 
 class CsvWriter:
@@ -66,9 +56,9 @@ class CsvWriter:
                     w.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
                     ctx.progress.add(chunk.n)
             files.append(path)
-        for name, rows in ctx.tables().items():
-            path = folder / f"{name}.csv"
-            write_csv_table(path, typed_table(name, rows, self.with_serials))
+        for table in ctx.tables():
+            path = folder / f"{table.name}.csv"
+            write_csv_table(path, arrow_table(table.rows, table.columns))
             files.append(path)
         return files
 
@@ -85,7 +75,7 @@ class CsvWriter:
             }
             for c in sessions
         ]
-        write_csv_table(self.out / "subjects.csv", arrow_table(subjects))
-        write_csv_table(self.out / "sessions.csv", arrow_table(index))
+        write_csv_table(self.out / "subjects.csv", arrow_table(subjects, SUBJECTS_INDEX))
+        write_csv_table(self.out / "sessions.csv", arrow_table(index, SESSIONS_INDEX))
         write_text(self.out / "README.md", csv_readme(self.with_serials))
         return [self.out / "subjects.csv", self.out / "sessions.csv", self.out / "README.md"]

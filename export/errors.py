@@ -28,5 +28,14 @@ class LabelCollision(ExportError):
     """Two different subject (or session) ids would get the same BIDS label (names both)."""
 
 
+class UnknownPlacement(ExportError):
+    """The store names a sensor placement that is not one of the protocol's (names it, the subject and session):
+    placements become file names, so only the known ones are used."""
+
+
+class StoreChangedDuringExport(ExportError):
+    """A session's stored results changed while it was being exported (a re-analysis): names the session."""
+
+
 class ExportStoreError(ExportError):
     """The store failed to answer (server away, query refused); the message names the store, secrets redacted."""

@@ -5,8 +5,10 @@ The rule (a pure function of the id, so a subject keeps its label in every expor
 - any other id keeps its ASCII letters and digits and gets ``x`` + the first 8 hex digits of the SHA-256 of the id
   (UTF-8) appended: ``demo-001`` -> ``demo001x`` + 8 hex digits. The suffix tells ``demo-001`` from ``demo_001``
   and ``demo001``, which would all read ``demo001`` with the punctuation dropped.
-`check_unique` refuses a set of ids where two different ids still share a label (a hash prefix collision, or an id
-that happens to spell another's label): `LabelCollision` names both. The original ids are written beside the
+`check_unique` refuses a set of ids where two different ids still share a label, compared without case (a hash
+prefix collision, an id that happens to spell another's label, or ids differing only in case: ``S001`` and ``s001``
+would be one folder on the case-insensitive file systems of macOS, Windows and exFAT drives): `LabelCollision`
+names both. The original ids are written beside the
 labels (participants.tsv / sessions.tsv in BIDS, ``subjects.csv`` / ``sessions.csv`` and a column in CSV/Parquet).
 """
 
@@ -38,11 +40,17 @@ def check_unique(originals: Iterable[str], what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for original in dict.fromkeys(originals):
         lab = label(original)
-        if lab in seen:
+        key = lab.casefold()
+        if key in seen:
+            other = seen[key]
+            if out[other] == lab:
+                same = f"the label {lab!r}"
+            else:
+                same = f"the labels {out[other]!r} and {lab!r} (one name on a file system that ignores case)"
             raise LabelCollision(
-                f"{what} ids {seen[lab]!r} and {original!r} both map to the label {lab!r}: rename one of them "
-                "in the store, or export them separately"
+                f"{what} ids {other!r} and {original!r} both map to {same}: rename one of them in the store, or "
+                "export them separately"
             )
-        seen[lab] = original
+        seen[key] = original
         out[original] = lab
     return out

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from export.columns import GAPS, PLACEMENT, SESSION_ID, SUBJECT_ID
+from export.columns import PLACEMENT, SESSION_ID, SUBJECT_ID, arrow_schema
 from export.files import atomic_path, write_text
 from export.raw_table import raw_output, raw_schema
 from export.readme import parquet_readme
 from export.session import SessionContext
-from export.tables import arrow_table, batch_columns, event_columns
+from export.tables import arrow_table
 
 DICTIONARY_COLUMNS = ["subject_id", "session_id", "placement", "serial"]
 
@@ -61,13 +61,13 @@ class ParquetExport:
                     w.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
                     ctx.progress.add(chunk.n)
             files.append(path)
-        for name, rows in ctx.tables().items():
-            columns = {"batches": batch_columns(self.with_serials), "gaps": list(GAPS), "events": event_columns()}
-            table = arrow_table(rows, columns.get(name), times=True)
-            ids = {"subject_id": ctx.plan.subject, "session_id": ctx.plan.session}
-            for i, (key, value) in enumerate(ids.items()):
-                table = table.add_column(i, key, pa.array([value] * table.num_rows, pa.string()))
-            path = partition(self.out, name, ctx) / "part-0.parquet"
+        for t in ctx.tables():  # the same columns in every session's file: one schema per dataset
+            table = arrow_table(t.rows, t.columns, times=True)
+            ids = {SUBJECT_ID: ctx.plan.subject, SESSION_ID: ctx.plan.session}
+            for i, (column, value) in enumerate(ids.items()):
+                field = arrow_schema([column], parquet=True).field(0)
+                table = table.add_column(i, field, pa.array([value] * table.num_rows, pa.string()))
+            path = partition(self.out, t.name, ctx) / "part-0.parquet"
             write_parquet_table(path, table)
             files.append(path)
         return files

@@ -3,7 +3,12 @@ batches and time span, and the raw-retention check that refuses a range whose ra
 
 Sessions are found a week at a time (`Store.raw_sessions` over the batch index: one row per sensor-second, so a
 week is at most ~1.8 million rows in InfluxDB and a small GROUP BY in SQLite), whatever the range: memory stays
-bounded for a year of sessions. A session is exported whole when its first sample lies in [since, until].
+bounded for a year of sessions. A session is exported whole when its first sample lies in [since, until]: one
+seen at an end of the range is followed beyond it a day at a time until a day holds none of its samples (a
+session running past ``until`` is exported whole; one that started before ``since`` is not exported).
+
+Placements read from the store become file names: any that is not one of the protocol's
+(`firmware_protocol.sensor_info.PLACEMENTS`) is refused while planning, before anything is written.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from datetime import UTC, datetime
 
 from analytics.stores import Store
 from analytics.stores.export_reads import BatchRecord
-from analytics.stores.model import SENSOR_SLOT_US, raw_time_us, sensor_slot_start_us
-from export.errors import NothingToExport, RawSamplesGone
+from analytics.stores.model import SENSOR_SLOT_US, ResultRow, raw_time_us, sensor_slot_start_us
+from export.errors import NothingToExport, RawSamplesGone, UnknownPlacement
+from firmware_protocol.sensor_info import PLACEMENTS
 from gaitsym_common.uplink.limits import UTC_MAX_S, UTC_MIN_S
 
 WEEK_US = 7 * 86_400 * 1_000_000
+DAY_US = 86_400 * 1_000_000
 MARGIN_US = 5_000_000
 """Widening of a session's span when reading: samples moved to UTC after their batch was indexed in sensor time
 sit near the session's first indexed sample; the session filter keeps out everything else."""
@@ -63,6 +70,9 @@ class Range:
     kept_for_s: float | None
     cutoff_us: int | None
     """Raw samples before this are deleted by the retention (None: kept forever, or the store does not say)."""
+    since_asked: bool = True
+    """``since_us`` was asked for (else it is where the raw retention starts: a session begun before it is
+    exported from there, its older samples being gone or going)."""
 
 
 def export_range(store: Store, since_us: int | None, until_us: int | None, now_us: int | None = None) -> Range:
@@ -71,7 +81,7 @@ def export_range(store: Store, since_us: int | None, until_us: int | None, now_u
     cutoff = None if kept is None else now - round(kept * 1e6)
     lo = since_us if since_us is not None else (cutoff if cutoff is not None else round(UTC_MIN_S * 1e6))
     hi = until_us if until_us is not None else min(now + WEEK_US, round(UTC_MAX_S * 1e6))  # nothing after a week ahead
-    return Range(lo, hi, kept, cutoff)
+    return Range(lo, hi, kept, cutoff, since_asked=since_us is not None)
 
 
 def check_retention(store: Store, subjects: Sequence[str], rng: Range) -> None:
@@ -111,16 +121,41 @@ def find_sessions(store: Store, subject: str, rng: Range, session: str | None) -
         lo = hi + 1
     out = []
     for sid, (first, last) in sorted(spans.items(), key=lambda kv: (kv[1][0], kv[0])):
+        # a session seen at an end of the range may run past it: its whole span decides (and is exported)
+        if rng.since_asked and first - rng.since_us < DAY_US:
+            first = session_edge(store, subject, sid, first, rng.since_us, forward=False)
         if first < rng.since_us:
             continue
+        if rng.until_us - last < DAY_US:
+            last = session_edge(store, subject, sid, last, rng.until_us, forward=True)
         out.append(session_plan(store, subject, sid, first, last))
     return out
+
+
+def session_edge(store: Store, subject: str, session: str, known_us: int, bound_us: int, *, forward: bool) -> int:
+    """A session's last (``forward``) or first indexed sample, ``known_us`` as far as ``bound_us``: read on a day
+    at a time beyond ``bound_us`` until a day holds none of the session's samples."""
+    edge = known_us
+    lo = bound_us + 1 if forward else bound_us - DAY_US
+    while round(UTC_MIN_S * 1e6) <= lo <= round(UTC_MAX_S * 1e6):
+        found = store.raw_sessions(lo, lo + DAY_US - 1, subject=subject, session=session)
+        if not found:
+            break
+        edge = max(edge, *(s.last_us for s in found)) if forward else min(edge, *(s.first_us for s in found))
+        lo += DAY_US if forward else -DAY_US
+    return edge
 
 
 def session_plan(store: Store, subject: str, session: str, first_us: int, last_us: int) -> SessionPlan:
     """A session's batches (UTC ones in its span, and any it has in sensor time) and the time ranges to read."""
     utc = store.raw_batches(subject, start_us=first_us - MARGIN_US, end_us=last_us + MARGIN_US, session=session)
     sensor_time = store.raw_batches(subject, start_us=None, end_us=-1, session=session)
+    for b in (*utc, *sensor_time):
+        if b.placement not in PLACEMENTS:
+            raise UnknownPlacement(
+                f"subject {subject} session {session}: the store names a sensor placement {b.placement!r}, not one "
+                f"of {', '.join(PLACEMENTS)}; nothing was exported (placements name the export's files)"
+            )
     read_from = first_us
     synced_clock: dict[tuple[str, str, int], BatchRecord] = {}
     for b in utc:
@@ -138,6 +173,16 @@ def session_plan(store: Store, subject: str, session: str, first_us: int, last_u
     batches = sorted([*sensor_time, *utc], key=lambda b: (b.placement, b.time_us, b.seq_first))
     return SessionPlan(
         subject, session, first_us, last_us, tuple(batches), read_from - MARGIN_US, last_us + MARGIN_US, ranges
+    )
+
+
+def session_results(store: Store, plan: SessionPlan) -> list[ResultRow]:
+    """The session's stored results (strides, exercise sets, summaries), read around its span."""
+    return store.read_results(
+        plan.subject,
+        session=plan.session,
+        start_us=plan.read_from_us - RESULTS_MARGIN_US,
+        end_us=plan.read_to_us + RESULTS_MARGIN_US,
     )
 
 

@@ -14,7 +14,9 @@ from export.columns import (
     RESULT_TABLES,
     SERIAL,
     SESSION_ID,
+    SESSIONS_INDEX,
     SUBJECT_ID,
+    SUBJECTS_INDEX,
     table_doc,
 )
 from export.labels import HASH_DIGITS
@@ -41,7 +43,8 @@ session with its sample, gap and rate counts, and every file.
   label; any other keeps its letters and digits plus `x` and the first {HASH_DIGITS} hex digits of the SHA-256 of
   the id. The original ids are kept beside the labels.
 - **Pseudonymous**: no names; sensor serial numbers (and the gateway's message ids, which contain them) only when
-  exported with `--with-serials`.
+  exported with `--with-serials`. Still health data: the files are readable by their owner only (0600).
+- **Sessions** are exported whole: those whose first sample lies in the range asked for, to their last sample.
 - **Events** are the initial and final contacts of the stored strides (initial contact = stride start; final
   contact = start + stance time): contacts outside a stored stride are not exported.
 - **Results** keep every stored field (units in gaitsym's storage schema: s, deg, %) and their provenance:
@@ -66,10 +69,15 @@ def _tables(with_serials: bool, ids: bool) -> str:
     ]
     out.append(
         "#### results\n\n"
-        + "".join(f"- `{name}`: {what}\n" for name, what in RESULT_TABLES.items())
-        + "\nEach has `time_utc_us` (the point's time: a stride's initial contact, a set's start, the analysed "
-        "recording's first sample), its tags (`side`, `exercise`) and every stored field.\n"
+        "Every stored field of a result is a column; each session's file of a table has the same columns (empty "
+        "where the session has no value: withheld, not computed, or a table with no row, such as strides of a "
+        "session without walking, which still has its header). A field stored that is not listed below (written "
+        "by a newer analysis) is exported too, as a column after the listed fields, typed by its values; a value "
+        "that does not fit a listed type makes that column float (an integer column holding a fraction) or text "
+        "for the whole export, and its meaning says so in Parquet's field metadata.\n"
     )
+    for name, table in RESULT_TABLES.items():
+        out.append(table_doc(f"{name} ({table.what})", [*lead, *table.declared]))
     return "\n".join(out)
 
 
@@ -81,7 +89,7 @@ def csv_readme(with_serials: bool) -> str:
         + """
 ## Files
 
-- `subjects.csv`, `sessions.csv`: original ids, labels, folders.
+- `subjects.csv`, `sessions.csv`: original ids, labels, folders (columns below).
 - `<subject>/<session>/raw_<placement>.csv`: one file per sensor and session, in time order.
 - `<subject>/<session>/batches.csv`, `gaps.csv`, `events.csv`, `strides.csv`, `exercise_sets.csv`,
   `session_summary.csv`.
@@ -93,6 +101,10 @@ kept it), or no UTC time (the gateway's clock was never synchronised for that sa
 ## Columns
 
 """
+        + table_doc("subjects.csv", SUBJECTS_INDEX)
+        + "\n"
+        + table_doc("sessions.csv", SESSIONS_INDEX)
+        + "\n"
         + _tables(with_serials, ids=False)
     )
 

@@ -15,11 +15,13 @@ from typing import Any, Protocol
 from analytics.stores import Store
 from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES
 from analytics.stores.model import STORE_SCHEMA
+from export.columns import RESULT_TABLES, Column
 from export.errors import InvalidExportRequest
 from export.files import Progress, prepare_out, write_text
 from export.labels import check_unique
-from export.plan import RESULTS_MARGIN_US, Range, SessionPlan, check_retention, export_range, iso, plan_subject
+from export.plan import Range, SessionPlan, check_retention, export_range, iso, plan_subject, session_results
 from export.session import SessionContext
+from export.tables import StoredFields
 
 FORMATS = ("csv", "parquet", "bids")
 EXPORT_SCHEMA = "gaitsym.export/1"
@@ -85,6 +87,11 @@ def run_export(store: Store, req: ExportRequest, progress_stream: Any = None) ->
     check_retention(store, req.subjects, rng)
     plans = {s: plan_subject(store, s, rng, req.session) for s in req.subjects}  # every subject checked first
     session_labels = {s: check_unique([p.session for p in plans[s]], f"session of subject {s}") for s in plans}
+    stored = StoredFields(req.with_serials)  # one set of result columns for every session (read again when written)
+    for sessions in plans.values():
+        for plan in sessions:
+            stored.add(session_results(store, plan))
+    result_columns = {name: stored.columns(name) for name in RESULT_TABLES}
     writer = writer_for(req.fmt, req.out, req.with_serials)
     prepare_out(req.out)
     progress = Progress(sum(p.n_samples for ps in plans.values() for p in ps), stream=progress_stream)
@@ -93,9 +100,8 @@ def run_export(store: Store, req: ExportRequest, progress_stream: Any = None) ->
     try:
         for subject, sessions in plans.items():
             for plan in sessions:
-                ctx = _context(
-                    store, req, plan, subject_labels[subject], session_labels[subject][plan.session], progress
-                )
+                labels = (subject_labels[subject], session_labels[subject][plan.session])
+                ctx = _context(store, req, plan, labels, progress, result_columns)
                 files += writer.write_session(ctx)
                 done.append(ctx)
         files += writer.finish(done, subject_labels)
@@ -122,25 +128,25 @@ def run_export(store: Store, req: ExportRequest, progress_stream: Any = None) ->
 
 
 def _context(
-    store: Store, req: ExportRequest, plan: SessionPlan, sub_label: str, ses_label: str, progress: Progress
+    store: Store,
+    req: ExportRequest,
+    plan: SessionPlan,
+    labels: tuple[str, str],
+    progress: Progress,
+    result_columns: dict[str, list[Column]],
 ) -> SessionContext:
-    results = store.read_results(
-        plan.subject,
-        session=plan.session,
-        start_us=plan.read_from_us - RESULTS_MARGIN_US,
-        end_us=plan.read_to_us + RESULTS_MARGIN_US,
-    )
     ctx = SessionContext(
         store,
         plan,
-        sub_label,
-        ses_label,
+        labels[0],
+        labels[1],
         req.out,
         req.with_serials,
         req.chunk_samples,
         progress,
         store.gaps(plan.subject, session=plan.session),
-        results,
+        session_results(store, plan),
+        result_columns,
     )
     ctx.batch_keys = {id(b): k for k, b in enumerate(plan.batches)}
     return ctx

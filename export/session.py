@@ -9,10 +9,21 @@ from typing import Any
 
 from analytics.stores import Store
 from analytics.stores.model import GapRecord, ResultRow
+from export.columns import GAPS, RESULT_TABLES, Column
+from export.errors import StoreChangedDuringExport
 from export.files import Progress
 from export.plan import SessionPlan, iso
 from export.raw_stream import SensorStream, SensorSummary
-from export.tables import batch_rows, event_rows, result_rows
+from export.tables import batch_columns, batch_rows, event_columns, event_rows, result_rows, undeclared
+
+
+@dataclass(frozen=True)
+class Table:
+    """One of a session's small tables: its rows and its declared columns (the same in every session)."""
+
+    name: str
+    rows: list[dict[str, Any]]
+    columns: list[Column]
 
 
 @dataclass
@@ -30,6 +41,8 @@ class SessionContext:
     progress: Progress
     recorded_gaps: list[GapRecord]
     results: list[ResultRow]
+    result_columns: dict[str, list[Column]]
+    """Per result table, the export's columns (`export.tables.StoredFields`)."""
     batch_keys: dict[int, int] = field(default_factory=dict)
     summaries: dict[str, SensorSummary] = field(default_factory=dict)
 
@@ -44,17 +57,25 @@ class SessionContext:
         firsts = [s.first_utc_us for s in self.summaries.values() if s.first_utc_us is not None]
         return min(firsts) if firsts else self.plan.first_us
 
-    def tables(self) -> dict[str, list[dict[str, Any]]]:
+    def tables(self) -> list[Table]:
         gaps = [g.row() for p in self.plan.placements if p in self.summaries for g in self.summaries[p].gaps]
         gaps.sort(key=lambda g: (g["placement"], g["time_before_utc_us"] or g["time_after_utc_us"] or 0))
-        return {
-            "batches": batch_rows(self.plan.batches, self.with_serials),
-            "gaps": gaps,
-            "events": event_rows(self.results, self.start_us),
-            "strides": result_rows(self.results, "stride", self.with_serials, keep_clock=False),
-            "exercise_sets": result_rows(self.results, "exercise_set", self.with_serials, keep_clock=False),
-            "session_summary": result_rows(self.results, "session_summary", self.with_serials, keep_clock=True),
-        }
+        tables = [
+            Table("batches", batch_rows(self.plan.batches, self.with_serials), batch_columns(self.with_serials)),
+            Table("gaps", gaps, list(GAPS)),
+            Table("events", event_rows(self.results, self.start_us), event_columns()),
+        ]
+        for name, table in RESULT_TABLES.items():
+            rows = result_rows(self.results, table, self.with_serials)
+            columns = self.result_columns[name]
+            bad = undeclared(rows, columns)
+            if bad:  # the columns were found from these same results before writing: they were replaced since
+                raise StoreChangedDuringExport(
+                    f"subject {self.plan.subject} session {self.plan.session}: its stored results changed while "
+                    f"exporting ({name}: {', '.join(bad[:5])} not seen before; a re-analysis?): export again"
+                )
+            tables.append(Table(name, rows, columns))
+        return tables
 
     def manifest_entry(self) -> dict[str, Any]:
         return {

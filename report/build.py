@@ -9,35 +9,23 @@ from __future__ import annotations
 
 import os
 import tempfile
-import urllib.parse
 from pathlib import Path
 
 from analytics.results.reading import DEFAULT_SI_BAND_PCT
-from analytics.stores import default_embedded_path, open_store
+from analytics.stores import open_store
 from analytics.stores.errors import StoreConfigError, StoreError
+from analytics.stores.location import EmbeddedStoreMissing, existing_store, store_location
 from gaitsym_common.redaction import redact_url
 from report.errors import InvalidReportInput, ReportStoreError, StoreNotFound
 from report.gather import DEFAULT_TREND_WEEKS, gather_report
 from report.page import render
 
 
-def store_location(location: str | None) -> str:
-    """The store a command means: ``location``, else ``GAITSYM_STORE``, else the default embedded store."""
-    return location or os.environ.get("GAITSYM_STORE") or default_embedded_path()
-
-
 def _check_embedded(location: str) -> None:
-    parsed = urllib.parse.urlparse(location)
-    if parsed.scheme in ("influx", "influxs"):
-        return
-    path = Path(parsed.path if parsed.scheme == "file" else location)
-    if parsed.scheme not in ("", "file"):
-        return  # open_store names the unknown scheme
-    if not path.is_file():
-        raise StoreNotFound(
-            f"no embedded store at {path}: nothing has been stored there (give --store, or set GAITSYM_STORE, to "
-            "the store the worker writes to)"
-        )
+    try:
+        existing_store(location)
+    except EmbeddedStoreMissing as exc:
+        raise StoreNotFound(f"{exc} (give --store, or set GAITSYM_STORE, to the store the worker writes to)") from exc
 
 
 def render_report(

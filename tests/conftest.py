@@ -1,5 +1,6 @@
 """Session-wide test settings: nothing a test runs may write into the working tree or the user's home. And the
-fixture every folder that talks MQTT uses: `mosquitto`, a broker from the project's conf per test, killed after."""
+servers every folder uses: `mosquitto`, a broker from the project's conf per test, and `influxdb`, a real InfluxDB
+1.6 (auth on, the ``gaitsym`` database set up) per test module; each killed after."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from testing.influxdb_server import InfluxDB
 from testing.servers import Mosquitto, killed_after
 
 
@@ -22,3 +24,10 @@ def _state_dir_outside_the_repository(tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     yield from killed_after(Mosquitto(tmp_path / "mosquitto").start())
+
+
+@pytest.fixture(scope="module")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    """One server per module: a module may write into the ``gaitsym`` database freely (another module's data is
+    never there); for several stores in a module, `testing.worker.scenario.fresh_database`."""
+    yield from killed_after(InfluxDB(tmp_path_factory.mktemp("influxdb")).start())

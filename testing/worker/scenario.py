@@ -1,5 +1,11 @@
 """The integration scenario: N simulated subjects streaming at once through their gateways and a broker to
-worker processes and a store; then what the store holds, for comparing runs point by point."""
+worker processes and a store; then what the store holds, for comparing runs point by point.
+
+The scenario goes on only on evidence, never on a fixed sleep: the gateways start once every worker has logged
+that it is connected (`wait_for_workers`), and the outcome is read once every subject's final results are stored
+(`wait_for_final_results`). Either wait raises `ScenarioIncomplete` at its deadline, naming what never came and
+the workers' last log lines, rather than handing a test a half-finished run to compare.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,107 @@ from testing.worker.harness import HomeSession, WorkerProcess, finish, home_sess
 N_SUBJECTS = 3
 MINUTES = 1.2
 _db_numbers = itertools.count(1)
+WORKER_READY = "MQTT connected"
+"""What `gaitsym worker` logs when the broker accepted its connection. Its link asks for the (shared, persistent)
+subscriptions in the same connect callback, before this line is logged: the gateways, built and started after
+it, never publish before the subscriptions are asked for."""
+READY_TIMEOUT_S = 30.0
+RESULTS_TIMEOUT_S = 60.0
+"""After every outbox drained (every batch stored), the last segments (session ends) may still be analysed."""
+LOG_TAIL_LINES = 15
+
+
+class ScenarioIncomplete(AssertionError):
+    """The scenario could not go on: a worker never connected (or exited), or a subject's final results never
+    came; the message names which, and ends with the workers' last log lines."""
+
+
+def _log_size(worker: WorkerProcess) -> int:
+    return worker.log_path.stat().st_size if worker.log_path.exists() else 0
+
+
+def _log_since(worker: WorkerProcess, offset: int) -> str:
+    if not worker.log_path.exists():
+        return ""
+    with worker.log_path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+def _name(worker: WorkerProcess) -> str:
+    return worker.log_path.stem
+
+
+def _log_tails(workers: list[WorkerProcess]) -> str:
+    tails = []
+    for w in workers:
+        lines = w.log().splitlines()[-LOG_TAIL_LINES:] if w.log_path.exists() else ["(no log)"]
+        tails.append(f"--- {_name(w)} (last {len(lines)} log lines):\n" + "\n".join(lines))
+    return "\n".join(tails)
+
+
+def wait_for_workers(
+    workers: list[WorkerProcess], log_from: dict[Path, int] | None = None, timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    """Return once every worker has logged `WORKER_READY` (in its log after byte ``log_from[log_path]``: a
+    restarted worker appends to its log). ScenarioIncomplete when a worker exits first, or at the deadline."""
+    offsets = log_from or {}
+    deadline = time.monotonic() + timeout_s
+    waiting = list(workers)
+    while True:
+        waiting = [w for w in waiting if WORKER_READY not in _log_since(w, offsets.get(w.log_path, 0))]
+        if not waiting:
+            return
+        for w in waiting:
+            code = None if w.proc is None else w.proc.poll()
+            if code is not None:
+                raise ScenarioIncomplete(
+                    f"worker {_name(w)} exited (code {code}) before it connected to the broker\n" + _log_tails([w])
+                )
+        if time.monotonic() >= deadline:
+            raise ScenarioIncomplete(
+                f"worker(s) {', '.join(_name(w) for w in waiting)} not connected to the broker after {timeout_s:g} s "
+                f"(no {WORKER_READY!r} in the log): the gateways were not started\n" + _log_tails(waiting)
+            )
+        time.sleep(0.05)
+
+
+def subjects_without_final_results(store_url: str, subjects: list[str]) -> list[str]:
+    """The subjects whose final session summary (result_version 2) is not stored yet."""
+    store = open_store(store_url)
+    try:
+        return [
+            s
+            for s in subjects
+            if not any(
+                r.measurement == "session_summary" and r.fields.get("result_version") == 2
+                for r in store.read_results(s)
+            )
+        ]
+    finally:
+        store.close()
+
+
+def wait_for_final_results(
+    store_url: str,
+    subjects: list[str],
+    timeout_s: float = RESULTS_TIMEOUT_S,
+    workers: list[WorkerProcess] | None = None,
+) -> None:
+    """Return once every subject's final session summary is stored; ScenarioIncomplete at the deadline, naming
+    the subjects without one (and the workers' last log lines)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = subjects_without_final_results(store_url, subjects)
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise ScenarioIncomplete(
+                f"no final session summary (result_version 2) stored for {', '.join(missing)} {timeout_s:g} s after "
+                "every gateway's outbox drained: the worker did not finish analysing their sessions\n"
+                + _log_tails(workers or [])
+            )
+        time.sleep(1.0)
 
 
 def fresh_database(server: InfluxDB) -> str:
@@ -72,24 +179,20 @@ def run_scenario(
     options: dict[str, dict[str, Any]] | None = None,
     gateway: dict[str, Any] | None = None,
 ) -> Outcome:
-    workers = [WorkerProcess(port, store_url, f"worker-{i + 1}", tmp, *extra).start() for i in range(n_workers)]
+    workers = [WorkerProcess(port, store_url, f"worker-{i + 1}", tmp, *extra) for i in range(n_workers)]
+    log_from = {w.log_path: _log_size(w) for w in workers}
     sessions: list[HomeSession] = []
     try:
-        time.sleep(1.5)  # the workers' persistent sessions and shared subscriptions exist before data flows
+        for w in workers:
+            w.start()
+        wait_for_workers(workers, log_from)  # persistent sessions and shared subscriptions before data flows
         sessions = home_sessions(tmp, port, n_subjects, minutes=minutes, options=options, **(gateway or {}))
         stream(sessions, 20.0)
         if during is not None:
             during(workers, sessions)
         finish(sessions, timeout_s=150.0)
-        deadline = time.monotonic() + 60.0  # the last segments (session ends) may still be analysed
-        results, raw = snapshot(store_url, sessions)
-        while time.monotonic() < deadline and not all(
-            any(r[0] == "session_summary" and r[3].get("result_version") == 2 for r in rows)
-            for rows in results.values()
-        ):
-            time.sleep(1.0)
-            results, raw = snapshot(store_url, sessions)
-        time.sleep(2.0)
+        wait_for_final_results(store_url, [s.subject for s in sessions], workers=workers)
+        time.sleep(2.0)  # a straggling segment of a subject whose summary came first
         results, raw = snapshot(store_url, sessions)
     finally:
         stop_gateways(sessions)

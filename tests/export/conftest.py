@@ -1,29 +1,19 @@
-"""Fixtures of the export tests: a real Mosquitto and a real InfluxDB 1.6 (auth on) for the pipeline round trip,
-and helpers reading an export back."""
+"""Fixtures of the export tests: an embedded store per test (seeded by `tests.export.seeding`). The real servers
+of the pipeline round trip are the shared ones (tests/conftest.py: `influxdb`; the broker is started for the
+scenario's duration)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from testing.influxdb_server import InfluxDB
-from testing.servers import Mosquitto
+from analytics.stores.embedded import EmbeddedStore
 
 
-@pytest.fixture(scope="module")
-def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    server = InfluxDB(tmp_path_factory.mktemp("influxdb-export")).start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture(scope="module")
-def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto-export")).start()
-    try:
-        yield broker
-    finally:
-        broker.kill()
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    s = EmbeddedStore(tmp_path / "store.sqlite")
+    yield s
+    s.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,71 +15,16 @@ import pyarrow.dataset as ds
 import pytest
 
 from analytics.stores.embedded import EmbeddedStore
-from analytics.stores.model import GapRecord, Provenance, results_from_document, samples_from_arrays
+from analytics.stores.model import samples_from_arrays
 from export import labels
 from export.errors import LabelCollision, RawSamplesGone
 from export.files import Progress
 from export.run import ExportRequest, run_export
 from gaitsym.cli import main
 from gaitsym_common.uplink.envelope import SensorIdentity
-from testing.stores.storelib import T0_UTC_S, batch, result_doc, synced_clock
+from testing.stores.storelib import T0_UTC_S, synced_clock
 from tests.export.bids_check import check_beyond_validator, motion_files, validate
-
-SUBJECT = "P-01"
-SESSION = "P-01/s1"
-SERIALS = {"pelvis": "GS-PLV-9001", "left_thigh": "GS-LTH-9002", "right_thigh": "GS-RTH-9003"}
-AWKWARD = np.array([0.1, 1 / 3, 1e-310, 5e-324, 1.7976931348623157e308, 9.80665 * 16 / 32768 * 12345, -2.5])
-
-
-def seed(
-    store: EmbeddedStore,
-    *,
-    skip: dict[str, int] | None = None,
-    declared: bool = True,
-    same_clock: bool = False,
-    n_batches: int = 12,
-    results: bool = True,
-) -> None:
-    """Three sensors of one session, 100-sample batches; ``skip``: a batch index a placement lost (a recorded
-    gap); ``same_clock``: the three share ticks and mapping (one timeline)."""
-    for i, (placement, serial) in enumerate(SERIALS.items()):
-        boot = 10 + i
-        for k in range(n_batches):
-            if (skip or {}).get(placement) == k:
-                store.write_gap(
-                    GapRecord(SUBJECT, SESSION, placement, serial, boot, k * 100, k * 100 + 99, 1.0, "lost")
-                )
-                continue
-            b = batch(SUBJECT, seq_first=k * 100, placement=placement, serial=serial, boot_epoch=boot, session=SESSION,
-                      clock=synced_clock(drift_ppm=12.5 if same_clock else 5.0 * (i + 1)))  # fmt: skip
-            if k == 0 and placement == "pelvis":  # values whose text form is easy to get wrong
-                values = np.hstack([b.acc_mps2, b.gyr_dps])
-                values[: len(AWKWARD), 0] = AWKWARD
-                b = replace(b, acc_mps2=values[:, :3].copy())
-            if declared:
-                b = replace(b, sensor=SensorIdentity(serial, boot, 100.0, 16, 2000, "2.1.0"))
-            store.write_raw(b)
-    if results:
-        doc = result_doc(n_strides=6)
-        prov = Provenance("an-1", 2, "gaitsym.analysis 0.1.0", clock={"pelvis": {"serial": "GS-PLV-9001"}})
-        t0 = round(T0_UTC_S * 1e6) + 1_000_000
-        store.replace_results(results_from_document(doc, subject=SUBJECT, session=SESSION, t0_us=t0, provenance=prov))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> EmbeddedStore:
-    s = EmbeddedStore(tmp_path / "store.sqlite")
-    yield s
-    s.close()
-
-
-def export(store: EmbeddedStore, out: Path, fmt: str, **kw: object) -> Path:
-    run_export(store, ExportRequest((SUBJECT,), fmt, out, **kw))  # type: ignore[arg-type]
-    return out
-
-
-def bits(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float64).view(np.int64)
+from tests.export.seeding import AWKWARD, SERIALS, SESSION, SUBJECT, bits, export, seed
 
 
 def test_csv_values_read_back_bit_for_bit_and_gaps_are_listed(store: EmbeddedStore, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ validator with zero errors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from analytics.stores import open_store
-from export.run import ExportRequest, run_export
+from export.columns import RESULT_TABLES
+from export.run import ExportOutcome, ExportRequest, run_export
 from firmware_protocol.packet import decode_packet
 from firmware_protocol.packet_arrays import decode_packets
 from simulator import packets as sim_packets
@@ -57,19 +57,40 @@ def simulator_sent(outcome: Outcome) -> dict[str, Sent]:
     return out
 
 
+FORMATS = ("csv", "parquet", "bids")
+
+
+@dataclass
+class Streamed:
+    """One store filled by the pipeline, and its export in every format."""
+
+    url: str
+    outcome: Outcome
+    tmp: Path
+    exports: dict[str, ExportOutcome]
+
+
 @pytest.fixture(scope="module", params=["embedded", "influx"])
-def streamed(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto
-) -> Iterator[tuple[str, Outcome, Path]]:
+def streamed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Streamed:
     tmp = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     if request.param == "embedded":
         url = str(tmp / "store.sqlite")
     else:
         url = fresh_database(request.getfixturevalue("influxdb"))
-    outcome = run_scenario(
-        tmp, mosquitto.port, url, n_workers=1, n_subjects=1, minutes=0.7, options={SUBJECT: {"packet_loss": 0.01}}
-    )
-    yield url, outcome, tmp
+    # the broker lives only while the scenario streams (a module's fixture cannot use the per-test `mosquitto`)
+    broker = Mosquitto(tmp / "mosquitto").start()
+    try:
+        outcome = run_scenario(
+            tmp, broker.port, url, n_workers=1, n_subjects=1, minutes=0.7, options={SUBJECT: {"packet_loss": 0.01}}
+        )
+    finally:
+        broker.kill()
+    store = open_store(url)
+    try:
+        exports = {fmt: run_export(store, ExportRequest((SUBJECT,), fmt, tmp / fmt)) for fmt in FORMATS}
+    finally:
+        store.close()
+    return Streamed(url, outcome, tmp, exports)
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -79,19 +100,16 @@ def _bits(a: np.ndarray) -> np.ndarray:
 VALUES = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
 
 
-def test_every_format_round_trips_sample_by_sample_with_gaps(streamed: tuple[str, Outcome, Path]) -> None:
-    url, outcome, tmp = streamed
-    sent = simulator_sent(outcome)
-    store = open_store(url)
+def test_every_format_round_trips_sample_by_sample_with_gaps(streamed: Streamed) -> None:
+    tmp, exports = streamed.tmp, streamed.exports
+    sent = simulator_sent(streamed.outcome)
+    store = open_store(streamed.url)
     try:
-        exports = {
-            fmt: run_export(store, ExportRequest((SUBJECT,), fmt, tmp / fmt)) for fmt in ("csv", "parquet", "bids")
-        }
         session = exports["csv"].sessions[0]["session_id"]
         stored = {p: store.read_raw(SUBJECT, p, session=session) for p in sent}
     finally:
         store.close()
-    assert len(exports["csv"].sessions) == 1
+    assert all(len(e.sessions) == 1 for e in exports.values())
     csv_dir = next((tmp / "csv").glob("*/*/"))
     parquet = ds.dataset(tmp / "parquet" / "raw", partitioning="hive").to_table().to_pandas()
     n_lost = 0
@@ -145,9 +163,9 @@ def _us(frame: pd.DataFrame) -> np.ndarray:
     return frame["time_utc_us"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
 
 
-def test_events_and_results_come_with_their_provenance(streamed: tuple[str, Outcome, Path]) -> None:
-    _, outcome, tmp = streamed
-    csv_dir = next((tmp / "csv").glob("*/*/"))
+def test_events_and_results_come_with_their_provenance(streamed: Streamed) -> None:
+    outcome = streamed.outcome
+    csv_dir = next((streamed.tmp / "csv").glob("*/*/"))
     strides = pd.read_csv(csv_dir / "strides.csv")
     events = pd.read_csv(csv_dir / "events.csv")
     summary = pd.read_csv(csv_dir / "session_summary.csv")
@@ -159,3 +177,5 @@ def test_events_and_results_come_with_their_provenance(streamed: tuple[str, Outc
         assert frame["algorithm"].str.startswith("gaitsym.analysis ").all()
         assert frame["analysis_id"].notna().all() and (frame["result_version"] == 2).all()
     assert "serial" not in " ".join(summary["clock"])  # pseudonymous: the clock provenance without serials
+    for name, table in RESULT_TABLES.items():  # what the worker stores is what the README declares, nothing more
+        assert list(pd.read_csv(csv_dir / f"{name}.csv").columns) == [c.name for c in table.declared], name

@@ -53,15 +53,6 @@ def documents() -> list[tuple[float, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    server = InfluxDB(tmp_path_factory.mktemp("influxdb")).start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture(scope="module")
 def stores(
     tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB, documents: list[tuple[float, dict[str, Any]]]
 ) -> dict[str, str]:
