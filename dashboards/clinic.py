@@ -10,11 +10,14 @@ from grafana_foundation_sdk.models import dashboard
 
 from dashboards.panels import (
     BAND_NOTE,
+    BAND_READINGS,
     DEGREE,
     PERCENT,
     SECONDS,
+    STANCE_STATUS,
     band_variable,
     choice_variable,
+    gaitsym_dashboard,
     note,
     subject_variable,
     table_panel,
@@ -47,13 +50,12 @@ def _link_to_patient(panel: table.Panel) -> None:
 
 def build() -> dash_b.Dashboard:
     d = (
-        dash_b.Dashboard("gaitsym: clinic overview")
-        .uid(UID)
-        .description("Every subject's latest session, adherence and flags; who needs attention first.")
-        .tags(["gaitsym"])
-        .time("now-90d", "now")
-        .timezone("browser")
-        .readonly()
+        gaitsym_dashboard(
+            "gaitsym: clinic overview",
+            UID,
+            "Every subject's latest session, adherence and flags; who needs attention first.",
+            "now-90d",
+        )
         .with_variable(subject_variable(multi=True))
         .with_variable(band_variable())
         .with_variable(
@@ -96,14 +98,14 @@ def build() -> dash_b.Dashboard:
             "clinic.withheld_or_flagged",
             {"n_warnings": "suffix: warnings", "duration_s": SECONDS},
             (),
-            ("stance_si_status",),
+            STANCE_STATUS,
         ),
         (
             "Needs attention: asymmetry outside the band",
             "The latest session's stance-time or pelvic-drop SI has its whole 95 % interval beyond ±$band %.",
             "clinic.outside_band",
             SI_UNITS,
-            ("stance_reading", "pelvic_drop_reading"),
+            BAND_READINGS,
             (),
         ),
         (
@@ -149,8 +151,8 @@ def build() -> dash_b.Dashboard:
         ["clinic.latest"],
         SI_UNITS | {"n_warnings": "suffix: warnings", "duration_s": SECONDS},
         height=10,
-        readings=("stance_reading", "pelvic_drop_reading"),
-        statuses=("stance_si_status",),
+        readings=BAND_READINGS,
+        statuses=STANCE_STATUS,
     )
     _link_to_patient(latest)
     d.with_panel(latest)

@@ -6,6 +6,7 @@ reading and the stance SI's status. Units are Grafana unit ids: percent, degree,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash_b
@@ -24,6 +25,39 @@ BAND_NOTE = (
     "clinic uses. A value is called within the band only when its whole 95 % interval is inside; a withheld value, a "
     "value without an interval, or one whose interval crosses the band is never called normal."
 )
+
+
+BAND_READINGS = ("stance_reading", "pelvic_drop_reading")
+"""The band-reading columns of the session-summary queries (`queries.STANCE_READING`, `queries.DROP_READING`)."""
+STANCE_STATUS = ("stance_si_status",)
+SESSION_RESULT_UNITS = {
+    "duration_s": SECONDS,
+    "stance_si_pct": PERCENT,
+    "stance_si_ci95_low_pct": PERCENT,
+    "stance_si_ci95_high_pct": PERCENT,
+    "cross_check_thigh_si_pct": PERCENT,
+    "cross_check_pelvis_si_pct": PERCENT,
+    "pelvic_drop_deg_diff": DEGREE,
+    "pelvic_drop_deg_si_pct": PERCENT,
+    "pelvic_drop_deg_si_ci95_low_pct": PERCENT,
+    "pelvic_drop_deg_si_ci95_high_pct": PERCENT,
+    "n_warnings": "suffix: warnings",
+    "end_unix_ms": "dateTimeAsIso",
+}
+"""Units of `queries.SESSION_RESULT_FIELDS`: one session's results as a table row."""
+
+
+def gaitsym_dashboard(title: str, uid: str, description: str, since: str) -> dash_b.Dashboard:
+    """A read-only gaitsym dashboard in the browser's time zone, its range from ``since`` to now."""
+    return (
+        dash_b.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["gaitsym"])
+        .time(since, "now")
+        .timezone("browser")
+        .readonly()
+    )
 
 
 def _text(value: str, color: str) -> dashboard.ValueMappingResult:
@@ -180,47 +214,58 @@ def note(title: str, content: str, *, width: int = 24, height: int = 4) -> text.
     return text.Panel().title(title).content(content).mode(text_model.TextMode.MARKDOWN).span(width).height(height)
 
 
-def subject_variable(*, multi: bool) -> dash_b.QueryVariable:
-    var = (
-        dash_b.QueryVariable("subject")
-        .label("Subject")
-        .datasource(datasource())
-        .query(query("var.subject").query)
-        .refresh(dashboard.VariableRefresh.ON_DASHBOARD_LOAD)
-        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
-    )
-    if multi:
-        var.multi(True).include_all(True).all_value(".*").current(
-            dashboard.VariableOption(selected=True, text="All", value="$__all")
-        )
-    return var
-
-
-def exercise_variable() -> dash_b.QueryVariable:
+def query_variable(
+    name: str, label: str, key: str, refresh: dashboard.VariableRefresh, sort: dashboard.VariableSort
+) -> dash_b.QueryVariable:
+    """A variable whose values come from the query ``key``."""
     return (
-        dash_b.QueryVariable("exercise")
-        .label("Exercise")
+        dash_b.QueryVariable(name)
+        .label(label)
         .datasource(datasource())
-        .query(query("var.exercise").query)
-        .refresh(dashboard.VariableRefresh.ON_DASHBOARD_LOAD)
-        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
+        .query(query(key).query)
+        .refresh(refresh)
+        .sort(sort)
+    )
+
+
+V = TypeVar("V", dash_b.QueryVariable, dash_b.CustomVariable)
+
+
+def any_of(var: V) -> V:
+    """Several values may be chosen; all of them (a regex matching any) when none is picked."""
+    return (
+        var.multi(True)
         .include_all(True)
         .all_value(".*")
         .current(dashboard.VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def subject_variable(*, multi: bool) -> dash_b.QueryVariable:
+    var = query_variable(
+        "subject",
+        "Subject",
+        "var.subject",
+        dashboard.VariableRefresh.ON_DASHBOARD_LOAD,
+        dashboard.VariableSort.ALPHABETICAL_ASC,
+    )
+    return any_of(var) if multi else var
+
+
+def exercise_variable() -> dash_b.QueryVariable:
+    return any_of(
+        query_variable(
+            "exercise",
+            "Exercise",
+            "var.exercise",
+            dashboard.VariableRefresh.ON_DASHBOARD_LOAD,
+            dashboard.VariableSort.ALPHABETICAL_ASC,
+        )
     )
 
 
 def side_variable() -> dash_b.CustomVariable:
-    return (
-        dash_b.CustomVariable("side")
-        .label("Side (working leg)")
-        .values("left,right,none")
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
-        .current(dashboard.VariableOption(selected=True, text="All", value="$__all"))
-    )
+    return any_of(dash_b.CustomVariable("side").label("Side (working leg)").values("left,right,none"))
 
 
 def choice_variable(

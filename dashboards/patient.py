@@ -10,12 +10,16 @@ from grafana_foundation_sdk.models import dashboard
 from dashboards.influxql import Annotation, InfluxAnnotation
 from dashboards.panels import (
     BAND_NOTE,
+    BAND_READINGS,
     DAYS,
     DEGREE,
     PERCENT,
     SECONDS,
+    SESSION_RESULT_UNITS,
+    STANCE_STATUS,
     band_variable,
     exercise_variable,
+    gaitsym_dashboard,
     interval_overrides,
     note,
     reading_panel,
@@ -35,13 +39,12 @@ SESSION_LINK = (
 
 def build() -> dash_b.Dashboard:
     d = (
-        dash_b.Dashboard("gaitsym: one patient over weeks")
-        .uid(UID)
-        .description("Left/right asymmetry per session against a band, exercise quality per side, adherence.")
-        .tags(["gaitsym"])
-        .time("now-180d", "now")
-        .timezone("browser")
-        .readonly()
+        gaitsym_dashboard(
+            "gaitsym: one patient over weeks",
+            UID,
+            "Left/right asymmetry per session against a band, exercise quality per side, adherence.",
+            "now-180d",
+        )
         .with_variable(subject_variable(multi=False))
         .with_variable(band_variable())
         .with_variable(exercise_variable())
@@ -128,23 +131,10 @@ def build() -> dash_b.Dashboard:
         "Every session in the range, newest first. Click a session to open it. stance_event_source: which sensors' "
         "events the stance SI rests on; cross_check_*: the SI from thigh events and from pelvis events alone.",
         ["patient.sessions"],
-        {
-            "duration_s": SECONDS,
-            "stance_si_pct": PERCENT,
-            "stance_si_ci95_low_pct": PERCENT,
-            "stance_si_ci95_high_pct": PERCENT,
-            "cross_check_thigh_si_pct": PERCENT,
-            "cross_check_pelvis_si_pct": PERCENT,
-            "pelvic_drop_deg_diff": DEGREE,
-            "pelvic_drop_deg_si_pct": PERCENT,
-            "pelvic_drop_deg_si_ci95_low_pct": PERCENT,
-            "pelvic_drop_deg_si_ci95_high_pct": PERCENT,
-            "n_warnings": "suffix: warnings",
-            "end_unix_ms": "dateTimeAsIso",
-        },
+        SESSION_RESULT_UNITS,
         height=9,
-        readings=("stance_reading", "pelvic_drop_reading"),
-        statuses=("stance_si_status",),
+        readings=BAND_READINGS,
+        statuses=STANCE_STATUS,
         hidden=("end_unix_ms",),
     )
     sessions.override_by_name(

@@ -228,35 +228,30 @@ _q(
 # ------------------------------------------------------------------------------------------ one patient
 
 _PATIENT = "\"side\" = 'none' AND \"subject\" = '$subject' AND $timeFilter"
-_q(
-    "patient.stance_si",
-    f"""SELECT "stance_si_pct" AS "stance SI", "stance_si_ci95_low_pct" AS "95 % interval low",
-    "stance_si_ci95_high_pct" AS "95 % interval high", "duration_s" * 0 + {BAND} AS "band +",
-    "duration_s" * 0 - {BAND} AS "band -" FROM {SS} WHERE {_PATIENT}""",
-)
+
+
+def _si_over_sessions(si: str, name: str) -> str:
+    """A symmetry index (fields ``{si}_pct`` and its interval's) per session as ``name``, with the ±band edges."""
+    return f"""SELECT "{si}_pct" AS "{name}", "{si}_ci95_low_pct" AS "95 % interval low",
+    "{si}_ci95_high_pct" AS "95 % interval high", "duration_s" * 0 + {BAND} AS "band +",
+    "duration_s" * 0 - {BAND} AS "band -" FROM {SS} WHERE {_PATIENT}"""
+
+
+def _per_side_over_sessions(field: str) -> str:
+    """A per-side session-summary field, one series per side."""
+    return f"""SELECT "{field}" FROM {SS} WHERE "side" != 'none' AND "subject" = '$subject' AND $timeFilter
+    GROUP BY "side" """
+
+
+_q("patient.stance_si", _si_over_sessions("stance_si", "stance SI"))
 _q(
     "patient.reading",
     f"""SELECT {STANCE_READING} AS "stance SI", {DROP_READING} AS "pelvic drop SI", "duration_s" FROM {SS}
     WHERE {_PATIENT}""",
 )
-_q(
-    "patient.pelvic_drop",
-    f"""SELECT "pelvic_drop_deg" FROM {SS} WHERE "side" != 'none' AND "subject" = '$subject' AND $timeFilter
-    GROUP BY "side" """,
-    alias="pelvic drop $tag_side stance",
-)
-_q(
-    "patient.pelvic_drop_si",
-    f"""SELECT "pelvic_drop_deg_si_pct" AS "pelvic drop SI", "pelvic_drop_deg_si_ci95_low_pct" AS "95 % interval low",
-    "pelvic_drop_deg_si_ci95_high_pct" AS "95 % interval high", "duration_s" * 0 + {BAND} AS "band +",
-    "duration_s" * 0 - {BAND} AS "band -" FROM {SS} WHERE {_PATIENT}""",
-)
-_q(
-    "patient.stance_time",
-    f"""SELECT "stance_time_s" FROM {SS} WHERE "side" != 'none' AND "subject" = '$subject' AND $timeFilter
-    GROUP BY "side" """,
-    alias="stance time $tag_side",
-)
+_q("patient.pelvic_drop", _per_side_over_sessions("pelvic_drop_deg"), alias="pelvic drop $tag_side stance")
+_q("patient.pelvic_drop_si", _si_over_sessions("pelvic_drop_deg_si", "pelvic drop SI"))
+_q("patient.stance_time", _per_side_over_sessions("stance_time_s"), alias="stance time $tag_side")
 _q(
     "patient.sessions",
     f"""SELECT {SESSION_RESULT_FIELDS}, {STANCE_READING} AS "stance_reading", {DROP_READING} AS "pelvic_drop_reading"

@@ -10,16 +10,21 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.models import common, dashboard
 
-from dashboards.influxql import Annotation, InfluxAnnotation, datasource
+from dashboards.influxql import Annotation, InfluxAnnotation
 from dashboards.panels import (
     ACC,
+    BAND_READINGS,
     DEGREE,
     GYR,
     PERCENT,
     SECONDS,
+    SESSION_RESULT_UNITS,
+    STANCE_STATUS,
     band_variable,
     exercise_variable,
+    gaitsym_dashboard,
     note,
+    query_variable,
     series_panel,
     side_variable,
     subject_variable,
@@ -35,25 +40,23 @@ PLACEMENT_TITLES = {"pelvis": "Pelvis", "left_thigh": "Left thigh", "right_thigh
 
 
 def _session_variable() -> dash_b.QueryVariable:
-    return (
-        dash_b.QueryVariable("session")
-        .label("Session")
-        .datasource(datasource())
-        .query(query("var.session").query)
-        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dashboard.VariableSort.ALPHABETICAL_DESC)
+    return query_variable(
+        "session",
+        "Session",
+        "var.session",
+        dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED,
+        dashboard.VariableSort.ALPHABETICAL_DESC,
     )
 
 
 def build() -> dash_b.Dashboard:
     d = (
-        dash_b.Dashboard("gaitsym: one session")
-        .uid(UID)
-        .description("Raw traces of the three sensors with gait events, exercise sets and gaps.")
-        .tags(["gaitsym"])
-        .time("now-7d", "now")
-        .timezone("browser")
-        .readonly()
+        gaitsym_dashboard(
+            "gaitsym: one session",
+            UID,
+            "Raw traces of the three sensors with gait events, exercise sets and gaps.",
+            "now-7d",
+        )
         .with_variable(subject_variable(multi=False))
         .with_variable(_session_variable())
         .with_variable(band_variable())
@@ -99,23 +102,10 @@ def build() -> dash_b.Dashboard:
         "The session's walking asymmetries with their 95 % intervals, status, reading against ±$band % "
         "(see the patient dashboard's note), warnings and data gaps the analysis ran across.",
         ["session.summary"],
-        {
-            "duration_s": SECONDS,
-            "stance_si_pct": PERCENT,
-            "stance_si_ci95_low_pct": PERCENT,
-            "stance_si_ci95_high_pct": PERCENT,
-            "cross_check_thigh_si_pct": PERCENT,
-            "cross_check_pelvis_si_pct": PERCENT,
-            "pelvic_drop_deg_diff": DEGREE,
-            "pelvic_drop_deg_si_pct": PERCENT,
-            "pelvic_drop_deg_si_ci95_low_pct": PERCENT,
-            "pelvic_drop_deg_si_ci95_high_pct": PERCENT,
-            "n_warnings": "suffix: warnings",
-            "end_unix_ms": "dateTimeAsIso",
-        },
+        SESSION_RESULT_UNITS,
         height=5,
-        readings=("stance_reading", "pelvic_drop_reading"),
-        statuses=("stance_si_status",),
+        readings=BAND_READINGS,
+        statuses=STANCE_STATUS,
     )
     d.with_panel(summary)
     d.with_panel(

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analytics.stores.location import add_store_argument
+
 FORMAT_CHOICES = ("csv", "parquet", "bids")
 
 
@@ -86,10 +88,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="csv, parquet or bids (Motion-BIDS)")
     p.add_argument("--out", required=True, help="output folder: new, or empty (files owner-only)")
     p.add_argument("--with-serials", action="store_true", help="include the sensors' serial numbers")
-    p.add_argument(
-        "--store",
-        help="influx://user@host:8086/gaitsym (password/token from GAITSYM_INFLUX_PASSWORD/GAITSYM_INFLUX_TOKEN) "
-        "or the path of the embedded store (default: $GAITSYM_STORE, else store.sqlite in $GAITSYM_STATE_DIR "
-        "or ~/.local/state/gaitsym)",
-    )
+    add_store_argument(p)
     p.set_defaults(handler=export_command)

@@ -27,12 +27,8 @@ RAW = (
     Column("t_sensor_us", "int", "µs", "the sensor's own timestamp, µs since its boot (unwrapped, 64-bit)"),
     Column("seq", "int", "samples", "the sensor's sequence number since boot (unwrapped): a jump is a gap"),
     Column("boot_epoch", "int", "", "which boot of the sensor: sequence numbers count from each boot"),
-    Column("acc_x", "float", "m/s²", "acceleration, sensor x axis, gravity included"),
-    Column("acc_y", "float", "m/s²", "acceleration, sensor y axis, gravity included"),
-    Column("acc_z", "float", "m/s²", "acceleration, sensor z axis, gravity included"),
-    Column("gyr_x", "float", "deg/s", "angular rate, sensor x axis"),
-    Column("gyr_y", "float", "deg/s", "angular rate, sensor y axis"),
-    Column("gyr_z", "float", "deg/s", "angular rate, sensor z axis"),
+    *(Column(f"acc_{a}", "float", "m/s²", f"acceleration, sensor {a} axis, gravity included") for a in "xyz"),
+    *(Column(f"gyr_{a}", "float", "deg/s", f"angular rate, sensor {a} axis") for a in "xyz"),
     Column("batch", "int", "", "the batch that delivered the sample: its row in batches (clock mapping used, the "
            "sensor's declared rate, ranges, firmware); empty when no batch-index entry claims it"),
 )  # fmt: skip
@@ -240,12 +236,13 @@ RESULT_TABLES = {"strides": STRIDES, "exercise_sets": EXERCISE_SETS, "session_su
 """Result tables: every stored field a column (units as in analytics/stores/SCHEMA.md: s, deg, %), in the same
 columns for every session of an export (empty where a session has no value: withheld, or not computed)."""
 
+_STORED_SUBJECT_ID = Column("subject_id", "text", "", "the subject id as stored")
 SUBJECTS_INDEX = (
-    Column("subject_id", "text", "", "the subject id as stored"),
+    _STORED_SUBJECT_ID,
     Column("label", "text", "", "its label: the subject's folder name"),
 )
 SESSIONS_INDEX = (
-    Column("subject_id", "text", "", "the subject id as stored"),
+    _STORED_SUBJECT_ID,
     Column("session_id", "text", "", "the session id as stored"),
     Column("subject_label", "text", "", "the subject's label (folder name)"),
     Column("session_label", "text", "", "the session's label (folder name)"),

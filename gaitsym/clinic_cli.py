@@ -81,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     enrol.set_defaults(handler=enrol_command)
 
 
+def _refused(command: str, why: object, status: int = 2) -> int:
+    """Say on stderr why ``gaitsym COMMAND`` did not do its work; the exit status (see the module)."""
+    print(f"gaitsym {command}: {why}", file=sys.stderr)
+    return status
+
+
 def clinic_command(args: argparse.Namespace) -> int:
     from gaitsym.clinic import Owner, init_clinic
     from gaitsym.errors import ClinicSetupError
@@ -99,8 +105,7 @@ def clinic_command(args: argparse.Namespace) -> int:
             compose_env=Path(args.compose_env) if args.compose_env else None,
         )
     except (ClinicSetupError, OSError) as exc:
-        print(f"gaitsym clinic init: {exc}", file=sys.stderr)
-        return 2
+        return _refused("clinic init", exc)
     print(f"clinic folder {clinic.root} (owner-only; never commit it): broker {clinic.broker_url}")
     print(f"  workers: {', '.join(clinic.workers)}; session command: --config {clinic.session_command_config}")
     print(f"  enrolled gateways: {', '.join(clinic.subjects) or 'none yet'} (`gaitsym enrol --subject S`)")
@@ -125,17 +130,14 @@ def _influx_setup(url: str, wait_s: float) -> int:
                 break
         except (urllib.error.URLError, OSError) as exc:
             if time.monotonic() > deadline:
-                print(f"gaitsym clinic influx-setup: {url} does not answer: {exc}", file=sys.stderr)
-                return 1
+                return _refused("clinic influx-setup", f"{url} does not answer: {exc}", status=1)
             time.sleep(1.0)
     try:
         print(influx_setup_from_environment(url))
     except ClinicSetupError as exc:
-        print(f"gaitsym clinic influx-setup: {exc}", file=sys.stderr)
-        return 2
+        return _refused("clinic influx-setup", exc)
     except StoreError as exc:
-        print(f"gaitsym clinic influx-setup: {exc}", file=sys.stderr)
-        return 1
+        return _refused("clinic influx-setup", exc, status=1)
     return 0
 
 
@@ -153,8 +155,7 @@ def enrol_command(args: argparse.Namespace) -> int:
             broker_pid_file=Path(args.broker_pid_file) if args.broker_pid_file else None,
         )
     except (ClinicSetupError, OSError) as exc:
-        print(f"gaitsym enrol: {exc}", file=sys.stderr)
-        return 2
+        return _refused("enrol", exc)
     print(f"subject {done.subject} enrolled: install {done.config} and {done.config.parent / 'ca.crt'} on its gateway")
     print(f"  ({args.gateway_etc}/, owner gaitsym, mode 0600: deploy/gateway/README.md)")
     print(f"  {done.reload_message}")

@@ -9,26 +9,28 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
+
+from analytics.stores.location import add_store_argument
 
 
-def _band(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (%)") from None
-    if not (math.isfinite(value) and 0 < value <= 100):
-        raise argparse.ArgumentTypeError(f"{text!r}: the band is a percentage above 0 and at most 100")
-    return value
+def _number_up_to(highest: float, not_a_number: str, out_of_range: str) -> Callable[[str], float]:
+    """An argparse type: a finite number above 0 and at most ``highest``, else an error in the option's words."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} {not_a_number}") from None
+        if not (math.isfinite(value) and 0 < value <= highest):
+            raise argparse.ArgumentTypeError(f"{text!r}: {out_of_range}")
+        return value
+
+    return parse
 
 
-def _weeks(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of weeks") from None
-    if not (math.isfinite(value) and 0 < value <= 520):
-        raise argparse.ArgumentTypeError(f"{text!r}: weeks above 0 and at most 520")
-    return value
+_band = _number_up_to(100, "is not a number (%)", "the band is a percentage above 0 and at most 100")
+_weeks = _number_up_to(520, "is not a number of weeks", "weeks above 0 and at most 520")
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -59,12 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--subject", required=True, help="subject id")
     p.add_argument("--session", help="session id (default: the subject's latest session with final results)")
-    p.add_argument(
-        "--store",
-        help="influx://user@host:8086/gaitsym (password/token from GAITSYM_INFLUX_PASSWORD/GAITSYM_INFLUX_TOKEN) "
-        "or the path of the embedded store (default: $GAITSYM_STORE, else store.sqlite in $GAITSYM_STATE_DIR "
-        "or ~/.local/state/gaitsym)",
-    )
+    add_store_argument(p)
     p.add_argument("--out", required=True, help="the HTML file to write (its folder must exist)")
     p.add_argument(
         "--band",

@@ -137,6 +137,11 @@ def _asymmetry_cell(asym: Asymmetry) -> Markup:
     return el("td", f"SI {signed_pct(reading.si_pct)} %", el("div", interval, class_="note"), class_="num")
 
 
+def _table(headings: list[Markup], rows: list[Markup], *, class_: str | None = None) -> Markup:
+    """A table: one row of ``th`` headings, then ``rows``."""
+    return el("table", el("thead", el("tr", headings)), el("tbody", rows), class_=class_)
+
+
 def _session_section(report: SessionReport) -> Markup:
     stance = report.asymmetry("stance_time_s")
     others = [a for a in report.asymmetries if a.metric != "stance_time_s"]
@@ -164,20 +169,15 @@ def _session_section(report: SessionReport) -> Markup:
                 el("td", _badge(asym.reading.verdict)),
             )
         )
-    table = el(
-        "table",
-        el(
-            "thead",
-            el(
-                "tr",
-                el("th", "measure"),
-                el("th", "left", class_="num"),
-                el("th", "right", class_="num"),
-                el("th", "asymmetry (95 % interval)", class_="num"),
-                el("th", "reading"),
-            ),
-        ),
-        el("tbody", rows),
+    table = _table(
+        [
+            el("th", "measure"),
+            el("th", "left", class_="num"),
+            el("th", "right", class_="num"),
+            el("th", "asymmetry (95 % interval)", class_="num"),
+            el("th", "reading"),
+        ],
+        rows,
         class_="keep",
     )
     evidence = report.stance_evidence
@@ -264,21 +264,16 @@ def _trend_section(report: SessionReport) -> Markup:
                     "report's session.",
                 ),
             ),
-            el(
-                "table",
-                el(
-                    "thead",
-                    el(
-                        "tr",
-                        el("th", "date (UTC)"),
-                        el("th", "session"),
-                        el("th", "stance SI (95 % interval)", class_="num"),
-                        el("th", "reading"),
-                        el("th", "drop L, deg", class_="num"),
-                        el("th", "drop R, deg", class_="num"),
-                    ),
-                ),
-                el("tbody", rows),
+            _table(
+                [
+                    el("th", "date (UTC)"),
+                    el("th", "session"),
+                    el("th", "stance SI (95 % interval)", class_="num"),
+                    el("th", "reading"),
+                    el("th", "drop L, deg", class_="num"),
+                    el("th", "drop R, deg", class_="num"),
+                ],
+                rows,
             ),
         ]
     )
@@ -314,21 +309,16 @@ def _exercise_section(report: SessionReport) -> Markup:
         if report.has_plan
         else "Sets in 7 days: counts only (no exercise plan is set for this patient; gaitsym plan sets one)."
     )
-    table = el(
-        "table",
-        el(
-            "thead",
-            el(
-                "tr",
-                el("th", "exercise"),
-                el("th", "side"),
-                el("th", "sets", class_="num"),
-                el("th", "sets in 7 days"),
-                el("th", "quality (mean over the sets)"),
-                el("th", "flags"),
-            ),
-        ),
-        el("tbody", [_exercise_row(line) for line in report.exercises]),
+    table = _table(
+        [
+            el("th", "exercise"),
+            el("th", "side"),
+            el("th", "sets", class_="num"),
+            el("th", "sets in 7 days"),
+            el("th", "quality (mean over the sets)"),
+            el("th", "flags"),
+        ],
+        [_exercise_row(line) for line in report.exercises],
         class_="exercises",
     )
     return join(
@@ -399,13 +389,9 @@ def _quality_section(report: SessionReport) -> Markup:
         parts.append(el("p", el("b", "Samples that never arrived: "), report.gaps))
     if rows:
         parts.append(
-            el(
-                "table",
-                el(
-                    "thead",
-                    el("tr", el("th", "flag"), el("th", "kind"), el("th", "what it means"), el("th", "where")),
-                ),
-                el("tbody", rows),
+            _table(
+                [el("th", "flag"), el("th", "kind"), el("th", "what it means"), el("th", "where")],
+                rows,
                 class_="flags",
             )
         )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics.stores.errors import StoreError
+from analytics.stores.location import add_store_argument
 from gaitsym_common.redaction import redact_url
 
 
@@ -85,11 +86,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("results", help="print a subject's stored results (strides, exercise sets, summaries)")
     p.add_argument("--subject", required=True, help="subject id")
     p.add_argument("--session", help="only this session")
-    p.add_argument(
-        "--store",
-        help="influx://user@host:8086/gaitsym (password/token from GAITSYM_INFLUX_PASSWORD/GAITSYM_INFLUX_TOKEN) "
-        "or the path of the embedded store (default: $GAITSYM_STORE, else store.sqlite in $GAITSYM_STATE_DIR "
-        "or ~/.local/state/gaitsym)",
-    )
+    add_store_argument(p)
     p.add_argument("--json", action="store_true", help="print every stored field as JSON")
     p.set_defaults(handler=results_command)

@@ -70,8 +70,7 @@ def raw_chunks(
     session: str | None,
     chunk_samples: int,
 ) -> Iterator[Any]:
-    """Raw samples of one placement in time order (range inclusive, µs; optionally one session), as Arrow record
-    batches of at most ``chunk_samples`` rows (`export_reads.RAW_CHUNK_SCHEMA`)."""
+    """`Store.raw_chunks` from the file: through ADBC when it can, else in keyset pages through sqlite3."""
     sql, args = _raw_query(subject, placement, start_us, end_us, session)
     if path != ":memory:" and adbc_available():
         if session is not None:  # every row holds it: not read per row (text costs ~10 % of the read)

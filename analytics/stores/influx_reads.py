@@ -71,8 +71,8 @@ def raw_chunks(
     session: str | None,
     chunk_samples: int,
 ) -> Iterator[Any]:
-    """Raw samples of one placement in time order (range inclusive, µs; optionally one session), as Arrow record
-    batches of at most ``chunk_samples`` rows (`export_reads.RAW_CHUNK_SCHEMA`)."""
+    """`Store.raw_chunks` from InfluxDB: keyset pages (times after the last row read) in each retention policy the
+    range touches, sensor time first."""
     where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
     if session is not None:
         where += f" AND session = {quote_str(session)}"

@@ -7,6 +7,7 @@ the same locations `open_store` does (a server URL, a path, a ``file:`` URL) and
 
 from __future__ import annotations
 
+import argparse
 import os
 import urllib.parse
 from pathlib import Path
@@ -20,6 +21,18 @@ class EmbeddedStoreMissing(StoreError):
     def __init__(self, path: Path) -> None:
         super().__init__(f"no embedded store file at {path}: nothing has been stored there")
         self.path = path
+
+
+STORE_HELP = (
+    "influx://user@host:8086/gaitsym (password/token from GAITSYM_INFLUX_PASSWORD/GAITSYM_INFLUX_TOKEN) "
+    "or the path of the embedded store (default: $GAITSYM_STORE, else store.sqlite in $GAITSYM_STATE_DIR "
+    "or ~/.local/state/gaitsym)"
+)
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--store`` option of the commands that read or write results: any location `store_location` takes."""
+    parser.add_argument("--store", help=STORE_HELP)
 
 
 def store_location(location: str | None) -> str:

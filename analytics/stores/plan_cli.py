@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from analytics.stores.errors import StoreError
+from analytics.stores.location import add_store_argument
 from gaitsym_common.redaction import redact_url
 
 
@@ -86,10 +87,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--clear", action="store_true", help="end the plan of this exercise and side")
     p.add_argument("--show", action="store_true", help="show the plan in force (the default)")
     p.add_argument("--history", action="store_true", help="show every plan change, oldest first")
-    p.add_argument(
-        "--store",
-        help="influx://user@host:8086/gaitsym (password/token from GAITSYM_INFLUX_PASSWORD/GAITSYM_INFLUX_TOKEN) "
-        "or the path of the embedded store (default: $GAITSYM_STORE, else store.sqlite in $GAITSYM_STATE_DIR "
-        "or ~/.local/state/gaitsym)",
-    )
+    add_store_argument(p)
     p.set_defaults(handler=plan_command)
