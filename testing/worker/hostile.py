@@ -243,12 +243,9 @@ class Clock:
 
 
 def make_worker(tmp_path: Path, store: Store, link: ScriptedLink, clock: Clock | None = None, **config: Any) -> Worker:
-    """A worker on a scripted link and a real store, live segments off unless asked, each step handling what was
-    delivered and publishing its acks (no gathering: the clock moves only when a test moves it) (turn-level
-    tests)."""
-    config = {"live_segments": False, "turn_gather_s": 0.0, "ack_every_s": 0.0, **config}
+    """A worker on a scripted link and a real store, live segments off unless asked (turn-level tests)."""
     return Worker(
-        WorkerConfig(quarantine_path=str(tmp_path / "quarantine.sqlite"), **config),
+        WorkerConfig(quarantine_path=str(tmp_path / "quarantine.sqlite"), live_segments=False, **config),
         link,  # type: ignore[arg-type]
         store,
         clock=clock or Clock(),
