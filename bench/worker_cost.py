@@ -105,7 +105,7 @@ def main() -> None:
     try:
         # CPU marks: before the first sample (once the worker has imported everything and connected), then at
         # the end, before it stops: every subject-second of the run is counted, nothing else
-        import worker.scenario as sc
+        import testing.worker.scenario as sc
 
         original_sessions = sc.home_sessions
 

@@ -1,9 +1,10 @@
 """Fairness: honest subjects' live-result latency while another subject floods its own raw topic.
 
-The set-up of bench/worker_latency.py (real Mosquitto with the project's conf, real InfluxDB 1.6, one
-`gaitsym worker` process with production defaults, N honest subjects whose production gateway cores run on the
-REAL clock, InfluxDB polled every ``--poll`` s for provisional strides; latency of a stride = first visible - UTC
-of its last sample), plus a FLOODER in its own process (a hostile or broken gateway of subject ``FLOOD``,
+The set-up of bench/worker_latency.py (`testing.worker.realtime.RealTimeBench`: real Mosquitto with the
+project's conf, real InfluxDB 1.6, one `gaitsym worker` process with production defaults, InfluxDB polled every
+``--poll`` s for provisional strides; latency of a stride = first visible - UTC of its last sample), its N honest
+subjects' production gateway cores stepped on the REAL clock in this process (so that their outboxes re-send what
+is not acknowledged), plus a FLOODER in its own process (a hostile or broken gateway of subject ``FLOOD``,
 publishing on its own ``raw/pelvis`` topic for the whole run, QoS 1, as fast as the broker takes them):
 
 - ``--flood valid`` (default): valid raw batches as large as the limits allow (``--flood-packets`` packets of
@@ -23,11 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from worker_cost import cpu_s  # noqa: E402
-from worker_latency import pct  # noqa: E402
-
-from analytics.stores import open_store  # noqa: E402
 from gaitsym_common.uplink import envelope as env  # noqa: E402
-from sensor_gateway.core import GatewayConfig  # noqa: E402
-from testing.influxdb_server import InfluxDB  # noqa: E402
-from testing.servers import Mosquitto  # noqa: E402
-from testing.worker.harness import UTC0, WorkerProcess, home_sessions, stop_gateways  # noqa: E402
-from testing.worker.scenario import fresh_database  # noqa: E402
+from testing.worker.harness import UTC0  # noqa: E402
+from testing.worker.realtime import RealTimeBench, pct  # noqa: E402
 
 FLOOD_SUBJECT = "FLOOD"
 TEMPLATE_BOOT = 3_999_999_999
@@ -119,148 +111,72 @@ def main() -> None:
     ap.add_argument("--flood-rate", type=float, default=0.0, help="flood messages/s (default 0: unlimited)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-fairness-"))
-    os.environ["GAITSYM_STATE_DIR"] = str(tmp / "state")
-    server = InfluxDB(tmp / "influxdb").start()
-    broker = Mosquitto(tmp / "mosquitto").start()
-    url = fresh_database(server)
-    worker = WorkerProcess(broker.port, url, "worker-fair", tmp).start()
-    seen: dict[tuple[str, int, str], tuple[float, float]] = {}
+    bench = RealTimeBench(tmp, args.subjects, args.seconds, poll_s=args.poll, load="gateways")
     sends: dict[str, int] = {}
     """honest msg_id -> times its gateway handed it to MQTT (more than once: re-sent after the ack timeout)."""
     first_sent: dict[str, float] = {}
     acked: dict[str, float] = {}
     """honest msg_id -> when its gateway first handed it to MQTT / when the worker's end-to-end ack came back."""
-    stop = threading.Event()
 
-    def tap_publish(publish: Any) -> Any:
-        def tapped(topic_: str, payload: bytes, *a: Any, **k: Any) -> Any:
-            if "/raw/" in topic_:
-                msg_id = env.decode(payload).msg_id  # type: ignore[union-attr]
-                sends[msg_id] = sends.get(msg_id, 0) + 1
-                first_sent.setdefault(msg_id, time.monotonic())
-            return publish(topic_, payload, *a, **k)
+    def on_publish(topic_: str, payload: bytes) -> None:
+        if "/raw/" in topic_:
+            msg_id = env.decode(payload).msg_id  # type: ignore[union-attr]
+            sends[msg_id] = sends.get(msg_id, 0) + 1
+            first_sent.setdefault(msg_id, time.monotonic())
 
-        return tapped
-
-    def poll() -> None:
-        store = open_store(url)
-        q = 'SELECT start_s, end_s, side, subject FROM "results"."stride_live" WHERE time > now() - 10m'
-        while not stop.is_set():
-            t_wall = time.time()
-            try:
-                rows = list(store.rows(q))  # type: ignore[attr-defined]
-            except Exception:
-                rows = []
-            for r in rows:
-                if "start_s" not in r or "end_s" not in r:
-                    continue  # a point being written can be read half-way (InfluxDB stores each field apart)
-                key = (str(r["subject"]), int(r["time"]), str(r["side"]))
-                if key not in seen:
-                    seen[key] = (t_wall, int(r["time"]) / 1e6 + float(r["end_s"]) - float(r["start_s"]))
-            stop.wait(args.poll)
-        store.close()
-
+    bench.on_publish = on_publish
     ctx = multiprocessing.get_context("spawn")
     flood_stop = ctx.Event()
     flood_count = ctx.Value("q", 0)
     flood_proc = None
-    try:
-        deadline = time.monotonic() + 60.0
-        while "MQTT connected" not in worker.log() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
-        if args.flood != "none":
-            flood_proc = ctx.Process(
-                target=flooder,
-                args=(broker.port, args.flood, args.flood_packets, flood_stop, flood_count, args.flood_rate),
-            )
-            flood_proc.start()
-            time.sleep(2.0)  # the flood is under way before the honest sessions start
-        t_start = time.time()
-        defaults = GatewayConfig(subject="x")  # the gateway's own window and batch periods
-        sessions = home_sessions(
-            tmp,
-            broker.port,
-            args.subjects,
-            minutes=args.seconds / 60.0 + 0.2,
-            utc0=t_start,
-            window_s=defaults.window_s,
-            batch_s=defaults.batch_s,
-        )
-        for s in sessions:  # real time: every subject's UTC is the real UTC
-            s.clock._utc0 = time.time() - (s.clock._t - s.clock._start)  # type: ignore[attr-defined]
-            s.gateway.link.publish = tap_publish(s.gateway.link.publish)  # type: ignore[method-assign]
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
+    with bench.started():
+        assert bench.broker is not None
+        try:
+            if args.flood != "none":
+                flood_proc = ctx.Process(
+                    target=flooder,
+                    args=(bench.broker.port, args.flood, args.flood_packets, flood_stop, flood_count, args.flood_rate),
+                )
+                flood_proc.start()
+                time.sleep(2.0)  # the flood is under way before the honest sessions start
+            import paho.mqtt.client as paho
+            from paho.mqtt.enums import CallbackAPIVersion
 
-        def on_ack(client: Any, userdata: Any, msg: Any) -> None:
-            ack = env.decode(msg.payload)
-            for msg_id in getattr(ack, "msg_ids", ()):
-                acked.setdefault(msg_id, time.monotonic())
+            def on_ack(client: Any, userdata: Any, msg: Any) -> None:
+                ack = env.decode(msg.payload)
+                for msg_id in getattr(ack, "msg_ids", ()):
+                    acked.setdefault(msg_id, time.monotonic())
 
-        listener = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-acks")
-        listener.on_message = on_ack
-        listener.connect("127.0.0.1", broker.port)
-        listener.subscribe("gaitsym/v1/+/ack", qos=1)
-        listener.loop_start()
-        pids = {"worker": worker.proc.pid, "influxd": server.proc.pid, "mosquitto": broker.proc.pid}  # type: ignore[union-attr]
-        if flood_proc is not None:
-            pids["flooder"] = flood_proc.pid  # type: ignore[assignment]
-        cpu0 = {k: cpu_s(pid) for k, pid in pids.items()}
-        flood0 = flood_count.value
-        last = time.monotonic()
-        t_end = last + args.seconds
-        while time.monotonic() < t_end:
-            time.sleep(0.02)
-            now = time.monotonic()
-            for s in sessions:
-                s.step(now - last)
-            last = now
-        cpu1 = {k: cpu_s(pid) for k, pid in pids.items()}
-        flooded = flood_count.value - flood0
-        flood_stop.set()
-        time.sleep(3.0)
-        stop.set()
-        poller.join()
-        backlog = {s.subject: s.backlog for s in sessions}
-        stop_gateways(sessions)
-        listener.loop_stop()
-        listener.disconnect()
-    finally:
-        flood_stop.set()
-        if flood_proc is not None:
-            flood_proc.join(10)
-            if flood_proc.is_alive():
-                flood_proc.kill()
-        worker.stop()
-        broker.kill()
-        server.kill()
-    for k in cpu0:
-        print(f"{k:10s} CPU {cpu1[k] - cpu0[k]:7.2f} s over {args.seconds:.0f} s")
-    stats = [line for line in worker.log().splitlines() if "stopping;" in line]
-    print("worker stats:", stats[-1].split("stopping;", 1)[1].strip() if stats else "?")
+            listener = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-acks")
+            listener.on_message = on_ack
+            listener.connect("127.0.0.1", bench.broker.port)
+            listener.subscribe("gaitsym/v1/+/ack", qos=1)
+            listener.loop_start()
+            flood0 = flood_count.value
+            result = bench.run({"flooder": flood_proc.pid} if flood_proc is not None and flood_proc.pid else None)
+            flooded = flood_count.value - flood0
+            flood_stop.set()
+            listener.loop_stop()
+            listener.disconnect()
+        finally:
+            flood_stop.set()
+            if flood_proc is not None:
+                flood_proc.join(10)
+                if flood_proc.is_alive():
+                    flood_proc.kill()
+    print(result.report())
     print(
         f"flood {args.flood}: {flooded} messages published during the {args.seconds:.0f} s "
         f"({flooded / args.seconds:.0f}/s); honest subjects {args.subjects} in real time"
     )
     resent = sum(n - 1 for n in sends.values())
-    print(f"honest raw batches handed to MQTT: {len(sends)} distinct, {resent} re-sends; outbox left {backlog}")
+    print(f"honest raw batches handed to MQTT: {len(sends)} distinct, {resent} re-sends")
     rtt = [acked[m] - t for m, t in first_sent.items() if m in acked]
     if rtt:
         print(
             f"honest raw batch handed to MQTT -> end-to-end ack: p50 {statistics.median(rtt):.3f} s, "
             f"p99 {pct(rtt, 0.99):.3f} s, max {max(rtt):.3f} s ({len(rtt)} of {len(first_sent)} acknowledged)"
         )
-    lat = [wall - end for wall, end in seen.values()]
-    if not lat:
-        print("no live strides seen; worker log:\n" + worker.log()[-3000:])
-        return
-    print(
-        f"honest live strides {len(lat)}: latency p50 {statistics.median(lat):.2f} s, p99 {pct(lat, 0.99):.2f} s, "
-        f"max {max(lat):.2f} s"
-    )
 
 
 if __name__ == "__main__":

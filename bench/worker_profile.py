@@ -1,7 +1,8 @@
-"""Where the worker's CPU goes: the `worker_cost` scenario with the worker process under cProfile.
+"""Where the worker's CPU goes: the worker process under cProfile, in real time (``--real-time``: the
+`bench/worker_latency.py` run, what a clinic sees) or in the `worker_cost` scenario (faster than real time).
 
 N simulated subjects stream through the production gateway core and a real Mosquitto into ONE `gaitsym worker`
-(under cProfile with a CPU-time timer) and a real InfluxDB 1.6, faster than real time; then the profile's
+(under cProfile with a CPU-time timer) and a real InfluxDB 1.6; then the profile's
 cumulative times are grouped into the worker's stages (decode, raw writes, completeness checks, segment reads,
 analysis, result writes, acks). CPU time of the process (``time.process_time``): waiting for InfluxDB or for
 messages costs nothing; the MQTT thread's CPU is charged to what the main thread was doing; cProfile's own
@@ -11,7 +12,8 @@ Use ``--wall`` for wall-clock time instead (waits for InfluxDB and for messages 
 to whatever the main thread was waiting in, e.g. an InfluxDB request; the MQTT and other threads' CPU is printed
 apart as the process CPU minus the main thread's).
 
-Run: .venv/bin/python bench/worker_profile.py [--subjects 5] [--minutes 1.2] [--top 25] [--wall | --thread]
+Run: .venv/bin/python bench/worker_profile.py --real-time [--subjects 20] [--minutes 1] [--top 25] [--thread]
+     .venv/bin/python bench/worker_profile.py [--subjects 5] [--minutes 1.2] [--top 25] [--wall | --thread]
      [--window-s 5] [--batch-s 1]
      [--extra=--no-live]
 """
@@ -35,6 +37,10 @@ from testing.worker.scenario import fresh_database, run_scenario  # noqa: E402
 
 STAGES = {
     "decode (envelope JSON, base64, packets)": ("decode_message", "batch_samples"),
+    "live windows: feed (checks, samples onto the grid)": ("_feed", "_cold"),
+    "live windows: readiness checks": ("_due",),
+    "live windows: analyses": ("_strides",),
+    "live windows: session estimates": ("_estimate",),
     "raw write (line protocol / SQLite)": ("write_raw_many",),
     "completeness check": ("check_complete",),
     "segment read (store -> arrays, resample)": ("load_segment",),
@@ -70,12 +76,11 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=[], help="extra `gaitsym worker` arguments")
     ap.add_argument("--wall", action="store_true", help="wall-clock timer (waits included)")
     ap.add_argument("--thread", action="store_true", help="main thread's CPU time only (time.thread_time)")
+    ap.add_argument("--real-time", action="store_true", help="the real-time run of bench/worker_latency.py")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-profile-"))
     os.environ["GAITSYM_STATE_DIR"] = str(tmp / "state")
     prof = tmp / "worker.prof"
-    server = InfluxDB(tmp / "influxdb").start()
-    broker = Mosquitto(tmp / "mosquitto").start()
     original_init = harness.WorkerProcess.__init__
     timer = "time.perf_counter" if args.wall else "time.thread_time" if args.thread else "time.process_time"
 
@@ -98,6 +103,17 @@ def main() -> None:
         self.args[i:] = ["-c", code]
 
     harness.WorkerProcess.__init__ = init  # type: ignore[method-assign,assignment]
+    if args.real_time:
+        from testing.worker.realtime import RealTimeBench
+
+        bench = RealTimeBench(tmp, args.subjects, args.minutes * 60.0, worker_args=tuple(args.extra))
+        with bench.started():
+            result = bench.run()
+        print(result.report())
+        report(prof, args.subjects * args.minutes * 60.0, args.top)
+        return
+    server = InfluxDB(tmp / "influxdb").start()
+    broker = Mosquitto(tmp / "mosquitto").start()
     try:
         out = run_scenario(
             tmp,
@@ -113,10 +129,14 @@ def main() -> None:
         broker.kill()
         server.kill()
     n_raw = sum(v[2] for v in out.raw.values())
-    subject_s = n_raw / 300.0
+    report(prof, n_raw / 300.0, args.top)
+
+
+def report(prof: Path, subject_s: float, top: int) -> None:
+    """The profile's stages per subject-second, then its top functions."""
     stats = pstats.Stats(str(prof))
     total = max(ct for (_f, _l, func), (_cc, _nc, _tt, ct, _c) in stats.stats.items() if func == "run")  # type: ignore[attr-defined]
-    print(f"subjects {args.subjects}, {subject_s:.0f} subject-seconds; worker loop (Worker.run) {total:.2f} s")
+    print(f"{subject_s:.0f} subject-seconds; worker loop (Worker.run) {total:.2f} s")
     print("| stage | s | ms per subject-second |\n|---|---|---|")
     for name, t in stage_times(stats).items():
         print(f"| {name} | {t:.2f} | {t / subject_s * 1000:.2f} |")
@@ -129,7 +149,7 @@ def main() -> None:
             f"{process_cpu - main_cpu:.2f} s = {(process_cpu - main_cpu) / subject_s * 1000:.2f} ms per subject-second"
             " (profiler overhead included; imports included)"
         )
-    stats.sort_stats("cumulative").print_stats(args.top)
+    stats.sort_stats("cumulative").print_stats(top)
 
 
 if __name__ == "__main__":

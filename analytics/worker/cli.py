@@ -63,6 +63,7 @@ def worker_command(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from analytics.pipeline.live import LiveSettings
     from analytics.stores import open_store
     from analytics.stores.errors import StoreError
     from analytics.worker.idle_sessions import IdleClose
@@ -86,6 +87,8 @@ def worker_command(args: argparse.Namespace) -> int:
             worker_id=args.client_id,
             segment_wait_s=args.segment_wait,
             live_segments=args.live,
+            turn_gather_s=args.turn_gather_s,
+            live=LiveSettings(min_step_s=args.live_min_step_s),
             idle_close=None if args.idle_close_after <= 0 else IdleClose(after_s=args.idle_close_after * 3600.0),
         ),
         PahoWorkerLink(settings),
@@ -181,6 +184,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action=argparse.BooleanOptionalAction,
         default=True,
         help="provisional stride/set results while a session runs (default on; --no-live: session ends only)",
+    )
+    w.add_argument(
+        "--turn-gather-s",
+        type=float,
+        default=0.1,  # WorkerConfig.turn_gather_s
+        metavar="S",
+        help="s a turn gathers deliveries from the oldest before storing them in one write (0.1; 0: at once)",
+    )
+    w.add_argument(
+        "--live-min-step-s",
+        type=float,
+        default=0.0,  # LiveSettings.min_step_s
+        metavar="S",
+        help="s of new data a session's live analysis waits for between two runs (0: as soon as a stride can "
+        "be ready; more: less CPU, later live strides)",
     )
     w.add_argument(
         "--idle-close-after",

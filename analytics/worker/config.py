@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from analytics.pipeline.live import LiveSettings
 from analytics.worker.budget import BudgetConfig, LogLimiter
 from analytics.worker.idle_sessions import IdleClose
 
@@ -26,18 +27,22 @@ class WorkerConfig:
     """How long a deferred segment is retried before it is left to the gateway's re-send, s."""
     poll_s: float = 0.1
     """Interval between completeness checks of a waiting segment, s."""
-    lookback_s: Mapping[str, float | None] = field(
-        default_factory=lambda: {"window": 8.0, "set": 240.0, "session": None}
-    )
-    """Seconds of data each segment kind analyses (None: the whole session); for windows, the context added
-    before the part no earlier window of this worker covered."""
+    lookback_s: Mapping[str, float | None] = field(default_factory=lambda: {"set": 240.0, "session": None})
+    """Seconds of data a set end and a session end analyse (None: the whole session). Window markers feed the
+    session's live analysis instead (`live_windows`, `live`)."""
     live_new_default_s: float = 2.0
-    """New part of a window when this worker analysed no earlier window of the subject, s."""
-    live_new_max_s: float = 20.0
-    """Longest new part a coalesced window analyses, s (more is left to the final analysis)."""
-    turn_budget_s: float = 1.0
+    """A worker that starts a session's live analysis cold (no earlier window of it here) gives out only the
+    strides ending in this many seconds before the marker, s (the earlier ones came from other windows)."""
+    live_cold_s: float = 40.0
+    """Seconds up to the marker a cold start reads (the session estimates come from them: at least
+    `LiveSettings.estimate_span_s` and the time between two estimates' instants), s."""
+    live: LiveSettings = field(default_factory=LiveSettings)
+    """How much the live analysis looks at (`analytics.pipeline.live.LiveSettings`)."""
+    turn_budget_s: float = 0.25
     """Analysis time per turn before the worker goes back to storing and acknowledging raw data, s (session
-    ends first, then set ends, then live windows; what is left waits for the next turn, windows coalescing)."""
+    ends first, then set ends, then live windows; what is left waits for the next turn, windows coalescing). A
+    turn stores at most ``turn_max_work`` samples, so this bounds how far raw data falls behind when the live
+    analyses alone would take the whole CPU (in real time, 100 subjects bring 30,000 samples a second)."""
     recent_s: float = 30.0
     """Seconds of its own stored samples per sensor boot the worker keeps in memory (a cache, about 2 MB per
     subject); a boot that sent nothing for that long is forgotten."""
@@ -60,6 +65,20 @@ class WorkerConfig:
     """Final analysis of sessions that never get a ``session_end`` (`idle_sessions`); None: off."""
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     """Per-subject token buckets (payload bytes, work) past which deliveries are shed (`budget`)."""
+    turn_gather_s: float = 0.1
+    """A turn starts this long after the oldest delivery waiting for it arrived (or once a turn's work waits):
+    the batches of every subject that arrived meanwhile go in one store write and one set of acks (in real time
+    deliveries trickle in; a request per batch or two cost InfluxDB more than the samples), at the price of up to
+    this much more latency, s."""
+    raw_write_async: bool = True
+    """A turn's raw write runs in a thread of its own while the worker analyses (acknowledged when it is over);
+    False: the turn waits for it."""
+    raw_writes_in_flight: int = 2
+    """Turns whose raw writes may be under way at once (with ``raw_write_async``): the server works on one while
+    the next is formatted and sent; finished (acknowledged) in order."""
+    ack_every_s: float = 0.5
+    """End-to-end acks are published once the oldest waiting one is this old (per subject, one message for
+    several turns), s."""
     turn_max_work: int = 20_000
     """Work units (samples; gaps and markers count as several, `budget`) taken from the carry per turn, round
     robin across subjects (at least one delivery): bounds a turn's store write to about 0.1-0.3 s, so a subject's
@@ -99,6 +118,25 @@ class WorkerStats:
     segments_unsynced: int = 0
     windows_coalesced: int = 0
     acks_sent: int = 0
+    live_windows: int = 0
+    """Window markers fed to a live session (`live_windows`)."""
+    live_cold_starts: int = 0
+    live_store_reads: int = 0
+    """Store reads of live windows (samples another worker stored, cold starts)."""
+    live_samples_from_store: int = 0
+    live_analyses: int = 0
+    """Live windows that ran the gait analysis (the others had no new stride to look for)."""
+    live_samples_analysed: int = 0
+    """Sample instants those analyses covered (new samples plus context)."""
+    live_samples_new: int = 0
+    live_estimates: int = 0
+    turns: int = 0
+    """Turns that stored raw batches."""
+    raw_write_wall_s: float = 0.0
+    """Wall time in raw writes (the store's requests, waits included), s."""
+    live_wall_s: float = 0.0
+    """Wall time in live windows (store reads and waits included), s."""
+    live_write_wall_s: float = 0.0
     analysis_cpu_s: float = 0.0
     """CPU time of this thread in the analyses (`analyzer_for`), s: benches tell the worker's own cost from the
     pipeline's (whose share depends on how many live windows coalesce under load)."""

@@ -155,6 +155,11 @@ class PahoWorkerLink:
             self._events.clear()
         return out
 
+    def wake(self) -> None:
+        """Make a `wait` in progress return now (another thread finished something the consumer waits for)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def ack(self, token: tuple[int, int]) -> None:
         generation, mid = token
         with self._cond:

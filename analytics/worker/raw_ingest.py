@@ -1,9 +1,11 @@
 """Raw ingest: a turn's raw batches and gaps into the store, and this worker's cache of what it stored.
 
-- **raw batches** (`RawIngest.store_batches`): every raw batch of the turn in one `Store.write_raw_many`
-  (idempotent and durable on return; one request instead of one per batch); if that fails for another reason
-  than the store being unavailable, each batch is written on its own and the one that fails is quarantined, so
-  one bad batch never holds back the others. A batch whose (subject, ``msg_id``) this worker already stored is
+- **raw batches** (`RawIngest.store_batches`, or `start_batches` then `finish_batches`): every raw batch of the
+  turn in one `Store.write_raw_many` (idempotent and durable on return; one request instead of one per batch),
+  optionally in a thread of its own while the worker analyses (the request is mostly waiting for the server:
+  at 100 subjects about a third of a second per second of data); if that fails for another reason than the
+  store being unavailable, each batch is written on its own and the one that fails is quarantined, so one bad
+  batch never holds back the others. A batch whose (subject, ``msg_id``) this worker already stored is
   not written again (a replay; the store would overwrite the same points anyway: samples are keyed by subject,
   placement and the timestamp computed from the sample's sensor ticks and the batch's own clock mapping, so
   replays and other workers land on the same points). A sample the store refuses because its point holds
@@ -13,18 +15,20 @@
   sensor-time points stored while the gateway clock was unsynchronised); the segments of its subject waiting
   for UTC are then tried again at once.
 - **gaps** are recorded (`RawIngest.store_gap`, `Store.write_gap`).
-- **the cache** (`RecentStream`): per sensor boot, the last ``recent_s`` seconds of what *this* worker stored
+- **the cache** (`recent.RecentStream`): per sensor boot, the last ``recent_s`` seconds of what *this* worker stored
   (samples, batch ranges, gaps). It lets live windows be checked and read without a query (`index_for`,
   `series_for`, `here`); whatever it lacks (another worker stored it) is read from the store. Correctness never
   depends on it.
 
-Nothing here acknowledges: the consumer (`worker`) acknowledges what `store_batches` returns once it returned.
+Nothing here acknowledges: the consumer (`worker`) acknowledges what `store_batches` (`finish_batches`) returns
+once it returned. Everything but the one write request runs on the consumer's thread.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict, deque
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,6 +50,7 @@ from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
 from analytics.worker.decode import batch_samples
 from analytics.worker.errors import MalformedMessage
 from analytics.worker.link import Delivery
+from analytics.worker.recent import RecentStream
 from analytics.worker.segments import Segment, coverage
 from gaitsym_common.uplink import envelope as env
 
@@ -63,85 +68,50 @@ def stream_key(item: env.RawBatch | env.Gap | GapRecord | RawSamples) -> StreamK
 
 
 @dataclass
-class _Chunk:
-    seq_first: int
-    seq_last: int
-    n: int
-    seq: np.ndarray
-    time_us: np.ndarray
-    t_sensor_us: np.ndarray
-    acc: np.ndarray
-    gyr: np.ndarray
-    session: str | None
+class RawWrite:
+    """One turn's raw batches on their way to the store (`RawIngest.start_batches`): ``todo`` the decoded ones to
+    write; ``report`` or ``error`` once ``done``."""
+
+    raw: list[tuple[Delivery, env.RawBatch]]
+    todo: list[tuple[Delivery, env.RawBatch, RawSamples]]
+    quarantined: set[tuple[int, int]] = field(default_factory=set)
+    """Deliveries set aside as malformed (never retried)."""
+    report: WriteReport | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    ranges: dict[StreamKey, list[tuple[int, int]]] = field(default_factory=dict)
+    """Per sensor boot, the sequence ranges of its batches."""
+
+    def attempt(self, store: Store, then: Callable[[], None] | None = None) -> None:
+        """The one request (any thread): its report, or what it raised, kept for `RawIngest.finish_batches`."""
+        try:
+            self.report = store.write_raw_many([s for _, _, s in self.todo])
+        except BaseException as exc:  # handed to the caller's thread, which decides
+            self.error = exc
+        finally:
+            self.done.set()
+            if then is not None:
+                then()
 
 
-@dataclass
-class RecentStream:
-    """What this worker itself stored of one sensor boot, recently (a cache; never needed for correctness)."""
+def _uncovered(first: int, last: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``first..last`` no span covers."""
+    out, at = [], first
+    for a, b in sorted(spans):
+        if b < at:
+            continue
+        if a > last:
+            break
+        if a > at:
+            out.append((at, a - 1))
+        at = max(at, b + 1)
+    if at <= last:
+        out.append((at, last))
+    return out
 
-    chunks: deque[_Chunk] = field(default_factory=deque)
-    gaps: list[tuple[int, int]] = field(default_factory=list)
-    last_window_seq: int | None = None
-    touched_s: float = 0.0
 
-    def add(self, samples: RawSamples, keep: int) -> None:
-        seq = samples.seq
-        if any(c.seq_first == int(seq[0]) for c in self.chunks):
-            return  # the same batch again (a re-sent copy under another delivery)
-        chunk = _Chunk(
-            int(seq[0]),
-            int(seq[-1]),
-            len(seq),
-            seq,
-            samples.time_us(),
-            samples.t_sensor_us,
-            samples.acc_mps2,
-            samples.gyr_dps,
-            samples.session,
-        )
-        self.chunks.append(chunk)
-        if len(self.chunks) > 1 and chunk.seq_first < self.chunks[-2].seq_first:
-            self.chunks = deque(sorted(self.chunks, key=lambda c: c.seq_first))
-        newest = self.chunks[-1].seq_last
-        while self.chunks and self.chunks[0].seq_last < newest - keep:
-            self.chunks.popleft()
-        self.gaps = [g for g in self.gaps if g[1] >= newest - keep]
-
-    def start(self) -> int | None:
-        firsts = [c.seq_first for c in self.chunks] + [a for a, _ in self.gaps]
-        return min(firsts) if firsts else None
-
-    def index(self, first: int, last: int) -> RawIndex | None:
-        start = self.start()
-        if start is None or start > first:
-            return None
-        return RawIndex(
-            tuple((c.seq_first, c.seq_last, c.n) for c in self.chunks if c.seq_last >= first and c.seq_first <= last),
-            tuple(g for g in self.gaps if g[1] >= first and g[0] <= last),
-        )
-
-    def series(self, serial: str, boot_epoch: int, first: int, last: int) -> RawSeries | None:
-        start = self.start()
-        if start is None or start > first:
-            return None
-        parts = [c for c in self.chunks if c.seq_last >= first and c.seq_first <= last]
-        if not parts:
-            return None
-        seq = np.concatenate([c.seq for c in parts])
-        keep = (seq >= first) & (seq <= last)
-        t = np.concatenate([c.time_us for c in parts])[keep]
-        order = np.argsort(t, kind="stable")
-        n = int(keep.sum())
-        return RawSeries(
-            time_us=t[order],
-            seq=seq[keep][order],
-            t_sensor_us=np.concatenate([c.t_sensor_us for c in parts])[keep][order],
-            boot_epoch=np.full(n, boot_epoch, dtype=np.int64),
-            serial=(serial,) * n,
-            session=tuple(c.session for c in parts for _ in range(c.n)),
-            acc_mps2=np.concatenate([c.acc for c in parts])[keep][order],
-            gyr_dps=np.concatenate([c.gyr for c in parts])[keep][order],
-        )
+def _uncovered_any(ranges: list[tuple[int, int]], spans: list[tuple[int, int]]) -> bool:
+    return any(_uncovered(a, b, spans) for a, b in ranges)
 
 
 def store_unavailable(exc: BaseException) -> bool:
@@ -184,6 +154,20 @@ class RawIngest:
         self._remap_due: dict[StreamKey, env.ClockMapping] = {}
         """Remaps to run (`_run_remaps`); only the turn's batches add to it, so it stays small."""
         self._pruned_s = 0.0
+        self._flight: list[RawWrite] = []
+        """The writes under way (`start_batches` .. `finish_batches`): what this worker is storing, not yet in its
+        cache."""
+
+    def awaiting_own_write(self, key: StreamKey, first: int, last: int) -> bool:
+        """Whether every sample of ``first..last`` this worker's cache lacks is in its write under way (it is in
+        the cache once stored: nothing to ask the store for meanwhile)."""
+        flight = [r for job in self._flight for r in job.ranges.get(key, ())]
+        if not flight:
+            return False
+        stream = self.streams.get(key)
+        held = [] if stream is None else [(c.seq_first, c.seq_last) for c in stream.chunks] + stream.gaps
+        lacking = _uncovered(first, last, held)
+        return bool(lacking) and not _uncovered_any(lacking, flight)
 
     def stream(self, subject: str, placement: str, pos: env.SensorPosition) -> RecentStream | None:
         """The cache of the sensor boot a marker position names (None: nothing of it stored here recently)."""
@@ -193,7 +177,17 @@ class RawIngest:
         """Store the turn's raw batches; returns those to acknowledge (stored now or before: a replay). Raises only
         when the store is unavailable (then nothing of the turn is acknowledged: it is retried); a batch that fails
         on its own is quarantined."""
+        return self.finish_batches(self.start_batches(raw))
+
+    def start_batches(
+        self, raw: list[tuple[Delivery, env.RawBatch]], background: Callable[[], None] | None = None
+    ) -> RawWrite:
+        """Decode the turn's raw batches (a malformed one is quarantined, a replay of one stored here skipped) and
+        write them in one request: here, or, with ``background`` (called when the write is over), in a thread of
+        its own while the caller goes on (the store is thread-safe; only the request runs there). Then
+        `finish_batches`, on the caller's thread."""
         todo: list[tuple[Delivery, env.RawBatch, RawSamples]] = []
+        quarantined = set()
         for d, batch in raw:
             if (batch.subject, batch.msg_id) in self._stored:
                 self.stats.replays_skipped += 1
@@ -202,7 +196,35 @@ class RawIngest:
                 todo.append((d, batch, batch_samples(batch, d.topic)))
             except MalformedMessage as exc:
                 self.quarantine(d, exc, batch.subject)
-        todo = self._write_raw(todo)
+                quarantined.add(d.token)
+        job = RawWrite(raw, todo, quarantined=quarantined)
+        for _, b, _ in todo:
+            job.ranges.setdefault(stream_key(b), []).append((b.seq_first, b.seq_last))
+        self._flight.append(job)
+        if not todo:
+            job.done.set()
+        elif background is None:
+            job.attempt(self.store)
+        else:
+            threading.Thread(target=job.attempt, args=(self.store, background), daemon=True).start()
+        return job
+
+    def finish_batches(self, job: RawWrite) -> list[tuple[Delivery, env.RawBatch]]:
+        """After `start_batches`' write is over: the batches the store kept, into the cache; the remaps they call
+        for; the batches to acknowledge. Raises when the store is unavailable (nothing of the turn acknowledged);
+        after another failure each batch is written on its own and the one that fails quarantined."""
+        job.done.wait()
+        if job in self._flight:
+            self._flight.remove(job)
+        if job.error is not None:
+            if store_unavailable(job.error):
+                raise job.error
+            todo = self._one_by_one(job.todo, job.error)
+        elif job.report is not None:
+            self.stats.quarantined += len(job.report.quarantined)
+            todo = self._as_stored(job.todo, job.report)
+        else:
+            todo = []
         keep = round(self.config.recent_s * 100)
         for _, batch, samples in todo:
             key = stream_key(batch)
@@ -223,25 +245,17 @@ class RawIngest:
             elif clock is None and key in self._synced:  # sensor-time data after the mapping became known
                 self._remap_due[key] = self._synced[key]
         self._run_remaps()
-        return [(d, batch) for d, batch in raw if (batch.subject, batch.msg_id) in self._stored]
+        return [(d, batch) for d, batch in job.raw if (batch.subject, batch.msg_id) in self._stored]
 
-    def _write_raw(
-        self, todo: list[tuple[Delivery, env.RawBatch, RawSamples]]
+    def _one_by_one(
+        self, todo: list[tuple[Delivery, env.RawBatch, RawSamples]], error: BaseException
     ) -> list[tuple[Delivery, env.RawBatch, RawSamples]]:
-        """The turn's batches in one request; if that fails for another reason than the store being unavailable,
-        one request per batch, quarantining each batch that fails on its own. Returns the batches stored."""
-        if not todo:
+        """The turn's request failed with ``error``, another reason than the store being unavailable: one request
+        per batch, quarantining each batch that fails on its own (a lone batch: with that error). Returns the
+        batches stored."""
+        if len(todo) == 1:
+            self.quarantine(todo[0][0], error, todo[0][1].subject)
             return []
-        try:
-            report = self.store.write_raw_many([s for _, _, s in todo])
-            self.stats.quarantined += len(report.quarantined)
-            return self._as_stored(todo, report)
-        except Exception as exc:
-            if store_unavailable(exc):
-                raise
-            if len(todo) == 1:
-                self.quarantine(todo[0][0], exc, todo[0][1].subject)
-                return []
         stored = []
         for item in todo:
             try:
@@ -376,8 +390,13 @@ class RawIngest:
 
     def series_for(self, segment: Segment) -> Callable[[str, env.SensorPosition, int], RawSeries | None]:
         def series_for(placement: str, pos: env.SensorPosition, first: int) -> RawSeries | None:
+            # only when every sample is here or known missing: with several workers, batches another worker
+            # stored are not (the segment would be read back short again and again, never from the store)
             stream = self.stream(segment.subject, placement, pos)
-            return None if stream is None else stream.series(pos.serial, pos.boot_epoch, first, pos.seq)
+            index = None if stream is None else stream.index(first, pos.seq)
+            if stream is None or index is None or coverage(first, pos.seq, index)[0]:
+                return None
+            return stream.series(pos.serial, pos.boot_epoch, first, pos.seq)
 
         return series_for
 

@@ -15,17 +15,20 @@ wait for share), and
 at most ``max_pending_per_subject`` segments wait (more are shed: the gateway re-sends them).
 
 One segment's life, in this module's order: `admit` (a `PendingSegment`) -> `run` each turn: `_coalesce_windows`
-(an older window covered by a newer one is done without an analysis) -> `_analyse` once due: `_window_span`,
-`segments.check_complete` and `segments.load_segment` (from raw ingest's cache when it holds the samples, else
-the store), the analysis, `segments.segment_results`, then the store (`write_live` or `replace_results`) ->
-`_done`: the end-to-end ack queued and the broker delivery acknowledged -> for a session end, `sweep` later.
+(an older window covered by a newer one is done without an analysis) -> `_analyse` once due: a window goes to the
+session's live analysis (`live_windows.LiveWindows.window`: its new samples checked, fed, analysed if a stride can
+have become ready); a set or session end to `segments.check_complete` and `segments.load_segment` (from raw
+ingest's cache when it holds the samples, else the store), the analysis, `segments.segment_results`, then the
+store (`write_live` or `replace_results`) -> `_done`: the end-to-end ack queued and the broker delivery
+acknowledged -> for a session end, `sweep` later.
 
-Live windows: each window analyses only the samples since this worker's previous window of the subject plus
-``live_context_s`` of context, and appends the strides ending in that new part to the *provisional*
-measurements (`Store.write_live`: no delete, never touching final results); a window marker arriving while an
-older one of the same subject still waits replaces it (under load, windows coalesce instead of queueing). The
-session's final analysis replaces the session's final results and removes its provisional ones, and the worker
-that ran it removes them once more ``live_sweep_after_s`` later (a late window of another worker).
+Live windows: the provisional strides the turn's windows gave out are appended in one write at the end of the turn
+(`Store.write_live`: no delete, never touching final results; several subjects in one request), and only then
+are those windows acknowledged; a write that fails keeps them waiting and their points with their session. A
+window marker arriving while an older one of the same subject still waits replaces it (under load, windows
+coalesce instead of queueing). The session's final analysis replaces the session's final results and removes
+its provisional ones, and the worker that ran it removes them once more ``live_sweep_after_s`` later (a late
+window of another worker).
 
 Times: seconds of `time.monotonic` unless named ``_utc_s``.
 """
@@ -34,18 +37,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from analytics.errors import InsufficientData
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
-from analytics.stores.model import STRIDE_LIVE, SessionResults
+from analytics.stores.model import EXERCISE_SET_LIVE, Point, SessionResults
 from analytics.worker.config import WorkerConfig, WorkerStats
 from analytics.worker.errors import Verdict, backoff_s, sort_failure
 from analytics.worker.link import Delivery, WorkerLink
-from analytics.worker.raw_ingest import RawIngest
+from analytics.worker.live_windows import LiveSession, LiveWindows
+from analytics.worker.raw_ingest import RawIngest, store_unavailable
 from analytics.worker.segments import (
     FINAL_VERSION,
     LIVE_VERSION,
@@ -59,10 +63,6 @@ from analytics.worker.segments import (
 from gaitsym_common.uplink import envelope as env
 
 log = logging.getLogger("gaitsym.worker")
-LIVE_OVERLAP_S = 1.0
-"""A window also looks for strides ending up to this long before its new part (detected late)."""
-LIVE_SAME_STRIDE_US = 150_000
-LIVE_WRITTEN_SESSIONS = 2_000
 
 
 @dataclass
@@ -74,6 +74,8 @@ class PendingSegment:
     attempts: int = 0
     deferred: int = 0
     """Retries since the segment was deferred (0: not deferred)."""
+    unsynced: bool = False
+    """It met samples in sensor time (counted and logged once)."""
 
 
 class SegmentJobs:
@@ -107,16 +109,24 @@ class SegmentJobs:
         self._finals: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.sweeps: list[tuple[float, str, int, int]] = []
         """(due, subject, start_us, end_us): live points to remove again after a final analysis."""
-        self._live_written: OrderedDict[tuple[str, str], deque[tuple[str, int]]] = OrderedDict()
-        """Per (subject, session), the provisional strides this worker wrote recently (side, time): bounded (at most
-        two sessions per subject, ``LIVE_WRITTEN_SESSIONS`` in all)."""
+        self.live = LiveWindows(
+            store,
+            ingest,
+            clock,
+            cold_s=config.live_cold_s,
+            new_default_s=config.live_new_default_s,
+            settings=config.live,
+        )
+        self._live_out: list[tuple[PendingSegment, LiveSession, list[Point]]] = []
+        """The turn's windows whose points wait for the turn's one live write (then they are done)."""
 
     def next_due_s(self) -> float | None:
         return min((p.due_s for p in self.pending), default=None)
 
-    def admit(self, d: Delivery, message: env.Marker) -> str | None:
-        """A closing marker: waits here as a segment, or is done at once (nothing to analyse, or a replay of one
-        waiting). Returns why it must be shed instead (too many of its subject's segments waiting), else None."""
+    def admit(self, d: Delivery, message: env.Marker, arrived_s: float | None = None) -> str | None:
+        """A closing marker (``arrived_s``: when the worker admitted it, default now): waits here as a segment, or
+        is done at once (nothing to analyse, or a replay of one waiting). Returns why it must be shed instead (too
+        many of its subject's segments waiting), else None."""
         segment = Segment.from_marker(message, self.config.lookback_s)
         if segment is None or (not segment.final and not self.config.live_segments):
             self.acks[message.subject].append(message.msg_id)
@@ -138,7 +148,7 @@ class SegmentJobs:
             self.link.ack(d.token)
             token = None
         now = self.clock()
-        self.pending.append(PendingSegment(segment, token, now, now))
+        self.pending.append(PendingSegment(segment, token, now if arrived_s is None else min(now, arrived_s), now))
         return None
 
     def wake(self, subject: str) -> None:
@@ -181,39 +191,80 @@ class SegmentJobs:
                 keep.append(p)  # not due, or this turn's analysis time is spent: raw data goes first
                 continue
             try:
-                self._analyse(p)
+                waits = self._analyse(p)
             except Exception as exc:
                 verdict = sort_failure(exc)
                 if verdict is Verdict.QUARANTINE:
                     log.warning("%s: segment %s dropped: %s", self.config.worker_id, p.segment.marker_id, exc)
                     self._done(p)
                     continue
-                p.attempts += 1
-                waited = self.clock() - p.first_s
-                if verdict is Verdict.DEFER and waited < self.config.segment_wait_s:
-                    p.due_s = self.clock() + self.config.poll_s
-                elif waited >= self.config.defer_for_s:
-                    log.error(
-                        "%s: segment %s still incomplete after %.0f s (%s): left to the gateway's re-send",
-                        self.config.worker_id,
-                        p.segment.marker_id,
-                        waited,
-                        exc,
-                    )
-                    continue
-                else:
-                    if not p.deferred:
-                        self.stats.segments_deferred += 1
-                        log.warning("%s: segment %s deferred: %s", self.config.worker_id, p.segment.marker_id, exc)
-                        if p.token is not None:
-                            self.link.ack(p.token)  # the broker may forget it: the gateway re-sends it
-                            p.token = None
-                    p.deferred += 1
-                    p.due_s = self.clock() + backoff_s(p.deferred, base_s=1.0, max_s=30.0)
-                keep.append(p)
+                self._failed(p, verdict, exc, keep)
                 continue
-            self._done(p)
+            if not waits:
+                self._done(p)
         self.pending = keep
+        self._flush_live()
+
+    def _failed(self, p: PendingSegment, verdict: Verdict, exc: BaseException, keep: list[PendingSegment]) -> None:
+        """A segment whose analysis failed: polled again while it may still complete, then deferred (its broker
+        delivery acknowledged, retried with backoff), given up past ``defer_for_s`` (the gateway re-sends it)."""
+        p.attempts += 1
+        waited = self.clock() - p.first_s
+        if verdict is Verdict.DEFER and waited < self.config.segment_wait_s:
+            p.due_s = self.clock() + self.config.poll_s
+        elif waited >= self.config.defer_for_s:
+            log.error(
+                "%s: segment %s still incomplete after %.0f s (%s): left to the gateway's re-send",
+                self.config.worker_id,
+                p.segment.marker_id,
+                waited,
+                exc,
+            )
+            return
+        else:
+            if not p.deferred:
+                self.stats.segments_deferred += 1
+                log.warning("%s: segment %s deferred: %s", self.config.worker_id, p.segment.marker_id, exc)
+                if p.token is not None:
+                    self.link.ack(p.token)  # the broker may forget it: the gateway re-sends it
+                    p.token = None
+            p.deferred += 1
+            p.due_s = self.clock() + backoff_s(p.deferred, base_s=1.0, max_s=30.0)
+        keep.append(p)
+
+    def _flush_live(self) -> None:
+        """The turn's live points in one write; then their windows are done (acknowledged). A failed write keeps
+        the windows waiting (retried like a failed analysis) and the points with their sessions."""
+        out, self._live_out = self._live_out, []
+        points = [pt for _, _, pts in out for pt in pts]
+        if points:
+            subjects = sorted({p.segment.subject for p, _, _ in out})
+            batch = SessionResults(
+                subject=",".join(subjects)[:200],
+                session="live windows",
+                start_us=min(pt.time_us for pt in points),
+                end_us=max(pt.time_us for pt in points),
+                result_version=LIVE_VERSION,
+                points=tuple(points),
+            )
+            wall0 = time.perf_counter()
+            try:
+                report = self.store.write_live(batch)
+            except Exception as exc:
+                verdict = sort_failure(exc) if not store_unavailable(exc) else Verdict.RETRY
+                log.warning("%s: live results of %d windows not written: %s", self.config.worker_id, len(out), exc)
+                keep: list[PendingSegment] = []
+                for p, _, _ in out:
+                    self._failed(p, Verdict.DEFER if verdict is not Verdict.RETRY else verdict, exc, keep)
+                self.pending.extend(keep)
+                return
+            finally:
+                self.stats.live_write_wall_s += time.perf_counter() - wall0
+            log.debug("%d live points of %d windows written (%d requests)", len(points), len(out), report.requests)
+        for p, live, pts in out:
+            self.live.written(live, pts)
+            self.stats.segments_analysed += 1
+            self._done(p)
 
     def _done(self, p: PendingSegment) -> None:
         self.acks[p.segment.subject].append(p.segment.marker_id)
@@ -240,56 +291,18 @@ class SegmentJobs:
             for r in self.store.read_results(subject, session=session)
         )
 
-    def _new_live_points(self, results: SessionResults) -> SessionResults:
-        """Drop provisional strides this worker already wrote (the same stride seen again by an overlapping window:
-        same side, start within ``LIVE_SAME_STRIDE_US``): each stride is written once, at its first detection."""
-        key = (results.subject, results.session)
-        written = self._live_written.get(key)
-        if written is None:
-            # a subject runs one session at a time: its older sessions' entries go (a subject inventing session ids
-            # cannot grow this), and the least recently used subjects' past LIVE_WRITTEN_SESSIONS (a cache: an
-            # entry forgotten costs at most a provisional stride written twice)
-            older = [k for k in self._live_written if k[0] == results.subject]
-            for k in older[: max(0, len(older) - 1)]:
-                del self._live_written[k]
-            written = self._live_written[key] = deque(maxlen=200)
-            while len(self._live_written) > LIVE_WRITTEN_SESSIONS:
-                self._live_written.popitem(last=False)
-        else:
-            self._live_written.move_to_end(key)
-        keep = []
-        for p in results.points:
-            if p.measurement == STRIDE_LIVE:
-                side = dict(p.tags).get("side", "")
-                if any(s == side and abs(t - p.time_us) < LIVE_SAME_STRIDE_US for s, t in written):
-                    continue
-                written.append((side, p.time_us))
-            keep.append(p)
-        return replace(results, points=tuple(keep))
-
-    def _window_span(self, segment: Segment) -> tuple[Segment, float]:
-        """A live window: the new part since this worker's previous window of the subject, plus context."""
-        news = []
-        for placement, pos in segment.positions.items():
-            stream = self.ingest.stream(segment.subject, placement, pos)
-            if stream is not None and stream.last_window_seq is not None and stream.last_window_seq < pos.seq:
-                news.append((pos.seq - stream.last_window_seq) / 100.0)
-        new_s = min(max(news), self.config.live_new_max_s) if news else self.config.live_new_default_s
-        context = segment.lookback_s or 0.0
-        return replace(segment, lookback_s=context + new_s), new_s
-
-    def _analyse(self, p: PendingSegment) -> None:
+    def _analyse(self, p: PendingSegment) -> bool:
+        """Analyse one due segment; True when it waits for the turn's live write before it is done."""
         segment = p.segment
         if not segment.final and (segment.subject, segment.session) in self._finals:
             self.stats.segments_superseded += 1
-            return
+            return False
         if not segment.final and p.deferred and self.final_stored(segment.subject, segment.session):
             self._finals[(segment.subject, segment.session)] = None  # another worker finished the session
             self.stats.segments_superseded += 1
-            return
-        new_s = 0.0
+            return False
         if segment.kind == "window":
-            segment, new_s = self._window_span(segment)
+            return self._window(p)
         known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment))
         try:
             loaded = load_segment(
@@ -300,31 +313,26 @@ class SegmentJobs:
                 known_missing={pl: missing for pl, (_, missing) in known.items()},
             )
         except ClockNotSynced as exc:
-            if not p.attempts:
-                self.stats.segments_unsynced += 1
-                log.info("%s: %s waits: %s", self.config.worker_id, segment.marker_id, exc)
+            self._unsynced(p, exc)
             raise
         if loaded is None:
             self.stats.segments_empty += 1
-            return
+            return False
         cpu0 = time.thread_time()
         try:
             doc = self.analyzer_for(segment.kind)(loaded.recording)
         except InsufficientData as exc:
             log.info("%s %s: no results for this %s: %s", segment.subject, segment.session, segment.kind, exc)
             self.stats.segments_empty += 1
-            return
+            return False
         finally:
             self.stats.analysis_cpu_s += time.thread_time() - cpu0
         version = FINAL_VERSION if segment.final else LIVE_VERSION
         gaps = {pl: missing for pl, (_, missing) in known.items() if missing}
-        # strides ending in the new part, and in the second before it (detected only now: the same stride of an
-        # earlier window lands on the same timestamp, the grid being whole sample periods, and overwrites)
-        new_from_us = loaded.end_us - round((new_s + LIVE_OVERLAP_S) * 1e6) if segment.kind == "window" else None
-        results = segment_results(segment, loaded, doc, version, self.algorithm, gaps=gaps, new_from_us=new_from_us)
+        results = segment_results(segment, loaded, doc, version, self.algorithm, gaps=gaps)
         if self._already_stored(segment, results.points[-1].fields.get("analysis_id") if results.points else None):
             self.stats.segments_superseded += 1
-            return
+            return False
         if segment.final:
             report = self.store.replace_results(results)
             if not report.superseded:
@@ -334,15 +342,11 @@ class SegmentJobs:
                 )
                 if len(self._finals) > 10_000:
                     self._finals.popitem(last=False)
-                self._live_written.pop((segment.subject, segment.session), None)
+                self.live.forget(segment.subject, segment.session)
         else:
-            results = self._new_live_points(results)
+            # a set end: its exercise set, provisionally (the session's live strides come from its windows)
+            results = replace(results, points=tuple(p for p in results.points if p.measurement == EXERCISE_SET_LIVE))
             report = self.store.write_live(results)
-            if segment.kind == "window":
-                for placement, pos in segment.positions.items():
-                    stream = self.ingest.stream(segment.subject, placement, pos)
-                    if stream is not None:
-                        stream.last_window_seq = pos.seq
         log.info(
             "%s %s %s %s: %d points, version %d%s%s",
             segment.subject,
@@ -358,6 +362,51 @@ class SegmentJobs:
             self.stats.segments_superseded += 1
         else:
             self.stats.segments_analysed += 1
+        return False
+
+    def _unsynced(self, p: PendingSegment, exc: ClockNotSynced) -> None:
+        if not p.unsynced:
+            p.unsynced = True
+            self.stats.segments_unsynced += 1
+            log.info("%s: %s waits: %s", self.config.worker_id, p.segment.marker_id, exc)
+
+    def _window(self, p: PendingSegment) -> bool:
+        """A window marker: its session's live analysis (`live_windows`); True when it gave out points, which the
+        turn's live write stores before the window is done."""
+        segment = p.segment
+        cpu0 = time.thread_time()
+        wall0 = time.perf_counter()
+        try:
+            live, points = self.live.window(segment, self.algorithm)
+        except ClockNotSynced as exc:
+            self._unsynced(p, exc)
+            raise
+        finally:
+            self.stats.analysis_cpu_s += time.thread_time() - cpu0
+            self.stats.live_wall_s += time.perf_counter() - wall0
+            self._live_stats()
+        if not points:
+            self.stats.segments_empty += 1
+            return False
+        log.debug(
+            "%s %s window %s: %d live points",
+            segment.subject,
+            segment.session,
+            _marker_label(segment.marker_id),
+            len(points),
+        )
+        self._live_out.append((p, live, points))
+        return True
+
+    def _live_stats(self) -> None:
+        """The live analyses' counters into the worker's."""
+        c = self.live.counters
+        g = self.live.totals
+        st = self.stats
+        st.live_windows, st.live_cold_starts, st.live_store_reads = c.windows, c.cold_starts, c.store_reads
+        st.live_samples_from_store = c.samples_from_store
+        st.live_analyses, st.live_samples_analysed = g.windows, g.samples_analysed
+        st.live_samples_new, st.live_estimates = g.samples_new, g.estimates
 
     def sweep(self) -> None:
         """Remove provisional points written into finalised sessions after their final analysis (see

@@ -8,8 +8,9 @@ seq)`` it refers to. The worker that receives it (any worker: Mosquitto hands me
    consumer waits, bounded, then defers and retries; a segment is never analysed with an unexplained hole, and
    one with a recorded gap is analysed across it and flagged ``data_gap`` naming the gap);
 2. reads the segment's samples (`load_segment`): the session's samples of each placement with sequence
-   <= the marker's, and, for live segments, only the last ``lookback_s`` seconds (windows: the new part plus
-   context), from the worker's memory when it holds them, else from the store; the three sensors are resampled
+   <= the marker's, and, for a set end, only the last ``lookback_s`` seconds, from the worker's memory when it
+   holds them, else from the store (a window marker instead feeds its session's live analysis the samples since
+   the previous one: `live_windows`, which puts them on the same grid); the three sensors are resampled
    by linear interpolation onto one common grid at the sensors' rate, starting on a whole sample period (their
    stored UTC times, from each batch's clock mapping, differ by a fraction of a sample). Samples still in
    sensor time (gateway clock not synchronised) raise `ClockNotSynced`: deferred until they are moved to UTC;
@@ -19,7 +20,7 @@ seq)`` it refers to. The worker that receives it (any worker: Mosquitto hands me
 Which samples a final segment holds is a pure function of the marker and the stored data (sequence numbers, not
 arrival times): one worker or three store the same final results. Live results are provisional and go to their
 own measurements (``stride_live``, ``exercise_set_live``, appended, never deleting): which window writes a
-stride depends on the worker that saw the previous window. Versions (``result_version``): live 1 (flagged
+stride depends on which worker served which window. Versions (``result_version``): live 1 (flagged
 ``provisional``), the session's final analysis 2, each re-analysis the stored version + 1 (`analytics.stores`
 never lets a lower version replace a higher one).
 
@@ -142,10 +143,15 @@ IndexFor = Callable[[str, SensorPosition, int], "RawIndex | None"]
 
 
 def check_complete(
-    store: Store, segment: Segment, rate_hz: float = 100.0, index_for: IndexFor | None = None
+    store: Store,
+    segment: Segment,
+    rate_hz: float = 100.0,
+    index_for: IndexFor | None = None,
+    first_seq: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[int, list[tuple[int, int]]]]:
-    """Every sample of the segment (per placement, from the first sample of the boot epoch, or the lookback, up
-    to the marker's sequence) is stored or known missing (a recorded gap); else SegmentIncomplete.
+    """Every sample of the segment (per placement, from the first sample of the boot epoch, or the lookback, or
+    ``first_seq`` of that placement, up to the marker's sequence) is stored or known missing (a recorded gap); else
+    SegmentIncomplete.
 
     Returns per placement the first sequence of the segment and the known-missing ranges in it. ``index_for``
     answers from the caller's own knowledge (the worker's log of what it stored) when it can: a live window is
@@ -154,6 +160,8 @@ def check_complete(
     out: dict[str, tuple[int, list[tuple[int, int]]]] = {}
     for placement, pos in sorted(segment.positions.items()):
         want = None if n_back is None else pos.seq - n_back + 1
+        if first_seq is not None and placement in first_seq:
+            want = first_seq[placement]
         for attempt in ("local", "store"):
             if attempt == "local":
                 if index_for is None or want is None:
@@ -197,7 +205,8 @@ class LoadedSegment:
     analysis (which reads only the session's samples) replaces."""
 
 
-def _select(series: RawSeries, pos: SensorPosition, first_seq: int | None) -> np.ndarray:
+def select_samples(series: RawSeries, pos: SensorPosition, first_seq: int | None) -> np.ndarray:
+    """Positions in ``series`` of the samples of the marker's sensor boot with sequence ``first_seq..pos.seq``."""
     keep = (series.seq <= pos.seq) & (series.boot_epoch == pos.boot_epoch)
     if len(set(series.serial)) > 1:
         keep &= np.array([s == pos.serial for s in series.serial], dtype=bool)
@@ -249,9 +258,9 @@ def load_segment(
             series = store.read_raw(
                 segment.subject, placement, start_us=start_us, end_us=end_us, session=segment.session
             )
-        idx = _select(series, pos, first)
+        idx = select_samples(series, pos, first)
         if first is not None and known_missing is not None and placement in known_missing:
-            _check_read_back(segment, placement, series.seq[idx], first, pos.seq, known_missing[placement])
+            check_read_back(segment, placement, series.seq[idx], first, pos.seq, known_missing[placement])
         if len(idx) < min_samples:
             return None
         t = series.time_us[idx]
@@ -308,15 +317,23 @@ def load_segment(
     return LoadedSegment(rec, t0, t1, clock, max(session_from) if session_from else None)
 
 
-def _check_read_back(
-    segment: Segment, placement: str, seq: np.ndarray, first: int, last: int, missing: list[tuple[int, int]]
+def check_read_back(
+    segment: Segment,
+    placement: str,
+    seq: np.ndarray,
+    first: int,
+    last: int,
+    missing: list[tuple[int, int]],
+    strict: bool = False,
 ) -> None:
     """Every sample from the first one read back (not before ``first``: a final segment's boot may have
-    samples from before its session opened, which it does not read) up to ``last`` that is not known missing
-    was read back (SegmentIncomplete otherwise): an answer cut short or with a hole is never analysed."""
-    if not len(seq):
+    samples from before its session opened, which it does not read; ``strict``: from ``first`` itself, for a
+    reader continuing where it stopped) up to ``last`` that is not known missing was read back
+    (SegmentIncomplete otherwise): an answer cut short or with a hole is never analysed."""
+    if not len(seq) and not strict:
         return  # nothing of it here (e.g. a sensor lost before the session opened): too few samples, not a hole
-    first = max(first, int(seq.min()))
+    if not strict:
+        first = max(first, int(seq.min()))
     absent = sum(max(0, min(b, last) - max(a, first) + 1) for a, b in missing)
     want = last - first + 1 - absent
     have = len(seq) if len(seq) < 2 or bool((np.diff(seq) > 0).all()) else len(np.unique(seq))

@@ -1,6 +1,7 @@
 """The analytics worker's consumer: MQTT deliveries in, durable raw data and results out, acks last.
 
-One thread does the work (`Worker.run` / `Worker.step`); paho's thread only enqueues (`link.PahoWorkerLink`).
+One thread does the work (`Worker.run` / `Worker.step`) but the raw writes' store requests (2.); paho's thread
+only enqueues (`link.PahoWorkerLink`).
 Per turn, in this order:
 
 1. **admit** every delivery: its payload is untrusted bytes. Its subject's budget (`budget.SubjectBudgets`:
@@ -13,23 +14,29 @@ Per turn, in this order:
    to the broker so it is not redelivered forever; the worker keeps going. Admitted deliveries wait in the
    *carry*; each turn takes from it round-robin across subjects, up to ``turn_max_work`` (the rest waits for
    the next turn), so one subject's backlog never makes another's wait for more than a turn;
-2. **store raw batches and gaps** (`raw_ingest.RawIngest`): every raw batch of the turn in one store request
-   (a batch that fails on its own is quarantined, a replay skipped), sensor-time samples moved to UTC once a
-   synchronised mapping of their boot arrives, gaps recorded; raw ingest also keeps, per sensor boot, the last
-   ``recent_s`` seconds of what *this* worker stored, so live windows are checked and read without a query;
-3. **acknowledge**: once the writes returned, the end-to-end ``ack`` (per subject, the stored msg_ids) is
-   published to the gateway and then the broker's PUBACK is sent. If the store is unavailable
-   (`StoreUnavailable`: overload or outage, after the store's own retries) nothing is acknowledged and
-   the delivery is retried with backoff: Mosquitto stops sending after ``max_inflight_messages``
-   unacknowledged deliveries, the gateway's outbox keeps everything else;
+2. **store raw batches and gaps** (`raw_ingest.RawIngest`): a turn starts ``turn_gather_s`` after the oldest
+   delivery waiting for it arrived (in real time deliveries trickle in: one store request for several subjects'
+   batches costs the store less than one for each), then every raw batch of the turn goes in one store request,
+   written in a thread of its own (``raw_write_async``; at most ``raw_writes_in_flight`` turns at once, finished
+   in order) while this thread analyses (a batch that fails on its own is quarantined, a replay skipped),
+   sensor-time samples moved to UTC once a synchronised mapping of their boot arrives, gaps recorded; raw ingest
+   also keeps, per sensor boot, the last ``recent_s`` seconds of what *this* worker stored, so live windows are
+   checked and fed without a query;
+3. **acknowledge**: once a turn's write returned, its deliveries' end-to-end ``ack`` (per subject, the stored
+   msg_ids, published once the oldest is ``ack_every_s`` old: one message for several turns) goes to the gateway
+   and the broker's PUBACK is sent. If the store is unavailable (`StoreUnavailable`: overload or outage, after
+   the store's own retries) nothing is acknowledged and the delivery is retried with backoff: Mosquitto stops
+   sending after ``max_inflight_messages`` unacknowledged deliveries, the gateway's outbox keeps everything else;
 4. **segments** (`segment_jobs.SegmentJobs`): a `window`, `set_end` or `session_end` marker waits as a segment
    until every sample it names is stored or known missing, is analysed (session ends first, then set ends,
-   then live windows, for up to ``turn_budget_s`` a turn), its results stored, then it is acknowledged like a
-   raw batch; one that waits too long is deferred (its broker delivery acknowledged, the gateway re-sends it
-   until the end-to-end ack). Live windows coalesce under load; a final analysis is swept once more later.
+   then live windows, for up to ``turn_budget_s`` a turn; a window feeds its session's live analysis only what
+   is new, `live_windows`), its results stored, then it is acknowledged like a raw batch; one that waits too
+   long is deferred (its broker delivery acknowledged, the gateway re-sends it until the end-to-end ack). Live
+   windows coalesce under load, and their analyses space out while windows wait; a final analysis is swept
+   once more later.
 
-The three modules: this one (the turn: admit, carry, budgets, quarantine, acks), `raw_ingest`, `segment_jobs`;
-`config` holds `WorkerConfig` and `WorkerStats`, shared by all three.
+The modules: this one (the turn: admit, carry, budgets, quarantine, acks), `raw_ingest`, `segment_jobs` (with
+`live_windows`); `config` holds `WorkerConfig` and `WorkerStats`, shared by them.
 
 Times: seconds of `time.monotonic` unless named ``_utc_s``.
 """
@@ -61,7 +68,7 @@ from analytics.worker.decode import decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, backoff_s
 from analytics.worker.idle_sessions import IdleSessions
 from analytics.worker.link import Delivery, WorkerLink
-from analytics.worker.raw_ingest import RawIngest, store_unavailable
+from analytics.worker.raw_ingest import RawIngest, RawWrite, store_unavailable
 from analytics.worker.segment_jobs import SegmentJobs
 from analytics.worker.segments import Analyzer, algorithm_name, default_analyzer
 from gaitsym_common.mqtt.client import Connected, Disconnected
@@ -79,6 +86,8 @@ class _Admitted:
     message: env.Message
     subject: str
     work: int
+    at_s: float
+    """When it was admitted (the turn gathers deliveries for up to ``turn_gather_s`` from the oldest)."""
 
 
 class Worker:
@@ -101,6 +110,10 @@ class Worker:
         self.algorithm = algorithm_name()
         self._carry: list[_Admitted] = []
         """Admitted deliveries not yet handled (a turn's leftovers, or kept while the store is unavailable)."""
+        self._carry_work = 0
+        self._writing: deque[tuple[RawWrite, list[_Admitted], float]] = deque()
+        """Turns' raw batches being written (`RawIngest.start_batches`; at most ``raw_writes_in_flight``), their
+        deliveries, when each write started; finished in order."""
         self._retry_at = 0.0
         """No turn before this (after a failure: backoff)."""
         self.budgets = SubjectBudgets(config.budget)
@@ -117,6 +130,8 @@ class Worker:
         ``_serves``), for the round robin across turns."""
         self._serves = 0
         self._acks: dict[str, list[str]] = defaultdict(list)
+        self._acks_since: float | None = None
+        """When the oldest end-to-end ack not yet published was queued."""
         """End-to-end acks to publish at the end of the turn's step (per subject, msg_ids)."""
         path = config.quarantine_path
         if path is None:
@@ -154,6 +169,9 @@ class Worker:
             self.step(timeout_s=0.2)
 
     def close(self) -> None:
+        while self._writing and self._writing[0][0].done.wait(30.0):
+            self._finish_write()
+        self._flush_acks(force=True)
         log.info("%s: stopping; %s", self.config.worker_id, self.stats)
         self.link.close()
         self.store.close()
@@ -162,7 +180,7 @@ class Worker:
     @property
     def busy(self) -> bool:
         """True while deliveries wait for a turn or a retry, or segments for their samples."""
-        return bool(self._carry or self.jobs.pending)
+        return bool(self._carry or self.jobs.pending or self._writing)
 
     # ------------------------------------------------------------------------------------------ one turn
 
@@ -173,7 +191,9 @@ class Worker:
         if due_s is not None:
             wait = min(wait, max(0.0, due_s - now))
         if self._carry:
-            wait = min(wait, max(0.0, self._retry_at - now))
+            wait = min(wait, max(0.0, self._retry_at - now, self._gather_until() - now))
+        if self._writing:
+            wait = min(wait, 0.05)  # woken when the write is over (`_wake`); a link that cannot wake: polled
         deliveries: list[Delivery] = []
         for event in self.link.wait(wait):
             if isinstance(event, Delivery):
@@ -184,7 +204,15 @@ class Worker:
                 log.warning("%s: MQTT disconnected: %s", self.config.worker_id, event.reason)
         self.stats.deliveries += len(deliveries)
         self._admit(deliveries)
-        if self._carry and self.clock() >= self._retry_at:
+        while self._writing and self._writing[0][0].done.is_set():
+            self._finish_write()
+        now = self.clock()
+        if (
+            self._carry
+            and len(self._writing) < max(1, self.config.raw_writes_in_flight)
+            and now >= self._retry_at
+            and now >= self._gather_until()
+        ):
             self._handle()
         self._flush_acks()
         self.ingest.prune()
@@ -193,6 +221,15 @@ class Worker:
         self.jobs.sweep()
         if self.idle_sessions is not None:
             self.idle_sessions.step()
+
+    def _gather_until(self) -> float:
+        """When the carry's turn is due: ``turn_gather_s`` after its oldest delivery arrived (several subjects'
+        batches then go in one store write), at once when it holds a turn's work already."""
+        if not self._carry:
+            return 0.0
+        if self._carry_work >= self.config.turn_max_work:
+            return 0.0
+        return min(a.at_s for a in self._carry) + self.config.turn_gather_s
 
     def _admit(self, deliveries: list[Delivery]) -> None:
         """Budget, then decode: each delivery is shed, quarantined or added to the carry (module docstring, 1)."""
@@ -229,7 +266,8 @@ class Worker:
             if not self.budgets.take_work(subject, work, now):
                 self._shed(d, subject, "work")
                 continue
-            self._carry.append(_Admitted(d, message, subject, work))
+            self._carry.append(_Admitted(d, message, subject, work, now))
+            self._carry_work += work
 
     def _take_turn(self) -> list[_Admitted]:
         """This turn's share of the carry: round robin across subjects, each subject's deliveries in order, until
@@ -262,6 +300,7 @@ class Worker:
                 if not queue or subject in left:
                     del queues[subject]
         self._carry = [a for queue in (*left.values(), *queues.values()) for a in queue]
+        self._carry_work = sum(a.work for a in self._carry)
         waiting = {a.subject for a in self._carry}
         self._served_at = {s: n for s, n in self._served_at.items() if s in waiting or s in spent}
         return turn
@@ -269,25 +308,50 @@ class Worker:
     def _handle(self) -> None:
         turn = self._take_turn()
         self._settled.clear()
-        raw = [(a.delivery, a.message) for a in turn if isinstance(a.message, env.RawBatch)]
+        raw_turn = [a for a in turn if isinstance(a.message, env.RawBatch)]
         others = [a for a in turn if not isinstance(a.message, env.RawBatch)]
+        self.stats.turns += 1
+        background = self._wake if self.config.raw_write_async else None
         try:
-            stored = self.ingest.store_batches(raw)  # type: ignore[arg-type]
-        except Exception as exc:  # the store unavailable, or a bug in raw ingest: the whole turn is kept and retried
+            job = self.ingest.start_batches([(a.delivery, a.message) for a in raw_turn], background)  # type: ignore[misc]
+        except Exception as exc:  # a bug in raw ingest: the whole turn is kept and retried
             self._failed(exc, [a for a in turn if a.delivery.token not in self._settled])
             return
-        for d, batch in stored:
-            self._acks[batch.subject].append(batch.msg_id)
-            self.link.ack(d.token)
+        self._writing.append((job, raw_turn, time.perf_counter()))
         for i, a in enumerate(others):
             try:
-                self._handle_one(a.delivery, a.message)
+                self._handle_one(a.delivery, a.message, a.at_s)
             except Exception as exc:
                 if store_unavailable(exc):
                     self._failed(exc, others[i:])
-                    return
+                    break
                 self._quarantine(a.delivery, exc, a.subject)  # this message's own failure: it alone is set aside
+        if background is None:
+            self._finish_write()
+
+    def _finish_write(self) -> None:
+        """The turn's raw write is over: acknowledge what was stored (end to end, then to the broker), or keep the
+        turn's batches for a retry when the store is unavailable."""
+        if not self._writing:
+            return
+        job, raw_turn, wall0 = self._writing.popleft()
+        try:
+            stored = self.ingest.finish_batches(job)
+        except Exception as exc:  # the store unavailable, or a bug in raw ingest: the turn's batches are retried
+            self._failed(exc, [a for a in raw_turn if a.delivery.token not in job.quarantined | self._settled])
+            return
+        finally:
+            self.stats.raw_write_wall_s += time.perf_counter() - wall0
+        for d, batch in stored:
+            self._acks[batch.subject].append(batch.msg_id)
+            self.link.ack(d.token)
         self._retry_attempt = 0
+
+    def _wake(self) -> None:
+        """The background raw write is over (its thread): the consumer's wait returns."""
+        wake = getattr(self.link, "wake", None)
+        if wake is not None:
+            wake()
 
     def _failed(self, exc: BaseException, keep: list[_Admitted]) -> None:
         """The store is unavailable: keep these deliveries unacknowledged (first in the carry), retry with backoff."""
@@ -298,6 +362,7 @@ class Worker:
             # delay the first write after the server is back
             delay = exc.retry_after_s if exc.refused else max(delay, exc.retry_after_s)
         self._carry = list(keep) + self._carry
+        self._carry_work = sum(a.work for a in self._carry)
         self._retry_at = self.clock() + delay
         self.stats.store_retries += 1
         log.warning(
@@ -330,13 +395,13 @@ class Worker:
             self.stats.shed,
         )
 
-    def _handle_one(self, d: Delivery, message: env.Message) -> None:
+    def _handle_one(self, d: Delivery, message: env.Message, arrived_s: float | None = None) -> None:
         if isinstance(message, env.Gap):
             self.ingest.store_gap(message)
             self._acks[message.subject].append(message.msg_id)
             self.link.ack(d.token)
         elif isinstance(message, env.Marker):
-            shed = self.jobs.admit(d, message)
+            shed = self.jobs.admit(d, message, arrived_s)
             if shed is not None:
                 self._shed(d, message.subject, shed)
         else:
@@ -373,8 +438,18 @@ class Worker:
         )
         self.link.ack(d.token)
 
-    def _flush_acks(self) -> None:
-        """Publish the end-to-end acks, per subject, in messages well under the payload limit."""
+    def _flush_acks(self, force: bool = False) -> None:
+        """Publish the end-to-end acks, per subject, in messages well under the payload limit, once the oldest
+        waiting one is ``ack_every_s`` old (one message per subject for several turns: the gateway's outbox keeps
+        a message for ``ack_timeout_s``, a minute, so a fraction of a second costs nothing)."""
+        if not self._acks:
+            return
+        now = self.clock()
+        if self._acks_since is None:
+            self._acks_since = now
+        if not force and now - self._acks_since < self.config.ack_every_s:
+            return
+        self._acks_since = None
         budget = env.MAX_PAYLOAD_BYTES // 2
         for subject, ids in self._acks.items():
             chunk: list[str] = []

@@ -80,14 +80,14 @@ class WorkerTurn:
 
     def __init__(self, folder: Path) -> None:
         from analytics.stores.embedded import EmbeddedStore
-        from analytics.worker.worker import Worker, WorkerConfig
-        from testing.worker.hostile import ScriptedLink
+        from analytics.worker.worker import Worker
+        from testing.worker.hostile import ScriptedLink, turn_config
 
         self.link = ScriptedLink()
         self.store = EmbeddedStore(folder / "store.sqlite")
         self.now = 1000.0
         self.worker = Worker(
-            WorkerConfig(worker_id="fuzz", quarantine_path=str(folder / "quarantine.sqlite")),
+            turn_config(str(folder / "quarantine.sqlite"), worker_id="fuzz", live_segments=True),
             self.link,
             self.store,
             clock=lambda: self.now,

@@ -242,10 +242,18 @@ class Clock:
         return self.t
 
 
+def turn_config(quarantine_path: str, **config: Any) -> WorkerConfig:
+    """A worker configuration for turn-level tests: live segments off unless asked, each step handling what was
+    delivered, storing its raw batches before it returns and publishing its acks (no gathering: the clock moves
+    only when a test moves it)."""
+    steps = {"live_segments": False, "turn_gather_s": 0.0, "ack_every_s": 0.0, "raw_write_async": False}
+    return WorkerConfig(quarantine_path=quarantine_path, **{**steps, **config})
+
+
 def make_worker(tmp_path: Path, store: Store, link: ScriptedLink, clock: Clock | None = None, **config: Any) -> Worker:
-    """A worker on a scripted link and a real store, live segments off unless asked (turn-level tests)."""
+    """A worker on a scripted link and a real store (`turn_config`)."""
     return Worker(
-        WorkerConfig(quarantine_path=str(tmp_path / "quarantine.sqlite"), live_segments=False, **config),
+        turn_config(str(tmp_path / "quarantine.sqlite"), **config),
         link,  # type: ignore[arg-type]
         store,
         clock=clock or Clock(),

@@ -18,11 +18,11 @@ from analytics.stores import open_store
 from analytics.stores.errors import StoreUnavailable, is_retryable
 from analytics.stores.influx import InfluxStore
 from analytics.stores.influx_setup import setup_v1
-from analytics.worker.worker import Worker, WorkerConfig
+from analytics.worker.worker import Worker
 from gaitsym_common.uplink import envelope as env
 from testing.influxdb_server import ADMIN_PASSWORD, ADMIN_USER, InfluxDB
 from testing.stores.storelib import batch, new_subject
-from testing.worker.hostile import ScriptedLink, raw_batch, raw_topic
+from testing.worker.hostile import ScriptedLink, raw_batch, raw_topic, turn_config
 
 
 def test_retention_policies_present(influxdb: InfluxDB, tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_a_batch_the_server_refuses_is_recorded_as_a_gap_and_acknowledged_not_ca
     forever) and never caches them as stored."""
     store = v1_store(influxdb, tmp_path)
     link = ScriptedLink()
-    worker = Worker(WorkerConfig(quarantine_path=str(tmp_path / "wq.sqlite"), live_segments=False), link, store)  # type: ignore[arg-type]
+    worker = Worker(turn_config(str(tmp_path / "wq.sqlite")), link, store)  # type: ignore[arg-type]
     subject = new_subject()
     old = raw_batch(subject, 0)
     old = dc_replace(old, clock=dc_replace(old.clock, ref_utc_s=time.time() - 60 * 86_400))  # raw keeps 30 days

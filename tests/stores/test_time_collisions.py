@@ -173,15 +173,13 @@ def uplink_batch(subject: str, seq_first: int, back_us: int) -> tuple[str, bytes
 def test_the_worker_acknowledges_a_colliding_batch_and_caches_only_what_was_stored(tmp_path: Path) -> None:
     """A third-party gateway's fit stepping back 30 ms between batches: every sample ends stored or reported."""
     from analytics.stores.embedded import EmbeddedStore
-    from analytics.worker.worker import Worker, WorkerConfig
     from gaitsym_common.uplink import envelope as env
-    from testing.worker.hostile import ScriptedLink
+    from testing.worker.hostile import ScriptedLink, make_worker
 
     subject = new_subject()
     link = ScriptedLink()
     store = EmbeddedStore(tmp_path / "store.sqlite")
-    config = WorkerConfig(worker_id="w", quarantine_path=str(tmp_path / "worker-quarantine.sqlite"))
-    worker = Worker(config, link, store, clock=lambda: 1000.0)
+    worker = make_worker(tmp_path, store, link, clock=lambda: 1000.0, worker_id="w")
     tokens = []
     for seq_first, back_us in [(0, 0), (100, 30_000)]:
         tokens.append(link.deliver(*uplink_batch(subject, seq_first, back_us)))

@@ -1,0 +1,467 @@
+"""Live gait of one session: samples in as they arrive, each stride out once, at a cost that follows the new data.
+
+The session's final analysis (`analyze`) runs every step once over the whole session. Live strides must come
+within about a second of their last sample, and running `analyze` over the last seconds at every window marker
+re-estimated the sensors' axes, the thigh side check, the gyro bias and the standing reference from nearly the same
+seconds several times a second: about 7 ms of CPU a window, most of it a fixed cost of each call, whatever the
+window's length. `LiveGait` splits the analysis in two, both made of the pipeline's own steps:
+
+- **session estimates** (`LiveEstimates`): by the pipeline's steps 1-3 (`check_streams`, `analyze_pelvis`,
+  `analyze_thighs`) over the ``estimate_span_s`` before an instant that is a whole multiple of
+  ``estimate_every_s`` (``refresh_every_s`` once complete) on the 1970 grid, kept when that span holds
+  ``min_walking_s`` of walking: which thighs are usable and each one's flexion axis, whether the sides are
+  trusted, the pelvis's axes, gyro bias and quiet-standing reference (estimates without quiet standing keep the
+  reference they had). Every worker serving the session picks the same instants, so from the same samples it
+  makes the same estimates and finds the same contacts (a worker that starts mid-session, without the samples
+  before the other's instant, until the next whole ``refresh_every_s``). No stride is given out before the first
+  ones.
+- **per window**, only what depends on the new samples, over the samples no stride was looked for in yet plus
+  ``context_s`` before them (what the filters need to settle and the event rules need to see: the stride and its
+  bout's earlier contacts): stream quality (step 1), the pelvis's gait events and tilt as `pelvis_signals` makes
+  them, each usable thigh's contacts as `analyze_thighs` makes them (`detect_thigh_events` on the flexion
+  velocity about the established axis, within walking), then steps 4 and 5 unchanged (`events_per_bout`,
+  `summarise_gait`): the contact, bout, confirmation and plausibility rules are the pipeline's own code, so live
+  strides follow whatever those rules are. A window runs only when a stride can have become ready (a usable thigh
+  shows a new contact: the thigh contact rule over the last seconds, a cheap check), and one without pelvis
+  walking stops after the first, cheap pass of the pelvis detector.
+
+A stride is given out once (`LiveGait.step`): when its last contact lies at least ``settle_s`` before the newest
+sample (the zero-phase filters' edge, and the pelvis's loading peak after a contact, no longer move it), it does
+not start in the window's first ``EDGE_S`` (its earlier contacts were cut off), no plausibility rule flags it
+(`stride_checks.STRIDE_FLAGS`: seen through a window, such a stride is mostly the window's artifact, e.g. a
+contact the pelvis could not confirm yet; the final analysis keeps it, flagged), and no stride of its side
+starting within ``SAME_STRIDE_S`` of it was given out before (`skip_before` marks what an earlier worker gave out).
+
+What a live stride may still differ in from the final analysis's: its contacts by a fraction of a sample (axes
+estimated from the latest half minute, not the whole session; measured on simulated sessions:
+tests/pipeline/test_live.py); whether it exists at all at a walking bout's end (live, a bout's end is seen before
+it is known); and its summary-level fields (``included`` by the first/last-stride rule and the
+bout's rhythm as far as the window sees them; pelvic drop against the standing reference seen so far). The
+final analysis replaces every live stride at session end.
+
+Counters (`LiveCounters`) say how much work each window did, so that tests can pin that a window analyses the
+new samples plus context, never the session again.
+
+Times: samples are counted from the first sample given (index 0); stride times are seconds from it; rates Hz.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from analytics.algorithms.gait_events import detect_gait_events
+from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, PelvisSignals, StandingReference, obliquity_deg
+from analytics.algorithms.pelvis_alignment import BodyAxes
+from analytics.algorithms.stride_checks import STRIDE_FLAGS
+from analytics.algorithms.thigh_events import MIN_STRIDE_S, ThighEvents, detect_thigh_events
+from analytics.algorithms.tilt import BIAS_CORRECTED_CUTOFF_HZ, GRAVITY_CUTOFF_HZ, estimate_tilt
+from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
+from analytics.pipeline.events import events_per_bout
+from analytics.pipeline.live_buffer import SampleBuffer
+from analytics.pipeline.pelvis import PelvisStep, analyze_pelvis
+from analytics.pipeline.result import Flags, Record
+from analytics.pipeline.streams import check_streams
+from analytics.pipeline.strides import summarise_gait
+from analytics.pipeline.thighs import THIGHS, ThighStep, analyze_thighs
+from analytics.recording.io import Recording, SensorData
+
+EDGE_S = 1.0
+"""A stride starting in a window's first second is not given out (the window cut its earlier contacts off)."""
+SAME_STRIDE_S = 0.15
+"""Two strides of one side starting closer than this (s) are the same stride seen twice."""
+MAX_ESTIMATE_TRIES = 60
+"""Instants tried at most in one window when several passed since the last estimates (each without walking before
+it costs one pass of the pelvis detector): a worker that served fewer windows finds the same first instant."""
+TRIGGER_LOOKBACK_S = 2.0
+"""Seconds before the readiness mark the thigh check filters (the contact rule needs the swing before a contact)."""
+TRIGGER_SLACK_S = 0.05
+"""A contact this close before the last readiness mark still triggers a window (the check's edge may move it)."""
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """How much `LiveGait` looks at, s. Defaults: see the module docstring."""
+
+    context_s: float = 6.0
+    """Samples before the first one no stride was looked for in, analysed with it: a stride (up to ~1.5 s),
+    the bout's earlier contacts its rules look at, and the filters' settling."""
+    settle_s: float = 0.05
+    """A stride is given out once its last contact lies this far before the newest sample."""
+    min_step_s: float = 0.0
+    """A window runs only once this much new data arrived since the last one (0: whenever a stride can be ready;
+    more trades latency for fewer windows), s."""
+    quiet_step_s: float = 1.0
+    """Without usable thighs (or their estimates), a window runs once this much new data arrived."""
+    max_window_s: float = 40.0
+    """Longest stretch one window analyses (after a pause in the markers, a restart): older strides are left to
+    the final analysis."""
+    estimate_span_s: float = 30.0
+    """Samples the session estimates come from (the latest ones)."""
+    min_walking_s: float = 6.0
+    """Walking (samples within `WALK_MARGIN_S` of a pelvis bout) the estimates must come from: a thigh's axis
+    needs 4 s of it, and axes from less than ~5 s moved contacts by more than a sample (simulated sessions)."""
+    estimate_every_s: float = 1.0
+    """Estimates are made at instants that are whole multiples of this (on the 1970 grid, so every worker picks the
+    same instants and, from the same samples, the same estimates) while there are none, or none complete (every
+    2, 4, 8 ... times this after incomplete ones: a thigh unusable, no quiet standing yet)."""
+    refresh_every_s: float = 60.0
+    """Complete estimates are made again at whole multiples of this."""
+    keep_s: float = 45.0
+    """Samples kept in memory (at least ``estimate_span_s`` and ``max_window_s``)."""
+
+
+@dataclass(frozen=True)
+class LiveEstimates:
+    """What the session's walking so far says about its sensors (see the module docstring)."""
+
+    flexion_axis: dict[str, np.ndarray]
+    """Per usable thigh side ("left"/"right"): its flexion axis in the sensor frame."""
+    sides_trusted: bool
+    on_pelvis: bool
+    pelvis_axes: BodyAxes | None
+    up_axis: np.ndarray
+    gyro_bias_dps: np.ndarray | None
+    reference: StandingReference | None
+    """The quiet-standing reference, None without quiet standing so far."""
+    alignment: dict[str, Record]
+
+
+@dataclass
+class LiveCounters:
+    """Work done so far (samples are sample instants of the common grid, all placements together)."""
+
+    windows: int = 0
+    """Windows analysed past the pelvis's first pass (walking found)."""
+    windows_summarised: int = 0
+    """Windows whose strides went through step 5 (a stride was ready to give out)."""
+    windows_still: int = 0
+    """Windows that stopped after the pelvis's first pass (no walking)."""
+    samples_analysed: int = 0
+    """Sample instants the windows analysed (new samples plus context)."""
+    samples_new: int = 0
+    """Sample instants no earlier window had seen."""
+    samples_checked: int = 0
+    """Samples of a thigh the readiness check filtered (a window not due analyses nothing else)."""
+    estimates: int = 0
+    samples_estimated: int = 0
+    """Sample instants the session estimates were made from (every time they were made)."""
+    strides_out: int = 0
+
+
+class LiveGait:
+    """The live gait analysis of one session (module docstring). ``placements``: the sensors of the session
+    (the pelvis among them); ``rate_hz``: the common grid's rate; ``origin``: the sample periods since 1970 of
+    sample 0 (the instants estimates are made at are counted from 1970)."""
+
+    def __init__(
+        self, placements: tuple[str, ...], rate_hz: float, settings: LiveSettings | None = None, origin: int = 0
+    ) -> None:
+        if "pelvis" not in placements:
+            raise InvalidSignal(f"live gait needs a pelvis sensor (placements: {', '.join(placements) or 'none'})")
+        if not (rate_hz > 0 and np.isfinite(rate_hz)):
+            raise InvalidSignal(f"rate_hz must be positive, got {rate_hz!r}")
+        self.placements = tuple(sorted(placements))
+        self.origin = int(origin)
+        self.fs = float(rate_hz)
+        self.settings = settings or LiveSettings()
+        self.counters = LiveCounters()
+        self.estimates: LiveEstimates | None = None
+        self._buf = SampleBuffer(self.placements, round(self.settings.keep_s * self.fs))
+        self._seen = 0
+        """Absolute index up to which a window has looked at the samples."""
+        self._pending = 0
+        """Absolute index up to which the last window looked for ready strides (the next one looks from
+        ``context_s`` before it: a stride the rules could not see yet, at a bout's start, is given out late)."""
+        self._skip_before = 0
+        self._estimated_at: int | None = None
+        """The instant (sample periods since 1970) of the last estimates tried."""
+        self._tries = 0
+        """Estimates made in a row that lacked a thigh or the standing reference."""
+        self._given: dict[str, deque[float]] = {"left": deque(maxlen=64), "right": deque(maxlen=64)}
+        self._last_contact: dict[str, float] = {}
+        """Per leg, the absolute index of the newest contact the readiness check saw."""
+
+    # ------------------------------------------------------------------------------------------ samples
+
+    @property
+    def end(self) -> int:
+        """Absolute index one past the newest sample."""
+        return self._buf.end
+
+    @property
+    def first(self) -> int:
+        """Absolute index of the oldest sample kept."""
+        return self._buf.first
+
+    def extend(self, sensors: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Append the next samples of every placement (``acc`` (m, 3) m/s^2, ``gyr`` (m, 3) deg/s; the same m for
+        all), then forget those older than ``keep_s``. Raises InvalidSignal for anything else."""
+        if set(sensors) != set(self.placements):
+            raise InvalidSignal(f"live samples for {sorted(sensors)}, expected {list(self.placements)}")
+        sizes = set()
+        for placement, (acc, gyr) in sensors.items():
+            a, g = np.asarray(acc, dtype=np.float64), np.asarray(gyr, dtype=np.float64)
+            if a.ndim != 2 or a.shape[1:] != (3,) or g.shape != a.shape:
+                raise InvalidSignal(f"{placement}: live samples must be (m, 3) acc and gyr, got {a.shape} {g.shape}")
+            if not (np.isfinite(a).all() and np.isfinite(g).all()):
+                raise InvalidSignal(f"{placement}: live samples contain NaN or infinite values")
+            sizes.add(a.shape[0])
+        if len(sizes) != 1:
+            raise InvalidSignal(f"live samples of unequal lengths {sorted(sizes)}")
+        if not sizes.pop():
+            return
+        self._buf.append(
+            {
+                p: np.hstack([np.asarray(a, dtype=np.float64), np.asarray(g, dtype=np.float64)])
+                for p, (a, g) in sensors.items()
+            }
+        )
+
+    def restart_at(self, index: int) -> None:
+        """Start the buffer over at absolute ``index`` (the samples before it are not coming: a hole the caller
+        could not fill). Strides are looked for from there on; estimates are kept."""
+        self._buf.clear(index)
+        self._seen = max(self._seen, index)
+        self._pending = max(self._pending, index)
+
+    def estimated_at_us(self, period_us: float) -> int | None:
+        """The instant (µs since 1970) the current estimates were made for (None: none yet)."""
+        return None if self._estimated_at is None else round(self._estimated_at * period_us)
+
+    def skip_before(self, index: int) -> None:
+        """Strides ending before absolute ``index`` count as given out (by an earlier worker: a cold start)."""
+        self._skip_before = max(self._skip_before, index)
+        self._pending = max(self._pending, index)
+
+    # ------------------------------------------------------------------------------------------ windows
+
+    def step(self) -> list[Record]:
+        """Analyse the samples not yet seen (plus context) and return the strides ready to give out, each once:
+        the pipeline's stride records (``start_s``/``end_s`` in s from index 0, ``flags``, ``included`` ...).
+
+        The window runs only when a stride can have become ready: a usable thigh shows a contact between the
+        last window's readiness mark and ``settle_s`` before the newest sample (a cheap check: the thigh contact
+        rule over those seconds), or, without usable thighs, once ``quiet_step_s`` of samples arrived since the
+        last window. Otherwise nothing is analysed and the samples wait for the next call."""
+        s = self.settings
+        end = self.end
+        if end <= self._seen:
+            return []
+        if not self._due(end):
+            return []
+        start = max(self.first, self._pending - round(s.context_s * self.fs), end - round(s.max_window_s * self.fs))
+        n = end - start
+        new = end - max(self._seen, start)
+        self._seen = end
+        if n < round((EDGE_S + 1.0) * self.fs):
+            return []
+        for at in self._estimates_due(end):  # in order, until estimates are made (the first instant that has them)
+            if self._estimate(at):
+                break
+        rec = self._recording(start, end)
+        pelvis = rec.sensors["pelvis"]
+        events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, self.fs)
+        self.counters.samples_new += new
+        ready = end - round(s.settle_s * self.fs)
+        if not events.walking_bouts:
+            self.counters.windows_still += 1
+            self._pending = max(self._pending, ready)
+            return []
+        self.counters.windows += 1
+        self.counters.samples_analysed += n
+        walking = self._walking_mask(events, n)
+        est = self.estimates
+        if est is None:
+            return []
+        strides = self._strides(rec, events, walking, est, lambda stride: self._ready(stride, start, ready))
+        out = []
+        for stride in strides:
+            if not self._ready(stride, start, ready):
+                continue
+            abs_start = float(stride["start_s"]) + start / self.fs
+            self._given[stride["side"]].append(abs_start)
+            out.append({**stride, "start_s": abs_start, "end_s": float(stride["end_s"]) + start / self.fs})
+        self._pending = max(self._pending, ready)
+        self.counters.strides_out += len(out)
+        return out
+
+    def _ready(self, stride: Record, start: int, ready: int) -> bool:
+        """A stride of a window starting at absolute ``start`` is given out now (see `step`)."""
+        if any(code in STRIDE_FLAGS for code in stride.get("flags") or ()):
+            return False
+        t_start = float(stride["start_s"])
+        end = (float(stride["end_s"]) * self.fs) + start
+        if t_start < EDGE_S or end > ready or end < self._skip_before:
+            return False
+        abs_start = t_start + start / self.fs
+        return not any(abs(abs_start - g) < SAME_STRIDE_S for g in self._given[stride["side"]])
+
+    def _due(self, end: int) -> bool:
+        """Whether a window should run now (see `step`); counts the samples the check itself filtered. A leg
+        whose last contact lies less than the contact rule's shortest stride (`MIN_STRIDE_S`) before the
+        readiness mark cannot have a new one: it is not checked."""
+        s = self.settings
+        est = self.estimates
+        if end - self._seen < round(s.min_step_s * self.fs):
+            return False
+        if est is None or not est.flexion_axis:
+            return end - self._seen >= round(s.quiet_step_s * self.fs)
+        ready = end - round(s.settle_s * self.fs)
+        lo = max(self.first, min(self._pending, ready) - round(TRIGGER_LOOKBACK_S * self.fs))
+        if ready <= self._pending or end - lo < round(TRIGGER_LOOKBACK_S * self.fs):
+            return end - self._seen >= round(s.quiet_step_s * self.fs)
+        for side, axis in est.flexion_axis.items():
+            placement = THIGHS[side]
+            last = self._last_contact.get(side)
+            if placement not in self._buf.data or (last is not None and ready < last + MIN_STRIDE_S * self.fs):
+                continue
+            gyr = self._buf.rows(placement, lo, end)[:, 3:]
+            self.counters.samples_checked += gyr.shape[0]
+            try:
+                contacts = detect_thigh_events(gyr @ axis, self.fs).initial_contact_s * self.fs + lo
+            except InvalidSignal:
+                continue
+            seen = contacts[contacts <= ready]
+            if seen.size:
+                self._last_contact[side] = max(float(seen.max()), last if last is not None else -np.inf)
+            if (seen > self._pending - TRIGGER_SLACK_S * self.fs).any():
+                return True
+        return end - self._seen >= round(s.quiet_step_s * self.fs * 4)
+
+    def _recording(self, start: int, end: int) -> Recording:
+        rows = {p: self._buf.rows(p, start, end) for p in self.placements}
+        sensors = {p: SensorData(p, r[:, :3], r[:, 3:]) for p, r in rows.items()}
+        return Recording(self.fs, np.arange(end - start) / self.fs, sensors, task="live window")
+
+    def _walking_mask(self, events: Any, n: int) -> np.ndarray:
+        """Samples within WALK_MARGIN_S of a pelvis walking bout (as `pelvis_signals` marks them)."""
+        walking = np.zeros(n, dtype=bool)
+        margin = round(WALK_MARGIN_S * self.fs)
+        for b in events.walking_bouts:
+            walking[max(0, round(b.start_s * self.fs) - margin) : round(b.end_s * self.fs) + margin + 1] = True
+        return walking
+
+    def _estimates_due(self, end: int) -> list[int]:
+        """The instants (relative indices) estimates are due at since the last ones tried, oldest first, at most
+        ``MAX_ESTIMATE_TRIES`` (see ``estimate_every_s``). Every one, not only the newest: the first instant whose
+        span holds enough walking is then the same for a worker that runs fewer windows."""
+        s = self.settings
+        complete = self.estimates is not None and not self._tries
+        every = s.refresh_every_s if complete else min(s.refresh_every_s, s.estimate_every_s * 2 ** min(6, self._tries))
+        period = max(1, round(every * self.fs))
+        newest = (self.origin + end) // period * period
+        oldest = newest if self._estimated_at is None else (self._estimated_at // period + 1) * period
+        oldest = max(oldest, newest - (MAX_ESTIMATE_TRIES - 1) * period)
+        return [a - self.origin for a in range(oldest, newest + 1, period) if a - self.origin > self.first]
+
+    def _estimate(self, at: int) -> bool:
+        """The session estimates from the ``estimate_span_s`` before relative index ``at`` (steps 1-3 of the
+        pipeline), kept when that span holds at least ``min_walking_s`` of walking (thigh axes from less moved
+        contacts by over a sample)."""
+        self._estimated_at = self.origin + at
+        start = max(self.first, at - round(self.settings.estimate_span_s * self.fs))
+        rec = self._recording(start, at)
+        pelvis_data = rec.sensors["pelvis"]
+        if rec.n_samples < 2 * self.fs:
+            return False
+        # not enough walking before that instant (the pelvis's events, as `pelvis_signals` marks its walking): tried
+        # again at the next one, without the rest of steps 1-3
+        events = detect_gait_events(pelvis_data.acc_mps2, pelvis_data.gyr_dps, self.fs)
+        if self._walking_mask(events, rec.n_samples).sum() < self.settings.min_walking_s * self.fs:
+            return False
+        self.counters.estimates += 1
+        self.counters.samples_estimated += at - start
+        flags = Flags()
+        try:
+            streams = check_streams(rec, self.fs, flags)
+            pelvis = analyze_pelvis(rec, self.fs, streams, flags, [])
+            thighs = analyze_thighs(rec, self.fs, streams, pelvis, flags)
+        except AnalyticsError:
+            return False  # kept as they were (or none yet): tried again at the next instant
+        ps = pelvis.signals
+        if ps.events.axes is None or ps.walking.sum() < self.settings.min_walking_s * self.fs:
+            return False  # walking is still accumulating: the next instant
+        axes = {
+            side: np.asarray(thighs.alignment[placement]["flexion_axis"], dtype=np.float64)
+            for side, placement in THIGHS.items()
+            if side in thighs.events and placement in thighs.alignment
+        }
+        reference = pelvis.reference
+        if reference is None and self.estimates is not None:
+            reference = self.estimates.reference
+        wanted = {side for side, placement in THIGHS.items() if placement in self.placements}
+        self._tries = 0 if set(axes) == wanted and reference is not None else self._tries + 1
+        self.estimates = LiveEstimates(
+            flexion_axis=axes,
+            sides_trusted=thighs.sides_trusted,
+            on_pelvis=pelvis.on_pelvis,
+            pelvis_axes=ps.axes,
+            up_axis=np.asarray(ps.up_axis, dtype=np.float64),
+            gyro_bias_dps=None if ps.gyro_bias_dps is None else np.asarray(ps.gyro_bias_dps, dtype=np.float64),
+            reference=reference,
+            alignment={"pelvis": pelvis.alignment, **thighs.alignment},
+        )
+        return True
+
+    def _strides(
+        self, rec: Recording, events: Any, walking: np.ndarray, est: LiveEstimates, wanted: Callable[[Record], bool]
+    ) -> list[Record]:
+        """Steps 1, 4 and 5 of the pipeline over one window, with the session estimates for steps 2 and 3; step 5
+        (and the tilt it needs) only when step 4 found a stride ``wanted`` now."""
+        n, fs = rec.n_samples, self.fs
+        flags = Flags()
+        streams = check_streams(rec, fs, flags)
+        in_bout = np.zeros(n, dtype=bool)
+        for b in events.walking_bouts:
+            in_bout[round(b.start_s * fs) : round(b.end_s * fs) + 1] = True
+        empty = np.zeros(n, dtype=bool)
+        signals = PelvisSignals(
+            events,
+            est.gyro_bias_dps,
+            np.zeros((n, 3)),
+            est.pelvis_axes,
+            est.up_axis,
+            walking,
+            in_bout,
+            np.zeros(n),
+            empty,
+            None,
+        )
+        pelvis = PelvisStep(signals, est.reference, est.on_pelvis, est.alignment["pelvis"])
+        thigh_events: dict[str, ThighEvents] = {}
+        for side, axis in est.flexion_axis.items():
+            data = rec.sensors.get(THIGHS[side])
+            if data is None:
+                continue
+            flexion = np.asarray(data.gyr_dps, dtype=np.float64) @ axis
+            thigh_events[side] = detect_thigh_events(flexion, fs, walking & ~streams.stuck[THIGHS[side]])
+        thighs = ThighStep(thigh_events, est.sides_trusted, {k: v for k, v in est.alignment.items() if k != "pelvis"})
+        bouts = events_per_bout(n, fs, streams, pelvis, thighs, flags)
+        if not any(wanted(stride) for stride in bouts.strides):
+            return []
+        self.counters.windows_summarised += 1
+        if est.reference is not None and est.pelvis_axes is not None:
+            p = rec.sensors["pelvis"]
+            bias = est.gyro_bias_dps
+            cutoff = GRAVITY_CUTOFF_HZ if bias is None else BIAS_CORRECTED_CUTOFF_HZ
+            try:
+                up = estimate_tilt(p.acc_mps2, p.gyr_dps, fs, cutoff, bias, keep_frame=False).up
+            except (InsufficientData, InvalidSignal):
+                up = None
+            if up is not None:
+                raw = obliquity_deg(up, np.asarray(est.pelvis_axes.left))
+                pelvis = replace(pelvis, signals=replace(signals, up=up, obliquity_raw_deg=raw))
+            else:
+                pelvis = replace(pelvis, reference=None)
+        else:
+            pelvis = replace(pelvis, reference=None)
+        gait = summarise_gait(fs, streams, pelvis, bouts, est.sides_trusted, flags, [], include_obliquity=False)
+        return list(gait.gait.strides)
+
+
+__all__ = ["EDGE_S", "SAME_STRIDE_S", "LiveCounters", "LiveEstimates", "LiveGait", "LiveSettings"]

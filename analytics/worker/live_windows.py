@@ -1,0 +1,466 @@
+"""Live windows: each window marker feeds its session's new samples to the session's live analysis, once.
+
+A worker keeps, per (subject, session) it served recently, a `LiveSession`: the samples of each placement fed so
+far, put on the session's common grid (whole sample periods in µs since 1970, linear interpolation between the
+two stored samples around each grid instant, exactly as `segments.load_segment` builds a segment's grid), and
+the session's `analytics.pipeline.live.LiveGait` (its session estimates, the strides already given out). A window
+marker then costs what is new:
+
+1. per placement, the samples after the last one fed up to the marker's are checked stored or known missing
+   (`segments.check_complete`, from raw ingest's log when it holds them, else the batch index); a window that
+   brings nothing new of the placement the grid waits for (the one fed least far) adds nothing and is done at
+   once, and one whose samples this worker is still writing waits for that write (no query meanwhile);
+2. read from raw ingest's cache when it holds every one of them (this worker stored them), else from the store
+   (another worker stored some: shared subscriptions hand batches round-robin; a sample read back short is
+   retried, never analysed across);
+3. put on the grid and given to `LiveGait.step`, which analyses only a window that can hold a new stride; the
+   strides it gives out become ``stride_live`` points (flagged ``provisional``; ``data_gap`` when they overlap
+   samples known missing), timestamped at the grid instant nearest their start, so that two workers giving out
+   the same stride write the same point.
+
+Without a live session (this worker's first window of the session, a worker restart, a sensor rebooted) the
+session is started *cold* from the last ``cold_s`` seconds up to the marker (from
+the cache or the store): its estimates are made from them, and only strides ending in the last
+``new_default_s`` are given out (older ones were given out by the worker that served the earlier windows, or are
+left to the final analysis). The final analysis at session end does not use any of this.
+
+Sessions are forgotten once their final analysis is stored here, when another session of the same subject starts,
+after ``forget_s`` without a window, and the least recently served past ``MAX_SESSIONS`` (each holds
+`LiveSettings.keep_s` of samples with room to append: about 130 kB).
+
+Units: timestamps µs (UTC), rates Hz, durations s, as in analytics.stores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from analytics.pipeline.live import LiveCounters, LiveGait, LiveSettings
+from analytics.results import RESULT_SCHEMA
+from analytics.stores import Store
+from analytics.stores.model import LIVE_OF, STRIDE, Point, Provenance, results_from_document
+from analytics.worker.errors import SegmentIncomplete
+from analytics.worker.raw_ingest import RawIngest
+from analytics.worker.recent import RecentSamples
+from analytics.worker.segments import (
+    LIVE_VERSION,
+    ClockNotSynced,
+    Segment,
+    analysis_id,
+    check_complete,
+    check_read_back,
+    select_samples,
+)
+from gaitsym_common.uplink.envelope import SensorPosition
+
+log = logging.getLogger("gaitsym.worker")
+MAX_SESSIONS = 1_000
+MAX_GAP_SPANS = 64
+
+
+@dataclass
+class LiveWindowCounters:
+    """What the live windows of this worker cost (beyond `LiveGait`'s own counters, summed in ``gait``)."""
+
+    windows: int = 0
+    """Window markers fed to a live session."""
+    windows_waiting: int = 0
+    """Windows that added nothing: the placement the common grid waits for had no new sample."""
+    cold_starts: int = 0
+    samples_fed: int = 0
+    """Raw samples put on a grid (each one once, unless a cold start reads it again)."""
+    samples_from_store: int = 0
+    """Raw samples read from the store for live windows (those another worker stored, and cold starts')."""
+    store_reads: int = 0
+    strides: int = 0
+
+
+@dataclass
+class _Feed:
+    """One placement's samples fed so far: the sensor boot, the last sequence, and the raw samples still needed to
+    interpolate the next grid instants (at least the last one at or before the newest grid instant)."""
+
+    serial: str
+    boot_epoch: int
+    seq: int
+    t: np.ndarray
+    vals: np.ndarray
+    """(m, 6): acc x y z, gyr x y z."""
+    first: tuple[int, int, int]
+    """(seq, t_sensor_us, time_us) of the first sample fed."""
+    last: tuple[int, int, int]
+    own_from_us: int | None = None
+    """Time of the first sample of the live session's own session fed (None: none yet)."""
+
+
+@dataclass
+class LiveSession:
+    """One session's live state in this worker (module docstring)."""
+
+    subject: str
+    session: str
+    gait: LiveGait
+    t0_us: int
+    period_us: float
+    feeds: dict[str, _Feed]
+    next_k: int = 0
+    """Next grid instant to produce (index from ``t0_us``)."""
+    session_from_k: int = 1 << 62
+    """First grid instant every placement has samples of this session (earlier strides are not given out)."""
+    gap_spans: list[tuple[int, int]] = field(default_factory=list)
+    unwritten: list[Point] = field(default_factory=list)
+    """Points given out whose write has not succeeded yet (written with the session's next window)."""
+
+    def matches(self, segment: Segment) -> bool:
+        """The marker names the same sensor boots, none of them behind what was fed."""
+        if set(segment.positions) != set(self.feeds):
+            return False
+        for placement, pos in segment.positions.items():
+            f = self.feeds[placement]
+            if (f.serial, f.boot_epoch) != (pos.serial, pos.boot_epoch):
+                return False
+        return True
+
+
+class LiveWindows:
+    """Live sessions of one worker (module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        ingest: RawIngest,
+        clock: Callable[[], float],
+        *,
+        cold_s: float = 40.0,
+        new_default_s: float = 2.0,
+        forget_s: float = 120.0,
+        settings: LiveSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.ingest = ingest
+        self.clock = clock
+        self.cold_s = cold_s
+        self.new_default_s = new_default_s
+        self.forget_s = forget_s
+        self.settings = settings or LiveSettings()
+        self.sessions: OrderedDict[tuple[str, str], tuple[LiveSession, float]] = OrderedDict()
+        self.counters = LiveWindowCounters()
+        self.totals = LiveCounters()
+        """`LiveGait` counters of every session served, added up (sessions forgotten included)."""
+
+    def _step(self, live: LiveSession) -> list[dict[str, Any]]:
+        before = vars(live.gait.counters).copy()
+        estimates = live.gait.estimates
+        strides = live.gait.step()
+        if live.gait.estimates is not estimates and live.gait.estimates is not None:
+            log.debug(
+                "%s %s: live estimates at %s: thigh axes %s",
+                live.subject,
+                live.session,
+                live.gait.estimated_at_us(live.period_us),
+                {side: [round(float(x), 6) for x in a] for side, a in live.gait.estimates.flexion_axis.items()},
+            )
+        for name, value in vars(live.gait.counters).items():
+            setattr(self.totals, name, getattr(self.totals, name) + value - before[name])
+        return strides
+
+    def forget(self, subject: str, session: str) -> None:
+        self.sessions.pop((subject, session), None)
+
+    def window(self, segment: Segment, algorithm: str) -> tuple[LiveSession, list[Point]]:
+        """Feed a window marker's new samples to its session and return the live points to write (those given out
+        now and those whose write failed before). Raises SegmentIncomplete while samples are neither stored nor
+        known missing (ClockNotSynced while they are in sensor time)."""
+        key = (segment.subject, segment.session)
+        now = self.clock()
+        self._prune(now)
+        held = self.sessions.get(key)
+        live = held[0] if held is not None else None
+        self.counters.windows += 1
+        if live is None or not live.matches(segment):
+            live = self._cold(segment)
+            # a subject runs one session at a time: its other sessions go (a gateway inventing session ids
+            # cannot hold more than one session's samples here)
+            for other in [k for k in self.sessions if k[0] == segment.subject and k != key]:
+                del self.sessions[other]
+            strides = self._step(live)
+        else:
+            lagging = min(live.feeds, key=lambda p: live.feeds[p].last[2])
+            if segment.positions[lagging].seq <= live.feeds[lagging].seq:
+                # nothing new of the placement the common grid waits for (a replayed or older window, or only
+                # the other sensors published since): no grid instant can be added; a later window feeds the rest
+                strides = []
+                self.counters.windows_waiting += 1
+            else:
+                self._feed(live, segment)
+                strides = self._step(live)
+        self.sessions[key] = (live, now)
+        self.sessions.move_to_end(key)
+        while len(self.sessions) > MAX_SESSIONS:
+            self.sessions.popitem(last=False)
+        points = self._points(live, segment, strides, algorithm)
+        self.counters.strides += len(points)
+        live.unwritten.extend(points)
+        return live, list(live.unwritten)
+
+    # ------------------------------------------------------------------------------------------ samples
+
+    def _read(
+        self,
+        segment: Segment,
+        placement: str,
+        pos: SensorPosition,
+        first: int,
+        missing: list[tuple[int, int]],
+        after_us: int | None = None,
+    ) -> tuple[RecentSamples, int | None]:
+        """Samples ``first..pos.seq`` of one placement (from the cache when it holds every one, else the store; the
+        store is read after ``after_us`` when given: the last sample fed), and the time of the first one of the
+        window's session (None: none is). SegmentIncomplete when one not known missing was not read back."""
+        stream = self.ingest.stream(segment.subject, placement, pos)
+        taken = None if stream is None else stream.take(first, pos.seq, segment.session)
+        if taken is not None:
+            try:
+                check_read_back(segment, placement, taken[0].seq, first, pos.seq, missing, strict=True)
+                return taken
+            except SegmentIncomplete:
+                if self.ingest.awaiting_own_write(
+                    (segment.subject, placement, pos.serial, pos.boot_epoch), first, pos.seq
+                ):
+                    raise  # this worker is storing them: in its cache once stored (no read)
+                # some of them stored by another worker: read the store
+        end_us = round((segment.t_utc_s + 60.0) * 1e6) if segment.t_utc_s is not None else None
+        if after_us is not None:
+            start_us: int | None = after_us + 1
+        elif end_us is not None:  # the marker's instant is not its samples': a minute of margin each side
+            start_us = end_us - round(((pos.seq - first + 1) / 100.0 + 120.0) * 1e6)
+        else:
+            start_us = None
+        series = self.store.read_raw(segment.subject, placement, start_us=start_us, end_us=end_us)
+        self.counters.store_reads += 1
+        idx = select_samples(series, pos, first)
+        check_read_back(segment, placement, series.seq[idx], first, pos.seq, missing, strict=True)
+        self.counters.samples_from_store += len(idx)
+        out = RecentSamples(
+            series.seq[idx], series.time_us[idx], series.t_sensor_us[idx], series.acc_mps2[idx], series.gyr_dps[idx]
+        )
+        own = next((k for k, i in enumerate(idx.tolist()) if series.session[i] == segment.session), None)
+        return out, None if own is None else int(out.time_us[own])
+
+    def _cold(self, segment: Segment) -> LiveSession:
+        """A live session started from the last ``cold_s`` up to the marker (module docstring)."""
+        n_back = round(self.cold_s * 100)
+        first = {p: max(0, pos.seq - n_back + 1) for p, pos in segment.positions.items()}
+        from_store = self.counters.samples_from_store
+        self._own_write_pending(segment, {p: pos.seq for p, pos in segment.positions.items()})
+        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment), first_seq=first)
+        picked: dict[str, RecentSamples] = {}
+        own_from: dict[str, int | None] = {}
+        for placement, pos in sorted(segment.positions.items()):
+            lo, missing = known[placement]
+            series, own_from[placement] = self._read(segment, placement, pos, lo, missing)
+            if len(series) < 2:
+                raise SegmentIncomplete(f"{segment.subject} {placement}: no samples before the window", missing=0)
+            if int(series.time_us[0]) < 0:
+                raise ClockNotSynced(
+                    f"{segment.subject} {placement}: samples of {pos.serial}/{pos.boot_epoch} are in sensor time "
+                    "(gateway clock not synchronised): waiting for a synchronised mapping of this boot",
+                    missing=0,
+                )
+            picked[placement] = series
+        rates = []
+        for s in picked.values():
+            span = int(s.t_sensor_us[-1] - s.t_sensor_us[0])
+            rates.append(1e6 * (len(s) - 1) / span if span > 0 else 100.0)
+        rate_hz = float(round(float(np.median(rates))))
+        period_us = 1e6 / rate_hz
+        t_first = max(int(s.time_us[0]) for s in picked.values())
+        t0 = int(np.ceil(t_first / period_us) * period_us) if period_us == int(period_us) else t_first
+        feeds = {}
+        for placement, s in picked.items():
+            pos = segment.positions[placement]
+            feeds[placement] = _Feed(
+                pos.serial,
+                int(pos.boot_epoch),
+                int(s.seq[-1]),
+                s.time_us,
+                np.hstack([s.acc, s.gyr]),
+                (int(s.seq[0]), int(s.t_sensor_us[0]), int(s.time_us[0])),
+                (int(s.seq[-1]), int(s.t_sensor_us[-1]), int(s.time_us[-1])),
+                own_from[placement],
+            )
+            self.counters.samples_fed += len(s)
+        gait = LiveGait(tuple(segment.positions), rate_hz, self.settings, origin=round(t0 / period_us))
+        live = LiveSession(segment.subject, segment.session, gait, t0, period_us, feeds)
+        _session_from(live)
+        for s in picked.values():
+            live.gap_spans.extend(_holes(s.seq, s.time_us))
+        self._grid(live)
+        gait.skip_before(gait.end - round(self.new_default_s * rate_hz))
+        self.counters.cold_starts += 1
+        log.info(
+            "%s %s: live analysis started cold from %d samples on the grid (%d raw samples read from the store)",
+            segment.subject,
+            segment.session,
+            gait.end,
+            self.counters.samples_from_store - from_store,
+        )
+        return live
+
+    def _own_write_pending(self, segment: Segment, first: dict[str, int]) -> None:
+        """SegmentIncomplete when samples the window needs are not in this worker's cache while this worker is
+        storing batches of that sensor boot (they are there once stored: no store query meanwhile)."""
+        for placement, pos in segment.positions.items():
+            lo = first.get(placement, pos.seq + 1)
+            key = (segment.subject, placement, pos.serial, pos.boot_epoch)
+            if lo <= pos.seq and self.ingest.awaiting_own_write(key, lo, pos.seq):
+                raise SegmentIncomplete(f"{segment.subject} {placement}: being stored by this worker", missing=0)
+
+    def _feed(self, live: LiveSession, segment: Segment) -> None:
+        first = {p: f.seq + 1 for p, f in live.feeds.items()}
+        self._own_write_pending(segment, first)
+        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment), first_seq=first)
+        for placement, pos in sorted(segment.positions.items()):
+            f = live.feeds[placement]
+            if pos.seq <= f.seq:
+                continue
+            lo, missing = known[placement]
+            s, own_from = self._read(segment, placement, pos, max(lo, f.seq + 1), missing, after_us=f.last[2])
+            if not len(s):
+                continue
+            if int(s.time_us[0]) < 0:
+                raise ClockNotSynced(
+                    f"{segment.subject} {placement}: samples of {pos.serial}/{pos.boot_epoch} are in sensor time",
+                    missing=0,
+                )
+            live.gap_spans.extend(_holes(np.concatenate([[f.seq], s.seq]), np.concatenate([[f.last[2]], s.time_us])))
+            f.t = np.concatenate([f.t, s.time_us])
+            f.vals = np.concatenate([f.vals, np.hstack([s.acc, s.gyr])])
+            f.seq = int(s.seq[-1])
+            f.last = (int(s.seq[-1]), int(s.t_sensor_us[-1]), int(s.time_us[-1]))
+            if f.own_from_us is None:
+                f.own_from_us = own_from
+            self.counters.samples_fed += len(s)
+        del live.gap_spans[:-MAX_GAP_SPANS]
+        _session_from(live)
+        self._grid(live)
+
+    def _grid(self, live: LiveSession) -> None:
+        """Interpolate every grid instant the placements' samples now reach, and give them to the analysis."""
+        reach = min(int(f.t[-1]) for f in live.feeds.values())
+        k_end = int((reach - live.t0_us) // live.period_us) + 1
+        if k_end <= live.next_k:
+            return
+        g = np.arange(live.next_k, k_end, dtype=np.float64) * live.period_us  # from t0
+        out = {}
+        for placement, f in live.feeds.items():
+            # linear interpolation between the two samples around each grid instant (np.interp's, for all six
+            # channels at once)
+            rel = (f.t - live.t0_us).astype(np.float64)
+            j = np.clip(np.searchsorted(rel, g, side="right") - 1, 0, max(0, rel.size - 2))
+            if rel.size > 1:
+                w = ((g - rel[j]) / (rel[j + 1] - rel[j]))[:, None]
+                vals = f.vals[j] + w * (f.vals[j + 1] - f.vals[j])
+            else:
+                vals = f.vals[j]
+            out[placement] = (vals[:, :3], vals[:, 3:])
+            keep = max(0, int(np.searchsorted(rel, g[-1], side="right")) - 1)
+            f.t, f.vals = f.t[keep:], f.vals[keep:]
+        if live.next_k != live.gait.end:
+            live.gait.restart_at(live.next_k)
+        live.gait.extend(out)
+        live.next_k = k_end
+
+    # ------------------------------------------------------------------------------------------ results
+
+    def _points(
+        self, live: LiveSession, segment: Segment, strides: list[dict[str, Any]], algorithm: str
+    ) -> list[Point]:
+        """``stride_live`` points of the strides given out (module docstring)."""
+        fs = live.gait.fs
+        keep = []
+        for stride in strides:
+            if float(stride["start_s"]) * fs < live.session_from_k:
+                continue
+            a = live.t0_us + round(float(stride["start_s"]) * 1e6)
+            b = live.t0_us + round(float(stride["end_s"]) * 1e6)
+            flags = list(stride.get("flags") or [])
+            if any(lo <= b and a <= hi for lo, hi in live.gap_spans) and "data_gap" not in flags:
+                flags.append("data_gap")
+            keep.append({**stride, "flags": [*flags, "provisional"]})
+        if not keep:
+            return []
+        clock = {
+            p: {
+                "serial": f.serial,
+                "boot_epoch": f.boot_epoch,
+                "seq_first": f.first[0],
+                "seq_last": f.last[0],
+                "t_sensor_us_first": f.first[1],
+                "time_us_first": f.first[2],
+                "t_sensor_us_last": f.last[1],
+                "time_us_last": f.last[2],
+                "rate": (f.last[2] - f.first[2]) / (f.last[1] - f.first[1]) if f.last[1] > f.first[1] else 1.0,
+                "utc_synced": True,
+            }
+            for p, f in live.feeds.items()
+        }
+        provenance = Provenance(analysis_id(segment, LIVE_VERSION, algorithm), LIVE_VERSION, algorithm, clock=clock)
+        doc = {
+            "schema": RESULT_SCHEMA,
+            "recording": {"duration_s": 0.0},
+            "gait": {"strides": keep, "summary": {"n_strides": {"left": 0, "right": 0}}},
+            "exercises": [],
+            "quality": {"flags": []},
+        }
+        results = results_from_document(
+            doc, subject=live.subject, session=live.session, t0_us=live.t0_us, provenance=provenance
+        )
+        out = []
+        for p in results.points:
+            if p.measurement != STRIDE:
+                continue
+            # at the grid instant nearest the stride's start, its times in s from there: two workers giving out
+            # the same stride write the same point
+            k = round((p.time_us - live.t0_us) / live.period_us)
+            at = live.t0_us + round(k * live.period_us)
+            fields = dict(p.fields)
+            for name in ("start_s", "end_s"):
+                fields[name] = (live.t0_us + float(fields[name]) * 1e6 - at) / 1e6  # type: ignore[arg-type]
+            out.append(replace(p, measurement=LIVE_OF[STRIDE], time_us=at, fields=fields))
+        return out
+
+    def written(self, live: LiveSession, points: list[Point]) -> None:
+        """These points are stored: no longer carried with the session."""
+        done = {id(p) for p in points}
+        live.unwritten = [p for p in live.unwritten if id(p) not in done]
+
+    def _prune(self, now: float) -> None:
+        while self.sessions:
+            key, (_, touched) = next(iter(self.sessions.items()))
+            if now - touched <= self.forget_s:
+                break
+            del self.sessions[key]
+
+
+def _session_from(live: LiveSession) -> None:
+    """The first grid instant every placement has samples of the session (unknown while one has none yet)."""
+    own = [f.own_from_us for f in live.feeds.values()]
+    if all(t is not None for t in own):
+        latest = max(t for t in own if t is not None)
+        live.session_from_k = max(0, int(np.ceil((latest - live.t0_us) / live.period_us)))
+
+
+def _holes(seq: np.ndarray, time_us: np.ndarray) -> list[tuple[int, int]]:
+    """Time spans (µs) between consecutive samples whose sequences jump (samples known missing in between)."""
+    jumps = np.flatnonzero(np.diff(seq) > 1)
+    return [(int(time_us[i]), int(time_us[i + 1])) for i in jumps.tolist()]
+
+
+__all__ = ["LiveSession", "LiveWindowCounters", "LiveWindows"]

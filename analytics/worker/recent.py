@@ -1,0 +1,146 @@
+"""The worker's cache of what it stored itself, per sensor boot: the last seconds of samples, batch ranges and gaps.
+
+It lets live windows be checked and read without a query (`RawIngest.index_for`, `series_for`, `here`); whatever it
+lacks (another worker stored it) is read from the store. Correctness never depends on it.
+
+Sequence numbers are the sensor's sample counters; times are UTC microseconds; acc m/s^2, gyr deg/s.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analytics.stores.model import RawIndex, RawSamples, RawSeries
+
+
+@dataclass
+class _Chunk:
+    seq_first: int
+    seq_last: int
+    n: int
+    seq: np.ndarray
+    time_us: np.ndarray
+    t_sensor_us: np.ndarray
+    acc: np.ndarray
+    gyr: np.ndarray
+    session: str | None
+
+
+@dataclass(frozen=True)
+class RecentSamples:
+    """Samples of one sensor boot in sequence order (a live window's new part)."""
+
+    seq: np.ndarray
+    time_us: np.ndarray
+    t_sensor_us: np.ndarray
+    acc: np.ndarray
+    gyr: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.seq.shape[0])
+
+    @staticmethod
+    def empty() -> RecentSamples:
+        z = np.zeros(0, dtype=np.int64)
+        return RecentSamples(z, z, z, np.zeros((0, 3)), np.zeros((0, 3)))
+
+
+@dataclass
+class RecentStream:
+    """What this worker itself stored of one sensor boot, recently (a cache; never needed for correctness)."""
+
+    chunks: deque[_Chunk] = field(default_factory=deque)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    last_window_seq: int | None = None
+    touched_s: float = 0.0
+
+    def add(self, samples: RawSamples, keep: int) -> None:
+        seq = samples.seq
+        if any(c.seq_first == int(seq[0]) for c in self.chunks):
+            return  # the same batch again (a re-sent copy under another delivery)
+        chunk = _Chunk(
+            int(seq[0]),
+            int(seq[-1]),
+            len(seq),
+            seq,
+            samples.time_us(),
+            samples.t_sensor_us,
+            samples.acc_mps2,
+            samples.gyr_dps,
+            samples.session,
+        )
+        self.chunks.append(chunk)
+        if len(self.chunks) > 1 and chunk.seq_first < self.chunks[-2].seq_first:
+            self.chunks = deque(sorted(self.chunks, key=lambda c: c.seq_first))
+        newest = self.chunks[-1].seq_last
+        while self.chunks and self.chunks[0].seq_last < newest - keep:
+            self.chunks.popleft()
+        self.gaps = [g for g in self.gaps if g[1] >= newest - keep]
+
+    def start(self) -> int | None:
+        firsts = [c.seq_first for c in self.chunks] + [a for a, _ in self.gaps]
+        return min(firsts) if firsts else None
+
+    def index(self, first: int, last: int) -> RawIndex | None:
+        start = self.start()
+        if start is None or start > first:
+            return None
+        return RawIndex(
+            tuple((c.seq_first, c.seq_last, c.n) for c in self.chunks if c.seq_last >= first and c.seq_first <= last),
+            tuple(g for g in self.gaps if g[1] >= first and g[0] <= last),
+        )
+
+    def take(self, first: int, last: int, session: str) -> tuple[RecentSamples, int | None] | None:
+        """Samples ``first..last`` as arrays (None: the cache starts after ``first``), and the time of the first of
+        them stored as ``session``'s (None: none is): what a live window needs, without a `RawSeries`."""
+        start = self.start()
+        if start is None or start > first:
+            return None
+        parts = [c for c in self.chunks if c.seq_last >= first and c.seq_first <= last]
+        if not parts:
+            return RecentSamples.empty(), None
+        if len(parts) == 1:
+            c = parts[0]
+            seq, t, ticks, acc, gyr = c.seq, c.time_us, c.t_sensor_us, c.acc, c.gyr
+        else:
+            seq = np.concatenate([c.seq for c in parts])
+            t = np.concatenate([c.time_us for c in parts])
+            ticks = np.concatenate([c.t_sensor_us for c in parts])
+            acc = np.concatenate([c.acc for c in parts])
+            gyr = np.concatenate([c.gyr for c in parts])
+        keep = (seq >= first) & (seq <= last)
+        out = RecentSamples(seq[keep], t[keep], ticks[keep], acc[keep], gyr[keep])
+        own = next((c for c in parts if c.session == session), None)
+        if own is None or not len(out):
+            return out, None
+        at = min(int(np.searchsorted(out.seq, max(own.seq_first, first))), len(out) - 1)
+        return out, int(out.time_us[at])
+
+    def series(self, serial: str, boot_epoch: int, first: int, last: int) -> RawSeries | None:
+        start = self.start()
+        if start is None or start > first:
+            return None
+        parts = [c for c in self.chunks if c.seq_last >= first and c.seq_first <= last]
+        if not parts:
+            return None
+        seq = np.concatenate([c.seq for c in parts])
+        keep = (seq >= first) & (seq <= last)
+        t = np.concatenate([c.time_us for c in parts])[keep]
+        order = np.argsort(t, kind="stable")
+        n = int(keep.sum())
+        return RawSeries(
+            time_us=t[order],
+            seq=seq[keep][order],
+            t_sensor_us=np.concatenate([c.t_sensor_us for c in parts])[keep][order],
+            boot_epoch=np.full(n, boot_epoch, dtype=np.int64),
+            serial=(serial,) * n,
+            session=tuple(c.session for c in parts for _ in range(c.n)),
+            acc_mps2=np.concatenate([c.acc for c in parts])[keep][order],
+            gyr_dps=np.concatenate([c.gyr for c in parts])[keep][order],
+        )
+
+
+__all__ = ["RecentSamples", "RecentStream"]

@@ -1,0 +1,136 @@
+"""The live gait analysis (`analytics.pipeline.live.LiveGait`) against the session's final analysis, and the work
+each of its windows does (counted, never timed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analytics.algorithms.stride_checks import STRIDE_FLAGS
+from analytics.errors import InvalidSignal
+from analytics.pipeline import analyze_recording
+from analytics.pipeline.live import LiveGait, LiveSettings
+from analytics.recording.io import Recording
+from simulator.session import simulate_session
+
+STEP_S = 0.33
+"""Samples arrive in steps like a real-time worker sees them (three sensors' 1-s batches, staggered)."""
+
+
+def stream(
+    rec: Recording, gait: LiveGait, step_s: float = STEP_S
+) -> tuple[list[dict[str, object]], list[dict[str, int]]]:
+    """Feed a recording to ``gait`` step by step: the strides given out, and the counters' change at each step."""
+    k = round(step_s * rec.sampling_rate_hz)
+    out: list[dict[str, object]] = []
+    deltas = []
+    for end in range(k, rec.n_samples + k, k):
+        end = min(end, rec.n_samples)
+        b = gait.end
+        before = dict(vars(gait.counters))
+        gait.extend({p: (d.acc_mps2[b:end], d.gyr_dps[b:end]) for p, d in rec.sensors.items()})
+        out.extend(gait.step())
+        deltas.append({name: value - before[name] for name, value in vars(gait.counters).items()} | {"new": end - b})
+    return out, deltas
+
+
+def same_contacts(live: dict[str, object], final: dict[str, object], fs: float) -> bool:
+    """Same stride to within one sample: start, end and final contact (stance)."""
+    tol = 1.0 / fs + 1e-9
+    return (
+        live["side"] == final["side"]
+        and abs(float(live["start_s"]) - float(final["start_s"])) <= tol  # type: ignore[arg-type]
+        and abs(float(live["end_s"]) - float(final["end_s"])) <= tol  # type: ignore[arg-type]
+        and abs(float(live["stance_time_s"]) - float(final["stance_time_s"])) <= 2 * tol  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="module")
+def walk() -> Recording:
+    return simulate_session(seed=3, minutes=2.0, script="walk").recording
+
+
+@pytest.mark.parametrize("step_s", [STEP_S, 1.0])
+def test_every_final_stride_is_given_out_live_once_with_the_same_contacts(walk: Recording, step_s: float) -> None:
+    """Every plausible stride of the final analysis comes out live, once, with its contacts within one sample; a
+    live stride the final analysis does not have is at a bout's end (seen before the bout's end was known); no
+    stride a plausibility rule flags is given out."""
+    fs = walk.sampling_rate_hz
+    final = analyze_recording(walk, exercise_analyzer=None)["gait"]["strides"]
+    live, _ = stream(walk, LiveGait(tuple(walk.sensors), fs), step_s)
+    assert len(final) > 100
+    assert not any(set(s["flags"]) & set(STRIDE_FLAGS) for s in live)  # type: ignore[arg-type]
+    for f in final:
+        if set(f["flags"]) & set(STRIDE_FLAGS):
+            continue
+        matches = [s for s in live if s["side"] == f["side"] and abs(float(s["start_s"]) - f["start_s"]) < 0.3]  # type: ignore[arg-type]
+        assert len(matches) == 1, f
+        assert same_contacts(matches[0], f, fs), (matches[0], f)
+    assert len(live) - len(final) <= 4
+    assert all("start_s" in s and s["end_s"] > s["start_s"] for s in live)  # type: ignore[operator]
+
+
+def test_a_window_analyses_the_new_samples_and_context_never_the_session_again(walk: Recording) -> None:
+    """The work of each window follows the new samples: what a window analyses is its new samples plus the
+    context (never the session so far), a window without a stride to give out analyses nothing, and the
+    session estimates are made a handful of times, not per window."""
+    fs = walk.sampling_rate_hz
+    settings = LiveSettings()
+    gait = LiveGait(tuple(walk.sensors), fs, settings)
+    live, deltas = stream(walk, gait)
+    context = round((settings.context_s + settings.settle_s) * fs)
+    established = False
+    for d in deltas:
+        if d["estimates"] or not established:
+            # the first window with estimates looks back over the walking so far, once; so may a refresh's
+            established = established or d["strides_out"] > 0
+            continue
+        if d["windows"]:
+            # the samples since the last window (``samples_new``) plus the context before them, however long the
+            # session so far
+            assert d["samples_analysed"] <= d["samples_new"] + context, d
+    ran = [d for d in deltas if d["windows"]]
+    idle = [d for d in deltas if not d["windows"] and not d["windows_still"]]
+    assert idle and all(d["samples_analysed"] == 0 for d in idle)  # no stride could be ready: nothing analysed
+    assert len(ran) < len(deltas)
+    c = gait.counters
+    assert c.strides_out == len(live)
+    # every sample is new to one window at most; all windows together analyse a bounded multiple of the session
+    assert c.samples_new <= walk.n_samples
+    assert c.samples_analysed <= 12 * walk.n_samples
+    assert 2 <= c.estimates <= 6
+
+
+def test_two_analyses_fed_the_same_session_differently_give_out_the_same_contacts(walk: Recording) -> None:
+    """Two workers serving one session see its samples in different steps (shared subscriptions hand them the
+    windows in turn): their estimates are made at the same instants, so each stride they both give out has the
+    same contacts to the microsecond and lands on the same point."""
+    fs = walk.sampling_rate_hz
+    one, _ = stream(walk, LiveGait(tuple(walk.sensors), fs), 0.25)
+    other, _ = stream(walk, LiveGait(tuple(walk.sensors), fs), 0.7)
+    by_start = {(s["side"], round(float(s["start_s"]), 1)): s for s in other}  # type: ignore[arg-type]
+    both = 0
+    for s in one:
+        o = by_start.get((s["side"], round(float(s["start_s"]), 1)))  # type: ignore[arg-type]
+        if o is None:
+            continue
+        both += 1
+        assert abs(float(s["start_s"]) - float(o["start_s"])) < 1e-6  # type: ignore[arg-type]
+        assert abs(float(s["end_s"]) - float(o["end_s"])) < 1e-4  # type: ignore[arg-type]
+    assert both > 0.9 * len(one)
+
+
+def test_live_samples_must_match_the_session_placements_and_be_finite() -> None:
+    gait = LiveGait(("left_thigh", "pelvis", "right_thigh"), 100.0)
+    ok = np.zeros((5, 3))
+    with pytest.raises(InvalidSignal, match="expected"):
+        gait.extend({"pelvis": (ok, ok)})
+    with pytest.raises(InvalidSignal, match="NaN"):
+        bad = ok.copy()
+        bad[2, 1] = np.nan
+        gait.extend({"pelvis": (bad, ok), "left_thigh": (ok, ok), "right_thigh": (ok, ok)})
+    with pytest.raises(InvalidSignal, match="unequal"):
+        gait.extend({"pelvis": (ok, ok), "left_thigh": (ok[:4], ok[:4]), "right_thigh": (ok, ok)})
+    with pytest.raises(InvalidSignal, match="pelvis"):
+        LiveGait(("left_thigh",), 100.0)
+    assert gait.end == 0  # nothing refused was kept
