@@ -4,7 +4,11 @@ Timing. A bout starts from quiet standing: the leading leg lifts off 0.15 s in (
 alternate. Step times have a few % coefficient of variation (CV, autocorrelated, Hausdorff 2005: stride-time
 CV ~2-3 % in healthy adults); the stance time of each step is stance_pct of its stride (normal 60-62 %,
 Perry & Burnfield 2010), then each side's stance times are rescaled so that the stance symmetry index over the
-strides the summary includes is exactly the requested one (`impose_stance_asymmetry`). The last contact of
+strides the summary includes is exactly the requested one (`impose_stance_asymmetry`); contacts stay where they
+were, so a leg with a longer stance has a shorter swing, and its thigh curve runs its stance part slower and its
+swing part faster (the curve's landmarks stay tied to the foot's events: registration at the events, the usual
+way gait curves are compared). No real asymmetric three-sensor trial here checks that; the thigh detector reads
+the thigh's posture, which does not depend on it (analytics.algorithms.thigh_events). The last contact of
 each leg closes the bout (termination, no toe off). Home bouts have a 180 deg turn in the middle: heading
 turns over four steps while the forward speed drops to 60 %.
 

@@ -17,20 +17,37 @@ is known; assuming it holds to the end of the swing (the swing is a nearly free 
 Toe off. The same extrapolation backwards from the swing peak (TO = t_peak - (68.4 - 60) % / r) assumes that the
 early swing runs at the rate of the late swing; on the one real three-sensor trial (slow walker, stride ~1.43 s)
 it put toe off 85 ms early (the real swing peak follows toe off by ~55 ms, the normative curve by ~110 ms), and
-the issue's trials kept apart show -140 ms. Toe off is placed instead where it sits on the thigh's velocity
-curve: the foot leaves the ground while the thigh accelerates into swing (pre-swing and initial swing, the hip
-flexors' pull-off burst: Winter 2009; Perry & Burnfield 2010), on the steep rising edge of the flexion velocity,
-at ``TOE_OFF_VELOCITY_FRACTION`` = 73 % of the swing's peak in the normative curve. A level crossing on a steep
-edge is timed well (a 10 % error in the level moves it by ~10 ms) and uses only the edge next to toe off, nothing
-from later in the swing; the extrapolation above is the fallback when the edge has no sample below the level.
-Measured (bench/validate_gait.py; docs/thigh_events.md): real trial, toe-off bias -81 -> +18 ms; simulated kits,
-FC MAE 3 -> 5 ms (105 steps/min) and 4 -> 9 ms (84 steps/min); under an imposed stance asymmetry the simulator's
-thigh curve (each leg's stance and swing stretched apart) moves the crossing by +-5 ms per leg at |SI| 8-10 %,
-so simulated SIs read ~15 % large. Rejected: the velocity's zero crossing (peak extension, Strick et al. 2024's
-toe-off cue), a flat extremum, 40-110 ms before toe off on the real trial and moved by short steps; the largest
-thigh angular acceleration, 27 ms before real toe off but 45-50 ms before it on the normative curve.
+the issue's trials kept apart show -140 ms. Toe off is placed instead by the thigh's posture: the foot leaves the
+ground while the thigh, past its peak extension, accelerates forward into swing (pre-swing and initial swing, the
+hip flexors' pull-off: Winter 2009; Perry & Burnfield 2010), when it has covered ``TOE_OFF_EXCURSION_FRACTION`` =
+10.7 % of its forward rotation from the swing's onset to its peak flexion (the normative curve's value). The
+rotation is the flexion velocity integrated over the swing's positive lobe (segment rotation by integrating the
+sagittal gyroscope: Tong & Granat 1999, Med Eng Phys 21:87; Aminian et al. 2002, J Biomech 35:689); the onset is
+where the velocity last rises through ``SWING_ONSET_FRACTION`` of the swing peak, so that a thigh creeping forward
+through a pivoting stance (turns) does not count as swing (on the normative curve the rotation below that level
+is 0.15 % of the swing's).
 
-CAVEAT: the landmark phases and the toe-off level come from the normative curve that the simulator's default
+Why a posture and not a velocity level: a walker's stance and swing times change independently (speed, age,
+asymmetry), and the thigh's motion follows the same postures at a different pace. A fraction of the thigh's own
+rotation is unchanged by any change of pace along the stride and by a smaller swing arc (the curve scaled about its
+mean); a velocity level relative to the swing peak is not: it compares the velocity near toe off, set by the pace
+of pre-swing, with the peak, set by the pace of the swing, so a leg with a longer stance and a shorter swing has
+its toe off read late and the other leg's early (73 % of the peak, the normative curve's value at toe off: +-5-8 ms
+per leg at |SI| 10 %, simulated SIs read ~15 % large). The thigh's angle is the phase variable that holds through
+phase-shifting perturbations of walking (Villarreal, Poonawala & Gregg 2017, IEEE Trans Neural Syst Rehabil Eng
+25:265: joint patterns parameterised by the hip's phase angle correlate >= 0.95 with nominal ones, better than by
+time). Shank-mounted detectors time toe off by the shank velocity's minimum before swing (Aminian et al. 2002;
+Salarian et al. 2004, IEEE Trans Biomed Eng 51:1434; Catalfamo et al. 2010, Sensors 10:5683); the thigh has no such
+minimum there (its velocity is rising through toe off), so the feature does not carry over. Measured
+(bench/validate_gait.py; docs/thigh_events.md): real trial, 13 toe offs, mean error +6 ms against optical capture
+(the velocity level: +7 ms, the extrapolation: -85 ms); simulated, the toe-off error of either leg does not move
+with an imposed asymmetry (+0..+3 ms at |SI| 10 %; the velocity level: -3 / +8 ms). The extrapolation above is the
+fallback when the swing's lobe has no start in the signal. Rejected: the velocity's zero crossing (peak extension,
+Strick et al. 2024's toe-off cue), a flat extremum, 40-110 ms before toe off on the real trial and moved by short
+steps; the largest thigh angular acceleration, 27 ms before real toe off but 45-50 ms before it on the normative
+curve.
+
+CAVEAT: the landmark phases and the toe-off posture come from the normative curve that the simulator's default
 walker also uses, so accuracy on that walker (bench/RESULTS.md) is an optimistic bound; its older walkers add a
 per-walker lag of toe off against the thigh curve (simulator.walkers) that no thigh feature can see. On the real
 trial, initial contacts of straight walking lie within ~50 ms of optical capture. One trial cannot tell a speed
@@ -69,10 +86,15 @@ from analytics.errors import InvalidSignal
 PHASE_TOE_OFF = 0.60
 PHASE_SWING_PEAK = 0.684
 PHASE_PEAK_FLEXION = 0.893
-TOE_OFF_VELOCITY_FRACTION = 0.73
-"""Thigh flexion velocity at toe off as a fraction of its mid-swing peak, on the normative curve the phases above
-come from (0.732: Perry & Burnfield 2010; Winter 2009; tests/algorithms/test_thigh_toe_off.py checks it against
-the simulator's copy of that curve). Toe off is placed where the rising velocity crosses it (module docstring)."""
+TOE_OFF_EXCURSION_FRACTION = 0.107
+"""Share of the thigh's forward rotation, from the swing's onset (``SWING_ONSET_FRACTION``) to its peak flexion,
+covered at toe off on the normative curve the phases above come from (0.107: Perry & Burnfield 2010; Winter
+2009; tests/algorithms/test_thigh_toe_off.py checks it against the simulator's copy of that curve). Toe off is
+placed where the thigh reaches it (module docstring)."""
+SWING_ONSET_FRACTION = 0.10
+"""The swing's rotation is counted from where the flexion velocity last rises through this fraction of the swing
+peak: below it the thigh is barely moving (0.15 % of the swing's rotation on the normative curve), and a thigh
+creeping forward through a pivoting stance is not swinging."""
 MIN_SWING_PEAK_DPS = 50.0
 """Smallest mid-swing flexion velocity (deg/s) counted as a swing: a ~35 deg swing over ~0.45 s averages
 ~80 deg/s and peaks at about twice that; very slow walkers still exceed 50."""
@@ -168,22 +190,34 @@ def detect_thigh_events(
     a, b = ws[z - 1], ws[z]
     t_flex = (z - 1 + a / (a - b)) / fs
     rate = (PHASE_PEAK_FLEXION - PHASE_SWING_PEAK) / (t_flex - t_peak)
-    toe_off = _rising_crossing_s(ws, peaks, prev_neg[peaks], fs)
+    toe_off = _toe_off_posture_s(ws, peaks, prev_neg[peaks], t_flex, fs)
     extrapolated = t_peak - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate
     toe_off = np.where(np.isfinite(toe_off), toe_off, extrapolated)
     ic = t_flex + (1.0 - PHASE_PEAK_FLEXION) / rate
     return ThighEvents(toe_off, ic, t_peak)
 
 
-def _rising_crossing_s(ws: np.ndarray, peaks: np.ndarray, lobe_start: np.ndarray, fs: float) -> np.ndarray:
-    """Time (s) at which the flexion velocity, rising towards each swing peak, last crosses
-    ``TOE_OFF_VELOCITY_FRACTION`` of that peak (linear interpolation); NaN when it never was below it inside the
-    peak's positive lobe."""
+def _toe_off_posture_s(
+    ws: np.ndarray, peaks: np.ndarray, lobe_start: np.ndarray, t_flex: np.ndarray, fs: float
+) -> np.ndarray:
+    """Time (s) at which the thigh, rotating forward from each swing's onset (the velocity's last rise through
+    ``SWING_ONSET_FRACTION`` of the swing peak) to its peak flexion (``t_flex``), has covered
+    ``TOE_OFF_EXCURSION_FRACTION`` of that rotation: trapezoidal integration of the flexion velocity, linear
+    interpolation in between samples. NaN when the swing's positive lobe has no start in the signal."""
     out = np.full(peaks.size, np.nan)
+    angle = np.concatenate([[0.0], np.cumsum(0.5 * (ws[1:] + ws[:-1]))]) / fs  # deg, at each sample
+    times = np.arange(ws.size) / fs
     for k, (p, start) in enumerate(zip(peaks.tolist(), lobe_start.tolist(), strict=True)):
-        level = TOE_OFF_VELOCITY_FRACTION * ws[p]
-        below = np.flatnonzero(ws[start + 1 : p] < level) if start >= 0 else np.zeros(0, dtype=np.int64)
-        if below.size:
-            i = start + 1 + int(below[-1])
-            out[k] = (i + (level - ws[i]) / (ws[i + 1] - ws[i])) / fs
+        if start < 0:
+            continue
+        level = SWING_ONSET_FRACTION * ws[p]
+        i = start + int(np.flatnonzero(ws[start:p] < level)[-1])  # ws[start] < 0 < level: never empty
+        onset_s = (i + (level - ws[i]) / (ws[i + 1] - ws[i])) / fs
+        onset, flexed = np.interp([onset_s, t_flex[k]], times, angle)
+        target = onset + TOE_OFF_EXCURSION_FRACTION * (flexed - onset)
+        # the thigh's angle rises monotonically from the onset to the last sample before the peak flexion
+        end = int(np.floor(t_flex[k] * fs))
+        seg_t = np.concatenate([[onset_s], times[i + 1 : end + 1]])
+        seg_a = np.concatenate([[onset], angle[i + 1 : end + 1]])
+        out[k] = float(np.interp(target, seg_a, seg_t))
     return out

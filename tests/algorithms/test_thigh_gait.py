@@ -13,7 +13,8 @@ from analytics.algorithms.thigh_events import (
     PHASE_PEAK_FLEXION,
     PHASE_SWING_PEAK,
     PHASE_TOE_OFF,
-    TOE_OFF_VELOCITY_FRACTION,
+    SWING_ONSET_FRACTION,
+    TOE_OFF_EXCURSION_FRACTION,
     detect_thigh_events,
 )
 from analytics.errors import InsufficientData, InvalidSignal
@@ -44,9 +45,17 @@ def _phase_walk(stance_frac: float = 0.6):
         -60.0 * np.sin(np.pi * np.mod(phase - pz, 1.0) / (1.0 - 2 * (pz - pa))).clip(0),
     )
     ic = (k[np.r_[True, np.diff(k) > 0]] * STRIDE_S)[1:]
-    # toe off as the detector defines it: where the rising velocity crosses TOE_OFF_VELOCITY_FRACTION of the peak
-    # (this quarter cosine is not the normative curve: there it lies ~17 ms before the phase's 0.6)
-    crossing = pa - (pz - pa) * np.arccos(TOE_OFF_VELOCITY_FRACTION) / (0.5 * np.pi)
+    # toe off as the detector defines it: where the thigh has covered TOE_OFF_EXCURSION_FRACTION of its rotation
+    # from the swing's onset (the rise through SWING_ONSET_FRACTION of the peak) to the zero crossing at p_z;
+    # integrated in phase, d(angle)/d(phase) = w / (phase rate), on a fine grid (this quarter cosine is not the
+    # normative curve: there toe off lies before the phase's 0.6)
+    onset = pa - (pz - pa) * np.arccos(SWING_ONSET_FRACTION) / (0.5 * np.pi)
+    p = np.linspace(onset, pz, 200001)
+    rate = np.where(p < PHASE_TOE_OFF, PHASE_TOE_OFF / stance_frac, (1 - PHASE_TOE_OFF) / (1 - stance_frac))
+    angle = np.concatenate(
+        [[0.0], np.cumsum(np.diff(p) * 160.0 * np.cos(0.5 * np.pi * (p[1:] - pa) / (pz - pa)) / rate[1:])]
+    )
+    crossing = float(np.interp(TOE_OFF_EXCURSION_FRACTION * angle[-1], angle, p))
     assert crossing < PHASE_TOE_OFF
     to = ic - STRIDE_S + crossing / PHASE_TOE_OFF * stance_frac * STRIDE_S
     return t, w, ic, to

@@ -46,10 +46,9 @@ def test_agrees_with_simulated_truth(seed):
         assert all(side_ok for _, side_ok in errors)
         assert np.median(np.abs([e for e, _ in errors])) <= 0.010
     s, t = doc["gait"]["summary"], truth["summary"]
-    # toe off is placed on the rising thigh velocity (thigh_events), which the simulator's asymmetry (each leg's
-    # stance and swing of the normative curve stretched apart) moves by +-5 ms per leg at |SI| 8 %: the SI is read
-    # ~15 % large; the goal for an SI is 2 pp
-    assert abs(s["stance_si_pct"] - t["stance_si_pct"]) <= 2.0
+    # bench/analysis_accuracy.py: largest error 0.54 pp over 20 seeds (a toe-off rule that moved with the pace
+    # of stance against swing read these SIs ~15 % large: 1.3 and 0.9 pp off here)
+    assert abs(s["stance_si_pct"] - t["stance_si_pct"]) <= 1.0
     lo, hi = s["asymmetry"]["stance_time_s"]["si_ci95_pct"]
     assert lo < s["stance_si_pct"] < hi
     for side in ("left", "right"):
