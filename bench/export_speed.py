@@ -113,7 +113,8 @@ def child(store_url: str, fmt: str, out: Path, read_only: bool = False) -> dict[
 def line(what: str, r: dict[str, float]) -> str:
     return (
         f"{what}: {r['samples']:,.0f} samples in {r['wall_s']:.1f} s = {r['samples'] / r['wall_s']:,.0f} samples/s "
-        f"(CPU {r['cpu_s']:.1f} s), peak RSS {r['peak_rss_mb']:.0f} MB"
+        f"(CPU {r['cpu_s']:.1f} s = {r['samples'] / r['cpu_s']:,.0f} per CPU-second), peak RSS "
+        f"{r['peak_rss_mb']:.0f} MB, load average {os.getloadavg()[0]:.1f}"
     )
 
 

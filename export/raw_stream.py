@@ -102,6 +102,13 @@ def index_rate_hz(batches: list[BatchRecord]) -> float | None:
     return seqs / secs if secs > 0 and seqs > 0 else None
 
 
+def _distinct(values: I64) -> I64:
+    """The distinct values, sorted (a chunk usually holds one sensor boot: no sort then)."""
+    if len(values) and values.min() == values.max():
+        return values[:1]
+    return np.unique(values)
+
+
 @dataclass
 class Chunk:
     """A store chunk (`analytics.stores.export_reads.raw_chunk_schema`) and what the writers need beside it."""
@@ -192,7 +199,7 @@ class SensorStream:
         codes = remap[serial.indices.to_numpy(zero_copy_only=False)]
         boots = raw.column("boot_epoch").to_numpy()
         ident = (codes << 33) | boots  # boot epochs are u32 (< 2**33)
-        return ident, self._decode(np.unique(ident))
+        return ident, self._decode(_distinct(ident))
 
     def _decode(self, idents: I64) -> list[tuple[str, int]]:
         return [(self.summary.serials[int(i) >> 33], int(i) & ((1 << 33) - 1)) for i in idents]
@@ -206,28 +213,27 @@ class SensorStream:
         s = self.summary
         s.n_samples += n
         s.n_sensor_time += int(n - np.count_nonzero(utc))
-        # batch of each sample: the last batch of its boot starting at or before it, if it reaches that far
-        key = np.full(n, -1, dtype=np.int64)
-        for serial, boot in pairs:
-            found = self._index.get((serial, boot))
-            rows = np.flatnonzero(ident == ((self._serial_codes[serial] << 33) | boot))
-            if found is None:
-                continue
-            first, last, keys = found
-            k = np.searchsorted(first, seq[rows], side="right") - 1
-            ok = (k >= 0) & (seq[rows] <= last[np.maximum(k, 0)])
-            key[rows[ok]] = keys[k[ok]]
+        key = self._batch_keys(ident, seq, pairs)
         # holes: against the previous row (the last one of the previous chunk first)
         if n == 0:
             return Chunk(raw, t, utc, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
         # the stream's first sample is compared with itself one sequence number earlier: no hole before it
         p_ident, p_seq, p_t, p_utc = self._last or (int(ident[0]), int(seq[0]) - 1, int(t[0]), bool(utc[0]))
+        dseq = np.empty(n, dtype=np.int64)
+        dseq[0] = seq[0] - p_seq
+        np.subtract(seq[1:], seq[:-1], out=dseq[1:])
+        one_boot = len(pairs) == 1 and p_ident == ident[0]
+        if one_boot and int(dseq.min()) == 1 == int(dseq.max()):  # the usual chunk: one boot, no hole, no replay
+            missing = np.zeros(n, dtype=np.int64)
+            duplicate = np.zeros(n, dtype=bool)
+            self._boot_spans(ident, seq, t, utc, pairs)
+            self._keep_last(ident, seq, t, utc)
+            return Chunk(raw, t, utc, key, missing, duplicate)
         prev_ident = np.concatenate([[p_ident], ident[:-1]])
         prev_seq = np.concatenate([[p_seq], seq[:-1]])
         prev_t = np.concatenate([[p_t], t[:-1]])
         prev_utc = np.concatenate([[p_utc], utc[:-1]])
         same = prev_ident == ident
-        dseq = seq - prev_seq
         missing = np.where(same & (dseq > 1), dseq - 1, 0).astype(np.int64)
         duplicate = same & (dseq <= 0)
         s.n_duplicates += int(np.count_nonzero(duplicate))
@@ -270,24 +276,58 @@ class SensorStream:
                     reason,
                 )
             )
-        self._boot_spans(ident, seq, t, utc)
-        if n:
-            self._last = (int(ident[-1]), int(seq[-1]), int(t[-1]), bool(utc[-1]))
-            if utc.any():
-                tu = t[utc]
-                s.first_utc_us = int(tu[0]) if s.first_utc_us is None else min(s.first_utc_us, int(tu[0]))
-                s.last_utc_us = int(tu[-1]) if s.last_utc_us is None else max(s.last_utc_us, int(tu[-1]))
+        self._boot_spans(ident, seq, t, utc, pairs)
+        self._keep_last(ident, seq, t, utc)
         return Chunk(raw, t, utc, key, missing, duplicate)
 
-    def _boot_spans(self, ident: I64, seq: I64, t: I64, utc: npt.NDArray[np.bool_]) -> None:
-        if not utc.any():
+    def _batch_keys(self, ident: I64, seq: I64, pairs: list[tuple[str, int]]) -> I64:
+        """The batch of each sample: the last batch of its boot starting at or before it, if it reaches that far
+        (-1: none)."""
+        key = np.full(len(seq), -1, dtype=np.int64)
+        for serial, boot in pairs:
+            found = self._index.get((serial, boot))
+            if found is None:
+                continue
+            first, last, keys = found
+            if len(pairs) == 1:  # one boot in the chunk (the usual case): every row, without selecting them
+                k = np.searchsorted(first, seq, side="right") - 1
+                ok = (k >= 0) & (seq <= last[np.maximum(k, 0)])
+                return np.where(ok, keys[np.maximum(k, 0)], key)
+            rows = np.flatnonzero(ident == ((self._serial_codes[serial] << 33) | boot))
+            k = np.searchsorted(first, seq[rows], side="right") - 1
+            ok = (k >= 0) & (seq[rows] <= last[np.maximum(k, 0)])
+            key[rows[ok]] = keys[k[ok]]
+        return key
+
+    def _keep_last(self, ident: I64, seq: I64, t: I64, utc: npt.NDArray[np.bool_]) -> None:
+        """The chunk's last sample (the next chunk's holes are found against it) and the UTC extent so far."""
+        s = self.summary
+        self._last = (int(ident[-1]), int(seq[-1]), int(t[-1]), bool(utc[-1]))
+        if utc[0] and utc[-1]:
+            first, last = int(t[0]), int(t[-1])
+        elif utc.any():
+            tu = t[utc]
+            first, last = int(tu[0]), int(tu[-1])
+        else:
             return
-        for code in np.unique(ident[utc]):
-            rows = np.flatnonzero((ident == code) & utc)
+        s.first_utc_us = first if s.first_utc_us is None else min(s.first_utc_us, first)
+        s.last_utc_us = last if s.last_utc_us is None else max(s.last_utc_us, last)
+
+    def _boot_spans(
+        self, ident: I64, seq: I64, t: I64, utc: npt.NDArray[np.bool_], pairs: list[tuple[str, int]]
+    ) -> None:
+        all_utc = bool(utc.all())
+        if not all_utc and not utc.any():
+            return
+        for code in ident[:1] if len(pairs) == 1 else _distinct(ident[utc]):
+            if len(pairs) == 1 and all_utc:  # one boot, every row in UTC: its first and last row
+                a, b = 0, len(ident) - 1
+            else:
+                rows = np.flatnonzero((ident == code) & utc)
+                a, b = rows[0], rows[-1]
             serial, boot = self._decode(np.array([code]))[0]
             key = (self._serial_codes[serial], boot)
             span = self.summary.boots.get(key)
-            a, b = rows[0], rows[-1]
             if span is None:
                 self.summary.boots[key] = BootSpan(int(seq[a]), int(seq[b]), int(t[a]), int(t[b]))
             else:

@@ -25,7 +25,8 @@ def raw_output(
 
     raw = chunk.raw
     n = chunk.n
-    time_utc = pa.array(chunk.time_us, type=pa.int64(), mask=~chunk.utc)
+    all_utc = bool(chunk.utc.all())
+    time_utc = raw.column("time_us") if all_utc else pa.array(chunk.time_us, type=pa.int64(), mask=~chunk.utc)
     if parquet:
         time_utc = time_utc.cast(pa.timestamp("us", tz="UTC"))
     arrays: list[Any] = []
@@ -35,7 +36,8 @@ def raw_output(
         names.append(name)
     arrays += [time_utc, *(raw.column(c) for c in ("t_sensor_us", "seq", "boot_epoch"))]
     arrays += [raw.column(c) for c in ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")]
-    arrays.append(pa.array(chunk.batch_key, type=pa.int64(), mask=chunk.batch_key < 0))
+    unclaimed = chunk.batch_key < 0
+    arrays.append(pa.array(chunk.batch_key, type=pa.int64(), mask=unclaimed if unclaimed.any() else None))
     names += [c.name for c in RAW]
     if with_serials:
         arrays.append(raw.column("serial"))

@@ -31,8 +31,10 @@ from analytics.stores.points import GAP, RAW_BATCH
 from analytics.stores.raw_model import RAW_FIELDS, GapRecord
 
 _LOWEST, _HIGHEST = -(1 << 62), 1 << 62
+_SESSION_COLUMN = "ifnull(session, '') AS session, "
 _SELECT = (
-    "SELECT time_us, seq, t_sensor_us, boot_epoch, serial, ifnull(session, '') AS session, "
+    "SELECT time_us, seq, t_sensor_us, boot_epoch, serial, "
+    + _SESSION_COLUMN
     + ", ".join(RAW_FIELDS)
     + " FROM raw WHERE subject = ? AND placement = ? AND time_us >= ? AND time_us <= ?"
 )
@@ -73,8 +75,8 @@ def raw_chunks(
     """`Store.raw_chunks` from the file: through ADBC when it can, else in keyset pages through sqlite3."""
     sql, args = _raw_query(subject, placement, start_us, end_us, session)
     if path != ":memory:" and adbc_available():
-        if session is not None:  # every row holds it: not read per row (text costs ~10 % of the read)
-            sql = sql.replace("ifnull(session, '') AS session", "'' AS session", 1)
+        if session is not None:  # every row holds it: not read per row (each column read costs ~8 % of the read)
+            sql = sql.replace(_SESSION_COLUMN, "", 1)
         yield from _adbc_chunks(path, sql + " ORDER BY time_us", args, chunk_samples, session)
     else:
         yield from _sqlite_chunks(db, lock, sql, args, chunk_samples)
@@ -82,7 +84,6 @@ def raw_chunks(
 
 def _adbc_chunks(path: str, sql: str, args: list[Any], chunk_samples: int, session: str | None) -> Iterator[Any]:
     import adbc_driver_sqlite.dbapi as adbc
-    import pyarrow as pa
 
     uri = Path(path).resolve().as_uri() + "?mode=ro"
     with adbc.connect(uri) as conn, conn.cursor() as cur:
@@ -90,10 +91,7 @@ def _adbc_chunks(path: str, sql: str, args: list[Any], chunk_samples: int, sessi
         cur.execute(sql, args)
         for batch in cur.fetch_record_batch():
             if batch.num_rows:
-                if session is not None:
-                    where = batch.schema.get_field_index("session")
-                    batch = batch.set_column(where, "session", pa.repeat(pa.scalar(session), batch.num_rows))
-                yield conform_chunk(batch)
+                yield conform_chunk(batch, session)
 
 
 def _sqlite_chunks(

@@ -8,6 +8,7 @@ synchronised), acc m/s² (gravity included), gyr deg/s, t_sensor_us sensor µs, 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ DEFAULT_CHUNK_SAMPLES = 65_536
 """Rows per chunk: ~5 MB of Arrow columns, a bounded working set whatever the range read."""
 
 
+@functools.cache
 def raw_chunk_schema() -> Any:
     """The Arrow schema of a raw chunk (pyarrow imported only by the export's reads)."""
     import pyarrow as pa
@@ -34,16 +36,23 @@ def raw_chunk_schema() -> Any:
     return pa.schema(ints + texts + floats)
 
 
-def conform_chunk(batch: Any) -> Any:
+def conform_chunk(batch: Any, session: str | None = None) -> Any:
     """A record batch with `RAW_CHUNK_COLUMNS` cast to the chunk schema (a reader may infer other types for an
-    all-null or empty column); an empty session text is a sample of no session (null)."""
+    all-null or empty column); an empty session text is a sample of no session (null). ``session``: the session
+    every row was selected by, when the reader did not read it per row (the batch then has no session column)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     schema = raw_chunk_schema()
     columns = []
     for f in schema:
-        col = batch.column(batch.schema.get_field_index(f.name)).cast(f.type)
+        if f.name == "session" and session is not None:
+            value = pa.scalar(session or None, pa.string())  # as read per row: an empty text is no session
+            columns.append(pa.repeat(value, batch.num_rows))
+            continue
+        col = batch.column(batch.schema.get_field_index(f.name))
+        if col.type != f.type:
+            col = col.cast(f.type)
         if f.name == "session":
             col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
         columns.append(col)
