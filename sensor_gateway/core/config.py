@@ -12,13 +12,18 @@ class GatewayConfig:
     subject: str
     placements: tuple[str, ...] = PLACEMENTS
     batch_s: float = 1.0
+    """Batches close at the whole multiples of this on the host clock, the same instants for every sensor, s."""
     window_s: float = 0.25
     """Shortest pause between window markers, s. A window marker lets the worker analyse the session so far (live
     results); it refers only to samples already published (each sensor's last closed batch), so the worker
-    can analyse it as soon as it arrives, and one goes out as soon as a sensor published a new batch (about
-    3 per second with 1-s batches). A stride's provisional result is then queryable within 2 s of its last
-    sample at 20 subjects per worker (p99 1.81-1.84 s, bench/RESULTS.md, "Worker: live latency"); most of that is
-    the batch: shorter batches cut it further, at more messages per second."""
+    can analyse it as soon as it arrives. One goes out once every connected sensor published a new batch (one
+    per ``batch_s``), or ``window_wait_s`` after the first did. A stride's provisional result waits for the
+    batch holding its last sample (up to ``batch_s``, plus a packet), then for the worker (bench/RESULTS.md,
+    "Worker: real time, what a clinic sees")."""
+    window_wait_s: float = 0.15
+    """How long a window marker waits for the other connected sensors' batches after the first one's, s: more
+    than one packet interval (10 samples at 100 Hz), so the batches closed at one instant normally go in one
+    window; a sensor that fell silent delays the markers by this much at most."""
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
     ack_timeout_s: float = 30.0

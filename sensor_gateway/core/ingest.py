@@ -3,8 +3,9 @@
 Per event: link changes, packets, time-sync round trips. A packet is decoded (malformed packets are counted and
 dropped, the next sequence gap accounts for them), unwrapped and time-mapped (`timing.SensorStream`: arrival
 bounds + TIME_SYNC round trips, asked right after a packet) and appended to the sensor's open batch. A batch
-closes as soon as a packet brings it to ``batch_s`` host seconds (or at a gap, a reboot, a link loss, or
-``batch_grace_s`` after ``batch_s`` when the sensor went silent) and is committed to the outbox with a
+closes on the first packet at or after the next whole multiple of ``batch_s`` on the host clock, the same
+instants for every sensor (`batch_closes_at`; or at a gap, a reboot, a link loss, or ``batch_grace_s`` after that
+instant when the sensor went silent) and is committed to the outbox with a
 `ClockMapping` (the fit, its offset raised when needed so that the batch's first sample maps after the previous
 batch's last one: `timing.continuity`) and the sensor's cursor (same transaction, with that last mapped time, so
 the rule holds across a restart); lost samples become a Gap message (reason packet_lost, link_lost,
@@ -40,6 +41,14 @@ from sensor_gateway.transport.base import EventQueue, LinkEvent, PacketEvent, Ti
 log = logging.getLogger(__name__)
 
 
+def batch_closes_at(opened_s: float, batch_s: float) -> float:
+    """Host time (s) at which a batch opened at ``opened_s`` closes: the next whole multiple of ``batch_s`` on the
+    host clock. Every sensor's batches close at the same instants, so a stride's samples from all three sensors
+    are published together (the worker's analysis waits for the last of them) instead of up to ``batch_s``
+    apart; a sensor's first batch after a pause is shorter."""
+    return (math.floor(opened_s / batch_s) + 1) * batch_s
+
+
 class Ingest:
     def __init__(
         self,
@@ -72,7 +81,7 @@ class Ingest:
 
     def tick(self, now: float) -> None:
         for s in self.sensors.values():
-            if s.packets and now - s.opened_s >= self.config.batch_s + self.config.batch_grace_s:
+            if s.packets and now >= batch_closes_at(s.opened_s, self.config.batch_s) + self.config.batch_grace_s:
                 self.close_batch(s, now)  # the sensor went quiet: do not hold its last samples back
             self._keep_linked(s, now)
 
@@ -234,7 +243,7 @@ class Ingest:
         s.seq_last = timing.seq + pkt.sample_count - 1
         s.t_last_us = timing.t_sensor_us + round((pkt.sample_count - 1) * 1e6 / s.info.sample_rate_hz)
         s.peak_dps = max(s.peak_dps, _peak_gyro_dps(pkt))
-        if event.arrival_s - s.opened_s >= self.config.batch_s:
+        if event.arrival_s >= batch_closes_at(s.opened_s, self.config.batch_s):
             self.close_batch(s, event.arrival_s, by_packet=True)
         self._maybe_time_sync(s, self.clock.monotonic())
 
@@ -308,6 +317,9 @@ class Ingest:
         s.packets = []
         self.closed_batch = True
         opens = tracker.motion(peak, now) == "session_start"
+        session_seq_first = None
+        if batch.session is not None:
+            session_seq_first = s.session_batch(batch.session, info.serial, info.boot_epoch, batch.seq_first)
         cursor = {
             "serial": info.serial,
             "boot_epoch": info.boot_epoch,
@@ -316,6 +328,7 @@ class Ingest:
             "utc_s": self.clock.utc() - (self.clock.monotonic() - s.last_arrival_s),
             "mapped_last_utc_s": s.continuity.last_s,  # the continuity floor survives a restart
             "session": batch.session,
+            "session_seq_first": session_seq_first,  # the session's end names it, after a restart too
         }
         state: dict[str, object] = {f"cursor:{s.placement}": cursor}
         if tracker.session is not None:

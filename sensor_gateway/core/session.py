@@ -98,6 +98,8 @@ class Sessions:
         self.pump = pump
         self._last_window_s = 0.0
         self._last_window: dict[str, env.SensorPosition] = {}
+        self._first_new_s: float | None = None
+        """When a sensor first published a batch since the last window marker (None: none has)."""
 
     def _utc_of(self, host_s: float) -> float:
         return self.clock.utc() - (self.clock.monotonic() - host_s)
@@ -172,15 +174,27 @@ class Sessions:
         """A window marker when one is due; the session's end after stillness."""
         if self.tracker.session is None:
             return
-        # A window refers to samples already published (in batches ahead of it in the outbox), so a worker can
-        # analyse it on arrival instead of waiting for a batch still open here (up to batch_s more). One goes
-        # out as soon as a sensor published a batch since the previous window, at least window_s apart.
-        published = {p: s.published for p, s in self.sensors.items() if s.published is not None}
-        if published != self._last_window and now - self._last_window_s >= self.config.window_s:
-            self._last_window_s, self._last_window = now, published
-            self.marker("window", now, positions=published)
+        self._window_if_due(now)
         if self.tracker.due_to_close(now):
             self.close(now)
+
+    def _window_if_due(self, now: float) -> None:
+        # A window refers to samples already published (in batches ahead of it in the outbox), so a worker can
+        # analyse it on arrival instead of waiting for a batch still open here (up to batch_s more). Batches of
+        # all sensors close at the same instants (`ingest.batch_closes_at`) and the worker's analysis needs every
+        # sensor's samples: one goes out once every connected sensor published since the previous window, or
+        # window_wait_s after the first one did (a silent sensor), at least window_s apart.
+        published = {p: s.published for p, s in self.sensors.items() if s.published is not None}
+        new = {p for p, pos in published.items() if self._last_window.get(p) != pos}
+        if not new:
+            return
+        if self._first_new_s is None:
+            self._first_new_s = now
+        connected = {p for p, s in self.sensors.items() if s.link == "connected"}
+        waited = now - self._first_new_s >= self.config.window_wait_s
+        if (connected <= new or waited) and now - self._last_window_s >= self.config.window_s:
+            self._last_window_s, self._last_window, self._first_new_s = now, published, None
+            self.marker("window", now, positions=published)
 
     def marker(
         self,
