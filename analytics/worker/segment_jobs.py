@@ -2,17 +2,18 @@
 
 A `window`, `set_end` or `session_end` marker becomes a `segments.Segment` (`SegmentJobs.admit`), analysed once
 every sample it names is stored or known missing (a recorded gap: then analysed across it, flagged ``data_gap``
-naming the gap); polled every ``poll_s`` for up to ``segment_wait_s``; then *deferred*: the broker delivery is
-acknowledged, the analysis retried with backoff for up to ``defer_for_s``; the gateway's outbox re-sends the
-marker while it stays unacknowledged end to end, so a worker restart loses no segment. Samples still in sensor
-time (gateway clock not synchronised) defer the segment the same way until a synchronised mapping of the boot
-arrives and `Store.remap_raw` moved them (`raw_ingest`, which then wakes the subject's segments): never dropped.
-A segment is never analysed with an unexplained hole. Bounded per subject: at most
-``max_held_markers_per_subject`` waiting markers keep their broker delivery unacknowledged, and at most
-``max_held_markers`` across subjects, well below the broker's in-flight window (more are acknowledged at once:
-each held one takes one of the broker's in-flight slots, which every subject and the raw batches the markers
-wait for share), and
-at most ``max_pending_per_subject`` segments wait (more are shed: the gateway re-sends them).
+naming the gap; a session's end from the session's first sample when the gateway names it, so that its first
+batches, re-sent after the broker dropped them, are waited for: `segments.check_complete`); polled every ``poll_s``
+for up to ``segment_wait_s``; then *deferred*: the broker delivery is acknowledged, the analysis retried with
+backoff for up to ``defer_for_s``; the gateway's outbox re-sends the marker while it stays unacknowledged end to
+end, so a worker restart loses no segment. Samples still in sensor time (gateway clock not synchronised) defer the
+segment the same way until a synchronised mapping of the boot arrives and `Store.remap_raw` moved them
+(`raw_ingest`, which then wakes the subject's segments): never dropped. A segment is never analysed with an
+unexplained hole. Bounded per subject: at most ``max_held_markers_per_subject`` waiting markers keep their broker
+delivery unacknowledged, and at most ``max_held_markers`` across subjects, well below the broker's in-flight window
+(more are acknowledged at once: each held one takes one of the broker's in-flight slots, which every subject and the
+raw batches the markers wait for share), and at most ``max_pending_per_subject`` segments wait (more are shed: the
+gateway re-sends them).
 
 One segment's life, in this module's order: `admit` (a `PendingSegment`) -> `run` each turn: `_coalesce_windows`
 (an older window covered by a newer one is done without an analysis) -> `_analyse` once due: a window goes to the

@@ -4,7 +4,8 @@ A marker (`window`, `set_end`, `session_end`) names, per placement, the last sam
 seq)`` it refers to. The worker that receives it (any worker: Mosquitto hands messages round-robin):
 
 1. checks that every sample of the segment is stored or known missing (`check_complete`: the batch index and the
-   recorded gaps, `Store.raw_index`, or the worker's own log of what it stored; else `SegmentIncomplete`: the
+   recorded gaps, `Store.raw_index`, or the worker's own log of what it stored; a session's end from the session's
+   first sample when the marker names it, uplink ``session_seq_first``; else `SegmentIncomplete`: the
    consumer waits, bounded, then defers and retries; a segment is never analysed with an unexplained hole, and
    one with a recorded gap is analysed across it and flagged ``data_gap`` naming the gap);
 2. reads the segment's samples (`load_segment`): the session's samples of each placement with sequence
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -138,6 +140,12 @@ def coverage(lo: int, hi: int, index: RawIndex) -> tuple[int, list[tuple[int, in
     return unaccounted, sorted(set(missing))
 
 
+def session_start_of(segment: Segment, pos: SensorPosition) -> int | None:
+    """The first sample of the session in the marker's sensor boot, when the session's end names it (uplink
+    ``session_seq_first``; None: a window or set, or a gateway that does not say)."""
+    return pos.session_seq_first if segment.final else None
+
+
 IndexFor = Callable[[str, SensorPosition, int], "RawIndex | None"]
 """(placement, marker position, first sequence wanted) -> what the caller itself knows (None: ask the store)."""
 
@@ -153,6 +161,13 @@ def check_complete(
     ``first_seq`` of that placement, up to the marker's sequence) is stored or known missing (a recorded gap); else
     SegmentIncomplete.
 
+    A session's end that names where the session starts (`session_start_of`) is checked from there, whatever the
+    store holds: its first batches may come after the marker (re-sent by the gateway after the broker dropped
+    them), and a final analysis from the first batch stored would miss the session's start for good. Without it,
+    the check starts at the first batch of the boot stored (or the lookback, or ``first_seq``), clipped to it; so
+    does a session old enough for its start to be past the raw retention (`_start_may_be_deleted`: never stored
+    again, it would be waited for forever).
+
     Returns per placement the first sequence of the segment and the known-missing ranges in it. ``index_for``
     answers from the caller's own knowledge (the worker's log of what it stored) when it can: a live window is
     then checked without a query."""
@@ -162,32 +177,66 @@ def check_complete(
         want = None if n_back is None else pos.seq - n_back + 1
         if first_seq is not None and placement in first_seq:
             want = first_seq[placement]
-        for attempt in ("local", "store"):
-            if attempt == "local":
-                if index_for is None or want is None:
-                    continue
-                index = index_for(placement, pos, want)
-                if index is None:
-                    continue
-            else:
-                index = store.raw_index(segment.subject, placement, pos.serial, pos.boot_epoch, want, pos.seq)
-            firsts = [a for a, _, _ in index.batches] + [a for a, _ in index.gaps]
-            missing: list[tuple[int, int]]
-            if not firsts:
-                unaccounted, lo, missing = pos.seq - (want or 0) + 1, want or 0, []
-            else:
-                lo = min(firsts) if want is None else max(want, min(firsts))
-                unaccounted, missing = coverage(lo, pos.seq, index)
-            if unaccounted == 0:
-                out[placement] = (lo, missing)
-                break
-        else:
+        start = session_start_of(segment, pos)
+        unaccounted, lo, missing = _check_placement(store, segment, placement, pos, want, start, index_for)
+        if unaccounted and start is not None and _start_may_be_deleted(store, segment):
+            unaccounted, lo, missing = _check_placement(store, segment, placement, pos, want, None, index_for)
+        if unaccounted:
             raise SegmentIncomplete(
                 f"{segment.subject} {placement}: {unaccounted} samples of {pos.serial}/{pos.boot_epoch} "
                 f"{lo}..{pos.seq} neither stored nor known missing (the {segment.kind} marker needs them)",
                 missing=unaccounted,
             )
+        out[placement] = (lo, missing)
     return out
+
+
+def _check_placement(
+    store: Store,
+    segment: Segment,
+    placement: str,
+    pos: SensorPosition,
+    want: int | None,
+    start: int | None,
+    index_for: IndexFor | None,
+) -> tuple[int, int, list[tuple[int, int]]]:
+    """`check_complete` of one placement: (samples neither stored nor known missing, first sequence of the
+    segment, known-missing ranges), from ``start`` exactly when given, else from ``want`` clipped to what is
+    stored (None: the first batch stored). The caller's own index first, then the store's."""
+    if start is not None:
+        want = start
+    unaccounted, lo = 0, 0
+    missing: list[tuple[int, int]] = []
+    for attempt in ("local", "store"):
+        if attempt == "local":
+            if index_for is None or want is None:
+                continue
+            index = index_for(placement, pos, want)
+            if index is None:
+                continue
+        else:
+            index = store.raw_index(segment.subject, placement, pos.serial, pos.boot_epoch, want, pos.seq)
+        firsts = [a for a, _, _ in index.batches] + [a for a, _ in index.gaps]
+        if not firsts:
+            unaccounted, lo, missing = pos.seq - (want or 0) + 1, want or 0, []
+        else:
+            lo = start if start is not None else min(firsts) if want is None else max(want, min(firsts))
+            unaccounted, missing = coverage(lo, pos.seq, index)
+        if unaccounted == 0:
+            break
+    return unaccounted, lo, missing
+
+
+def _start_may_be_deleted(store: Store, segment: Segment, now_utc_s: float | None = None) -> bool:
+    """The session may have begun before the store's raw retention (its end, less the longest session, is older
+    than what the store keeps): its first samples may be deleted already. Asked only when they are not there."""
+    if segment.t_utc_s is None:
+        return False
+    kept_s = store.raw_kept_for_s()
+    if kept_s is None:
+        return False
+    now = time.time() if now_utc_s is None else now_utc_s
+    return segment.t_utc_s - MAX_SESSION_S < now - kept_s
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,11 @@ def _to_doc(message: Message) -> dict[str, Any]:
         doc["packets"] = [base64.b64encode(p).decode("ascii") for p in message.packets]
     if isinstance(message, Ack):
         doc["msg_ids"] = list(message.msg_ids)
+    if isinstance(message, Marker):
+        # optional and additive: absent, not null, when the gateway does not say it (a marker's bytes unchanged)
+        for position in doc["last_seq"].values():
+            if position.get("session_seq_first") is None:
+                position.pop("session_seq_first", None)
     return {"v": VERSION, **doc}
 
 
@@ -287,9 +292,18 @@ def _read_marker(f: Fields) -> Marker:
         if placement not in PLACEMENTS:
             raise UplinkError(f"last_seq.{placement}", f"unknown placement (one of {PLACEMENTS})")
         p = last_seq.obj(placement)
-        positions[placement] = SensorPosition(
-            p.str_("serial"), p.int_("boot_epoch", maximum=MAX_BOOT_EPOCH), p.int_("seq")
+        position = SensorPosition(
+            p.str_("serial"),
+            p.int_("boot_epoch", maximum=MAX_BOOT_EPOCH),
+            p.int_("seq"),
+            p.int_("session_seq_first", optional=True),
         )
+        if position.session_seq_first is not None and position.session_seq_first > position.seq:
+            raise UplinkError(
+                f"last_seq.{placement}.session_seq_first",
+                f"{position.session_seq_first} is after the last sample the marker names ({position.seq})",
+            )
+        positions[placement] = position
     marker_type = f.str_("type", choices=MARKER_TYPES)
     exercise = f.str_("exercise", optional=True)
     side = f.str_("side", optional=True)

@@ -86,11 +86,14 @@ class Gap:
 
 @dataclass(frozen=True)
 class SensorPosition:
-    """The last sample of one sensor that a marker refers to."""
+    """The last sample of one sensor that a marker refers to; on a ``session_end`` marker also, optionally, the
+    first sample of that sensor boot in the session (``session_seq_first``: the session's data starts there, so
+    the worker knows what it must hold before it analyses the session; absent from older gateways)."""
 
     serial: str
     boot_epoch: int
     seq: int
+    session_seq_first: int | None = None
 
 
 @dataclass(frozen=True)

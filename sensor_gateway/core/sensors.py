@@ -47,6 +47,26 @@ class SensorState:
     connected_s: float = 0.0
     published: env.SensorPosition | None = None
     """Last sample of the last raw batch handed to the outbox (what a window marker may refer to)."""
+    session_first: tuple[str, env.SensorPosition] | None = None
+    """(session, first sample of this sensor boot in it): the first sample of the sensor's first raw batch of the
+    session, which the session's end names (uplink ``session_seq_first``) so the worker waits for the session's
+    start before its final analysis."""
     continuity: MappingContinuity = field(default_factory=MappingContinuity)
     """Keeps the published UTC mappings of consecutive batches in time order (per placement, across boots:
     the store keys samples by placement and time)."""
+
+    def session_batch(self, session: str, serial: str, boot_epoch: int, seq_first: int) -> int:
+        """A raw batch of ``session`` starting at ``seq_first`` was closed (committed, or refused and reported as a
+        gap): returns the session's first sample in
+        this sensor boot (this batch's first when it is the boot's first batch of the session)."""
+        first = self.session_first
+        if first is None or (first[0], first[1].serial, first[1].boot_epoch) != (session, serial, boot_epoch):
+            first = self.session_first = (session, env.SensorPosition(serial, boot_epoch, seq_first))
+        return first[1].seq
+
+    def session_seq_first(self, session: str, pos: env.SensorPosition) -> int | None:
+        """The first sample of ``session`` in the sensor boot ``pos`` names, when known and not after ``pos``."""
+        first = self.session_first
+        if first is None or (first[0], first[1].serial, first[1].boot_epoch) != (session, pos.serial, pos.boot_epoch):
+            return None
+        return first[1].seq if first[1].seq <= pos.seq else None

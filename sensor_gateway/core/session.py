@@ -6,9 +6,11 @@ A restarted gateway hands back the session it had open (`resume`), with the time
 stillness timeout counts from that motion and not from the restart.
 
 `SessionTracker` decides (pure); `Sessions` carries its decisions out as markers in the outbox: session_start,
-session_end, a window marker (up to the samples published) after a batch closes, at most every ``window_s`` s
-of a session, and the activity markers of commands. The open session's last motion is saved with each of its
-batches (same transaction): a restart less than ``still_timeout_s`` after it continues the session; a later one
+session_end (naming, per sensor, the session's first sample as well as its last: the worker's final analysis
+waits for the session's start, `SensorState.session_first`), a window marker (up to the samples published) after a
+batch closes, at most every ``window_s`` s of a session, and the activity markers of commands. The open
+session's last motion is saved with each of its batches (same transaction), and each sensor's cursor keeps the
+session's first sample: a restart less than ``still_timeout_s`` after it continues the session; a later one
 first sends the session's ``session_end`` (referring to its last committed samples), as the running gateway
 would have.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
@@ -126,6 +128,9 @@ class Sessions:
         sid = saved.get("id")
         if not isinstance(sid, str) or not sid:
             return
+        for placement, first in _session_firsts(sid, cursors).items():
+            if placement in self.sensors:
+                self.sensors[placement].session_first = (sid, first)
         # older gateways saved only the session's opening time ("utc_s"); an unsynchronised clock (a computer
         # that just booted after a power cut, before NTP) cannot say how long the gateway was down: the session
         # is ended then (two parts with final results each, rather than a later visit merged into it)
@@ -145,7 +150,8 @@ class Sessions:
                 continue
             if not isinstance(serial, str) or not isinstance(boot, int) or not isinstance(next_seq, int):
                 continue
-            positions[placement] = env.SensorPosition(serial, boot, next_seq - 1)
+            end = env.SensorPosition(serial, boot, next_seq - 1)
+            positions[placement] = replace(end, session_seq_first=self.sensors[placement].session_seq_first(sid, end))
             if isinstance(cur.get("mapped_last_utc_s"), int | float):
                 mapped.append(float(cur["mapped_last_utc_s"]))  # type: ignore[arg-type]
         log.warning("session %s ended while the gateway was down (last motion %.0f s ago): closing it", sid, still_s)
@@ -222,6 +228,12 @@ class Sessions:
                 if s.info is not None and s.stream is not None and s.stream.last_seq is not None
             }
         )
+        if type_ == "session_end" and positions is None:
+            # where the session starts per sensor: the worker's final analysis waits for the samples from there
+            last = {
+                p: replace(pos, session_seq_first=self.sensors[p].session_seq_first(sid, pos))
+                for p, pos in last.items()
+            }
         key = ",".join(f"{p}={pos.seq}" for p, pos in sorted(last.items()))
         marker = env.Marker(
             kind="marker",
@@ -237,3 +249,16 @@ class Sessions:
             source=source,
         )
         self.pump.put(marker.msg_id, topic(self.config.subject, "marker"), env.encode(marker), "marker", state=state)
+
+
+def _session_firsts(session: str, cursors: dict[str, dict[str, object]]) -> dict[str, env.SensorPosition]:
+    """Per placement, the first sample of ``session`` in the sensor boot of the last batch committed (from the
+    cursors an earlier gateway process committed with it; none from a gateway that did not record it)."""
+    out = {}
+    for placement, cur in cursors.items():
+        serial, boot, first = cur.get("serial"), cur.get("boot_epoch"), cur.get("session_seq_first")
+        if cur.get("session") != session or not isinstance(serial, str) or not isinstance(boot, int):
+            continue
+        if isinstance(first, int) and not isinstance(first, bool):
+            out[placement] = env.SensorPosition(serial, boot, first)
+    return out

@@ -125,6 +125,34 @@ def test_a_restart_60s_after_the_last_motion_continues_a_session_opened_long_bef
     assert [(m.type, m.session) for m in markers(link2) if m.type.startswith("session")] == [
         ("session_end", opened.session)
     ]
+    # it names where the session started, which only the first process saw (kept in the sensors' cursors)
+    (end,) = [m for m in markers(link2) if m.type == "session_end"]
+    assert {p: pos.session_seq_first for p, pos in end.last_seq.items()} == first_of_session(link1, opened.session)
+
+
+def first_of_session(link: LoopbackLink, session: str) -> dict[str, int]:
+    """Per placement, the first sample of the first raw batch the gateway published as ``session``'s."""
+    return {b.placement: b.seq_first for b in reversed(raw(link)) if b.session == session}
+
+
+def test_a_session_end_names_each_sensors_first_sample_of_the_session(tmp_path: Path) -> None:
+    kit = Kit()
+    gw, clock, link = start(tmp_path / "outbox.db", UTC0)
+    stream(gw, clock, kit, 3.0, moving=False)  # before the session: the patient sits still
+    stream(gw, clock, kit, 20.0)
+    stream(gw, clock, kit, 125.0, moving=False)  # the session closes after 120 s of stillness
+    (end,) = [m for m in markers(link) if m.type == "session_end"]
+    firsts = first_of_session(link, end.session)
+    assert set(firsts) == set(PLACEMENTS) and min(firsts.values()) >= 300  # not the still samples before it
+    assert {p: pos.session_seq_first for p, pos in end.last_seq.items()} == firsts
+    for b in raw(link):  # every sample from there to the marker's last is the session's
+        if b.seq_first >= firsts[b.placement] and b.seq_last <= end.last_seq[b.placement].seq:
+            assert b.session == end.session, b.msg_id
+    payload = next(pl for t, pl in link.published if env.decode(pl) == end)
+    assert payload.count(b'"session_seq_first":') == len(PLACEMENTS)  # on the wire, through the uplink decoder
+    assert all(
+        m.last_seq[p].session_seq_first is None for m in markers(link) if m.type != "session_end" for p in m.last_seq
+    )
 
 
 def test_a_restart_10_min_later_first_ends_the_old_session_then_opens_a_new_one(tmp_path: Path) -> None:
@@ -133,6 +161,7 @@ def test_a_restart_10_min_later_first_ends_the_old_session_then_opens_a_new_one(
     stream(gw1, clock1, kit, 60.0)
     (opened,) = [m for m in markers(link1) if m.type == "session_start"]
     committed = {b.placement: b for b in raw(link1) if b.session == opened.session}  # the last of each sensor
+    firsts = {b.placement: b.seq_first for b in reversed(raw(link1)) if b.session == opened.session}
     utc_killed = clock1.utc()
     kit.skip(600.0)
     gw2, clock2, link2 = start(tmp_path / "outbox.db", utc_killed + 600.0)
@@ -144,7 +173,9 @@ def test_a_restart_10_min_later_first_ends_the_old_session_then_opens_a_new_one(
     assert all(m.msg_id in old for m in sent[:end_at])  # before it: only re-sends of what gw1 left unacknowledged
     end = sent[end_at]
     assert isinstance(end, env.Marker) and end.session == opened.session
-    assert end.last_seq == {p: env.SensorPosition(b.sensor.serial, 7, b.seq_last) for p, b in committed.items()}
+    assert end.last_seq == {
+        p: env.SensorPosition(b.sensor.serial, 7, b.seq_last, session_seq_first=firsts[p]) for p, b in committed.items()
+    }
     assert end.t_utc_s is not None and utc_killed - 2.0 <= end.t_utc_s <= utc_killed  # its last sample, not now
     after = sent[end_at + 1 :]
     starts = [m for m in after if isinstance(m, env.Marker) and m.type == "session_start"]

@@ -133,6 +133,7 @@ UNSYNCED = "raw batch before the gateway clock is synchronised"
 GAP = "gap"
 SET_START = "set start marker"
 WINDOW = "window marker"
+SESSION_END = "session end marker with each sensor's first sample of the session"
 STATUS = "status online"
 CMD = "command"
 REPLY = "command reply"
@@ -265,6 +266,10 @@ LIMITS: list[Limit] = [
     *_range(SET_START, "last_seq.pelvis.boot_epoch", 0, env.MAX_BOOT_EPOCH),
     *_range(SET_START, "last_seq.pelvis.seq", 0, COUNTER),
     *_range(SET_START, "set", 1, MAX_SET),
+    *_range(SESSION_END, "last_seq.pelvis.session_seq_first", 0, None),
+    *_range(  # at most seq (cross-field), so seq goes up with it
+        SESSION_END, "last_seq.pelvis.session_seq_first", None, COUNTER, also=lambda _: {"last_seq.pelvis.seq": COUNTER}
+    ),
     *_length(WINDOW, "exercise", 1, IDS),  # a window marker: no vocabulary check on the exercise
     *_length(SET_START, "source", None, TEXT),
     # ---- status ------------------------------------------------------------------------------------------

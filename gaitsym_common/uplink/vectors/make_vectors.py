@@ -114,6 +114,23 @@ def valid_messages() -> list[tuple[str, env.Message, str]]:
             topic("demo-001", "marker"),
         ),
         (
+            "session end marker with each sensor's first sample of the session",
+            env.Marker(
+                "marker",
+                "mk:s-20261126T1842Z:9",
+                "demo-001",
+                "s-20261126T1842Z",
+                "session_end",
+                1795800900.0,
+                {
+                    "pelvis": env.SensorPosition("GS-000042", 7, 4294967302, 4294900000),
+                    "left_thigh": env.SensorPosition("GS-000043", 3, 1200, 0),
+                    "right_thigh": env.SensorPosition("GS-000044", 5, 90000),  # not known: the field is absent
+                },
+            ),
+            topic("demo-001", "marker"),
+        ),
+        (
             "status online",
             env.Status(
                 "status",
@@ -159,6 +176,10 @@ def _jsonable(message: env.Message) -> dict[str, Any]:
         doc["packets"] = [p.hex() for p in message.packets]
     if isinstance(message, env.Ack):
         doc["msg_ids"] = list(message.msg_ids)
+    if isinstance(message, env.Marker):  # as on the wire: an optional field the gateway did not say is absent
+        for position in doc["last_seq"].values():
+            if position["session_seq_first"] is None:
+                del position["session_seq_first"]
     return doc
 
 
@@ -237,6 +258,22 @@ def malformed() -> list[dict[str, Any]]:
                 }
             ),
             "field": "exercise",
+        },
+        {
+            "name": "session's first sample after the marker's last",
+            "payload": json.dumps(
+                {
+                    "v": 1,
+                    "kind": "marker",
+                    "msg_id": "m",
+                    "subject": "s1",
+                    "session": "x",
+                    "type": "session_end",
+                    "t_utc_s": None,
+                    "last_seq": {"pelvis": {"serial": "A", "boot_epoch": 1, "seq": 100, "session_seq_first": 101}},
+                }
+            ),
+            "field": "last_seq.pelvis.session_seq_first",
         },
         {
             "name": "bilateral exercise with a side",
