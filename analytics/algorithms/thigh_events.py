@@ -13,6 +13,10 @@ thigh's swing landmarks (normative sagittal thigh kinematics, Perry & Burnfield 
 Initial contact. Between the two measured landmarks the swing's phase rate r = (89.3 - 68.4) % / (t_flex - t_peak)
 is known; assuming it holds to the end of the swing (the swing is a nearly free pendulum: Perry & Burnfield
 2010), IC = t_flex + (100 - 89.3) % / r, an extrapolation over ~0.1 s only, so a 2 % error in r moves it by ~2 ms.
+Compared with it on simulated truth (every walker) and the real three-sensor trial (docs/thigh_events.md, "Initial
+contact"; bench/thigh_ic_rules.py): the thigh's posture past peak flexion (worse on both), the normative lag
+scaled by the swing's duration (within 2 ms simulated, 15 ms worse real), and a thigh-accelerometer crossing of
+1 g (18-38 ms early simulated); none was better on both, so this rule stays.
 
 Toe off. The same extrapolation backwards from the swing peak (TO = t_peak - (68.4 - 60) % / r) assumes that the
 early swing runs at the rate of the late swing; on the one real three-sensor trial (slow walker, stride ~1.43 s)
@@ -193,8 +197,17 @@ def detect_thigh_events(
     toe_off = _toe_off_posture_s(ws, peaks, prev_neg[peaks], t_flex, fs)
     extrapolated = t_peak - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate
     toe_off = np.where(np.isfinite(toe_off), toe_off, extrapolated)
-    ic = t_flex + (1.0 - PHASE_PEAK_FLEXION) / rate
+    ic = _initial_contact_s(ws, peaks, t_peak, t_flex, toe_off, fs)
     return ThighEvents(toe_off, ic, t_peak)
+
+
+def _initial_contact_s(
+    ws: np.ndarray, peaks: np.ndarray, t_peak: np.ndarray, t_flex: np.ndarray, toe_off: np.ndarray, fs: float
+) -> np.ndarray:
+    """Initial contact (s) after each swing: extrapolated from the peak flexion at the late swing's phase rate
+    (module docstring)."""
+    rate = (PHASE_PEAK_FLEXION - PHASE_SWING_PEAK) / (t_flex - t_peak)
+    return t_flex + (1.0 - PHASE_PEAK_FLEXION) / rate
 
 
 def _toe_off_posture_s(
