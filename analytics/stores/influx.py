@@ -7,10 +7,11 @@ quarantine, committed): that is when the worker may acknowledge. Raw samples are
 them at about a third of the JSON's CPU); a server that answers in another format is read as JSON from then on.
 
 Raw samples are never written over another sample, nor stored twice (SCHEMA.md, "Raw samples: one sample per
-point"): before a call's samples are written, ONE request asks which points of their time spans are already
-stored, and which of their own identities are stored within `model.REPLAY_MOVE_US` of them (usually none); a
-sample whose point holds another sample's identity is refused, one whose identity is stored at another time is
-not written again (`model.plan_raw_writes`).
+point"): before a call's samples are written, ONE request asks whether any point of their time spans is already
+stored, or any of their own identities within `model.REPLAY_MOVE_US` of them (for new data: none, and nothing
+more is read); where something is, a second request reads those points' identities; a sample whose point holds
+another sample's identity is refused, one whose identity is stored at another time is not written again
+(`model.plan_raw_writes`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES, BatchRecord
 from analytics.stores.influx_codec import (
     from_clause,
     held_points,
+    held_probes,
     held_queries,
+    probe_queries,
     quote_ident,
     quote_str,
     raw_series_concat,
@@ -36,6 +39,7 @@ from analytics.stores.influx_codec import (
     raw_slot_lines,
     series_rows,
     time_clause,
+    unclear_series,
 )
 from analytics.stores.influx_results import InfluxResults
 from analytics.stores.influx_transport import InfluxConfig as InfluxConfig
@@ -134,13 +138,15 @@ class InfluxStore:
         return report
 
     def _held(self, batches: Sequence[RawSamples], report: WriteReport) -> dict[tuple[str, str], dict[int, SampleId]]:
-        """Stored points the call's check needs (`model.check_windows`), per (subject, placement), in one request:
-        per subject, placement and time span (spans of one call closer than ``SPAN_JOIN_US`` joined) one statement
-        reading every point in the span, and per sensor boot one reading, in the spans widened by
-        `model.REPLAY_MOVE_US`, only the points whose sequence is in the call's range for that sensor boot (filtered
-        by the server; serial and boot epoch are compared by `plan_raw_writes`). In normal operation every answer
-        is empty (new data); a replay finds its own samples, where they are. A row read half-written (another
-        writer's point arriving) is not yet stored, as in `read_raw`."""
+        """Stored points the call's check needs (`model.check_windows`), per (subject, placement). First ONE request
+        of probes (`influx_codec.HeldProbe`: per subject, placement and time span, spans of one call closer than
+        ``SPAN_JOIN_US`` joined, one statement reading one field), which for new data proves there is nothing to
+        find: then nothing more is read. For the subjects and placements it cannot clear (a replay, a collision, a
+        later batch stored first), the exact read, in one more request: per span one statement reading every point
+        in it, and per sensor boot one reading, in the spans widened by `model.REPLAY_MOVE_US`, the points whose
+        sequence is in the call's range for that sensor boot (filtered by the server; serial and boot epoch are
+        compared by `plan_raw_writes`). A row read half-written (another writer's point arriving) is not yet
+        stored, as in `read_raw`."""
         spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
         wide: dict[tuple[str, str, str, str, int], list[tuple[int, int]]] = {}
         seqs: dict[tuple[str, str, str, str, int], list[int]] = {}
@@ -151,9 +157,21 @@ class InfluxStore:
                 spans.setdefault((rp, b.subject, b.placement), []).append(span)
                 wide.setdefault(sensor, []).append(widened)
             seqs.setdefault(sensor, []).extend((int(b.seq[0]), int(b.seq[-1])))
+        doing = f"checking {len(batches)} raw batches"
+        db = self.config.database
+        probes = held_probes(spans, seqs)
         found: list[dict[str, Any]] = []
-        for q in held_queries(self.config.database, spans, wide, seqs):
-            found += self.transport.select(q, f"checking {len(batches)} raw batches", report)
+        for q in probe_queries(db, probes):
+            found += self.transport.select(q, doing, report)
+        near = unclear_series(found, probes)
+        if not near:  # new data: nothing stored in the spans, none of the call's identities nearby
+            return {}
+        # something is there (a replay, a collision, a later batch): the exact read, for those series only
+        spans = {k: v for k, v in spans.items() if k[1:] in near}
+        wide = {k: v for k, v in wide.items() if k[1:3] in near}
+        found = []
+        for q in held_queries(db, spans, wide, seqs):
+            found += self.transport.select(q, doing, report)
         return held_points(found)
 
     def _write_raw_batch(self, samples: RawSamples) -> WriteReport:

@@ -6,9 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from analytics.stores.model import RAW, RAW_FIELDS, SPAN_JOIN_US, Point, RawSeries, SampleId, point_line
+from analytics.stores.model import (
+    RAW,
+    RAW_FIELDS,
+    REPLAY_MOVE_US,
+    SPAN_JOIN_US,
+    Point,
+    RawSeries,
+    SampleId,
+    point_line,
+)
 
 TIME_MIN_NS = -(1 << 62)
 TIME_MAX_NS = 1 << 62
@@ -34,8 +44,8 @@ def from_clause(database: str, rp: str, measurement: str) -> str:
 
 
 HELD_STATEMENTS = 200
-"""Statements per request of the collision check (two per sensor and span of a turn; more requests only for
-batches mapped far apart)."""
+"""Statements per request of the collision check (one or two per sensor and span of a turn; more requests only
+for batches mapped far apart)."""
 
 
 def merged_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -49,19 +59,123 @@ def merged_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in merged]
 
 
+HELD_FIELDS = ("seq", "serial", "boot_epoch")
+"""What the collision check's exact read (`held_queries`) takes of a stored point: its identity (the subject and
+placement are its tags)."""
+PROBE_BUCKET_MIN_US = 100_000
+"""The probe's bucket (its span's length) is at least this long: a span of one sample would otherwise cut the
+widened span into millions of 1-µs buckets. A longer bucket only reaches past the span: anything there is unclear."""
+
+
+@dataclass(frozen=True)
+class HeldProbe:
+    """The collision check's first read of one subject's placement and time span (`InfluxStore._held`): ONE
+    statement, ONE field. InfluxDB 1.6 builds a cursor per field a statement reads, and each cursor copies the whole
+    in-memory column of that field of the series (everything written since the last snapshot, up to minutes of
+    samples, whatever the time range asked for): the exact read (`held_queries`: two statements, seven cursors per
+    sensor) made the check cost grow with that column. The probe asks for the largest sequence number per bucket of
+    the span's length over the span widened by ``REPLAY_MOVE_US``, the buckets aligned so that one of them is the
+    span (``GROUP BY time(bucket, offset) fill(none)``: empty buckets are not answered). For new data the answer
+    proves what the exact read would have found empty: no bucket overlapping the span holds a point, and every other
+    bucket's largest sequence number is below the smallest the call writes for this subject and placement (so none
+    of the call's identities is stored nearby). Anything else (a replay, a collision, a later batch stored first,
+    a sensor rebooted) is unclear, and the exact read is made for this subject and placement."""
+
+    rp: str
+    subject: str
+    placement: str
+    lo: int
+    hi: int
+    """The span, µs (inclusive)."""
+    seq_min: int
+    """The smallest sequence number the call writes for this subject and placement (any sensor)."""
+
+    @property
+    def bucket_us(self) -> int:
+        return max(self.hi - self.lo + 1, PROBE_BUCKET_MIN_US)
+
+    def statement(self, database: str) -> str:
+        where = f"subject = {quote_str(self.subject)} AND placement = {quote_str(self.placement)}"
+        bucket = self.bucket_us
+        return (
+            f'SELECT max("seq") FROM {from_clause(database, self.rp, RAW)} WHERE {where} AND '
+            f"{time_clause(self.lo - REPLAY_MOVE_US, self.hi + REPLAY_MOVE_US)} "
+            f'GROUP BY time({bucket}u, {self.lo % bucket}u), "subject", "placement" fill(none)'
+        )
+
+    def clear(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Whether the answer's rows (bucket start µs, largest sequence number) prove nothing is stored in the span
+        and none of the call's identities nearby. Judged from the bucket starts the server answered, so a bucket
+        laid out otherwise than asked (or a sequence number missing) is unclear, never clear."""
+        bucket = self.bucket_us
+        for row in rows:
+            start, largest = row[0], row[1]
+            if start is None or largest is None:
+                return False
+            if int(start) + bucket > self.lo and int(start) <= self.hi:
+                return False  # a point in (or too near to tell from) the span
+            if int(largest) >= self.seq_min:
+                return False  # possibly one of the call's identities, possibly not: the exact read tells
+        return True
+
+
+def held_probes(
+    spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
+    seqs: Mapping[tuple[str, str, str, str, int], Sequence[int]],
+) -> list[HeldProbe]:
+    """One probe per (retention policy, subject, placement) and merged span (`merged_spans`) of a call; ``seqs``: the
+    call's sequence numbers per (retention policy, subject, placement, serial, boot epoch)."""
+    lowest: dict[tuple[str, str, str], int] = {}
+    for sensor, numbers in seqs.items():
+        key = sensor[:3]
+        lowest[key] = min(lowest.get(key, min(numbers)), min(numbers))
+    return [
+        HeldProbe(rp, subject, placement, lo, hi, lowest[(rp, subject, placement)])
+        for (rp, subject, placement), found in spans.items()
+        for lo, hi in merged_spans(found)
+    ]
+
+
+def probe_queries(database: str, probes: Sequence[HeldProbe]) -> list[str]:
+    """The probes' requests, ``HELD_STATEMENTS`` statements each (one request unless batches were mapped far
+    apart)."""
+    statements = [p.statement(database) for p in probes]
+    return [";".join(statements[i : i + HELD_STATEMENTS]) for i in range(0, len(statements), HELD_STATEMENTS)]
+
+
+def unclear_series(found: Sequence[dict[str, Any]], probes: Sequence[HeldProbe]) -> set[tuple[str, str]]:
+    """The (subject, placement) pairs whose probes' answers (series tagged by subject and placement) do not prove
+    the spans empty and the call's identities absent nearby: these need the exact read. A pair probed more than
+    once (spans far apart, both retention policies) is unclear as soon as any of its probes answered a row."""
+    by_series: dict[tuple[str, str], list[HeldProbe]] = {}
+    for p in probes:
+        by_series.setdefault((p.subject, p.placement), []).append(p)
+    unclear = set()
+    for series in found:
+        tags = series.get("tags") or {}
+        key = (str(tags.get("subject")), str(tags.get("placement")))
+        rows = series.get("values") or []
+        mine = by_series.get(key, [])
+        if rows and not (len(mine) == 1 and mine[0].clear(rows)):
+            unclear.add(key)
+    return unclear
+
+
 def held_queries(
     database: str,
     spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
     wide: Mapping[tuple[str, str, str, str, int], Sequence[tuple[int, int]]],
     seqs: Mapping[tuple[str, str, str, str, int], Sequence[int]],
+    fields: Sequence[str] = HELD_FIELDS,
 ) -> list[str]:
     """The collision check's requests (`InfluxStore._held`), ``HELD_STATEMENTS`` statements each: per (retention
     policy, subject, placement) every point in each of its ``spans``; per (retention policy, subject, placement,
-    serial, boot epoch) the points in its ``wide`` spans whose sequence is within the range of its ``seqs``."""
+    serial, boot epoch) the points in its ``wide`` spans whose sequence is within the range of its ``seqs``. Each
+    statement reads ``fields`` of those points, grouped by subject and placement (`held_points`)."""
     statements = []
     for (rp, subject, placement), found in spans.items():
         where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
-        statements += [_held_statement(database, rp, where, lo, hi) for lo, hi in merged_spans(found)]
+        statements += [_held_statement(database, rp, where, lo, hi, fields) for lo, hi in merged_spans(found)]
     for sensor, found in wide.items():
         rp, subject, placement = sensor[:3]
         where = (  # the sequence range only: InfluxDB answers it faster than with serial and boot epoch too,
@@ -69,14 +183,14 @@ def held_queries(
             f"subject = {quote_str(subject)} AND placement = {quote_str(placement)} AND "
             f'"seq" >= {min(seqs[sensor])} AND "seq" <= {max(seqs[sensor])}'
         )
-        statements += [_held_statement(database, rp, where, lo, hi) for lo, hi in merged_spans(found)]
+        statements += [_held_statement(database, rp, where, lo, hi, fields) for lo, hi in merged_spans(found)]
     # one request unless batches were mapped far apart
     return [";".join(statements[i : i + HELD_STATEMENTS]) for i in range(0, len(statements), HELD_STATEMENTS)]
 
 
-def _held_statement(database: str, rp: str, where: str, lo: int, hi: int) -> str:
+def _held_statement(database: str, rp: str, where: str, lo: int, hi: int, fields: Sequence[str]) -> str:
     return (
-        f'SELECT "seq", "serial", "boot_epoch" FROM {from_clause(database, rp, RAW)} WHERE {where} AND '
+        f"SELECT {', '.join(quote_ident(f) for f in fields)} FROM {from_clause(database, rp, RAW)} WHERE {where} AND "
         f'{time_clause(lo, hi)} GROUP BY "subject", "placement"'
     )
 

@@ -128,14 +128,15 @@ def test_a_replay_mapped_to_utc_after_a_sensor_time_first_send_ends_stored_once(
     np.testing.assert_array_equal(got.time_us - T0_US, np.arange(100) * 10_000 + 30_000)
 
 
-def test_influxdb_still_checks_a_whole_call_in_one_query(standin: StandIn, tmp_path: Path) -> None:
-    """Cost: one read per write call, replay or not; a call of nothing but replays writes nothing."""
+def test_influxdb_checks_a_replayed_call_in_two_queries(standin: StandIn, tmp_path: Path) -> None:
+    """Cost: a call that finds something stored (here, replays) reads twice (the probe, then the exact read of
+    the series concerned), whatever its number of batches; a call of nothing but replays writes nothing."""
     store = v2_store(standin, tmp_path)
     subject = new_subject()
     store.write_raw_many([sent(subject), sent(subject, placement="left_thigh")])
     standin.requests.clear()
     report = store.write_raw_many([sent(subject, 30_000), sent(subject, -30_000, placement="left_thigh")])
-    assert [r.path for r in standin.requests] == ["/query"] and report.moved_samples == 200
+    assert [r.path for r in standin.requests] == ["/query", "/query"] and report.moved_samples == 200
     store.close()
 
 

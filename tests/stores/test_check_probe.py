@@ -1,0 +1,142 @@
+"""The collision check's first read on InfluxDB (`influx_codec.HeldProbe`): one statement and one field per
+subject, placement and span, whose answer either proves what the exact read would find empty (new data) or sends
+that subject and placement to the exact read. What it may never do is call clear what holds a point in the span, or
+one of the call's identities nearby: the pure rule here, its bucket layout against the real 1.6 (UTC and the
+sensor-time slots before 1970) and on the three stores."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from conftest import v2_store
+from http_standin import StandIn
+
+from analytics.stores import Store
+from analytics.stores.influx_codec import PROBE_BUCKET_MIN_US, HeldProbe, held_probes, unclear_series
+from analytics.stores.model import REPLAY_MOVE_US, RawSamples, samples_from_arrays
+from gaitsym_common.uplink.envelope import ClockMapping
+from testing.stores.storelib import T0_UTC_S, batch, new_subject, unsynced_clock
+
+T0_US = round(T0_UTC_S * 1e6)
+SERIAL = "GS24-0001"
+
+
+def probe(lo: int = 1_000_000, hi: int = 1_990_000, seq_min: int = 100) -> HeldProbe:
+    return HeldProbe("raw", "P1", "pelvis", lo, hi, seq_min)
+
+
+def test_only_buckets_clear_of_the_span_and_below_the_calls_sequence_numbers_are_clear() -> None:
+    p = probe()
+    bucket = p.bucket_us
+    assert bucket == 990_001  # the span itself is one bucket
+    assert p.clear([])  # nothing stored within a second of the span
+    assert p.clear([[p.lo - bucket, 99], [p.hi + 1, 42]])  # the sensor's previous batch, another sensor after
+    assert not p.clear([[p.lo, 5]])  # a point in the span, whatever its sequence number
+    assert not p.clear([[p.lo - bucket + 1, 5]])  # a bucket reaching into the span (laid out otherwise than asked)
+    assert not p.clear([[p.hi, 5]])
+    assert not p.clear([[p.lo - bucket, 100]])  # possibly one of the call's own samples stored nearby
+    assert not p.clear([[p.hi + 1, 150]])  # e.g. a later batch stored first: the exact read tells
+    assert not p.clear([[None, 5]]) and not p.clear([[p.lo - bucket, None]])
+    # a span of one sample still gets buckets of at least 100 ms (not two million of 1 µs)
+    assert probe(lo=5, hi=5).bucket_us == PROBE_BUCKET_MIN_US and not probe(lo=5, hi=5).clear([[5, 1]])
+
+
+def test_a_series_probed_twice_is_unclear_as_soon_as_either_probe_answers() -> None:
+    spans = {
+        ("raw", "P1", "pelvis"): [(0, 990_000), (3_600_000_000, 3_600_990_000)],
+        ("raw", "P1", "left_thigh"): [(0, 990_000)],
+    }
+    seqs = {("raw", "P1", "pelvis", SERIAL, 1): [100, 199, 5000, 5099], ("raw", "P1", "left_thigh", "B", 1): [7, 9]}
+    probes = held_probes(spans, seqs)
+    assert [(p.placement, p.lo, p.seq_min) for p in probes] == [
+        ("pelvis", 0, 100),
+        ("pelvis", 3_600_000_000, 100),
+        ("left_thigh", 0, 7),
+    ]
+    before = [[-990_001, 3]]  # clear for either pelvis probe alone, but which one answered it is unknown
+    found = [
+        {"tags": {"subject": "P1", "placement": "pelvis"}, "values": before},
+        {"tags": {"subject": "P1", "placement": "left_thigh"}, "values": before},
+    ]
+    assert unclear_series(found, probes) == {("P1", "pelvis")}
+
+
+def moved_short_batch(subject: str, seq_first: int, shift_us: int) -> RawSamples:
+    """10 samples (90 ms) of one sensor, mapped ``shift_us`` later at rate 1."""
+    seq = np.arange(seq_first, seq_first + 10)
+    clock = ClockMapping(True, 5_000_000 - shift_us, T0_UTC_S, 1.0, 0.0, 0.8)
+    return samples_from_arrays(
+        subject=subject,
+        session="S1",
+        placement="pelvis",
+        serial=SERIAL,
+        boot_epoch=42,
+        seq=seq,
+        t_sensor_us=5_000_000 + seq * 10_000,
+        acc_mps2=np.ones((10, 3)),
+        gyr_dps=np.zeros((10, 3)),
+        clock=clock,
+    )
+
+
+def test_a_replay_moved_off_its_own_span_within_the_tolerance_is_still_found(store: Store) -> None:
+    """The first copy lies outside the replay's span (short batch, moved 0.5 s): only the widened part of the probe
+    sees it, through its sequence numbers."""
+    subject = new_subject()
+    store.write_raw(moved_short_batch(subject, 200, 0))
+    report = store.write_raw(moved_short_batch(subject, 200, REPLAY_MOVE_US // 2))
+    assert report.moved_samples == 10 and report.collisions == []
+    assert store.read_raw(subject, "pelvis").seq.tolist() == list(range(200, 210))
+
+
+def test_another_sample_at_the_first_and_last_instant_of_a_span_is_a_collision(store: Store) -> None:
+    """Points on the span's two ends, of another sensor with lower sequence numbers (what the probe's buckets must
+    not mistake for a neighbouring bucket), in UTC and in the sensor-time slot before 1970."""
+    for clock in (None, unsynced_clock()):
+        subject = new_subject()
+        new = batch(subject, seq_first=500, clock=clock)
+        times = new.time_us()
+        ends = [int(times[0]), int(times[-1])]
+        for seq, t in zip((3, 4), ends, strict=True):  # another sensor's sample mapped onto each end of the span
+            if clock is None:
+                tick = 5_000_000 + seq * 10_000
+                onto = ClockMapping(True, tick - (t - T0_US), T0_UTC_S, 1.0, 0.0, 0.8)
+                other = batch(subject, seq_first=seq, n=1, serial="GS24-OTHER", clock=onto)
+            else:  # sensor time: the sample's ticks place it in the boot's slot
+                other = batch(subject, seq_first=seq, n=1, serial="GS24-OTHER", clock=clock)
+                other = samples_from_arrays(
+                    **{**_fields(other), "t_sensor_us": other.t_sensor_us + t - other.time_us()}
+                )
+            assert int(other.time_us()[0]) == t
+            assert store.write_raw(other).collisions == []
+        report = store.write_raw(new)
+        assert sorted(c.time_us for c in report.collisions) == ends, clock
+        assert sorted(c.refused[2] for c in report.collisions) == [500, 599]
+
+
+def _fields(b: RawSamples) -> dict[str, Any]:
+    names = ("subject", "session", "placement", "serial", "boot_epoch", "seq", "t_sensor_us", "acc_mps2", "gyr_dps")
+    return {n: getattr(b, n) for n in (*names, "clock")}
+
+
+def test_influxdb_probes_new_data_with_one_statement_of_one_field_per_sensor(standin: StandIn, tmp_path: Path) -> None:
+    """Cost: InfluxDB 1.6 copies a field's whole in-memory column of the series for each field a statement reads,
+    so the check of new data reads one field in one statement per subject, placement and span (not two statements
+    of three fields), and nothing more when the answer is clear."""
+    store = v2_store(standin, tmp_path)
+    a, b = new_subject(), new_subject()
+    store.write_raw_many([batch(a, seq_first=0), batch(b, seq_first=0, placement="left_thigh")])
+    standin.requests.clear()
+    report = store.write_raw_many(
+        [batch(a, seq_first=100), batch(a, seq_first=200), batch(b, seq_first=100, placement="left_thigh")]
+    )
+    assert [r.path for r in standin.requests] == ["/query", "/api/v2/write", "/api/v2/write"]
+    assert report.collisions == [] and report.moved == []
+    q = urllib.parse.parse_qs(standin.requests[0].body.decode())["q"][0]
+    statements = q.split(";")
+    assert len(statements) == 2  # subject a's two batches are one span
+    assert all(s.startswith('SELECT max("seq") FROM') for s in statements)
+    store.close()
