@@ -205,12 +205,16 @@ def _robust_scale(x: np.ndarray) -> np.ndarray:
     return x / scale if scale > 0 else x
 
 
-def detect_gait_events(acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_hz: float) -> GaitEvents:
+def detect_gait_events(
+    acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_hz: float, *, axes: BodyAxes | None = None
+) -> GaitEvents:
     """Walking bouts, ICs, FCs and strides from a pelvis IMU (see the module docstring).
 
     ``acc_mps2`` (n, 3) m/s^2 including gravity and ``gyr_dps`` (n, 3) deg/s, in the sensor's own frame
-    (any orientation); ``sampling_rate_hz`` in Hz. Raises InvalidSignal for bad arrays or rate and
-    InsufficientData for a signal shorter than MIN_DURATION_S.
+    (any orientation); ``sampling_rate_hz`` in Hz. ``axes``: body axes already estimated for this sensor (e.g.
+    from a longer stretch of the same walking); without them (the default) step 3 estimates them from the
+    walking samples found here. Raises InvalidSignal for bad arrays or rate and InsufficientData for a signal
+    shorter than MIN_DURATION_S.
     """
     acc, gyr, fs = check_imu(acc_mps2, gyr_dps, sampling_rate_hz, MIN_DURATION_S)
     n = acc.shape[0]
@@ -230,7 +234,8 @@ def detect_gait_events(acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_
     # Pass 2 works on the walking samples only (concatenated): `where` maps back to sample numbers.
     where = np.flatnonzero(mask)
     acc_w, gyr_w = acc[where], gyr[where]
-    axes = estimate_body_axes(acc_w, gyr_w, fs)
+    if axes is None:
+        axes = estimate_body_axes(acc_w, gyr_w, fs)
     body = axes.to_body(acc_w)
     a_v = body[:, 2] - body[:, 2].mean()
     a_ml = body[:, 1]

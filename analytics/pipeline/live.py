@@ -18,10 +18,12 @@ window's length. `LiveGait` splits the analysis in two, both made of the pipelin
 - **per window**, only what depends on the new samples, over the samples no stride was looked for in yet plus
   ``context_s`` before them (what the filters need to settle and the event rules need to see: the stride and its
   bout's earlier contacts): stream quality (step 1), the pelvis's gait events and tilt as `pelvis_signals` makes
-  them, each usable thigh's contacts as `analyze_thighs` makes them (`detect_thigh_events` on the flexion
-  velocity about the established axis, within walking), then steps 4 and 5 unchanged (`events_per_bout`,
-  `summarise_gait`): the contact, bout, confirmation and plausibility rules are the pipeline's own code, so live
-  strides follow whatever those rules are. A window runs only when a stride can have become ready (a usable thigh
+  them (the events with the estimates' pelvis axes, never estimated again from the window's few seconds), each
+  usable thigh's contacts as `analyze_thighs` makes them (`detect_thigh_events` on the flexion velocity about the
+  established axis, within walking), then steps 4 and 5 unchanged (`events_per_bout`, and of `summarise_gait`
+  the strides alone: `gait_strides`, without the summaries a window would throw away): the contact, bout,
+  confirmation and plausibility rules are the pipeline's own code, so live strides follow whatever those rules
+  are. A window runs only when a stride can have become ready (a usable thigh
   shows a new contact: the thigh contact rule over the last seconds, a cheap check), and one without pelvis
   walking stops after the first, cheap pass of the pelvis detector.
 
@@ -66,7 +68,7 @@ from analytics.pipeline.live_buffer import SampleBuffer
 from analytics.pipeline.pelvis import PelvisStep, analyze_pelvis
 from analytics.pipeline.result import Flags, Record
 from analytics.pipeline.streams import check_streams
-from analytics.pipeline.strides import summarise_gait
+from analytics.pipeline.strides import gait_strides
 from analytics.pipeline.thighs import THIGHS, ThighStep, analyze_thighs
 from analytics.recording.io import Recording, SensorData
 
@@ -124,6 +126,10 @@ class LiveEstimates:
     sides_trusted: bool
     on_pelvis: bool
     pelvis_axes: BodyAxes | None
+    """The pelvis's axes for obliquity (`PelvisSignals.axes`)."""
+    event_axes: BodyAxes | None
+    """The pelvis's axes its gait events were found with over the estimates' span (`GaitEvents.axes`): a window
+    finds its pelvis events with them instead of estimating them again from its few seconds."""
     up_axis: np.ndarray
     gyro_bias_dps: np.ndarray | None
     reference: StandingReference | None
@@ -147,6 +153,9 @@ class LiveCounters:
     """Sample instants no earlier window had seen."""
     samples_checked: int = 0
     """Samples of a thigh the readiness check filtered (a window not due analyses nothing else)."""
+    windows_axes_estimated: int = 0
+    """Windows whose pelvis gait events estimated the body axes themselves (only while there are no estimates:
+    then the estimates' axes are used)."""
     estimates: int = 0
     samples_estimated: int = 0
     """Sample instants the session estimates were made from (every time they were made)."""
@@ -204,23 +213,21 @@ class LiveGait:
         if set(sensors) != set(self.placements):
             raise InvalidSignal(f"live samples for {sorted(sensors)}, expected {list(self.placements)}")
         sizes = set()
+        rows = {}
         for placement, (acc, gyr) in sensors.items():
             a, g = np.asarray(acc, dtype=np.float64), np.asarray(gyr, dtype=np.float64)
             if a.ndim != 2 or a.shape[1:] != (3,) or g.shape != a.shape:
                 raise InvalidSignal(f"{placement}: live samples must be (m, 3) acc and gyr, got {a.shape} {g.shape}")
-            if not (np.isfinite(a).all() and np.isfinite(g).all()):
+            r = np.hstack([a, g])
+            if not np.isfinite(r).all():
                 raise InvalidSignal(f"{placement}: live samples contain NaN or infinite values")
             sizes.add(a.shape[0])
+            rows[placement] = r
         if len(sizes) != 1:
             raise InvalidSignal(f"live samples of unequal lengths {sorted(sizes)}")
         if not sizes.pop():
             return
-        self._buf.append(
-            {
-                p: np.hstack([np.asarray(a, dtype=np.float64), np.asarray(g, dtype=np.float64)])
-                for p, (a, g) in sensors.items()
-            }
-        )
+        self._buf.append(rows)
 
     def restart_at(self, index: int) -> None:
         """Start the buffer over at absolute ``index`` (the samples before it are not coming: a hole the caller
@@ -265,7 +272,11 @@ class LiveGait:
                 break
         rec = self._recording(start, end)
         pelvis = rec.sensors["pelvis"]
-        events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, self.fs)
+        est = self.estimates
+        axes = None if est is None else est.event_axes
+        events = detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, self.fs, axes=axes)
+        if axes is None and events.axes is not None:
+            self.counters.windows_axes_estimated += 1
         self.counters.samples_new += new
         ready = end - round(s.settle_s * self.fs)
         if not events.walking_bouts:
@@ -275,7 +286,6 @@ class LiveGait:
         self.counters.windows += 1
         self.counters.samples_analysed += n
         walking = self._walking_mask(events, n)
-        est = self.estimates
         if est is None:
             return []
         strides = self._strides(rec, events, walking, est, lambda stride: self._ready(stride, start, ready))
@@ -299,7 +309,8 @@ class LiveGait:
         if t_start < EDGE_S or end > ready or end < self._skip_before:
             return False
         abs_start = t_start + start / self.fs
-        return not any(abs(abs_start - g) < SAME_STRIDE_S for g in self._given[stride["side"]])
+        # newest first: a window's older strides were given out last
+        return not any(abs(abs_start - g) < SAME_STRIDE_S for g in reversed(self._given[stride["side"]]))
 
     def _due(self, end: int) -> bool:
         """Whether a window should run now (see `step`); counts the samples the check itself filtered. A leg
@@ -379,7 +390,7 @@ class LiveGait:
         flags = Flags()
         try:
             streams = check_streams(rec, self.fs, flags)
-            pelvis = analyze_pelvis(rec, self.fs, streams, flags, [])
+            pelvis = analyze_pelvis(rec, self.fs, streams, flags, [], events)
             thighs = analyze_thighs(rec, self.fs, streams, pelvis, flags)
         except AnalyticsError:
             return False  # kept as they were (or none yet): tried again at the next instant
@@ -401,6 +412,7 @@ class LiveGait:
             sides_trusted=thighs.sides_trusted,
             on_pelvis=pelvis.on_pelvis,
             pelvis_axes=ps.axes,
+            event_axes=ps.events.axes,
             up_axis=np.asarray(ps.up_axis, dtype=np.float64),
             gyro_bias_dps=None if ps.gyro_bias_dps is None else np.asarray(ps.gyro_bias_dps, dtype=np.float64),
             reference=reference,
@@ -460,8 +472,7 @@ class LiveGait:
                 pelvis = replace(pelvis, reference=None)
         else:
             pelvis = replace(pelvis, reference=None)
-        gait = summarise_gait(fs, streams, pelvis, bouts, est.sides_trusted, flags, [], include_obliquity=False)
-        return list(gait.gait.strides)
+        return gait_strides(fs, streams, pelvis, bouts, est.sides_trusted)
 
 
 __all__ = ["EDGE_S", "SAME_STRIDE_S", "LiveCounters", "LiveEstimates", "LiveGait", "LiveSettings"]

@@ -39,11 +39,17 @@ def excursion_deg(acc: np.ndarray, gyr: np.ndarray, fs: float, walking: np.ndarr
 
 
 def analyze_pelvis(
-    recording: Recording, fs: float, streams: StreamCheck, flags: Flags, withheld: list[str]
+    recording: Recording,
+    fs: float,
+    streams: StreamCheck,
+    flags: Flags,
+    withheld: list[str],
+    events: GaitEvents | None = None,
 ) -> PelvisStep:
-    """The pelvis chain; adds to ``withheld`` what a missing standing reference withholds."""
+    """The pelvis chain; adds to ``withheld`` what a missing standing reference withholds. ``events``: the pelvis's
+    `detect_gait_events` of this recording when the caller has them already (not detected again)."""
     pelvis = recording.sensors["pelvis"]
-    ps = pelvis_signals(pelvis.acc_mps2, pelvis.gyr_dps, fs, unusable=streams.stuck["pelvis"])
+    ps = pelvis_signals(pelvis.acc_mps2, pelvis.gyr_dps, fs, events=events, unusable=streams.stuck["pelvis"])
     reference = None
     if ps.events.axes is None:
         flags.add("no_walking", "warning", "no walking bout found: no gait events, strides or pelvic drop")

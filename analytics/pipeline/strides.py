@@ -61,44 +61,14 @@ def summarise_gait(
     include_obliquity: bool,
 ) -> GaitStep:
     """Checks, pelvic drop and summaries of the strides; adds to ``withheld`` the paths of numbers withheld."""
-    ps, reference, saturated_any = pelvis.signals, pelvis.reference, streams.saturated_any
-    strides, bouts, ics = events.strides, events.bouts, events.initial_contacts
+    reference = pelvis.reference
+    strides, bouts = events.strides, events.bouts
     cross_strides, contacts_dropped = events.cross_strides, events.contacts_dropped
-    strides.sort(key=lambda s: s["start_s"])
-    for stride, included in zip(strides, mark_included(strides), strict=True):
-        stride["included"] = included
-    excluded = _exclude_implausible(strides, ics)
-    if excluded:
-        flags.add(
-            "implausible_strides",
-            "info",
-            "strides excluded from every summary (values kept, flagged per stride): "
-            + ", ".join(f"{count} {code} ({STRIDE_FLAGS[code]})" for code, count in sorted(excluded.items())),
-        )
+    relative = _checked_strides(fs, streams, pelvis, events, flags)
     cross_strides.sort(key=lambda s: s["start_s"])
     for stride, included in zip(cross_strides, mark_included(cross_strides), strict=True):
         stride["included"] = included
     _exclude_implausible(cross_strides, events.cross_ics)
-    add_step_times(strides)
-    relative = None  # obliquity relative to standing (computed here, not held through the thigh steps: memory)
-    if reference is not None:
-        assert ps.obliquity_raw_deg is not None
-        relative = ps.obliquity_raw_deg - reference.obliquity_deg
-    if strides and relative is not None:
-        drops = pelvic_drop_deg(
-            relative,
-            fs,
-            np.array([s["side"] for s in strides]),
-            np.array([s["start_s"] for s in strides]),
-            np.array([s["start_s"] + s["stance_time_s"] for s in strides]),
-        )
-        for stride, drop in zip(strides, drops, strict=True):
-            stride["pelvic_drop_deg"] = float(drop) if np.isfinite(drop) else None
-    for stride in strides:
-        i0, i1 = round(stride["start_s"] * fs), round(stride["end_s"] * fs) + 1
-        if saturated_any[i0:i1].any():
-            stride["flags"].append("saturation")
-            stride["included"] = False
     summary = summarize_gait(strides)
     gate = asymmetry_gate(summary, strides, bouts, cross_strides, contacts_dropped, sides_trusted)
     by_bout: dict[int, list[dict[str, Any]]] = {index: [] for index in range(len(bouts))}
@@ -150,13 +120,67 @@ def summarise_gait(
             standing_baseline_deg=None if reference is None else reference.obliquity_deg,
         )
     gait = Gait(
-        initial_contacts=sorted(ics, key=lambda c: c["t_s"]),
+        initial_contacts=sorted(events.initial_contacts, key=lambda c: c["t_s"]),
         final_contacts=sorted(events.final_contacts, key=lambda c: c["t_s"]),
         bouts=bouts,
         strides=strides,
         summary=summary,
     )
     return GaitStep(gait, obliquity)
+
+
+def gait_strides(
+    fs: float, streams: StreamCheck, pelvis: PelvisStep, events: BoutEvents, sides_trusted: bool
+) -> list[dict[str, Any]]:
+    """The strides of `summarise_gait`'s gait block, each exactly as it gives them out (checks, flags,
+    ``included``, step time, pelvic drop), without the summaries: for a caller that keeps only the strides (a live
+    window). Mutates ``events.strides`` as `summarise_gait` does."""
+    _checked_strides(fs, streams, pelvis, events, Flags())
+    if not sides_trusted:
+        for stride in events.strides:
+            stride["flags"].append("side_untrusted")  # as withhold_side_labelled flags them
+    return events.strides
+
+
+def _checked_strides(
+    fs: float, streams: StreamCheck, pelvis: PelvisStep, events: BoutEvents, flags: Flags
+) -> np.ndarray | None:
+    """``events.strides`` sorted, ``included``, checked (stride_checks), with step times, pelvic drop and saturation
+    flags; returns the obliquity relative to standing (None without a reference)."""
+    ps, reference, saturated_any = pelvis.signals, pelvis.reference, streams.saturated_any
+    strides, ics = events.strides, events.initial_contacts
+    strides.sort(key=lambda s: s["start_s"])
+    for stride, included in zip(strides, mark_included(strides), strict=True):
+        stride["included"] = included
+    excluded = _exclude_implausible(strides, ics)
+    if excluded:
+        flags.add(
+            "implausible_strides",
+            "info",
+            "strides excluded from every summary (values kept, flagged per stride): "
+            + ", ".join(f"{count} {code} ({STRIDE_FLAGS[code]})" for code, count in sorted(excluded.items())),
+        )
+    add_step_times(strides)
+    relative = None  # obliquity relative to standing (computed here, not held through the thigh steps: memory)
+    if reference is not None:
+        assert ps.obliquity_raw_deg is not None
+        relative = ps.obliquity_raw_deg - reference.obliquity_deg
+    if strides and relative is not None:
+        drops = pelvic_drop_deg(
+            relative,
+            fs,
+            np.array([s["side"] for s in strides]),
+            np.array([s["start_s"] for s in strides]),
+            np.array([s["start_s"] + s["stance_time_s"] for s in strides]),
+        )
+        for stride, drop in zip(strides, drops, strict=True):
+            stride["pelvic_drop_deg"] = float(drop) if np.isfinite(drop) else None
+    for stride in strides:
+        i0, i1 = round(stride["start_s"] * fs), round(stride["end_s"] * fs) + 1
+        if saturated_any[i0:i1].any():
+            stride["flags"].append("saturation")
+            stride["included"] = False
+    return relative
 
 
 def _event_timing_intervals(

@@ -59,10 +59,11 @@ class RecentStream:
 
     def add(self, samples: RawSamples, keep: int) -> None:
         seq = samples.seq
-        if any(c.seq_first == int(seq[0]) for c in self.chunks):
+        first = int(seq[0])
+        if any(c.seq_first == first for c in self.chunks):
             return  # the same batch again (a re-sent copy under another delivery)
         chunk = _Chunk(
-            int(seq[0]),
+            first,
             int(seq[-1]),
             len(seq),
             seq,

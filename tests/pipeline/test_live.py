@@ -3,13 +3,21 @@ each of its windows does (counted, never timed)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
 from analytics.algorithms.stride_checks import STRIDE_FLAGS
 from analytics.errors import InvalidSignal
 from analytics.pipeline import analyze_recording
+from analytics.pipeline.events import events_per_bout
 from analytics.pipeline.live import LiveGait, LiveSettings
+from analytics.pipeline.pelvis import analyze_pelvis
+from analytics.pipeline.result import Flags
+from analytics.pipeline.streams import check_streams
+from analytics.pipeline.strides import gait_strides, summarise_gait
+from analytics.pipeline.thighs import analyze_thighs
 from analytics.recording.io import Recording
 from simulator.session import simulate_session
 
@@ -99,6 +107,39 @@ def test_a_window_analyses_the_new_samples_and_context_never_the_session_again(w
     assert c.samples_new <= walk.n_samples
     assert c.samples_analysed <= 12 * walk.n_samples
     assert 2 <= c.estimates <= 6
+
+
+def test_a_window_finds_the_pelvis_events_with_the_session_axes_once_estimated(walk: Recording) -> None:
+    """Once the session estimates exist, no window estimates the pelvis's body axes again (its events are found
+    with the estimates' axes); before them, windows do (the counter counts)."""
+    gait = LiveGait(tuple(walk.sensors), walk.sampling_rate_hz)
+    _, deltas = stream(walk, gait)
+    made = before = after = 0
+    for d in deltas:
+        made += d["estimates"]  # estimates made in a step are used by that step's window
+        if made:
+            after += d["windows_axes_estimated"]
+        else:
+            before += d["windows_axes_estimated"]
+    assert made >= 2 and gait.counters.windows > 100
+    assert before > 0
+    assert after == 0
+
+
+@pytest.mark.parametrize("sides_trusted", [True, False])
+def test_the_strides_alone_are_the_strides_of_the_gait_block(walk: Recording, sides_trusted: bool) -> None:
+    """`gait_strides` (what a live window keeps of step 5) gives every stride exactly as `summarise_gait` does,
+    flags, ``included``, step time and pelvic drop included, without the summaries."""
+    fs = walk.sampling_rate_hz
+    flags = Flags()
+    streams = check_streams(walk, fs, flags)
+    pelvis = analyze_pelvis(walk, fs, streams, flags, [])
+    thighs = analyze_thighs(walk, fs, streams, pelvis, flags)
+    events = events_per_bout(walk.n_samples, fs, streams, pelvis, thighs, flags)
+    mine = gait_strides(fs, streams, pelvis, copy.deepcopy(events), sides_trusted)
+    theirs = summarise_gait(fs, streams, pelvis, events, sides_trusted, flags, [], include_obliquity=False)
+    assert len(mine) > 100
+    assert mine == theirs.gait.strides
 
 
 def test_two_analyses_fed_the_same_session_differently_give_out_the_same_contacts(walk: Recording) -> None:
