@@ -20,10 +20,11 @@ class GatewayConfig:
     per ``batch_s``), or ``window_wait_s`` after the first did. A stride's provisional result waits for the
     batch holding its last sample (up to ``batch_s``, plus a packet), then for the worker (bench/RESULTS.md,
     "Worker: real time, what a clinic sees")."""
-    window_wait_s: float = 0.15
+    window_wait_s: float = 0.25
     """How long a window marker waits for the other connected sensors' batches after the first one's, s: more
-    than one packet interval (10 samples at 100 Hz), so the batches closed at one instant normally go in one
-    window; a sensor that fell silent delays the markers by this much at most."""
+    than one packet interval (up to 19 samples at 100 Hz, 0.19 s; batches close on the first packet at or after
+    the instant), so the batches closed at one instant normally go in one window; a sensor that fell silent
+    delays the markers by this much at most."""
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
     ack_timeout_s: float = 30.0

@@ -10,6 +10,9 @@ from gaitsym_common.uplink import envelope as env
 from sensor_gateway.timing.continuity import MappingContinuity
 from sensor_gateway.timing.stream import SensorStream
 
+SESSION_START_UNKNOWN = -1
+"""`SensorState.session_first`'s sample when the session's first sample in that sensor boot is not known."""
+
 
 @dataclass
 class SensorState:
@@ -50,7 +53,8 @@ class SensorState:
     session_first: tuple[str, env.SensorPosition] | None = None
     """(session, first sample of this sensor boot in it): the first sample of the sensor's first raw batch of the
     session, which the session's end names (uplink ``session_seq_first``) so the worker waits for the session's
-    start before its final analysis."""
+    start before its final analysis. A negative sample (`SESSION_START_UNKNOWN`): the session's start in that boot is
+    not known (a session continued from a gateway version that did not record it), so none is named."""
     continuity: MappingContinuity = field(default_factory=MappingContinuity)
     """Keeps the published UTC mappings of consecutive batches in time order (per placement, across boots:
     the store keys samples by placement and time)."""
@@ -69,4 +73,4 @@ class SensorState:
         first = self.session_first
         if first is None or (first[0], first[1].serial, first[1].boot_epoch) != (session, pos.serial, pos.boot_epoch):
             return None
-        return first[1].seq if first[1].seq <= pos.seq else None
+        return first[1].seq if 0 <= first[1].seq <= pos.seq else None

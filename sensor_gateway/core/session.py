@@ -26,7 +26,7 @@ from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
 from sensor_gateway.core.config import GatewayConfig
 from sensor_gateway.core.pump import Pump
-from sensor_gateway.core.sensors import SensorState
+from sensor_gateway.core.sensors import SESSION_START_UNKNOWN, SensorState
 from sensor_gateway.timing.host_clock import HostClock
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ class Sessions:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock.utc())) if self.clock.utc_synced() else None
         sid = f"{self.config.subject}-{stamp or f'm{int(now)}'}-{self.tracker.counter + 1}"
         self.tracker.open(sid, now)
+        self._first_new_s = None  # a window of the session before waits for no sensor of this one
         self._last_window_s = now
         self.marker("session_start", now, source=source, state={"session": self.state()})
 
@@ -253,12 +254,14 @@ class Sessions:
 
 def _session_firsts(session: str, cursors: dict[str, dict[str, object]]) -> dict[str, env.SensorPosition]:
     """Per placement, the first sample of ``session`` in the sensor boot of the last batch committed (from the
-    cursors an earlier gateway process committed with it; none from a gateway that did not record it)."""
+    cursors an earlier gateway process committed with it; `SESSION_START_UNKNOWN` from a gateway that did not record
+    it)."""
     out = {}
     for placement, cur in cursors.items():
         serial, boot, first = cur.get("serial"), cur.get("boot_epoch"), cur.get("session_seq_first")
         if cur.get("session") != session or not isinstance(serial, str) or not isinstance(boot, int):
             continue
-        if isinstance(first, int) and not isinstance(first, bool):
-            out[placement] = env.SensorPosition(serial, boot, first)
+        # a cursor of the session without it (a gateway version before it was kept): unknown, not the next batch
+        known = first if isinstance(first, int) and not isinstance(first, bool) and first >= 0 else None
+        out[placement] = env.SensorPosition(serial, boot, SESSION_START_UNKNOWN if known is None else known)
     return out

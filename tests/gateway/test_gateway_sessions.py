@@ -264,3 +264,34 @@ def test_a_message_whose_handling_fails_is_dropped_and_counted_and_the_next_one_
     gw.step()
     assert gw.messages_dropped == 1
     assert not {item.msg_id for item in gw.outbox.pending(limit=100, include_inflight=True)} & set(waiting)
+
+
+def test_a_session_continued_from_a_gateway_that_kept_no_session_start_names_none(tmp_path: Path) -> None:
+    """Upgraded in the middle of a session: the earlier version's cursors do not say where the session started,
+    so the session's end names no start (the worker then takes the first stored batch, as before), never the
+    first batch after the restart, which would cut the session's earlier samples out of its final analysis."""
+    import json
+    import sqlite3
+
+    kit = Kit()
+    gw1, clock1, link1 = start(tmp_path / "outbox.db", UTC0)
+    stream(gw1, clock1, kit, 30.0)
+    (opened,) = [m for m in markers(link1) if m.type == "session_start"]
+    utc_killed = clock1.utc()
+    gw1.outbox.close()
+    db = sqlite3.connect(tmp_path / "outbox.db")  # what the earlier version wrote: no session_seq_first
+    for key, value in db.execute("SELECT key, value FROM gateway_state").fetchall():
+        state = json.loads(value)
+        if isinstance(state, dict) and "session_seq_first" in state:
+            del state["session_seq_first"]
+            db.execute("UPDATE gateway_state SET value = ? WHERE key = ?", (json.dumps(state), key))
+    db.commit()
+    db.close()
+    kit.skip(10.0)
+    gw2, clock2, link2 = start(tmp_path / "outbox.db", utc_killed + 10.0)
+    assert gw2.session.session == opened.session
+    stream(gw2, clock2, kit, 10.0)
+    stream(gw2, clock2, kit, 125.0, moving=False)
+    (end,) = [m for m in markers(link2) if m.type == "session_end"]
+    assert end.session == opened.session
+    assert {p: pos.session_seq_first for p, pos in end.last_seq.items()} == dict.fromkeys(PLACEMENTS)
