@@ -50,6 +50,10 @@ FINAL_VERSION = 2
 SEGMENT_KINDS = {"window": "window", "set_end": "set", "session_end": "session"}
 MAX_SESSION_S = 6 * 3600.0
 """Longest session a final analysis looks back over, s (bounds the store scan when UTC is known)."""
+START_WAIT_S = 3600.0
+"""How long after a session's end its final analysis waits for the session's first samples the end names, s:
+many times the gateway's re-send period (``ack_timeout_s``, 30 s); a start still missing then never comes, and
+the analysis takes the first batch stored, as for a marker that names none."""
 
 Analyzer = Callable[[Recording], dict[str, Any]]
 
@@ -228,14 +232,19 @@ def _check_placement(
 
 
 def _start_may_be_deleted(store: Store, segment: Segment, now_utc_s: float | None = None) -> bool:
-    """The session may have begun before the store's raw retention (its end, less the longest session, is older
-    than what the store keeps): its first samples may be deleted already. Asked only when they are not there."""
+    """The session's start is not waited for any longer (asked only when its first samples are not there): the
+    session ended more than ``START_WAIT_S`` ago (a gateway re-sends what was not acknowledged every 30 s, so a
+    start still missing by then was refused or lost for good: quarantined as malformed, say), or it may have begun
+    before the store's raw retention (its end, less the longest session, is older than what the store keeps), so
+    its first samples may be deleted already."""
     if segment.t_utc_s is None:
         return False
+    now = time.time() if now_utc_s is None else now_utc_s
+    if now - segment.t_utc_s > START_WAIT_S:
+        return True
     kept_s = store.raw_kept_for_s()
     if kept_s is None:
         return False
-    now = time.time() if now_utc_s is None else now_utc_s
     return segment.t_utc_s - MAX_SESSION_S < now - kept_s
 
 

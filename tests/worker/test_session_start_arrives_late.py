@@ -22,7 +22,7 @@ import pytest
 from analytics.stores import Store, open_store
 from analytics.worker.decode import batch_samples
 from analytics.worker.errors import SegmentIncomplete
-from analytics.worker.segments import FINAL_VERSION, Segment, check_complete
+from analytics.worker.segments import FINAL_VERSION, START_WAIT_S, Segment, check_complete
 from analytics.worker.worker import Worker
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import parse_topic
@@ -184,6 +184,11 @@ def test_a_session_end_waits_for_the_session_start_it_names_unless_the_retention
     assert kept_s is not None
     old = segment(named, ended_s_ago=kept_s)  # its start, if ever stored, is deleted by now: not waited for
     assert check_complete(store, old) == {"pelvis": (1100, [])}
+    with pytest.raises(SegmentIncomplete):  # re-sends come every 30 s: waited for a while
+        check_complete(store, segment(named, ended_s_ago=START_WAIT_S - 60.0))
+    # a start never stored an hour after the session's end (its batch refused as malformed, say) is not waited for
+    # forever: the analysis takes the first batch stored, as for a gateway that names no start
+    assert check_complete(store, segment(named, ended_s_ago=START_WAIT_S + 60.0)) == {"pelvis": (1100, [])}
     store.write_raw_many([batch_samples(raw_batch(SUBJECT, 1000))])
     assert check_complete(store, segment(named)) == {"pelvis": (1000, [])}
     store.close()
