@@ -20,9 +20,11 @@ marker then costs what is new:
 
 Without a live session (this worker's first window of the session, a worker restart, a sensor rebooted) the
 session is started *cold* from the last ``cold_s`` seconds up to the marker (from
-the cache or the store): its estimates are made from them, and only strides ending in the last
-``new_default_s`` are given out (older ones were given out by the worker that served the earlier windows, or are
-left to the final analysis). The final analysis at session end does not use any of this.
+the cache or the store): its estimates are made from them, and the strides given out are those ending after the
+newest live stride of the session stored (given out by the worker that served the earlier windows), or in the
+last ``new_default_s`` when that one is more recent (every stride of those seconds once more: the same point, or
+one 10 ms apart). Strides older than the look-back are left to the final analysis. The final analysis at session
+end does not use any of this.
 
 Sessions are forgotten once their final analysis is stored here, when another session of the same subject starts,
 after ``forget_s`` without a window, and the least recently served past ``MAX_SESSIONS`` (each holds
@@ -259,7 +261,7 @@ class LiveWindows:
         first = {p: max(0, pos.seq - n_back + 1) for p, pos in segment.positions.items()}
         from_store = self.counters.samples_from_store
         self._own_write_pending(segment, {p: pos.seq for p, pos in segment.positions.items()})
-        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment), first_seq=first)
+        known = self._known(segment, first)
         picked: dict[str, RecentSamples] = {}
         own_from: dict[str, int | None] = {}
         for placement, pos in sorted(segment.positions.items()):
@@ -302,7 +304,7 @@ class LiveWindows:
         for s in picked.values():
             live.gap_spans.extend(_holes(s.seq, s.time_us))
         self._grid(live)
-        gait.skip_before(gait.end - round(self.new_default_s * rate_hz))
+        gait.skip_before(min(gait.end - round(self.new_default_s * rate_hz), self._given_until(live)))
         self.counters.cold_starts += 1
         log.info(
             "%s %s: live analysis started cold from %d samples on the grid (%d raw samples read from the store)",
@@ -312,6 +314,28 @@ class LiveWindows:
             self.counters.samples_from_store - from_store,
         )
         return live
+
+    def _known(self, segment: Segment, first: dict[str, int]) -> dict[str, tuple[int, list[tuple[int, int]]]]:
+        """`check_complete` from ``first`` on, per placement: the first sequence it accounts for and the
+        known-missing ranges. It starts at the first sample it knows of from ``first`` on: asked from this worker's
+        log of what it stored, that is where this worker's own batches start, while the samples before them may
+        be in the store (another worker stored them): then the store is asked."""
+        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment), first_seq=first)
+        if any(known[p][0] > first[p] for p, pos in segment.positions.items() if pos.seq >= first[p]):
+            known = check_complete(self.store, segment, first_seq=first)
+        return known
+
+    def _given_until(self, live: LiveSession) -> int:
+        """Grid index of the end of the newest live stride of the session stored over the grid so far (0: none):
+        a cold start gives out the strides after it. Those no worker gave out (every worker was behind, or down)
+        would otherwise be left to the final analysis whenever they end before the cold start's last seconds."""
+        rows = self.store.read_results(live.subject, session=live.session, start_us=live.t0_us, live=True)
+        ends = [
+            r.time_us + float(r.fields["end_s"]) * 1e6  # type: ignore[arg-type]
+            for r in rows
+            if r.measurement == LIVE_OF[STRIDE] and "end_s" in r.fields
+        ]
+        return 0 if not ends else int(np.ceil((max(ends) - live.t0_us) / live.period_us))
 
     def _own_write_pending(self, segment: Segment, first: dict[str, int]) -> None:
         """SegmentIncomplete when samples the window needs are not in this worker's cache while this worker is
@@ -325,7 +349,19 @@ class LiveWindows:
     def _feed(self, live: LiveSession, segment: Segment) -> None:
         first = {p: f.seq + 1 for p, f in live.feeds.items()}
         self._own_write_pending(segment, first)
-        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment), first_seq=first)
+        known = self._known(segment, first)
+        for placement, pos in sorted(segment.positions.items()):
+            # samples right after the last one fed that neither this worker nor the store knows of are with
+            # another worker, not stored yet (or with a killed one: the gateway sends them again). Waited for:
+            # the grid would interpolate across them, and a contact on that straight line moves a stride by
+            # tens of ms.
+            lo = known[placement][0]
+            if pos.seq > live.feeds[placement].seq and lo > first[placement]:
+                raise SegmentIncomplete(
+                    f"{segment.subject} {placement}: samples {first[placement]}..{lo - 1} of "
+                    f"{pos.serial}/{pos.boot_epoch} neither stored nor known missing (the live window needs them)",
+                    missing=lo - first[placement],
+                )
         for placement, pos in sorted(segment.positions.items()):
             f = live.feeds[placement]
             if pos.seq <= f.seq:

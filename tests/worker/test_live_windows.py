@@ -197,3 +197,185 @@ def test_a_segment_is_read_from_the_store_when_this_workers_cache_lacks_a_batch(
     assert series_for("pelvis", segment.positions["pelvis"], 0) is None  # a hole: the store, not the cache
     held = series_for("pelvis", env.SensorPosition("GS-1", 3, 199), 0)
     assert held is not None and len(held) == 200  # all here: the cache
+
+
+def test_a_window_waits_for_samples_right_after_the_last_fed_instead_of_interpolating_over_them(
+    tmp_path: Path,
+) -> None:
+    """Shared subscriptions may hand the batch right after the samples a live session fed to another worker that
+    has not stored it yet (or that was killed: the gateway sends it again later), while the batches after it are
+    stored. The window must wait for it (SegmentIncomplete), not skip it and interpolate the grid across it: a
+    contact found on a straight line between two samples a second apart moved strides by tens of ms. Once the
+    other worker stored it, it is read from the store although this worker's cache holds samples before and
+    after it; and a cold start reads its whole look-back, not only what follows the cache's last hole."""
+    import numpy as np
+
+    from analytics.stores.model import samples_from_arrays
+    from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
+    from analytics.worker.errors import SegmentIncomplete
+    from analytics.worker.live_windows import LiveWindows
+    from analytics.worker.raw_ingest import RawIngest
+    from analytics.worker.recent import RecentStream
+    from analytics.worker.segments import Segment
+    from gaitsym_common.uplink import envelope as env
+
+    store = open_store(str(tmp_path / "store.sqlite"))
+    ingest = RawIngest(
+        WorkerConfig(),
+        store,
+        WorkerStats(),
+        time.monotonic,
+        SubjectLog("w", 10.0, time.monotonic),
+        lambda d, exc, subject: None,
+        lambda subject: None,
+    )
+    clock = env.ClockMapping(True, 0, 1_800_000_000.0, 1.0, 0.0, 0.5)
+    placements = ("left_thigh", "pelvis", "right_thigh")
+
+    def value(seq: np.ndarray) -> np.ndarray:
+        return np.sin(seq / 7.0)[:, None] * np.ones(3)  # curved: a straight line across a hole differs
+
+    def batch(placement: str, first: int) -> object:
+        seq = np.arange(first, first + 100)
+        return samples_from_arrays(
+            subject="S1",
+            session="S1-1",
+            placement=placement,
+            serial=f"GS-{placement}",
+            boot_epoch=3,
+            seq=seq,
+            t_sensor_us=seq * 10_000,
+            acc_mps2=value(seq),
+            gyr_dps=10 * value(seq),
+            clock=clock,
+            msg_id=f"raw:{placement}:{first}",
+        )
+
+    def marker(last: int) -> Segment:
+        return Segment(
+            "S1", "S1-1", "window", f"m{last}", {p: env.SensorPosition(f"GS-{p}", 3, last) for p in placements}
+        )
+
+    windows = LiveWindows(store, ingest, time.monotonic)
+    for first in range(0, 500, 100):
+        for p in placements:
+            store.write_raw(batch(p, first))  # type: ignore[arg-type]
+    live, _ = windows.window(marker(499), "alg")  # cold start: 5 s fed
+    for p in placements:  # this worker stored 400..499 (its cache starts before the samples the next window needs)
+        ingest.streams.setdefault(("S1", p, f"GS-{p}", 3), RecentStream()).add(batch(p, 400), keep=3000)  # type: ignore[arg-type]
+    for p in placements:
+        if p != "pelvis":
+            store.write_raw(batch(p, 500))  # type: ignore[arg-type]  (another worker stored these)
+        mine = batch(p, 600)
+        store.write_raw(mine)  # type: ignore[arg-type]  (this worker stored these: in its cache too)
+        ingest.streams.setdefault(("S1", p, f"GS-{p}", 3), RecentStream()).add(mine, keep=3000)  # type: ignore[arg-type]
+    # the pelvis's 500..599 are with another worker: neither stored nor known missing
+    with pytest.raises(SegmentIncomplete):
+        windows.window(marker(699), "alg")
+    # stored by the other worker: this worker's cache starts after them, the store has them
+    store.write_raw(batch("pelvis", 500))  # type: ignore[arg-type]
+    live, _ = windows.window(marker(699), "alg")
+    assert live.gap_spans == []
+    # the grid holds the stored samples where the hole was (grid instants are the samples' own instants here)
+    gait = live.gait
+    k = 550 - round((live.t0_us - 1_800_000_000_000_000) / live.period_us)
+    row = gait._buf.rows("pelvis", k, k + 1)[0]
+    assert np.allclose(row[:3], value(np.array([550]))[0])
+
+    # a worker (restarted) that stored 100..199 and 600..699 itself starts the session cold from the last 4.5 s,
+    # 250..699: from the store, not from the last second its cache holds without a hole
+    other = RawIngest(
+        WorkerConfig(),
+        store,
+        WorkerStats(),
+        time.monotonic,
+        SubjectLog("w2", 10.0, time.monotonic),
+        lambda d, exc, subject: None,
+        lambda subject: None,
+    )
+    for p in placements:
+        for first in (100, 600):
+            other.streams.setdefault(("S1", p, f"GS-{p}", 3), RecentStream()).add(batch(p, first), keep=3000)  # type: ignore[arg-type]
+    cold, _ = LiveWindows(store, other, time.monotonic, cold_s=4.5).window(marker(699), "alg")
+    assert cold.gait.end - cold.gait.first == 450
+    store.close()
+
+
+def test_a_cold_start_gives_out_the_strides_after_the_newest_live_stride_stored(tmp_path: Path) -> None:
+    """A worker starting a session cold gives out the strides of its look-back that no worker gave out: all of
+    them when the store holds no live stride of the session (every worker was behind or down: before, only those
+    of the last 2 s came out and the rest waited for the final analysis), and after the newest one stored
+    otherwise (those before it were given out)."""
+    import numpy as np
+
+    from analytics.stores.model import Point, SessionResults, samples_from_arrays
+    from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
+    from analytics.worker.live_windows import LiveWindows
+    from analytics.worker.raw_ingest import RawIngest
+    from analytics.worker.segments import LIVE_VERSION, Segment
+    from gaitsym_common.uplink import envelope as env
+    from simulator.session import simulate_session
+
+    rec = simulate_session(seed=3, minutes=0.7, script="walk").recording
+    store = open_store(str(tmp_path / "store.sqlite"))
+    clock = env.ClockMapping(True, 0, 1_800_000_000.0, 1.0, 0.0, 0.5)
+    n = rec.n_samples // 100 * 100
+    for p, d in rec.sensors.items():
+        for first in range(0, n, 100):
+            seq = np.arange(first, first + 100)
+            store.write_raw(
+                samples_from_arrays(
+                    subject="S1",
+                    session="S1-1",
+                    placement=p,
+                    serial=f"GS-{p}",
+                    boot_epoch=3,
+                    seq=seq,
+                    t_sensor_us=seq * 10_000,
+                    acc_mps2=d.acc_mps2[seq],
+                    gyr_dps=d.gyr_dps[seq],
+                    clock=clock,
+                    msg_id=f"raw:{p}:{first}",
+                )
+            )
+    segment = Segment("S1", "S1-1", "window", "m", {p: env.SensorPosition(f"GS-{p}", 3, n - 1) for p in rec.sensors})
+
+    def cold_start() -> list[Point]:
+        ingest = RawIngest(
+            WorkerConfig(),
+            store,
+            WorkerStats(),
+            time.monotonic,
+            SubjectLog("w", 10.0, time.monotonic),
+            lambda d, exc, subject: None,
+            lambda subject: None,
+        )
+        return LiveWindows(store, ingest, time.monotonic).window(segment, "alg")[1]
+
+    def spans(points: list[Point]) -> list[tuple[float, float]]:
+        return sorted(
+            (p.time_us + float(p.fields["start_s"]) * 1e6, p.time_us + float(p.fields["end_s"]) * 1e6)  # type: ignore[arg-type]
+            for p in points
+        )
+
+    newest_us = 1_800_000_000_000_000 + (n - 1) * 10_000
+    points = cold_start()
+    first = spans(points)
+    assert len(first) > 20 and first[0][1] < newest_us - 20e6  # the look-back's strides, not its last 2 s
+    # another worker gave out the strides up to 10 s before the marker
+    old = [p for p in points if p.time_us + float(p.fields["end_s"]) * 1e6 <= newest_us - 10e6]  # type: ignore[arg-type]
+    store.write_live(
+        SessionResults(
+            subject="S1",
+            session="live windows",
+            start_us=min(p.time_us for p in old),
+            end_us=max(p.time_us for p in old),
+            result_version=LIVE_VERSION,
+            points=tuple(old),
+        )
+    )
+    newest_given = max(end for _, end in spans(old))
+    after = spans(cold_start())
+    assert after and all(end > newest_given for _, end in after)
+    assert after == [s for s in first if s[1] > newest_given]
+    store.close()
