@@ -4,6 +4,7 @@ worker gets one marker per batch period instead of one per sensor's batch."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_every_sensor_publishes_at_the_same_instants_and_one_window_follows(tmp_
     ]
     in_session = [g for g in groups if g[0].t_s > windows[0][0]]  # windows come while a session is open
     assert len(in_session) >= 8.0 / batch_s
-    for group, following in zip(in_session, in_session[1:], strict=False):
+    for group, following in itertools.pairwise(in_session):
         last = max(p.t_s for p in group)
         after = [m for t, m in windows if last <= t < following[0].t_s]
         assert len(after) == 1, (last, [round(t, 2) for t, _ in windows])
