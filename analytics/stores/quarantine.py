@@ -24,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,25 @@ class QuarantineEntry:
     subject: str = ""
 
 
+OPEN_WAIT_S = 30.0
+"""How long opening the file waits for another process opening it at the same moment, s."""
+
+
+def _while_locked(step: Callable[[], object], wait_s: float = OPEN_WAIT_S) -> None:
+    """Run ``step`` again while another process holds the file's lock. Workers started together on one machine
+    share the file, and switching a new file to WAL answers "database is locked" at once, without waiting on the
+    busy timeout, while another connection does the same."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Quarantine:
     """Durable store of refused batches (one SQLite file, WAL, synchronous=FULL), capped per subject."""
 
@@ -93,10 +113,10 @@ class Quarantine:
             prepare_private_sqlite(self.path)  # refused raw payloads: health data, owner-only
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _while_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
-        self._db.execute(_DROPPED_SCHEMA)
+        _while_locked(lambda: self._db.execute(_SCHEMA))
+        _while_locked(lambda: self._db.execute(_DROPPED_SCHEMA))
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(quarantine)")}
         if "subject" not in columns:  # a file written before the per-subject caps
             self._db.execute("ALTER TABLE quarantine ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
