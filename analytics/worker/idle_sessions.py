@@ -43,14 +43,8 @@ from analytics.errors import InsufficientData
 from analytics.stores import Store
 from analytics.stores.model import SESSION_SUMMARY, RawIndex, RawSession, SessionResults, WriteReport
 from analytics.worker.errors import Verdict, sort_failure
-from analytics.worker.segments import (
-    FINAL_VERSION,
-    MAX_SESSION_S,
-    Analyzer,
-    Segment,
-    load_segment,
-    segment_results,
-)
+from analytics.worker.results import segment_results
+from analytics.worker.segments import FINAL_VERSION, MAX_SESSION_S, Analyzer, Segment, load_segment
 from gaitsym_common.uplink.envelope import SensorPosition
 
 log = logging.getLogger("gaitsym.worker")

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,15 +46,15 @@ import numpy as np
 from analytics.pipeline.live import LiveCounters, LiveGait, LiveSettings
 from analytics.results import RESULT_SCHEMA
 from analytics.stores import Store
-from analytics.stores.model import LIVE_OF, STRIDE, Point, Provenance, results_from_document
+from analytics.stores.model import LIVE_OF, STRIDE, Point, Provenance
 from analytics.worker.errors import SegmentIncomplete
 from analytics.worker.raw_ingest import RawIngest
 from analytics.worker.recent import RecentSamples
+from analytics.worker.results import analysis_id, live_stride_points
 from analytics.worker.segments import (
     LIVE_VERSION,
     ClockNotSynced,
     Segment,
-    analysis_id,
     check_complete,
     check_read_back,
     select_samples,
@@ -455,22 +455,7 @@ class LiveWindows:
             "exercises": [],
             "quality": {"flags": []},
         }
-        results = results_from_document(
-            doc, subject=live.subject, session=live.session, t0_us=live.t0_us, provenance=provenance
-        )
-        out = []
-        for p in results.points:
-            if p.measurement != STRIDE:
-                continue
-            # at the grid instant nearest the stride's start, its times in s from there: two workers giving out
-            # the same stride write the same point
-            k = round((p.time_us - live.t0_us) / live.period_us)
-            at = live.t0_us + round(k * live.period_us)
-            fields = dict(p.fields)
-            for name in ("start_s", "end_s"):
-                fields[name] = (live.t0_us + float(fields[name]) * 1e6 - at) / 1e6  # type: ignore[arg-type]
-            out.append(replace(p, measurement=LIVE_OF[STRIDE], time_us=at, fields=fields))
-        return out
+        return live_stride_points(doc, live.subject, live.session, live.t0_us, live.period_us, provenance)
 
     def written(self, live: LiveSession, points: list[Point]) -> None:
         """These points are stored: no longer carried with the session."""

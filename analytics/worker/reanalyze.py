@@ -34,15 +34,8 @@ from analytics.errors import InsufficientData
 from analytics.stores import Store
 from analytics.stores.model import RawSession
 from analytics.worker.idle_sessions import close_session, final_stored, session_extent
-from analytics.worker.segments import (
-    FINAL_VERSION,
-    Analyzer,
-    Segment,
-    algorithm_name,
-    default_analyzer,
-    load_segment,
-    segment_results,
-)
+from analytics.worker.results import segment_results
+from analytics.worker.segments import FINAL_VERSION, Analyzer, Segment, algorithm_name, default_analyzer, load_segment
 from gaitsym_common.uplink.envelope import SensorPosition
 
 log = logging.getLogger("gaitsym.worker")

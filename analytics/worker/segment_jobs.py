@@ -19,7 +19,7 @@ One segment's life, in this module's order: `admit` (a `PendingSegment`) -> `run
 (an older window covered by a newer one is done without an analysis) -> `_analyse` once due: a window goes to the
 session's live analysis (`live_windows.LiveWindows.window`: its new samples checked, fed, analysed if a stride can
 have become ready); a set or session end to `segments.check_complete` and `segments.load_segment` (from raw
-ingest's cache when it holds the samples, else the store), the analysis, `segments.segment_results`, then the
+ingest's cache when it holds the samples, else the store), the analysis, `results.segment_results`, then the
 store (`write_live` or `replace_results`) -> `_done`: the end-to-end ack queued and the broker delivery
 acknowledged -> for a session end, `sweep` later.
 
@@ -51,6 +51,7 @@ from analytics.worker.errors import Verdict, backoff_s, sort_failure
 from analytics.worker.link import Delivery, WorkerLink
 from analytics.worker.live_windows import LiveSession, LiveWindows
 from analytics.worker.raw_ingest import RawIngest, store_unavailable
+from analytics.worker.results import segment_results
 from analytics.worker.segments import (
     FINAL_VERSION,
     LIVE_VERSION,
@@ -59,7 +60,6 @@ from analytics.worker.segments import (
     Segment,
     check_complete,
     load_segment,
-    segment_results,
 )
 from gaitsym_common.uplink import envelope as env
 

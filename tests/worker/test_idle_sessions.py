@@ -30,14 +30,8 @@ from analytics.stores.model import (
 )
 from analytics.worker.idle_sessions import IdleClose, IdleSessions, close_session, unaccounted
 from analytics.worker.reanalyze import reanalyze
-from analytics.worker.segments import (
-    FINAL_VERSION,
-    Segment,
-    algorithm_name,
-    default_analyzer,
-    load_segment,
-    segment_results,
-)
+from analytics.worker.results import segment_results
+from analytics.worker.segments import FINAL_VERSION, Segment, algorithm_name, default_analyzer, load_segment
 from analytics.worker.worker import Worker, WorkerConfig
 from gaitsym_common.uplink.envelope import SensorPosition
 from simulator import simulate_session

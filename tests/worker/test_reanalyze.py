@@ -19,14 +19,8 @@ from analytics.recording.io import Recording
 from analytics.stores import Store, open_store
 from analytics.stores.model import STRIDE, Provenance, results_from_document
 from analytics.worker.reanalyze import reanalyze
-from analytics.worker.segments import (
-    FINAL_VERSION,
-    Segment,
-    algorithm_name,
-    default_analyzer,
-    load_segment,
-    segment_results,
-)
+from analytics.worker.results import segment_results
+from analytics.worker.segments import FINAL_VERSION, Segment, algorithm_name, default_analyzer, load_segment
 from gaitsym.cli import main
 from gaitsym_common.uplink.envelope import SensorPosition
 from simulator import simulate_session

@@ -136,7 +136,8 @@ def test_a_live_window_keeps_only_strides_inside_its_sessions_samples() -> None:
     import numpy as np
 
     from analytics.stores.model import STRIDE_LIVE, RawSeries
-    from analytics.worker.segments import Segment, load_segment, segment_results
+    from analytics.worker.results import segment_results
+    from analytics.worker.segments import Segment, load_segment
 
     n, base = 1500, 1_795_000_000_000_000
     sessions = ["S1-0"] * 300 + [None] * 400 + ["S1-1"] * 800
