@@ -10,13 +10,18 @@ and pelvic drop error (per side summary, and per stride matched to truth by star
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
-from analytics.pipeline import analyze_recording
-from sensor_gateway.errors import SimulationError
-from simulator.session import simulate_session
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `testing`, the repository's unshipped harnesses
+
+from analytics.pipeline import analyze_recording  # noqa: E402
+from testing.asymmetric_walks import asymmetric_walks  # noqa: E402
 
 
 def match(det, ref, tol=0.2):
@@ -35,28 +40,18 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--first-seed", type=int, default=1)
     args = ap.parse_args()
-    rng = np.random.default_rng(0 if args.first_seed == 1 else args.first_seed)
     pooled: dict[str, list[float]] = {
         k: [] for k in ("ic", "fc", "ic_mid", "fc_mid", "si", "drop", "drop_stride", "p_ic", "p_fc", "p_side", "p_si")
     }
-    done, seed = 0, args.first_seed - 1
-    while done < args.seeds:
-        seed += 1
-        si = float(rng.uniform(-10, 10))
-        dl, dr = (float(x) for x in rng.uniform(0, 8, 2))
-        try:
-            s = simulate_session(
-                seed=seed,
-                script="walk",
-                minutes=args.minutes,
-                stance_asymmetry_pct=si,
-                pelvic_drop_left_deg=dl,
-                pelvic_drop_right_deg=dr,
-            )
-        except SimulationError as exc:  # a drawn asymmetry the gait model cannot make: next seed
-            print(f"seed {seed:2d} skipped: the simulator refused it ({exc})")
-            continue
-        done += 1
+    walks = asymmetric_walks(
+        args.seeds,
+        args.minutes,
+        first_seed=args.first_seed,
+        rng_seed=0 if args.first_seed == 1 else args.first_seed,
+        on_refused=lambda seed, exc: print(f"seed {seed:2d} skipped: the simulator refused it ({exc})"),
+    )
+    for drawn in walks:
+        s, seed = drawn.session, drawn.seed
         truth = s.truth["gait"]
         doc = analyze_recording(s.recording, exercise_analyzer=None)
         g = doc["gait"]

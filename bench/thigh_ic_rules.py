@@ -32,6 +32,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -190,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
     if args.seeds > 0:
-        from sensor_gateway.errors import SimulationError
-        from simulator.session import simulate_session
         from simulator.walkers import WALKERS, walker_profile
+
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))  # `testing`, the repository's unshipped harnesses
+        from testing.asymmetric_walks import asymmetric_walks
 
         walks: dict[str, dict[str, Any]] = {
             "sim normal": {},
@@ -205,26 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         for walk, settings in walks.items():
             if chosen and walk not in chosen:
                 continue
-            rng = np.random.default_rng(0)
             scores: dict[str, list[GaitScore]] = {r: [] for r in rules}
-            done, seed = 0, 0
-            while done < args.seeds:
-                seed += 1
-                si = float(rng.uniform(-10, 10))
-                dl, dr = (float(x) for x in rng.uniform(0, 8, 2))
-                try:
-                    sim = simulate_session(
-                        seed=seed,
-                        script="walk",
-                        minutes=args.minutes,
-                        stance_asymmetry_pct=si,
-                        pelvic_drop_left_deg=dl,
-                        pelvic_drop_right_deg=dr,
-                        **settings,
-                    )
-                except SimulationError:
-                    continue
-                done += 1
+            for drawn in asymmetric_walks(args.seeds, args.minutes, **settings):
+                sim = drawn.session
                 ref = reference_from_truth(sim.truth)
                 for rule in rules:
                     scores[rule].append(score_gait(analyse_with(rule, sim.recording), ref))

@@ -255,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
                     record("real", name, ref, path, doc)
 
     if args.seeds > 0:
-        from sensor_gateway.errors import SimulationError
-        from simulator.session import simulate_session
         from simulator.walkers import WALKERS, walker_profile
+
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))  # `testing`, the repository's unshipped harnesses
+        from testing.asymmetric_walks import asymmetric_walks
 
         walks: dict[str, tuple[dict[str, Any], int]] = {
             "sim normal": ({}, args.seeds),
@@ -267,25 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             if name != "adult":
                 walks[f"sim {name}"] = ({"walker": name, **walker_profile(name).pace()}, args.walker_seeds)
         for walk, (settings, count) in walks.items():
-            rng = np.random.default_rng(0)
-            done, seed = 0, 0
-            while done < count:
-                seed += 1
-                si = float(rng.uniform(-10, 10))
-                dl, dr = (float(x) for x in rng.uniform(0, 8, 2))
-                try:
-                    sim = simulate_session(
-                        seed=seed,
-                        script="walk",
-                        minutes=args.minutes,
-                        stance_asymmetry_pct=si,
-                        pelvic_drop_left_deg=dl,
-                        pelvic_drop_right_deg=dr,
-                        **settings,
-                    )
-                except SimulationError:
-                    continue
-                done += 1
+            for drawn in asymmetric_walks(count, args.minutes, **settings):
+                sim, seed = drawn.session, drawn.seed
                 ref = reference_from_truth(sim.truth)
                 for path, rec in (("thighs+pelvis", sim.recording), ("pelvis alone", pelvis_alone(sim.recording))):
                     record(walk, f"{walk} seed {seed}", ref, path, analyze_recording(rec, exercise_analyzer=None))
