@@ -108,6 +108,9 @@ class SegmentJobs:
         self.algorithm = algorithm
         self.pending: list[PendingSegment] = []
         self._finals: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._held_since: OrderedDict[str, float] = OrderedDict()
+        """Session ends by marker id: when this worker first took each (a deferred one is given up and re-sent by
+        the gateway, and its wait for a start it names must not begin again with every re-send)."""
         self.sweeps: list[tuple[float, str, int, int]] = []
         """(due, subject, start_us, end_us): live points to remove again after a final analysis."""
         self.live = LiveWindows(
@@ -149,7 +152,13 @@ class SegmentJobs:
             self.link.ack(d.token)
             token = None
         now = self.clock()
-        self.pending.append(PendingSegment(segment, token, now if arrived_s is None else min(now, arrived_s), now))
+        first_s = now if arrived_s is None else min(now, arrived_s)
+        if segment.final:
+            self._held_since.setdefault(segment.marker_id, first_s)
+            self._held_since.move_to_end(segment.marker_id)
+            if len(self._held_since) > 10_000:
+                self._held_since.popitem(last=False)
+        self.pending.append(PendingSegment(segment, token, first_s, now))
         return None
 
     def wake(self, subject: str) -> None:
@@ -269,6 +278,7 @@ class SegmentJobs:
 
     def _done(self, p: PendingSegment) -> None:
         self.acks[p.segment.subject].append(p.segment.marker_id)
+        self._held_since.pop(p.segment.marker_id, None)
         if p.token is not None:
             self.link.ack(p.token)
 
@@ -304,7 +314,12 @@ class SegmentJobs:
             return False
         if segment.kind == "window":
             return self._window(p)
-        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment))
+        known = check_complete(
+            self.store,
+            segment,
+            index_for=self.ingest.index_for(segment),
+            waited_s=self.clock() - self._held_since.get(segment.marker_id, p.first_s),
+        )
         try:
             loaded = load_segment(
                 self.store,

@@ -158,6 +158,7 @@ def check_complete(
     rate_hz: float = 100.0,
     index_for: IndexFor | None = None,
     first_seq: Mapping[str, int] | None = None,
+    waited_s: float = 0.0,
 ) -> dict[str, tuple[int, list[tuple[int, int]]]]:
     """Every sample of the segment (per placement, from the first sample of the boot epoch, or the lookback, or
     ``first_seq`` of that placement, up to the marker's sequence) is stored or known missing (a recorded gap); else
@@ -168,7 +169,8 @@ def check_complete(
     them), and a final analysis from the first batch stored would miss the session's start for good. Without it,
     the check starts at the first batch of the boot stored (or the lookback, or ``first_seq``), clipped to it; so
     does a session old enough for its start to be past the raw retention (`_start_may_be_deleted`: never stored
-    again, it would be waited for forever).
+    again, it would be waited for forever). ``waited_s``: how long the caller has held this session end; it
+    bounds the wait for a marker without UTC (an unsynchronised gateway clock), whose age is otherwise unknown.
 
     Returns per placement the first sequence of the segment and the known-missing ranges in it. ``index_for``
     answers from the caller's own knowledge (the worker's log of what it stored) when it can: a live window is
@@ -181,7 +183,7 @@ def check_complete(
             want = first_seq[placement]
         start = session_start_of(segment, pos)
         unaccounted, lo, missing = _check_placement(store, segment, placement, pos, want, start, index_for)
-        if unaccounted and start is not None and _start_may_be_deleted(store, segment):
+        if unaccounted and start is not None and _start_may_be_deleted(store, segment, waited_s=waited_s):
             unaccounted, lo, missing = _check_placement(store, segment, placement, pos, want, None, index_for)
         if unaccounted:
             raise SegmentIncomplete(
@@ -229,12 +231,17 @@ def _check_placement(
     return unaccounted, lo, missing
 
 
-def _start_may_be_deleted(store: Store, segment: Segment, now_utc_s: float | None = None) -> bool:
+def _start_may_be_deleted(
+    store: Store, segment: Segment, now_utc_s: float | None = None, waited_s: float = 0.0
+) -> bool:
     """The session's start is not waited for any longer (asked only when its first samples are not there): the
-    session ended more than ``START_WAIT_S`` ago (a gateway re-sends what was not acknowledged every 30 s, so a
-    start still missing by then was refused or lost for good: quarantined as malformed, say), or it may have begun
-    before the store's raw retention (its end, less the longest session, is older than what the store keeps), so
-    its first samples may be deleted already."""
+    session ended more than ``START_WAIT_S`` ago, or its end has been held that long (``waited_s``; the only age
+    known of a marker without UTC, and only since this worker took it: a restart begins the wait again), since a
+    gateway re-sends what was not acknowledged every 30 s, so a start still missing by then was refused or lost
+    for good (quarantined as malformed, say); or it may have begun before the store's raw retention (its end,
+    less the longest session, is older than what the store keeps), so its first samples may be deleted already."""
+    if waited_s > START_WAIT_S:
+        return True
     if segment.t_utc_s is None:
         return False
     now = time.time() if now_utc_s is None else now_utc_s

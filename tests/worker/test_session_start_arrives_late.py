@@ -189,6 +189,46 @@ def test_a_session_end_waits_for_the_session_start_it_names_unless_the_retention
     # a start never stored an hour after the session's end (its batch refused as malformed, say) is not waited for
     # forever: the analysis takes the first batch stored, as for a gateway that names no start
     assert check_complete(store, segment(named, ended_s_ago=START_WAIT_S + 60.0)) == {"pelvis": (1100, [])}
+    # a session end without UTC (an unsynchronised gateway clock) has no age of its own: it waits as long from when
+    # the worker took it
+    no_utc = Segment(SUBJECT, "s1", "session", "m1", {"pelvis": named}, t_utc_s=None)
+    with pytest.raises(SegmentIncomplete):
+        check_complete(store, no_utc, waited_s=START_WAIT_S - 60.0)
+    assert check_complete(store, no_utc, waited_s=START_WAIT_S + 60.0) == {"pelvis": (1100, [])}
     store.write_raw_many([batch_samples(raw_batch(SUBJECT, 1000))])
     assert check_complete(store, segment(named)) == {"pelvis": (1000, [])}
     store.close()
+
+
+def test_a_session_end_without_utc_whose_start_never_comes_is_analysed_after_the_wait(
+    tmp_path: Path, published: Published
+) -> None:
+    """The session's first 10 s never reach this worker and its end carries no UTC: the worker waits for the
+    start it names for ``START_WAIT_S`` of holding the end, then analyses from the first batch it has."""
+    end = _session_end(published)
+    no_utc = json.loads(next(p for _, p, m in published if m == end))
+    del no_utc["t_utc_s"]
+    late = _late_from(published)
+    store = open_store(str(tmp_path / "store.sqlite"))
+    link, clock = ScriptedLink(), Clock()
+    worker = make_worker(tmp_path, store, link, clock)
+    for t, p, m in published[late:]:
+        link.deliver(t, json.dumps(no_utc).encode() if m == end else p)
+    resend = json.dumps(no_utc).encode()
+    topic = next(t for t, _, m in published if m == end)
+    taken_s = clock.t
+    _turns(worker, clock, ACK_TIMEOUT_S)
+    assert end.msg_id not in link.acked_ids(SUBJECT)  # waits for the start it names
+    while clock.t + 400.0 - taken_s < START_WAIT_S:  # deferred, given up, re-sent by the gateway: still waits
+        clock.t += 300.0
+        link.deliver(topic, resend)
+        _turns(worker, clock, 2.0)
+    assert end.msg_id not in link.acked_ids(SUBJECT)
+    clock.t += 8 * ACK_TIMEOUT_S
+    link.deliver(topic, resend)
+    _turns(worker, clock, 120.0, until=lambda: end.msg_id in link.acked_ids(SUBJECT))
+    assert end.msg_id in link.acked_ids(SUBJECT)
+    provenance, _ = _final(store)
+    store.close()
+    firsts = {p: pos.session_seq_first for p, pos in end.last_seq.items()}
+    assert all(provenance[p]["seq_first"] > first for p, first in firsts.items() if first is not None)
