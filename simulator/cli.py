@@ -13,7 +13,7 @@ from typing import Any
 from sensor_gateway.errors import SimulationError
 
 from .config import DEFAULT_MINUTES, MOUNTINGS, SCRIPTS, SessionConfig
-from .walkers import WALKERS
+from .walkers import PROFILES
 
 
 def _options(d: SessionConfig) -> tuple[tuple[str, str, dict[str, Any]], ...]:
@@ -129,7 +129,7 @@ def _options(d: SessionConfig) -> tuple[tuple[str, str, dict[str, Any]], ...]:
             "--walker",
             "walker",
             {
-                "choices": tuple(WALKERS),
+                "choices": tuple(PROFILES),
                 "help": "who walks and how the kit is worn, at that walker's published pace (simulator/walkers.py; "
                 "default adult)",
             },

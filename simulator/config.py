@@ -13,7 +13,7 @@ from typing import Any
 from firmware_protocol.sensor_info import PLACEMENTS
 from sensor_gateway.errors import SimulationError
 
-from .walkers import WALKERS, walker_profile
+from .walkers import PROFILES, walker_profile
 
 SCRIPTS = ("home", "walk")
 MOUNTINGS = ("random", "aligned")
@@ -82,7 +82,7 @@ class SessionConfig:
     def validate(self) -> SessionConfig:
         _choice("script", "--script", self.script, SCRIPTS)
         _choice("mounting", "--mounting", self.mounting, MOUNTINGS)
-        _choice("walker", "--walker", self.walker, tuple(WALKERS))
+        _choice("walker", "--walker", self.walker, tuple(PROFILES))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             _fail("seed", "--seed", f"must be a non-negative integer, got {self.seed!r}")
         if self.minutes is not None:

@@ -6,7 +6,8 @@
 - Specific force (what an accelerometer measures, m/s^2): f = R^T (a + g Z), a = second derivative of the
   sensor point's position spline, g = 9.80665 m/s^2, Z up; +9.81 along the sensor's up axis when still.
   Heel-strike transients are added to the pelvis's acceleration (gait_model); a thigh sensor strapped on soft
-  tissue (walkers with ``soft_tissue``) adds the tissue's wobble after each heel strike (soft_tissue.py).
+  tissue (walkers with ``soft_tissue``) adds the tissue's wobble after each heel strike (soft_tissue.py), and one
+  on a loose strap (the stress ``stress_loose_thigh_straps``) the strap's knock back and spring forward.
 - Mounting: each sensor sits on its segment with a fixed rotation segment <- sensor; `random` draws a uniform
   random rotation per sensor (patients strap sensors on in any orientation), `aligned` uses the identity.
 - Errors: white noise of density ACC_NOISE_DENSITY_MPS2_RTHZ / GYR_NOISE_DENSITY_DPS_RTHZ (config.py) times
@@ -28,7 +29,7 @@ from sensor_gateway.errors import SimulationError
 
 from .config import ACC_NOISE_DENSITY_MPS2_RTHZ, GYR_NOISE_DENSITY_DPS_RTHZ, SessionConfig
 from .kinematics import THIGHS, BodyMotion
-from .soft_tissue import add_wobble, draw_wobble, wobble_motion
+from .soft_tissue import add_wobble, draw_loose_strap, draw_wobble, loose_strap_motion, wobble_motion
 from .walkers import walker_profile
 
 THIGH_SIDES = {placement: side for side, placement in THIGHS.items()}
@@ -105,13 +106,14 @@ def measure(
     walker_rng: np.random.Generator | None = None,
 ) -> dict[str, SensorData]:
     """What each sensor records: ideal signals (+ the soft tissue's wobble under a laterally strapped thigh
-    sensor, for walkers that have it: simulator.soft_tissue, drawn from ``walker_rng``) + constant bias + white
-    noise."""
+    sensor, and a loose strap's knock, for walkers that have them: simulator.soft_tissue, drawn from
+    ``walker_rng``) + constant bias + white noise."""
     out = {}
     n = motion.n_samples
     bandwidth = np.sqrt(motion.rate_hz / 2.0)
     soft = walker_profile(cfg.walker).soft_tissue
-    if soft and walker_rng is None:
+    loose = walker_profile(cfg.walker).loose_strap
+    if (soft or loose) and walker_rng is None:
         raise SimulationError(f"walker {cfg.walker!r} has soft tissue under the thigh sensors: needs walker_rng")
     for placement, sensor in sensors.items():
         acc, gyr = ideal_signals(motion, sensor)
@@ -120,6 +122,12 @@ def measure(
             strikes = motion.heel_strikes_s.get(placement, [])
             acc, gyr = add_wobble(
                 acc, gyr, sensor.mounting, wobble_motion(wobble, strikes, n, motion.rate_hz, walker_rng)
+            )
+        if loose and walker_rng is not None and placement in THIGH_SIDES:
+            strap = draw_loose_strap(walker_rng)
+            strikes = motion.heel_strikes_s.get(placement, [])
+            acc, gyr = add_wobble(
+                acc, gyr, sensor.mounting, loose_strap_motion(strap, strikes, n, motion.rate_hz, walker_rng)
             )
         acc += sensor.acc_bias_mps2
         gyr += sensor.gyro_bias_dps

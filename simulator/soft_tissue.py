@@ -23,6 +23,22 @@ Check against the real lateral thighs (NeuRA S02, docs/thigh_events.md): ~11 Hz,
 (gyroscope) and ~5.6 m/s^2 (accelerometer), peaking ~100 ms after contact. The model's mid-range (1 mm and
 0.75 deg at 12 Hz) gives ~5.7 m/s^2 and ~55 deg/s.
 
+Loose strap (a STRESS, walkers with ``loose_strap``: simulator.walkers "Stresses"). A sensor held by a strap that
+has come loose is knocked backwards about the thigh's flexion axis by the heel-strike impact and springs forward
+again: a rotation of the sensor against the thigh that grows and returns as one Gaussian pulse, by ``KNOCK_DEG``
+(3-5 deg, +-20 % step to step), furthest back ``KNOCK_CENTRE_S`` (35-50 ms) after contact, over ``KNOCK_SD_S``
+(20-30 ms, sd). What is cited: the impact, a force transient within the first tens of ms of contact that travels up
+the leg (Whittle 1999, Gait Posture 10:264); that soft tissue's response to it is heavily damped (Boyer & Nigg 2006,
+J Biomech Eng 128:815): one pulse, no ring; that how a sensor is attached changes its artefacts (Forner-Cordero et
+al. 2008, Physiol Meas 29:N21); the size stays within the several degrees skin moves on the femur over a stride
+(Leardini et al. 2005; Peters et al. 2010, above). What is a stress: that a strap lets the sensor rock that far that
+fast. The sizes were set against the thigh detector's thresholds (a spring-forward above its 50 deg/s swing
+threshold over the stance's extension, sweeping less than its 10 deg excursion rule), not fitted to a recording.
+Check against the real left thigh of the NeuRA trial (docs/thigh_events.md, "Duplicate contacts": flexion velocity on
+the detector's 15 Hz low-pass): a dip to -15..-93 deg/s within 50 ms of contact, then +57..+76 deg/s 60-90 ms after
+it, 1.6-4.6 deg per lobe; the stress gives about -95..-120 and +55..+95 deg/s at ~70 ms. The real thigh also flexes
+into its contacts (+25..+56 deg/s 20-40 ms before three of them); the stress's does not (-20..-35 deg/s).
+
 Units: Hz, s, deg, mm in the parameters; rad, m, m/s^2, deg/s in the signals.
 """
 
@@ -40,6 +56,12 @@ DISPLACEMENT_MM = (0.5, 1.5)
 PEAK_S = (0.08, 0.12)
 STEP_VARIATION = 0.2
 """Step-to-step amplitude variation (uniform +-, fraction)."""
+KNOCK_DEG = (3.0, 5.0)
+"""Peak backward rotation (deg) of a loose strap's sensor knocked back by a heel strike (stress)."""
+KNOCK_CENTRE_S = (0.035, 0.05)
+"""When (s after contact) the knocked-back sensor is furthest back (stress)."""
+KNOCK_SD_S = (0.02, 0.03)
+"""Width (s, Gaussian sd) of the knock back and return (stress)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,46 @@ def draw_wobble(rng: np.random.Generator, side: str) -> Wobble:
         * _unit([rng.uniform(0.1, 0.3) * rng.choice([-1, 1]), lateral * rng.uniform(0.7, 1.0), rng.uniform(0.2, 0.5)])
     )
     return Wobble(float(rng.uniform(*FREQUENCY_HZ)), float(rng.uniform(*PEAK_S)), rotation, displacement)
+
+
+@dataclass(frozen=True)
+class LooseStrap:
+    """One leg's loose strap (stress; see the module docstring): how far back (rad) a heel strike knocks the
+    sensor about the thigh's flexion axis, when (s after contact) it is furthest back, and how long (s, Gaussian sd)
+    the knock and the return take."""
+
+    knock_rad: float
+    centre_s: float
+    sd_s: float
+
+
+def draw_loose_strap(rng: np.random.Generator) -> LooseStrap:
+    """One leg's loose strap (see the module docstring)."""
+    return LooseStrap(
+        float(np.radians(rng.uniform(*KNOCK_DEG))), float(rng.uniform(*KNOCK_CENTRE_S)), float(rng.uniform(*KNOCK_SD_S))
+    )
+
+
+def loose_strap_motion(
+    strap: LooseStrap, heel_strikes_s: Sequence[float], n: int, rate_hz: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loose strap after each heel strike, segment frame, in ``wobble_motion``'s form: a Gaussian pulse of
+    rotation about +y (extension: the flexion axis is -y on both thighs) and its exact rate; no displacement."""
+    rot = np.zeros((n, 3))
+    rate = np.zeros((n, 3))
+    half = round(4.0 * strap.sd_s * rate_hz)
+    for t_hs in heel_strikes_s:
+        gain = 1.0 + STEP_VARIATION * rng.uniform(-1.0, 1.0)
+        centre = t_hs + strap.centre_s
+        i0 = max(int(np.ceil(centre * rate_hz)) - half, 0)
+        i1 = min(int(np.ceil(centre * rate_hz)) + half + 1, n)
+        if i1 <= i0:
+            continue
+        tau = np.arange(i0, i1) / rate_hz - centre
+        pulse = gain * strap.knock_rad * np.exp(-0.5 * (tau / strap.sd_s) ** 2)
+        rot[i0:i1, 1] += pulse
+        rate[i0:i1, 1] += -tau / strap.sd_s**2 * pulse
+    return rot, rate, np.zeros((n, 3))
 
 
 def _unit(v: Sequence[float]) -> np.ndarray:

@@ -84,12 +84,14 @@ def walker_steps(
 
 def toe_off_lag_fraction(cfg: SessionConfig) -> float:
     """This walker's lag of toe off behind the thigh curve's toe-off landmark (fraction of the cycle; 0 for the
-    default model): drawn once per walker from the seed alone, uniform in 0..toe_off_lag_max
+    default model): drawn once per walker from the seed alone, uniform in toe_off_lag_min..toe_off_lag_max
     (simulator.walkers)."""
-    top = walker_profile(cfg.walker).toe_off_lag_max
+    profile = walker_profile(cfg.walker)
+    top, low = profile.toe_off_lag_max, profile.toe_off_lag_min
     if top == 0.0:
         return 0.0
-    return float(top * np.random.default_rng(np.random.SeedSequence([cfg.seed, TOE_OFF_LAG_STREAM])).uniform())
+    drawn = np.random.default_rng(np.random.SeedSequence([cfg.seed, TOE_OFF_LAG_STREAM])).uniform()
+    return float(top * drawn) if low == 0.0 else float(low + (top - low) * drawn)
 
 
 TOE_OFF_LAG_STREAM = 0x70E0FF

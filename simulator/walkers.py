@@ -58,6 +58,28 @@ Parts (each a field of ``WalkerProfile``):
   longer step time and stance share +5 points, growing linearly to a full step. Check: the real NeuRA walker's
   first swing sweeps 32 deg against 43-48 deg later (~70 %: an easy start, inside the drawn range's upper end).
 
+Stresses (``STRESSES``): fault models for robustness tests, accepted by ``--walker`` but not walkers: each has
+parts no published source puts in the normative range, said below part by part; the benches' every-walker figures
+(``WALKERS``) leave them out.
+
+- ``stress_loose_thigh_straps``: what made the thigh detector list a second contact per step on the real
+  three-sensor trial (docs/thigh_events.md, "Duplicate contacts"), from a different mechanism than that trial's,
+  since no source supports that one (below). Parts:
+  - cited: a slow walker (0.8 m/s, the limited-community-ambulation mark: Studenski et al. 2011) with the thigh
+    range of that speed, lateral thigh straps with soft-tissue wobble (above), and the toe-off lag at the top of
+    its cited range (5 %: Perry & Burnfield's timing; ``toe_off_lag_min`` fixes it there);
+  - stress: a loose strap (``loose_strap``, simulator/soft_tissue.py "Loose strap"): each heel strike knocks the
+    sensor back about the thigh's flexion axis by 3-5 deg, and it springs forward again within ~0.1 s, crossing the
+    thigh detector's 50 deg/s swing threshold over the stance's extension;
+  - stress: a healthy adult's stance share (60 %) at 80 steps/min, so that the swing peak lies far enough before
+    contact (median ~0.55 s) that the spring-back, ~70 ms after contact, lands more than the detector's 0.6 s after
+    it. Normative figures put the stance share higher at a slow pace (61.4 % at 0.8 m/s by Kirtley et al. 1985, and
+    more for older walkers: Winter et al. 1990), and the swing leg still retracts before contact at every walking
+    speed (Poggensee, Sharbafi & Seyfarth 2014, CLAWAR), so a walker whose thigh flexes into contact with a stance
+    share in the mid-50s, as the real trial's, has no source here.
+  The stress's stance share leaves little double support at the bout's closing step: an imposed asymmetry beyond
+  ~5 % is refused for some seeds (SimulationError naming ``--stance-asymmetry``).
+
 Units: steps/min, m/s, % of the gait cycle, fractions of the cycle, s.
 """
 
@@ -95,9 +117,11 @@ class WalkerProfile:
     stance_cv: float = 0.015
     thigh_range_scale: float = 1.0
     toe_off_lag_max: float = 0.0
+    toe_off_lag_min: float = 0.0
     soft_tissue: bool = False
     turn: str = "quick"
     shuffling_start: bool = False
+    loose_strap: bool = False
 
     def pace(self) -> dict[str, Any]:
         """The SessionConfig pace settings of this walker."""
@@ -118,6 +142,7 @@ class WalkerProfile:
             and not self.soft_tissue
             and self.turn == "quick"
             and not self.shuffling_start
+            and not self.loose_strap
         )
 
 
@@ -190,10 +215,40 @@ WALKERS: dict[str, WalkerProfile] = {
 }
 """Every walker by name; ``adult`` is the default."""
 
+STRESS_LOOSE_STRAP_STANCE_PCT = 60.0
+"""Stance share (%) of the loose-strap stress: a healthy adult's at a comfortable pace (Perry & Burnfield 2010:
+60-62 %) kept at a slow one, where the stance share formula gives 61.4 % and older walkers more (module docstring,
+"Stresses")."""
+
+STRESSES: dict[str, WalkerProfile] = {
+    w.name: w
+    for w in (
+        WalkerProfile(
+            "stress_loose_thigh_straps",
+            "STRESS, not a walker: slow walker (80 steps/min) whose lateral thigh straps have come loose: each heel "
+            "strike knocks the sensor back and it springs forward; short stance, toe off late against the thigh",
+            cadence_steps_per_min=80.0,
+            walking_speed_mps=0.8,
+            stance_pct=STRESS_LOOSE_STRAP_STANCE_PCT,
+            thigh_range_scale=round(range_scale_for_speed(0.8), 3),
+            toe_off_lag_max=0.05,
+            toe_off_lag_min=0.05,
+            soft_tissue=True,
+            loose_strap=True,
+        ),
+    )
+}
+"""Fault models for robustness tests, by name (module docstring, "Stresses"): accepted wherever a walker is, but
+not walkers: no published source puts them in the normative range, and the benches' every-walker figures
+(``WALKERS``) leave them out."""
+
+PROFILES: dict[str, WalkerProfile] = {**WALKERS, **STRESSES}
+"""Every walker and every stress by name: what ``--walker`` accepts."""
+
 
 def walker_profile(name: str) -> WalkerProfile:
-    """The named walker; SimulationError naming the setting for an unknown one."""
+    """The named walker (or stress); SimulationError naming the setting for an unknown one."""
     try:
-        return WALKERS[name]
+        return PROFILES[name]
     except KeyError:
-        raise SimulationError(f"walker (--walker): must be one of {', '.join(WALKERS)}, got {name!r}") from None
+        raise SimulationError(f"walker (--walker): must be one of {', '.join(PROFILES)}, got {name!r}") from None

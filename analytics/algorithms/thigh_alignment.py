@@ -18,6 +18,11 @@ the sensor sits on the thigh:
    the cycle, mid-swing (~ +160 deg/s against ~ -90 deg/s in stance at 105 steps/min), is a flexion
    velocity. The sign is chosen so that the 99th percentile exceeds minus the 1st percentile. Confidence:
    1 - (|p1| / p99)^2: 0 when the two are equal, ~0.7 for normal walking, 1 for a one-sided velocity.
+   A transient can outweigh the swing in those percentiles: a sensor on a loose strap knocked back by each heel
+   strike and springing forward (simulator stress ``stress_loose_thigh_straps``) reaches -100 deg/s and more for a
+   few tens of ms, but it returns to where it was, so over ``SIGN_WINDOW_S`` it rotates the sensor by little, while
+   a swing rotates the thigh by ~20 deg over that window. The same rule is therefore also applied to the velocity
+   averaged over ``SIGN_WINDOW_S``; when the two disagree, the sustained one decides (sign and confidence).
 4. **Forward** (anterior) axis of the thigh = long axis x flexion axis: positive flexion velocity raises it.
 
 Units: acc m/s^2 (gravity included), gyr deg/s, rates Hz.
@@ -35,6 +40,9 @@ from analytics.errors import InsufficientData, InvalidSignal
 
 MIN_WALKING_S = 4.0
 """Walking needed (s) to find the flexion axis: about three strides."""
+SIGN_WINDOW_S = 0.2
+"""Window (s) of the sustained cue for the sign (module docstring, 3): long against a heel-strike knock or ring of
+the sensor on its strap (~0.1 s, little net rotation), short against a swing (~0.4 s, ~20 deg over the window)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,14 @@ class ThighAxes:
     def flexion_velocity_dps(self, gyr_dps: np.ndarray) -> np.ndarray:
         """Sagittal (flexion-positive) angular velocity, deg/s, of (n, 3) gyro samples."""
         return np.asarray(gyr_dps, dtype=np.float64) @ np.asarray(self.flexion_axis)
+
+
+def _moving_mean(x: np.ndarray, width: int) -> np.ndarray:
+    """Means of ``width`` consecutive samples (the rotation over that window divided by its duration)."""
+    if x.size <= width:
+        return np.array([float(np.mean(x))])
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    return (c[width:] - c[:-width]) / width
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -112,6 +128,9 @@ def estimate_thigh_axes(
     axis = _unit(eigvec[0, 1] * e1 + eigvec[1, 1] * e2)
     omega = g @ axis
     hi, lo = np.percentile(omega, [99.0, 1.0])
+    sustained_hi, sustained_lo = np.percentile(_moving_mean(omega, max(1, round(SIGN_WINDOW_S * fs))), [99.0, 1.0])
+    if (hi < -lo) != (sustained_hi < -sustained_lo):  # a transient outweighs the swing: the sustained cue decides
+        hi, lo = sustained_hi, sustained_lo
     if hi < -lo:
         axis, hi, lo = -axis, -lo, -hi
     sign_conf = float(1.0 - (lo / hi) ** 2) if hi > 0 else 0.0
