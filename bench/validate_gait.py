@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                     record("real", name, ref, path, doc)
 
     if args.seeds > 0:
-        from simulator.walkers import WALKERS, walker_profile
+        from simulator.walkers import STRESSES, WALKERS, walker_profile
 
         if str(REPO) not in sys.path:
             sys.path.insert(0, str(REPO))  # `testing`, the repository's unshipped harnesses
@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in WALKERS:
             if name != "adult":
                 walks[f"sim {name}"] = ({"walker": name, **walker_profile(name).pace()}, args.walker_seeds)
+        for name in STRESSES:  # fault models, reported beside the walkers, never pooled with them
+            walks[f"stress {name}"] = ({"walker": name, **walker_profile(name).pace()}, args.walker_seeds)
         for walk, (settings, count) in walks.items():
             for drawn in asymmetric_walks(count, args.minutes, **settings):
                 sim, seed = drawn.session, drawn.seed
