@@ -108,6 +108,11 @@ SESSION_FLAGS: dict[str, FlagMeaning] = {
         "info",
         "Some foot contacts seen by a thigh sensor had no matching contact at the pelvis and were dropped.",
     ),
+    "pelvis_contacts_stand_in": FlagMeaning(
+        "info",
+        "Some foot contacts the thigh sensors missed were taken from the pelvis sensor; the strides around them "
+        "are left out of the averages.",
+    ),
     "exercises_not_analysed": FlagMeaning("info", "Exercise analysis is not installed in this build."),
     "exercises_failed": FlagMeaning("quality", "The exercise analysis failed: no exercise numbers for this session."),
     "data_gap": FlagMeaning(

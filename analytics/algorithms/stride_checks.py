@@ -11,6 +11,24 @@ into 0.05 s and the SI into nonsense (a real three-sensor trial read -78 % where
    lower-back data). A thigh contact is confirmed by the nearest pelvis contact within a quarter of the
    median step (``CONFIRM_STEP_FRACTION``: nearer to that contact than to the middle of the step), one to one,
    so two thigh contacts of one step cannot both be confirmed. Unconfirmed thigh contacts are dropped.
+1b. **Where the thighs give no contact the pelvis felt, the pelvis's contact stands in** (``pelvis_stand_ins``).
+   Dropping an unconfirmed thigh contact leaves its step without a contact (on the real three-sensor trial the
+   thigh and the pelvis each placed the turn's and the stop's contacts, 250-400 ms apart, the optical one
+   between them): the two sources agree that the foot landed and disagree on when. The pelvis's contact is
+   kept in its place, with its source, only where it is the step the walking rhythm is missing: the chain of
+   contacts through it alternates feet (one foot's contact between two of the other's: walking has no flight
+   phase and no double step) and each of its steps lies within a factor sqrt(2) of the thighs' median step
+   (rule 2's bound, for a step: a missed contact doubles a step, an extra one halves it; the thighs' median,
+   which a missed step leaves in place, where the pelvis's double counts would halve the pelvis's). A pelvis
+   contact between two thigh contacts that already alternate can never pass (its foot would repeat one of
+   theirs): the pelvis's double counts (simulated slow walks) and wrong sides stay out. Where two chains fit
+   equally well the pelvis is ambiguous and none is kept. Only gaps inside the thighs' own walking are filled:
+   where a bout starts, stops or breaks (more than 1.5 s without a thigh contact, e.g. a turn the thighs lost)
+   stays the thighs' to say, so the first and last strides left out of every summary stay the same. The
+   stand-in's timing is the pelvis's (IC MAE 10-55 ms on the real trials against the thighs' 41 ms) and the
+   stance SI rests on the thighs' timing (its interval's error model is theirs), so no stride bounded by a
+   stand-in, or with one of the opposite foot inside it, is summarised (``pelvis_contact_in_stride``): the
+   stand-in counts as a contact and a step, never as stance timing.
 2. **Each stride fits the rhythm** (``STRIDE_RATIO_LIMIT``): the stride time lies within a factor sqrt(2) of
    the bout's rhythm (``bout_rhythm_s``: the median stride time of the bout, both legs; a median, so a minority
    of broken strides does not move it). A missed contact doubles a stride, an
@@ -109,6 +127,8 @@ STRIDE_FLAGS = {
     "uneven_steps": "the opposite-foot contact lies outside the middle half of the stride",
     "stance_implausible": "stance share of the stride outside 0.45-0.80 (not a walking stance)",
     "stance_inconsistent": "stance share more than 0.10 of the cycle from the same leg's median",
+    "pelvis_contact_in_stride": "a contact bounding the stride, or the opposite foot's inside it, is one the pelvis "
+    "placed where the thighs gave none it confirmed: the stride's timing and checks mix two sources",
 }
 """Per-stride codes of the rules above; a stride with any of them is excluded from summaries."""
 
@@ -156,14 +176,20 @@ def confirm_contacts(thigh_ic_s: object, pelvis_ic_s: object, step_s: float) -> 
 
     One to one, nearest pairs first, within ``CONFIRM_STEP_FRACTION`` x ``step_s`` (the median step, s).
     """
+    return confirming_contacts(thigh_ic_s, pelvis_ic_s, step_s) >= 0
+
+
+def confirming_contacts(thigh_ic_s: object, pelvis_ic_s: object, step_s: float) -> np.ndarray:
+    """The index (into ``pelvis_ic_s``) of the pelvis contact confirming each thigh initial contact, -1 for
+    none: the pairing of ``confirm_contacts``."""
     thigh = _as_1d("thigh_ic_s", thigh_ic_s)
     pelvis = _as_1d("pelvis_ic_s", pelvis_ic_s)
     if not math.isfinite(step_s) or step_s <= 0:
         raise InvalidSignal(f"step_s must be a positive number of seconds, got {step_s!r}")
     tol = CONFIRM_STEP_FRACTION * step_s
-    confirmed = np.zeros(thigh.size, dtype=bool)
+    partner = np.full(thigh.size, -1, dtype=np.int64)
     if thigh.size == 0 or pelvis.size == 0:
-        return confirmed
+        return partner
     # candidate pairs from sorted neighbours (a long bout holds thousands of contacts: no n x m matrix)
     order = np.argsort(pelvis, kind="stable")
     p_sorted = pelvis[order]
@@ -177,9 +203,96 @@ def confirm_contacts(thigh_ic_s: object, pelvis_ic_s: object, step_s: float) -> 
     i, j, distance = i[near], j[near], distance[near]
     taken = np.zeros(pelvis.size, dtype=bool)
     for k in np.lexsort((j, i, distance)):  # nearest first; ties: earlier thigh, then earlier pelvis contact
-        if not confirmed[i[k]] and not taken[j[k]]:
-            confirmed[i[k]] = taken[j[k]] = True
-    return confirmed
+        if partner[i[k]] < 0 and not taken[j[k]]:
+            partner[i[k]] = order[j[k]]
+            taken[j[k]] = True
+    return partner
+
+
+MAX_STAND_IN_CANDIDATES = 64
+"""Most pelvis contacts judged in one gap of the thigh contacts (the chain search is quadratic in them)."""
+
+
+def pelvis_stand_ins(
+    thigh_ic_s: object,
+    thigh_side: Sequence[str],
+    pelvis_ic_s: object,
+    pelvis_side: Sequence[str],
+    step_s: float,
+) -> np.ndarray:
+    """Which pelvis initial contacts stand in for steps the thigh contacts miss (bool per pelvis contact; rule
+    1b of the module docstring).
+
+    ``thigh_ic_s`` / ``thigh_side``: the confirmed thigh contacts of a stretch of walking (both feet);
+    ``pelvis_ic_s`` / ``pelvis_side``: the pelvis contacts of it no thigh contact claimed; ``step_s``: the median
+    step (s). In each gap between consecutive thigh contacts the longest chain of pelvis contacts is kept whose
+    every step (the thigh contacts at its ends included) changes foot and lies within a factor
+    ``STRIDE_RATIO_LIMIT`` of ``step_s``; a gap whose thigh contacts already fit needs none, a gap with no such
+    chain or with two equally long ones keeps none. Nothing is added before the first thigh contact or after the
+    last: where a walk starts and stops stays the thighs' to say.
+    """
+    thigh = _as_1d("thigh_ic_s", thigh_ic_s)
+    pelvis = _as_1d("pelvis_ic_s", pelvis_ic_s)
+    if len(thigh_side) != thigh.size or len(pelvis_side) != pelvis.size:
+        raise InvalidSignal("thigh_side and pelvis_side must have one entry per contact")
+    if not math.isfinite(step_s) or step_s <= 0:
+        raise InvalidSignal(f"step_s must be a positive number of seconds, got {step_s!r}")
+    keep = np.zeros(pelvis.size, dtype=bool)
+    if pelvis.size == 0:
+        return keep
+    t_order = np.argsort(thigh, kind="stable")
+    t_times, t_sides = thigh[t_order], [thigh_side[k] for k in t_order]
+    p_order = np.argsort(pelvis, kind="stable")
+    p_times = pelvis[p_order]
+    bounds = np.searchsorted(t_times, p_times, side="left")  # gap g: between thigh contacts g-1 and g
+    for gap in np.unique(bounds):
+        members = np.flatnonzero(bounds == gap)
+        if gap == 0 or gap == t_times.size or members.size > MAX_STAND_IN_CANDIDATES:
+            continue  # before the first thigh contact or after the last: the bout's ends stay the thighs'
+        before = (t_times[gap - 1], t_sides[gap - 1])
+        after = (t_times[gap], t_sides[gap])
+        nodes = [(float(p_times[m]), pelvis_side[p_order[m]]) for m in members]
+        chain = _longest_chain(nodes, before, after, step_s)
+        for k in chain:
+            keep[p_order[members[k]]] = True
+    return keep
+
+
+def _fits_step(a: tuple[float, str], b: tuple[float, str], step_s: float) -> bool:
+    """One step from contact a to contact b: the foot changes and the time is within the rhythm's bounds."""
+    ratio = (b[0] - a[0]) / step_s
+    return a[1] != b[1] and 1.0 / STRIDE_RATIO_LIMIT <= ratio <= STRIDE_RATIO_LIMIT
+
+
+def _longest_chain(
+    nodes: list[tuple[float, str]], before: tuple[float, str], after: tuple[float, str], step_s: float
+) -> list[int]:
+    """Indices of the unique longest chain of ``nodes`` (time order) from ``before`` to ``after`` in which every
+    step fits (``_fits_step``); [] when none exists or two are equally long."""
+    n = len(nodes)
+    # best[k]: (length, number of chains of that length, predecessor) of chains from ``before`` ending at node k
+    best: list[tuple[int, int, int]] = []
+    for k in range(n):
+        length, count, pred = (1, 1, -1) if _fits_step(before, nodes[k], step_s) else (0, 0, -1)
+        for j in range(k):
+            if best[j][0] > 0 and _fits_step(nodes[j], nodes[k], step_s):
+                if best[j][0] + 1 > length:
+                    length, count, pred = best[j][0] + 1, best[j][1], j
+                elif best[j][0] + 1 == length:
+                    count += best[j][1]
+        best.append((length, count, pred))
+    ends = [k for k in range(n) if best[k][0] > 0 and _fits_step(nodes[k], after, step_s)]
+    if not ends:
+        return []
+    top = max(best[k][0] for k in ends)
+    if sum(best[k][1] for k in ends if best[k][0] == top) != 1:
+        return []
+    k = next(k for k in ends if best[k][0] == top)
+    chain = []
+    while k >= 0:
+        chain.append(k)
+        k = best[k][2]
+    return chain[::-1]
 
 
 def stride_problems(

@@ -1,7 +1,10 @@
 """Step 4 of the analysis: events per walking bout. From both thighs when both are usable over the whole bout,
 otherwise from the pelvis alone (with sides from a usable thigh when there is one); ``gait.bouts[i].source``
 says which. Thigh contacts must be confirmed by a pelvis contact (stride_checks.confirm_contacts), the rest are
-dropped. The same thigh bouts with events from the pelvis alone are kept as the cross-check of step 5."""
+dropped; where that leaves a step inside a thigh bout without a contact, the pelvis's contact of that step stands
+in when it fits the alternation and rhythm of the thigh contacts around it (stride_checks.pelvis_stand_ins),
+marked ``"source": "pelvis"``: it counts as a contact, never as stance timing (no stride it bounds or lies inside
+is summarised). The same thigh bouts with events from the pelvis alone are kept as the cross-check of step 5."""
 
 from __future__ import annotations
 
@@ -13,7 +16,12 @@ from typing import Any
 import numpy as np
 
 from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S
-from analytics.algorithms.stride_checks import CONFIRM_STEP_FRACTION, confirm_contacts, median_step_s
+from analytics.algorithms.stride_checks import (
+    CONFIRM_STEP_FRACTION,
+    confirming_contacts,
+    median_step_s,
+    pelvis_stand_ins,
+)
 from analytics.algorithms.thigh_events import ThighEvents
 from analytics.pipeline.pelvis import PelvisStep
 from analytics.pipeline.result import Flags, Record
@@ -34,7 +42,8 @@ class BoutEvents:
     """Contacts, bouts (without their summaries yet) and strides (unchecked) of the walking bouts.
 
     ``cross_ics``/``cross_strides``: the thigh bouts' events from the pelvis alone. ``contacts_judged`` and
-    ``contacts_dropped``: thigh initial contacts a pelvis contact could confirm, and those it did not."""
+    ``contacts_dropped``: thigh initial contacts a pelvis contact could confirm, and those it did not;
+    ``contacts_from_pelvis``: pelvis contacts standing in for steps the thighs missed in thigh bouts."""
 
     initial_contacts: list[Record]
     final_contacts: list[Record]
@@ -44,6 +53,7 @@ class BoutEvents:
     cross_strides: list[Record]
     contacts_judged: int
     contacts_dropped: int
+    contacts_from_pelvis: int = 0
 
 
 def events_per_bout(
@@ -56,7 +66,7 @@ def events_per_bout(
     strides: list[Record] = []
     cross_ics: list[Record] = []
     cross_strides: list[Record] = []
-    contacts_dropped = contacts_judged = 0
+    contacts_dropped = contacts_judged = stand_ins = 0
     thigh_until = -np.inf  # last contact of the previous thigh bout: margins of close pelvis bouts overlap
     pelvis_ics = sorted(events.initial_contacts, key=lambda c: c.t_s)
     pelvis_fcs = sorted(events.final_contacts, key=lambda c: c.t_s)
@@ -75,10 +85,13 @@ def events_per_bout(
         pelvis_ic = pelvis_between(pelvis_ics, ic_times, b.start_s, b.end_s)
         if len(usable) == 2:
             lo = max(lo, np.nextafter(thigh_until, np.inf))  # each thigh contact belongs to one bout only
-            confirmed, judged, dropped = _confirmed_thigh_events(thigh_events, pelvis_ic, lo, hi)
+            confirmed, judged, dropped, claimed = _confirmed_thigh_events(thigh_events, pelvis_ic, lo, hi)
             contacts_judged += judged
             contacts_dropped += dropped
-            for sub in _thigh_bouts(confirmed, lo, hi):
+            relabel = _sides_from_thigh(pelvis_ic, confirmed, usable)
+            filled, toe_offs = _pelvis_stand_ins(thigh_events, confirmed, pelvis_ic, claimed, relabel, lo, hi)
+            for sub in _thigh_bouts(confirmed, lo, hi, filled, toe_offs):
+                stand_ins += sum(c.get("source") == "pelvis" for c in sub[2][0])
                 index = len(bouts)
                 bic = [c for c in pelvis_ic if sub[0] - MATCH_S <= c.t_s <= sub[1] + MATCH_S]
                 bfc = pelvis_between(pelvis_fcs, fc_times, sub[0] - MATCH_S, sub[1] + 0.5)
@@ -106,20 +119,36 @@ def events_per_bout(
             f"{contacts_dropped} of {contacts_judged} thigh initial contacts had no pelvis contact within a quarter "
             "step (a second contact in one step, or none where the pelvis felt one): dropped with their swings",
         )
-    return BoutEvents(ics, fcs, bouts, strides, cross_ics, cross_strides, contacts_judged, contacts_dropped)
+    if stand_ins:
+        flags.add(
+            "pelvis_contacts_stand_in",
+            "info",
+            f"{stand_ins} initial contacts of thigh bouts come from the pelvis (source pelvis): the thighs gave none "
+            "it confirmed there, and the pelvis's fits the alternation and rhythm of the thigh contacts around it; "
+            "no stride it bounds or lies inside is summarised (pelvis_contact_in_stride)",
+        )
+    return BoutEvents(ics, fcs, bouts, strides, cross_ics, cross_strides, contacts_judged, contacts_dropped, stand_ins)
 
 
 def _thigh_bouts(
-    thigh_events: dict[str, Any], lo: float, hi: float
+    thigh_events: dict[str, Any],
+    lo: float,
+    hi: float,
+    stand_ins: list[tuple[float, str]] | None = None,
+    toe_offs: list[tuple[float, str]] | None = None,
 ) -> list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]]:
-    """Split the thigh contacts inside [lo, hi] s into bouts (gaps > MAX_STEP_S), with their contacts."""
+    """Split the thigh contacts inside [lo, hi] s into bouts (gaps > MAX_STEP_S), with their contacts; the pelvis's
+    ``stand_ins`` (time, side) inside a bout join it, marked ``"source": "pelvis"``, with the thigh ``toe_offs``
+    of their swings (the bouts' extents are the thighs' alone)."""
     contacts: list[tuple[float, str, str]] = []
     for side, ev in thigh_events.items():
         for kind, times in (("ic", ev.initial_contact_s), ("fc", ev.toe_off_s)):
             inside = times[(times >= lo) & (times <= hi)]
             contacts.extend((t, side, kind) for t in inside.tolist())
+    ic_times = sorted(c[0] for c in contacts if c[2] == "ic")
+    contacts.extend((t, side, "pelvis_ic") for t, side in stand_ins or ())
+    contacts.extend((t, side, "fc") for t, side in toe_offs or ())
     contacts.sort()
-    ic_times = [c[0] for c in contacts if c[2] == "ic"]
     out: list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]] = []
     if len(ic_times) < MIN_BOUT_ICS:
         return out
@@ -133,7 +162,11 @@ def _thigh_bouts(
         if len(g) < MIN_BOUT_ICS:
             continue
         start, end = g[0], g[-1]
-        bic = [{"t_s": t, "side": s} for t, s, k in contacts if k == "ic" and start <= t <= end]
+        bic = [
+            {"t_s": t, "side": s} if k == "ic" else {"t_s": t, "side": s, "source": "pelvis"}
+            for t, s, k in contacts
+            if k != "fc" and start <= t <= end
+        ]
         bfc = [{"t_s": t, "side": s} for t, s, k in contacts if k == "fc" and start - MAX_STEP_S <= t <= end]
         out.append((start, end, (bic, bfc)))
     return out
@@ -141,15 +174,16 @@ def _thigh_bouts(
 
 def _confirmed_thigh_events(
     thigh_events: dict[str, ThighEvents], pelvis_ic: list[Any], lo: float, hi: float
-) -> tuple[dict[str, ThighEvents], int, int]:
+) -> tuple[dict[str, ThighEvents], int, int, set[int]]:
     """Each leg's swings whose initial contact a pelvis contact confirms (stride_checks.confirm_contacts); a
     dropped swing takes its toe off with it (both come from one swing). Judged: contacts inside [lo, hi] s and
     inside the pelvis's own steps (beyond its first and last contact the pelvis has no say: gait initiation
     and termination steps load the trunk too little for it). Returns the kept swings, how many contacts were
-    judged and how many dropped."""
+    judged and how many dropped, and the indices (into ``pelvis_ic``) of the pelvis contacts that confirmed one."""
     times = [c.t_s for c in pelvis_ic]
     step = median_step_s(times)
     out: dict[str, ThighEvents] = {}
+    claimed: set[int] = set()
     judged = dropped = 0
     if step is not None:
         margin = CONFIRM_STEP_FRACTION * step
@@ -158,11 +192,58 @@ def _confirmed_thigh_events(
         inside = (ev.initial_contact_s >= lo) & (ev.initial_contact_s <= hi)
         keep = np.ones(ev.initial_contact_s.size, dtype=bool)
         if step is not None and inside.any():
-            keep[inside] = confirm_contacts(ev.initial_contact_s[inside], [c.t_s for c in pelvis_ic], step)
+            partner = confirming_contacts(ev.initial_contact_s[inside], times, step)
+            keep[inside] = partner >= 0
+            claimed.update(int(k) for k in partner[partner >= 0])
         judged += int(inside.sum())
         dropped += int((~keep).sum())
         out[side] = ThighEvents(ev.toe_off_s[keep], ev.initial_contact_s[keep], ev.swing_peak_s[keep])
-    return out, judged, dropped
+    return out, judged, dropped, claimed
+
+
+def _pelvis_stand_ins(
+    thigh_events: dict[str, ThighEvents],
+    confirmed: dict[str, ThighEvents],
+    pelvis_ic: list[Any],
+    claimed: set[int],
+    relabel: Callable[[str], str],
+    lo: float,
+    hi: float,
+) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """The pelvis contacts inside [lo, hi] s no thigh contact claimed that stand in for a step the confirmed thigh
+    contacts miss (stride_checks.pelvis_stand_ins), as (time, side) with the side relabelled as the thigh bout's;
+    and the toe offs of the thigh swings they stand in for.
+
+    A dropped thigh contact of the same foot within half a step of a stand-in ends the same swing (half a step
+    is where the other foot's contact lies): the pelvis and the thigh agree that the foot landed in that step
+    and disagree on when, so the swing and its toe off (a feature of the swing's start, not of its contact)
+    are the thigh's, and only the contact's time is the pelvis's."""
+    free = [k for k, c in enumerate(pelvis_ic) if k not in claimed and lo <= c.t_s <= hi]
+    thigh_s: list[float] = []
+    thigh_side: list[str] = []
+    for side, ev in confirmed.items():
+        inside = ev.initial_contact_s[(ev.initial_contact_s >= lo) & (ev.initial_contact_s <= hi)]
+        thigh_s.extend(inside.tolist())
+        thigh_side.extend([side] * inside.size)
+    # the rhythm is the thighs' own: a missed step doubles one of their steps and leaves the median, where the
+    # pelvis's double counts (simulated slow walks) would halve it
+    step = median_step_s(thigh_s) if thigh_s else None
+    if step is None or not free:
+        return [], []
+    candidates = [(pelvis_ic[k].t_s, relabel(pelvis_ic[k].side)) for k in free]
+    keep = pelvis_stand_ins(thigh_s, thigh_side, [t for t, _ in candidates], [s for _, s in candidates], step)
+    stand_ins = [c for c, kept in zip(candidates, keep, strict=True) if kept]
+    toe_offs: list[tuple[float, str]] = []
+    for t, side in stand_ins:
+        if side not in thigh_events:
+            continue
+        ev = thigh_events[side]
+        dropped = ~np.isin(ev.initial_contact_s, confirmed[side].initial_contact_s)
+        near = dropped & (np.abs(ev.initial_contact_s - t) < 0.5 * step) & (ev.toe_off_s < t)
+        if near.any():
+            k = int(np.argmin(np.where(near, np.abs(ev.initial_contact_s - t), np.inf)))
+            toe_offs.append((float(ev.toe_off_s[k]), side))
+    return stand_ins, toe_offs
 
 
 def _sides_from_thigh(bic: list[Any], thigh_events: dict[str, Any], usable: list[str]) -> Callable[[str], str]:
@@ -185,10 +266,17 @@ def _sides_from_thigh(bic: list[Any], thigh_events: dict[str, Any], usable: list
 
 
 def _strides(ics: list[dict[str, Any]], fcs: list[dict[str, Any]], bout: int) -> list[dict[str, Any]]:
-    """Same-side IC-to-IC strides of one bout; stance = IC to the first same-side FC before the next IC."""
+    """Same-side IC-to-IC strides of one bout; stance = IC to the first same-side FC before the next IC. A stride
+    bounded by a contact the pelvis placed in a thigh bout, or with one of the opposite foot inside it, is flagged
+    ``pelvis_contact_in_stride``."""
     out = []
+    stand_ins = {
+        side: np.array(sorted(c["t_s"] for c in ics if c["side"] == side and c.get("source") == "pelvis"))
+        for side in SIDES
+    }
     for side in SIDES:
         times = sorted(c["t_s"] for c in ics if c["side"] == side)
+        mine, other = stand_ins[side], stand_ins["right" if side == "left" else "left"]
         fc = np.array(sorted(c["t_s"] for c in fcs if c["side"] == side))
         for a, b in itertools.pairwise(times):
             if b - a > 2 * MAX_STEP_S:
@@ -197,6 +285,7 @@ def _strides(ics: list[dict[str, Any]], fcs: list[dict[str, Any]], bout: int) ->
             if inside.size == 0:
                 continue
             stance = float(inside[0] - a)
+            mixed = bool(np.isin([a, b], mine).any() or ((other > a) & (other < b)).any())
             out.append(
                 {
                     "side": side,
@@ -208,7 +297,7 @@ def _strides(ics: list[dict[str, Any]], fcs: list[dict[str, Any]], bout: int) ->
                     "pelvic_drop_deg": None,
                     "bout": bout,
                     "included": True,
-                    "flags": [],
+                    "flags": ["pelvis_contact_in_stride"] if mixed else [],
                 }
             )
     return out

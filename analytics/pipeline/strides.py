@@ -237,8 +237,11 @@ def _exclude_implausible(strides: list[dict[str, Any]], ics: list[dict[str, Any]
     )
     counts: dict[str, int] = {}
     for stride, codes in zip(strides, problems, strict=True):
+        # a code set when the stride was built (events: a stance from two sources) excludes it the same way
+        codes = [c for c in stride["flags"] if c in STRIDE_FLAGS and c not in codes] + codes
         for code in codes:
-            stride["flags"].append(code)
+            if code not in stride["flags"]:
+                stride["flags"].append(code)
             counts[code] = counts.get(code, 0) + 1
         if codes:
             stride["included"] = False
