@@ -108,9 +108,11 @@ class SegmentJobs:
         self.algorithm = algorithm
         self.pending: list[PendingSegment] = []
         self._finals: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._held_since: OrderedDict[str, float] = OrderedDict()
-        """Session ends by marker id: when this worker first took each (a deferred one is given up and re-sent by
-        the gateway, and its wait for a start it names must not begin again with every re-send)."""
+        self._held_since: dict[str, OrderedDict[str, float]] = {}
+        """Per subject, session ends by marker id: when this worker first took each (a deferred one is given up
+        and re-sent by the gateway, and its wait for a start it names must not begin again with every re-send).
+        At most ``max_pending_per_subject`` a subject, the oldest forgotten first: a subject's flood of ends
+        restarts only its own waits; an entry goes when its end is done, or with its subject's oldest."""
         self.sweeps: list[tuple[float, str, int, int]] = []
         """(due, subject, start_us, end_us): live points to remove again after a final analysis."""
         self.live = LiveWindows(
@@ -154,10 +156,11 @@ class SegmentJobs:
         now = self.clock()
         first_s = now if arrived_s is None else min(now, arrived_s)
         if segment.final:
-            self._held_since.setdefault(segment.marker_id, first_s)
-            self._held_since.move_to_end(segment.marker_id)
-            if len(self._held_since) > 10_000:
-                self._held_since.popitem(last=False)
+            held = self._held_since.setdefault(segment.subject, OrderedDict())
+            held.setdefault(segment.marker_id, first_s)
+            held.move_to_end(segment.marker_id)
+            while len(held) > self.config.max_pending_per_subject:
+                held.popitem(last=False)
         self.pending.append(PendingSegment(segment, token, first_s, now))
         return None
 
@@ -278,7 +281,11 @@ class SegmentJobs:
 
     def _done(self, p: PendingSegment) -> None:
         self.acks[p.segment.subject].append(p.segment.marker_id)
-        self._held_since.pop(p.segment.marker_id, None)
+        held = self._held_since.get(p.segment.subject)
+        if held is not None:
+            held.pop(p.segment.marker_id, None)
+            if not held:
+                del self._held_since[p.segment.subject]
         if p.token is not None:
             self.link.ack(p.token)
 
@@ -318,7 +325,7 @@ class SegmentJobs:
             self.store,
             segment,
             index_for=self.ingest.index_for(segment),
-            waited_s=self.clock() - self._held_since.get(segment.marker_id, p.first_s),
+            waited_s=self.clock() - self._held_since.get(segment.subject, {}).get(segment.marker_id, p.first_s),
         )
         try:
             loaded = load_segment(

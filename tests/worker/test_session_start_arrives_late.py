@@ -25,7 +25,7 @@ from analytics.worker.errors import SegmentIncomplete
 from analytics.worker.segments import FINAL_VERSION, START_WAIT_S, Segment, check_complete
 from analytics.worker.worker import Worker
 from gaitsym_common.uplink import envelope as env
-from gaitsym_common.uplink.topics import parse_topic
+from gaitsym_common.uplink.topics import parse_topic, topic
 from sensor_gateway.core import Gateway, GatewayConfig, run_for
 from sensor_gateway.outbox import Outbox
 from sensor_gateway.timing import VirtualHostClock
@@ -232,3 +232,31 @@ def test_a_session_end_without_utc_whose_start_never_comes_is_analysed_after_the
     store.close()
     firsts = {p: pos.session_seq_first for p, pos in end.last_seq.items()}
     assert all(provenance[p]["seq_first"] > first for p, first in firsts.items() if first is not None)
+
+
+def test_another_subjects_session_end_with_the_same_id_does_not_shorten_the_wait(
+    tmp_path: Path, published: Published
+) -> None:
+    """Marker ids are the sender's strings: a session end of another subject carrying this session end's id, held
+    long before it, must not count toward this one's wait for its start."""
+    end = _session_end(published)
+    no_utc = json.loads(next(p for _, p, m in published if m == end))
+    del no_utc["t_utc_s"]
+    other = dict(no_utc, subject="OTHER1")
+    late = _late_from(published)
+    store = open_store(str(tmp_path / "store.sqlite"))
+    link, clock = ScriptedLink(), Clock()
+    worker = make_worker(tmp_path, store, link, clock)
+    link.deliver(topic("OTHER1", "marker"), json.dumps(other).encode())
+    _turns(worker, clock, 2.0)
+    clock.t += START_WAIT_S - 600.0
+    resend = json.dumps(no_utc).encode()
+    end_topic = next(t for t, _, m in published if m == end)
+    for t, p, m in published[late:]:
+        link.deliver(t, resend if m == end else p)
+    _turns(worker, clock, ACK_TIMEOUT_S)
+    clock.t += 900.0  # the other end has been held over an hour, this one a quarter of it
+    link.deliver(end_topic, resend)
+    _turns(worker, clock, 10.0)
+    assert end.msg_id not in link.acked_ids(SUBJECT)
+    store.close()
