@@ -64,8 +64,10 @@ def zero_phase(
     edge = 3 * ntaps if padlen is None else int(padlen)
     if x.shape[axis] <= edge:
         raise ValueError(f"the length of the input along axis {axis} must exceed padlen, which is {edge}")
+    zi = _zi_cached(sos.tobytes(), n_sections)
+    if _sosfilt_kernel is not None and x.ndim == 1 and edge > 0 and padtype in ("odd", "even"):
+        return _zero_phase_1d(sos, x, zi, edge, padtype == "odd")
     ext = _extend(x, edge, axis, padtype)
-    zi = _zi_cached(np.ascontiguousarray(sos).tobytes(), n_sections)
     if _sosfilt_kernel is None:  # pragma: no cover - scipy without the kernel: the public path
         return _zero_phase_public(sos, ext, zi, axis, edge)
     # scipy's own compiled kernel on rows (what scipy.signal.sosfilt runs after its argument checks and axis
@@ -83,6 +85,27 @@ def zero_phase(
     y = rows[:, ::-1][:, edge : rows.shape[1] - edge] if edge > 0 else rows[:, ::-1]
     y = y.reshape(*moved.shape[:-1], y.shape[-1])
     return np.ascontiguousarray(np.moveaxis(y, -1, axis))
+
+
+def _zero_phase_1d(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, edge: int, odd: bool) -> np.ndarray:
+    """`zero_phase` of a 1-D signal: the same extension, kernel passes and slicing as the general path, with
+    slices in place of its axis moves and index arrays (most calls of a live window filter one column)."""
+    assert _sosfilt_kernel is not None
+    n = x.shape[0]
+    rows = np.empty((1, n + 2 * edge))
+    rows[0, edge : edge + n] = x
+    if odd:
+        rows[0, :edge] = 2 * x[0] - x[edge:0:-1]
+        rows[0, edge + n :] = 2 * x[n - 1] - x[n - 2 : n - edge - 2 if n - edge - 2 >= 0 else None : -1]
+    else:
+        rows[0, :edge] = x[edge:0:-1]
+        rows[0, edge + n :] = x[n - 2 : n - edge - 2 if n - edge - 2 >= 0 else None : -1]
+    state = np.ascontiguousarray(zi[None, :, :] * rows[:, :1, None])
+    _sosfilt_kernel(sos, rows, state)
+    rows = np.ascontiguousarray(rows[:, ::-1])
+    state = np.ascontiguousarray(zi[None, :, :] * rows[:, :1, None])
+    _sosfilt_kernel(sos, rows, state)
+    return np.ascontiguousarray(rows[0, ::-1][edge : rows.shape[1] - edge])
 
 
 def _zero_phase_public(sos: np.ndarray, ext: np.ndarray, zi: np.ndarray, axis: int, edge: int) -> np.ndarray:

@@ -205,6 +205,29 @@ def _robust_scale(x: np.ndarray) -> np.ndarray:
     return x / scale if scale > 0 else x
 
 
+def _candidate_walking(acc: np.ndarray, fs: float) -> tuple[np.ndarray, int]:
+    """Pass 1 (module docstring): the samples within ``BOUT_MARGIN_S`` of a bout of orientation-free step
+    candidates, and the number of such bouts."""
+    norm = np.linalg.norm(acc, axis=1)
+    bouts = _bouts(_step_peaks(norm - np.median(norm), fs), fs)
+    mask = np.zeros(acc.shape[0], dtype=bool)
+    margin = round(BOUT_MARGIN_S * fs)
+    for b in bouts:
+        mask[max(0, b[0] - margin) : b[-1] + margin + 1] = True
+    return mask, len(bouts)
+
+
+def candidate_walking_s(acc_mps2: np.ndarray, sampling_rate_hz: float) -> tuple[float, int]:
+    """How much of a pelvis recording pass 1 of `detect_gait_events` keeps for pass 2 (s: samples within
+    ``BOUT_MARGIN_S`` of a bout of step candidates) and in how many bouts, at a fraction of the detector's cost
+    (no body axes, no second pass): every initial contact the detector gives lies in those samples, so a caller
+    that needs some amount of walking can rule a recording out first. Raises InvalidSignal for bad input and
+    InsufficientData below ``MIN_DURATION_S``."""
+    acc, _, fs = check_imu(acc_mps2, acc_mps2, sampling_rate_hz, MIN_DURATION_S)
+    mask, count = _candidate_walking(acc, fs)
+    return float(mask.sum()) / fs, count
+
+
 def detect_gait_events(
     acc_mps2: np.ndarray, gyr_dps: np.ndarray, sampling_rate_hz: float, *, axes: BodyAxes | None = None
 ) -> GaitEvents:
@@ -217,18 +240,10 @@ def detect_gait_events(
     shorter than MIN_DURATION_S.
     """
     acc, gyr, fs = check_imu(acc_mps2, gyr_dps, sampling_rate_hz, MIN_DURATION_S)
-    n = acc.shape[0]
     empty = GaitEvents((), (), (), (), None, 0.0)
 
     # Pass 1: orientation-free step candidates -> samples that are walking.
-    norm = np.linalg.norm(acc, axis=1)
-    bouts = _bouts(_step_peaks(norm - np.median(norm), fs), fs)
-    if not bouts:
-        return empty
-    mask = np.zeros(n, dtype=bool)
-    margin = round(BOUT_MARGIN_S * fs)
-    for b in bouts:
-        mask[max(0, b[0] - margin) : b[-1] + margin + 1] = True
+    mask, _ = _candidate_walking(acc, fs)
     if mask.sum() < MIN_DURATION_S * fs:
         return empty
     # Pass 2 works on the walking samples only (concatenated): `where` maps back to sample numbers.

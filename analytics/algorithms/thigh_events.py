@@ -147,6 +147,32 @@ def _keep_apart(peaks: np.ndarray, x: np.ndarray, distance: int) -> np.ndarray:
     return kept
 
 
+@dataclass(frozen=True)
+class SwingCandidates:
+    """Every peak of the low-passed flexion velocity above ``MIN_SWING_PEAK_DPS`` of one signal, before a walking
+    mask and the "keep apart" rule choose among them (`select_swings`): what each would give as a swing depends only
+    on the signal around it (its positive lobe and the peak flexion after it), so a caller analysing a stream in
+    pieces can keep the candidates of the part it has seen whole and filter only what is new.
+
+    Per candidate (arrays aligned, sorted by ``peak``): ``peak`` sample index, ``height`` deg/s (the filtered
+    velocity there), ``lobe_start`` the last sample before it where the filtered velocity is negative (-1: none in
+    the signal), ``lobe_end`` the first one after it (the signal's length: none), ``swing`` whether its lobe sweeps
+    ``MIN_SWING_EXCURSION_DEG`` and its peak flexion follows within ``MAX_SWING_S``; ``toe_off_s``,
+    ``initial_contact_s``, ``swing_peak_s`` (s from the first sample; NaN where ``swing`` is False)."""
+
+    peak: np.ndarray
+    height: np.ndarray
+    lobe_start: np.ndarray
+    lobe_end: np.ndarray
+    excursion_ok: np.ndarray
+    swing: np.ndarray
+    toe_off_s: np.ndarray
+    initial_contact_s: np.ndarray
+    swing_peak_s: np.ndarray
+    n: int
+    """Samples of the signal the candidates come from."""
+
+
 def detect_thigh_events(
     flexion_velocity_dps: np.ndarray, sampling_rate_hz: float, region_mask: np.ndarray | None = None
 ) -> ThighEvents:
@@ -155,20 +181,25 @@ def detect_thigh_events(
     ``flexion_velocity_dps`` (n,) deg/s, flexion positive (ThighAxes.flexion_velocity_dps);
     ``region_mask`` (bool, n) restricts swing peaks to walking. Raises InvalidSignal for bad input.
     """
+    candidates = swing_candidates(flexion_velocity_dps, sampling_rate_hz)
+    if region_mask is not None and (region_mask.shape != (candidates.n,) or region_mask.dtype != np.bool_):
+        raise InvalidSignal(f"region_mask must be a bool array of shape {(candidates.n,)}")
+    keep = None if region_mask is None else region_mask[candidates.peak]
+    return select_swings(candidates, sampling_rate_hz, keep)
+
+
+def swing_candidates(flexion_velocity_dps: np.ndarray, sampling_rate_hz: float) -> SwingCandidates:
+    """The swing candidates of one leg's flexion velocity (`SwingCandidates`; `detect_thigh_events` is
+    `select_swings` of them). Raises InvalidSignal for bad input."""
     fs = check_rate(sampling_rate_hz)
     w = np.asarray(flexion_velocity_dps, dtype=np.float64)
     if w.ndim != 1 or w.size < 4:
         raise InvalidSignal(f"flexion_velocity_dps must be a 1-D array of at least 4 samples, got {w.shape}")
     if not np.isfinite(w).all():
         raise InvalidSignal("flexion_velocity_dps contains NaN or infinite values")
-    if region_mask is not None and (region_mask.shape != w.shape or region_mask.dtype != np.bool_):
-        raise InvalidSignal(f"region_mask must be a bool array of shape {w.shape}")
     sos = butter_sos(4, min(LOWPASS_HZ, 0.45 * fs), "lowpass", float(fs))
     ws = zero_phase(sos, w)
-    empty = np.zeros(0)
     peaks, _ = signal.find_peaks(ws, height=MIN_SWING_PEAK_DPS)
-    if region_mask is not None:
-        peaks = peaks[region_mask[peaks]]
     # the positive lobe of each peak: last negative sample before it, first negative sample after it
     neg = ws < 0
     idx = np.flatnonzero(neg)
@@ -179,26 +210,50 @@ def detect_thigh_events(
     prev_neg[idx] = idx
     prev_neg = np.maximum.accumulate(prev_neg)
     area = np.concatenate([[0.0], np.cumsum(ws)]) / fs  # deg
-    excursion = area[next_neg[peaks]] - area[prev_neg[peaks] + 1]
-    peaks = _keep_apart(peaks[excursion >= MIN_SWING_EXCURSION_DEG], ws, max(1, round(MIN_STRIDE_S * fs)))
-    if peaks.size == 0:
-        return ThighEvents(empty, empty, empty)
-    # first + to - zero crossing after each peak (peak flexion)
-    z = next_neg[peaks]
-    ok = (z < ws.size) & (z - peaks <= MAX_SWING_S * fs)
-    peaks, z = peaks[ok], z[ok]
-    if peaks.size == 0:
-        return ThighEvents(empty, empty, empty)
-    t_peak = _parabolic(ws, peaks) / fs
-    # linear interpolation of the zero crossing between samples z-1 (>= 0) and z (< 0)
-    a, b = ws[z - 1], ws[z]
-    t_flex = (z - 1 + a / (a - b)) / fs
-    rate = (PHASE_PEAK_FLEXION - PHASE_SWING_PEAK) / (t_flex - t_peak)
-    toe_off = _toe_off_posture_s(ws, peaks, prev_neg[peaks], t_flex, fs)
-    extrapolated = t_peak - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate
-    toe_off = np.where(np.isfinite(toe_off), toe_off, extrapolated)
-    ic = _initial_contact_s(ws, peaks, t_peak, t_flex, toe_off, fs)
-    return ThighEvents(toe_off, ic, t_peak)
+    lobe_start, lobe_end = prev_neg[peaks], next_neg[peaks]
+    excursion_ok = area[lobe_end] - area[lobe_start + 1] >= MIN_SWING_EXCURSION_DEG
+    # first + to - zero crossing after each peak (peak flexion) within MAX_SWING_S
+    swing = excursion_ok & (lobe_end < ws.size) & (lobe_end - peaks <= MAX_SWING_S * fs)
+    toe_off = np.full(peaks.size, np.nan)
+    ic = np.full(peaks.size, np.nan)
+    t_peak_all = np.full(peaks.size, np.nan)
+    if swing.any():
+        p, z = peaks[swing], lobe_end[swing]
+        t_peak = _parabolic(ws, p) / fs
+        # linear interpolation of the zero crossing between samples z-1 (>= 0) and z (< 0)
+        a, b = ws[z - 1], ws[z]
+        t_flex = (z - 1 + a / (a - b)) / fs
+        rate = (PHASE_PEAK_FLEXION - PHASE_SWING_PEAK) / (t_flex - t_peak)
+        posture = _toe_off_posture_s(ws, p, lobe_start[swing], t_flex, fs)
+        extrapolated = t_peak - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate
+        posture = np.where(np.isfinite(posture), posture, extrapolated)
+        toe_off[swing] = posture
+        ic[swing] = _initial_contact_s(ws, p, t_peak, t_flex, posture, fs)
+        t_peak_all[swing] = t_peak
+    return SwingCandidates(
+        peaks, ws[peaks], lobe_start, lobe_end, excursion_ok, swing, toe_off, ic, t_peak_all, int(ws.size)
+    )
+
+
+def select_swings(candidates: SwingCandidates, sampling_rate_hz: float, keep: np.ndarray | None = None) -> ThighEvents:
+    """The swings of `detect_thigh_events` among ``candidates``: those ``keep`` (bool per candidate: e.g. the
+    region mask at its peak; None: all) leaves whose lobe sweeps ``MIN_SWING_EXCURSION_DEG``, the highest of any
+    closer than ``MIN_STRIDE_S`` (the rule of `_keep_apart`), then those whose peak flexion follows in time."""
+    fs = check_rate(sampling_rate_hz)
+    c = candidates
+    chosen = c.excursion_ok if keep is None else (keep & c.excursion_ok)
+    at = np.flatnonzero(chosen)
+    distance = max(1, round(MIN_STRIDE_S * fs))
+    peaks = c.peak[at]
+    # `_keep_apart` keeps every peak when all lie ``distance`` apart, none on the signal's first or last sample
+    # (find_peaks never gives those): then it is not run (a live window's usual case)
+    if at.size >= 2 and not (np.diff(peaks).min() >= distance and peaks[0] > 0 and peaks[-1] < c.n - 1):
+        heights = np.full(c.n, float(np.min(c.height[at])) - 1.0)
+        heights[c.peak[at]] = c.height[at]
+        kept = _keep_apart(peaks, heights, distance)
+        at = at[np.isin(peaks, kept)]
+    at = at[c.swing[at]]
+    return ThighEvents(c.toe_off_s[at], c.initial_contact_s[at], c.swing_peak_s[at])
 
 
 def _initial_contact_s(

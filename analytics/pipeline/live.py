@@ -17,10 +17,12 @@ window's length. `LiveGait` splits the analysis in two, both made of the pipelin
   ones.
 - **per window**, only what depends on the new samples, over the samples no stride was looked for in yet plus
   ``context_s`` before them (what the filters need to settle and the event rules need to see: the stride and its
-  bout's earlier contacts): stream quality (step 1), the pelvis's gait events and tilt as `pelvis_signals` makes
-  them (the events with the estimates' pelvis axes, never estimated again from the window's few seconds), each
-  usable thigh's contacts as `analyze_thighs` makes them (`detect_thigh_events` on the flexion velocity about the
-  established axis, within walking), then steps 4 and 5 unchanged (`events_per_bout`, and of `summarise_gait`
+  bout's earlier contacts): stream quality (step 1, every sensor in one pass: `stream_quality_side_by_side`), the
+  pelvis's gait events and tilt as `pelvis_signals` makes them (the events with the estimates' pelvis axes, never
+  estimated again from the window's few seconds), each usable thigh's contacts as `analyze_thighs` makes them
+  (`detect_thigh_events` on the flexion velocity about the established axis, within walking: the selection of the
+  swings a `_ThighTrack` keeps, filtered once when new and kept once settled, shared with the readiness check, not
+  found again over the window's span), then steps 4 and 5 unchanged (`events_per_bout`, and of `summarise_gait`
   the strides alone: `gait_strides`, without the summaries a window would throw away): the contact, bout,
   confirmation and plausibility rules are the pipeline's own code, so live strides follow whatever those rules
   are. A window runs only when a stride can have become ready (a usable thigh
@@ -42,7 +44,8 @@ bout's rhythm as far as the window sees them; pelvic drop against the standing r
 final analysis replaces every live stride at session end.
 
 Counters (`LiveCounters`) say how much work each window did, so that tests can pin that a window analyses the
-new samples plus context, never the session again.
+new samples plus context, never the session again, and that each thigh's samples are filtered about once
+(``samples_thigh``: per step the new samples plus `THIGH_BACK_S`, `MAX_SWING_S` and `THIGH_EDGE_S` at most).
 
 Times: samples are counted from the first sample given (index 0); stride times are seconds from it; rates Hz.
 """
@@ -56,18 +59,26 @@ from typing import Any
 
 import numpy as np
 
-from analytics.algorithms.gait_events import detect_gait_events
+from analytics.algorithms.gait_events import BOUT_MARGIN_S, MAX_STEP_S, candidate_walking_s, detect_gait_events
 from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, PelvisSignals, StandingReference, obliquity_deg
 from analytics.algorithms.pelvis_alignment import BodyAxes
+from analytics.algorithms.signal_quality import stream_quality_side_by_side
 from analytics.algorithms.stride_checks import STRIDE_FLAGS
-from analytics.algorithms.thigh_events import MIN_STRIDE_S, ThighEvents, detect_thigh_events
+from analytics.algorithms.thigh_events import (
+    MAX_SWING_S,
+    MIN_STRIDE_S,
+    SwingCandidates,
+    ThighEvents,
+    select_swings,
+    swing_candidates,
+)
 from analytics.algorithms.tilt import BIAS_CORRECTED_CUTOFF_HZ, GRAVITY_CUTOFF_HZ, estimate_tilt
 from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
 from analytics.pipeline.events import events_per_bout
 from analytics.pipeline.live_buffer import SampleBuffer
 from analytics.pipeline.pelvis import PelvisStep, analyze_pelvis
 from analytics.pipeline.result import Flags, Record
-from analytics.pipeline.streams import check_streams
+from analytics.pipeline.streams import StreamCheck, check_streams
 from analytics.pipeline.strides import gait_strides
 from analytics.pipeline.thighs import THIGHS, ThighStep, analyze_thighs
 from analytics.recording.io import Recording, SensorData
@@ -83,6 +94,16 @@ TRIGGER_LOOKBACK_S = 2.0
 """Seconds before the readiness mark the thigh check filters (the contact rule needs the swing before a contact)."""
 TRIGGER_SLACK_S = 0.05
 """A contact this close before the last readiness mark still triggers a window (the check's edge may move it)."""
+THIGH_EDGE_S = 0.5
+"""The thigh contact rule's 15 Hz zero-phase low-pass (4th order, odd padding) of a stretch differs from that of a
+longer one by under 1e-7 deg/s further than this from the stretch's ends (measured on simulated walks: 0.06 deg/s at
+5 samples, 3e-4 at 20, 8e-7 at 40, 3e-8 at 50): a swing whose lobe closed this far before the newest sample is
+settled, the same for every later window."""
+THIGH_BACK_S = 1.5
+"""A thigh's new samples are filtered with this much before the first unsettled swing: the swing's positive lobe
+before its peak (its toe off and excursion are measured from the lobe's start: the flexion velocity turns positive
+near peak hip extension, ~50 % of the cycle, and peaks in mid-swing at 68 %, so ~0.4 s before the peak for a
+2-s stride, slower than any walking bout allows) and `THIGH_EDGE_S` of settling before that."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +173,12 @@ class LiveCounters:
     samples_new: int = 0
     """Sample instants no earlier window had seen."""
     samples_checked: int = 0
-    """Samples of a thigh the readiness check filtered (a window not due analyses nothing else)."""
+    """Samples of a thigh the readiness check looked at (a window not due analyses nothing else; what it filtered
+    is in ``samples_thigh``)."""
+    samples_thigh: int = 0
+    """Samples of a thigh its contact rule filtered, for the readiness checks and the windows together: the new
+    samples plus `THIGH_BACK_S` and the unsettled swings' seconds per call (the swings settled before are kept,
+    `_ThighTrack`), never a window's whole span again."""
     windows_axes_estimated: int = 0
     """Windows whose pelvis gait events estimated the body axes themselves (only while there are no estimates:
     then the estimates' axes are used)."""
@@ -160,6 +186,71 @@ class LiveCounters:
     samples_estimated: int = 0
     """Sample instants the session estimates were made from (every time they were made)."""
     strides_out: int = 0
+
+
+class _ThighTrack:
+    """One thigh's swing candidates (`swing_candidates`) over the samples seen so far, in absolute samples: those
+    whose lobe closed `THIGH_EDGE_S` before the newest sample filtered are settled and kept; each update filters only
+    from `THIGH_BACK_S` before the first unsettled one to the newest sample. A window's contacts are then
+    `select_swings` of the candidates in its span with its walking mask: what `detect_thigh_events` over the window
+    gives, except that a swing's lobe is never cut at the window's start (the track began earlier)."""
+
+    def __init__(self, axis: np.ndarray, begin: int) -> None:
+        self.axis = axis
+        self.begin = begin
+        """Absolute index the track's first stretch started at (candidates there may have their lobe cut)."""
+        self.settled = begin
+        """Candidates peaking before this absolute index are settled."""
+        self.end = begin
+        """Absolute index one past the newest sample filtered."""
+        self.rows = np.zeros((0, 7))
+        """Per candidate, sorted by peak: peak (absolute index), height, excursion_ok, swing (1.0/0.0), toe off,
+        initial contact, swing peak (s from absolute index 0; NaN for no swing): one array, so that an update or
+        a window's selection is a few calls whatever the number of candidates."""
+
+    def update(self, gyr: Callable[[int, int], np.ndarray], first: int, end: int, fs: float) -> int:
+        """Filter the samples from `THIGH_BACK_S` before the first unsettled candidate (not before ``first``, the
+        oldest sample kept) to ``end`` (``gyr(a, b)``: the thigh's gyro rows of absolute indices a..b); the samples
+        filtered (0: nothing to do, or too few)."""
+        if end <= self.end:
+            return 0
+        a = max(self.begin, first, self.settled - round(THIGH_BACK_S * fs))
+        if end - a < fs:  # shorter than the filter's padding allows and no swing fits: the next call
+            return 0
+        c = swing_candidates(gyr(a, end) @ self.axis, fs)
+        peak = c.peak + a
+        edge = end - round(THIGH_EDGE_S * fs)
+        # a candidate waits while its lobe is open, up to MAX_SWING_S after its peak: then it is no swing whatever
+        # follows (a peak flexion later than that is not used), so a thigh held flexed (sitting) does not keep
+        # every later update filtering from it; only its lobe's excursion could still grow, and with it whether it
+        # keeps a neighbour within MIN_STRIDE_S out (`select_swings`), which no walking swing has
+        fresh = peak >= self.settled
+        open_lobe = fresh & (c.lobe_end + a >= edge) & (peak + round(MAX_SWING_S * fs) >= edge)
+        shift = a / fs
+        new = np.column_stack(
+            [peak, c.height, c.excursion_ok, c.swing, c.toe_off_s + shift, c.initial_contact_s + shift]
+            + [c.swing_peak_s + shift]
+        )[fresh]
+        kept = self.rows[: int(np.searchsorted(self.rows[:, 0], self.settled))]
+        self.rows = np.concatenate([kept, new])
+        self.settled = max(self.settled, min(edge, int(peak[open_lobe].min()) if open_lobe.any() else edge))
+        self.end = end
+        return end - a
+
+    def forget_before(self, index: int) -> None:
+        """Drop the candidates peaking before absolute ``index`` (older than any window looks)."""
+        self.rows = self.rows[int(np.searchsorted(self.rows[:, 0], index)) :]
+
+    def events(self, start: int, end: int, fs: float, region_mask: np.ndarray | None = None) -> ThighEvents:
+        """The contacts of absolute samples ``start..end`` (s from ``start``), as `detect_thigh_events` over them
+        with ``region_mask`` (bool, end - start) gives them (class docstring)."""
+        lo, hi = np.searchsorted(self.rows[:, 0], [start, end])
+        r = self.rows[lo:hi]
+        rel = r[:, 0].astype(np.int64) - start
+        t = r[:, 4:].T - start / fs
+        # lobe bounds are not kept: `select_swings` does not use them
+        c = SwingCandidates(rel, r[:, 1], rel, rel, r[:, 2] > 0, r[:, 3] > 0, t[0], t[1], t[2], end - start)
+        return select_swings(c, fs, None if region_mask is None else region_mask[rel])
 
 
 class LiveGait:
@@ -194,6 +285,8 @@ class LiveGait:
         self._given: dict[str, deque[float]] = {"left": deque(maxlen=64), "right": deque(maxlen=64)}
         self._last_contact: dict[str, float] = {}
         """Per leg, the absolute index of the newest contact the readiness check saw."""
+        self._thighs: dict[str, _ThighTrack] = {}
+        """Per usable leg, its swing candidates so far (with the current estimates' flexion axis)."""
 
     # ------------------------------------------------------------------------------------------ samples
 
@@ -233,6 +326,7 @@ class LiveGait:
         """Start the buffer over at absolute ``index`` (the samples before it are not coming: a hole the caller
         could not fill). Strides are looked for from there on; estimates are kept."""
         self._buf.clear(index)
+        self._thighs.clear()  # the samples before the hole do not continue into those after it
         self._seen = max(self._seen, index)
         self._pending = max(self._pending, index)
 
@@ -288,7 +382,7 @@ class LiveGait:
         walking = self._walking_mask(events, n)
         if est is None:
             return []
-        strides = self._strides(rec, events, walking, est, lambda stride: self._ready(stride, start, ready))
+        strides = self._strides(rec, start, events, walking, est, lambda stride: self._ready(stride, start, ready))
         out = []
         for stride in strides:
             if not self._ready(stride, start, ready):
@@ -331,18 +425,35 @@ class LiveGait:
             last = self._last_contact.get(side)
             if placement not in self._buf.data or (last is not None and ready < last + MIN_STRIDE_S * self.fs):
                 continue
-            gyr = self._buf.rows(placement, lo, end)[:, 3:]
-            self.counters.samples_checked += gyr.shape[0]
-            try:
-                contacts = detect_thigh_events(gyr @ axis, self.fs).initial_contact_s * self.fs + lo
-            except InvalidSignal:
+            track = self._thigh(side, axis, lo, end)
+            if track is None:
                 continue
+            self.counters.samples_checked += end - lo
+            contacts = track.events(lo, end, self.fs).initial_contact_s * self.fs + lo
             seen = contacts[contacts <= ready]
             if seen.size:
                 self._last_contact[side] = max(float(seen.max()), last if last is not None else -np.inf)
             if (seen > self._pending - TRIGGER_SLACK_S * self.fs).any():
                 return True
         return end - self._seen >= round(s.quiet_step_s * self.fs * 4)
+
+    def _thigh(self, side: str, axis: np.ndarray, start: int, end: int) -> _ThighTrack | None:
+        """The leg's swing candidates up to ``end``, covering ``start`` on (begun again there when the track began
+        later, or with another axis: new estimates); None when too few samples to filter."""
+        track = self._thighs.get(side)
+        if track is None or track.begin > start or track.axis is not axis:
+            track = self._thighs[side] = _ThighTrack(axis, start)
+        placement = THIGHS[side]
+        try:
+            self.counters.samples_thigh += track.update(
+                lambda a, b: self._buf.rows(placement, a, b)[:, 3:], self.first, end, self.fs
+            )
+        except InvalidSignal:
+            return None
+        if track.end < end:
+            return None
+        track.forget_before(self.first)
+        return track
 
     def _recording(self, start: int, end: int) -> Recording:
         rows = {p: self._buf.rows(p, start, end) for p in self.placements}
@@ -381,7 +492,16 @@ class LiveGait:
         if rec.n_samples < 2 * self.fs:
             return False
         # not enough walking before that instant (the pelvis's events, as `pelvis_signals` marks its walking): tried
-        # again at the next one, without the rest of steps 1-3
+        # again at the next one, without the rest of steps 1-3. The detector's first pass rules most instants out
+        # alone: every walking sample lies within WALK_MARGIN_S of a bout whose contacts lie in the samples that pass
+        # keeps (BOUT_MARGIN_S around its bouts of step candidates); a bout of contacts spanning several of those
+        # bridges gaps under MAX_STEP_S (+ the search before a loading peak, < 1 s). So the walking is at most what
+        # it keeps plus, per bout, twice (WALK_MARGIN_S - BOUT_MARGIN_S) and one bridged gap: the same instants are
+        # kept as by the whole detector, at a fraction of its cost (no body axes, no second pass).
+        kept_s, bouts = candidate_walking_s(pelvis_data.acc_mps2, self.fs)
+        allowance_s = 2 * (WALK_MARGIN_S - BOUT_MARGIN_S) + MAX_STEP_S + 1.0
+        if kept_s + bouts * allowance_s < self.settings.min_walking_s:
+            return False
         events = detect_gait_events(pelvis_data.acc_mps2, pelvis_data.gyr_dps, self.fs)
         if self._walking_mask(events, rec.n_samples).sum() < self.settings.min_walking_s * self.fs:
             return False
@@ -421,13 +541,24 @@ class LiveGait:
         return True
 
     def _strides(
-        self, rec: Recording, events: Any, walking: np.ndarray, est: LiveEstimates, wanted: Callable[[Record], bool]
+        self,
+        rec: Recording,
+        start: int,
+        events: Any,
+        walking: np.ndarray,
+        est: LiveEstimates,
+        wanted: Callable[[Record], bool],
     ) -> list[Record]:
         """Steps 1, 4 and 5 of the pipeline over one window, with the session estimates for steps 2 and 3; step 5
         (and the tilt it needs) only when step 4 found a stride ``wanted`` now."""
         n, fs = rec.n_samples, self.fs
         flags = Flags()
-        streams = check_streams(rec, fs, flags)
+        # step 1's masks as `check_streams` makes them, for every placement in one pass (its flags are not kept)
+        quality = stream_quality_side_by_side(np.hstack([self._buf.rows(p, start, start + n) for p in rec.sensors]), fs)
+        saturated_any = np.zeros(n, dtype=bool)
+        for q in quality:
+            saturated_any |= q.saturated
+        streams = StreamCheck({p: q.stuck for p, q in zip(rec.sensors, quality, strict=True)}, saturated_any)
         in_bout = np.zeros(n, dtype=bool)
         for b in events.walking_bouts:
             in_bout[round(b.start_s * fs) : round(b.end_s * fs) + 1] = True
@@ -447,11 +578,12 @@ class LiveGait:
         pelvis = PelvisStep(signals, est.reference, est.on_pelvis, est.alignment["pelvis"])
         thigh_events: dict[str, ThighEvents] = {}
         for side, axis in est.flexion_axis.items():
-            data = rec.sensors.get(THIGHS[side])
-            if data is None:
+            if THIGHS[side] not in rec.sensors:
                 continue
-            flexion = np.asarray(data.gyr_dps, dtype=np.float64) @ axis
-            thigh_events[side] = detect_thigh_events(flexion, fs, walking & ~streams.stuck[THIGHS[side]])
+            track = self._thigh(side, axis, start, start + n)
+            if track is None:
+                continue
+            thigh_events[side] = track.events(start, start + n, fs, walking & ~streams.stuck[THIGHS[side]])
         thighs = ThighStep(thigh_events, est.sides_trusted, {k: v for k, v in est.alignment.items() if k != "pelvis"})
         bouts = events_per_bout(n, fs, streams, pelvis, thighs, flags)
         if not any(wanted(stride) for stride in bouts.strides):
