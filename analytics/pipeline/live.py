@@ -21,7 +21,7 @@ window's length. `LiveGait` splits the analysis in two, both made of the pipelin
   pelvis's gait events and tilt as `pelvis_signals` makes them (the events with the estimates' pelvis axes, never
   estimated again from the window's few seconds), each usable thigh's contacts as `analyze_thighs` makes them
   (`detect_thigh_events` on the flexion velocity about the established axis, within walking: the selection of the
-  swings a `_ThighTrack` keeps, filtered once when new and kept once settled, shared with the readiness check, not
+  swings a `ThighTrack` keeps, filtered once when new and kept once settled, shared with the readiness check, not
   found again over the window's span), then steps 4 and 5 unchanged (`events_per_bout`, and of `summarise_gait`
   the strides alone: `gait_strides`, without the summaries a window would throw away): the contact, bout,
   confirmation and plausibility rules are the pipeline's own code, so live strides follow whatever those rules
@@ -45,7 +45,8 @@ final analysis replaces every live stride at session end.
 
 Counters (`LiveCounters`) say how much work each window did, so that tests can pin that a window analyses the
 new samples plus context, never the session again, and that each thigh's samples are filtered about once
-(``samples_thigh``: per step the new samples plus `THIGH_BACK_S`, `MAX_SWING_S` and `THIGH_EDGE_S` at most).
+(``samples_thigh``: per step the new samples plus `live_thighs.THIGH_BACK_S`, `MAX_SWING_S` and
+`live_thighs.THIGH_EDGE_S` at most).
 
 Times: samples are counted from the first sample given (index 0); stride times are seconds from it; rates Hz.
 """
@@ -54,28 +55,25 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from analytics.algorithms.gait_events import BOUT_MARGIN_S, MAX_STEP_S, candidate_walking_s, detect_gait_events
-from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, PelvisSignals, StandingReference, obliquity_deg
-from analytics.algorithms.pelvis_alignment import BodyAxes
+from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, PelvisSignals, obliquity_deg
 from analytics.algorithms.signal_quality import stream_quality_side_by_side
 from analytics.algorithms.stride_checks import STRIDE_FLAGS
 from analytics.algorithms.thigh_events import (
-    MAX_SWING_S,
     MIN_STRIDE_S,
-    SwingCandidates,
     ThighEvents,
-    select_swings,
-    swing_candidates,
 )
 from analytics.algorithms.tilt import BIAS_CORRECTED_CUTOFF_HZ, GRAVITY_CUTOFF_HZ, estimate_tilt
 from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
 from analytics.pipeline.events import events_per_bout
 from analytics.pipeline.live_buffer import SampleBuffer
+from analytics.pipeline.live_settings import LiveCounters, LiveEstimates, LiveSettings
+from analytics.pipeline.live_thighs import ThighTrack
 from analytics.pipeline.pelvis import PelvisStep, analyze_pelvis
 from analytics.pipeline.result import Flags, Record
 from analytics.pipeline.streams import StreamCheck, check_streams
@@ -94,163 +92,6 @@ TRIGGER_LOOKBACK_S = 2.0
 """Seconds before the readiness mark the thigh check filters (the contact rule needs the swing before a contact)."""
 TRIGGER_SLACK_S = 0.05
 """A contact this close before the last readiness mark still triggers a window (the check's edge may move it)."""
-THIGH_EDGE_S = 0.5
-"""The thigh contact rule's 15 Hz zero-phase low-pass (4th order, odd padding) of a stretch differs from that of a
-longer one by under 1e-7 deg/s further than this from the stretch's ends (measured on simulated walks: 0.06 deg/s at
-5 samples, 3e-4 at 20, 8e-7 at 40, 3e-8 at 50): a swing whose lobe closed this far before the newest sample is
-settled, the same for every later window."""
-THIGH_BACK_S = 1.5
-"""A thigh's new samples are filtered with this much before the first unsettled swing: the swing's positive lobe
-before its peak (its toe off and excursion are measured from the lobe's start: the flexion velocity turns positive
-near peak hip extension, ~50 % of the cycle, and peaks in mid-swing at 68 %, so ~0.4 s before the peak for a
-2-s stride, slower than any walking bout allows) and `THIGH_EDGE_S` of settling before that."""
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    """How much `LiveGait` looks at, s. Defaults: see the module docstring."""
-
-    context_s: float = 6.0
-    """Samples before the first one no stride was looked for in, analysed with it: a stride (up to ~1.5 s),
-    the bout's earlier contacts its rules look at, and the filters' settling."""
-    settle_s: float = 0.05
-    """A stride is given out once its last contact lies this far before the newest sample."""
-    min_step_s: float = 0.0
-    """A window runs only once this much new data arrived since the last one (0: whenever a stride can be ready;
-    more trades latency for fewer windows), s."""
-    quiet_step_s: float = 1.0
-    """Without usable thighs (or their estimates), a window runs once this much new data arrived."""
-    max_window_s: float = 40.0
-    """Longest stretch one window analyses (after a pause in the markers, a restart): older strides are left to
-    the final analysis."""
-    estimate_span_s: float = 30.0
-    """Samples the session estimates come from (the latest ones)."""
-    min_walking_s: float = 6.0
-    """Walking (samples within `WALK_MARGIN_S` of a pelvis bout) the estimates must come from: a thigh's axis
-    needs 4 s of it, and axes from less than ~5 s moved contacts by more than a sample (simulated sessions)."""
-    estimate_every_s: float = 1.0
-    """Estimates are made at instants that are whole multiples of this (on the 1970 grid, so every worker picks the
-    same instants and, from the same samples, the same estimates) while there are none, or none complete (every
-    2, 4, 8 ... times this after incomplete ones: a thigh unusable, no quiet standing yet)."""
-    refresh_every_s: float = 60.0
-    """Complete estimates are made again at whole multiples of this."""
-    keep_s: float = 45.0
-    """Samples kept in memory (at least ``estimate_span_s`` and ``max_window_s``)."""
-
-
-@dataclass(frozen=True)
-class LiveEstimates:
-    """What the session's walking so far says about its sensors (see the module docstring)."""
-
-    flexion_axis: dict[str, np.ndarray]
-    """Per usable thigh side ("left"/"right"): its flexion axis in the sensor frame."""
-    sides_trusted: bool
-    on_pelvis: bool
-    pelvis_axes: BodyAxes | None
-    """The pelvis's axes for obliquity (`PelvisSignals.axes`)."""
-    event_axes: BodyAxes | None
-    """The pelvis's axes its gait events were found with over the estimates' span (`GaitEvents.axes`): a window
-    finds its pelvis events with them instead of estimating them again from its few seconds."""
-    up_axis: np.ndarray
-    gyro_bias_dps: np.ndarray | None
-    reference: StandingReference | None
-    """The quiet-standing reference, None without quiet standing so far."""
-    alignment: dict[str, Record]
-
-
-@dataclass
-class LiveCounters:
-    """Work done so far (samples are sample instants of the common grid, all placements together)."""
-
-    windows: int = 0
-    """Windows analysed past the pelvis's first pass (walking found)."""
-    windows_summarised: int = 0
-    """Windows whose strides went through step 5 (a stride was ready to give out)."""
-    windows_still: int = 0
-    """Windows that stopped after the pelvis's first pass (no walking)."""
-    samples_analysed: int = 0
-    """Sample instants the windows analysed (new samples plus context)."""
-    samples_new: int = 0
-    """Sample instants no earlier window had seen."""
-    samples_checked: int = 0
-    """Samples of a thigh the readiness check looked at (a window not due analyses nothing else; what it filtered
-    is in ``samples_thigh``)."""
-    samples_thigh: int = 0
-    """Samples of a thigh its contact rule filtered, for the readiness checks and the windows together: the new
-    samples plus `THIGH_BACK_S` and the unsettled swings' seconds per call (the swings settled before are kept,
-    `_ThighTrack`), never a window's whole span again."""
-    windows_axes_estimated: int = 0
-    """Windows whose pelvis gait events estimated the body axes themselves (only while there are no estimates:
-    then the estimates' axes are used)."""
-    estimates: int = 0
-    samples_estimated: int = 0
-    """Sample instants the session estimates were made from (every time they were made)."""
-    strides_out: int = 0
-
-
-class _ThighTrack:
-    """One thigh's swing candidates (`swing_candidates`) over the samples seen so far, in absolute samples: those
-    whose lobe closed `THIGH_EDGE_S` before the newest sample filtered are settled and kept; each update filters only
-    from `THIGH_BACK_S` before the first unsettled one to the newest sample. A window's contacts are then
-    `select_swings` of the candidates in its span with its walking mask: what `detect_thigh_events` over the window
-    gives, except that a swing's lobe is never cut at the window's start (the track began earlier)."""
-
-    def __init__(self, axis: np.ndarray, begin: int) -> None:
-        self.axis = axis
-        self.begin = begin
-        """Absolute index the track's first stretch started at (candidates there may have their lobe cut)."""
-        self.settled = begin
-        """Candidates peaking before this absolute index are settled."""
-        self.end = begin
-        """Absolute index one past the newest sample filtered."""
-        self.rows = np.zeros((0, 7))
-        """Per candidate, sorted by peak: peak (absolute index), height, excursion_ok, swing (1.0/0.0), toe off,
-        initial contact, swing peak (s from absolute index 0; NaN for no swing): one array, so that an update or
-        a window's selection is a few calls whatever the number of candidates."""
-
-    def update(self, gyr: Callable[[int, int], np.ndarray], first: int, end: int, fs: float) -> int:
-        """Filter the samples from `THIGH_BACK_S` before the first unsettled candidate (not before ``first``, the
-        oldest sample kept) to ``end`` (``gyr(a, b)``: the thigh's gyro rows of absolute indices a..b); the samples
-        filtered (0: nothing to do, or too few)."""
-        if end <= self.end:
-            return 0
-        a = max(self.begin, first, self.settled - round(THIGH_BACK_S * fs))
-        if end - a < fs:  # shorter than the filter's padding allows and no swing fits: the next call
-            return 0
-        c = swing_candidates(gyr(a, end) @ self.axis, fs)
-        peak = c.peak + a
-        edge = end - round(THIGH_EDGE_S * fs)
-        # a candidate waits while its lobe is open, up to MAX_SWING_S after its peak: then it is no swing whatever
-        # follows (a peak flexion later than that is not used), so a thigh held flexed (sitting) does not keep
-        # every later update filtering from it; only its lobe's excursion could still grow, and with it whether it
-        # keeps a neighbour within MIN_STRIDE_S out (`select_swings`), which no walking swing has
-        fresh = peak >= self.settled
-        open_lobe = fresh & (c.lobe_end + a >= edge) & (peak + round(MAX_SWING_S * fs) >= edge)
-        shift = a / fs
-        new = np.column_stack(
-            [peak, c.height, c.excursion_ok, c.swing, c.toe_off_s + shift, c.initial_contact_s + shift]
-            + [c.swing_peak_s + shift]
-        )[fresh]
-        kept = self.rows[: int(np.searchsorted(self.rows[:, 0], self.settled))]
-        self.rows = np.concatenate([kept, new])
-        self.settled = max(self.settled, min(edge, int(peak[open_lobe].min()) if open_lobe.any() else edge))
-        self.end = end
-        return end - a
-
-    def forget_before(self, index: int) -> None:
-        """Drop the candidates peaking before absolute ``index`` (older than any window looks)."""
-        self.rows = self.rows[int(np.searchsorted(self.rows[:, 0], index)) :]
-
-    def events(self, start: int, end: int, fs: float, region_mask: np.ndarray | None = None) -> ThighEvents:
-        """The contacts of absolute samples ``start..end`` (s from ``start``), as `detect_thigh_events` over them
-        with ``region_mask`` (bool, end - start) gives them (class docstring)."""
-        lo, hi = np.searchsorted(self.rows[:, 0], [start, end])
-        r = self.rows[lo:hi]
-        rel = r[:, 0].astype(np.int64) - start
-        t = r[:, 4:].T - start / fs
-        # lobe bounds are not kept: `select_swings` does not use them
-        c = SwingCandidates(rel, r[:, 1], rel, rel, r[:, 2] > 0, r[:, 3] > 0, t[0], t[1], t[2], end - start)
-        return select_swings(c, fs, None if region_mask is None else region_mask[rel])
 
 
 class LiveGait:
@@ -285,7 +126,7 @@ class LiveGait:
         self._given: dict[str, deque[float]] = {"left": deque(maxlen=64), "right": deque(maxlen=64)}
         self._last_contact: dict[str, float] = {}
         """Per leg, the absolute index of the newest contact the readiness check saw."""
-        self._thighs: dict[str, _ThighTrack] = {}
+        self._thighs: dict[str, ThighTrack] = {}
         """Per usable leg, its swing candidates so far (with the current estimates' flexion axis)."""
 
     # ------------------------------------------------------------------------------------------ samples
@@ -437,12 +278,12 @@ class LiveGait:
                 return True
         return end - self._seen >= round(s.quiet_step_s * self.fs * 4)
 
-    def _thigh(self, side: str, axis: np.ndarray, start: int, end: int) -> _ThighTrack | None:
+    def _thigh(self, side: str, axis: np.ndarray, start: int, end: int) -> ThighTrack | None:
         """The leg's swing candidates up to ``end``, covering ``start`` on (begun again there when the track began
         later, or with another axis: new estimates); None when too few samples to filter."""
         track = self._thighs.get(side)
         if track is None or track.begin > start or track.axis is not axis:
-            track = self._thighs[side] = _ThighTrack(axis, start)
+            track = self._thighs[side] = ThighTrack(axis, start)
         placement = THIGHS[side]
         try:
             self.counters.samples_thigh += track.update(

@@ -10,7 +10,8 @@ from analytics.algorithms.gait_events import BOUT_MARGIN_S, MAX_STEP_S, candidat
 from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S
 from analytics.algorithms.signal_quality import stream_quality, stream_quality_side_by_side
 from analytics.algorithms.thigh_events import MAX_SWING_S, detect_thigh_events, select_swings, swing_candidates
-from analytics.pipeline.live import THIGH_BACK_S, THIGH_EDGE_S, LiveGait, LiveSettings, _ThighTrack
+from analytics.pipeline.live import LiveGait, LiveSettings
+from analytics.pipeline.live_thighs import THIGH_BACK_S, THIGH_EDGE_S, ThighTrack
 from analytics.pipeline.thighs import analyze_thighs
 from analytics.recording.io import Recording
 from simulator.session import simulate_session
@@ -79,7 +80,7 @@ def test_a_thigh_track_fed_in_pieces_finds_the_contacts_of_the_whole_stretch(fle
     gyr[:, 0] = flexion
     axis = np.array([1.0, 0.0, 0.0])
     begin, stop = 500, 6500
-    track = _ThighTrack(axis, begin)
+    track = ThighTrack(axis, begin)
     bound = round((THIGH_BACK_S + MAX_SWING_S + THIGH_EDGE_S) * FS) + 1
     for end in range(begin + chunk, stop + 1, chunk):
         before = track.end
