@@ -33,7 +33,9 @@ J Biomech Eng 128:815): one pulse, no ring; that how a sensor is attached change
 al. 2008, Physiol Meas 29:N21); the size stays within the several degrees skin moves on the femur over a stride
 (Leardini et al. 2005; Peters et al. 2010, above). What is a stress: that a strap lets the sensor rock that far that
 fast. The sizes were set against the thigh detector's thresholds (a spring-forward above its 50 deg/s swing
-threshold over the stance's extension, sweeping less than its 10 deg excursion rule), not fitted to a recording.
+threshold over the stance's extension, sweeping less than its 10 deg excursion rule), not fitted to a recording:
+a test that the excursion rule removes the stress's duplicates is therefore a regression pin of that rule, not
+evidence that it generalises (the real trial's test, tests/algorithms/test_thigh_duplicates_real.py, is).
 Check against the real left thigh of the NeuRA trial (docs/thigh_events.md, "Duplicate contacts": flexion velocity on
 the detector's 15 Hz low-pass): a dip to -15..-93 deg/s within 50 ms of contact, then +57..+76 deg/s 60-90 ms after
 it, 1.6-4.6 deg per lobe; the stress gives about -95..-120 and +55..+95 deg/s at ~70 ms. The real thigh also flexes

@@ -22,13 +22,20 @@ into 0.05 s and the SI into nonsense (a real three-sensor trial read -78 % where
    which a missed step leaves in place, where the pelvis's double counts would halve the pelvis's). A pelvis
    contact between two thigh contacts that already alternate can never pass (its foot would repeat one of
    theirs): the pelvis's double counts (simulated slow walks) and wrong sides stay out. Where two chains fit
-   equally well the pelvis is ambiguous and none is kept. Only gaps inside the thighs' own walking are filled:
-   where a bout starts, stops or breaks (more than 1.5 s without a thigh contact, e.g. a turn the thighs lost)
-   stays the thighs' to say, so the first and last strides left out of every summary stay the same. The
+   equally well the pelvis is ambiguous and none is kept. What ``pelvis_stand_ins`` itself enforces: only gaps
+   between two thigh contacts of the stretch it is given are filled (nothing before the first or after the
+   last: where walking starts and stops stays the thighs' to say), the alternation, the sqrt(2) bound on every
+   step against the ``step_s`` it is given, and uniqueness. The caller (analytics.pipeline.events) gives it the
+   confirmed thigh contacts of one pelvis walking bout and their own median step, then splits bouts where more
+   than 1.5 s passes without a contact, thigh or stand-in, and starts and ends each bout at a thigh contact (a
+   stand-in left at a bout's end is dropped, with the toe off it brought). Because the median is the thighs',
+   a one-sided loss (one thigh lost most of its contacts) doubles it, and then every stand-in is refused (each
+   would make two half-length steps): the stand-ins fill the occasional lost step, not a lost leg. The
    stand-in's timing is the pelvis's (IC MAE 10-55 ms on the real trials against the thighs' 41 ms) and the
    stance SI rests on the thighs' timing (its interval's error model is theirs), so no stride bounded by a
-   stand-in, or with one of the opposite foot inside it, is summarised (``pelvis_contact_in_stride``): the
-   stand-in counts as a contact and a step, never as stance timing.
+   stand-in, or with one of the opposite foot inside it, is summarised (``pelvis_contact_in_stride``), and no
+   step time is measured from or to one (analytics.results.summary.add_step_times): the stand-in counts as a
+   contact and a step, never as timing.
 2. **Each stride fits the rhythm** (``STRIDE_RATIO_LIMIT``): the stride time lies within a factor sqrt(2) of
    the bout's rhythm (``bout_rhythm_s``: the median stride time of the bout, both legs; a median, so a minority
    of broken strides does not move it). A missed contact doubles a stride, an
@@ -155,6 +162,16 @@ def _as_1d(name: str, values: object) -> np.ndarray:
     return arr
 
 
+def _step_seconds(step_s: object) -> float:
+    """``step_s`` as a positive, finite number of seconds (a bool or a string is refused, not coerced)."""
+    if isinstance(step_s, bool) or not isinstance(step_s, (int, float, np.integer, np.floating)):
+        raise InvalidSignal(f"step_s must be a positive number of seconds, got {step_s!r}")
+    value = float(step_s)
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidSignal(f"step_s must be a positive number of seconds, got {step_s!r}")
+    return value
+
+
 def median_step_s(initial_contact_s: object) -> float | None:
     """Median time (s) between consecutive initial contacts of a bout (one per step), None with fewer than 3."""
     t = np.sort(_as_1d("initial_contact_s", initial_contact_s))
@@ -184,8 +201,7 @@ def confirming_contacts(thigh_ic_s: object, pelvis_ic_s: object, step_s: float) 
     none: the pairing of ``confirm_contacts``."""
     thigh = _as_1d("thigh_ic_s", thigh_ic_s)
     pelvis = _as_1d("pelvis_ic_s", pelvis_ic_s)
-    if not math.isfinite(step_s) or step_s <= 0:
-        raise InvalidSignal(f"step_s must be a positive number of seconds, got {step_s!r}")
+    step_s = _step_seconds(step_s)
     tol = CONFIRM_STEP_FRACTION * step_s
     partner = np.full(thigh.size, -1, dtype=np.int64)
     if thigh.size == 0 or pelvis.size == 0:
@@ -235,8 +251,11 @@ def pelvis_stand_ins(
     pelvis = _as_1d("pelvis_ic_s", pelvis_ic_s)
     if len(thigh_side) != thigh.size or len(pelvis_side) != pelvis.size:
         raise InvalidSignal("thigh_side and pelvis_side must have one entry per contact")
-    if not math.isfinite(step_s) or step_s <= 0:
-        raise InvalidSignal(f"step_s must be a positive number of seconds, got {step_s!r}")
+    for name, sides in (("thigh_side", thigh_side), ("pelvis_side", pelvis_side)):
+        wrong = [s for s in sides if s not in ("left", "right")]
+        if wrong:
+            raise InvalidSignal(f"{name} must hold 'left' or 'right' per contact, got {wrong[0]!r}")
+    step_s = _step_seconds(step_s)
     keep = np.zeros(pelvis.size, dtype=bool)
     if pelvis.size == 0:
         return keep

@@ -22,7 +22,9 @@ the sensor sits on the thigh:
    strike and springing forward (simulator stress ``stress_loose_thigh_straps``) reaches -100 deg/s and more for a
    few tens of ms, but it returns to where it was, so over ``SIGN_WINDOW_S`` it rotates the sensor by little, while
    a swing rotates the thigh by ~20 deg over that window. The same rule is therefore also applied to the velocity
-   averaged over ``SIGN_WINDOW_S``; when the two disagree, the sustained one decides (sign and confidence).
+   averaged over ``SIGN_WINDOW_S``; when the two disagree, the sustained one decides the sign, and the confidence
+   is the smaller of the two cues' confidences in their own signs (two cues that disagree are doubt, not the
+   sustained cue's certainty).
 4. **Forward** (anterior) axis of the thigh = long axis x flexion axis: positive flexion velocity raises it.
 
 Units: acc m/s^2 (gravity included), gyr deg/s, rates Hz.
@@ -87,6 +89,13 @@ def _column_mean(x: np.ndarray) -> np.ndarray:
     return np.full(x.shape[0], 1.0 / x.shape[0]) @ x
 
 
+def _own_sign_confidence(hi: float, lo: float) -> float:
+    """1 - (smaller / larger)^2 of the 99th percentile ``hi`` and minus the 1st ``lo`` of a velocity: how sure
+    that cue is of the sign it picks (module docstring, 3)."""
+    big, small = (hi, -lo) if hi >= -lo else (-lo, hi)
+    return float(1.0 - (small / big) ** 2) if big > 0 else 0.0
+
+
 def estimate_thigh_axes(
     acc_mps2: np.ndarray,
     gyr_dps: np.ndarray,
@@ -129,11 +138,12 @@ def estimate_thigh_axes(
     omega = g @ axis
     hi, lo = np.percentile(omega, [99.0, 1.0])
     sustained_hi, sustained_lo = np.percentile(_moving_mean(omega, max(1, round(SIGN_WINDOW_S * fs))), [99.0, 1.0])
+    sign_conf = _own_sign_confidence(hi, lo)
     if (hi < -lo) != (sustained_hi < -sustained_lo):  # a transient outweighs the swing: the sustained cue decides
+        sign_conf = min(sign_conf, _own_sign_confidence(sustained_hi, sustained_lo))
         hi, lo = sustained_hi, sustained_lo
     if hi < -lo:
         axis, hi, lo = -axis, -lo, -hi
-    sign_conf = float(1.0 - (lo / hi) ** 2) if hi > 0 else 0.0
     forward = _unit(np.cross(long_axis, axis))
     return ThighAxes(
         long_axis=tuple(float(x) for x in long_axis),  # type: ignore[arg-type]

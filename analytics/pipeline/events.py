@@ -3,8 +3,9 @@ otherwise from the pelvis alone (with sides from a usable thigh when there is on
 says which. Thigh contacts must be confirmed by a pelvis contact (stride_checks.confirm_contacts), the rest are
 dropped; where that leaves a step inside a thigh bout without a contact, the pelvis's contact of that step stands
 in when it fits the alternation and rhythm of the thigh contacts around it (stride_checks.pelvis_stand_ins),
-marked ``"source": "pelvis"``: it counts as a contact, never as stance timing (no stride it bounds or lies inside
-is summarised). The same thigh bouts with events from the pelvis alone are kept as the cross-check of step 5."""
+marked ``"source": "pelvis"``: it counts as a contact, never as timing (no stride it bounds or lies inside is
+summarised, no step time is measured from or to it). The same thigh bouts with events from the pelvis alone are
+kept as the cross-check of step 5."""
 
 from __future__ import annotations
 
@@ -30,11 +31,13 @@ from analytics.pipeline.thighs import THIGHS, ThighStep
 
 SIDES = ("left", "right")
 MAX_STEP_S = 1.5
-"""A gap between contacts longer than this (s) ends a thigh-derived bout (as in gait_events)."""
+"""A gap between thigh contacts longer than this (s) ends a thigh-derived bout (as in gait_events)."""
 MIN_BOUT_ICS = 4
 """Fewest initial contacts in a walking bout (two strides)."""
 MATCH_S = 0.15
 """A pelvis IC within this time (s) of a thigh IC of one leg is that leg's contact."""
+StandIn = tuple[float, str, float | None]
+"""A pelvis contact standing in for a thigh contact: time (s), side, the toe off of its swing (s) or None."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,8 @@ def events_per_bout(
             contacts_judged += judged
             contacts_dropped += dropped
             relabel = _sides_from_thigh(pelvis_ic, confirmed, usable)
-            filled, toe_offs = _pelvis_stand_ins(thigh_events, confirmed, pelvis_ic, claimed, relabel, lo, hi)
-            for sub in _thigh_bouts(confirmed, lo, hi, filled, toe_offs):
+            filled = _pelvis_stand_ins(thigh_events, confirmed, pelvis_ic, claimed, relabel, lo, hi)
+            for sub in _thigh_bouts(confirmed, lo, hi, filled):
                 stand_ins += sum(c.get("source") == "pelvis" for c in sub[2][0])
                 index = len(bouts)
                 bic = [c for c in pelvis_ic if sub[0] - MATCH_S <= c.t_s <= sub[1] + MATCH_S]
@@ -125,7 +128,7 @@ def events_per_bout(
             "info",
             f"{stand_ins} initial contacts of thigh bouts come from the pelvis (source pelvis): the thighs gave none "
             "it confirmed there, and the pelvis's fits the alternation and rhythm of the thigh contacts around it; "
-            "no stride it bounds or lies inside is summarised (pelvis_contact_in_stride)",
+            "no stride it bounds or lies inside is summarised (pelvis_contact_in_stride), nor any step from or to it",
         )
     return BoutEvents(ics, fcs, bouts, strides, cross_ics, cross_strides, contacts_judged, contacts_dropped, stand_ins)
 
@@ -134,27 +137,28 @@ def _thigh_bouts(
     thigh_events: dict[str, Any],
     lo: float,
     hi: float,
-    stand_ins: list[tuple[float, str]] | None = None,
-    toe_offs: list[tuple[float, str]] | None = None,
+    stand_ins: list[StandIn] | None = None,
 ) -> list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]]:
-    """Split the thigh contacts inside [lo, hi] s into bouts (gaps > MAX_STEP_S), with their contacts; the pelvis's
-    ``stand_ins`` (time, side) inside a bout join it, marked ``"source": "pelvis"``, with the thigh ``toe_offs``
-    of their swings (the bouts' extents are the thighs' alone)."""
+    """Split the thigh contacts inside [lo, hi] s into bouts (gaps > MAX_STEP_S), with their contacts and toe offs;
+    the pelvis's ``stand_ins`` inside a bout join it, marked ``"source": "pelvis"``, each with the toe off of its
+    swing, if any (a stand-in outside every bout is dropped, and takes its toe off with it).
+
+    The bouts' extents are the thighs' alone: a stand-in does not join two bouts that a missed contact split
+    (below 80 steps/min two steps exceed MAX_STEP_S). Joining them was measured to summarise strides beside
+    turns whose thigh timing errs by side (simulated frail walkers at home: stance SI error 0.5 -> 0.8 pp mean);
+    a split leaves each part's end strides out of the summary instead."""
     contacts: list[tuple[float, str, str]] = []
     for side, ev in thigh_events.items():
         for kind, times in (("ic", ev.initial_contact_s), ("fc", ev.toe_off_s)):
             inside = times[(times >= lo) & (times <= hi)]
             contacts.extend((t, side, kind) for t in inside.tolist())
-    ic_times = sorted(c[0] for c in contacts if c[2] == "ic")
-    contacts.extend((t, side, "pelvis_ic") for t, side in stand_ins or ())
-    contacts.extend((t, side, "fc") for t, side in toe_offs or ())
+    toe_off_of = {(t, side): toe_off for t, side, toe_off in stand_ins or ()}
+    contacts.extend((t, side, "pelvis_ic") for t, side in toe_off_of)
     contacts.sort()
     out: list[tuple[float, float, tuple[list[dict[str, Any]], list[dict[str, Any]]]]] = []
-    if len(ic_times) < MIN_BOUT_ICS:
-        return out
-    groups: list[list[float]] = [[ic_times[0]]]
-    for t in ic_times[1:]:
-        if t - groups[-1][-1] > MAX_STEP_S:
+    groups: list[list[float]] = []
+    for t in (c[0] for c in contacts if c[2] == "ic"):
+        if not groups or t - groups[-1][-1] > MAX_STEP_S:
             groups.append([t])
         else:
             groups[-1].append(t)
@@ -162,12 +166,14 @@ def _thigh_bouts(
         if len(g) < MIN_BOUT_ICS:
             continue
         start, end = g[0], g[-1]
-        bic = [
-            {"t_s": t, "side": s} if k == "ic" else {"t_s": t, "side": s, "source": "pelvis"}
-            for t, s, k in contacts
-            if k != "fc" and start <= t <= end
-        ]
-        bfc = [{"t_s": t, "side": s} for t, s, k in contacts if k == "fc" and start - MAX_STEP_S <= t <= end]
+        bic_c = [c for c in contacts if c[2] != "fc" and start <= c[0] <= end]
+        bic = [{"t_s": t, "side": s} if k == "ic" else {"t_s": t, "side": s, "source": "pelvis"} for t, s, k in bic_c]
+        toe_offs = [(t, s, "fc") for t, s, k in contacts if k == "fc" and start - MAX_STEP_S <= t <= end]
+        for t, s, k in bic_c:
+            toe_off = toe_off_of.get((t, s)) if k == "pelvis_ic" else None
+            if toe_off is not None:
+                toe_offs.append((toe_off, s, "fc"))
+        bfc = [{"t_s": t, "side": s} for t, s, _ in sorted(toe_offs)]
         out.append((start, end, (bic, bfc)))
     return out
 
@@ -209,10 +215,10 @@ def _pelvis_stand_ins(
     relabel: Callable[[str], str],
     lo: float,
     hi: float,
-) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+) -> list[StandIn]:
     """The pelvis contacts inside [lo, hi] s no thigh contact claimed that stand in for a step the confirmed thigh
-    contacts miss (stride_checks.pelvis_stand_ins), as (time, side) with the side relabelled as the thigh bout's;
-    and the toe offs of the thigh swings they stand in for.
+    contacts miss (stride_checks.pelvis_stand_ins), as (time, side, toe off) with the side relabelled as the
+    thigh bout's and the toe off of the thigh swing it stands in for (None without one).
 
     A dropped thigh contact of the same foot within half a step of a stand-in ends the same swing (half a step
     is where the other foot's contact lies): the pelvis and the thigh agree that the foot landed in that step
@@ -229,21 +235,23 @@ def _pelvis_stand_ins(
     # pelvis's double counts (simulated slow walks) would halve it
     step = median_step_s(thigh_s) if thigh_s else None
     if step is None or not free:
-        return [], []
+        return []
     candidates = [(pelvis_ic[k].t_s, relabel(pelvis_ic[k].side)) for k in free]
     keep = pelvis_stand_ins(thigh_s, thigh_side, [t for t, _ in candidates], [s for _, s in candidates], step)
-    stand_ins = [c for c, kept in zip(candidates, keep, strict=True) if kept]
-    toe_offs: list[tuple[float, str]] = []
-    for t, side in stand_ins:
-        if side not in thigh_events:
+    out: list[StandIn] = []
+    for (t, side), kept in zip(candidates, keep, strict=True):
+        if not kept:
             continue
-        ev = thigh_events[side]
-        dropped = ~np.isin(ev.initial_contact_s, confirmed[side].initial_contact_s)
-        near = dropped & (np.abs(ev.initial_contact_s - t) < 0.5 * step) & (ev.toe_off_s < t)
-        if near.any():
-            k = int(np.argmin(np.where(near, np.abs(ev.initial_contact_s - t), np.inf)))
-            toe_offs.append((float(ev.toe_off_s[k]), side))
-    return stand_ins, toe_offs
+        toe_off = None
+        if side in thigh_events:
+            ev = thigh_events[side]
+            dropped = ~np.isin(ev.initial_contact_s, confirmed[side].initial_contact_s)
+            near = dropped & (np.abs(ev.initial_contact_s - t) < 0.5 * step) & (ev.toe_off_s < t)
+            if near.any():
+                k = int(np.argmin(np.where(near, np.abs(ev.initial_contact_s - t), np.inf)))
+                toe_off = float(ev.toe_off_s[k])
+        out.append((t, side, toe_off))
+    return out
 
 
 def _sides_from_thigh(bic: list[Any], thigh_events: dict[str, Any], usable: list[str]) -> Callable[[str], str]:

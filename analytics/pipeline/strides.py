@@ -104,6 +104,8 @@ def summarise_gait(
     summary["stance_asymmetry_evidence"] = stance_asymmetry_evidence(
         summary, strides, bouts, gate, contacts_dropped, sides_trusted, sampling_ci=sampling_ci, timing_pp=timing_pp
     )
+    # the contacts the pelvis placed in thigh bouts: they count as steps, never in the stance or step numbers
+    summary["stance_asymmetry_evidence"]["contacts_from_pelvis"] = events.contacts_from_pelvis
     if any(b["source"] == "pelvis" for b in bouts):
         flags.add(
             "pelvis_only_events",
@@ -160,7 +162,7 @@ def _checked_strides(
             "strides excluded from every summary (values kept, flagged per stride): "
             + ", ".join(f"{count} {code} ({STRIDE_FLAGS[code]})" for code, count in sorted(excluded.items())),
         )
-    add_step_times(strides)
+    add_step_times(strides, ics)  # from the previous contact, never a stand-in's (summary.add_step_times)
     relative = None  # obliquity relative to standing (computed here, not held through the thigh steps: memory)
     if reference is not None:
         assert ps.obliquity_raw_deg is not None

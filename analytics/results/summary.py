@@ -2,7 +2,9 @@
 
 Rule (gaitsym.result/1): in each walking bout, the first and the last stride of each side are excluded
 (gait initiation and termination: Mobilise-D practice); a side's summary value
-is the mean over its included strides. Asymmetry follows:
+is the mean over its included strides. A stride's step time runs from the previous initial contact of the other
+foot in its bout, and is not measured where that step spans a missed contact or a contact the pelvis stood in
+with (add_step_times). Asymmetry follows:
 
 - symmetry index  SI  = 100 (L - R) / (0.5 (L + R))   [%], positive when left is larger
 - ratio               = L / R                           [-] (Patterson 2010 recommends reporting it)
@@ -158,11 +160,46 @@ def summarize_gait(strides: Sequence[Mapping[str, Any]], bootstrap: bool = True)
     }
 
 
-def add_step_times(strides: list[dict[str, Any]]) -> None:
-    """Fill each stride's step_time_s: its start minus the latest earlier contralateral IC in the same bout."""
-    last_ic: dict[tuple[int, str], float] = {}
-    for stride in sorted(strides, key=lambda s: (int(s["bout"]), float(s["start_s"]))):
-        other = "right" if stride["side"] == "left" else "left"
-        previous = last_ic.get((int(stride["bout"]), other))
-        stride["step_time_s"] = None if previous is None else float(stride["start_s"]) - previous
-        last_ic[(int(stride["bout"]), stride["side"])] = float(stride["start_s"])
+STEP_RATIO_LIMIT = math.sqrt(2.0)
+"""A step longer than this factor times the bout's median step spans a missed contact: no step time."""
+
+
+def add_step_times(strides: list[dict[str, Any]], initial_contacts: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """Fill each stride's step_time_s: its start minus the latest earlier contralateral initial contact of its bout.
+
+    ``initial_contacts``: every initial contact the strides were built from (both feet; default: the strides'
+    own starts and ends, which are all of them where every contact starts or ends a stride, as in the
+    simulator's truth). A bout's contacts are those from its first stride's start on.
+    The step time is None (not measured) where there is no such contact, where the step is longer than
+    ``STEP_RATIO_LIMIT`` x the bout's median step (half its median stride time: a step of an asymmetric
+    walker is never that long, a step across a missed contact is about three), or where either contact
+    carries ``"source": "pelvis"`` (a contact the pelvis placed where the thighs gave none: its timing is not
+    the thighs', so the step would mix two sources)."""
+    by_bout: dict[int, list[dict[str, Any]]] = {}
+    for stride in strides:
+        by_bout.setdefault(int(stride["bout"]), []).append(stride)
+    from_pelvis: dict[tuple[float, str], bool] = {}
+    if initial_contacts is None:
+        for stride in strides:
+            for end in ("start_s", "end_s"):
+                from_pelvis[(float(stride[end]), str(stride["side"]))] = False
+    else:
+        for c in initial_contacts:
+            contact = (float(c["t_s"]), str(c["side"]))
+            from_pelvis[contact] = from_pelvis.get(contact, False) or c.get("source") == "pelvis"
+    per_side = {side: np.array(sorted(t for t, s in from_pelvis if s == side), dtype=np.float64) for side in SIDES}
+    for mine in by_bout.values():
+        first = min(float(s["start_s"]) for s in mine)
+        step_limit = STEP_RATIO_LIMIT * 0.5 * float(np.median([float(s["end_s"]) - float(s["start_s"]) for s in mine]))
+        for stride in mine:
+            start, side = float(stride["start_s"]), str(stride["side"])
+            stride["step_time_s"] = None
+            other = per_side.get("right" if side == "left" else "left")
+            if other is None or from_pelvis.get((start, side), False):
+                continue
+            k = int(np.searchsorted(other, start, "left")) - 1
+            if k < 0 or other[k] < first or from_pelvis[(float(other[k]), "right" if side == "left" else "left")]:
+                continue
+            step = start - float(other[k])
+            if step <= step_limit:
+                stride["step_time_s"] = step

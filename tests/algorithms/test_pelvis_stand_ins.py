@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.algorithms.stride_checks import pelvis_stand_ins
+from analytics.algorithms.stride_checks import confirm_contacts, pelvis_stand_ins
 from analytics.errors import InvalidSignal
 
 STEP = 0.7
@@ -67,3 +67,20 @@ def test_bad_input_is_refused_with_what_was_wrong():
         pelvis_stand_ins([0.0, 1.4], ["left", "left"], [0.7], ["right"], 0.0)
     with pytest.raises(InvalidSignal, match="NaN"):
         pelvis_stand_ins([0.0, 1.4], ["left", "left"], [float("nan")], ["right"], STEP)
+
+
+@pytest.mark.parametrize(
+    ("thigh_side", "pelvis_side", "field"),
+    [(["left", "left"], ["banana"], "pelvis_side"), (["L", "left"], ["right"], "thigh_side")],
+)
+def test_a_side_that_is_not_left_or_right_is_refused_by_name(thigh_side, pelvis_side, field):
+    with pytest.raises(InvalidSignal, match=f"{field}.*'left' or 'right'"):
+        pelvis_stand_ins([0.0, 1.4], thigh_side, [0.7], pelvis_side, STEP)
+
+
+@pytest.mark.parametrize("step", ["0.7", True, None, float("inf"), -0.7])
+def test_a_step_that_is_not_a_positive_number_is_refused_by_name(step):
+    with pytest.raises(InvalidSignal, match="step_s"):
+        pelvis_stand_ins([0.0, 1.4], ["left", "left"], [0.7], ["right"], step)
+    with pytest.raises(InvalidSignal, match="step_s"):
+        confirm_contacts([0.0, 1.4], [0.7], step)

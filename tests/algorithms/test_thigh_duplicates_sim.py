@@ -15,7 +15,7 @@ import pytest
 import analytics.algorithms.thigh_events as thigh_events
 from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.algorithms.pelvic_obliquity import pelvis_signals
-from analytics.algorithms.stride_checks import STANCE_FRACTION_LIMITS, STRIDE_FLAGS
+from analytics.algorithms.stride_checks import MIN_STRIDES_PER_SIDE, STANCE_FRACTION_LIMITS, STRIDE_FLAGS
 from analytics.algorithms.thigh_alignment import estimate_thigh_axes
 from analytics.pipeline import analyze_recording
 from analytics.results import validate_result
@@ -63,6 +63,17 @@ def test_the_thigh_axes_hold_when_heel_strikes_knock_the_sensors(thighs):
         assert float(np.dot(axes.flexion_axis, true_axis)) > 0.95, side
 
 
+def test_when_the_knock_outweighs_the_swing_the_sign_is_reported_as_doubtful(thighs):
+    # the instantaneous cue's percentiles are the knock's, the sustained cue's the swing's: the two disagree,
+    # and the sign's confidence is no more than the instantaneous cue's confidence in its own (opposite) sign
+    legs, _, walking = thighs
+    for side, (w, axes, _, _) in legs.items():
+        hi, lo = np.percentile(w[walking], [99.0, 1.0])
+        assert hi < -lo, side  # the instantaneous cue alone would flip the axis
+        own = 1.0 - (hi / lo) ** 2
+        assert axes.sign_confidence <= own + 1e-9, side
+
+
 def test_each_contact_is_followed_by_a_dip_and_a_spring_forward_above_the_swing_threshold(thighs):
     legs, fs, _ = thighs
     lp = butter_sos(4, thigh_events.LOWPASS_HZ, "lowpass", fs)
@@ -106,7 +117,7 @@ def test_the_detector_finds_one_contact_per_step_at_the_true_ones(thighs):
         assert np.mean(np.array(errors) <= 0.1) >= 0.9, side  # the bouts' first steps may go unseen
 
 
-def test_the_pipeline_reports_the_true_asymmetry_or_withholds_it(session):
+def test_the_pipeline_reports_the_true_asymmetry(session):
     doc = analyze_recording(session.recording, exercise_analyzer=None)
     validate_result(doc)
     gait = doc["gait"]
@@ -121,10 +132,9 @@ def test_the_pipeline_reports_the_true_asymmetry_or_withholds_it(session):
     truth = session.truth["gait"]["summary"]["stance_si_pct"]
     assert truth == pytest.approx(TRUE_SI_PCT, abs=1e-3)
     evidence = gait["summary"]["stance_asymmetry_evidence"]
-    if evidence["status"] == "reported":
-        assert abs(gait["summary"]["stance_si_pct"] - truth) <= 2.0
-        lo, hi = evidence["si_ci95_pct"]
-        assert lo <= truth <= hi
-    else:
-        assert evidence["withheld_reason"]
-        assert gait["summary"]["stance_si_pct"] is None
+    # at this seed the strides that survive suffice (37 and 38): a withheld SI would be a regression, not a pass
+    assert evidence["status"] == "reported", evidence["withheld_reason"]
+    assert min(evidence["strides_used"].values()) >= MIN_STRIDES_PER_SIDE
+    assert abs(gait["summary"]["stance_si_pct"] - truth) <= 2.0
+    lo, hi = evidence["si_ci95_pct"]
+    assert lo <= truth <= hi

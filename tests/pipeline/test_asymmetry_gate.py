@@ -97,7 +97,8 @@ def test_real_trial_summarises_only_walking_stances_at_real_contacts(neura):
 
 
 def _stand_ins_never_summarised(doc):
-    """Every stride bounded by a contact the pelvis stood in with, or with one inside it, is flagged and excluded."""
+    """Every stride bounded by a contact the pelvis stood in with, or with one inside it, is flagged and excluded;
+    no stride's step time starts or ends at one; the evidence block counts them."""
     stand_ins = [(c["t_s"], c["side"]) for c in doc["gait"]["initial_contacts"] if c.get("source") == "pelvis"]
     for stride in doc["gait"]["strides"]:
         touched = any(
@@ -107,6 +108,11 @@ def _stand_ins_never_summarised(doc):
         )
         assert touched == ("pelvis_contact_in_stride" in stride["flags"])
         assert not (touched and stride["included"])
+        if stride["step_time_s"] is not None:
+            step_from = stride["start_s"] - stride["step_time_s"]
+            assert (stride["start_s"], stride["side"]) not in stand_ins
+            assert not any(side != stride["side"] and abs(t - step_from) < 1e-9 for t, side in stand_ins), stride
+    assert doc["gait"]["summary"]["stance_asymmetry_evidence"]["contacts_from_pelvis"] == len(stand_ins)
     return stand_ins
 
 
@@ -133,8 +139,13 @@ def test_simulated_contacts_the_pelvis_does_not_confirm_are_replaced_and_the_asy
     assert score["ic_recall"] >= 0.95 and score["wrong_side"] == 0
     stand_ins = _stand_ins_never_summarised(doc)
     assert len(stand_ins) >= 4 and all(side == "left" for _, side in stand_ins)
-    summary = doc["gait"]["summary"]
-    assert abs(summary["stance_si_pct"] - session.truth["gait"]["summary"]["stance_si_pct"]) <= 1.0
+    summary, truth = doc["gait"]["summary"], session.truth["gait"]["summary"]
+    assert abs(summary["stance_si_pct"] - truth["stance_si_pct"]) <= 1.0
+    # the steps the stand-ins bound are not measured: the step SI stays the truth's (equal steps; -1.7 % when the
+    # right steps were measured from the pelvis's later contacts)
+    step, true_step = summary["asymmetry"]["step_time_s"], truth["asymmetry"]["step_time_s"]
+    assert abs(step["si_pct"] - true_step["si_pct"]) <= 1.0
+    assert step["si_ci95_pct"][0] <= true_step["si_pct"] <= step["si_ci95_pct"][1]
 
 
 def test_real_daily_living_walk_keeps_its_asymmetry_with_evidence():

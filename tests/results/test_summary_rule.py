@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 import pytest
@@ -14,6 +15,7 @@ from analytics.results import (
     gait_asymmetry_pct,
     mark_included,
     ratio,
+    result_schema,
     summarize_gait,
     symmetry_index_pct,
     validate_result,
@@ -126,7 +128,17 @@ def _document():
             "final_contacts": [],
             "bouts": [{"start_s": 0.0, "end_s": 8.0}],
             "strides": strides,
-            "summary": summarize_gait(strides),
+            "summary": {
+                **summarize_gait(strides),
+                "stance_asymmetry_evidence": {
+                    "status": "reported",
+                    "withheld_reason": None,
+                    "event_source": "thigh+pelvis",
+                    "strides_used": {"left": 4, "right": 4},
+                    "contacts_dropped": 1,
+                    "contacts_from_pelvis": 1,
+                },
+            },
         },
         "exercises": [
             {
@@ -149,6 +161,16 @@ def test_schema_accepts_a_full_document():
     validate_result(_document())
 
 
+def test_schema_documents_a_contact_the_pelvis_stood_in_with_and_how_many():
+    doc = _document()
+    doc["gait"]["initial_contacts"][1]["source"] = "pelvis"
+    doc["gait"]["initial_contacts"][2]["source"] = "thigh"
+    validate_result(doc)
+    schema = result_schema()
+    assert schema["$defs"]["contact"]["properties"]["source"]["enum"] == ["thigh", "pelvis"]
+    assert "contacts_from_pelvis" in schema["$defs"]["asymmetry_evidence"]["properties"]
+
+
 @pytest.mark.parametrize(
     ("edit", "where"),
     [
@@ -158,6 +180,11 @@ def test_schema_accepts_a_full_document():
         (lambda d: d["exercises"][0].__setitem__("side", "both"), "exercises/0/side"),
         (lambda d: d.__setitem__("schema", "gaitsym.result/2"), "schema"),
         (lambda d: d["quality"]["flags"][0].__setitem__("severity", "fatal"), "quality/flags/0/severity"),
+        (lambda d: d["gait"]["initial_contacts"][0].__setitem__("source", "knee"), "gait/initial_contacts/0/source"),
+        (
+            lambda d: d["gait"]["summary"]["stance_asymmetry_evidence"].__setitem__("contacts_from_pelvis", -1),
+            "gait/summary/stance_asymmetry_evidence/contacts_from_pelvis",
+        ),
     ],
 )
 def test_schema_rejects_and_names_the_path(edit, where):
@@ -168,7 +195,6 @@ def test_schema_rejects_and_names_the_path(edit, where):
 
 
 def test_schema_exercise_ids_are_the_vocabulary():
-    from analytics.results import result_schema
     from gaitsym_common.uplink.vocabulary import EXERCISE_IDS
 
     enum = result_schema()["$defs"]["exercise_set"]["properties"]["exercise"]["enum"]
@@ -201,3 +227,68 @@ def test_shared_resamples_give_the_intervals_of_separate_calls() -> None:
         alone = asymmetry(left, right, bootstrap=True)["si_ci95_pct"]
         assert asymmetry(left, right, bootstrap=True, resamples=shared)["si_ci95_pct"] == alone
     assert list(shared) == [(40, 38)]
+
+
+def _strides_from(contacts: list[tuple[float, str]], skip_starts: tuple[float, ...] = ()) -> list[dict]:
+    """Same-foot strides between consecutive contacts of one bout (none starting at ``skip_starts``)."""
+    strides = []
+    for side in ("left", "right"):
+        times = sorted(t for t, s in contacts if s == side)
+        for a, b in itertools.pairwise(times):
+            if a not in skip_starts:
+                strides.append(
+                    {
+                        "side": side,
+                        "start_s": a,
+                        "end_s": b,
+                        "stance_time_s": 0.6 * (b - a),
+                        "bout": 0,
+                        "included": True,
+                    }
+                )
+    return sorted(strides, key=lambda s: s["start_s"])
+
+
+STEP = 0.55
+WALK = [(round(STEP * k, 6), "left" if k % 2 == 0 else "right") for k in range(12)]
+"""Alternating contacts one step apart, left first."""
+
+
+def _step_of(strides: list[dict], start_s: float) -> float | None:
+    return next(s["step_time_s"] for s in strides if s["start_s"] == start_s)
+
+
+def test_a_step_across_a_missed_contact_is_not_a_step():
+    # the right contact at 5 steps is missing: the left stride starting at 6 steps is three steps from the last
+    # right contact (a step time of 1.65 s in a walk of 0.55 s steps, a -47 % step SI on a simulated walk)
+    contacts = [c for c in WALK if c[0] != WALK[5][0]]
+    strides = _strides_from(contacts)
+    add_step_times(strides, [{"t_s": t, "side": s} for t, s in contacts])
+    assert _step_of(strides, WALK[6][0]) is None
+    assert _step_of(strides, WALK[7][0]) == pytest.approx(STEP)
+    assert all(s["step_time_s"] == pytest.approx(STEP) for s in strides if s["start_s"] not in (0.0, WALK[6][0]))
+
+
+def test_a_step_is_measured_from_the_previous_contact_even_where_no_stride_starts_there():
+    strides = _strides_from(WALK, skip_starts=(WALK[5][0],))  # e.g. a stride with no toe off inside was not built
+    add_step_times(strides, [{"t_s": t, "side": s} for t, s in WALK])
+    assert _step_of(strides, WALK[6][0]) == pytest.approx(STEP)
+
+
+def test_no_step_is_measured_from_or_to_a_contact_the_pelvis_stood_in_with():
+    contacts = [{"t_s": t, "side": s} for t, s in WALK]
+    contacts[5]["source"] = "pelvis"
+    strides = _strides_from(WALK)
+    add_step_times(strides, contacts)
+    assert _step_of(strides, WALK[5][0]) is None  # its own start is the pelvis's
+    assert _step_of(strides, WALK[6][0]) is None  # measured from the pelvis's contact
+    assert _step_of(strides, WALK[7][0]) == pytest.approx(STEP)
+
+
+def test_without_contacts_the_strides_own_contacts_give_the_same_steps():
+    # the simulator's truth passes no contacts: every one of its contacts starts or ends a stride
+    with_contacts, without = _strides_from(WALK), _strides_from(WALK)
+    add_step_times(with_contacts, [{"t_s": t, "side": s} for t, s in WALK])
+    add_step_times(without)
+    assert [s["step_time_s"] for s in with_contacts] == [s["step_time_s"] for s in without]
+    assert without[0]["step_time_s"] is None and all(s["step_time_s"] == pytest.approx(STEP) for s in without[1:])
