@@ -325,7 +325,8 @@ class SegmentJobs:
             self.store,
             segment,
             index_for=self.ingest.index_for(segment),
-            waited_s=self.clock() - self._held_since.get(segment.subject, {}).get(segment.marker_id, p.first_s),
+            waited_s=self.clock()
+            - self._held_since.get(segment.subject, OrderedDict()).get(segment.marker_id, p.first_s),
         )
         try:
             loaded = load_segment(
