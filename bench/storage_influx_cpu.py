@@ -47,6 +47,7 @@ from analytics.stores import open_store  # noqa: E402
 from analytics.stores.model import RawSamples, samples_from_arrays  # noqa: E402
 from gaitsym_common.uplink.envelope import ClockMapping  # noqa: E402
 from testing.influxdb_server import InfluxDB  # noqa: E402
+from testing.worker.realtime import poll_query  # noqa: E402
 from testing.worker.scenario import fresh_database  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -326,9 +327,9 @@ def run(args: argparse.Namespace) -> None:
 
             def poll() -> None:
                 reader: Any = open_store(url)
-                q = 'SELECT start_s, end_s, side, subject FROM "results"."stride_live" WHERE time > now() - 12000ms'
+                q = poll_query()
                 while not stop.is_set():
-                    list(reader.rows(q))
+                    reader.query(q)
                     stop.wait(args.poll)
                 reader.close()
 

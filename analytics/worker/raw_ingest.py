@@ -157,11 +157,15 @@ class RawIngest:
         self._flight: list[RawWrite] = []
         """The writes under way (`start_batches` .. `finish_batches`): what this worker is storing, not yet in its
         cache."""
+        self.waiting: Callable[[StreamKey], list[tuple[int, int]]] = lambda key: []
+        """Per sensor boot, the sequence ranges of the raw batches this worker took and has not started writing yet
+        (the consumer's carry, waiting for a turn): set by the consumer."""
 
     def awaiting_own_write(self, key: StreamKey, first: int, last: int) -> bool:
-        """Whether every sample of ``first..last`` this worker's cache lacks is in its write under way (it is in
-        the cache once stored: nothing to ask the store for meanwhile)."""
-        flight = [r for job in self._flight for r in job.ranges.get(key, ())]
+        """Whether every sample of ``first..last`` this worker's cache lacks is in its write under way or in a
+        batch waiting here for its turn to be written (it is in the cache once stored: nothing to ask the store for
+        meanwhile)."""
+        flight = [r for job in self._flight for r in job.ranges.get(key, ())] + self.waiting(key)
         if not flight:
             return False
         stream = self.streams.get(key)

@@ -68,7 +68,7 @@ from analytics.worker.decode import decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, backoff_s
 from analytics.worker.idle_sessions import IdleSessions
 from analytics.worker.link import Delivery, WorkerLink
-from analytics.worker.raw_ingest import RawIngest, RawWrite, store_unavailable
+from analytics.worker.raw_ingest import RawIngest, RawWrite, StreamKey, store_unavailable, stream_key
 from analytics.worker.segment_jobs import SegmentJobs
 from analytics.worker.segments import Analyzer, algorithm_name, default_analyzer
 from gaitsym_common.mqtt.client import Connected, Disconnected
@@ -111,6 +111,8 @@ class Worker:
         self._carry: list[_Admitted] = []
         """Admitted deliveries not yet handled (a turn's leftovers, or kept while the store is unavailable)."""
         self._carry_work = 0
+        self._carry_ranges: dict[StreamKey, list[tuple[int, int]]] | None = None
+        """Per sensor boot, the sequence ranges of the carry's raw batches (built when asked, None: to build)."""
         self._writing: deque[tuple[RawWrite, list[_Admitted], float]] = deque()
         """Turns' raw batches being written (`RawIngest.start_batches`; at most ``raw_writes_in_flight``), their
         deliveries, when each write started; finished in order."""
@@ -149,6 +151,7 @@ class Worker:
             lambda s: self.jobs.wake(s),
             lambda subject, work: self.budgets.charge_work(subject, work, self.clock()),
         )
+        self.ingest.waiting = self._carried
         self.jobs = SegmentJobs(
             config, store, self.stats, clock, link, self._acks, self.ingest, analyzer_for, self.algorithm
         )
@@ -268,6 +271,18 @@ class Worker:
                 continue
             self._carry.append(_Admitted(d, message, subject, work, now))
             self._carry_work += work
+            self._carry_ranges = None
+
+    def _carried(self, key: StreamKey) -> list[tuple[int, int]]:
+        """The sequence ranges of the carry's raw batches of one sensor boot: samples this worker will store (a live
+        window waiting for them asks no store meanwhile, `RawIngest.awaiting_own_write`)."""
+        if self._carry_ranges is None:
+            ranges: dict[StreamKey, list[tuple[int, int]]] = {}
+            for a in self._carry:
+                if isinstance(a.message, env.RawBatch):
+                    ranges.setdefault(stream_key(a.message), []).append((a.message.seq_first, a.message.seq_last))
+            self._carry_ranges = ranges
+        return self._carry_ranges.get(key, [])
 
     def _take_turn(self) -> list[_Admitted]:
         """This turn's share of the carry: round robin across subjects, each subject's deliveries in order, until
@@ -301,6 +316,7 @@ class Worker:
                     del queues[subject]
         self._carry = [a for queue in (*left.values(), *queues.values()) for a in queue]
         self._carry_work = sum(a.work for a in self._carry)
+        self._carry_ranges = None
         waiting = {a.subject for a in self._carry}
         self._served_at = {s: n for s, n in self._served_at.items() if s in waiting or s in spent}
         return turn
@@ -363,6 +379,7 @@ class Worker:
             delay = exc.retry_after_s if exc.refused else max(delay, exc.retry_after_s)
         self._carry = list(keep) + self._carry
         self._carry_work = sum(a.work for a in self._carry)
+        self._carry_ranges = None
         self._retry_at = self.clock() + delay
         self.stats.store_retries += 1
         log.warning(

