@@ -23,8 +23,10 @@ session is started *cold* from the last ``cold_s`` seconds up to the marker (fro
 the cache or the store): its estimates are made from them, and the strides given out are those ending after the
 newest live stride of the session stored (given out by the worker that served the earlier windows), or in the
 last ``new_default_s`` when that one is more recent (every stride of those seconds once more: the same point, or
-one 10 ms apart). Strides older than the look-back are left to the final analysis. The final analysis at session
-end does not use any of this.
+one 10 ms apart). Until its estimates are made at an instant the other workers' are (the next whole minute), its
+strides' contacts may differ from theirs and the final analysis's by up to two samples
+(docs/worker-cost-and-live-latency.md). Strides older than the look-back are left to the final analysis. The final
+analysis at session end does not use any of this.
 
 Sessions are forgotten once their final analysis is stored here, when another session of the same subject starts,
 after ``forget_s`` without a window, and the least recently served past ``MAX_SESSIONS`` (each holds

@@ -6,19 +6,30 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from analytics.pipeline.live import LiveSettings
 from analytics.stores import Store, open_store
 from analytics.stores.model import ResultRow
 from testing.influxdb_server import InfluxDB
 from testing.servers import Mosquitto
 from testing.worker.harness import HomeSession, WorkerProcess, finish, home_sessions, stop_gateways, stream
 from testing.worker.hostile import kit_session, worker_thread
-from testing.worker.scenario import fresh_database
+from testing.worker.scenario import fresh_database, wait_for_workers
 
 SAMPLE_US = 10_000
+COLD = "live analysis started cold"
+
+
+def wait_for_log(worker: WorkerProcess, text: str, timeout_s: float) -> None:
+    """Wait (without stepping the gateways) until ``text`` is in the worker's log."""
+    deadline = time.monotonic() + timeout_s
+    while text not in worker.log():
+        assert time.monotonic() < deadline, f"no {text!r} in {worker.log_path.name}: " + worker.log()[-3000:]
+        time.sleep(0.1)
 
 
 def drained(sessions: list[HomeSession], timeout_s: float = 60.0) -> None:
@@ -41,25 +52,56 @@ def contacts(row: ResultRow) -> tuple[float, float, float]:
 
 
 def check_live_agrees_with_final(
-    live: list[ResultRow], final: list[ResultRow], missed: int = 3, twice: bool = False
-) -> None:
+    live: list[ResultRow],
+    final: list[ResultRow],
+    missed: int = 3,
+    twice: bool = False,
+    unshared: Sequence[tuple[float, float]] = (),
+) -> int:
     """Wherever both exist, a live stride and the final stride of that side and start have the same start, end and
-    final contact within one sample; each is given out live once (``twice``: or twice, both so); the live strides
-    miss at most ``missed`` final ones and have only a few the final analysis does not, at the ends of walking bouts
-    (live, a bout's end is seen before it is known)."""
+    final contact within one sample; each is given out live once (``twice``: or twice); the live strides miss at
+    most ``missed`` final ones and have only a few the final analysis does not, at the ends of walking bouts (live,
+    a bout's end is seen before it is known). A stride ending in one of the ``unshared`` spans (µs) may have been
+    given out with estimates no other worker made (`unshared_estimate_spans`): its contacts within two samples.
+    Returns how many final strides were checked with that allowance."""
     final = [r for r in final if r.measurement == "stride"]
     assert len(final) > 40 and len(live) > 40
-    matched = 0
+    matched = allowed = 0
     for f in final:
         fa, fb, fc = contacts(f)
         same = [r for r in live if r.tags["side"] == f.tags["side"] and abs(contacts(r)[0] - fa) < 300_000]
         assert len(same) <= (2 if twice else 1), (f, same)
+        tol = SAMPLE_US
+        if same and any(lo <= fb < hi for lo, hi in unshared):
+            tol, allowed = 2 * SAMPLE_US, allowed + 1
         for r in same:
             a, b, c = contacts(r)
-            assert abs(a - fa) <= SAMPLE_US and abs(b - fb) <= SAMPLE_US and abs(c - fc) <= 2 * SAMPLE_US, (r, f)
+            assert abs(a - fa) <= tol and abs(b - fb) <= tol and abs(c - fc) <= tol + SAMPLE_US, (tol, r, f)
         matched += len(same)
     assert matched >= len(final) - missed, (matched, len(final))
     assert len(live) - matched <= 4, (len(live), matched)
+    return allowed
+
+
+ESTIMATES = re.compile(r"live estimates at (\d+): thigh axes (.*)")
+
+
+def unshared_estimate_spans(lives: list[str], max_window_s: float) -> list[tuple[float, float]]:
+    """The spans (µs) of the strides a worker may have given out with session estimates that no other worker (or
+    other run of it) made at the same instant with the same result, from the logs of each run of each worker (at
+    DEBUG: the estimates' instants and thigh axes). Such estimates (a cold start's first ones, at its newest whole
+    second: not an instant the others estimated at, or from other samples) are in force until the worker's next
+    ones; a window gives out strides ending at most ``max_window_s`` before its end."""
+    made = [ESTIMATES.findall(text) for text in lives]
+    spans = []
+    for i, own in enumerate(made):
+        others = {e for j, m in enumerate(made) if j != i for e in m}
+        for k, (at, axes) in enumerate(own):
+            if (at, axes) in others:
+                continue
+            until = float(own[k + 1][0]) if k + 1 < len(own) else float("inf")
+            spans.append((float(at) - (max_window_s + 1.0) * 1e6, until + 1e6))
+    return spans
 
 
 def live_strides(store: Store, subject: str) -> list[ResultRow]:
@@ -108,18 +150,28 @@ def test_two_workers_one_restarted_give_out_the_same_live_strides(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB
 ) -> None:
     """Shared subscriptions hand a subject's windows and batches to two workers in turn, and one of them is killed
-    and restarted mid-session: each window reads what the other worker stored from the store, the restarted one
-    starts the session cold from the store, and the live strides still are the final analysis's."""
+    mid-session (after it served windows of the session) and restarted: the restarted one starts the session cold
+    from the store, and the live strides are the final analysis's, contact for contact, except where a worker gave
+    them out with estimates no other worker made (a cold start's, until the next whole minute): within two samples
+    there."""
     url = fresh_database(influxdb)
-    workers = [WorkerProcess(mosquitto.port, url, f"worker-{i}", tmp_path).start() for i in (1, 2)]
+    workers = [
+        WorkerProcess(mosquitto.port, url, f"worker-{i}", tmp_path, "--log-level", "DEBUG").start() for i in (1, 2)
+    ]
     sessions: list[HomeSession] = []
     try:
-        time.sleep(1.5)
+        # both subscribed before the gateway publishes, and the one to be killed serving windows before it is: which
+        # worker is down when is then the test's choice, not the start-up's (a worker killed before it connected
+        # never took part, and the other one served the session alone)
+        wait_for_workers(workers)
         sessions = home_sessions(tmp_path, mosquitto.port, 1, minutes=1.2, seed0=5, window_s=0.25)
         stream(sessions, 25.0, chunk_s=0.5)
+        wait_for_log(workers[0], COLD, 30.0)
         workers[0].kill()
         stream(sessions, 5.0, chunk_s=0.5)
+        restarted_from = workers[0].log_path.stat().st_size
         workers[0].start()
+        wait_for_workers([workers[0]], log_from={workers[0].log_path: restarted_from})
         while not sessions[0].done:
             stream(sessions, 2.0, chunk_s=0.5)
             time.sleep(0.02)
@@ -128,25 +180,24 @@ def test_two_workers_one_restarted_give_out_the_same_live_strides(
         live = live_strides(store, "S001")
         finish(sessions, timeout_s=90.0)
         final = final_strides(store, "S001")
-        # the killed worker's unacknowledged batches come back only with the gateway's re-send (its ack timeout):
-        # the windows waiting for them give out their strides late, those older than a live window's longest
-        # look-back are left to the final analysis. The restarted worker's estimates come from other samples than
-        # the other worker's until both make them at the same whole minute: a stride both give out meanwhile may
-        # land on two points, 10 ms apart, both with the final contacts
-        n_final = len([r for r in final if r.measurement == "stride"])
-        check_live_agrees_with_final(live, final, missed=n_final // 2, twice=True)
-        store.close()
     finally:
         stop_gateways(sessions)
         for w in workers:
             w.stop()
+    first_run = workers[0].log()[:restarted_from]
+    restarted = workers[0].log()[restarted_from:]
+    # the killed worker's unacknowledged batches come back only with the gateway's re-send (its ack timeout): the
+    # windows waiting for them give out their strides late, those older than a live window's longest look-back are
+    # left to the final analysis; a stride near the middle of a sample period may land on two points, 10 ms apart
+    unshared = unshared_estimate_spans([first_run, restarted, workers[1].log()], LiveSettings().max_window_s)
+    n_final = len([r for r in final if r.measurement == "stride"])
+    allowed = check_live_agrees_with_final(live, final, missed=n_final // 2, twice=True, unshared=unshared)
+    assert allowed < n_final, unshared  # some estimates shared (the whole minute all make them at, at least)
+    store.close()
     # the restarted worker started the session again from what the other worker (and it, before it was killed)
-    # stored; each worker read samples the other one stored (which of its windows did depends on the routing)
-    colds = [int(n) for n in re.findall(r"started cold from \d+ samples on the grid \((\d+) raw", workers[0].log())]
-    assert colds and colds[-1] > 0, workers[0].log()[-2000:]
-    for w in workers:
-        from_store = [int(n) for n in re.findall(r"live_samples_from_store=(\d+)", w.log())]
-        assert from_store and from_store[-1] > 0, w.log()[-2000:]
+    # stored: its cache holds none of the samples before the restart
+    colds = [int(n) for n in re.findall(COLD + r" from \d+ samples on the grid \((\d+) raw", restarted)]
+    assert colds and colds[0] > 0, restarted[-3000:]
 
 
 def test_a_segment_is_read_from_the_store_when_this_workers_cache_lacks_a_batch(tmp_path: Path) -> None:
