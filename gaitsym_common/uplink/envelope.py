@@ -20,7 +20,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from gaitsym_common.errors import UplinkError
@@ -136,19 +136,12 @@ def encode(message: Message) -> bytes:
 
 
 def _to_doc(message: Message) -> dict[str, Any]:
-    if isinstance(message, Ack):  # flat: the same document as asdict's, without its deep copy (a worker's hot path)
-        return {
-            "v": VERSION,
-            "kind": message.kind,
-            "subject": message.subject,
-            "msg_ids": list(message.msg_ids),
-            "worker": message.worker,
-        }
+    if isinstance(message, Ack):  # flat: asdict's document without its deep copy (a worker's hot path)
+        flat = {f.name: getattr(message, f.name) for f in fields(message)}
+        return {"v": VERSION, **flat, "msg_ids": list(message.msg_ids)}
     doc = asdict(message)
     if isinstance(message, RawBatch):
         doc["packets"] = [base64.b64encode(p).decode("ascii") for p in message.packets]
-    if isinstance(message, Ack):
-        doc["msg_ids"] = list(message.msg_ids)
     if isinstance(message, Marker):
         # optional and additive: absent, not null, when the gateway does not say it (a marker's bytes unchanged)
         for position in doc["last_seq"].values():

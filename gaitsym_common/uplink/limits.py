@@ -75,7 +75,9 @@ DRIFT_TOLERANCE_FRACTION = 0.01
 
 def load_bounded_json(payload: bytes | str) -> Any:
     """Parse untrusted JSON text within the limits: size first, UTF-8, nesting depth on the text, each number's
-    length while parsing; NaN and Infinity are refused. UplinkError(``payload``) on any of them."""
+    length while parsing; the constants NaN and Infinity are refused (a number too large for a float, ``1e999``,
+    parses to infinity: the typed readers, `fields`, refuse non-finite values). UplinkError(``payload``) on any of
+    them."""
     data = payload.encode("utf-8", errors="surrogatepass") if isinstance(payload, str) else payload
     if len(data) > MAX_PAYLOAD_BYTES:
         raise UplinkError("payload", f"{len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")

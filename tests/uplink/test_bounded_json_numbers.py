@@ -75,3 +75,15 @@ def test_a_long_run_of_digits_inside_a_string_is_only_a_string(number_hooks: lis
     text = json.dumps(doc)
     assert limits.load_bounded_json(text) == doc
     assert number_hooks  # the careful path was taken, and gave the same document
+
+
+def test_an_ack_is_encoded_as_the_document_of_all_its_fields():
+    """The ack's flat encoding (no deep copy) writes every field the dataclass has, as `asdict` would."""
+    from dataclasses import asdict
+
+    from gaitsym_common.uplink import envelope as env
+
+    ack = env.Ack(kind="ack", subject="S001", msg_ids=("raw:GS1:1:100", "marker:x"), worker="worker-1")
+    doc = json.loads(env.encode(ack))
+    assert doc == {"v": env.VERSION, **asdict(ack), "msg_ids": list(ack.msg_ids)}
+    assert env.decode(env.encode(ack)) == ack
