@@ -4,8 +4,8 @@ Same measurements, tags, fields and timestamps (µs) as the InfluxDB store (SCHE
 rule: measurement + tags + timestamp; writing a point again merges its fields into the stored ones, as InfluxDB
 does, except that a raw sample is never written over another sample, nor stored a second time at a moved time
 (`write_raw_many`). Raw samples have their own typed table (``raw``: the hot path); the other measurements share
-one ``points`` table (tags and fields as JSON). Retention: raw samples older than ``raw_retention_s`` (default 30 days, UTC
-timestamps only) are deleted by `enforce_retention` (called after each raw write at most once an hour).
+one ``points`` table (tags and fields as JSON). Retention: raw samples older than ``raw_retention_s`` (default 30
+days, UTC timestamps only) are deleted by `enforce_retention` (called after each raw write at most once an hour).
 Durable: WAL with synchronous=FULL; a write returns after its transaction committed.
 """
 
