@@ -10,6 +10,8 @@ here; influxd's CPU (user + system, /proc) over the run, per subject-second; its
 stripped) summed into the parts of a request.
 
     .venv/bin/python bench/storage_influx_cpu.py [--subjects 20] [--seconds 30] [--profile]
+        [--spread-s 0.2]           # batches close within 0.2 s of each other (the gateway's default: aligned)
+        [--batch-lines 5000]       # lines per write request (InfluxConfig.batch_lines)
         [--check probe|exact|off]  # the store's check (probe, then the exact read where needed); the exact read
                                    # alone (the check before the probe); none (a measurement only)
         [--poll 0.05]              # also poll stride_live like bench/worker_latency.py's poller
@@ -309,12 +311,15 @@ def run(args: argparse.Namespace) -> None:
             sequential(args, server, url, tmp)
             return
         store: Any = open_store(url + f"?quarantine_path={tmp}/q.sqlite")
+        if args.batch_lines:
+            store = store.with_config(batch_lines=args.batch_lines)
         use_check(store, args.check)
         rng = np.random.default_rng(7)
         subjects = [f"RT{i:03d}" for i in range(args.subjects)]
         t_start = time.time() + 1.0
-        # sensor p of subject s closes batch k at t_start + k + 1 + phase (gateways are not in step)
-        phase = {(s, p): float(rng.uniform(0, 1)) for s in range(args.subjects) for p in range(3)}
+        # sensor p of subject s closes batch k at t_start + k + 1 + phase: --spread-s 1 gateways not in step,
+        # --spread-s 0.2 the gateway's default (every sensor closes at the whole second, arrivals spread by the air)
+        phase = {(s, p): float(rng.uniform(0, args.spread_s)) for s in range(args.subjects) for p in range(3)}
         events = sorted(
             (t_start + k + 1 + phase[(s, p)], s, p, k)
             for s in range(args.subjects)
@@ -390,7 +395,8 @@ def run(args: argparse.Namespace) -> None:
         influx = cpu1 - cpu0
         d = {k: vars1.get(k, 0) - vars0.get(k, 0) for k in vars1}
         print(
-            f"subjects {args.subjects}, {int(args.seconds)} s, check {args.check}, gogc {args.gogc or 'default'}, "
+            f"subjects {args.subjects}, {int(args.seconds)} s, spread {args.spread_s} s, check {args.check}, "
+            f"batch_lines {store.config.batch_lines}, gogc {args.gogc or 'default'}, "
             f"without {','.join(args.without) or '-'}, "
             f"settings {' '.join(args.set) or '(deploy/influxdb/influxdb.conf)'}, "
             f"poll {args.poll or 'off'}: influxd {influx:.2f} s CPU = {influx / subject_s * 1000:.2f} ms per "
@@ -416,6 +422,10 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--turn-s", type=float, default=0.1, help="the worker's turn_gather_s")
+    ap.add_argument(
+        "--spread-s", type=float, default=1.0, help="batch closes spread over this (0.2: the gateway's aligned batches)"
+    )
+    ap.add_argument("--batch-lines", type=int, default=0, help="the store's batch_lines (default: InfluxConfig's)")
     ap.add_argument(
         "--check",
         choices=("probe", "exact", "off"),

@@ -1,7 +1,7 @@
 """InfluxDB store: `analytics.stores.Store` on InfluxDB. Raw samples here; session results in `influx_results`;
 requests and their retries in `influx_transport`; InfluxQL text and the parsing of answers in `influx_codec`.
 
-Writes are line protocol in batches of ``batch_lines`` lines (5,000 by default). Durability: a write call
+Writes are line protocol in batches of ``batch_lines`` lines (20,000 by default). Durability: a write call
 returns only after the server answered 2xx for every line (or the lines it refused as bad data are in the
 quarantine, committed): that is when the worker may acknowledge. Raw samples are asked for as CSV (pandas parses
 them at about a third of the JSON's CPU); a server that answers in another format is read as JSON from then on.
@@ -195,9 +195,11 @@ class InfluxStore:
         return self.config.raw_rp if maps_to_utc(samples.clock) else self.config.sensor_time_rp
 
     def _write_raw_batches(self, batches: Sequence[RawSamples]) -> WriteReport:
-        """All batches' samples in as few requests as possible (per retention policy), then their index points.
-        If the server refuses any line as bad data, each batch is written again alone (idempotent), so the
-        quarantine names the one bad batch and the index claims only what is stored."""
+        """All batches' samples in as few requests as possible (per retention policy), then their index points in a
+        request of their own: InfluxDB 1.x stores the valid lines of a request it answers 400 (a partial write), so
+        an index line sent with samples the server refused would be stored and claim them. If the server refuses
+        any line as bad data, each batch is written again alone (idempotent), so the quarantine names the one bad
+        batch and the index claims only what is stored."""
         if len(batches) <= 1:
             return self._write_raw_batch(batches[0]) if batches else WriteReport()
         by_rp: dict[str, list[RawSamples]] = {}

@@ -43,9 +43,27 @@ def from_clause(database: str, rp: str, measurement: str) -> str:
     return f"{quote_ident(database)}.{quote_ident(rp)}.{quote_ident(measurement)}"
 
 
-HELD_STATEMENTS = 200
-"""Statements per request of the collision check (one or two per sensor and span of a turn; more requests only
-for batches mapped far apart)."""
+HELD_REQUEST_CHARS = 1_000_000
+"""Statement text per request of the collision check, at most (influxd parses a /query form of up to 10 MB): a
+probe statement is ~300 characters, so a turn of a few thousand sensors' batches is checked in ONE request. Every
+request costs influxd its own parsing, authentication and answer (~0.3 ms), and the write waits for each."""
+
+
+def statement_requests(statements: Sequence[str], limit: int = HELD_REQUEST_CHARS) -> list[str]:
+    """Statements joined by ``;`` into as few requests as ``limit`` characters each allow (a statement longer than
+    ``limit`` goes alone)."""
+    requests: list[str] = []
+    current: list[str] = []
+    size = 0
+    for s in statements:
+        if current and size + len(s) + 1 > limit:
+            requests.append(";".join(current))
+            current, size = [], 0
+        current.append(s)
+        size += len(s) + 1
+    if current:
+        requests.append(";".join(current))
+    return requests
 
 
 def merged_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -137,10 +155,8 @@ def held_probes(
 
 
 def probe_queries(database: str, probes: Sequence[HeldProbe]) -> list[str]:
-    """The probes' requests, ``HELD_STATEMENTS`` statements each (one request unless batches were mapped far
-    apart)."""
-    statements = [p.statement(database) for p in probes]
-    return [";".join(statements[i : i + HELD_STATEMENTS]) for i in range(0, len(statements), HELD_STATEMENTS)]
+    """The probes' requests (`statement_requests`: one for a worker's turn)."""
+    return statement_requests([p.statement(database) for p in probes])
 
 
 def unclear_series(found: Sequence[dict[str, Any]], probes: Sequence[HeldProbe]) -> set[tuple[str, str]]:
@@ -168,7 +184,7 @@ def held_queries(
     seqs: Mapping[tuple[str, str, str, str, int], Sequence[int]],
     fields: Sequence[str] = HELD_FIELDS,
 ) -> list[str]:
-    """The collision check's requests (`InfluxStore._held`), ``HELD_STATEMENTS`` statements each: per (retention
+    """The collision check's requests (`InfluxStore._held`, `statement_requests`): per (retention
     policy, subject, placement) every point in each of its ``spans``; per (retention policy, subject, placement,
     serial, boot epoch) the points in its ``wide`` spans whose sequence is within the range of its ``seqs``. Each
     statement reads ``fields`` of those points, grouped by subject and placement (`held_points`)."""
@@ -184,8 +200,7 @@ def held_queries(
             f'"seq" >= {min(seqs[sensor])} AND "seq" <= {max(seqs[sensor])}'
         )
         statements += [_held_statement(database, rp, where, lo, hi, fields) for lo, hi in merged_spans(found)]
-    # one request unless batches were mapped far apart
-    return [";".join(statements[i : i + HELD_STATEMENTS]) for i in range(0, len(statements), HELD_STATEMENTS)]
+    return statement_requests(statements)
 
 
 def _held_statement(database: str, rp: str, where: str, lo: int, hi: int, fields: Sequence[str]) -> str:

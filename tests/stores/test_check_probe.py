@@ -15,7 +15,14 @@ from conftest import v2_store
 from http_standin import StandIn
 
 from analytics.stores import Store
-from analytics.stores.influx_codec import PROBE_BUCKET_MIN_US, HeldProbe, held_probes, unclear_series
+from analytics.stores.influx_codec import (
+    PROBE_BUCKET_MIN_US,
+    HeldProbe,
+    held_probes,
+    probe_queries,
+    statement_requests,
+    unclear_series,
+)
 from analytics.stores.model import REPLAY_MOVE_US, RawSamples, samples_from_arrays
 from gaitsym_common.uplink.envelope import ClockMapping
 from testing.stores.storelib import T0_UTC_S, batch, new_subject, unsynced_clock
@@ -42,6 +49,28 @@ def test_only_buckets_clear_of_the_span_and_below_the_calls_sequence_numbers_are
     assert not p.clear([[None, 5]]) and not p.clear([[p.lo - bucket, None]])
     # a span of one sample still gets buckets of at least 100 ms (not two million of 1 µs)
     assert probe(lo=5, hi=5).bucket_us == PROBE_BUCKET_MIN_US and not probe(lo=5, hi=5).clear([[5, 1]])
+
+
+def test_a_turn_of_many_subjects_is_probed_in_one_request() -> None:
+    """Each /query request costs influxd its parsing, authentication and answer, and the write waits for each: a
+    worker's turn at 150 subjects (450 sensors' batches, closing at the same instants) is one request."""
+    placements = ("pelvis", "left_thigh", "right_thigh")
+    spans = {("raw", f"S{i:03d}", p): [(T0_US, T0_US + 990_000)] for i in range(150) for p in placements}
+    seqs = {("raw", f"S{i:03d}", p, f"GS-{i}-{p}", 1): [100, 199] for i in range(150) for p in placements}
+    probes = held_probes(spans, seqs)
+    (request,) = probe_queries("gaitsym", probes)
+    assert request.split(";") == [p.statement("gaitsym") for p in probes]
+
+
+def test_statements_are_packed_into_requests_of_bounded_size() -> None:
+    statements = [f"SELECT {i}" for i in range(10)]  # 8 characters each, 9 with the separator
+    assert statement_requests(statements, limit=27) == [
+        "SELECT 0;SELECT 1;SELECT 2",
+        *[";".join(statements[i : i + 3]) for i in (3, 6)],
+        "SELECT 9",
+    ]
+    assert statement_requests(["SELECT long one"], limit=5) == ["SELECT long one"]  # alone, never dropped
+    assert statement_requests([]) == []
 
 
 def test_a_series_probed_twice_is_unclear_as_soon_as_either_probe_answers() -> None:
