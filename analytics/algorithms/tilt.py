@@ -131,6 +131,46 @@ def estimate_tilt(
     return Tilt(up=up, gyro_frame=np.ascontiguousarray(frame.T) if keep_frame else np.zeros((0, 4)))
 
 
+def carry_gyro_frame(
+    carry: np.ndarray | None, gyr_dps: np.ndarray, rate_hz: float, gyro_bias_dps: np.ndarray | None = None
+) -> np.ndarray:
+    """The gyro frame (`Tilt.gyro_frame`'s quaternions, as (4, m) component rows) of the next samples of a stream,
+    carried on from the frame of the sample before them: ``carry`` (4,), with ``gyr_dps`` (m + 1, 3) deg/s starting at
+    that sample; None starts the stream (frame identity at its first sample, ``gyr_dps`` (m, 3)). Carried block by
+    block as `estimate_tilt` carries its blocks: the frames of a stream fed in pieces are those of the whole stream
+    to rounding (a constant rotation apart from those of a later start: `up_in_sensor_frame` does not depend on
+    where the frame started)."""
+    gyr = np.asarray(gyr_dps, dtype=np.float64)
+    bias = np.zeros(3) if gyro_bias_dps is None else np.asarray(gyro_bias_dps, dtype=np.float64)
+    omega = tuple(np.radians(gyr[:, i] - bias[i]) for i in range(3))
+    increments = _rotation_increments(omega, 1.0 / rate_hz)  # type: ignore[arg-type]
+    if carry is None:
+        return np.stack(_scan(*increments))
+    scanned = _scan(increments[0][1:], increments[1][1:], increments[2][1:], increments[3][1:])
+    c = (carry[0:1], carry[1:2], carry[2:3], carry[3:4])
+    return np.stack(_mul(c, scanned))  # type: ignore[arg-type]
+
+
+def rotate_into_gyro_frame(frame: np.ndarray, acc_mps2: np.ndarray) -> np.ndarray:
+    """Accelerations (m, 3) rotated into the gyro frame by their samples' frames ``frame`` (4, m): (3, m)."""
+    acc = np.asarray(acc_mps2, dtype=np.float64)
+    return np.stack(_rotate((frame[0], frame[1], frame[2], frame[3]), (acc[:, 0], acc[:, 1], acc[:, 2])))
+
+
+def up_in_sensor_frame(frame: np.ndarray, rotated: np.ndarray, rate_hz: float, gravity_cutoff_hz: float) -> np.ndarray:
+    """`estimate_tilt`'s ``up`` (n, 3) from its samples' gyro frames ``frame`` (4, n) and accelerations rotated into
+    it ``rotated`` (3, n) (`carry_gyro_frame`, `rotate_into_gyro_frame`): gravity low-passed there, rotated back."""
+    n = frame.shape[1]
+    if n < 2 * rate_hz:
+        raise InvalidSignal(f"need at least 2 s of samples to find the vertical, got {n}")
+    centres, smooth = _low_pass_decimated((rotated[0], rotated[1], rotated[2]), rate_hz, gravity_cutoff_hz)
+    samples = np.arange(n, dtype=np.float64)
+    gravity = tuple(np.interp(samples, centres, smooth[:, i]) for i in range(3))
+    ux, uy, uz = _rotate((frame[0], frame[1], frame[2], frame[3]), gravity, inverse=True)  # type: ignore[arg-type]
+    norm = np.sqrt(ux * ux + uy * uy + uz * uz)
+    return np.stack([ux / norm, uy / norm, uz / norm], axis=1)
+
+
 def smoothed_angular_speed_dps(gyr_dps: np.ndarray, rate_hz: float, cutoff_hz: float = 1.0) -> np.ndarray:
     """Angular speed |gyr| (n,), deg/s, low-passed at ``cutoff_hz`` (zero-phase 2nd-order Butterworth at a
     reduced rate, as for gravity): what "still" is judged on. ``gyr_dps`` (n, 3) deg/s."""

@@ -19,13 +19,14 @@ window's length. `LiveGait` splits the analysis in two, both made of the pipelin
   ``context_s`` before them (what the filters need to settle and the event rules need to see: the stride and its
   bout's earlier contacts): stream quality (step 1, every sensor in one pass: `stream_quality_side_by_side`), the
   pelvis's gait events and tilt as `pelvis_signals` makes them (the events with the estimates' pelvis axes, never
-  estimated again from the window's few seconds), each usable thigh's contacts as `analyze_thighs` makes them
-  (`detect_thigh_events` on the flexion velocity about the established axis, within walking: the selection of the
-  swings a `ThighTrack` keeps, filtered once when new and kept once settled, shared with the readiness check, not
-  found again over the window's span), then steps 4 and 5 unchanged (`events_per_bout`, and of `summarise_gait`
-  the strides alone: `gait_strides`, without the summaries a window would throw away): the contact, bout,
-  confirmation and plausibility rules are the pipeline's own code, so live strides follow whatever those rules
-  are. A window runs only when a stride can have become ready (a usable thigh
+  estimated again from the window's few seconds; the tilt's gyro frame carried on over the new samples,
+  `live_tilt.TiltTrack`, only its low-pass over the window done again), each usable thigh's contacts as
+  `analyze_thighs` makes them (`detect_thigh_events` on the flexion velocity about the established axis, within
+  walking: the selection of the swings a `ThighTrack` keeps, filtered once when new and kept once settled, shared
+  with the readiness check, not found again over the window's span), then steps 4 and 5 unchanged
+  (`events_per_bout`, and of `summarise_gait` the strides alone: `gait_strides`, without the summaries a window
+  would throw away): the contact, bout, confirmation and plausibility rules are the pipeline's own code, so live
+  strides follow whatever those rules are. A window runs only when a stride can have become ready (a usable thigh
   shows a new contact: the thigh contact rule over the last seconds, a cheap check), and one without pelvis
   walking stops after the first, cheap pass of the pelvis detector.
 
@@ -46,7 +47,7 @@ final analysis replaces every live stride at session end.
 Counters (`LiveCounters`) say how much work each window did, so that tests can pin that a window analyses the
 new samples plus context, never the session again, and that each thigh's samples are filtered about once
 (``samples_thigh``: per step the new samples plus `live_thighs.THIGH_BACK_S`, `MAX_SWING_S` and
-`live_thighs.THIGH_EDGE_S` at most).
+`live_thighs.THIGH_EDGE_S` at most) and each pelvis sample's gyro frame about once (``samples_tilt_framed``).
 
 Times: samples are counted from the first sample given (index 0); stride times are seconds from it; rates Hz.
 """
@@ -68,12 +69,13 @@ from analytics.algorithms.thigh_events import (
     MIN_STRIDE_S,
     ThighEvents,
 )
-from analytics.algorithms.tilt import BIAS_CORRECTED_CUTOFF_HZ, GRAVITY_CUTOFF_HZ, estimate_tilt
+from analytics.algorithms.tilt import BIAS_CORRECTED_CUTOFF_HZ, GRAVITY_CUTOFF_HZ
 from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
 from analytics.pipeline.events import events_per_bout
 from analytics.pipeline.live_buffer import SampleBuffer
 from analytics.pipeline.live_settings import LiveCounters, LiveEstimates, LiveSettings
 from analytics.pipeline.live_thighs import ThighTrack
+from analytics.pipeline.live_tilt import TiltTrack
 from analytics.pipeline.pelvis import PelvisStep, analyze_pelvis
 from analytics.pipeline.result import Flags, Record
 from analytics.pipeline.streams import StreamCheck, check_streams
@@ -128,6 +130,8 @@ class LiveGait:
         """Per leg, the absolute index of the newest contact the readiness check saw."""
         self._thighs: dict[str, ThighTrack] = {}
         """Per usable leg, its swing candidates so far (with the current estimates' flexion axis)."""
+        self._tilt: TiltTrack | None = None
+        """The pelvis's gyro frame so far (with the current estimates' gyro bias)."""
 
     # ------------------------------------------------------------------------------------------ samples
 
@@ -146,17 +150,26 @@ class LiveGait:
         all), then forget those older than ``keep_s``. Raises InvalidSignal for anything else."""
         if set(sensors) != set(self.placements):
             raise InvalidSignal(f"live samples for {sorted(sensors)}, expected {list(self.placements)}")
-        sizes = set()
         rows = {}
         for placement, (acc, gyr) in sensors.items():
             a, g = np.asarray(acc, dtype=np.float64), np.asarray(gyr, dtype=np.float64)
             if a.ndim != 2 or a.shape[1:] != (3,) or g.shape != a.shape:
                 raise InvalidSignal(f"{placement}: live samples must be (m, 3) acc and gyr, got {a.shape} {g.shape}")
-            r = np.hstack([a, g])
+            rows[placement] = np.hstack([a, g])
+        self.extend_rows(rows)
+
+    def extend_rows(self, rows: Mapping[str, np.ndarray]) -> None:
+        """`extend` with each placement's samples as one (m, 6) float64 array (acc x y z, gyr x y z), as the
+        worker's grid makes them (no copy before the buffer's)."""
+        if set(rows) != set(self.placements):
+            raise InvalidSignal(f"live samples for {sorted(rows)}, expected {list(self.placements)}")
+        sizes = set()
+        for placement, r in rows.items():
+            if r.ndim != 2 or r.shape[1:] != (6,) or r.dtype != np.float64:
+                raise InvalidSignal(f"{placement}: live sample rows must be (m, 6) float64, got {r.shape} {r.dtype}")
             if not np.isfinite(r).all():
                 raise InvalidSignal(f"{placement}: live samples contain NaN or infinite values")
-            sizes.add(a.shape[0])
-            rows[placement] = r
+            sizes.add(r.shape[0])
         if len(sizes) != 1:
             raise InvalidSignal(f"live samples of unequal lengths {sorted(sizes)}")
         if not sizes.pop():
@@ -168,6 +181,7 @@ class LiveGait:
         could not fill). Strides are looked for from there on; estimates are kept."""
         self._buf.clear(index)
         self._thighs.clear()  # the samples before the hole do not continue into those after it
+        self._tilt = None
         self._seen = max(self._seen, index)
         self._pending = max(self._pending, index)
 
@@ -295,6 +309,24 @@ class LiveGait:
             return None
         track.forget_before(self.first)
         return track
+
+    def _pelvis_up(self, bias: np.ndarray | None, start: int, end: int, cutoff_hz: float) -> np.ndarray:
+        """`estimate_tilt`'s ``up`` over the pelvis's samples ``start..end`` with ``bias``, from the gyro frame carried
+        on over the new samples (`live_tilt.TiltTrack`; begun again at ``start`` when it began later, or with
+        another bias: new estimates)."""
+        track = self._tilt
+        span = end - start
+        if (
+            track is None
+            or track.bias is not bias
+            or track.first > start
+            or track.end <= self.first
+            or span > track.keep
+        ):
+            # kept for twice the context (a window's usual span), or a longer window's span (after a pause: begun again)
+            track = self._tilt = TiltTrack(bias, start, max(span, round(2 * self.settings.context_s * self.fs)))
+        self.counters.samples_tilt_framed += track.update(lambda a, b: self._buf.rows("pelvis", a, b), end, self.fs)
+        return track.up(start, end, self.fs, cutoff_hz)
 
     def _recording(self, start: int, end: int) -> Recording:
         rows = {p: self._buf.rows(p, start, end) for p in self.placements}
@@ -431,11 +463,10 @@ class LiveGait:
             return []
         self.counters.windows_summarised += 1
         if est.reference is not None and est.pelvis_axes is not None:
-            p = rec.sensors["pelvis"]
             bias = est.gyro_bias_dps
             cutoff = GRAVITY_CUTOFF_HZ if bias is None else BIAS_CORRECTED_CUTOFF_HZ
             try:
-                up = estimate_tilt(p.acc_mps2, p.gyr_dps, fs, cutoff, bias, keep_frame=False).up
+                up = self._pelvis_up(bias, start, start + n, cutoff)
             except (InsufficientData, InvalidSignal):
                 up = None
             if up is not None:

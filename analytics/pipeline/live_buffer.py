@@ -12,13 +12,13 @@ import numpy as np
 
 
 class SampleBuffer:
-    """The latest ``keep`` samples of every placement (acc x y z, gyr x y z per row) in arrays with room to append:
-    the kept rows move to the front only when the room is used up, so each sample is copied a bounded number of
-    times whatever the session's length. ``first`` is the absolute index of the oldest sample kept."""
+    """The latest ``keep`` samples of every placement (acc x y z, gyr x y z per row: ``width`` columns) in arrays
+    with room to append: the kept rows move to the front only when the room is used up, so each sample is copied a
+    bounded number of times whatever the session's length. ``first`` is the absolute index of the oldest sample kept."""
 
-    def __init__(self, placements: tuple[str, ...], keep: int) -> None:
+    def __init__(self, placements: tuple[str, ...], keep: int, width: int = 6) -> None:
         self.keep = max(1, keep)
-        self.data = {p: np.zeros((2 * self.keep, 6)) for p in placements}
+        self.data = {p: np.zeros((2 * self.keep, width)) for p in placements}
         self.off = 0
         """Row of the oldest sample kept."""
         self.n = 0

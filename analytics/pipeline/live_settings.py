@@ -86,6 +86,9 @@ class LiveCounters:
     """Samples of a thigh its contact rule filtered, for the readiness checks and the windows together: the new
     samples plus `live_thighs.THIGH_BACK_S` and the unsettled swings' seconds per call (the swings settled before
     are kept, `live_thighs.ThighTrack`), never a window's whole span again."""
+    samples_tilt_framed: int = 0
+    """Samples of the pelvis whose gyro frame the tilt integrated (`live_tilt.TiltTrack`): each new sample once, not
+    every window's span again (a track begun again, with new estimates' gyro bias, integrates its window once)."""
     windows_axes_estimated: int = 0
     """Windows whose pelvis gait events estimated the body axes themselves (only while there are no estimates:
     then the estimates' axes are used)."""

@@ -30,7 +30,8 @@ analysis at session end does not use any of this.
 
 Sessions are forgotten once their final analysis is stored here, when another session of the same subject starts,
 after ``forget_s`` without a window, and the least recently served past ``MAX_SESSIONS`` (each holds
-`LiveSettings.keep_s` of samples with room to append: about 130 kB).
+`LiveSettings.keep_s` of three sensors' samples with room to append, about 1.3 MB, and the pelvis's gyro frame over
+twice the context, about 0.13 MB).
 
 Units: timestamps µs (UTC), rates Hz, durations s, as in analytics.stores.
 """
@@ -46,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from analytics.pipeline.live import LiveCounters, LiveGait, LiveSettings
+from analytics.pipeline.live_grid import RawOnGrid
 from analytics.results import RESULT_SCHEMA
 from analytics.stores import Store
 from analytics.stores.model import LIVE_OF, STRIDE, Point, Provenance
@@ -79,6 +81,9 @@ class LiveWindowCounters:
     cold_starts: int = 0
     samples_fed: int = 0
     """Raw samples put on a grid (each one once, unless a cold start reads it again)."""
+    samples_interpolated: int = 0
+    """Raw samples the grid's interpolations read (each fed one once, plus the two around each window's new grid
+    instants: `RawOnGrid`)."""
     samples_from_store: int = 0
     """Raw samples read from the store for live windows (those another worker stored, and cold starts')."""
     store_reads: int = 0
@@ -93,9 +98,7 @@ class _Feed:
     serial: str
     boot_epoch: int
     seq: int
-    t: np.ndarray
-    vals: np.ndarray
-    """(m, 6): acc x y z, gyr x y z."""
+    raw: RawOnGrid
     first: tuple[int, int, int]
     """(seq, t_sensor_us, time_us) of the first sample fed."""
     last: tuple[int, int, int]
@@ -289,12 +292,13 @@ class LiveWindows:
         feeds = {}
         for placement, s in picked.items():
             pos = segment.positions[placement]
+            raw = RawOnGrid(t0, period_us, capacity=len(s) + 256)
+            raw.append(s.time_us, s.acc, s.gyr)
             feeds[placement] = _Feed(
                 pos.serial,
                 int(pos.boot_epoch),
                 int(s.seq[-1]),
-                s.time_us,
-                np.hstack([s.acc, s.gyr]),
+                raw,
                 (int(s.seq[0]), int(s.t_sensor_us[0]), int(s.time_us[0])),
                 (int(s.seq[-1]), int(s.t_sensor_us[-1]), int(s.time_us[-1])),
                 own_from[placement],
@@ -377,9 +381,11 @@ class LiveWindows:
                     f"{segment.subject} {placement}: samples of {pos.serial}/{pos.boot_epoch} are in sensor time",
                     missing=0,
                 )
-            live.gap_spans.extend(_holes(np.concatenate([[f.seq], s.seq]), np.concatenate([[f.last[2]], s.time_us])))
-            f.t = np.concatenate([f.t, s.time_us])
-            f.vals = np.concatenate([f.vals, np.hstack([s.acc, s.gyr])])
+            if int(s.seq[0]) != f.seq + 1 or int(s.seq[-1]) - int(s.seq[0]) != len(s) - 1:  # a jump somewhere
+                live.gap_spans.extend(
+                    _holes(np.concatenate([[f.seq], s.seq]), np.concatenate([[f.last[2]], s.time_us]))
+                )
+            f.raw.append(s.time_us, s.acc, s.gyr)
             f.seq = int(s.seq[-1])
             f.last = (int(s.seq[-1]), int(s.t_sensor_us[-1]), int(s.time_us[-1]))
             if f.own_from_us is None:
@@ -391,28 +397,20 @@ class LiveWindows:
 
     def _grid(self, live: LiveSession) -> None:
         """Interpolate every grid instant the placements' samples now reach, and give them to the analysis."""
-        reach = min(int(f.t[-1]) for f in live.feeds.values())
-        k_end = int((reach - live.t0_us) // live.period_us) + 1
+        reach = min(f.raw.reach_us for f in live.feeds.values())
+        k_end = int(reach // live.period_us) + 1
         if k_end <= live.next_k:
             return
-        g = np.arange(live.next_k, k_end, dtype=np.float64) * live.period_us  # from t0
         out = {}
+        before = sum(f.raw.interpolated for f in live.feeds.values())
         for placement, f in live.feeds.items():
-            # linear interpolation between the two samples around each grid instant (np.interp's, for all six
-            # channels at once)
-            rel = (f.t - live.t0_us).astype(np.float64)
-            j = np.clip(np.searchsorted(rel, g, side="right") - 1, 0, max(0, rel.size - 2))
-            if rel.size > 1:
-                w = ((g - rel[j]) / (rel[j + 1] - rel[j]))[:, None]
-                vals = f.vals[j] + w * (f.vals[j + 1] - f.vals[j])
-            else:
-                vals = f.vals[j]
-            out[placement] = (vals[:, :3], vals[:, 3:])
-            keep = max(0, int(np.searchsorted(rel, g[-1], side="right")) - 1)
-            f.t, f.vals = f.t[keep:], f.vals[keep:]
+            # np.interp's linear interpolation between the two samples around each new grid instant, reading only
+            # those samples (`RawOnGrid`)
+            out[placement] = f.raw.grid(live.next_k, k_end)
+        self.counters.samples_interpolated += sum(f.raw.interpolated for f in live.feeds.values()) - before
         if live.next_k != live.gait.end:
             live.gait.restart_at(live.next_k)
-        live.gait.extend(out)
+        live.gait.extend_rows(out)
         live.next_k = k_end
 
     # ------------------------------------------------------------------------------------------ results

@@ -135,6 +135,9 @@ def test_one_worker_gives_out_the_final_strides_live_from_its_own_memory(tmp_pat
         fed = live_windows.counters.samples_fed
         stored = stats.samples_stored
         assert stored - 300 <= fed <= stored  # every stored sample put on the grid once (the last batch aside)
+        # and interpolated from once: each window's grid instants read only the raw samples around them (two more
+        # per placement at their ends), never the samples kept from before again
+        assert fed <= live_windows.counters.samples_interpolated <= fed + 3 * 2 * stats.live_windows
         totals = live_windows.totals
         assert totals.samples_new <= stored / 3  # each grid instant is new to one window
         assert totals.samples_analysed <= 12 * stored / 3
