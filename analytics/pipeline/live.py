@@ -344,13 +344,15 @@ class LiveGait:
     def _estimates_due(self, end: int) -> list[int]:
         """The instants (relative indices) estimates are due at since the last ones tried, oldest first, at most
         ``MAX_ESTIMATE_TRIES`` (see ``estimate_every_s``). Every one, not only the newest: the first instant whose
-        span holds enough walking is then the same for a worker that runs fewer windows."""
+        span holds enough walking is then the same for a worker that runs fewer windows, and for one that starts
+        the session cold (it tries from its oldest sample on, as a worker that was there would have)."""
         s = self.settings
         complete = self.estimates is not None and not self._tries
         every = s.refresh_every_s if complete else min(s.refresh_every_s, s.estimate_every_s * 2 ** min(6, self._tries))
         period = max(1, round(every * self.fs))
         newest = (self.origin + end) // period * period
-        oldest = newest if self._estimated_at is None else (self._estimated_at // period + 1) * period
+        tried = (self.origin + self.first) if self._estimated_at is None else self._estimated_at
+        oldest = (tried // period + 1) * period
         oldest = max(oldest, newest - (MAX_ESTIMATE_TRIES - 1) * period)
         return [a - self.origin for a in range(oldest, newest + 1, period) if a - self.origin > self.first]
 

@@ -76,7 +76,7 @@ def check_live_agrees_with_final(
             tol, allowed = 2 * SAMPLE_US, allowed + 1
         for r in same:
             a, b, c = contacts(r)
-            assert abs(a - fa) <= tol and abs(b - fb) <= tol and abs(c - fc) <= tol + SAMPLE_US, (tol, r, f)
+            assert abs(a - fa) <= tol and abs(b - fb) <= tol and abs(c - fc) <= 2 * SAMPLE_US, (tol, r, f)
         matched += len(same)
     assert matched >= len(final) - missed, (matched, len(final))
     assert len(live) - matched <= 4, (len(live), matched)
@@ -89,8 +89,8 @@ ESTIMATES = re.compile(r"live estimates at (\d+): thigh axes (.*)")
 def unshared_estimate_spans(lives: list[str], max_window_s: float) -> list[tuple[float, float]]:
     """The spans (µs) of the strides a worker may have given out with session estimates that no other worker (or
     other run of it) made at the same instant with the same result, from the logs of each run of each worker (at
-    DEBUG: the estimates' instants and thigh axes). Such estimates (a cold start's first ones, at its newest whole
-    second: not an instant the others estimated at, or from other samples) are in force until the worker's next
+    DEBUG: the estimates' instants and thigh axes). Such estimates (a cold start's first ones, where its look-back
+    does not reach the others' first instant, or holds other samples) are in force until the worker's next
     ones; a window gives out strides ending at most ``max_window_s`` before its end."""
     made = [ESTIMATES.findall(text) for text in lives]
     spans = []
@@ -187,15 +187,18 @@ def test_two_workers_one_restarted_give_out_the_same_live_strides(
         stop_gateways(sessions)
         for w in workers:
             w.stop()
-    first_run = workers[0].log()[:restarted_from]
-    restarted = workers[0].log()[restarted_from:]
+    log_bytes = workers[0].log_path.read_bytes()  # the restart's offset is in bytes
+    first_run = log_bytes[:restarted_from].decode("utf-8", "replace")
+    restarted = log_bytes[restarted_from:].decode("utf-8", "replace")
     # the killed worker's unacknowledged batches come back only with the gateway's re-send (its ack timeout): the
     # windows waiting for them give out their strides late, those older than a live window's longest look-back are
     # left to the final analysis; a stride near the middle of a sample period may land on two points, 10 ms apart
     unshared = unshared_estimate_spans([first_run, restarted, workers[1].log()], LiveSettings().max_window_s)
     n_final = len([r for r in final if r.measurement == "stride"])
     allowed = check_live_agrees_with_final(live, final, missed=n_final // 2, twice=True, unshared=unshared)
-    assert allowed < n_final, unshared  # some estimates shared (the whole minute all make them at, at least)
+    # a cold start tries every whole second its samples hold, as a worker that was there did: estimates no other
+    # run made are a restart's, in force until the next whole minute, never most of the session
+    assert allowed <= n_final // 4, (allowed, n_final, unshared)
     store.close()
     # the restarted worker started the session again from what the other worker (and it, before it was killed)
     # stored: its cache holds none of the samples before the restart
