@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from analytics.pipeline.live import LiveGait
 from analytics.recording.io import Recording, SensorData
 from simulator.session import simulate_session
 
@@ -82,3 +83,19 @@ def match_errors_s(detected: list[dict[str, Any]], reference: list[dict[str, Any
 
 def flag_codes(doc: dict[str, Any]) -> dict[str, str]:
     return {f["code"]: f["severity"] for f in doc["quality"]["flags"]}
+
+
+def live_stream(rec: Recording, gait: LiveGait, step_s: float) -> tuple[list[dict[str, object]], list[dict[str, int]]]:
+    """Feed a recording to a live analysis ``gait`` in steps of ``step_s`` as a real-time worker would: the
+    strides given out, and the counters' change at each step (``new``: the samples the step brought)."""
+    k = round(step_s * rec.sampling_rate_hz)
+    out: list[dict[str, object]] = []
+    deltas = []
+    for end in range(k, rec.n_samples + k, k):
+        end = min(end, rec.n_samples)
+        b = gait.end
+        before = dict(vars(gait.counters))
+        gait.extend({p: (d.acc_mps2[b:end], d.gyr_dps[b:end]) for p, d in rec.sensors.items()})
+        out.extend(gait.step())
+        deltas.append({name: value - before[name] for name, value in vars(gait.counters).items()} | {"new": end - b})
+    return out, deltas

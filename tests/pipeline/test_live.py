@@ -7,6 +7,7 @@ import copy
 
 import numpy as np
 import pytest
+from analysis_testlib import live_stream
 
 from analytics.algorithms.stride_checks import STRIDE_FLAGS
 from analytics.errors import InvalidSignal
@@ -28,18 +29,7 @@ STEP_S = 0.33
 def stream(
     rec: Recording, gait: LiveGait, step_s: float = STEP_S
 ) -> tuple[list[dict[str, object]], list[dict[str, int]]]:
-    """Feed a recording to ``gait`` step by step: the strides given out, and the counters' change at each step."""
-    k = round(step_s * rec.sampling_rate_hz)
-    out: list[dict[str, object]] = []
-    deltas = []
-    for end in range(k, rec.n_samples + k, k):
-        end = min(end, rec.n_samples)
-        b = gait.end
-        before = dict(vars(gait.counters))
-        gait.extend({p: (d.acc_mps2[b:end], d.gyr_dps[b:end]) for p, d in rec.sensors.items()})
-        out.extend(gait.step())
-        deltas.append({name: value - before[name] for name, value in vars(gait.counters).items()} | {"new": end - b})
-    return out, deltas
+    return live_stream(rec, gait, step_s)
 
 
 def same_contacts(live: dict[str, object], final: dict[str, object], fs: float) -> bool:

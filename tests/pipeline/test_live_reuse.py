@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from analysis_testlib import live_stream
 
 from analytics.algorithms.gait_events import BOUT_MARGIN_S, MAX_STEP_S, candidate_walking_s, detect_gait_events
 from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S
@@ -17,22 +18,6 @@ from analytics.recording.io import Recording
 from simulator.session import simulate_session
 
 FS = 100.0
-
-
-def stream(rec: Recording, gait: LiveGait, step_s: float) -> tuple[list[dict[str, object]], list[dict[str, int]]]:
-    """Feed a recording to ``gait`` step by step: the strides given out, and the counters' change at each step
-    (``new``: the samples the step brought)."""
-    k = round(step_s * rec.sampling_rate_hz)
-    out: list[dict[str, object]] = []
-    deltas = []
-    for end in range(k, rec.n_samples + k, k):
-        end = min(end, rec.n_samples)
-        b = gait.end
-        before = dict(vars(gait.counters))
-        gait.extend({p: (d.acc_mps2[b:end], d.gyr_dps[b:end]) for p, d in rec.sensors.items()})
-        out.extend(gait.step())
-        deltas.append({name: value - before[name] for name, value in vars(gait.counters).items()} | {"new": end - b})
-    return out, deltas
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +138,7 @@ def test_a_window_filters_each_thigh_sample_about_once_not_its_whole_span(walk: 
     estimates are new (another flexion axis) starts the thighs over from its window."""
     settings = LiveSettings()
     gait = LiveGait(tuple(walk.sensors), FS, settings)
-    live, deltas = stream(walk, gait, 0.5)
+    live, deltas = live_stream(walk, gait, 0.5)
     bound = round((THIGH_BACK_S + MAX_SWING_S + THIGH_EDGE_S) * FS) + 1
     thighs, established, checked = 2, False, 0
     for d in deltas:
