@@ -76,6 +76,21 @@ def _late_from(published: Published) -> int:
     raise AssertionError("the session is shorter than what the late worker misses")
 
 
+def _late_worker(tmp_path: Path) -> tuple[Store, ScriptedLink, Clock, Worker]:
+    """A turn-level worker on a new embedded store, with its scripted link and clock."""
+    store = open_store(str(tmp_path / "store.sqlite"))
+    link, clock = ScriptedLink(), Clock()
+    return store, link, clock, make_worker(tmp_path, store, link, clock)
+
+
+def _deliver_late(link: ScriptedLink, published: Published, end_payload: bytes) -> None:
+    """What the late worker gets: everything from the first batch past the session's first LATE_S, the session's
+    end as ``end_payload``."""
+    end = _session_end(published)
+    for t, p, m in published[_late_from(published) :]:
+        link.deliver(t, end_payload if m == end else p)
+
+
 def _turns(worker: Worker, clock: Clock, seconds: float, until: Callable[[], bool] = lambda: False) -> None:
     """Worker turns, its clock moving 0.5 s each, for ``seconds`` or until ``until()``."""
     for _ in range(round(seconds / 0.5)):
@@ -151,12 +166,8 @@ def test_a_session_end_without_its_start_from_an_older_gateway_is_analysed_as_be
     old_end = json.loads(next(p for _, p, m in published if m == end))
     for position in old_end["last_seq"].values():
         del position["session_seq_first"]
-    late = _late_from(published)
-    store = open_store(str(tmp_path / "store.sqlite"))
-    link, clock = ScriptedLink(), Clock()
-    worker = make_worker(tmp_path, store, link, clock)
-    for t, p, m in published[late:]:
-        link.deliver(t, json.dumps(old_end).encode() if m == end else p)
+    store, link, clock, worker = _late_worker(tmp_path)
+    _deliver_late(link, published, json.dumps(old_end).encode())
     _turns(worker, clock, 60.0, until=lambda: end.msg_id in link.acked_ids(SUBJECT))
     provenance, _ = _final(store)
     store.close()
@@ -208,13 +219,9 @@ def test_a_session_end_without_utc_whose_start_never_comes_is_analysed_after_the
     end = _session_end(published)
     no_utc = json.loads(next(p for _, p, m in published if m == end))
     del no_utc["t_utc_s"]
-    late = _late_from(published)
-    store = open_store(str(tmp_path / "store.sqlite"))
-    link, clock = ScriptedLink(), Clock()
-    worker = make_worker(tmp_path, store, link, clock)
-    for t, p, m in published[late:]:
-        link.deliver(t, json.dumps(no_utc).encode() if m == end else p)
     resend = json.dumps(no_utc).encode()
+    store, link, clock, worker = _late_worker(tmp_path)
+    _deliver_late(link, published, resend)
     topic = next(t for t, _, m in published if m == end)
     taken_s = clock.t
     _turns(worker, clock, ACK_TIMEOUT_S)
@@ -243,17 +250,13 @@ def test_another_subjects_session_end_with_the_same_id_does_not_shorten_the_wait
     no_utc = json.loads(next(p for _, p, m in published if m == end))
     del no_utc["t_utc_s"]
     other = dict(no_utc, subject="OTHER1")
-    late = _late_from(published)
-    store = open_store(str(tmp_path / "store.sqlite"))
-    link, clock = ScriptedLink(), Clock()
-    worker = make_worker(tmp_path, store, link, clock)
+    store, link, clock, worker = _late_worker(tmp_path)
     link.deliver(topic("OTHER1", "marker"), json.dumps(other).encode())
     _turns(worker, clock, 2.0)
     clock.t += START_WAIT_S - 600.0
     resend = json.dumps(no_utc).encode()
     end_topic = next(t for t, _, m in published if m == end)
-    for t, p, m in published[late:]:
-        link.deliver(t, resend if m == end else p)
+    _deliver_late(link, published, resend)
     _turns(worker, clock, ACK_TIMEOUT_S)
     clock.t += 900.0  # the other end has been held over an hour, this one a quarter of it
     link.deliver(end_topic, resend)
