@@ -277,15 +277,13 @@ def test_a_window_waits_for_samples_right_after_the_last_fed_instead_of_interpol
     from gaitsym_common.uplink import envelope as env
 
     store = open_store(str(tmp_path / "store.sqlite"))
-    ingest = RawIngest(
-        WorkerConfig(),
-        store,
-        WorkerStats(),
-        time.monotonic,
-        SubjectLog("w", 10.0, time.monotonic),
-        lambda d, exc, subject: None,
-        lambda subject: None,
-    )
+
+    def worker_ingest(name: str) -> RawIngest:
+        """A worker's raw-sample bookkeeping on the shared store, nothing else of the worker."""
+        log = SubjectLog(name, 10.0, time.monotonic)
+        return RawIngest(WorkerConfig(), store, WorkerStats(), time.monotonic, log, lambda *_: None, lambda _: None)
+
+    ingest = worker_ingest("w")
     clock = env.ClockMapping(True, 0, 1_800_000_000.0, 1.0, 0.0, 0.5)
     placements = ("left_thigh", "pelvis", "right_thigh")
 
@@ -341,15 +339,7 @@ def test_a_window_waits_for_samples_right_after_the_last_fed_instead_of_interpol
 
     # a worker (restarted) that stored 100..199 and 600..699 itself starts the session cold from the last 4.5 s,
     # 250..699: from the store, not from the last second its cache holds without a hole
-    other = RawIngest(
-        WorkerConfig(),
-        store,
-        WorkerStats(),
-        time.monotonic,
-        SubjectLog("w2", 10.0, time.monotonic),
-        lambda d, exc, subject: None,
-        lambda subject: None,
-    )
+    other = worker_ingest("w2")
     for p in placements:
         for first in (100, 600):
             other.streams.setdefault(("S1", p, f"GS-{p}", 3), RecentStream()).add(batch(p, first), keep=3000)  # type: ignore[arg-type]
