@@ -46,12 +46,14 @@ def test_bad_data_is_quarantined_and_named_not_retried(
     influxdb: InfluxDB, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # a field type conflict (seq once stored as a float) -> the real server answers 400. 1.x keeps field types
-    # per measurement and shard, so this happens in a database of its own, not to poison the other tests.
+    # per measurement and shard, so this happens in a database of its own, not to poison the other tests. The
+    # float goes just after the batch's last sample, never before its first: the batch starts on a whole hour,
+    # which at midnight UTC is a shard (day) boundary, and a float in the day before conflicts with nothing.
     setup_v1(influxdb.url, ADMIN_USER, ADMIN_PASSWORD, database="conflict", worker_user="worker")
     store = v1_store(influxdb, tmp_path, database="conflict")
     subject = new_subject()
     b = batch(subject, n=50)
-    store._write_lines("raw", [f"raw,placement=pelvis,subject={subject} seq=1.5 {int(b.time_us()[0]) - 10}"], "x")
+    store._write_lines("raw", [f"raw,placement=pelvis,subject={subject} seq=1.5 {int(b.time_us()[-1]) + 10}"], "x")
     with caplog.at_level(logging.WARNING, logger="gaitsym.stores"):
         report = store.write_raw(b)
     assert report.quarantined == [b.describe()] and report.retries == 0
