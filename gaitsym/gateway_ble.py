@@ -125,10 +125,12 @@ def serve(
     drain_timeout_s: float = 60.0,
     tick_s: float = 0.02,
     notifier: Notifier | None = None,
+    settle_timeout_s: float = 30.0,
 ) -> bool:
     """Step a started gateway on its (real) clock until ``stop``; with ``duration_s``, until the sensors have
     streamed that long (counted from the first packet), then stop streaming, close the open batches and the
-    session, and wait up to ``drain_timeout_s`` for the worker's acks. True when everything was acknowledged.
+    session once the sensors fell quiet (at most ``settle_timeout_s`` more), and wait up to ``drain_timeout_s`` for
+    the worker's acks. True when everything was acknowledged.
     ``notifier``: told after every step, so that systemd's watchdog is pinged from this loop alone."""
     clock = gw.clock
     started_at: float | None = None
@@ -150,8 +152,17 @@ def serve(
         return False
     for placement in gw.config.placements:
         gw.transport.stop_streaming(placement)
-    settle_end = clock.monotonic() + gw.config.batch_s + gw.config.batch_grace_s + 0.5
-    while not stop.is_set() and clock.monotonic() < settle_end:  # in-flight packets, then the last batches
+    # The stop reaches each sensor in its own time (seconds on a slow or busy link) and packets already sent still
+    # arrive: the session closes only once no packet came for a batch period and its grace, so that every last
+    # batch lands inside it and no late packet opens a second session after it. Bounded: a sensor that ignores
+    # the stop does not hold the session open.
+    quiet_s = gw.config.batch_s + gw.config.batch_grace_s + 0.5
+    stopped_at = clock.monotonic()
+    while not stop.is_set():
+        now = clock.monotonic()
+        last_packet = max((s.last_arrival_s for s in gw.sensors.values()), default=stopped_at)
+        if now - max(last_packet, stopped_at) >= quiet_s or now - stopped_at >= quiet_s + settle_timeout_s:
+            break
         gw.events.wait(tick_s)
         gw.step()
         turned()
