@@ -10,13 +10,16 @@ their instants, UTC moved to now; ``--load gateways`` steps the gateway cores th
 bound by up to one poll). Printed: CPU per subject-second of each server process and the subjects it allows, the
 latency distribution (all strides, and those after each session's first ``--steady-after`` s of strides: a live
 session's estimates need about 6 s of walking first), split into the gateway's part and the rest, the worker's
-counters, the machine's load average.
+counters, the machine's load average. With ``--cpu-after S`` (a run longer than S) the CPU of every session's first
+S seconds (cold start, first estimates: every session of this bench starts at once) and of the rest are also
+given apart, with what a session's start costs beyond the rest's rate: a clinic's sessions last 10-30 minutes and
+start at different times, so most of its subject-seconds are past their start.
 
 The replay bench (bench/worker_cost.py: faster than real time, live windows coalescing) is not this: it bounds how
 fast a worker catches up after an outage.
 
 Run: .venv/bin/python bench/worker_latency.py [--subjects 20] [--seconds 60] [--poll 0.05] [--load replay|gateways]
-     [--worker-arg=--turn-gather-s=0.3 ...]
+     [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60]
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ def main() -> None:
     ap.add_argument("--window-s", type=float, default=None, help="gateway window period (default: the gateway's)")
     ap.add_argument("--batch-s", type=float, default=None, help="gateway batch length (default: the gateway's)")
     ap.add_argument("--steady-after", type=float, default=15.0, help="s of each session's strides left out of 'steady'")
+    ap.add_argument(
+        "--cpu-after",
+        type=float,
+        default=None,
+        help="also report CPU of the sessions' first CPU_AFTER s and of the rest apart (a run longer than that)",
+    )
     ap.add_argument("--worker-arg", action="append", default=[], help="extra `gaitsym worker` argument (repeatable)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-latency-"))
@@ -54,6 +63,7 @@ def main() -> None:
         worker_args=tuple(args.worker_arg),
         load=args.load,
         steady_after_s=args.steady_after,
+        cpu_after_s=args.cpu_after,
     )
     with bench.started():
         result = bench.run()

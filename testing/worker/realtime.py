@@ -106,6 +106,10 @@ class RealTimeResult:
     bench_cpu_s: float
     worker_log: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_after_s: float | None = None
+    """When set: the CPU over the streaming's first ``cpu_after_s`` seconds is also kept apart (`cpu_start_s`)."""
+    cpu_start_s: dict[str, float] = field(default_factory=dict)
+    """Process name -> CPU over the first ``cpu_after_s`` seconds of the streaming, s (every session's start)."""
 
     @property
     def subject_s(self) -> float:
@@ -113,6 +117,32 @@ class RealTimeResult:
 
     def per_subject_second_ms(self, name: str) -> float:
         return self.cpu_s[name] / self.subject_s * 1000.0
+
+    def _start_and_after(self) -> list[str]:
+        """The CPU of the sessions' first ``cpu_after_s`` seconds and of the rest apart: every session of the
+        bench starts with it, while a clinic's sessions (10-30 minutes, starting at different times) spend most
+        of their time past their start."""
+        after = self.cpu_after_s
+        if after is None or not self.cpu_start_s or not 0 < after < self.seconds:
+            return []
+        names: list[str] = [n for n in ("worker", "influxd", "mosquitto") if n in self.cpu_s and n in self.cpu_start_s]
+        first = {n: self.cpu_start_s[n] for n in names}
+        later = {n: self.cpu_s[n] - self.cpu_start_s[n] for n in names}
+        n_first, n_later = self.subjects * after, self.subjects * (self.seconds - after)
+
+        def row(cpu: dict[str, float], subject_s: float) -> str:
+            parts = ", ".join(f"{n} {cpu[n] / subject_s * 1000:.2f}" for n in names)
+            return f"{parts}; chain {sum(cpu.values()) / subject_s * 1000:.2f} ms per subject-second"
+
+        start_cost = {n: first[n] - later[n] / n_later * n_first for n in names}
+        return [
+            f"  sessions' first {after:g} s: {row(first, n_first)}",
+            f"  sessions past their first {after:g} s (what a clinic's long sessions mostly are): "
+            f"{row(later, n_later)}",
+            "  a session's start costs beyond that: "
+            + ", ".join(f"{n} {start_cost[n] / self.subjects:.3f} s" for n in names)
+            + " of CPU",
+        ]
 
     def report(self) -> str:
         """The figures as lines of text (the benches print them)."""
@@ -132,6 +162,7 @@ class RealTimeResult:
             f"{2 * self.subject_s / chain:.0f} subjects; worker alone -> one core: "
             f"{self.subject_s / self.cpu_s['worker']:.0f} subjects; this bench process: {self.bench_cpu_s:.1f} s CPU"
         )
+        lines.extend(self._start_and_after())
         lines.append(f"worker stats: {self.worker_stats}")
         lines.append(
             f"subjects {self.subjects}, {self.seconds:.0f} s real time; load average before "
@@ -178,6 +209,7 @@ class RealTimeBench:
         worker_args: tuple[str, ...] = (),
         load: str = "replay",
         steady_after_s: float = 15.0,
+        cpu_after_s: float | None = None,
     ) -> None:
         from sensor_gateway.core import GatewayConfig
 
@@ -193,6 +225,7 @@ class RealTimeBench:
             raise ValueError(f"load must be replay or gateways, got {load!r}")
         self.load = load
         self.steady_after_s = steady_after_s
+        self.cpu_after_s = cpu_after_s
         self.server: InfluxDB | None = None
         self.broker: Mosquitto | None = None
         self.worker: WorkerProcess | None = None
@@ -261,6 +294,13 @@ class RealTimeBench:
         poller.start()
         cpu0 = {k: cpu_s(pid) for k, pid in pids.items()}
         bench0 = time.process_time()
+        at_start: dict[str, float] = {}
+        timer = None
+        if self.cpu_after_s is not None:
+            timer = threading.Timer(
+                self.cpu_after_s, lambda: at_start.update({k: cpu_s(pid) - cpu0[k] for k, pid in pids.items()})
+            )
+            timer.start()
         try:
             if replay is not None:
                 replay.run()
@@ -281,6 +321,8 @@ class RealTimeBench:
         finally:
             stop.set()
             poller.join()
+            if timer is not None:
+                timer.cancel()
             if replay is not None:
                 replay.close()
             from testing.worker.harness import stop_gateways
@@ -290,7 +332,7 @@ class RealTimeBench:
         self.worker.stop()
         log = self.worker.log()
         stats = [line for line in log.splitlines() if "stopping;" in line]
-        return self._result(
+        result = self._result(
             {k: cpu1[k] - cpu0[k] for k in cpu0},
             published,
             late,
@@ -300,6 +342,8 @@ class RealTimeBench:
             bench_cpu,
             log,
         )
+        result.cpu_after_s, result.cpu_start_s = self.cpu_after_s, at_start
+        return result
 
     def _gateways(self, published: dict[tuple[str, str], list[tuple[float, float]]]) -> list[Any]:
         from analytics.worker.decode import batch_samples
