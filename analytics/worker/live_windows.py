@@ -9,8 +9,9 @@ marker then costs what is new:
 1. per placement, the samples after the last one fed up to the marker's are checked stored or known missing
    (`segments.check_complete`, from raw ingest's log when it holds them, else the batch index); a window that
    brings nothing new of the placement the grid waits for (the one fed least far) adds nothing and is done at
-   once, and one whose samples this worker is still writing waits for that write (no query meanwhile);
-2. read from raw ingest's cache when it holds every one of them (this worker stored them), else from the store
+   once, and one whose samples wait in this worker for their turn to be written waits for it (no query meanwhile);
+2. read from raw ingest's cache when it holds every one of them (this worker stored them, or is writing them:
+   `raw_ingest`, in flight), else from the store
    (another worker stored some: shared subscriptions hand batches round-robin; a sample read back short is
    retried, never analysed across);
 3. put on the grid and given to `LiveGait.step`, which analyses only a window that can hold a new stride; the
@@ -326,7 +327,7 @@ class LiveWindows:
         known-missing ranges. It starts at the first sample it knows of from ``first`` on: asked from this worker's
         log of what it stored, that is where this worker's own batches start, while the samples before them may
         be in the store (another worker stored them): then the store is asked."""
-        known = check_complete(self.store, segment, index_for=self.ingest.index_for(segment), first_seq=first)
+        known = check_complete(self.store, segment, index_for=self.ingest.live_index_for(segment), first_seq=first)
         if any(known[p][0] > first[p] for p, pos in segment.positions.items() if pos.seq >= first[p]):
             known = check_complete(self.store, segment, first_seq=first)
         return known

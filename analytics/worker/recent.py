@@ -81,6 +81,16 @@ class RecentStream:
             self.chunks.popleft()
         self.gaps = [g for g in self.gaps if g[1] >= newest - keep]
 
+    def joined(self, other: RecentStream) -> RecentStream:
+        """This stream with the chunks of ``other`` (the same sensor boot) it lacks, in sequence order; its gaps."""
+        have = {c.seq_first for c in self.chunks}
+        chunks = [*self.chunks, *(c for c in other.chunks if c.seq_first not in have)]
+        return RecentStream(deque(sorted(chunks, key=lambda c: c.seq_first)), list(self.gaps))
+
+    def drop(self, seq_first: int) -> None:
+        """Forget the batch starting at ``seq_first``."""
+        self.chunks = deque(c for c in self.chunks if c.seq_first != seq_first)
+
     def start(self) -> int | None:
         firsts = [c.seq_first for c in self.chunks] + [a for a, _ in self.gaps]
         return min(firsts) if firsts else None

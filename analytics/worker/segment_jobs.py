@@ -171,6 +171,14 @@ class SegmentJobs:
             if p.segment.subject == subject:
                 p.due_s = min(p.due_s, now)
 
+    def wake_windows(self, subjects: set[str]) -> None:
+        """These subjects' raw batches are being written: their live windows waiting for them are due now (a live
+        window reads samples in flight, `raw_ingest`)."""
+        now = self.clock()
+        for p in self.pending:
+            if p.segment.kind == "window" and p.segment.subject in subjects:
+                p.due_s = min(p.due_s, now)
+
     def _coalesce_windows(self) -> None:
         """Of a subject's waiting windows, the newest one whose samples are all here covers the older ones
         (its new part starts where this worker's previous window ended): they are done without an analysis.

@@ -334,6 +334,7 @@ class Worker:
             self._failed(exc, [a for a in turn if a.delivery.token not in self._settled])
             return
         self._writing.append((job, raw_turn, time.perf_counter()))
+        self.jobs.wake_windows({a.subject for a in raw_turn})
         for i, a in enumerate(others):
             try:
                 self._handle_one(a.delivery, a.message, a.at_s)

@@ -1,0 +1,125 @@
+"""A live window reads the samples this worker is writing (raw ingest's writes under way) instead of waiting for
+the database to store them: a provisional stride's latency does not include the raw write. Once the write is over
+the samples are served from what was stored; a write that failed leaves nothing in flight to read (the turn is
+written again). Final analyses still wait for the store (`RawIngest.index_for` knows only what was stored).
+
+The embedded store (real SQLite) behind `HeldStore`, which holds its raw writes until released: it stands for a
+database busy with other writes, which no real server here can be made to be on cue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analytics.stores import open_store
+from analytics.stores.errors import StoreUnavailable
+from analytics.stores.model import RawSamples, WriteReport
+from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
+from analytics.worker.errors import SegmentIncomplete
+from analytics.worker.link import Delivery
+from analytics.worker.live_windows import LiveWindows
+from analytics.worker.raw_ingest import RawIngest, RawWrite
+from analytics.worker.segments import Segment, coverage
+from gaitsym_common.uplink import envelope as env
+from testing.worker.hostile import raw_batch, raw_topic
+
+SUBJECT, SESSION = "S1", "S1-1"
+PLACEMENTS = ("left_thigh", "pelvis", "right_thigh")
+
+
+class HeldStore:
+    """The real store; its raw writes wait for ``release`` (and then raise ``fail`` when set)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.release = threading.Event()
+        self.fail: Exception | None = None
+
+    def write_raw_many(self, batches: list[RawSamples]) -> WriteReport:
+        assert self.release.wait(30.0)
+        if self.fail is not None:
+            raise self.fail
+        return self.store.write_raw_many(batches)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def serial(placement: str) -> str:
+    return f"GS-{placement}"
+
+
+def second(first: int) -> list[tuple[Delivery, env.RawBatch]]:
+    """One second of every sensor from sample ``first``, as the broker delivers it."""
+    out: list[tuple[Delivery, env.RawBatch]] = []
+    for p in PLACEMENTS:
+        batch = replace(raw_batch(SUBJECT, first, serial=serial(p), placement=p), session=SESSION)
+        out.append((Delivery(raw_topic(SUBJECT, p), b"", (1, first + len(out))), batch))
+    return out
+
+
+def marker(last: int) -> Segment:
+    positions = {p: env.SensorPosition(serial(p), 7, last) for p in PLACEMENTS}
+    return Segment(SUBJECT, SESSION, "window", f"w{last}", positions)
+
+
+def covered(index_for: Any, first: int, last: int) -> bool:
+    """Whether an index function of raw ingest (`live_index_for`: what a live window reads without a query;
+    `index_for`: what a final analysis does) holds every sample first..last of every sensor."""
+    for p in PLACEMENTS:
+        index = index_for(p, env.SensorPosition(serial(p), 7, last), first)
+        if index is None or coverage(first, last, index)[0]:
+            return False
+    return True
+
+
+def write_in_background(ingest: RawIngest, first: int) -> RawWrite:
+    return ingest.start_batches(second(first), background=lambda: None)
+
+
+def test_a_live_window_reads_the_samples_being_written_and_the_store_gets_the_same(tmp_path: Path) -> None:
+    store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
+    log = SubjectLog("w", 10.0, time.monotonic)
+    ingest = RawIngest(WorkerConfig(), store, WorkerStats(), time.monotonic, log, lambda *_: None, lambda _: None)  # type: ignore[arg-type]
+    windows = LiveWindows(store, ingest, time.monotonic)  # type: ignore[arg-type]
+    store.release.set()
+    for first in range(0, 500, 100):  # five seconds stored: the session starts cold on them
+        ingest.finish_batches(ingest.start_batches(second(first)))
+    live, _ = windows.window(marker(499), "alg")
+    assert {f.seq for f in live.feeds.values()} == {499}
+
+    # the next second is being written (the database busy): the window goes on with it at once
+    store.release.clear()
+    job = write_in_background(ingest, 500)
+    assert not job.done.is_set()
+    live, _ = windows.window(marker(599), "alg")
+    assert {f.seq for f in live.feeds.values()} == {599}
+    for p in PLACEMENTS:
+        assert store.count_raw(SUBJECT, p, serial(p), 7, 500, 599) == 0  # not stored yet
+    assert not covered(ingest.index_for(marker(599)), 500, 599)  # a final analysis waits for the store
+    store.release.set()
+    ingest.finish_batches(job)
+    assert covered(ingest.index_for(marker(599)), 500, 599)  # now from what was stored
+    fed = {p: live.feeds[p].last for p in PLACEMENTS}
+    for p in PLACEMENTS:  # what the window fed is what the store holds: the last sample's sensor time and UTC
+        series = store.read_raw(SUBJECT, p)
+        assert (int(series.seq[-1]), int(series.t_sensor_us[-1]), int(series.time_us[-1])) == fed[p]
+
+    # a write that fails: its samples are no longer served once it is over (the turn is written again)
+    store.release.clear()
+    store.fail = StoreUnavailable("the server is down")
+    job = write_in_background(ingest, 600)
+    assert covered(ingest.live_index_for(marker(699)), 600, 699)
+    store.release.set()
+    with pytest.raises(StoreUnavailable):
+        ingest.finish_batches(job)
+    assert not covered(ingest.live_index_for(marker(699)), 600, 699)
+    # a batch waiting for its turn to be written (not yet in flight) is still waited for, with no query
+    ingest.waiting = lambda key: [(600, 699)]
+    with pytest.raises(SegmentIncomplete, match="being stored by this worker"):
+        windows.window(marker(699), "alg")
