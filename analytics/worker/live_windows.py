@@ -266,7 +266,9 @@ class LiveWindows:
         n_back = round(self.cold_s * 100)
         first = {p: max(0, pos.seq - n_back + 1) for p, pos in segment.positions.items()}
         from_store = self.counters.samples_from_store
-        self._own_write_pending(segment, {p: pos.seq for p, pos in segment.positions.items()})
+        for placement, pos in segment.positions.items():  # reading up to cold_s back, it may ask the store: wait
+            if self.ingest.writing((segment.subject, placement, pos.serial, pos.boot_epoch), pos.seq, pos.seq):
+                raise SegmentIncomplete(f"{segment.subject} {placement}: being stored by this worker", missing=0)
         known = self._known(segment, first)
         picked: dict[str, RecentSamples] = {}
         own_from: dict[str, int | None] = {}

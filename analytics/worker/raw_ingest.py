@@ -19,11 +19,13 @@
   (samples, batch ranges, gaps). It lets live windows be checked and read without a query (`index_for`,
   `series_for`, `here`); whatever it lacks (another worker stored it) is read from the store. Correctness never
   depends on it.
-- **in flight**: the samples of the writes under way. Live windows read them too (`stream`, `live_index_for`), so
-  a provisional stride does not wait for the database to store its samples (at 100 subjects a raw write takes
-  ~0.3-0.6 s): they are stored exactly as decoded, or the turn is written again until they are. A sample the
-  store then refuses (its point holds another sample) stays in a provisional stride already given out; the
-  session's final analysis, which reads only the store, replaces it. Final and set analyses wait for the store.
+- **in flight**: the samples of the writes under way. Live windows read them too (`stream`, `live_index_for`,
+  `here`), so a provisional stride does not wait for the database to store its samples (at 100 subjects a raw
+  write takes ~0.3-0.6 s). Most are stored as decoded (a write the store could not take is tried again with the
+  turn); those it keeps out (a batch quarantined on its own, samples refused as bad data or because their point
+  holds another sample, a re-sent copy whose clock mapping moved) may already be in a provisional stride, which
+  the session's final analysis, reading only the store, replaces. Final and set analyses wait for the store
+  (`index_for`, `series_for`).
 
 Nothing here acknowledges: the consumer (`worker`) acknowledges what `store_batches` (`finish_batches`) returns
 once it returned. Everything but the one write request runs on the consumer's thread.
@@ -160,18 +162,18 @@ class RawIngest:
         """Remaps to run (`_run_remaps`); only the turn's batches add to it, so it stays small."""
         self._pruned_s = 0.0
         self._flight: list[RawWrite] = []
-        self._in_flight: dict[StreamKey, RecentStream] = {}
-        """The samples of the writes under way, per sensor boot (module docstring)."""
         """The writes under way (`start_batches` .. `finish_batches`): what this worker is storing, not yet in its
         cache."""
+        self._in_flight: dict[StreamKey, RecentStream] = {}
+        """The samples of the writes under way, per sensor boot (module docstring)."""
         self.waiting: Callable[[StreamKey], list[tuple[int, int]]] = lambda key: []
         """Per sensor boot, the sequence ranges of the raw batches this worker took and has not started writing yet
         (the consumer's carry, waiting for a turn): set by the consumer."""
 
     def awaiting_own_write(self, key: StreamKey, first: int, last: int) -> bool:
         """Whether every sample of ``first..last`` that this worker neither stored recently nor is writing is in a
-        batch waiting here for its turn to be written (it is in flight then: nothing to ask the store for
-        meanwhile)."""
+        batch waiting here for its turn to be written, or in a write under way (read from there soon: nothing to
+        ask the store for meanwhile)."""
         flight = [r for job in self._flight for r in job.ranges.get(key, ())] + self.waiting(key)
         if not flight:
             return False
@@ -179,6 +181,11 @@ class RawIngest:
         held = [] if stream is None else [(c.seq_first, c.seq_last) for c in stream.chunks] + stream.gaps
         lacking = _uncovered(first, last, held)
         return bool(lacking) and not _uncovered_any(lacking, flight)
+
+    def writing(self, key: StreamKey, first: int, last: int) -> bool:
+        """Whether any sample of ``first..last`` is in a write of this worker under way or waiting for its turn."""
+        ranges = [r for job in self._flight for r in job.ranges.get(key, ())] + self.waiting(key)
+        return any(a <= last and first <= b for a, b in ranges)
 
     def stream(self, subject: str, placement: str, pos: env.SensorPosition) -> RecentStream | None:
         """For live windows: what this worker stored recently of the sensor boot a marker position names, and what
@@ -448,9 +455,9 @@ class RawIngest:
         return series_for
 
     def here(self, segment: Segment) -> bool:
-        """This worker itself stored every sample of the segment's last second (no query)."""
+        """This worker itself stored, or is writing, every sample of a live window's last second (no query)."""
         for placement, pos in segment.positions.items():
-            stream = self._stored_stream(segment.subject, placement, pos)
+            stream = self.stream(segment.subject, placement, pos)
             index = None if stream is None else stream.index(pos.seq - 99, pos.seq)
             if index is None or coverage(pos.seq - 99, pos.seq, index)[0]:
                 return False

@@ -1,4 +1,5 @@
-"""The worker's cache of what it stored itself, per sensor boot: the last seconds of samples, batch ranges and gaps.
+"""The worker's cache of what it stored itself, per sensor boot: the last seconds of samples, batch ranges and gaps
+(and, kept apart, of what it is writing: `raw_ingest`, in flight).
 
 It lets live windows be checked and read without a query (`RawIngest.index_for`, `series_for`, `here`); whatever it
 lacks (another worker stored it) is read from the store. Correctness never depends on it.

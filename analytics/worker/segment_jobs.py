@@ -173,10 +173,11 @@ class SegmentJobs:
 
     def wake_windows(self, subjects: set[str]) -> None:
         """These subjects' raw batches are being written: their live windows waiting for them are due now (a live
-        window reads samples in flight, `raw_ingest`)."""
+        window reads samples in flight, `raw_ingest`); deferred ones keep their backoff (they wait for another
+        worker's batches)."""
         now = self.clock()
         for p in self.pending:
-            if p.segment.kind == "window" and p.segment.subject in subjects:
+            if p.segment.kind == "window" and not p.deferred and p.segment.subject in subjects:
                 p.due_s = min(p.due_s, now)
 
     def _coalesce_windows(self) -> None:

@@ -39,6 +39,8 @@ class HeldStore:
         self.store = store
         self.release = threading.Event()
         self.fail: Exception | None = None
+        self.reads = 0
+        """Raw reads and index queries asked of the store."""
 
     def write_raw_many(self, batches: list[RawSamples]) -> WriteReport:
         assert self.release.wait(30.0)
@@ -47,6 +49,8 @@ class HeldStore:
         return self.store.write_raw_many(batches)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("read_raw", "raw_index"):
+            self.reads += 1
         return getattr(self.store, name)
 
 
@@ -123,3 +127,28 @@ def test_a_live_window_reads_the_samples_being_written_and_the_store_gets_the_sa
     ingest.waiting = lambda key: [(600, 699)]
     with pytest.raises(SegmentIncomplete, match="being stored by this worker"):
         windows.window(marker(699), "alg")
+
+
+def test_a_cold_start_waits_for_its_own_write_without_asking_the_store(tmp_path: Path) -> None:
+    """A session started cold reads up to `live_cold_s` back, more than this worker keeps: it may ask the store,
+    which does not hold the samples being written yet. So it waits for its own write (no query meanwhile), then
+    starts from the store and its cache."""
+    store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
+    log = SubjectLog("w", 10.0, time.monotonic)
+    config = WorkerConfig(recent_s=3.0)  # keeps 3 s: the cold start's first 3 s come from the store
+    ingest = RawIngest(config, store, WorkerStats(), time.monotonic, log, lambda *_: None, lambda _: None)  # type: ignore[arg-type]
+    store.release.set()
+    for first in range(0, 500, 100):
+        ingest.finish_batches(ingest.start_batches(second(first)))
+    store.release.clear()
+    job = write_in_background(ingest, 500)
+    windows = LiveWindows(store, ingest, time.monotonic, cold_s=40.0)  # type: ignore[arg-type]
+    reads = store.reads
+    for _ in range(3):  # as each poll of the waiting window would
+        with pytest.raises(SegmentIncomplete, match="being stored by this worker"):
+            windows.window(marker(599), "alg")
+    assert store.reads == reads
+    store.release.set()
+    ingest.finish_batches(job)
+    live, _ = windows.window(marker(599), "alg")
+    assert {f.seq for f in live.feeds.values()} == {599}
