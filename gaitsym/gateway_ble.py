@@ -129,8 +129,8 @@ def serve(
 ) -> bool:
     """Step a started gateway on its (real) clock until ``stop``; with ``duration_s``, until the sensors have
     streamed that long (counted from the first packet), then stop streaming, close the open batches and the
-    session once the sensors fell quiet (at most ``settle_timeout_s`` more), and wait up to ``drain_timeout_s`` for
-    the worker's acks. True when everything was acknowledged.
+    session once the sensors fell quiet (giving up ``settle_timeout_s`` after a batch period and its grace), and wait
+    up to ``drain_timeout_s`` for the worker's acks. True when everything was acknowledged.
     ``notifier``: told after every step, so that systemd's watchdog is pinged from this loop alone."""
     clock = gw.clock
     started_at: float | None = None
@@ -150,8 +150,7 @@ def serve(
             break
     if stop.is_set():
         return False
-    for placement in gw.config.placements:
-        gw.transport.stop_streaming(placement)
+    gw.stop_streaming()
     # The stop reaches each sensor in its own time (seconds on a slow or busy link) and packets already sent still
     # arrive: the session closes only once no packet came for a batch period and its grace, so that every last
     # batch lands inside it and no late packet opens a second session after it. Bounded: a sensor that ignores

@@ -160,6 +160,12 @@ class Gateway:
         """Commit the open batch of ``s`` now (the end of a simulated session, a test)."""
         self.ingest.close_batch(s, now, by_packet=by_packet, fit=fit)
 
+    def stop_streaming(self) -> None:
+        """Ask every sensor to stop streaming, and one that reconnects from now on not to start again."""
+        self.ingest.streaming = False
+        for placement in self.config.placements:
+            self.transport.stop_streaming(placement)
+
     def _close_session(self, now: float, source: str = "gateway") -> str | None:
         """End the open session now, as after stillness; returns its id."""
         return self.sessions.close(now, source=source)

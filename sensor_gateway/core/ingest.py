@@ -74,6 +74,8 @@ class Ingest:
         """Reconnect backoffs and time-sync moments (a test seeds it to make a run reproducible)."""
         self._sync_id = 0
         self.closed_batch = False
+        self.streaming = True
+        """Whether a sensor that (re)connects is asked to stream (False once `Gateway.stop_streaming` ran)."""
         """A batch was committed since the loop last cleared this: publish it right away."""
         for placement, cur in cursors.items():
             if placement in sensors and isinstance(cur.get("mapped_last_utc_s"), int | float):
@@ -105,7 +107,8 @@ class Ingest:
             s.next_sync_s = now + self.rng.uniform(0.0, max(self.config.time_sync_every_s, 0.0))
             if s.lost_at_s is not None:
                 log.info("%s: link back after %.1f s", s.placement, now - s.lost_at_s)
-            self.transport.start_streaming(event.placement)
+            if self.streaming:
+                self.transport.start_streaming(event.placement)
         elif event.state == "lost":
             self.close_batch(s, now)
             if s.link == "connected":

@@ -4,7 +4,9 @@ session and opens no second session after it.
 
 A scripted kit on the virtual clock: the event queue's wait moves the clock on and delivers the packets then due
 (100 Hz, 10 samples a packet, turning at ~98 deg/s: motion) of every sensor that has not stopped yet; a stop
-takes effect ``stop_delay_s`` after the gateway asks. MQTT is the in-memory loopback (it acknowledges); the
+takes effect ``stop_delay_s`` after the gateway asks; with ``drop_after_stop_s`` the pelvis's link drops that long
+after the stop was asked (before the stop reached it) and the gateway reconnects it: a sensor streams again only
+if asked to. MQTT is the in-memory loopback (it acknowledges); the
 outbox is the real SQLite file."""
 
 from __future__ import annotations
@@ -34,16 +36,21 @@ PACKET_S = SPP / 100.0
 class SlowStopKit(EventQueue):
     """The gateway's event queue and the three sensors behind it, on ``clock``."""
 
-    def __init__(self, clock: VirtualHostClock, stop_delay_s: float) -> None:
+    def __init__(self, clock: VirtualHostClock, stop_delay_s: float, drop_after_stop_s: float | None = None) -> None:
         super().__init__()
         self.clock = clock
         self.stop_delay_s = stop_delay_s
+        self.drop_after_stop_s = drop_after_stop_s
+        self.drop_at = math.inf
         self.stops_at = dict.fromkeys(PLACEMENTS, math.inf)
         self.seq = dict.fromkeys(PLACEMENTS, 0)
         self.next_s = clock.monotonic() + PACKET_S
 
     def wait(self, timeout_s: float) -> bool:
         self.clock.set(self.clock.monotonic() + timeout_s)
+        if self.clock.monotonic() >= self.drop_at:
+            self.stops_at["pelvis"], self.drop_at = self.drop_at, math.inf
+            self.put(LinkEvent("pelvis", "lost", reason="out of range"))
         while self.next_s <= self.clock.monotonic():
             for p in PLACEMENTS:
                 if self.next_s < self.stops_at[p]:
@@ -64,18 +71,24 @@ class SlowStopKit(EventQueue):
     def connect(self, placement: str) -> None:
         self.put(LinkEvent(placement, "connected", placement_info(placement, boot_epoch=7, samples_per_packet=SPP)))
 
-    def start_streaming(self, placement: str) -> None: ...
+    def start_streaming(self, placement: str) -> None:
+        self.stops_at[placement] = math.inf
+
     def stop_streaming(self, placement: str) -> None:
         self.stops_at[placement] = self.clock.monotonic() + self.stop_delay_s
+        if self.drop_after_stop_s is not None:
+            self.drop_at, self.drop_after_stop_s = self.clock.monotonic() + self.drop_after_stop_s, None
 
     def disconnect(self, placement: str) -> None: ...
     def close(self) -> None: ...
 
 
-@pytest.mark.parametrize("stop_delay_s", [0.0, 3.0])
-def test_one_session_holds_every_sample_however_late_the_sensors_stop(tmp_path: Path, stop_delay_s: float) -> None:
+@pytest.mark.parametrize(("stop_delay_s", "drop_after_stop_s"), [(0.0, None), (3.0, None), (1.0, 0.2)])
+def test_one_session_holds_every_sample_however_late_the_sensors_stop(
+    tmp_path: Path, stop_delay_s: float, drop_after_stop_s: float | None
+) -> None:
     clock = VirtualHostClock(start_s=500.0)
-    kit = SlowStopKit(clock, stop_delay_s)
+    kit = SlowStopKit(clock, stop_delay_s, drop_after_stop_s)
     link = LoopbackLink(SUBJECT)
     config = GatewayConfig(subject=SUBJECT, time_sync_every_s=0)
     gw = Gateway(config, kit, link, Outbox(tmp_path / "outbox.db"), clock)  # type: ignore[arg-type]
