@@ -19,7 +19,7 @@ The replay bench (bench/worker_cost.py: faster than real time, live windows coal
 fast a worker catches up after an outage.
 
 Run: .venv/bin/python bench/worker_latency.py [--subjects 20] [--seconds 60] [--poll 0.05] [--load replay|gateways]
-     [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60]
+     [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60] [--workers 2]
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def main() -> None:
         default=None,
         help="also report CPU of the sessions' first CPU_AFTER s and of the rest apart (a run longer than that)",
     )
+    ap.add_argument("--workers", type=int, default=1, help="worker processes sharing the subscriptions")
     ap.add_argument("--worker-arg", action="append", default=[], help="extra `gaitsym worker` argument (repeatable)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-latency-"))
@@ -64,6 +65,7 @@ def main() -> None:
         load=args.load,
         steady_after_s=args.steady_after,
         cpu_after_s=args.cpu_after,
+        workers=args.workers,
     )
     with bench.started():
         result = bench.run()

@@ -163,6 +163,9 @@ class RealTimeResult:
             f"{self.subject_s / self.cpu_s['worker']:.0f} subjects; this bench process: {self.bench_cpu_s:.1f} s CPU"
         )
         lines.extend(self._start_and_after())
+        workers = self.extra.get("workers", 1)
+        if workers > 1:
+            lines.append(f"{workers} workers (one shared subscription): 'worker' is their CPU together")
         lines.append(f"worker stats: {self.worker_stats}")
         lines.append(
             f"subjects {self.subjects}, {self.seconds:.0f} s real time; load average before "
@@ -210,6 +213,7 @@ class RealTimeBench:
         load: str = "replay",
         steady_after_s: float = 15.0,
         cpu_after_s: float | None = None,
+        workers: int = 1,
     ) -> None:
         from sensor_gateway.core import GatewayConfig
 
@@ -226,6 +230,9 @@ class RealTimeBench:
         self.load = load
         self.steady_after_s = steady_after_s
         self.cpu_after_s = cpu_after_s
+        self.n_workers = workers
+        self.more_workers: list[WorkerProcess] = []
+        """Workers beside ``worker`` (``workers`` > 1): the broker's shared subscription hands each message to one."""
         self.server: InfluxDB | None = None
         self.broker: Mosquitto | None = None
         self.worker: WorkerProcess | None = None
@@ -247,14 +254,22 @@ class RealTimeBench:
         try:
             self.url = fresh_database(self.server)
             self.worker = WorkerProcess(self.broker.port, self.url, "worker-rt", self.tmp, *self.worker_args).start()
+            for i in range(2, self.n_workers + 1):
+                own = self.tmp / f"worker-{i}"
+                own.mkdir(exist_ok=True)
+                self.more_workers.append(
+                    WorkerProcess(self.broker.port, self.url, f"worker-rt-{i}", own, *self.worker_args).start()
+                )
             deadline = time.monotonic() + 60.0
-            while "MQTT connected" not in self.worker.log() and time.monotonic() < deadline:
-                time.sleep(0.1)
+            for w in (self.worker, *self.more_workers):
+                while "MQTT connected" not in w.log() and time.monotonic() < deadline:
+                    time.sleep(0.1)
             time.sleep(0.5)
             yield self
         finally:
-            if self.worker is not None:
-                self.worker.stop()
+            for w in (self.worker, *self.more_workers):
+                if w is not None:
+                    w.stop()
             self.broker.kill()
             self.server.kill()
 
@@ -280,6 +295,7 @@ class RealTimeBench:
         stop = threading.Event()
         poller = threading.Thread(target=self._poll, args=(stop,), daemon=True)
         pids = {"worker": self.worker.proc.pid, "influxd": self.server.proc.pid, "mosquitto": self.broker.proc.pid}  # type: ignore[union-attr]
+        pids.update({f"worker-{i}": w.proc.pid for i, w in enumerate(self.more_workers, 2)})  # type: ignore[union-attr]
         pids.update(extra_pids or {})
         published: dict[tuple[str, str], list[tuple[float, float]]] = {}
         replay = None
@@ -329,20 +345,28 @@ class RealTimeBench:
 
             stop_gateways(sessions)
         late = self._late()
-        self.worker.stop()
+        stats = []
+        for w in (self.worker, *self.more_workers):
+            w.stop()
+            stopping = [line for line in w.log().splitlines() if "stopping;" in line]
+            stats.append(stopping[-1].split("stopping;", 1)[1].strip() if stopping else "?")
         log = self.worker.log()
-        stats = [line for line in log.splitlines() if "stopping;" in line]
+        cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
+        for i in range(2, self.n_workers + 1):  # the workers together, as one clinic server runs them
+            cpu["worker"] += cpu.pop(f"worker-{i}")
+            at_start["worker"] = at_start.get("worker", 0.0) + at_start.pop(f"worker-{i}", 0.0)
         result = self._result(
-            {k: cpu1[k] - cpu0[k] for k in cpu0},
+            cpu,
             published,
             late,
-            stats[-1].split("stopping;", 1)[1].strip() if stats else "?",
+            " | ".join(stats),
             load0,
             load1,
             bench_cpu,
             log,
         )
         result.cpu_after_s, result.cpu_start_s = self.cpu_after_s, at_start
+        result.extra["workers"] = self.n_workers
         return result
 
     def _gateways(self, published: dict[tuple[str, str], list[tuple[float, float]]]) -> list[Any]:
