@@ -267,9 +267,9 @@ class RealTimeBench:
             time.sleep(0.5)
             yield self
         finally:
-            for w in (self.worker, *self.more_workers):
-                if w is not None:
-                    w.stop()
+            for running in [self.worker, *self.more_workers]:
+                if running is not None:
+                    running.stop()
             self.broker.kill()
             self.server.kill()
 
