@@ -427,17 +427,18 @@ class RawIngest:
             del self._synced[key]
 
     def index_for(self, segment: Segment) -> Callable[[str, env.SensorPosition, int], RawIndex | None]:
-        def index_for(placement: str, pos: env.SensorPosition, first: int) -> RawIndex | None:
-            stream = self._stored_stream(segment.subject, placement, pos)
-            return None if stream is None else stream.index(first, pos.seq)
-
-        return index_for
+        return self._index_for(segment, self._stored_stream)
 
     def live_index_for(self, segment: Segment) -> Callable[[str, env.SensorPosition, int], RawIndex | None]:
         """`index_for` with the writes under way (`stream`): for live windows only."""
+        return self._index_for(segment, self.stream)
 
+    @staticmethod
+    def _index_for(
+        segment: Segment, stream_of: Callable[[str, str, env.SensorPosition], RecentStream | None]
+    ) -> Callable[[str, env.SensorPosition, int], RawIndex | None]:
         def index_for(placement: str, pos: env.SensorPosition, first: int) -> RawIndex | None:
-            stream = self.stream(segment.subject, placement, pos)
+            stream = stream_of(segment.subject, placement, pos)
             return None if stream is None else stream.index(first, pos.seq)
 
         return index_for
