@@ -348,7 +348,7 @@ class Ingest:
             first, last = batch.seq_first, batch.seq_last
             self._gap(s, first, last, (last - first + 1) / info.sample_rate_hz, reason="queue_full")
         s.published = env.SensorPosition(info.serial, info.boot_epoch, batch.seq_last)
-        if opens:
+        if opens and self.streaming:  # once stopping, the packets still in the air are stored in no new session
             self.sessions.open(now)
 
     def _gap(self, s: SensorState, first: int, last: int, duration_s: float, reason: str = "packet_lost") -> None:

@@ -108,3 +108,19 @@ def test_one_session_holds_every_sample_however_late_the_sensors_stop(
         published = sorted((b.seq_first, b.seq_last) for b in raw if b.placement == p)
         assert published[-1][1] == kit.seq[p] - 1 == sessions[-1].last_seq[p].seq
         assert sum(last - first + 1 for first, last in published) == kit.seq[p]
+
+
+def test_a_sensor_that_never_stops_ends_the_session_at_the_bound_and_opens_no_other(tmp_path: Path) -> None:
+    clock = VirtualHostClock(start_s=500.0)
+    kit = SlowStopKit(clock, stop_delay_s=math.inf)
+    link = LoopbackLink(SUBJECT)
+    gw = Gateway(GatewayConfig(subject=SUBJECT, time_sync_every_s=0), kit, link, Outbox(tmp_path / "o.db"), clock)  # type: ignore[arg-type]
+    gw.events = kit
+    gw.start()
+    assert serve(gw, threading.Event(), duration_s=5.0, drain_timeout_s=5.0, settle_timeout_s=2.0)
+    gw.stop(end_session=False)
+    sessions = [m for m in link.messages if isinstance(m, env.Marker) and m.type.startswith("session")]
+    assert [m.type for m in sessions] == ["session_start", "session_end"]
+    after = link.messages[link.messages.index(sessions[-1]) + 1 :]
+    late = [m for m in after if isinstance(m, env.RawBatch)]
+    assert late and {b.session for b in late} == {None}  # stored, in no session
