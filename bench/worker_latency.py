@@ -13,13 +13,16 @@ session's estimates need about 6 s of walking first), split into the gateway's p
 counters, the machine's load average. With ``--cpu-after S`` (a run longer than S) the CPU of every session's first
 S seconds (cold start, first estimates: every session of this bench starts at once) and of the rest are also
 given apart, with what a session's start costs beyond the rest's rate: a clinic's sessions last 10-30 minutes and
-start at different times, so most of its subject-seconds are past their start.
+start at different times, so most of its subject-seconds are past their start. The subjects' gateways start at
+instants spread over one batch, as gateways booted at unrelated times close their batches at unrelated phases of
+the second (`testing.worker.replay.gateway_phases`); ``--aligned`` has every batch close on the same instant, the
+worst case.
 
 The replay bench (bench/worker_cost.py: faster than real time, live windows coalescing) is not this: it bounds how
 fast a worker catches up after an outage.
 
 Run: .venv/bin/python bench/worker_latency.py [--subjects 20] [--seconds 60] [--poll 0.05] [--load replay|gateways]
-     [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60] [--workers 2]
+     [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60] [--workers 2] [--aligned]
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ def main() -> None:
         help="also report CPU of the sessions' first CPU_AFTER s and of the rest apart (a run longer than that)",
     )
     ap.add_argument("--workers", type=int, default=1, help="worker processes sharing the subscriptions")
+    ap.add_argument(
+        "--aligned",
+        action="store_true",
+        help="every subject's batches close on the same instants (the worst case; default: gateways started at "
+        "instants spread over one batch, as gateways booted at unrelated times are)",
+    )
     ap.add_argument("--worker-arg", action="append", default=[], help="extra `gaitsym worker` argument (repeatable)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-latency-"))
@@ -66,12 +75,14 @@ def main() -> None:
         steady_after_s=args.steady_after,
         cpu_after_s=args.cpu_after,
         workers=args.workers,
+        aligned=args.aligned,
     )
     with bench.started():
         result = bench.run()
     print(result.report())
     print(
-        f"load {args.load}, window_s {bench.window_s}, batch_s {bench.batch_s}, poll {args.poll} s, "
+        f"load {args.load}{' (aligned)' if args.aligned else ''}, window_s {bench.window_s}, "
+        f"batch_s {bench.batch_s}, poll {args.poll} s, "
         f"worker args {' '.join(args.worker_arg) or '(defaults)'}"
     )
 

@@ -40,7 +40,7 @@ from gaitsym_common.uplink import envelope as env
 from testing.influxdb_server import InfluxDB
 from testing.servers import Mosquitto
 from testing.worker.harness import WorkerProcess
-from testing.worker.replay import Recorded, Replay, record_sessions
+from testing.worker.replay import Recorded, Replay, gateway_phases, record_sessions
 from testing.worker.scenario import fresh_database
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -214,6 +214,7 @@ class RealTimeBench:
         steady_after_s: float = 15.0,
         cpu_after_s: float | None = None,
         workers: int = 1,
+        aligned: bool = False,
     ) -> None:
         from sensor_gateway.core import GatewayConfig
 
@@ -231,6 +232,9 @@ class RealTimeBench:
         self.steady_after_s = steady_after_s
         self.cpu_after_s = cpu_after_s
         self.n_workers = workers
+        self.aligned = aligned
+        """Every subject's batches close on the same instants (the worst case); otherwise their gateways' start
+        instants are spread over one batch, as gateways booted at unrelated times are (`gateway_phases`)."""
         self.more_workers: list[WorkerProcess] = []
         """Workers beside ``worker`` (``workers`` > 1): the broker's shared subscription hands each message to one."""
         self.server: InfluxDB | None = None
@@ -302,7 +306,8 @@ class RealTimeBench:
         sessions: list[Any] = []
         if self.load == "replay":
             assert recorded is not None
-            replay = Replay(recorded, self.broker.port, self.seconds)
+            phases = None if self.aligned else gateway_phases(list(recorded.subjects), self.batch_s)
+            replay = Replay(recorded, self.broker.port, self.seconds, phases)
             time.sleep(1.0)  # connected and subscribed
         else:
             sessions = self._gateways(published)

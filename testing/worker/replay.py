@@ -151,6 +151,19 @@ def record_sessions(
     return recorded
 
 
+def gateway_phases(subjects: list[str], batch_s: float) -> dict[str, float]:
+    """Per subject, when (s, within one batch) its gateway starts: spread evenly over ``batch_s``.
+
+    A gateway closes its batches at whole multiples of ``batch_s`` on its own monotonic clock (seconds since it
+    booted, `sensor_gateway.core.ingest.batch_closes_at`); gateways in different homes booted at unrelated
+    instants, so a clinic's batches arrive spread over the second, not all at once. Recorded from one virtual
+    clock, every subject would close on the same instant (the worst case, kept as the bench's ``--aligned``).
+    The golden-ratio sequence spreads any number of subjects evenly and the same way every run.
+    """
+    golden = (5**0.5 - 1) / 2
+    return {subject: ((i * golden) % 1.0) * batch_s for i, subject in enumerate(subjects)}
+
+
 _UTC_FIELD = re.compile(rb'"(ref_utc_s|t_utc_s)":(-?[0-9][0-9.eE+-]*)')
 
 
@@ -163,12 +176,14 @@ def shift_utc(payload: bytes, shift_s: float) -> bytes:
 class Replay:
     """Recorded subjects published on the real clock (module docstring), one MQTT connection per subject."""
 
-    def __init__(self, recorded: Recorded, port: int, seconds: float) -> None:
+    def __init__(self, recorded: Recorded, port: int, seconds: float, phase_s: dict[str, float] | None = None) -> None:
+        """``phase_s``: per subject, how much later than the first its gateway started (default: all at once)."""
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.recorded = recorded
         self.seconds = seconds
+        self.phase_s = dict(phase_s or {})
         self.clients: dict[str, Any] = {}
         self.acks = 0
         lock = threading.Lock()
@@ -193,17 +208,22 @@ class Replay:
     def run(self, on_tick: Callable[[], None] | None = None) -> None:
         """Publish everything recorded within ``seconds``, each message at its instant (UTC moved to now)."""
         schedule = sorted(
-            ((p.t_s, i, subject, p) for subject, items in self.recorded.subjects.items() for i, p in enumerate(items)),
+            (
+                (p.t_s + self.phase_s.get(subject, 0.0), i, subject, p)
+                for subject, items in self.recorded.subjects.items()
+                for i, p in enumerate(items)
+            ),
             key=lambda item: (item[0], item[1]),
         )
         t0 = time.monotonic()
-        shift = time.time() - self.recorded.utc0
+        shift0 = time.time() - self.recorded.utc0
         for t_s, _i, subject, p in schedule:
             if t_s > self.seconds:
                 break
             wait = t0 + t_s - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            shift = shift0 + self.phase_s.get(subject, 0.0)  # the whole session later: data and publishing alike
             self.clients[subject].publish(p.topic, shift_utc(p.payload, shift), qos=1, retain=p.retain)
             if p.raw_end is not None:
                 self.published.setdefault((subject, p.raw_end[0]), []).append((time.time(), p.raw_end[1] + shift))
@@ -217,4 +237,13 @@ class Replay:
             client.disconnect()
 
 
-__all__ = ["GATEWAY_TICK_S", "Published", "Recorded", "RecordingLink", "Replay", "record_sessions", "shift_utc"]
+__all__ = [
+    "GATEWAY_TICK_S",
+    "Published",
+    "Recorded",
+    "RecordingLink",
+    "Replay",
+    "gateway_phases",
+    "record_sessions",
+    "shift_utc",
+]
