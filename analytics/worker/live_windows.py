@@ -181,6 +181,11 @@ class LiveWindows:
     def forget(self, subject: str, session: str) -> None:
         self.sessions.pop((subject, session), None)
 
+    def holds(self, segment: Segment) -> bool:
+        """Whether a window marker's session is running here (its next window feeds it; otherwise it starts cold)."""
+        held = self.sessions.get((segment.subject, segment.session))
+        return held is not None and held[0].matches(segment)
+
     def window(self, segment: Segment, algorithm: str) -> tuple[LiveSession, list[Point]]:
         """Feed a window marker's new samples to its session and return the live points to write (those given out
         now and those whose write failed before). Raises SegmentIncomplete while samples are neither stored nor

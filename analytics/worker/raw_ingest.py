@@ -19,9 +19,10 @@
   (samples, batch ranges, gaps). It lets live windows be checked and read without a query (`index_for`,
   `series_for`, `here`); whatever it lacks (another worker stored it) is read from the store. Correctness never
   depends on it.
-- **in flight**: the samples of the writes under way. Live windows read them too (`stream`, `live_index_for`,
-  `here`), so a provisional stride does not wait for the database to store its samples (at 100 subjects a raw
-  write takes ~0.3-0.6 s). Most are stored as decoded (a write the store could not take is tried again with the
+- **in flight**: the samples of the writes under way, and of the batches taken for a later turn (`take`: decoded
+  as the consumer admits them). Live windows read them too (`stream`, `live_index_for`, `here`), so a provisional
+  stride waits neither for the database to store its samples (at 100 subjects a raw write takes ~0.3-0.6 s) nor
+  for its batches' turn. Most are stored as decoded (a write the store could not take is tried again with the
   turn); those it keeps out (a batch quarantined on its own, samples refused as bad data or because their point
   holds another sample, a re-sent copy whose clock mapping moved) may already be in a provisional stride, which
   the session's final analysis, reading only the store, replaces. Final and set analyses wait for the store
@@ -165,7 +166,10 @@ class RawIngest:
         """The writes under way (`start_batches` .. `finish_batches`): what this worker is storing, not yet in its
         cache."""
         self._in_flight: dict[StreamKey, RecentStream] = {}
-        """The samples of the writes under way, per sensor boot (module docstring)."""
+        """The samples of the writes under way and of the batches taken for a later turn (`take`), per sensor boot
+        (module docstring)."""
+        self._taken: dict[tuple[str, str], RawSamples] = {}
+        """(subject, msg_id) -> the decoded samples of a batch taken and not yet in a write (`take`)."""
         self.waiting: Callable[[StreamKey], list[tuple[int, int]]] = lambda key: []
         """Per sensor boot, the sequence ranges of the raw batches this worker took and has not started writing yet
         (the consumer's carry, waiting for a turn): set by the consumer."""
@@ -208,6 +212,20 @@ class RawIngest:
         on its own is quarantined."""
         return self.finish_batches(self.start_batches(raw))
 
+    def take(self, d: Delivery, batch: env.RawBatch) -> None:
+        """A raw batch the consumer took and will write with a later turn: decoded now (raises MalformedMessage)
+        and read by live windows from now on, as the samples of a write under way are (a window does not wait
+        for the turn's gathering, nor for the writes ahead of it). `start_batches` writes it; a replay of a batch
+        stored here is not decoded (it is skipped there)."""
+        if (batch.subject, batch.msg_id) in self._stored:
+            return
+        samples = batch_samples(batch, d.topic)
+        self._taken[(batch.subject, batch.msg_id)] = samples
+        if len(samples):
+            self._in_flight.setdefault(stream_key(batch), RecentStream()).add(
+                samples, round(self.config.recent_s * 100)
+            )
+
     def start_batches(
         self, raw: list[tuple[Delivery, env.RawBatch]], background: Callable[[], None] | None = None
     ) -> RawWrite:
@@ -221,8 +239,9 @@ class RawIngest:
             if (batch.subject, batch.msg_id) in self._stored:
                 self.stats.replays_skipped += 1
                 continue
+            taken = self._taken.pop((batch.subject, batch.msg_id), None)
             try:
-                todo.append((d, batch, batch_samples(batch, d.topic)))
+                todo.append((d, batch, taken if taken is not None else batch_samples(batch, d.topic)))
             except MalformedMessage as exc:
                 self.quarantine(d, exc, batch.subject)
                 quarantined.add(d.token)

@@ -152,3 +152,56 @@ def test_a_cold_start_waits_for_its_own_write_without_asking_the_store(tmp_path:
     ingest.finish_batches(job)
     live, _ = windows.window(marker(599), "alg")
     assert {f.seq for f in live.feeds.values()} == {599}
+
+
+def test_a_window_of_a_running_session_is_analysed_while_the_writes_ahead_of_its_batches_wait(
+    tmp_path: Path,
+) -> None:
+    """A window marker of a session the worker's live analysis runs is analysed as it arrives, from the batches
+    taken with it, while its batches still wait for their turn behind a raw write the database has not finished:
+    its strides are given out then, not after the write ahead of them. The production gateway core's messages
+    (recorded), the real worker consumer on a scripted link, one raw write at a time."""
+    from testing.worker.hostile import Clock, ScriptedLink, make_worker
+    from testing.worker.replay import record_sessions
+
+    recorded = record_sessions(1, 40.0, window_s=0.25, batch_s=1.0, cache_dir=tmp_path / "recorded")
+    ((subject, published),) = recorded.subjects.items()
+    store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
+    link = ScriptedLink()
+    clock = Clock()
+    worker = make_worker(tmp_path, store, link, clock, live_segments=True, raw_write_async=True, raw_writes_in_flight=1)  # type: ignore[arg-type]
+
+    def deliver(t0: float, t1: float) -> None:
+        for p in published:
+            if t0 <= p.t_s < t1:
+                link.deliver(p.topic, p.payload)
+
+    def settle() -> None:
+        for _ in range(50):
+            clock.t += 0.05
+            worker.step(0.01)
+            time.sleep(0.01)
+
+    def live_strides() -> int:
+        return sum(r.measurement == "stride_live" for r in store.read_results(subject, live=True))
+
+    store.release.set()
+    t = 0.0
+    while t < 30.0 and not live_strides():  # the session's live analysis starts and gives out strides
+        deliver(t, t + 1.0)
+        settle()
+        t += 1.0
+    assert live_strides(), "no live stride in 30 s of walking"
+    store.release.clear()  # the database stops answering raw writes
+    deliver(t, t + 1.0)
+    settle()
+    assert worker._writing and not worker._writing[0][0].done.is_set()  # that second's write is held
+    before = live_strides()
+    for k in range(1, 4):  # three more seconds: taken, waiting behind the held write, and analysed
+        deliver(t + k, t + k + 1.0)
+        settle()
+    assert worker._carry and worker._writing and not worker._writing[0][0].done.is_set()
+    assert live_strides() > before
+    store.release.set()
+    settle()
+    worker.close()
