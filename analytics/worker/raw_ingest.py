@@ -19,14 +19,15 @@
   (samples, batch ranges, gaps). It lets live windows be checked and read without a query (`index_for`,
   `series_for`, `here`); whatever it lacks (another worker stored it) is read from the store. Correctness never
   depends on it.
-- **in flight**: the samples of the writes under way, and of the batches taken for a later turn (`take`: decoded
-  as the consumer admits them). Live windows read them too (`stream`, `live_index_for`, `here`), so a provisional
-  stride waits neither for the database to store its samples (at 100 subjects a raw write takes ~0.3-0.6 s) nor
-  for its batches' turn. Most are stored as decoded (a write the store could not take is tried again with the
-  turn); those it keeps out (a batch quarantined on its own, samples refused as bad data or because their point
-  holds another sample, a re-sent copy whose clock mapping moved) may already be in a provisional stride, which
-  the session's final analysis, reading only the store, replaces. Final and set analyses wait for the store
-  (`index_for`, `series_for`).
+- **in flight**: the samples of the writes under way, and of the batches taken for a later turn (`take`: decoded as
+  the consumer admits them). Live windows read them too (`stream`, `live_index_for`, `here`), so a provisional
+  stride waits neither for the database to store its samples (at 100 subjects a raw write takes ~0.3-0.6 s) nor for
+  its batches' turn. A turn whose write the store refused is not in flight until its retry starts (it may never be
+  stored as it was): meanwhile a window needing it waits for it (`awaiting_own_write`). Most are stored as decoded
+  (a write the store could not take is tried again with the turn); those it keeps out (a batch quarantined on its
+  own, samples refused as bad data or because their point holds another sample, a re-sent copy whose clock mapping
+  moved) may already be in a provisional stride, which the session's final analysis, reading only the store,
+  replaces. Final and set analyses wait for the store (`index_for`, `series_for`).
 
 Nothing here acknowledges: the consumer (`worker`) acknowledges what `store_batches` (`finish_batches`) returns
 once it returned. Everything but the one write request runs on the consumer's thread.
@@ -168,8 +169,10 @@ class RawIngest:
         self._in_flight: dict[StreamKey, RecentStream] = {}
         """The samples of the writes under way and of the batches taken for a later turn (`take`), per sensor boot
         (module docstring)."""
-        self._taken: dict[tuple[str, str], RawSamples] = {}
-        """(subject, msg_id) -> the decoded samples of a batch taken and not yet in a write (`take`)."""
+        self._taken: dict[tuple[int, int], tuple[env.RawBatch, RawSamples]] = {}
+        """Per delivery (its token) of a batch taken and not yet in a write (`take`): the batch and its decoded
+        samples. Per delivery, not per msg_id: a re-sent copy is decoded and written as what it is, and each
+        copy's entry goes when its turn comes (a copy skipped as a replay too)."""
         self.waiting: Callable[[StreamKey], list[tuple[int, int]]] = lambda key: []
         """Per sensor boot, the sequence ranges of the raw batches this worker took and has not started writing yet
         (the consumer's carry, waiting for a turn): set by the consumer."""
@@ -220,11 +223,16 @@ class RawIngest:
         if (batch.subject, batch.msg_id) in self._stored:
             return
         samples = batch_samples(batch, d.topic)
-        self._taken[(batch.subject, batch.msg_id)] = samples
+        self._taken[d.token] = (batch, samples)
         if len(samples):
             self._in_flight.setdefault(stream_key(batch), RecentStream()).add(
                 samples, round(self.config.recent_s * 100)
             )
+
+    @property
+    def taken(self) -> int:
+        """Batches taken and not yet in a write (each goes when its turn comes)."""
+        return len(self._taken)
 
     def start_batches(
         self, raw: list[tuple[Delivery, env.RawBatch]], background: Callable[[], None] | None = None
@@ -236,12 +244,14 @@ class RawIngest:
         todo: list[tuple[Delivery, env.RawBatch, RawSamples]] = []
         quarantined = set()
         for d, batch in raw:
+            taken = self._taken.pop(d.token, None)
             if (batch.subject, batch.msg_id) in self._stored:
                 self.stats.replays_skipped += 1
                 continue
-            taken = self._taken.pop((batch.subject, batch.msg_id), None)
             try:
-                todo.append((d, batch, taken if taken is not None else batch_samples(batch, d.topic)))
+                todo.append(
+                    (d, batch, taken[1] if taken is not None and taken[0] is batch else batch_samples(batch, d.topic))
+                )
             except MalformedMessage as exc:
                 self.quarantine(d, exc, batch.subject)
                 quarantined.add(d.token)

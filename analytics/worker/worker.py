@@ -15,9 +15,11 @@ Per turn, in this order:
    taken (`RawIngest.take`: malformed packets are quarantined then) and live windows read it from then on. Admitted
    deliveries wait in the *carry*; each turn takes from it round-robin across subjects, up to ``turn_max_work``
    (the rest waits for the next turn), so one subject's backlog never makes another's wait for more than a turn.
-   A window marker of a session whose live analysis runs here skips the carry: it goes to the segments at once
-   (its samples were taken with it), so a live stride waits neither for the turn's gathering nor for the raw
-   writes ahead of it (at 100 subjects each takes a third of a second or more);
+   A window marker of a session whose live analysis runs here skips the carry, unless a marker or gap of its
+   subject waits there (it keeps its place behind them): it goes to the segments at once (with one worker its
+   samples were taken with it; batches another worker took are read from the store once stored there), so a
+   live stride waits neither for the turn's gathering nor for the raw writes ahead of it (at 100 subjects each
+   takes a third of a second or more);
 2. **store raw batches and gaps** (`raw_ingest.RawIngest`): a turn starts ``turn_gather_s`` after the oldest
    delivery waiting for it arrived (in real time deliveries trickle in: one store request for several subjects'
    batches costs the store less than one for each), then every raw batch of the turn goes in one store request,
@@ -118,7 +120,7 @@ class Worker:
         self._carry_ranges: dict[StreamKey, list[tuple[int, int]]] | None = None
         """Per sensor boot, the sequence ranges of the carry's raw batches (built when asked, None: to build)."""
         self._carry_markers: dict[str, int] | None = None
-        """Per subject, the markers in the carry (built when asked, None: to build)."""
+        """Per subject, the markers and gaps in the carry (built when asked, None: to build)."""
         self._writing: deque[tuple[RawWrite, list[_Admitted], float]] = deque()
         """Turns' raw batches being written (`RawIngest.start_batches`; at most ``raw_writes_in_flight``), their
         deliveries, when each write started; finished in order."""
@@ -131,7 +133,8 @@ class Worker:
         self.shed_by_subject: dict[str, int] = defaultdict(int)
         """Deliveries shed per subject (for operators and tests; forgotten past 10,000 subjects)."""
         self._settled: set[tuple[int, int]] = set()
-        """Deliveries of this turn already acknowledged (quarantined): a retried turn leaves them out."""
+        """Deliveries already acknowledged (quarantined, in this turn or as they were admitted): a retried turn
+        leaves them out."""
         self._retry_attempt = 0
         self._served_at: dict[str, int] = {}
         """Per subject with deliveries in the carry (or served last turn): when it was last served (in
@@ -283,7 +286,7 @@ class Worker:
                     self._quarantine(d, exc, subject)
                     continue
                 taken.add(subject)
-            elif self._live_window(message) and not self._carried_markers().get(subject):
+            elif self._live_window(message) and not self._carried_in_order().get(subject):
                 # its samples are read from what this worker took (`RawIngest.take`): it need not wait for a turn
                 shed = self.jobs.admit(d, message, now)  # type: ignore[arg-type]
                 if shed is not None:
@@ -292,7 +295,7 @@ class Worker:
             self._carry.append(_Admitted(d, message, subject, work, now))
             self._carry_work += work
             self._carry_ranges = None
-            if isinstance(message, env.Marker):
+            if not isinstance(message, env.RawBatch):
                 self._carry_markers = None
         if taken:
             self.jobs.wake_windows(taken)
@@ -311,13 +314,13 @@ class Worker:
         segment = Segment.from_marker(message, self.config.lookback_s)
         return segment is not None and self.jobs.live.holds(segment)
 
-    def _carried_markers(self) -> dict[str, int]:
-        """Per subject, the markers waiting in the carry: a window marker behind one of them keeps its place in
-        the subject's order."""
+    def _carried_in_order(self) -> dict[str, int]:
+        """Per subject, the markers and gaps waiting in the carry: a window marker behind one of them keeps its
+        place in the subject's order (a gap names samples the window needs: known missing once stored)."""
         if self._carry_markers is None:
             counts: dict[str, int] = defaultdict(int)
             for a in self._carry:
-                if isinstance(a.message, env.Marker):
+                if not isinstance(a.message, env.RawBatch):
                     counts[a.subject] += 1
             self._carry_markers = counts
         return self._carry_markers

@@ -14,12 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from analytics.stores import open_store
 from analytics.stores.errors import StoreUnavailable
 from analytics.stores.model import RawSamples, WriteReport
 from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
+from analytics.worker.decode import batch_samples
 from analytics.worker.errors import SegmentIncomplete
 from analytics.worker.link import Delivery
 from analytics.worker.live_windows import LiveWindows
@@ -129,6 +131,41 @@ def test_a_live_window_reads_the_samples_being_written_and_the_store_gets_the_sa
         windows.window(marker(699), "alg")
 
 
+def test_every_copy_of_a_taken_batch_is_written_as_what_it_is_and_none_is_kept_after_its_turn(tmp_path: Path) -> None:
+    """A gateway re-sends a batch while the first copy is being written: the copy is taken too (decoded, read by
+    live windows), skipped as a replay at its turn, and nothing of it stays behind. A copy whose content differs
+    (its clock mapping moved) is written from its own samples, never another copy's."""
+    store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
+    log = SubjectLog("w", 10.0, time.monotonic)
+    ingest = RawIngest(WorkerConfig(), store, WorkerStats(), time.monotonic, log, lambda *_: None, lambda _: None)  # type: ignore[arg-type]
+    first = second(0)
+    for d, batch in first:
+        ingest.take(d, batch)
+    job = ingest.start_batches(first, background=lambda: None)
+    resent = [(replace(d, token=(2, d.token[1])), batch) for d, batch in first]
+    for d, batch in resent:  # re-sent while the first copies are being written
+        ingest.take(d, batch)
+    assert ingest.taken == len(resent)
+    store.release.set()
+    ingest.finish_batches(job)
+    replays = ingest.stats.replays_skipped
+    ingest.finish_batches(ingest.start_batches(resent))
+    assert ingest.stats.replays_skipped == replays + len(resent) and ingest.taken == 0
+
+    d, batch = second(100)[0]
+    moved = replace(batch, clock=replace(batch.clock, ref_utc_s=batch.clock.ref_utc_s + 0.02))
+    d_moved = replace(d, token=(3, d.token[1]))
+    ingest.take(d, batch)
+    ingest.take(d_moved, moved)
+    job = ingest.start_batches([(d, batch)])
+    ((_, _, samples),) = job.todo
+    assert np.array_equal(samples.time_us(), batch_samples(batch, d.topic).time_us())
+    assert not np.array_equal(samples.time_us(), batch_samples(moved, d.topic).time_us())
+    ingest.finish_batches(job)
+    ingest.finish_batches(ingest.start_batches([(d_moved, moved)]))
+    assert ingest.taken == 0
+
+
 def test_a_cold_start_waits_for_its_own_write_without_asking_the_store(tmp_path: Path) -> None:
     """A session started cold reads up to `live_cold_s` back, more than this worker keeps: it may ask the store,
     which does not hold the samples being written yet. So it waits for its own write (no query meanwhile), then
@@ -204,4 +241,84 @@ def test_a_window_of_a_running_session_is_analysed_while_the_writes_ahead_of_its
     assert live_strides() > before
     store.release.set()
     settle()
+    worker.close()
+
+
+def test_a_window_keeps_its_place_behind_a_gap_of_its_subject_waiting_for_its_turn(tmp_path: Path) -> None:
+    """A gap (samples lost on the air, named by the gateway) waits in the carry for its turn behind a raw write the
+    database has not finished; the window markers after it need to know those samples are missing, so they wait
+    behind it, asking the store nothing, instead of polling the store's index until the gap is stored. Once the
+    write is over, the gap is stored and the windows go on."""
+    from testing.worker.hostile import Clock, ScriptedLink, make_worker
+    from testing.worker.replay import record_sessions
+
+    recorded = record_sessions(1, 40.0, window_s=0.25, batch_s=1.0, cache_dir=tmp_path / "recorded")
+    ((subject, published),) = recorded.subjects.items()
+    store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
+    link = ScriptedLink()
+    clock = Clock()
+    worker = make_worker(tmp_path, store, link, clock, live_segments=True, raw_write_async=True, raw_writes_in_flight=1)  # type: ignore[arg-type]
+
+    def settle(steps: int = 50) -> None:
+        for _ in range(steps):
+            clock.t += 0.05
+            worker.step(0.01)
+            time.sleep(0.01)
+
+    def live_strides() -> int:
+        return sum(r.measurement == "stride_live" for r in store.read_results(subject, live=True))
+
+    store.release.set()
+    t = 0.0
+    while t < 30.0 and not live_strides():
+        for p in published:
+            if t <= p.t_s < t + 1.0:
+                link.deliver(p.topic, p.payload)
+        settle()
+        t += 1.0
+    assert live_strides(), "no live stride in 30 s of walking"
+    store.release.clear()
+    for p in published:
+        if t <= p.t_s < t + 1.0:
+            link.deliver(p.topic, p.payload)
+    settle(10)
+    assert worker._writing and not worker._writing[0][0].done.is_set()
+    t += 1.0
+    lost = None
+    for p in published:  # the next second, the pelvis's batch lost on the air: the gateway names it in a gap
+        if not t <= p.t_s < t + 1.0:
+            continue
+        m = env.decode(p.payload)
+        if lost is None and isinstance(m, env.RawBatch) and m.placement == "pelvis":
+            lost = m
+            gap = env.Gap(
+                "gap",
+                env.gap_id(m.sensor.serial, m.sensor.boot_epoch, m.seq_first),
+                m.subject,
+                m.session,
+                m.placement,
+                m.sensor.serial,
+                m.sensor.boot_epoch,
+                m.seq_first,
+                m.seq_last,
+                1.0,
+                "ble_loss",
+            )
+            link.deliver(p.topic.replace("/raw/", "/gap/"), env.encode(gap))
+            continue
+        link.deliver(p.topic, p.payload)
+    assert lost is not None
+    reads = store.reads
+    settle(40)
+    assert store.reads == reads  # no index query while the gap waits
+    waiting = [a.message for a in worker._carry]
+    assert any(isinstance(m, env.Gap) for m in waiting) and any(isinstance(m, env.Marker) for m in waiting)
+    before = live_strides()
+    store.release.set()
+    for k in range(1, 3):
+        for p in published:
+            if t + k <= p.t_s < t + k + 1.0:
+                link.deliver(p.topic, p.payload)
+        settle()
+    assert not worker._carry and live_strides() > before
     worker.close()
