@@ -81,7 +81,8 @@ def main() -> None:
         result = bench.run()
     print(result.report())
     print(
-        f"load {args.load}{' (aligned)' if args.aligned else ''}, window_s {bench.window_s}, "
+        f"load {args.load}{' (aligned)' if args.aligned or args.load == 'gateways' else ' (phases spread)'}, "
+        f"window_s {bench.window_s}, "
         f"batch_s {bench.batch_s}, poll {args.poll} s, "
         f"worker args {' '.join(args.worker_arg) or '(defaults)'}"
     )
