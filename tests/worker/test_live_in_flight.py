@@ -191,134 +191,136 @@ def test_a_cold_start_waits_for_its_own_write_without_asking_the_store(tmp_path:
     assert {f.seq for f in live.feeds.values()} == {599}
 
 
+@pytest.fixture(scope="module")
+def recorded_walk(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """40 s of one subject's walk as the production gateway core publishes it (1-s batches)."""
+    from testing.worker.replay import record_sessions
+
+    return record_sessions(1, 40.0, window_s=0.25, batch_s=1.0, cache_dir=tmp_path_factory.mktemp("recorded"))
+
+
+class RunningSession:
+    """The real worker consumer on a scripted link, one raw write at a time, its store held on cue (`HeldStore`),
+    fed a recorded walk second by second on a virtual clock until its live analysis gives out strides."""
+
+    def __init__(self, tmp_path: Path, recorded: Any) -> None:
+        from testing.worker.hostile import Clock, ScriptedLink, make_worker
+
+        ((self.subject, self.published),) = recorded.subjects.items()
+        self.store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
+        self.link = ScriptedLink()
+        self.clock = Clock()
+        self.worker = make_worker(
+            tmp_path,
+            self.store,
+            self.link,
+            self.clock,
+            live_segments=True,
+            raw_write_async=True,
+            raw_writes_in_flight=1,
+        )  # type: ignore[arg-type]
+        self.t = 0.0
+        self.store.release.set()
+        while self.t < 30.0 and not self.live_strides():
+            self.next_second()
+        assert self.live_strides(), "no live stride in 30 s of walking"
+
+    def messages(self) -> list[Any]:
+        """The recording's messages of the next second."""
+        return [p for p in self.published if self.t <= p.t_s < self.t + 1.0]
+
+    def next_second(self, steps: int = 20, skip: Any = None) -> None:
+        for p in self.messages():
+            if skip is None or not skip(p):
+                self.link.deliver(p.topic, p.payload)
+        self.settle(steps)
+        self.t += 1.0
+
+    def settle(self, steps: int = 20) -> None:
+        for _ in range(steps):
+            self.clock.t += 0.05
+            self.worker.step(0.01)
+            time.sleep(0.01)
+
+    def settled_until(self, done: Any, timeout_s: float = 30.0) -> bool:
+        """Keep stepping (no new data) until ``done()`` or ``timeout_s`` of real time."""
+        deadline = time.monotonic() + timeout_s
+        while not done() and time.monotonic() < deadline:
+            self.settle(5)
+        return bool(done())
+
+    def live_strides(self) -> int:
+        return sum(r.measurement == "stride_live" for r in self.store.read_results(self.subject, live=True))
+
+    def write_held(self) -> bool:
+        w = self.worker._writing
+        return bool(w) and not w[0][0].done.is_set()
+
+
 def test_a_window_of_a_running_session_is_analysed_while_the_writes_ahead_of_its_batches_wait(
-    tmp_path: Path,
+    tmp_path: Path, recorded_walk: Any
 ) -> None:
     """A window marker of a session the worker's live analysis runs is analysed as it arrives, from the batches
     taken with it, while its batches still wait for their turn behind a raw write the database has not finished:
     its strides are given out then, not after the write ahead of them. The production gateway core's messages
     (recorded), the real worker consumer on a scripted link, one raw write at a time."""
-    from testing.worker.hostile import Clock, ScriptedLink, make_worker
-    from testing.worker.replay import record_sessions
-
-    recorded = record_sessions(1, 40.0, window_s=0.25, batch_s=1.0, cache_dir=tmp_path / "recorded")
-    ((subject, published),) = recorded.subjects.items()
-    store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
-    link = ScriptedLink()
-    clock = Clock()
-    worker = make_worker(tmp_path, store, link, clock, live_segments=True, raw_write_async=True, raw_writes_in_flight=1)  # type: ignore[arg-type]
-
-    def deliver(t0: float, t1: float) -> None:
-        for p in published:
-            if t0 <= p.t_s < t1:
-                link.deliver(p.topic, p.payload)
-
-    def settle() -> None:
-        for _ in range(50):
-            clock.t += 0.05
-            worker.step(0.01)
-            time.sleep(0.01)
-
-    def live_strides() -> int:
-        return sum(r.measurement == "stride_live" for r in store.read_results(subject, live=True))
-
-    store.release.set()
-    t = 0.0
-    while t < 30.0 and not live_strides():  # the session's live analysis starts and gives out strides
-        deliver(t, t + 1.0)
-        settle()
-        t += 1.0
-    assert live_strides(), "no live stride in 30 s of walking"
-    store.release.clear()  # the database stops answering raw writes
-    deliver(t, t + 1.0)
-    settle()
-    assert worker._writing and not worker._writing[0][0].done.is_set()  # that second's write is held
-    before = live_strides()
-    for k in range(1, 4):  # three more seconds: taken, waiting behind the held write, and analysed
-        deliver(t + k, t + k + 1.0)
-        settle()
-    assert worker._carry and worker._writing and not worker._writing[0][0].done.is_set()
-    assert live_strides() > before
-    store.release.set()
-    settle()
-    worker.close()
+    run = RunningSession(tmp_path, recorded_walk)
+    run.store.release.clear()  # the database stops answering raw writes
+    run.next_second()
+    assert run.write_held()
+    before = run.live_strides()
+    for _ in range(3):  # three more seconds: taken, waiting behind the held write, and analysed
+        run.next_second()
+    assert run.worker._carry and run.write_held()
+    assert run.live_strides() > before
+    run.store.release.set()
+    assert run.settled_until(lambda: not run.worker.busy)
+    run.worker.close()
 
 
-def test_a_window_keeps_its_place_behind_a_gap_of_its_subject_waiting_for_its_turn(tmp_path: Path) -> None:
+def test_a_window_keeps_its_place_behind_a_gap_of_its_subject_waiting_for_its_turn(
+    tmp_path: Path, recorded_walk: Any
+) -> None:
     """A gap (samples lost on the air, named by the gateway) waits in the carry for its turn behind a raw write the
     database has not finished; the window markers after it need to know those samples are missing, so they wait
     behind it, asking the store nothing, instead of polling the store's index until the gap is stored. Once the
     write is over, the gap is stored and the windows go on."""
-    from testing.worker.hostile import Clock, ScriptedLink, make_worker
-    from testing.worker.replay import record_sessions
-
-    recorded = record_sessions(1, 40.0, window_s=0.25, batch_s=1.0, cache_dir=tmp_path / "recorded")
-    ((subject, published),) = recorded.subjects.items()
-    store = HeldStore(open_store(str(tmp_path / "store.sqlite")))
-    link = ScriptedLink()
-    clock = Clock()
-    worker = make_worker(tmp_path, store, link, clock, live_segments=True, raw_write_async=True, raw_writes_in_flight=1)  # type: ignore[arg-type]
-
-    def settle(steps: int = 50) -> None:
-        for _ in range(steps):
-            clock.t += 0.05
-            worker.step(0.01)
-            time.sleep(0.01)
-
-    def live_strides() -> int:
-        return sum(r.measurement == "stride_live" for r in store.read_results(subject, live=True))
-
-    store.release.set()
-    t = 0.0
-    while t < 30.0 and not live_strides():
-        for p in published:
-            if t <= p.t_s < t + 1.0:
-                link.deliver(p.topic, p.payload)
-        settle()
-        t += 1.0
-    assert live_strides(), "no live stride in 30 s of walking"
-    store.release.clear()
-    for p in published:
-        if t <= p.t_s < t + 1.0:
-            link.deliver(p.topic, p.payload)
-    settle(10)
-    assert worker._writing and not worker._writing[0][0].done.is_set()
-    t += 1.0
-    lost = None
-    for p in published:  # the next second, the pelvis's batch lost on the air: the gateway names it in a gap
-        if not t <= p.t_s < t + 1.0:
-            continue
-        m = env.decode(p.payload)
-        if lost is None and isinstance(m, env.RawBatch) and m.placement == "pelvis":
-            lost = m
-            gap = env.Gap(
-                "gap",
-                env.gap_id(m.sensor.serial, m.sensor.boot_epoch, m.seq_first),
-                m.subject,
-                m.session,
-                m.placement,
-                m.sensor.serial,
-                m.sensor.boot_epoch,
-                m.seq_first,
-                m.seq_last,
-                1.0,
-                "ble_loss",
-            )
-            link.deliver(p.topic.replace("/raw/", "/gap/"), env.encode(gap))
-            continue
-        link.deliver(p.topic, p.payload)
-    assert lost is not None
-    reads = store.reads
-    settle(40)
-    assert store.reads == reads  # no index query while the gap waits
-    waiting = [a.message for a in worker._carry]
+    run = RunningSession(tmp_path, recorded_walk)
+    run.store.release.clear()
+    run.next_second(steps=10)
+    assert run.write_held()
+    lost = next(
+        m
+        for m in (env.decode(p.payload) for p in run.messages())
+        if isinstance(m, env.RawBatch) and m.placement == "pelvis"
+    )
+    # the pelvis's batch of the next second lost on the air: the gateway names it in a gap instead
+    gap = env.Gap(
+        "gap",
+        env.gap_id(lost.sensor.serial, lost.sensor.boot_epoch, lost.seq_first),
+        lost.subject,
+        lost.session,
+        lost.placement,
+        lost.sensor.serial,
+        lost.sensor.boot_epoch,
+        lost.seq_first,
+        lost.seq_last,
+        1.0,
+        "ble_loss",
+    )
+    run.link.deliver(raw_topic(lost.subject, "pelvis").replace("/raw/", "/gap/"), env.encode(gap))
+    reads = run.store.reads
+    run.next_second(
+        steps=40, skip=lambda p: p.topic == raw_topic(lost.subject, "pelvis") and lost.msg_id.encode() in p.payload
+    )
+    assert run.store.reads == reads  # no index query while the gap waits
+    waiting = [a.message for a in run.worker._carry]
     assert any(isinstance(m, env.Gap) for m in waiting) and any(isinstance(m, env.Marker) for m in waiting)
-    before = live_strides()
-    store.release.set()
-    for k in range(1, 3):
-        for p in published:
-            if t + k <= p.t_s < t + k + 1.0:
-                link.deliver(p.topic, p.payload)
-        settle()
-    assert not worker._carry and live_strides() > before
-    worker.close()
+    before = run.live_strides()
+    run.store.release.set()
+    for _ in range(6):  # after the hole the session's analysis starts again: strides once it has seen enough
+        run.next_second()
+        if run.settled_until(lambda: not run.worker._carry, 10.0) and run.live_strides() > before:
+            break
+    assert not run.worker._carry and run.live_strides() > before
+    run.worker.close()
