@@ -8,7 +8,8 @@ window's length. `LiveGait` splits the analysis in two, both made of the pipelin
 
 - **session estimates** (`LiveEstimates`): by the pipeline's steps 1-3 (`check_streams`, `analyze_pelvis`,
   `analyze_thighs`) over the ``estimate_span_s`` before an instant that is a whole multiple of
-  ``estimate_every_s`` (``refresh_every_s`` once complete) on the 1970 grid, kept when that span holds
+  ``estimate_every_s`` (``refresh_every_s`` once complete) on the 1970 grid plus the session's phase (whole
+  seconds every worker derives alike from the session, `LiveGait`'s ``phase_s``), kept when that span holds
   ``min_walking_s`` of walking: which thighs are usable and each one's flexion axis, whether the sides are
   trusted, the pelvis's axes, gyro bias and quiet-standing reference (estimates without quiet standing keep the
   reference they had). Every worker serving the session picks the same instants, so from the same samples it
@@ -99,10 +100,17 @@ TRIGGER_SLACK_S = 0.05
 class LiveGait:
     """The live gait analysis of one session (module docstring). ``placements``: the sensors of the session
     (the pelvis among them); ``rate_hz``: the common grid's rate; ``origin``: the sample periods since 1970 of
-    sample 0 (the instants estimates are made at are counted from 1970)."""
+    sample 0 (the instants estimates are made at are counted from 1970); ``phase_s``: whole seconds those instants
+    lie after the whole multiples of the estimates' period (the session's own, the same for every worker: so the
+    sessions of a clinic do not all make their estimates at the same instant)."""
 
     def __init__(
-        self, placements: tuple[str, ...], rate_hz: float, settings: LiveSettings | None = None, origin: int = 0
+        self,
+        placements: tuple[str, ...],
+        rate_hz: float,
+        settings: LiveSettings | None = None,
+        origin: int = 0,
+        phase_s: int = 0,
     ) -> None:
         if "pelvis" not in placements:
             raise InvalidSignal(f"live gait needs a pelvis sensor (placements: {', '.join(placements) or 'none'})")
@@ -110,6 +118,8 @@ class LiveGait:
             raise InvalidSignal(f"rate_hz must be positive, got {rate_hz!r}")
         self.placements = tuple(sorted(placements))
         self.origin = int(origin)
+        self.phase = round(int(phase_s) * float(rate_hz))
+        """Sample periods the estimates' instants lie after the 1970 grid's whole multiples."""
         self.fs = float(rate_hz)
         self.settings = settings or LiveSettings()
         self.counters = LiveCounters()
@@ -350,9 +360,10 @@ class LiveGait:
         complete = self.estimates is not None and not self._tries
         every = s.refresh_every_s if complete else min(s.refresh_every_s, s.estimate_every_s * 2 ** min(6, self._tries))
         period = max(1, round(every * self.fs))
-        newest = (self.origin + end) // period * period
+        ph = self.phase % period
+        newest = (self.origin + end - ph) // period * period + ph
         tried = (self.origin + self.first) if self._estimated_at is None else self._estimated_at
-        oldest = (tried // period + 1) * period
+        oldest = ((tried - ph) // period + 1) * period + ph
         oldest = max(oldest, newest - (MAX_ESTIMATE_TRIES - 1) * period)
         return [a - self.origin for a in range(oldest, newest + 1, period) if a - self.origin > self.first]
 

@@ -48,14 +48,16 @@ def walk() -> Recording:
     return simulate_session(seed=3, minutes=2.0, script="walk").recording
 
 
-@pytest.mark.parametrize("step_s", [STEP_S, 1.0])
-def test_every_final_stride_is_given_out_live_once_with_the_same_contacts(walk: Recording, step_s: float) -> None:
-    """Every plausible stride of the final analysis comes out live, once, with its contacts within one sample; a
-    live stride the final analysis does not have is at a bout's end (seen before the bout's end was known); no
-    stride a plausibility rule flags is given out."""
+@pytest.mark.parametrize(("step_s", "phase_s"), [(STEP_S, 0), (1.0, 0), (STEP_S, 37)])
+def test_every_final_stride_is_given_out_live_once_with_the_same_contacts(
+    walk: Recording, step_s: float, phase_s: int
+) -> None:
+    """Every plausible stride of the final analysis comes out live, once, with its contacts within one sample,
+    whatever the session's estimate phase; a live stride the final analysis does not have is at a bout's end (seen
+    before the bout's end was known); no stride a plausibility rule flags is given out."""
     fs = walk.sampling_rate_hz
     final = analyze_recording(walk, exercise_analyzer=None)["gait"]["strides"]
-    live, _ = stream(walk, LiveGait(tuple(walk.sensors), fs), step_s)
+    live, _ = stream(walk, LiveGait(tuple(walk.sensors), fs, phase_s=phase_s), step_s)
     assert len(final) > 100
     assert not any(set(s["flags"]) & set(STRIDE_FLAGS) for s in live)  # type: ignore[arg-type]
     for f in final:
@@ -149,6 +151,41 @@ def test_two_analyses_fed_the_same_session_differently_give_out_the_same_contact
         assert abs(float(s["start_s"]) - float(o["start_s"])) < 1e-6  # type: ignore[arg-type]
         assert abs(float(s["end_s"]) - float(o["end_s"])) < 1e-4  # type: ignore[arg-type]
     assert both > 0.9 * len(one)
+
+
+def test_a_sessions_estimates_are_made_at_its_own_phase_and_every_feed_agrees(walk: Recording) -> None:
+    """A session's estimates are refreshed at whole multiples of ``refresh_every_s`` plus its phase (so a clinic's
+    sessions do not all refresh at once), and two analyses fed differently with the same phase still make them at
+    the same instants and give out the same contacts."""
+    fs = walk.sampling_rate_hz
+    settings = LiveSettings(refresh_every_s=20.0)
+    period_us = 1e6 / fs
+
+    def instants(gait: LiveGait, step_s: float) -> tuple[list[int], list[dict[str, object]]]:
+        k = round(step_s * fs)
+        made, out = [], []
+        for end in range(k, walk.n_samples + k, k):
+            end = min(end, walk.n_samples)
+            b, before = gait.end, gait.counters.estimates
+            gait.extend({p: (d.acc_mps2[b:end], d.gyr_dps[b:end]) for p, d in walk.sensors.items()})
+            out.extend(gait.step())
+            if gait.counters.estimates > before:
+                at = gait.estimated_at_us(period_us)
+                assert at is not None
+                made.append(at)
+        return made, out
+
+    for phase_s in (0, 7, 13):
+        made, one = instants(LiveGait(tuple(walk.sensors), fs, settings, phase_s=phase_s), 0.25)
+        assert len(made) >= 4  # the first ones, then refreshed
+        refreshed = made[1:]
+        assert all((at - phase_s * 1_000_000) % 20_000_000 == 0 for at in refreshed), (phase_s, made)
+        again, other = instants(LiveGait(tuple(walk.sensors), fs, settings, phase_s=phase_s), 0.7)
+        assert again == made
+        ends = {(s["side"], round(float(s["start_s"]), 2)): float(s["end_s"]) for s in other}  # type: ignore[arg-type]
+        shared = [(s, ends.get((s["side"], round(float(s["start_s"]), 2)))) for s in one]  # type: ignore[arg-type]
+        assert sum(e is not None for _, e in shared) > 0.9 * len(one)
+        assert all(abs(float(s["end_s"]) - e) < 1e-4 for s, e in shared if e is not None)  # type: ignore[arg-type]
 
 
 def test_live_samples_must_match_the_session_placements_and_be_finite() -> None:

@@ -12,6 +12,7 @@ from analytics.errors import AnalyticsError
 from analytics.stores.errors import InvalidBatch, StoreUnavailable
 from analytics.worker.decode import batch_samples, decode_message
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, Verdict, backoff_s, sort_failure
+from analytics.worker.live_windows import estimate_phase_s
 from gaitsym.cli import build_parser
 from gaitsym_common.uplink import envelope as env
 
@@ -233,3 +234,13 @@ def test_a_segment_read_back_short_or_with_a_hole_is_retried_not_analysed() -> N
         else:
             with pytest.raises(SegmentIncomplete, match="read back"):
                 load_segment(None, final, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_sessions_estimate_phase_is_the_same_for_every_worker_and_spread_over_sessions() -> None:
+    """The phase is a pure function of the session (every worker picks the same instants), within the period, and
+    a clinic's sessions spread over it."""
+    phases = [estimate_phase_s(f"S{i:03d}", f"S{i:03d}-2026-12-06T08:00:00Z", 60.0) for i in range(600)]
+    assert phases == [estimate_phase_s(f"S{i:03d}", f"S{i:03d}-2026-12-06T08:00:00Z", 60.0) for i in range(600)]
+    assert all(0 <= p < 60 for p in phases)
+    counts = [phases.count(p) for p in range(60)]
+    assert max(counts) <= 25 and min(counts) >= 1  # about 10 a second, none empty, none crowded
