@@ -23,6 +23,7 @@ fast a worker catches up after an outage.
 
 Run: .venv/bin/python bench/worker_latency.py [--subjects 20] [--seconds 60] [--poll 0.05] [--load replay|gateways]
      [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60] [--workers 2] [--aligned]
+     [--seconds 100 --by-minute]
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from testing.worker.realtime import RealTimeBench  # noqa: E402
+
+
+def by_minute(seen: dict[object, tuple[float, float]]) -> str:
+    """Latency of the strides by the second of the minute (UTC) they ended in, 5-s bins."""
+    rows = ["| stride ended at second | strides | p50 | p99 | max (s) |", "|---|---|---|---|---|"]
+    pairs = list(seen.values())
+    for lo in range(0, 60, 5):
+        lat = sorted(t - end for t, end in pairs if lo <= int(end) % 60 < lo + 5)
+        if lat:
+            p50, p99 = lat[int(0.5 * (len(lat) - 1))], lat[int(0.99 * (len(lat) - 1))]
+            rows.append(f"| {lo:02d}-{lo + 4:02d} | {len(lat)} | {p50:.2f} | {p99:.2f} | {lat[-1]:.2f} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -60,6 +73,12 @@ def main() -> None:
         help="every subject's batches close on the same instants (the worst case; default: gateways started at "
         "instants spread over one batch, as gateways booted at unrelated times are)",
     )
+    ap.add_argument(
+        "--by-minute",
+        action="store_true",
+        help="also the latency by the second of the minute (UTC) the stride ended in, in 5-s bins (a run of 100 s "
+        "or more crosses a whole minute)",
+    )
     ap.add_argument("--worker-arg", action="append", default=[], help="extra `gaitsym worker` argument (repeatable)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-latency-"))
@@ -80,6 +99,8 @@ def main() -> None:
     with bench.started():
         result = bench.run()
     print(result.report())
+    if args.by_minute:
+        print(by_minute(bench.seen))
     print(
         f"load {args.load}{' (aligned)' if args.aligned or args.load == 'gateways' else ' (phases spread)'}, "
         f"window_s {bench.window_s}, "
