@@ -24,8 +24,8 @@ session is started *cold* from the last ``cold_s`` seconds up to the marker (fro
 the cache or the store): its estimates are made from them, and the strides given out are those ending after the
 newest live stride of the session stored (given out by the worker that served the earlier windows), or in the
 last ``new_default_s`` when that one is more recent (every stride of those seconds once more: the same point, or
-one 10 ms apart). Until its estimates are made at an instant the other workers' are (the session's next refresh, within a minute), its
-strides' contacts may differ from theirs and the final analysis's by up to two samples
+one 10 ms apart). Until its estimates are made at an instant the other workers' are (the session's next refresh,
+within a minute), its strides' contacts may differ from theirs and the final analysis's by up to two samples
 (docs/worker-cost-and-live-latency.md). Strides older than the look-back are left to the final analysis. The final
 analysis at session end does not use any of this.
 
@@ -488,9 +488,9 @@ class LiveWindows:
 def estimate_phase_s(subject: str, session: str, refresh_every_s: float) -> int:
     """Whole seconds a session's estimate instants lie after the whole multiples of ``refresh_every_s`` since 1970:
     a stable hash of the session, so every worker picks the same instants for it, while a clinic's sessions
-    refresh at instants spread over the period. On one instant for all (at 100 sessions, 100 estimates of ~15 ms
-    at once) every live stride of that second waited for them: p50 1.5 s, p99 3.3 s at each whole minute
-    (bench/RESULTS.md, "Worker: real time")."""
+    refresh at instants spread over the period. On one instant for all, every session's estimates (~14 ms each)
+    were made at once and every live stride of that second waited for them (bench/RESULTS.md, "Worker: real
+    time")."""
     period = max(1, round(refresh_every_s))
     return zlib.crc32(f"{subject}\n{session}".encode("utf-8", errors="replace")) % period
 
