@@ -14,7 +14,7 @@ window's length. `LiveGait` splits the analysis in two, both made of the pipelin
   trusted, the pelvis's axes, gyro bias and quiet-standing reference (estimates without quiet standing keep the
   reference they had). Every worker serving the session picks the same instants, so from the same samples it
   makes the same estimates and finds the same contacts (a worker that starts mid-session, without the samples
-  before the other's instant, makes its own until the next whole ``refresh_every_s``: its contacts may differ by
+  before the other's instant, makes its own until the session's next refresh: its contacts may differ by
   up to two samples meanwhile). No stride is given out before the first ones.
 - **per window**, only what depends on the new samples, over the samples no stride was looked for in yet plus
   ``context_s`` before them (what the filters need to settle and the event rules need to see: the stride and its

@@ -36,11 +36,12 @@ class LiveSettings:
     """Walking (samples within `WALK_MARGIN_S` of a pelvis bout) the estimates must come from: a thigh's axis
     needs 4 s of it, and axes from less than ~5 s moved contacts by more than a sample (simulated sessions)."""
     estimate_every_s: float = 1.0
-    """Estimates are made at instants that are whole multiples of this (on the 1970 grid, so every worker picks the
-    same instants and, from the same samples, the same estimates) while there are none, or none complete (every
-    2, 4, 8 ... times this after incomplete ones: a thigh unusable, no quiet standing yet)."""
+    """Estimates are made at instants that are whole multiples of this (on the 1970 grid plus the session's phase,
+    `LiveGait`'s ``phase_s``, so every worker picks the same instants and, from the same samples, the same
+    estimates) while there are none, or none complete (every 2, 4, 8 ... times this after incomplete ones: a thigh
+    unusable, no quiet standing yet)."""
     refresh_every_s: float = 60.0
-    """Complete estimates are made again at whole multiples of this."""
+    """Complete estimates are made again at whole multiples of this (plus the session's phase)."""
     keep_s: float = 45.0
     """Samples kept in memory (at least ``estimate_span_s`` and ``max_window_s``)."""
 

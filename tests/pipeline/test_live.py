@@ -161,17 +161,21 @@ def test_a_sessions_estimates_are_made_at_its_own_phase_and_every_feed_agrees(wa
     settings = LiveSettings(refresh_every_s=20.0)
     period_us = 1e6 / fs
 
-    def instants(gait: LiveGait, step_s: float) -> tuple[list[int], list[dict[str, object]]]:
+    def instants(gait: LiveGait, step_s: float, begin: int = 0) -> tuple[list[int], list[dict[str, object]]]:
+        """The instants (µs since 1970) estimates were made at, each in the step that brought it, and the strides;
+        the walk fed from sample ``begin`` (the analysis's origin: sample 0 is ``begin`` periods after 1970)."""
         k = round(step_s * fs)
         made, out = [], []
-        for end in range(k, walk.n_samples + k, k):
+        for end in range(begin + k, walk.n_samples + k, k):
             end = min(end, walk.n_samples)
-            b, before = gait.end, gait.counters.estimates
+            b, before = begin + gait.end, gait.counters.estimates
             gait.extend({p: (d.acc_mps2[b:end], d.gyr_dps[b:end]) for p, d in walk.sensors.items()})
             out.extend(gait.step())
             if gait.counters.estimates > before:
                 at = gait.estimated_at_us(period_us)
                 assert at is not None
+                if made:  # a refresh is made by the first window after its instant (one runs at least every 4 s)
+                    assert 0 <= end * period_us - at <= 5e6, (b, at, end)
                 made.append(at)
         return made, out
 
@@ -182,6 +186,11 @@ def test_a_sessions_estimates_are_made_at_its_own_phase_and_every_feed_agrees(wa
         assert all((at - phase_s * 1_000_000) % 20_000_000 == 0 for at in refreshed), (phase_s, made)
         again, other = instants(LiveGait(tuple(walk.sensors), fs, settings, phase_s=phase_s), 0.7)
         assert again == made
+        # an analysis that starts later, its sample 0 not on a whole second of 1970 (its first estimates lack the
+        # session's quiet standing: it tries again on the backoff grids): once complete, its refreshes are the same
+        # instants since 1970 as the other's, not counted from its own start
+        late, _ = instants(LiveGait(tuple(walk.sensors), fs, settings, origin=1234, phase_s=phase_s), 0.25, 1234)
+        assert len(late) >= 4 and set(late[-3:]) <= set(made), (phase_s, late, made)
         ends = {(s["side"], round(float(s["start_s"]), 2)): float(s["end_s"]) for s in other}  # type: ignore[arg-type]
         shared = [(s, ends.get((s["side"], round(float(s["start_s"]), 2)))) for s in one]  # type: ignore[arg-type]
         assert sum(e is not None for _, e in shared) > 0.9 * len(one)

@@ -155,7 +155,7 @@ def test_two_workers_one_restarted_give_out_the_same_live_strides(
     """Shared subscriptions hand a subject's windows and batches to two workers in turn, and one of them is killed
     mid-session (after it served windows of the session) and restarted: the restarted one starts the session cold
     from the store, and the live strides are the final analysis's, contact for contact, except where a worker gave
-    them out with estimates no other worker made (a cold start's, until the next whole minute): within two samples
+    them out with estimates no other worker made (a cold start's, until the session's next refresh): within two samples
     there."""
     url = fresh_database(influxdb)
     workers = [
@@ -197,7 +197,7 @@ def test_two_workers_one_restarted_give_out_the_same_live_strides(
     n_final = len([r for r in final if r.measurement == "stride"])
     allowed = check_live_agrees_with_final(live, final, missed=n_final // 2, twice=True, unshared=unshared)
     # a cold start tries every whole second its samples hold, as a worker that was there did: estimates no other
-    # run made are a restart's, in force until the next whole minute, never most of the session
+    # run made are a restart's, in force until the session's next refresh, never most of the session
     assert allowed <= n_final // 4, (allowed, n_final, unshared)
     store.close()
     # the restarted worker started the session again from what the other worker (and it, before it was killed)

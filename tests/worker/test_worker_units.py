@@ -242,5 +242,8 @@ def test_a_sessions_estimate_phase_is_the_same_for_every_worker_and_spread_over_
     phases = [estimate_phase_s(f"S{i:03d}", f"S{i:03d}-2026-12-06T08:00:00Z", 60.0) for i in range(600)]
     assert phases == [estimate_phase_s(f"S{i:03d}", f"S{i:03d}-2026-12-06T08:00:00Z", 60.0) for i in range(600)]
     assert all(0 <= p < 60 for p in phases)
+    # the same in every process (a hash salted per process would let two workers pick different instants)
+    assert estimate_phase_s("S001", "S001-2026-12-06T08:00:00Z", 60.0) == 32
+    assert estimate_phase_s("A", "B", 60.0) == 39
     counts = [phases.count(p) for p in range(60)]
     assert max(counts) <= 25 and min(counts) >= 1  # about 10 a second, none empty, none crowded
