@@ -5,7 +5,8 @@
 - `decode`: uplink envelopes and sensor packets -> `analytics.stores.model.RawSamples`;
 - `segments`: closing markers -> segments read back from the store -> analysis -> result points;
 - `live_windows`: window markers -> each session's live analysis (`analytics.pipeline.live`), fed only what is
-  new -> provisional strides;
+  new -> provisional strides; `live_session`: one session's live state (its feeds onto the grid, its estimates'
+  instants);
 - `worker`: the consumer loop (admit within budgets, carry, quarantine, acknowledge, retry); with it
   `raw_ingest` (raw batches and gaps into the store, the cache of what this worker stored) and `segment_jobs`
   (a closing marker from arrival through analysis to acknowledgement); `config`: `WorkerConfig`, `WorkerStats`;

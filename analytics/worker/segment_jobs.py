@@ -49,7 +49,8 @@ from analytics.stores.model import EXERCISE_SET_LIVE, Point, SessionResults
 from analytics.worker.config import WorkerConfig, WorkerStats
 from analytics.worker.errors import Verdict, backoff_s, sort_failure
 from analytics.worker.link import Delivery, WorkerLink
-from analytics.worker.live_windows import LiveSession, LiveWindows
+from analytics.worker.live_session import LiveSession
+from analytics.worker.live_windows import LiveWindows
 from analytics.worker.raw_ingest import RawIngest, store_unavailable
 from analytics.worker.results import segment_results
 from analytics.worker.segments import (

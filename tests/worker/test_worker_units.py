@@ -12,7 +12,7 @@ from analytics.errors import AnalyticsError
 from analytics.stores.errors import InvalidBatch, StoreUnavailable
 from analytics.worker.decode import batch_samples, decode_message
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, Verdict, backoff_s, sort_failure
-from analytics.worker.live_windows import estimate_phase_s
+from analytics.worker.live_session import estimate_phase_s
 from gaitsym.cli import build_parser
 from gaitsym_common.uplink import envelope as env
 
