@@ -47,7 +47,7 @@ STAGES = {
     "analysis (analyze_recording)": ("analyze_recording",),
     "result write (replace/append results)": ("replace_results", "write_live"),
     "already-stored check": ("_already_stored",),
-    "acks (publish)": ("_flush_acks",),
+    "acks (publish)": ("send_due",),
 }
 """Stage -> functions whose cumulative times add up (none calls another). Before issue 6's changes the raw write
 was ``write_raw`` (one call per batch): that name is used when ``write_raw_many`` does not exist."""

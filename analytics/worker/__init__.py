@@ -8,8 +8,9 @@
   new -> provisional strides; `live_session`: one session's live state (its feeds onto the grid, its estimates'
   instants);
 - `worker`: the consumer loop (admit within budgets, carry, quarantine, acknowledge, retry); with it
-  `raw_ingest` (raw batches and gaps into the store, the cache of what this worker stored) and `segment_jobs`
-  (a closing marker from arrival through analysis to acknowledgement); `config`: `WorkerConfig`, `WorkerStats`;
+  `raw_ingest` (raw batches and gaps into the store, the cache of what this worker stored), `segment_jobs`
+  (a closing marker from arrival through analysis to acknowledgement), `malformed` (malformed deliveries set
+  aside once) and `acks` (end-to-end acks to the gateways); `config`: `WorkerConfig`, `WorkerStats`;
 - `reanalyze`: recompute a subject's stored sessions from stored raw data (`gaitsym reanalyze`);
 - `errors`: `WorkerError` and the pure retry-vs-drop rule `sort_failure`;
 - `cli`: `gaitsym worker`, `gaitsym reanalyze` (light: imports the work only when it runs).

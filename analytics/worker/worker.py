@@ -41,20 +41,20 @@ Per turn, in this order:
    windows coalesce under load, and their analyses space out while windows wait; a final analysis is swept
    once more later.
 
-The modules: this one (the turn: admit, carry, budgets, quarantine, acks), `raw_ingest`, `segment_jobs` (with
-`live_windows`); `config` holds `WorkerConfig` and `WorkerStats`, shared by them.
+The modules: this one (the turn: admit, carry, budgets, retries), `malformed` (deliveries set aside), `acks`
+(end-to-end acks published), `raw_ingest`, `segment_jobs` (with `live_windows`); `config` holds `WorkerConfig`
+and `WorkerStats`, shared by them.
 
 Times: seconds of `time.monotonic` unless named ``_utc_s``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,7 @@ from pathlib import Path
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
 from analytics.stores.quarantine import Quarantine
+from analytics.worker.acks import EndToEndAcks
 from analytics.worker.budget import (
     MIN_WORK_PER_BATCH,
     WORK_PER_GAP,
@@ -74,12 +75,13 @@ from analytics.worker.decode import decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, backoff_s
 from analytics.worker.idle_sessions import IdleSessions
 from analytics.worker.link import Delivery, WorkerLink
+from analytics.worker.malformed import MalformedMessages
 from analytics.worker.raw_ingest import RawIngest, RawWrite, StreamKey, store_unavailable, stream_key
 from analytics.worker.segment_jobs import SegmentJobs
 from analytics.worker.segments import SEGMENT_KINDS, Analyzer, Segment, algorithm_name, default_analyzer
 from gaitsym_common.mqtt.client import Connected, Disconnected
 from gaitsym_common.uplink import envelope as env
-from gaitsym_common.uplink.topics import topic, worker_subscriptions
+from gaitsym_common.uplink.topics import worker_subscriptions
 
 log = logging.getLogger("gaitsym.worker")
 
@@ -128,8 +130,6 @@ class Worker:
         """No turn before this (after a failure: backoff)."""
         self.budgets = SubjectBudgets(config.budget)
         self._log_limited = SubjectLog(config.worker_id, config.log_every_s, clock)
-        self._quarantined: OrderedDict[bytes, None] = OrderedDict()
-        """Digests of the malformed payloads quarantined recently: a copy seen again is not written again."""
         self.shed_by_subject: dict[str, int] = defaultdict(int)
         """Deliveries shed per subject (for operators and tests; forgotten past 10,000 subjects)."""
         self._settled: set[tuple[int, int]] = set()
@@ -140,16 +140,15 @@ class Worker:
         """Per subject with deliveries in the carry (or served last turn): when it was last served (in
         ``_serves``), for the round robin across turns."""
         self._serves = 0
-        self._acks: dict[str, list[str]] = defaultdict(list)
-        self._acks_since: float | None = None
-        """When the oldest end-to-end ack not yet published was queued."""
-        """End-to-end acks to publish at the end of the turn's step (per subject, msg_ids)."""
+        self.acks = EndToEndAcks(config.worker_id, config.ack_every_s, link, self.stats, clock)
+        """End-to-end acks to publish (per subject, msg_ids), flushed at each step."""
         path = config.quarantine_path
         if path is None:
             from analytics.stores.paths import state_dir
 
             path = str(state_dir() / f"worker-quarantine-{config.worker_id}.sqlite")
         self.quarantine = Quarantine(Path(path))
+        self.malformed = MalformedMessages(self.quarantine, self.stats, self._log_limited)
         self.ingest = RawIngest(
             config,
             store,
@@ -162,7 +161,7 @@ class Worker:
         )
         self.ingest.waiting = self._carried
         self.jobs = SegmentJobs(
-            config, store, self.stats, clock, link, self._acks, self.ingest, analyzer_for, self.algorithm
+            config, store, self.stats, clock, link, self.acks.pending, self.ingest, analyzer_for, self.algorithm
         )
         self.idle_sessions = None
         if config.idle_close is not None:
@@ -183,7 +182,7 @@ class Worker:
     def close(self) -> None:
         while self._writing and self._writing[0][0].done.wait(30.0):
             self._finish_write()
-        self._flush_acks(force=True)
+        self.acks.send_due(force=True)
         log.info("%s: stopping; %s", self.config.worker_id, self.stats)
         self.link.close()
         self.store.close()
@@ -226,10 +225,10 @@ class Worker:
             and now >= self._gather_until()
         ):
             self._handle()
-        self._flush_acks()
+        self.acks.send_due()
         self.ingest.prune()
         self.jobs.run()
-        self._flush_acks()
+        self.acks.send_due()
         self.jobs.sweep()
         if self.idle_sessions is not None:
             self.idle_sessions.step()
@@ -413,7 +412,7 @@ class Worker:
         finally:
             self.stats.raw_write_wall_s += time.perf_counter() - wall0
         for d, batch in stored:
-            self._acks[batch.subject].append(batch.msg_id)
+            self.acks.pending[batch.subject].append(batch.msg_id)
             self.link.ack(d.token)
         self._retry_attempt = 0
 
@@ -470,7 +469,7 @@ class Worker:
     def _handle_one(self, d: Delivery, message: env.Message, arrived_s: float | None = None) -> None:
         if isinstance(message, env.Gap):
             self.ingest.store_gap(message)
-            self._acks[message.subject].append(message.msg_id)
+            self.acks.pending[message.subject].append(message.msg_id)
             self.link.ack(d.token)
         elif isinstance(message, env.Marker):
             shed = self.jobs.admit(d, message, arrived_s)
@@ -480,62 +479,11 @@ class Worker:
             raise MalformedMessage(d.topic, f"{message.kind!r} is not a message a worker reads")
 
     def _quarantine(self, d: Delivery, exc: BaseException, subject: str) -> None:
-        """Keep a malformed delivery aside (once: a copy seen again is only counted), log it (limited per
-        subject), acknowledge it to the broker so it is never redelivered; no end-to-end ack (it never becomes
-        good)."""
-        self.stats.malformed += 1
+        """Set a malformed delivery aside (`malformed`) and acknowledge it to the broker so it is never redelivered;
+        no end-to-end ack (it never becomes good)."""
         self._settled.add(d.token)
-        digest = hashlib.blake2b(d.topic.encode("utf-8", errors="replace") + b"\0" + d.payload, digest_size=16)
-        key = digest.digest()
-        if key in self._quarantined:
-            self.stats.malformed_repeats += 1
-            self._quarantined.move_to_end(key)
-        else:
-            text = d.payload[: env.MAX_PAYLOAD_BYTES].decode("utf-8", errors="replace")
-            what = f"mqtt topic={d.topic[:200]}"
-            try:
-                self.quarantine.put(what, None, "malformed message", str(exc)[:4000], [text], subject, log_line=False)
-            except Exception as failure:  # no room to keep a copy: the message is still bad data, never retried
-                self._log_limited(subject, "quarantine", "could not keep a malformed message aside: %s", failure)
-            self._quarantined[key] = None
-            if len(self._quarantined) > 10_000:
-                self._quarantined.popitem(last=False)
-        self._log_limited(
-            subject,
-            "malformed",
-            "quarantined a malformed message on %s: %s (%d malformed in all)",
-            d.topic[:200],
-            str(exc)[:500],
-            self.stats.malformed,
-        )
+        self.malformed.set_aside(d, exc, subject)
         self.link.ack(d.token)
-
-    def _flush_acks(self, force: bool = False) -> None:
-        """Publish the end-to-end acks, per subject, in messages well under the payload limit, once the oldest
-        waiting one is ``ack_every_s`` old (one message per subject for several turns: the gateway's outbox keeps
-        a message for ``ack_timeout_s``, a minute, so a fraction of a second costs nothing)."""
-        if not self._acks:
-            return
-        now = self.clock()
-        if self._acks_since is None:
-            self._acks_since = now
-        if not force and now - self._acks_since < self.config.ack_every_s:
-            return
-        self._acks_since = None
-        budget = env.MAX_PAYLOAD_BYTES // 2
-        for subject, ids in self._acks.items():
-            chunk: list[str] = []
-            size = 0
-            for i, msg_id in enumerate(ids):
-                chunk.append(msg_id)
-                size += len(msg_id) + 3
-                if len(chunk) < 500 and size < budget and i < len(ids) - 1:
-                    continue
-                ack = env.Ack("ack", subject, tuple(chunk), self.config.worker_id)
-                if self.link.publish(topic(subject, "ack"), env.encode(ack)):
-                    self.stats.acks_sent += 1
-                chunk, size = [], 0
-        self._acks.clear()
 
 
 __all__ = ["SegmentIncomplete", "Worker", "WorkerConfig", "WorkerStats"]

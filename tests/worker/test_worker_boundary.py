@@ -212,8 +212,8 @@ def test_acks_are_split_to_stay_under_the_payload_limit(tmp_path: Path, store: S
     link = ScriptedLink()
     worker = make_worker(tmp_path, store, link)
     long_ids = [f"marker:{'p' * 64}-20261126T184233Z-1000:window:{'x' * 150}:{i}" for i in range(1_200)]
-    worker._acks["P1"].extend(long_ids)
-    worker._flush_acks()
+    worker.acks.pending["P1"].extend(long_ids)
+    worker.acks.send_due()
     assert len(link.published) > 3
     assert all(len(payload) <= env.MAX_PAYLOAD_BYTES // 2 + 1_000 for _, payload in link.published)
     assert link.acked_ids("P1") == long_ids
