@@ -155,6 +155,8 @@ class RawIngest:
         self.on_moved_to_utc = on_moved_to_utc
         self.charge = charge
         self.streams: dict[StreamKey, RecentStream] = {}
+        self._keep = round(config.recent_s * 100)
+        """Samples each cached stream keeps (``recent_s`` at 100 Hz)."""
         self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()
         """(subject, msg_id) of the batches this worker stored (replays are skipped)."""
         self._synced: dict[StreamKey, env.ClockMapping] = {}
@@ -225,9 +227,7 @@ class RawIngest:
         samples = batch_samples(batch, d.topic)
         self._taken[d.token] = (batch, samples)
         if len(samples):
-            self._in_flight.setdefault(stream_key(batch), RecentStream()).add(
-                samples, round(self.config.recent_s * 100)
-            )
+            self._in_flight.setdefault(stream_key(batch), RecentStream()).add(samples, self._keep)
 
     @property
     def taken(self) -> int:
@@ -256,12 +256,11 @@ class RawIngest:
                 self.quarantine(d, exc, batch.subject)
                 quarantined.add(d.token)
         job = RawWrite(raw, todo, quarantined=quarantined)
-        keep = round(self.config.recent_s * 100)
         for _, b, samples in todo:
             key = stream_key(b)
             job.ranges.setdefault(key, []).append((b.seq_first, b.seq_last))
             if len(samples):
-                self._in_flight.setdefault(key, RecentStream()).add(samples, keep)
+                self._in_flight.setdefault(key, RecentStream()).add(samples, self._keep)
         self._flight.append(job)
         if not todo:
             job.done.set()
@@ -288,12 +287,11 @@ class RawIngest:
             todo = self._as_stored(job.todo, job.report)
         else:
             todo = []
-        keep = round(self.config.recent_s * 100)
         for _, batch, samples in todo:
             key = stream_key(batch)
             stream = self.streams.setdefault(key, RecentStream())
             if len(samples):  # every sample refused (time collision): only its gaps are cached
-                stream.add(samples, keep)
+                stream.add(samples, self._keep)
             stream.touched_s = self.clock()
             self._stored[(batch.subject, batch.msg_id)] = None
             if len(self._stored) > self.config.dedup_capacity:

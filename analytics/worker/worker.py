@@ -121,7 +121,7 @@ class Worker:
         self._carry_work = 0
         self._carry_ranges: dict[StreamKey, list[tuple[int, int]]] | None = None
         """Per sensor boot, the sequence ranges of the carry's raw batches (built when asked, None: to build)."""
-        self._carry_markers: dict[str, int] | None = None
+        self._carry_in_order: dict[str, int] | None = None
         """Per subject, the markers and gaps in the carry (built when asked, None: to build)."""
         self._writing: deque[tuple[RawWrite, list[_Admitted], float]] = deque()
         """Turns' raw batches being written (`RawIngest.start_batches`; at most ``raw_writes_in_flight``), their
@@ -295,7 +295,7 @@ class Worker:
             self._carry_work += work
             self._carry_ranges = None
             if not isinstance(message, env.RawBatch):
-                self._carry_markers = None
+                self._carry_in_order = None
         if taken:
             self.jobs.wake_windows(taken)
 
@@ -316,13 +316,13 @@ class Worker:
     def _carried_in_order(self) -> dict[str, int]:
         """Per subject, the markers and gaps waiting in the carry: a window marker behind one of them keeps its
         place in the subject's order (a gap names samples the window needs: known missing once stored)."""
-        if self._carry_markers is None:
+        if self._carry_in_order is None:
             counts: dict[str, int] = defaultdict(int)
             for a in self._carry:
                 if not isinstance(a.message, env.RawBatch):
                     counts[a.subject] += 1
-            self._carry_markers = counts
-        return self._carry_markers
+            self._carry_in_order = counts
+        return self._carry_in_order
 
     def _carried(self, key: StreamKey) -> list[tuple[int, int]]:
         """The sequence ranges of the carry's raw batches of one sensor boot: samples this worker will store (a live
@@ -368,7 +368,7 @@ class Worker:
         self._carry = [a for queue in (*left.values(), *queues.values()) for a in queue]
         self._carry_work = sum(a.work for a in self._carry)
         self._carry_ranges = None
-        self._carry_markers = None
+        self._carry_in_order = None
         waiting = {a.subject for a in self._carry}
         self._served_at = {s: n for s, n in self._served_at.items() if s in waiting or s in spent}
         return turn
@@ -433,7 +433,7 @@ class Worker:
         self._carry = list(keep) + self._carry
         self._carry_work = sum(a.work for a in self._carry)
         self._carry_ranges = None
-        self._carry_markers = None
+        self._carry_in_order = None
         self._retry_at = self.clock() + delay
         self.stats.store_retries += 1
         log.warning(
