@@ -46,6 +46,14 @@ def _zi_cached(sos_bytes: bytes, n_sections: int) -> np.ndarray:
     return zi
 
 
+@lru_cache(maxsize=64)
+def _design_cached(sos_bytes: bytes, n_sections: int) -> tuple[np.ndarray, int]:
+    """The design's initial conditions and its number of taps (scipy's default padding is 3 x taps)."""
+    sos = np.frombuffer(sos_bytes, dtype=np.float64).reshape(n_sections, 6)
+    ntaps = 2 * n_sections + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    return _zi_cached(sos_bytes, n_sections), ntaps
+
+
 def zero_phase(
     sos: np.ndarray, x: np.ndarray, axis: int = -1, padtype: str = "odd", padlen: int | None = None
 ) -> np.ndarray:
@@ -59,14 +67,16 @@ def zero_phase(
         raise ValueError(f"sos must have shape (n_sections, 6), got {sos.shape}")
     x = np.asarray(x, dtype=np.float64)
     axis = axis % x.ndim
-    n_sections = sos.shape[0]
-    ntaps = 2 * n_sections + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    zi, ntaps = _design_cached(sos.tobytes(), sos.shape[0])
     edge = 3 * ntaps if padlen is None else int(padlen)
     if x.shape[axis] <= edge:
         raise ValueError(f"the length of the input along axis {axis} must exceed padlen, which is {edge}")
-    zi = _zi_cached(sos.tobytes(), n_sections)
-    if _sosfilt_kernel is not None and x.ndim == 1 and edge > 0 and padtype in ("odd", "even"):
-        return _zero_phase_1d(sos, x, zi, edge, padtype == "odd")
+    if _sosfilt_kernel is not None and edge > 0 and padtype in ("odd", "even"):
+        if x.ndim == 1:
+            return _zero_phase_1d(sos, x, zi, edge, padtype == "odd")
+        moved = x if axis == x.ndim - 1 else x.T if x.ndim == 2 else np.moveaxis(x, axis, -1)
+        y = _zero_phase_rows(sos, moved.reshape(-1, moved.shape[-1]), zi, edge, padtype == "odd")
+        return np.ascontiguousarray(np.moveaxis(y.reshape(*moved.shape[:-1], y.shape[-1]), -1, axis))
     ext = _extend(x, edge, axis, padtype)
     if _sosfilt_kernel is None:  # pragma: no cover - scipy without the kernel: the public path
         return _zero_phase_public(sos, ext, zi, axis, edge)
@@ -88,8 +98,8 @@ def zero_phase(
 
 
 def _zero_phase_1d(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, edge: int, odd: bool) -> np.ndarray:
-    """`zero_phase` of a 1-D signal: the same extension, kernel passes and slicing as the general path, with
-    slices in place of its axis moves and index arrays (most calls of a live window filter one column)."""
+    """`_zero_phase_rows` of one signal, with scalars in place of its columns (most calls of a live window filter
+    one signal)."""
     assert _sosfilt_kernel is not None
     n = x.shape[0]
     rows = np.empty((1, n + 2 * edge))
@@ -100,12 +110,32 @@ def _zero_phase_1d(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, edge: int, od
     else:
         rows[0, :edge] = x[edge:0:-1]
         rows[0, edge + n :] = x[n - 2 : n - edge - 2 if n - edge - 2 >= 0 else None : -1]
-    state = np.ascontiguousarray(zi[None, :, :] * rows[:, :1, None])
-    _sosfilt_kernel(sos, rows, state)
-    rows = np.ascontiguousarray(rows[:, ::-1])
-    state = np.ascontiguousarray(zi[None, :, :] * rows[:, :1, None])
-    _sosfilt_kernel(sos, rows, state)
-    return np.ascontiguousarray(rows[0, ::-1][edge : rows.shape[1] - edge])
+    _sosfilt_kernel(sos, rows, (zi * rows[0, 0])[None])
+    rows = rows[:, ::-1].copy()
+    _sosfilt_kernel(sos, rows, (zi * rows[0, 0])[None])
+    return rows[0, edge + n - 1 : edge - 1 : -1].copy()  # reversed back, padding cut
+
+
+def _zero_phase_rows(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, edge: int, odd: bool) -> np.ndarray:
+    """`zero_phase` of the rows of ``x`` (k, n) (a view: the caller copies): the same extension, kernel passes and
+    slicing as the general path, written into one array by slices in place of its index arrays, concatenation and
+    copies (a live window's filters run on one to three signals of a few hundred samples, where those cost more
+    than the filtering). ``edge`` > 0."""
+    assert _sosfilt_kernel is not None
+    k, n = x.shape
+    rows = np.empty((k, n + 2 * edge))
+    rows[:, edge : edge + n] = x
+    tail = slice(n - 2, n - edge - 2 if n - edge - 2 >= 0 else None, -1)
+    if odd:
+        rows[:, :edge] = 2 * x[:, :1] - x[:, edge:0:-1]
+        rows[:, edge + n :] = 2 * x[:, n - 1 :] - x[:, tail]
+    else:
+        rows[:, :edge] = x[:, edge:0:-1]
+        rows[:, edge + n :] = x[:, tail]
+    _sosfilt_kernel(sos, rows, zi[None, :, :] * rows[:, :1, None])
+    rows = rows[:, ::-1].copy()
+    _sosfilt_kernel(sos, rows, zi[None, :, :] * rows[:, :1, None])
+    return rows[:, edge + n - 1 : edge - 1 : -1]  # reversed back, padding cut
 
 
 def _zero_phase_public(sos: np.ndarray, ext: np.ndarray, zi: np.ndarray, axis: int, edge: int) -> np.ndarray:

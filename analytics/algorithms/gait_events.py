@@ -44,6 +44,7 @@ Units: accelerations m/s^2 (gravity included), angular rates deg/s, sampling rat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -52,6 +53,11 @@ from scipy import signal
 from analytics.algorithms._checks import check_imu
 from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.algorithms.pelvis_alignment import BodyAxes, estimate_body_axes
+
+try:  # the compiled steps of scipy.signal.find_peaks (distance, then prominence); the public call otherwise
+    from scipy.signal._peak_finding_utils import _local_maxima_1d, _peak_prominences, _select_by_peak_distance
+except ImportError:  # pragma: no cover
+    _local_maxima_1d = None
 
 Side = Literal["left", "right"]
 
@@ -139,77 +145,142 @@ def _lowpass(x: np.ndarray, cutoff_hz: float, fs: float, order: int = 4) -> np.n
 def _step_peaks(a_v: np.ndarray, fs: float) -> np.ndarray:
     """Sample indices of the loading peaks (one per step) of a vertical acceleration."""
     smooth = _lowpass(a_v, STEP_LOWPASS_HZ, fs)
-    peaks, _ = signal.find_peaks(smooth, distance=max(1, round(MIN_STEP_S * fs)), prominence=MIN_PEAK_PROMINENCE_MPS2)
-    return peaks
+    distance = max(1, round(MIN_STEP_S * fs))
+    if _local_maxima_1d is None:  # pragma: no cover - a scipy without them
+        peaks, _ = signal.find_peaks(smooth, distance=distance, prominence=MIN_PEAK_PROMINENCE_MPS2)
+        return peaks
+    # find_peaks(smooth, distance=..., prominence=...) step by step: its argument checks and property dicts cost
+    # more than finding the peaks of a window's few hundred samples (smooth is already C-ordered float64)
+    peaks, _, _ = _local_maxima_1d(smooth)
+    peaks = peaks[_select_by_peak_distance(peaks, smooth[peaks], distance)]
+    prominences, _, _ = _peak_prominences(smooth, peaks, -1)  # -1: no window length (find_peaks's wlen=None)
+    return peaks[prominences >= MIN_PEAK_PROMINENCE_MPS2]
+
+
+def _fast_peaks_agree() -> bool:
+    """Whether scipy's private steps, called as `_step_peaks` calls them, give what the public `find_peaks` gives
+    on a signal with plateaus, close peaks and low ones: checked once at import, so that a scipy whose private
+    functions changed falls back to the public call instead of failing or differing in every window."""
+    if _local_maxima_1d is None:  # pragma: no cover
+        return False
+    t = np.arange(400) / 100.0
+    x = np.sin(2 * np.pi * 1.9 * t) + 0.4 * np.sin(2 * np.pi * 5.3 * t) + np.where((t > 1.0) & (t < 1.1), 0.8, 0.0)
+    x = np.ascontiguousarray(np.round(x, 2))  # rounding makes plateaus
+    try:
+        peaks, _, _ = _local_maxima_1d(x)
+        peaks = peaks[_select_by_peak_distance(peaks, x[peaks], 20)]
+        prominences, _, _ = _peak_prominences(x, peaks, -1)
+        fast = peaks[prominences >= 0.5]
+    except Exception:  # pragma: no cover - any failure of a private call: the public path
+        return False
+    public, _ = signal.find_peaks(x, distance=20, prominence=0.5)
+    return bool(np.array_equal(fast, public))
+
+
+if not _fast_peaks_agree():  # pragma: no cover
+    _local_maxima_1d = None
 
 
 def _bouts(peaks: np.ndarray, fs: float) -> list[np.ndarray]:
     """Split step peaks into walking bouts (arrays of peak indices), see the module docstring."""
     if peaks.size < MIN_BOUT_STEPS:
         return []
-    dt = np.diff(peaks) / fs
-    runs = np.split(np.arange(peaks.size), np.flatnonzero(dt > MAX_STEP_S) + 1)
+    # A window has a dozen peaks: Python numbers (the same IEEE arithmetic and comparisons) cost less than numpy's
+    # per-call overhead. Runs and bouts are slices of consecutive peaks.
+    at: list[int] = peaks.tolist()
+    dt = [(b - a) / fs for a, b in pairwise(at)]
     bouts: list[np.ndarray] = []
-    for run in runs:
-        if run.size < MIN_BOUT_STEPS:
-            continue
-        steps = np.diff(peaks[run]) / fs
-        median = float(np.median(steps))
-        ok = (steps <= STEP_RATIO_LIMIT * median) & (steps >= median / STEP_RATIO_LIMIT)
-        for sub in np.split(run, np.flatnonzero(~ok) + 1):
-            if sub.size >= MIN_BOUT_STEPS:
-                bouts.append(peaks[sub])
+    start = 0
+    for end in [*(i + 1 for i, d in enumerate(dt) if d > MAX_STEP_S), len(at)]:
+        if end - start >= MIN_BOUT_STEPS:
+            steps = dt[start : end - 1]
+            median = _median_of_steps(steps)
+            first = start
+            for i, step in enumerate(steps, start + 1):
+                if not (step <= STEP_RATIO_LIMIT * median and step >= median / STEP_RATIO_LIMIT):
+                    if i - first >= MIN_BOUT_STEPS:
+                        bouts.append(peaks[first:i])
+                    first = i
+            if end - first >= MIN_BOUT_STEPS:
+                bouts.append(peaks[first:end])
+        start = end
     return bouts
+
+
+def _median_of_steps(steps: list[float]) -> float:
+    """np.median of step times (never NaN: sample counts over a positive rate), the same number (+ 0.0: np.median
+    sums from +0.0, which turns a -0.0 into 0.0 and leaves every other value as it is)."""
+    ordered = sorted(steps)
+    k = len(ordered) // 2
+    return (ordered[k] if len(ordered) % 2 else (ordered[k - 1] + ordered[k]) / 2) + 0.0
+
+
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D array, the same number: its middle order statistic, or the mean of its two
+    middle ones, NaN if it holds one (+ 0.0: np.median sums from +0.0, which turns a -0.0 into 0.0 and leaves every
+    other value as it is). np.median's axis and NaN handling cost several times its partition on a window's arrays
+    of a few to a few hundred values."""
+    n = x.shape[0]
+    k = n // 2
+    if n % 2:
+        p = np.partition(x, (k, -1))
+        return float("nan") if np.isnan(p[-1]) else float(p[k]) + 0.0
+    p = np.partition(x, (k - 1, k, -1))
+    return float("nan") if np.isnan(p[-1]) else float((p[k - 1] + p[k]) / 2) + 0.0
 
 
 def _window_argext(x: np.ndarray, starts: np.ndarray, length: int, find_max: bool) -> np.ndarray:
     """Index of the max (or min) of x in [start, start + length) for each start (clipped to x)."""
-    idx = np.clip(starts[:, None] + np.arange(length)[None, :], 0, x.size - 1)
-    vals = x[idx]
-    return idx[np.arange(starts.size), np.argmax(vals, axis=1) if find_max else np.argmin(vals, axis=1)]
+    vals = x[_clip_index(starts[:, None] + np.arange(length)[None, :], x.size)]
+    return _clip_index(starts + (np.argmax(vals, axis=1) if find_max else np.argmin(vals, axis=1)), x.size)
 
 
 def _first_local_min(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     """First local minimum of x in [start, start + length) per start; the window minimum if none."""
-    idx = np.clip(starts[:, None] + np.arange(length)[None, :], 0, x.size - 1)
-    vals = x[idx]
+    vals = x[_clip_index(starts[:, None] + np.arange(length)[None, :], x.size)]
     is_min = np.zeros(vals.shape, dtype=bool)
     is_min[:, 1:-1] = (vals[:, 1:-1] < vals[:, :-2]) & (vals[:, 1:-1] <= vals[:, 2:])
     has = is_min.any(axis=1)
     first = np.where(has, np.argmax(is_min, axis=1), np.argmin(vals, axis=1))
-    return idx[np.arange(starts.size), first]
+    return _clip_index(starts + first, x.size)
 
 
-def _alternating_labels(score: np.ndarray) -> np.ndarray:
+def _clip_index(index: np.ndarray, n: int) -> np.ndarray:
+    """Integer indices clipped to 0..n - 1 (np.clip's value, without its wrapper's cost on small arrays)."""
+    return np.minimum(np.maximum(index, 0), n - 1)
+
+
+def _alternating_labels(score: np.ndarray) -> list[bool]:
     """Viterbi labels (True = left) for one bout from per-step scores (positive = left)."""
-    n = score.size
-    cost = np.empty((n, 2))  # state 0 = left, 1 = right
-    back = np.zeros((n, 2), dtype=np.int8)
-    cost[0] = (-score[0], score[0])
-    for i in range(1, n):
-        emit = (-score[i], score[i])
-        for s in (0, 1):
-            stay = cost[i - 1, s] + NON_ALTERNATION_COST
-            swap = cost[i - 1, 1 - s]
-            back[i, s] = s if stay < swap else 1 - s
-            cost[i, s] = min(stay, swap) + emit[s]
-    states = np.empty(n, dtype=np.int8)
-    states[-1] = int(np.argmin(cost[-1]))
-    for i in range(n - 1, 0, -1):
-        states[i - 1] = back[i, states[i]]
-    return states == 0
+    # Python floats: the same IEEE arithmetic as float64 array elements, without numpy's per-element overhead
+    values = score.tolist()
+    left, right = -values[0], values[0]  # costs of ending in state 0 = left, 1 = right
+    back: list[tuple[int, int]] = [(0, 1)]
+    for v in values[1:]:
+        stay_left, swap_left = left + NON_ALTERNATION_COST, right
+        stay_right, swap_right = right + NON_ALTERNATION_COST, left
+        back.append((0 if stay_left < swap_left else 1, 1 if stay_right < swap_right else 0))
+        left, right = min(stay_left, swap_left) + -v, min(stay_right, swap_right) + v
+    state = 0 if left <= right or left != left else 1  # np.argmin: the first minimum, or the first NaN
+    states = [False] * len(values)
+    for i in range(len(values) - 1, -1, -1):
+        states[i] = state == 0
+        state = back[i][state]
+    return states
 
 
 def _robust_scale(x: np.ndarray) -> np.ndarray:
-    scale = float(np.median(np.abs(x)))
+    scale = _median(np.abs(x))
     return x / scale if scale > 0 else x
 
 
 def _candidate_walking(acc: np.ndarray, fs: float) -> tuple[np.ndarray, int]:
     """Pass 1 (module docstring): the samples within ``BOUT_MARGIN_S`` of a bout of orientation-free step
     candidates, and the number of such bouts."""
-    norm = np.linalg.norm(acc, axis=1)
-    bouts = _bouts(_step_peaks(norm - np.median(norm), fs), fs)
+    # np.linalg.norm(acc, axis=1), the same sums in the same order, without its generic reduction's overhead
+    x, y, z = acc[:, 0], acc[:, 1], acc[:, 2]
+    norm = np.sqrt(x * x + y * y + z * z)
+    bouts = _bouts(_step_peaks(norm - _median(norm), fs), fs)
     mask = np.zeros(acc.shape[0], dtype=bool)
     margin = round(BOUT_MARGIN_S * fs)
     for b in bouts:
@@ -248,7 +319,7 @@ def detect_gait_events(
         return empty
     # Pass 2 works on the walking samples only (concatenated): `where` maps back to sample numbers.
     where = np.flatnonzero(mask)
-    acc_w, gyr_w = acc[where], gyr[where]
+    acc_w, gyr_w = acc.take(where, axis=0), gyr.take(where, axis=0)  # acc[where], at half its cost on views
     if axes is None:
         axes = estimate_body_axes(acc_w, gyr_w, fs)
     body = axes.to_body(acc_w)
@@ -262,7 +333,10 @@ def detect_gait_events(
     position = np.searchsorted(where, np.concatenate(bouts))  # peaks back to walking-sample positions
 
     a_ev = _lowpass(a_v, EVENT_LOWPASS_HZ, fs)
-    jerk = np.gradient(a_ev)
+    jerk = np.empty_like(a_ev)  # np.gradient(a_ev): central differences, one-sided at the ends
+    jerk[1:-1] = (a_ev[2:] - a_ev[:-2]) / 2.0
+    jerk[0] = a_ev[1] - a_ev[0]
+    jerk[-1] = a_ev[-1] - a_ev[-2]
     ic_len = round(IC_SEARCH_S * fs)
     fc_lo, fc_hi = round(FC_SEARCH_S[0] * fs), round(FC_SEARCH_S[1] * fs)
     sos_hp = butter_sos(2, YAW_HIGHPASS_HZ, "highpass", fs)
@@ -275,9 +349,9 @@ def detect_gait_events(
     fc_idx = _first_local_min(a_ev, position + fc_lo, fc_hi - fc_lo + 1)
 
     # Side scores per IC (positive = left), over half a (median) step either side of the IC.
-    half = max(1, round(float(np.median(np.concatenate([np.diff(b) for b in bouts]))) / 2))
-    lo = np.clip(ic_idx - half, 0, n)
-    hi = np.clip(ic_idx + half, 0, n)
+    half = max(1, round(_median(np.concatenate([np.diff(b) for b in bouts])) / 2))
+    lo = np.maximum(ic_idx - half, 0)  # ic_idx lies in 0..n - 1: one side of np.clip(.., 0, n) each
+    hi = np.minimum(ic_idx + half, n)
     ml_before = (ml_cum[ic_idx] - ml_cum[lo]) / np.maximum(ic_idx - lo, 1)
     ml_after = (ml_cum[hi] - ml_cum[ic_idx]) / np.maximum(hi - ic_idx, 1)
     score = _robust_scale(ml_before - ml_after) + _robust_scale(-yaw_hp[ic_idx])
@@ -304,30 +378,32 @@ def detect_gait_events(
         if k < MIN_BOUT_STEPS:
             continue
         left = left[first:last]
-        keep = np.arange(sl.start + first, sl.start + last)
-        signed = np.where(left, score[keep], -score[keep])
+        keep = slice(sl.start + first, sl.start + last)
+        kept = score[keep]
+        signed = np.where(left, kept, -kept)
         agree += float(signed.sum())
-        total += float(np.abs(score[keep]).sum())
-        t_ic = where[ic_idx[keep]] / fs
-        t_fc = where[fc_idx[keep]] / fs
+        total += float(np.abs(kept).sum())
+        # Python floats from here: the same values as float() of each element, at a fraction of the cost
+        t_ic: list[float] = (where[ic_idx[keep]] / fs).tolist()
+        t_fc: list[float] = (where[fc_idx[keep]] / fs).tolist()
         sides: list[Side] = ["left" if x else "right" for x in left]
-        out_bouts.append(WalkingBout(float(t_ic[0]), float(t_ic[-1]), int(k)))
+        out_bouts.append(WalkingBout(t_ic[0], t_ic[-1], k))
         for i in range(k):
-            ics.append(GaitEvent(float(t_ic[i]), sides[i]))
+            ics.append(GaitEvent(t_ic[i], sides[i]))
             # The FC after IC i belongs to the other (trailing) foot.
-            fcs.append(GaitEvent(float(t_fc[i]), "right" if left[i] else "left"))
+            fcs.append(GaitEvent(t_fc[i], "right" if left[i] else "left"))
         for i in range(k - 2):
             if sides[i + 2] != sides[i] or sides[i + 1] == sides[i]:
                 continue
-            stride = float(t_ic[i + 2] - t_ic[i])
-            fc = float(t_fc[i + 1])  # FC of foot i happens after the contralateral IC i+1
-            stance = fc - float(t_ic[i])
+            stride = t_ic[i + 2] - t_ic[i]
+            fc = t_fc[i + 1]  # FC of foot i happens after the contralateral IC i+1
+            stance = fc - t_ic[i]
             ok = 0.0 < stance < stride
             strides.append(
                 Stride(
                     side=sides[i],
-                    start_s=float(t_ic[i]),
-                    end_s=float(t_ic[i + 2]),
+                    start_s=t_ic[i],
+                    end_s=t_ic[i + 2],
                     stride_time_s=stride,
                     stance_time_s=stance if ok else None,
                     swing_time_s=stride - stance if ok else None,

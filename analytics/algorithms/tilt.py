@@ -105,17 +105,17 @@ def estimate_tilt(
     dt = 1.0 / rate_hz
     frame = np.empty((4, n))
     rotated = np.empty((3, n))
-    carry = (np.ones(1), np.zeros(1), np.zeros(1), np.zeros(1))
+    carry = np.array([[1.0], [0.0], [0.0], [0.0]])
     for b0 in range(0, n, BLOCK):
         b1 = min(n, b0 + BLOCK)
         lo = max(0, b0 - 1)  # increment k comes from the rate at sample k - 1
         omega = tuple(np.radians(gyr[lo:b1, i] - bias[i]) for i in range(3))
         increments = _rotation_increments(omega, dt)  # type: ignore[arg-type]
         if b0 > 0:
-            increments = (increments[0][1:], increments[1][1:], increments[2][1:], increments[3][1:])
-        block = _mul(carry, _scan(*increments))
+            increments = increments[:, 1:]
+        block = _mul(carry, _scan(increments))
         frame[:, b0:b1] = block
-        carry = (block[0][-1:], block[1][-1:], block[2][-1:], block[3][-1:])
+        carry = block[:, -1:]
         rotated[:, b0:b1] = _rotate(block, (acc[b0:b1, 0], acc[b0:b1, 1], acc[b0:b1, 2]))
     centres, smooth = _low_pass_decimated(tuple(rotated), rate_hz, gravity_cutoff_hz)
     del rotated
@@ -123,7 +123,7 @@ def estimate_tilt(
     for b0 in range(0, n, BLOCK):
         b1 = min(n, b0 + BLOCK)
         samples = np.arange(b0, b1, dtype=np.float64)
-        gravity = tuple(np.interp(samples, centres, smooth[:, i]) for i in range(3))
+        gravity = tuple(np.interp(samples, centres, smooth[i]) for i in range(3))
         quat = (frame[0, b0:b1], frame[1, b0:b1], frame[2, b0:b1], frame[3, b0:b1])
         ux, uy, uz = _rotate(quat, gravity, inverse=True)  # type: ignore[arg-type]
         norm = np.sqrt(ux * ux + uy * uy + uz * uz)
@@ -145,10 +145,8 @@ def carry_gyro_frame(
     omega = tuple(np.radians(gyr[:, i] - bias[i]) for i in range(3))
     increments = _rotation_increments(omega, 1.0 / rate_hz)  # type: ignore[arg-type]
     if carry is None:
-        return np.stack(_scan(*increments))
-    scanned = _scan(increments[0][1:], increments[1][1:], increments[2][1:], increments[3][1:])
-    c = (carry[0:1], carry[1:2], carry[2:3], carry[3:4])
-    return np.stack(_mul(c, scanned))  # type: ignore[arg-type]
+        return _scan(increments)
+    return _mul(np.asarray(carry, dtype=np.float64)[:, None], _scan(increments[:, 1:]))
 
 
 def rotate_into_gyro_frame(frame: np.ndarray, acc_mps2: np.ndarray) -> np.ndarray:
@@ -164,9 +162,16 @@ def up_in_sensor_frame(frame: np.ndarray, rotated: np.ndarray, rate_hz: float, g
     if n < 2 * rate_hz:
         raise InvalidSignal(f"need at least 2 s of samples to find the vertical, got {n}")
     centres, smooth = _low_pass_decimated((rotated[0], rotated[1], rotated[2]), rate_hz, gravity_cutoff_hz)
-    samples = np.arange(n, dtype=np.float64)
-    gravity = tuple(np.interp(samples, centres, smooth[:, i]) for i in range(3))
-    ux, uy, uz = _rotate((frame[0], frame[1], frame[2], frame[3]), gravity, inverse=True)  # type: ignore[arg-type]
+    if smooth.shape[0] == n:  # not decimated: np.interp at the block centres, the samples, gives their values
+        gravity = (smooth[0], smooth[1], smooth[2])
+    else:
+        samples = np.arange(n, dtype=np.float64)
+        gravity = (
+            np.interp(samples, centres, smooth[0]),
+            np.interp(samples, centres, smooth[1]),
+            np.interp(samples, centres, smooth[2]),
+        )
+    ux, uy, uz = _rotate(frame, gravity, inverse=True)
     norm = np.sqrt(ux * ux + uy * uy + uz * uz)
     return np.stack([ux / norm, uy / norm, uz / norm], axis=1)
 
@@ -248,7 +253,7 @@ def _low_pass_columns(columns: tuple[np.ndarray, ...], rate_hz: float, cutoff_hz
     interpolated back to every sample."""
     centres, smooth = _low_pass_decimated(columns, rate_hz, cutoff_hz)
     samples = np.arange(columns[0].shape[0], dtype=np.float64)
-    return tuple(np.interp(samples, centres, smooth[:, i]) for i in range(len(columns)))
+    return tuple(np.interp(samples, centres, smooth[i]) for i in range(len(columns)))
 
 
 def _low_pass_decimated(
@@ -259,7 +264,7 @@ def _low_pass_decimated(
     Each signal is averaged over blocks of ``factor`` samples (the last block may be shorter; its spectrum
     above the cutoff is removed anyway), filtered forwards and backwards with mirrored (even) padding, which
     holds the level at the ends instead of extrapolating a slope. Returns the block centres (in samples)
-    and the filtered block values (m, k), to be linearly interpolated back (np.interp).
+    and the filtered block values (k, m), one row per signal, to be linearly interpolated back (np.interp).
     """
     n = columns[0].shape[0]
     factor = max(1, int(rate_hz / (40.0 * cutoff_hz)))  # keep >= 40 samples per cutoff period
@@ -267,11 +272,12 @@ def _low_pass_decimated(
         factor = 1
     starts = np.arange(0, n, factor)
     counts = np.diff(np.append(starts, n))
-    head = np.stack([np.add.reduceat(c, starts) / counts for c in columns], axis=1)
+    # blocks of one sample: their means are the samples
+    head = np.stack(columns if factor == 1 else [np.add.reduceat(c, starts) / counts for c in columns])
     low_rate = rate_hz / factor
     sos = butter_sos(2, cutoff_hz, "low", low_rate)
-    pad = min(head.shape[0] - 1, int(3 * low_rate / cutoff_hz))
-    smooth = zero_phase(sos, head, axis=0, padtype="even", padlen=pad)
+    pad = min(head.shape[1] - 1, int(3 * low_rate / cutoff_hz))
+    smooth = zero_phase(sos, head, axis=1, padtype="even", padlen=pad)
     return starts + 0.5 * (counts - 1), smooth
 
 
@@ -292,18 +298,18 @@ def _check(acc: np.ndarray, gyr: np.ndarray, rate_hz: float) -> tuple[np.ndarray
     return acc, gyr
 
 
-def _rotation_increments(omega_rad_s: tuple[np.ndarray, np.ndarray, np.ndarray], dt_s: float) -> _Quat:
-    """Quaternion components of the rotation over each sample interval (body frame), exact for constant
-    rate; ``omega_rad_s`` is (x, y, z) of n samples. Q_0 is the identity: interval k's rotation acts from
-    sample k to k+1."""
+def _rotation_increments(omega_rad_s: tuple[np.ndarray, np.ndarray, np.ndarray], dt_s: float) -> np.ndarray:
+    """Quaternions (4, n) (w, x, y, z rows) of the rotation over each sample interval (body frame), exact for
+    constant rate; ``omega_rad_s`` is (x, y, z) of n samples. Q_0 is the identity: interval k's rotation acts
+    from sample k to k+1."""
     wx, wy, wz = omega_rad_s
     angle = np.sqrt(wx * wx + wy * wy + wz * wz) * dt_s
     half = 0.5 * angle
     safe = np.where(angle > 1e-12, angle, 1.0)
     scale = np.where(angle > 1e-12, np.sin(half) / safe, 0.5) * dt_s  # sin(x/2)/x, exact near zero
     n = wx.shape[0]
-    out: _Quat = (np.empty(n), np.empty(n), np.empty(n), np.empty(n))
-    out[0][0], out[1][0], out[2][0], out[3][0] = 1.0, 0.0, 0.0, 0.0
+    out = np.empty((4, n))
+    out[:, 0] = 1.0, 0.0, 0.0, 0.0
     out[0][1:] = np.cos(half[:-1])
     out[1][1:] = (wx * scale)[:-1]
     out[2][1:] = (wy * scale)[:-1]
@@ -312,11 +318,11 @@ def _rotation_increments(omega_rad_s: tuple[np.ndarray, np.ndarray, np.ndarray],
 
 
 def _rotate(
-    q: _Quat, v: tuple[np.ndarray, np.ndarray, np.ndarray], inverse: bool = False
+    q: _Quat | np.ndarray, v: tuple[np.ndarray, np.ndarray, np.ndarray], inverse: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rotate vectors by unit quaternions, component arrays: v + 2w (u x v) + 2 u x (u x v); by their
-    conjugates (the inverse rotations) when ``inverse``: t = 2 u x v flips sign with u, so only the w t term
-    changes sign. In-place arithmetic keeps the temporaries to ~5 arrays."""
+    """Rotate vectors by unit quaternions (component arrays, or their (4, n) rows): v + 2w (u x v) + 2 u x (u x v);
+    by their conjugates (the inverse rotations) when ``inverse``: t = 2 u x v flips sign with u, so only the w t
+    term changes sign. In-place arithmetic keeps the temporaries to ~5 arrays."""
     w, ux, uy, uz = q
     vx, vy, vz = v
     tx = uy * vz
@@ -379,34 +385,56 @@ def prefix_product(q: np.ndarray) -> np.ndarray:
     Pairs are multiplied (n/2 products), the pairs' prefix products are found recursively, and the odd
     and even outputs follow from them: about 2n quaternion products in all, each level one vectorised pass.
     """
-    w, x, y, z = (np.array(c, dtype=np.float64) for c in q.T)  # copies: _scan works in place
-    pw, px, py, pz = _scan(w, x, y, z)
-    out = np.stack([pw, px, py, pz], axis=1)
+    out = np.ascontiguousarray(_scan(np.array(q.T, dtype=np.float64, order="C")).T)  # a copy: _scan works in place
     return out / np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
 
 
-def _mul(a: _Quat, b: _Quat) -> _Quat:
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return (
-        aw * bw - ax * bx - ay * by - az * bz,
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-    )
+_B_OF_TERM = np.array([[0, 1, 2, 3], [1, 0, 3, 2], [2, 3, 0, 1], [3, 2, 1, 0]])
+"""Hamilton product, component c = sum over terms t of sign[c, t] * a[t] * b[_B_OF_TERM[c, t]] (a's components in
+order in every row)."""
+_SIGN_OF_TERM = np.array(
+    [[1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, -1.0], [1.0, -1.0, 1.0, 1.0], [1.0, 1.0, -1.0, 1.0]]
+)[:, :, None]
 
 
-def _scan(w: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> _Quat:
-    """Prefix products of the quaternions (w, x, y, z), computed IN PLACE (the inputs become the outputs)."""
-    n = w.shape[0]
+_MUL_AT_ONCE_UP_TO = 384
+"""Up to this many quaternions `_mul` forms all 16 products in one (4, 4, m) array: fewer numpy calls, which is what
+costs on the scan's short levels (a live window's new second); beyond, the (4, 4, m) temporaries cost more than the
+calls (a 30-min tilt 25 -> 31 ms), so it goes component by component."""
+
+
+def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton products of quaternions (4, m) (w, x, y, z rows; either may be (4, 1)): (4, m).
+
+    Component by component aw*bw - ax*bx - ay*by - az*bz, aw*bx + ax*bw + ay*bz - az*by, ...: either way the
+    same products summed left to right (x - y is x + (-y), and a sign flip is exact), so the same numbers."""
+    m = max(a.shape[1], b.shape[1])
+    if m > _MUL_AT_ONCE_UP_TO:
+        aw, ax, ay, az = a
+        bw, bx, by, bz = b
+        out = np.empty((4, m))
+        np.subtract(aw * bw - ax * bx - ay * by, az * bz, out=out[0])
+        np.subtract(aw * bx + ax * bw + ay * bz, az * by, out=out[1])
+        np.add(aw * by - ax * bz + ay * bw, az * bx, out=out[2])
+        np.add(aw * bz + ax * by - ay * bx, az * bw, out=out[3])
+        return out
+    terms = a[None, :, :] * b[_B_OF_TERM]
+    terms *= _SIGN_OF_TERM
+    out = terms[:, 0] + terms[:, 1]
+    out += terms[:, 2]
+    out += terms[:, 3]
+    return out
+
+
+def _scan(q: np.ndarray) -> np.ndarray:
+    """Prefix products of the quaternions (4, n) (w, x, y, z rows), computed IN PLACE (the input becomes the
+    output, which is returned)."""
+    n = q.shape[1]
     if n == 1:
-        return w, x, y, z
-    even = (w[0:-1:2], x[0:-1:2], y[0:-1:2], z[0:-1:2])
-    odd = (w[1::2], x[1::2], y[1::2], z[1::2])
-    pw, px, py, pz = _scan(*_mul(even, odd))  # P_1, P_3, P_5, ... (from the pairs q_0 q_1, q_2 q_3, ...)
-    rest = (w[2::2], x[2::2], y[2::2], z[2::2])  # q_2, q_4, ...: P_2k = P_(2k-1) q_2k
-    m = rest[0].shape[0]
-    ew, ex, ey, ez = _mul((pw[:m], px[:m], py[:m], pz[:m]), rest)
-    w[1::2], x[1::2], y[1::2], z[1::2] = pw, px, py, pz  # q_1, q_3, ... are no longer needed; q_0 = P_0 stays
-    w[2::2], x[2::2], y[2::2], z[2::2] = ew, ex, ey, ez
-    return w, x, y, z
+        return q
+    p = _scan(_mul(q[:, 0:-1:2], q[:, 1::2]))  # P_1, P_3, P_5, ... (from the pairs q_0 q_1, q_2 q_3, ...)
+    rest = q[:, 2::2]  # q_2, q_4, ...: P_2k = P_(2k-1) q_2k
+    even = _mul(p[:, : rest.shape[1]], rest)
+    q[:, 1::2] = p  # q_1, q_3, ... are no longer needed; q_0 = P_0 stays
+    q[:, 2::2] = even
+    return q
