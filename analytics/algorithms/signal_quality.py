@@ -91,25 +91,30 @@ def stream_quality_side_by_side(rows: np.ndarray, sampling_rate_hz: float) -> li
     x = np.asarray(rows, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] % 6 or not x.shape[1]:
         raise InvalidSignal(f"rows must have shape (n, 6 k) (acc and gyr x y z per IMU), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise InvalidSignal("rows contain NaN or infinite values")
     n, k = x.shape[0], x.shape[1] // 6
     saturated = np.zeros((k, n), dtype=bool)
     same = np.zeros((k, n), dtype=bool)
     if n:
-        magnitude = np.abs(x)
-        peak = magnitude.max(axis=0)
+        # one row per channel: numpy reduces along a contiguous axis several times faster than across 6 k columns
+        channels = x.T.copy()
+        magnitude = np.abs(channels)
+        peak = magnitude.max(axis=1)
+        # a NaN or an infinity in a channel is its maximum magnitude
+        if not np.isfinite(peak).all():
+            raise InvalidSignal("rows contain NaN or infinite values")
         # |x| >= threshold is `_full_scale_hits`' test (x >= t or x <= -t); a channel that never leaves 0 has none
-        hits = (magnitude >= peak * (1.0 - FULL_SCALE_TOL)) & (peak > 0)
-        for c in np.flatnonzero(hits.sum(axis=0) >= MIN_RUN).tolist():
-            saturated[c // 6] |= _runs(hits[:, c], MIN_RUN)
-    if n > 1:
-        same[:, 1:] = (x[1:] == x[:-1]).reshape(n - 1, k, 6).all(axis=2).T
+        hits = magnitude >= (peak * (1.0 - FULL_SCALE_TOL))[:, None]
+        for c in np.flatnonzero((np.count_nonzero(hits, axis=1) >= MIN_RUN) & (peak > 0)).tolist():
+            saturated[c // 6] |= _runs(hits[c], MIN_RUN)
+        if n > 1:
+            same[:, 1:] = (channels[:, 1:] == channels[:, :-1]).reshape(k, 6, n - 1).all(axis=1)
     min_len = max(2, round(STUCK_MIN_S * fs))
     out = []
     for j in range(k):
-        stuck = _runs(same[j], min_len) if np.count_nonzero(same[j]) >= min_len else np.zeros(n, dtype=bool)
-        stuck |= np.roll(stuck, -1) & ~stuck & np.concatenate([same[j, 1:], [False]])  # the run's first sample
+        stuck = np.zeros(n, dtype=bool)
+        if np.count_nonzero(same[j]) >= min_len:
+            stuck = _runs(same[j], min_len)
+            stuck[:-1] |= stuck[1:] & ~stuck[:-1] & same[j, 1:]  # the run's first sample
         out.append(StreamQuality(saturated[j], stuck))
     return out
 

@@ -172,20 +172,31 @@ def _step_seconds(step_s: object) -> float:
     return value
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D array of finite numbers, the same value from one partial sort: np.median's
+    own checks cost more than the work on a bout's few dozen. Its mean of the middle value(s) sums from +0.0, so
+    +0.0 is added here too (it turns a median of -0.0 into 0.0, as np.median does, and changes nothing else)."""
+    half = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, half)[half] + 0.0)
+    part = np.partition(values, (half - 1, half))
+    return float((part[half - 1] + part[half] + 0.0) / 2)
+
+
 def median_step_s(initial_contact_s: object) -> float | None:
     """Median time (s) between consecutive initial contacts of a bout (one per step), None with fewer than 3."""
     t = np.sort(_as_1d("initial_contact_s", initial_contact_s))
     if t.size < 3:
         return None
-    steps = np.diff(t)
+    steps = t[1:] - t[:-1]
     steps = steps[steps > 0]
-    return float(np.median(steps)) if steps.size else None
+    return _median(steps) if steps.size else None
 
 
 def bout_rhythm_s(stride_s: object) -> float:
     """The rhythm of a bout: median of its stride times (s), NaN with fewer than ``MIN_RHYTHM_STRIDES``."""
     times = _as_1d("stride_s", stride_s)
-    return float(np.median(times)) if times.size >= MIN_RHYTHM_STRIDES else float("nan")
+    return _median(times) if times.size >= MIN_RHYTHM_STRIDES else float("nan")
 
 
 def confirm_contacts(thigh_ic_s: object, pelvis_ic_s: object, step_s: float) -> np.ndarray:
@@ -211,18 +222,22 @@ def confirming_contacts(thigh_ic_s: object, pelvis_ic_s: object, step_s: float) 
     p_sorted = pelvis[order]
     lo = np.searchsorted(p_sorted, thigh - tol, side="left")
     hi = np.searchsorted(p_sorted, thigh + tol, side="right")
-    counts = hi - lo
-    i = np.repeat(np.arange(thigh.size), counts)
-    j = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    distance = np.abs(thigh[i] - p_sorted[j])
-    near = distance <= tol
-    i, j, distance = i[near], j[near], distance[near]
-    taken = np.zeros(pelvis.size, dtype=bool)
-    for k in np.lexsort((j, i, distance)):  # nearest first; ties: earlier thigh, then earlier pelvis contact
-        if partner[i[k]] < 0 and not taken[j[k]]:
-            partner[i[k]] = order[j[k]]
-            taken[j[k]] = True
-    return partner
+    # the pairs in plain Python: a few per contact, and the pairing below is a loop over them anyway
+    t_list, p_list, order_list = thigh.tolist(), p_sorted.tolist(), order.tolist()
+    pairs = []
+    for i, (t, a, b) in enumerate(zip(t_list, lo.tolist(), hi.tolist(), strict=True)):
+        for j in range(a, b):
+            distance = abs(t - p_list[j])
+            if distance <= tol:
+                pairs.append((distance, i, j))
+    pairs.sort()  # nearest first; ties: earlier thigh, then earlier pelvis contact
+    paired = [-1] * thigh.size
+    taken = [False] * pelvis.size
+    for _, i, j in pairs:
+        if paired[i] < 0 and not taken[j]:
+            paired[i] = order_list[j]
+            taken[j] = True
+    return np.array(paired, dtype=np.int64)
 
 
 MAX_STAND_IN_CANDIDATES = 64
@@ -369,15 +384,16 @@ def stride_problems(
     inconsistent = np.zeros(n, dtype=bool)
     for leg in ("left", "right"):
         mine = (sides == leg) & ~broken
-        if mine.sum() >= MIN_CONSISTENCY_STRIDES:
-            inconsistent |= mine & (np.abs(fraction - np.median(fraction[mine])) > STANCE_CONSISTENCY)
+        if np.count_nonzero(mine) >= MIN_CONSISTENCY_STRIDES:
+            inconsistent |= mine & (np.abs(fraction - _median(fraction[mine])) > STANCE_CONSISTENCY)
+    # as lists: indexing a numpy array per stride and rule costs more than the rules themselves
     rules = (
-        ("not_a_stride", degenerate),
-        ("off_rhythm", off_rhythm),
-        ("steps_not_alternating", not_alternating),
-        ("uneven_steps", uneven),
-        ("stance_implausible", implausible),
-        ("stance_inconsistent", inconsistent),
+        ("not_a_stride", degenerate.tolist()),
+        ("off_rhythm", off_rhythm.tolist()),
+        ("steps_not_alternating", not_alternating.tolist()),
+        ("uneven_steps", uneven.tolist()),
+        ("stance_implausible", implausible.tolist()),
+        ("stance_inconsistent", inconsistent.tolist()),
     )
     return [[code for code, hit in rules if hit[k]] for k in range(n)]
 

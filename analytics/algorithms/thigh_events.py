@@ -78,6 +78,7 @@ Units: deg/s, s, Hz, deg; phases are fractions of the gait cycle.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,11 +129,16 @@ class ThighEvents:
 
 def _parabolic(x: np.ndarray, i: np.ndarray) -> np.ndarray:
     """Sub-sample position of extrema at indices i by a parabola through three samples."""
-    i = np.clip(i, 1, x.size - 2)
-    a, b, c = x[i - 1], x[i], x[i + 1]
-    den = a - 2 * b + c
-    off = np.where(np.abs(den) > 1e-12, 0.5 * (a - c) / np.where(np.abs(den) > 1e-12, den, 1.0), 0.0)
-    return i + np.clip(off, -0.5, 0.5)
+    # plain Python per extremum: a window holds one or two, and numpy's per-call cost exceeds the arithmetic
+    out = []
+    last = x.size - 2
+    for j in i.tolist():
+        j = min(max(j, 1), last)
+        a, b, c = x[j - 1 : j + 2].tolist()
+        den = a - 2 * b + c
+        off = 0.5 * (a - c) / den if abs(den) > 1e-12 else 0.0
+        out.append(j + min(max(off, -0.5), 0.5))
+    return np.array(out, dtype=np.float64)
 
 
 def _keep_apart(peaks: np.ndarray, x: np.ndarray, distance: int) -> np.ndarray:
@@ -201,22 +207,16 @@ def swing_candidates(flexion_velocity_dps: np.ndarray, sampling_rate_hz: float) 
     ws = zero_phase(sos, w)
     peaks, _ = signal.find_peaks(ws, height=MIN_SWING_PEAK_DPS)
     # the positive lobe of each peak: last negative sample before it, first negative sample after it
-    neg = ws < 0
-    idx = np.flatnonzero(neg)
-    next_neg = np.full(ws.size + 1, ws.size, dtype=np.int64)
-    next_neg[idx] = idx
-    next_neg = np.minimum.accumulate(next_neg[::-1])[::-1]
-    prev_neg = np.full(ws.size, -1, dtype=np.int64)
-    prev_neg[idx] = idx
-    prev_neg = np.maximum.accumulate(prev_neg)
-    area = np.concatenate([[0.0], np.cumsum(ws)]) / fs  # deg
-    lobe_start, lobe_end = prev_neg[peaks], next_neg[peaks]
-    excursion_ok = area[lobe_end] - area[lobe_start + 1] >= MIN_SWING_EXCURSION_DEG
+    # by binary search among the negative samples, bounded by -1 and the signal's length (no negative sample)
+    neg = np.concatenate([[-1], np.flatnonzero(ws < 0), [ws.size]])
+    lobe_start = neg[np.searchsorted(neg, peaks, side="right") - 1]
+    lobe_end = neg[np.searchsorted(neg, peaks, side="left")]
+    summed = np.zeros(ws.size + 1)  # the running sum from 0 at sample 0 on
+    np.cumsum(ws, out=summed[1:])
+    excursion_ok = summed[lobe_end] / fs - summed[lobe_start + 1] / fs >= MIN_SWING_EXCURSION_DEG  # deg
     # first + to - zero crossing after each peak (peak flexion) within MAX_SWING_S
     swing = excursion_ok & (lobe_end < ws.size) & (lobe_end - peaks <= MAX_SWING_S * fs)
-    toe_off = np.full(peaks.size, np.nan)
-    ic = np.full(peaks.size, np.nan)
-    t_peak_all = np.full(peaks.size, np.nan)
+    toe_off, ic, t_peak_all = np.full((3, peaks.size), np.nan)
     if swing.any():
         p, z = peaks[swing], lobe_end[swing]
         t_peak = _parabolic(ws, p) / fs
@@ -275,17 +275,23 @@ def _toe_off_posture_s(
     out = np.full(peaks.size, np.nan)
     angle = np.concatenate([[0.0], np.cumsum(0.5 * (ws[1:] + ws[:-1]))]) / fs  # deg, at each sample
     times = np.arange(ws.size) / fs
-    for k, (p, start) in enumerate(zip(peaks.tolist(), lobe_start.tolist(), strict=True)):
+    # scalars as Python floats: the same IEEE arithmetic as numpy's, without its per-call cost
+    for k, (p, start, flex_s) in enumerate(zip(peaks.tolist(), lobe_start.tolist(), t_flex.tolist(), strict=True)):
         if start < 0:
             continue
-        level = SWING_ONSET_FRACTION * ws[p]
-        i = start + int(np.flatnonzero(ws[start:p] < level)[-1])  # ws[start] < 0 < level: never empty
-        onset_s = (i + (level - ws[i]) / (ws[i + 1] - ws[i])) / fs
-        onset, flexed = np.interp([onset_s, t_flex[k]], times, angle)
+        level = SWING_ONSET_FRACTION * ws.item(p)
+        below = ws[start:p] < level  # ws[start] < 0 < level: never all False
+        i = start + below.size - 1 - int(below[::-1].argmax())  # the last sample below the level
+        w_i, w_next = ws[i : i + 2].tolist()
+        onset_s = (i + (level - w_i) / (w_next - w_i)) / fs
+        onset, flexed = np.interp([onset_s, flex_s], times, angle).tolist()
         target = onset + TOE_OFF_EXCURSION_FRACTION * (flexed - onset)
         # the thigh's angle rises monotonically from the onset to the last sample before the peak flexion
-        end = int(np.floor(t_flex[k] * fs))
-        seg_t = np.concatenate([[onset_s], times[i + 1 : end + 1]])
-        seg_a = np.concatenate([[onset], angle[i + 1 : end + 1]])
+        end = math.floor(flex_s * fs)
+        # i < end (the onset precedes the peak, the peak flexion follows it): the slices start at sample i
+        seg_t = times[i : end + 1].copy()
+        seg_t[0] = onset_s
+        seg_a = angle[i : end + 1].copy()
+        seg_a[0] = onset
         out[k] = float(np.interp(target, seg_a, seg_t))
     return out

@@ -9,6 +9,7 @@ kept as the cross-check of step 5."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -187,7 +188,8 @@ def _confirmed_thigh_events(
     and termination steps load the trunk too little for it). Returns the kept swings, how many contacts were
     judged and how many dropped, and the indices (into ``pelvis_ic``) of the pelvis contacts that confirmed one."""
     times = [c.t_s for c in pelvis_ic]
-    step = median_step_s(times)
+    step = median_step_s(times)  # refuses times that are not finite numbers (InvalidSignal)
+    as_array = np.array(times, dtype=np.float64)  # converted once for both legs
     out: dict[str, ThighEvents] = {}
     claimed: set[int] = set()
     judged = dropped = 0
@@ -196,14 +198,19 @@ def _confirmed_thigh_events(
         lo, hi = max(lo, min(times) - margin), min(hi, max(times) + margin)
     for side, ev in thigh_events.items():
         inside = (ev.initial_contact_s >= lo) & (ev.initial_contact_s <= hi)
-        keep = np.ones(ev.initial_contact_s.size, dtype=bool)
-        if step is not None and inside.any():
-            partner = confirming_contacts(ev.initial_contact_s[inside], times, step)
-            keep[inside] = partner >= 0
-            claimed.update(int(k) for k in partner[partner >= 0])
-        judged += int(inside.sum())
-        dropped += int((~keep).sum())
-        out[side] = ThighEvents(ev.toe_off_s[keep], ev.initial_contact_s[keep], ev.swing_peak_s[keep])
+        n_inside = int(np.count_nonzero(inside))
+        judged += n_inside
+        out[side] = ev  # every swing kept (ThighEvents is frozen and its arrays are only read)
+        if step is not None and n_inside:
+            partner = confirming_contacts(ev.initial_contact_s[inside], as_array, step)
+            confirmed = partner >= 0
+            claimed.update(partner[confirmed].tolist())
+            n_dropped = n_inside - int(np.count_nonzero(confirmed))
+            if n_dropped:
+                dropped += n_dropped
+                keep = np.ones(ev.initial_contact_s.size, dtype=bool)
+                keep[inside] = confirmed
+                out[side] = ThighEvents(ev.toe_off_s[keep], ev.initial_contact_s[keep], ev.swing_peak_s[keep])
     return out, judged, dropped, claimed
 
 
@@ -262,10 +269,17 @@ def _sides_from_thigh(bic: list[Any], thigh_events: dict[str, Any], usable: list
     thigh_ics = np.asarray(thigh_events[side].initial_contact_s)
     if thigh_ics.size == 0:
         return lambda s: s
+    # each contact's nearest thigh contact is one of the two around it in time order: a few calls for all of them
+    # (a NaN makes every distance NaN, so no contact is near, as a minimum over all of them gives)
+    ordered = np.sort(thigh_ics)
+    times = np.array([c.t_s for c in bic], dtype=np.float64)
+    k = np.searchsorted(ordered, times)
+    below, above = ordered[np.maximum(k - 1, 0)], ordered[np.minimum(k, ordered.size - 1)]
+    distance = np.minimum(np.abs(times - below), np.abs(above - times))
+    near = [False] * len(bic) if np.isnan(ordered[-1]) else (distance <= MATCH_S).tolist()
     agree = disagree = 0
-    for c in bic:
-        near = np.min(np.abs(thigh_ics - c.t_s)) <= MATCH_S
-        if near:
+    for c, is_near in zip(bic, near, strict=True):
+        if is_near:
             agree += c.side == side
             disagree += c.side != side
     if disagree > agree:
@@ -278,22 +292,27 @@ def _strides(ics: list[dict[str, Any]], fcs: list[dict[str, Any]], bout: int) ->
     bounded by a contact the pelvis placed in a thigh bout, or with one of the opposite foot inside it, is flagged
     ``pelvis_contact_in_stride``."""
     out = []
-    stand_ins = {
-        side: np.array(sorted(c["t_s"] for c in ics if c["side"] == side and c.get("source") == "pelvis"))
-        for side in SIDES
-    }
+    # plain Python over the handful of contacts of a bout: numpy's per-call cost exceeds the work here
+    stand_ins = {side: [c["t_s"] for c in ics if c["side"] == side and c.get("source") == "pelvis"] for side in SIDES}
     for side in SIDES:
         times = sorted(c["t_s"] for c in ics if c["side"] == side)
         mine, other = stand_ins[side], stand_ins["right" if side == "left" else "left"]
-        fc = np.array(sorted(c["t_s"] for c in fcs if c["side"] == side))
+        fc = sorted(c["t_s"] for c in fcs if c["side"] == side)
+        # sorted() orders a list holding NaN arbitrarily: then the first toe off inside is found by a scan
+        ordered = all(t == t for t in fc)
         for a, b in itertools.pairwise(times):
             if b - a > 2 * MAX_STEP_S:
                 continue
-            inside = fc[(fc > a) & (fc < b)]
-            if inside.size == 0:
+            if ordered:
+                k = bisect.bisect_right(fc, a)
+                first = fc[k] if k < len(fc) and fc[k] < b else None
+            else:
+                first = next((t for t in fc if a < t < b), None)
+            if first is None:
                 continue
-            stance = float(inside[0] - a)
-            mixed = bool(np.isin([a, b], mine).any() or ((other > a) & (other < b)).any())
+            stance = float(first - a)
+            # == and not `in` (which tries identity first): a NaN is never equal to itself, as in np.isin
+            mixed = any(t == a for t in mine) or any(t == b for t in mine) or any(a < t < b for t in other)
             out.append(
                 {
                     "side": side,

@@ -177,7 +177,8 @@ def _checked_strides(
         )
         for stride, drop in zip(strides, drops, strict=True):
             stride["pelvic_drop_deg"] = float(drop) if np.isfinite(drop) else None
-    for stride in strides:
+    # no saturated sample (the usual case): no stride to look at
+    for stride in strides if saturated_any.any() else ():
         i0, i1 = round(stride["start_s"] * fs), round(stride["end_s"] * fs) + 1
         if saturated_any[i0:i1].any():
             stride["flags"].append("saturation")

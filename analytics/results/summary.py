@@ -20,6 +20,7 @@ percentile intervals).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -164,6 +165,18 @@ STEP_RATIO_LIMIT = math.sqrt(2.0)
 """A step longer than this factor times the bout's median step spans a missed contact: no step time."""
 
 
+def _median(values: list[float]) -> float:
+    """``np.median`` of a non-empty list of floats, the same value without its per-call cost: the middle value, or
+    the mean of the two middle ones, plus +0.0 as np.median's mean sums from it (a median of -0.0 reads 0.0)."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[half] + 0.0
+    return (ordered[half - 1] + ordered[half] + 0.0) / 2
+
+
 def add_step_times(strides: list[dict[str, Any]], initial_contacts: Sequence[Mapping[str, Any]] | None = None) -> None:
     """Fill each stride's step_time_s: its start minus the latest earlier contralateral initial contact of its bout.
 
@@ -187,18 +200,25 @@ def add_step_times(strides: list[dict[str, Any]], initial_contacts: Sequence[Map
         for c in initial_contacts:
             contact = (float(c["t_s"]), str(c["side"]))
             from_pelvis[contact] = from_pelvis.get(contact, False) or c.get("source") == "pelvis"
-    per_side = {side: np.array(sorted(t for t, s in from_pelvis if s == side), dtype=np.float64) for side in SIDES}
+    # plain Python over a bout's few dozen contacts: numpy's per-call cost exceeds the work here
+    per_side = {side: sorted(t for t, s in from_pelvis if s == side) for side in SIDES}
+    # sorted() orders a list holding NaN arbitrarily: then numpy's search (NaN last) decides, as on an array
+    searchable = {side: all(t == t for t in times) for side, times in per_side.items()}
     for mine in by_bout.values():
         first = min(float(s["start_s"]) for s in mine)
-        step_limit = STEP_RATIO_LIMIT * 0.5 * float(np.median([float(s["end_s"]) - float(s["start_s"]) for s in mine]))
+        step_limit = STEP_RATIO_LIMIT * 0.5 * _median([float(s["end_s"]) - float(s["start_s"]) for s in mine])
         for stride in mine:
             start, side = float(stride["start_s"]), str(stride["side"])
             stride["step_time_s"] = None
-            other = per_side.get("right" if side == "left" else "left")
+            other_side = "right" if side == "left" else "left"
+            other = per_side.get(other_side)
             if other is None or from_pelvis.get((start, side), False):
                 continue
-            k = int(np.searchsorted(other, start, "left")) - 1
-            if k < 0 or other[k] < first or from_pelvis[(float(other[k]), "right" if side == "left" else "left")]:
+            if searchable[other_side]:
+                k = bisect.bisect_left(other, start) - 1
+            else:
+                k = int(np.searchsorted(np.array(other, dtype=np.float64), start, "left")) - 1
+            if k < 0 or other[k] < first or from_pelvis[(float(other[k]), other_side)]:
                 continue
             step = start - float(other[k])
             if step <= step_limit:
