@@ -57,6 +57,9 @@ class RecentStream:
     gaps: list[tuple[int, int]] = field(default_factory=list)
     last_window_seq: int | None = None
     touched_s: float = 0.0
+    max_span: int = 0
+    """The largest ``seq_last - seq_first`` of any chunk added (an upper bound once chunks are dropped): how far
+    back from ``first`` a chunk holding it can start."""
 
     def add(self, samples: RawSamples, keep: int) -> None:
         seq = samples.seq
@@ -75,6 +78,7 @@ class RecentStream:
             samples.session,
         )
         self.chunks.append(chunk)
+        self.max_span = max(self.max_span, chunk.seq_last - chunk.seq_first)
         if len(self.chunks) > 1 and chunk.seq_first < self.chunks[-2].seq_first:
             self.chunks = deque(sorted(self.chunks, key=lambda c: c.seq_first))
         newest = self.chunks[-1].seq_last
@@ -84,24 +88,45 @@ class RecentStream:
 
     def joined(self, other: RecentStream) -> RecentStream:
         """This stream with the chunks of ``other`` (the same sensor boot) it lacks, in sequence order; its gaps."""
-        have = {c.seq_first for c in self.chunks}
-        chunks = [*self.chunks, *(c for c in other.chunks if c.seq_first not in have)]
-        return RecentStream(deque(sorted(chunks, key=lambda c: c.seq_first)), list(self.gaps))
+        mine, theirs = self.chunks, other.chunks
+        span = max(self.max_span, other.max_span)
+        if not theirs or not mine or theirs[0].seq_first > mine[-1].seq_first:
+            # both in sequence order (`add` keeps them so): the batches being written follow those stored, the
+            # usual case, where no batch can be in both; joined as they are, without a set or a sort
+            return RecentStream(deque([*mine, *theirs]), list(self.gaps), max_span=span)
+        have = {c.seq_first for c in mine}
+        chunks = [*mine, *(c for c in theirs if c.seq_first not in have)]
+        return RecentStream(deque(sorted(chunks, key=lambda c: c.seq_first)), list(self.gaps), max_span=span)
 
     def drop(self, seq_first: int) -> None:
         """Forget the batch starting at ``seq_first``."""
         self.chunks = deque(c for c in self.chunks if c.seq_first != seq_first)
 
     def start(self) -> int | None:
-        firsts = [c.seq_first for c in self.chunks] + [a for a, _ in self.gaps]
+        firsts = [a for a, _ in self.gaps]
+        if self.chunks:
+            firsts.append(self.chunks[0].seq_first)  # the chunks are in sequence order
         return min(firsts) if firsts else None
+
+    def _overlapping(self, first: int, last: int) -> list[_Chunk]:
+        """The chunks holding any of ``first..last``, in sequence order. Looked for from the newest back: a live
+        window wants the last second or so of a cache that holds ``recent_s``."""
+        out = []
+        span = self.max_span
+        for c in reversed(self.chunks):
+            if c.seq_first + span < first:
+                break  # this chunk and every older one end before ``first``
+            if c.seq_last >= first and c.seq_first <= last:
+                out.append(c)
+        out.reverse()
+        return out
 
     def index(self, first: int, last: int) -> RawIndex | None:
         start = self.start()
         if start is None or start > first:
             return None
         return RawIndex(
-            tuple((c.seq_first, c.seq_last, c.n) for c in self.chunks if c.seq_last >= first and c.seq_first <= last),
+            tuple((c.seq_first, c.seq_last, c.n) for c in self._overlapping(first, last)),
             tuple(g for g in self.gaps if g[1] >= first and g[0] <= last),
         )
 
@@ -111,7 +136,7 @@ class RecentStream:
         start = self.start()
         if start is None or start > first:
             return None
-        parts = [c for c in self.chunks if c.seq_last >= first and c.seq_first <= last]
+        parts = self._overlapping(first, last)
         if not parts:
             return RecentSamples.empty(), None
         if len(parts) == 1:
@@ -135,7 +160,7 @@ class RecentStream:
         start = self.start()
         if start is None or start > first:
             return None
-        parts = [c for c in self.chunks if c.seq_last >= first and c.seq_first <= last]
+        parts = self._overlapping(first, last)
         if not parts:
             return None
         seq = np.concatenate([c.seq for c in parts])
