@@ -152,7 +152,9 @@ def _step_peaks(a_v: np.ndarray, fs: float) -> np.ndarray:
     # find_peaks(smooth, distance=..., prominence=...) step by step: its argument checks and property dicts cost
     # more than finding the peaks of a window's few hundred samples (smooth is already C-ordered float64)
     peaks, _, _ = _local_maxima_1d(smooth)
-    peaks = peaks[_select_by_peak_distance(peaks, smooth[peaks], distance)]
+    # the distance rule drops nothing when consecutive peaks lie ``distance`` apart (as a window's steps mostly do)
+    if peaks.size >= 2 and int((peaks[1:] - peaks[:-1]).min()) < distance:
+        peaks = peaks[_select_by_peak_distance(peaks, smooth[peaks], distance)]
     prominences, _, _ = _peak_prominences(smooth, peaks, -1)  # -1: no window length (find_peaks's wlen=None)
     return peaks[prominences >= MIN_PEAK_PROMINENCE_MPS2]
 

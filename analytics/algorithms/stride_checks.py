@@ -101,8 +101,10 @@ Units: s; fractions of the gait cycle; SI in percent.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -356,6 +358,16 @@ def stride_problems(
     if len(contact_side) != contacts.size:
         raise InvalidSignal("contact_s and contact_side must have one entry per contact")
     csides = np.asarray(contact_side)
+    if rhythm.ndim == 1:
+        return _stride_problems_listed(
+            np.asarray(side).tolist(),
+            start.tolist(),
+            end.tolist(),
+            stance.tolist(),
+            rhythm.tolist(),
+            contacts.tolist(),
+            csides.tolist(),
+        )
     stride = end - start
     # a stride that does not end after it starts is a detector fault to flag, not bad input to refuse: refusing
     # would leave a whole session without results for one pair of contacts
@@ -396,6 +408,67 @@ def stride_problems(
         ("stance_inconsistent", inconsistent.tolist()),
     )
     return [[code for code, hit in rules if hit[k]] for k in range(n)]
+
+
+def _stride_problems_listed(
+    sides: list[Any],
+    start: list[float],
+    end: list[float],
+    stance: list[float],
+    rhythm: list[float],
+    contacts: list[float],
+    contact_sides: list[Any],
+) -> list[list[str]]:
+    """`stride_problems` of checked inputs as Python lists (the sides as numpy reads them back: ``tolist`` of their
+    arrays), stride by stride: the same IEEE arithmetic and comparisons as its arrays, without numpy's per-call
+    cost, which exceeds the rules' work on a window's dozen strides. Start, end, stance and contact times are finite
+    (checked); a rhythm is any number."""
+    low, high = 1 / STRIDE_RATIO_LIMIT, STRIDE_RATIO_LIMIT
+    # the opposite foot's contacts (every contact not of this leg), sorted: finite, so bisect orders as np.sort
+    left = sorted(t for t, s in zip(contacts, contact_sides, strict=True) if s != "left")
+    right = sorted(t for t, s in zip(contacts, contact_sides, strict=True) if s != "right")
+    fractions: list[float] = []
+    hits: list[tuple[bool, bool, bool, bool, bool]] = []
+    for side, a, b, st, r in zip(sides, start, end, stance, rhythm, strict=True):
+        stride = b - a
+        degenerate = not stride > 0
+        if degenerate:
+            stride = math.nan
+        fraction = st / stride
+        off_rhythm = r > 0 and math.isfinite(ratio := stride / r) and (ratio > high or ratio < low)
+        count, first = 0, math.nan
+        times = left if side == "left" else right if side == "right" else None
+        if times is not None:
+            lo = bisect.bisect_right(times, a)
+            count = bisect.bisect_left(times, b) - lo
+            if times:
+                first = times[min(lo, len(times) - 1)]
+        not_alternating = count != 1
+        phase = (first - a) / stride
+        uneven = not not_alternating and (phase < STEP_PHASE_LIMITS[0] or phase > STEP_PHASE_LIMITS[1])
+        implausible = fraction < STANCE_FRACTION_LIMITS[0] or fraction > STANCE_FRACTION_LIMITS[1]
+        fractions.append(fraction)
+        hits.append((degenerate, off_rhythm, not_alternating, uneven, implausible))
+    inconsistent = [False] * len(fractions)
+    for leg in ("left", "right"):
+        mine = [k for k, (side, h) in enumerate(zip(sides, hits, strict=True)) if side == leg and not any(h)]
+        if len(mine) >= MIN_CONSISTENCY_STRIDES:
+            median = _median_of(sorted(fractions[k] for k in mine))
+            for k in mine:
+                inconsistent[k] = abs(fractions[k] - median) > STANCE_CONSISTENCY
+    codes = ("not_a_stride", "off_rhythm", "steps_not_alternating", "uneven_steps", "stance_implausible")
+    return [
+        [code for code, hit in zip(codes, h, strict=True) if hit] + (["stance_inconsistent"] if bad else [])
+        for h, bad in zip(hits, inconsistent, strict=True)
+    ]
+
+
+def _median_of(ordered: list[float]) -> float:
+    """`_median` of finite numbers already sorted (the same sums: +0.0 as np.median's mean adds it)."""
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[half] + 0.0
+    return (ordered[half - 1] + ordered[half] + 0.0) / 2
 
 
 def asymmetry_verdict(n_left: int, n_right: int, si_pct: float | None, cross_check_si_pct: float | None) -> str | None:

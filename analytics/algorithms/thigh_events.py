@@ -88,6 +88,11 @@ from analytics.algorithms._checks import check_rate
 from analytics.algorithms.filters import butter_sos, zero_phase
 from analytics.errors import InvalidSignal
 
+try:  # the compiled first step of scipy.signal.find_peaks; the public call otherwise
+    from scipy.signal._peak_finding_utils import _local_maxima_1d
+except ImportError:  # pragma: no cover
+    _local_maxima_1d = None
+
 PHASE_TOE_OFF = 0.60
 PHASE_SWING_PEAK = 0.684
 PHASE_PEAK_FLEXION = 0.893
@@ -164,7 +169,8 @@ class SwingCandidates:
     velocity there), ``lobe_start`` the last sample before it where the filtered velocity is negative (-1: none in
     the signal), ``lobe_end`` the first one after it (the signal's length: none), ``swing`` whether its lobe sweeps
     ``MIN_SWING_EXCURSION_DEG`` and its peak flexion follows within ``MAX_SWING_S``; ``toe_off_s``,
-    ``initial_contact_s``, ``swing_peak_s`` (s from the first sample; NaN where ``swing`` is False)."""
+    ``initial_contact_s``, ``swing_peak_s`` (s from the first sample; NaN where ``swing`` is False, or where the
+    candidate peaks before `swing_candidates`'s ``times_from``)."""
 
     peak: np.ndarray
     height: np.ndarray
@@ -194,9 +200,11 @@ def detect_thigh_events(
     return select_swings(candidates, sampling_rate_hz, keep)
 
 
-def swing_candidates(flexion_velocity_dps: np.ndarray, sampling_rate_hz: float) -> SwingCandidates:
+def swing_candidates(flexion_velocity_dps: np.ndarray, sampling_rate_hz: float, times_from: int = 0) -> SwingCandidates:
     """The swing candidates of one leg's flexion velocity (`SwingCandidates`; `detect_thigh_events` is
-    `select_swings` of them). Raises InvalidSignal for bad input."""
+    `select_swings` of them). Candidates peaking before sample ``times_from`` get no times (NaN toe off, initial
+    contact and swing peak), for a caller that holds them already (each swing's times depend only on the signal,
+    not on the other swings). Raises InvalidSignal for bad input."""
     fs = check_rate(sampling_rate_hz)
     w = np.asarray(flexion_velocity_dps, dtype=np.float64)
     if w.ndim != 1 or w.size < 4:
@@ -205,7 +213,7 @@ def swing_candidates(flexion_velocity_dps: np.ndarray, sampling_rate_hz: float) 
         raise InvalidSignal("flexion_velocity_dps contains NaN or infinite values")
     sos = butter_sos(4, min(LOWPASS_HZ, 0.45 * fs), "lowpass", float(fs))
     ws = zero_phase(sos, w)
-    peaks, _ = signal.find_peaks(ws, height=MIN_SWING_PEAK_DPS)
+    peaks = _peaks_above(ws, MIN_SWING_PEAK_DPS)
     # the positive lobe of each peak: last negative sample before it, first negative sample after it
     # by binary search among the negative samples, bounded by -1 and the signal's length (no negative sample)
     neg = np.concatenate([[-1], np.flatnonzero(ws < 0), [ws.size]])
@@ -217,22 +225,54 @@ def swing_candidates(flexion_velocity_dps: np.ndarray, sampling_rate_hz: float) 
     # first + to - zero crossing after each peak (peak flexion) within MAX_SWING_S
     swing = excursion_ok & (lobe_end < ws.size) & (lobe_end - peaks <= MAX_SWING_S * fs)
     toe_off, ic, t_peak_all = np.full((3, peaks.size), np.nan)
-    if swing.any():
-        p, z = peaks[swing], lobe_end[swing]
+    timed = swing if times_from <= 0 else swing & (peaks >= times_from)
+    if timed.any():
+        p, z = peaks[timed], lobe_end[timed]
         t_peak = _parabolic(ws, p) / fs
         # linear interpolation of the zero crossing between samples z-1 (>= 0) and z (< 0)
         a, b = ws[z - 1], ws[z]
         t_flex = (z - 1 + a / (a - b)) / fs
         rate = (PHASE_PEAK_FLEXION - PHASE_SWING_PEAK) / (t_flex - t_peak)
-        posture = _toe_off_posture_s(ws, p, lobe_start[swing], t_flex, fs)
+        posture = _toe_off_posture_s(ws, p, lobe_start[timed], t_flex, fs)
         extrapolated = t_peak - (PHASE_SWING_PEAK - PHASE_TOE_OFF) / rate
         posture = np.where(np.isfinite(posture), posture, extrapolated)
-        toe_off[swing] = posture
-        ic[swing] = _initial_contact_s(ws, p, t_peak, t_flex, posture, fs)
-        t_peak_all[swing] = t_peak
+        toe_off[timed] = posture
+        ic[timed] = _initial_contact_s(ws, p, t_peak, t_flex, posture, fs)
+        t_peak_all[timed] = t_peak
     return SwingCandidates(
         peaks, ws[peaks], lobe_start, lobe_end, excursion_ok, swing, toe_off, ic, t_peak_all, int(ws.size)
     )
+
+
+def _peaks_above(x: np.ndarray, height: float) -> np.ndarray:
+    """``find_peaks(x, height=height)[0]`` of a C-ordered float64 signal: its local maxima whose value reaches
+    ``height``, found by its compiled step without its argument checks and property dicts, which cost more than
+    finding the peaks of a live window's few hundred samples."""
+    if _local_maxima_1d is None:  # pragma: no cover - a scipy without it
+        return signal.find_peaks(x, height=height)[0]
+    peaks, _, _ = _local_maxima_1d(x)
+    return peaks[x[peaks] >= height]
+
+
+def _fast_peaks_agree() -> bool:
+    """Whether scipy's private step, called as `_peaks_above` calls it, gives what the public `find_peaks` gives on
+    a signal with plateaus and peaks on both sides of the height: checked once at import, so that a scipy whose
+    private function changed falls back to the public call instead of failing or differing in every window."""
+    if _local_maxima_1d is None:  # pragma: no cover
+        return False
+    t = np.arange(400) / 100.0
+    x = 80 * np.sin(2 * np.pi * 1.9 * t) + 40 * np.sin(2 * np.pi * 5.3 * t)
+    x = np.ascontiguousarray(np.round(x, 0))  # rounding makes plateaus
+    try:
+        peaks, _, _ = _local_maxima_1d(x)
+        fast = peaks[x[peaks] >= 50.0]
+    except Exception:  # pragma: no cover - any failure of a private call: the public path
+        return False
+    return bool(np.array_equal(fast, signal.find_peaks(x, height=50.0)[0]))
+
+
+if not _fast_peaks_agree():  # pragma: no cover
+    _local_maxima_1d = None
 
 
 def select_swings(candidates: SwingCandidates, sampling_rate_hz: float, keep: np.ndarray | None = None) -> ThighEvents:

@@ -162,7 +162,7 @@ def up_in_sensor_frame(frame: np.ndarray, rotated: np.ndarray, rate_hz: float, g
     if n < 2 * rate_hz:
         raise InvalidSignal(f"need at least 2 s of samples to find the vertical, got {n}")
     centres, smooth = _low_pass_decimated((rotated[0], rotated[1], rotated[2]), rate_hz, gravity_cutoff_hz)
-    if smooth.shape[0] == n:  # not decimated: np.interp at the block centres, the samples, gives their values
+    if smooth.shape[1] == n:  # not decimated: np.interp at the block centres, the samples, gives their values
         gravity = (smooth[0], smooth[1], smooth[2])
     else:
         samples = np.arange(n, dtype=np.float64)
@@ -271,9 +271,12 @@ def _low_pass_decimated(
     if n // factor < 16:
         factor = 1
     starts = np.arange(0, n, factor)
-    counts = np.diff(np.append(starts, n))
-    # blocks of one sample: their means are the samples
-    head = np.stack(columns if factor == 1 else [np.add.reduceat(c, starts) / counts for c in columns])
+    counts = np.full(starts.size, factor)  # every block but the last is full
+    counts[-1:] = n - starts[-1:]
+    # blocks of one sample: their means are the samples; else each row's block sums (the same sums as row by row)
+    head = np.stack(columns)
+    if factor > 1:
+        head = np.add.reduceat(head, starts, axis=1) / counts
     low_rate = rate_hz / factor
     sos = butter_sos(2, cutoff_hz, "low", low_rate)
     pad = min(head.shape[1] - 1, int(3 * low_rate / cutoff_hz))
@@ -426,11 +429,48 @@ def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+_SCAN_IN_PYTHON_UP_TO = 12
+"""Up to this many quaternions `_scan` works on Python floats: its last levels (a live window's new second halves
+down to 12, 6, 3 quaternions) cost numpy's per-call overhead several times over, a dozen products in Python less."""
+
+_Floats = tuple[float, float, float, float]
+
+
+def _scan_floats(q: list[_Floats]) -> list[_Floats]:
+    """`_scan` of quaternions as (w, x, y, z) Python floats: the same pairs, levels and products (`_mul`'s sums
+    left to right, x - y for x + (-y)), so the same numbers (Python floats are IEEE doubles, as numpy's)."""
+    n = len(q)
+    if n == 1:
+        return q
+    p = _scan_floats([_mul_floats(q[k], q[k + 1]) for k in range(0, n - 1, 2)])  # P_1, P_3, ...
+    out = [q[0]]
+    for k, pk in enumerate(p):
+        out.append(pk)
+        if 2 * k + 2 < n:
+            out.append(_mul_floats(pk, q[2 * k + 2]))  # P_2k+2 = P_2k+1 q_2k+2
+    return out
+
+
+def _mul_floats(a: _Floats, b: _Floats) -> _Floats:
+    """`_mul` of two quaternions as Python floats."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return (
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    )
+
+
 def _scan(q: np.ndarray) -> np.ndarray:
     """Prefix products of the quaternions (4, n) (w, x, y, z rows), computed IN PLACE (the input becomes the
     output, which is returned)."""
     n = q.shape[1]
     if n == 1:
+        return q
+    if n <= _SCAN_IN_PYTHON_UP_TO:
+        q[:] = np.array(_scan_floats(list(zip(*q.tolist(), strict=True)))).T
         return q
     p = _scan(_mul(q[:, 0:-1:2], q[:, 1::2]))  # P_1, P_3, P_5, ... (from the pairs q_0 q_1, q_2 q_3, ...)
     rest = q[:, 2::2]  # q_2, q_4, ...: P_2k = P_(2k-1) q_2k

@@ -53,7 +53,8 @@ class ThighTrack:
         a = max(self.begin, first, self.settled - round(THIGH_BACK_S * fs))
         if end - a < fs:  # shorter than the filter's padding allows and no swing fits: the next call
             return 0
-        c = swing_candidates(gyr(a, end) @ self.axis, fs)
+        # the settled candidates' times are kept already: not worked out again
+        c = swing_candidates(gyr(a, end) @ self.axis, fs, times_from=self.settled - a)
         peak = c.peak + a
         edge = end - round(THIGH_EDGE_S * fs)
         # a candidate waits while its lobe is open, up to MAX_SWING_S after its peak: then it is no swing whatever
