@@ -109,15 +109,24 @@ def decode_packets(
     if not headers:
         raise ValueError("no packets")
     counts, seqs, stamps, acc_scale, gyr_scale = zip(*headers, strict=True)
-    n_per = np.asarray(counts, dtype=np.int64)
     s0, t0 = seq_first, timestamp_us_first
     seq0s = np.asarray([s0 + (s - s0) % U32_MODULUS for s in seqs], dtype=np.int64)
     t0s = np.asarray([t0 + (t - t0) % U32_MODULUS for t in stamps], dtype=np.int64)
+    raw = np.frombuffer(b"".join([d[HEADER_BYTES:-2] for d in packets]), dtype="<i2").reshape(-1, 6)
+    k = len(headers)
+    if counts.count(counts[0]) == k and acc_scale.count(acc_scale[0]) == k and gyr_scale.count(gyr_scale[0]) == k:
+        # the usual batch: every packet of one size and one range setting. The same values as below, from one
+        # packet's offsets broadcast over the packets and one scale per sensor (fewer numpy calls)
+        within = np.arange(counts[0], dtype=np.int64)
+        seq = (seq0s[:, None] + within).reshape(-1)
+        ticks = (t0s[:, None] + np.rint(within * 1e6 / sample_rate_hz).astype(np.int64)).reshape(-1)
+        return PacketArrays(
+            seq=seq, t_sensor_us=ticks, acc_mps2=raw[:, :3] * acc_scale[0], gyr_dps=raw[:, 3:] * gyr_scale[0]
+        )
+    n_per = np.asarray(counts, dtype=np.int64)
     within = np.arange(int(n_per.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_per) - n_per, n_per)
     seq = np.repeat(seq0s, n_per) + within
     ticks = np.repeat(t0s, n_per) + np.rint(within * 1e6 / sample_rate_hz).astype(np.int64)
-    raw = np.frombuffer(b"".join([d[HEADER_BYTES:-2] for d in packets]), dtype="<i2").reshape(-1, 6)
-    raw = raw.astype(np.float64)
     acc = raw[:, :3] * np.repeat(np.asarray(acc_scale), n_per)[:, None]
     gyr = raw[:, 3:] * np.repeat(np.asarray(gyr_scale), n_per)[:, None]
     return PacketArrays(seq=seq, t_sensor_us=ticks, acc_mps2=acc, gyr_dps=gyr)

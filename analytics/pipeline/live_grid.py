@@ -70,8 +70,8 @@ class RawOnGrid:
         rel = self._rel[self._lo : self._n]
         # the samples around the new instants only: from the last one at or before the first instant to the first
         # one after the last instant
-        a = max(0, int(np.searchsorted(rel, g[0], side="right")) - 1)
-        keep = max(0, int(np.searchsorted(rel, g[-1], side="right")) - 1)
+        a = max(0, int(rel.searchsorted(g[0], side="right")) - 1)
+        keep = max(0, int(rel.searchsorted(g[-1], side="right")) - 1)
         b = min(rel.size, keep + 2)
         r, fp = rel[a:b], self._vals[self._lo + a : self._lo + b]
         self.interpolated += b - a
@@ -82,7 +82,7 @@ class RawOnGrid:
         # for more instants than samples), then slope * (x - xp[j]) + fp[j]
         slope = fp[1:] - fp[:-1]
         slope /= (r[1:] - r[:-1])[:, None]
-        j = np.searchsorted(r, g, side="right") - 1
+        j = r.searchsorted(g, side="right") - 1
         tail = g[-1] >= r[-1]
         if tail:  # an instant on the newest sample: np.interp gives that sample's values
             np.minimum(j, r.size - 2, out=j)

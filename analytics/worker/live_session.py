@@ -6,6 +6,7 @@ Times: UTC microseconds (``_us``) unless named otherwise; grid instants are coun
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -97,7 +98,7 @@ def session_from(live: LiveSession) -> None:
     own = [f.own_from_us for f in live.feeds.values()]
     if all(t is not None for t in own):
         latest = max(t for t in own if t is not None)
-        live.session_from_k = max(0, int(np.ceil((latest - live.t0_us) / live.period_us)))
+        live.session_from_k = max(0, math.ceil((latest - live.t0_us) / live.period_us))
 
 
 def holes(seq: np.ndarray, time_us: np.ndarray) -> list[tuple[int, int]]:

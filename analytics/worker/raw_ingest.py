@@ -187,7 +187,10 @@ class RawIngest:
         if not flight:
             return False
         stream = self._live(key)
-        held = [] if stream is None else [(c.seq_first, c.seq_last) for c in stream.chunks] + stream.gaps
+        # chunks outside first..last leave what is uncovered in it as it is: only those overlapping it are looked at
+        held = (
+            [] if stream is None else [(c.seq_first, c.seq_last) for c in stream.overlapping(first, last)] + stream.gaps
+        )
         lacking = _uncovered(first, last, held)
         return bool(lacking) and not _uncovered_any(lacking, flight)
 

@@ -108,7 +108,7 @@ class RecentStream:
             firsts.append(self.chunks[0].seq_first)  # the chunks are in sequence order
         return min(firsts) if firsts else None
 
-    def _overlapping(self, first: int, last: int) -> list[_Chunk]:
+    def overlapping(self, first: int, last: int) -> list[_Chunk]:
         """The chunks holding any of ``first..last``, in sequence order. Looked for from the newest back: a live
         window wants the last second or so of a cache that holds ``recent_s``."""
         out = []
@@ -126,7 +126,7 @@ class RecentStream:
         if start is None or start > first:
             return None
         return RawIndex(
-            tuple((c.seq_first, c.seq_last, c.n) for c in self._overlapping(first, last)),
+            tuple((c.seq_first, c.seq_last, c.n) for c in self.overlapping(first, last)),
             tuple(g for g in self.gaps if g[1] >= first and g[0] <= last),
         )
 
@@ -136,20 +136,26 @@ class RecentStream:
         start = self.start()
         if start is None or start > first:
             return None
-        parts = self._overlapping(first, last)
+        parts = self.overlapping(first, last)
         if not parts:
             return RecentSamples.empty(), None
-        if len(parts) == 1:
-            c = parts[0]
-            seq, t, ticks, acc, gyr = c.seq, c.time_us, c.t_sensor_us, c.acc, c.gyr
+        # each chunk's seq strictly increases (`samples_from_arrays`): its samples in first..last are one slice
+        cuts = []
+        for c in parts:
+            a = int(c.seq.searchsorted(first)) if c.seq_first < first else 0
+            b = int(c.seq.searchsorted(last, side="right")) if c.seq_last > last else c.seq.shape[0]
+            cuts.append((c, a, b))
+        if len(cuts) == 1:
+            c, a, b = cuts[0]
+            out = RecentSamples(c.seq[a:b], c.time_us[a:b], c.t_sensor_us[a:b], c.acc[a:b], c.gyr[a:b])
         else:
-            seq = np.concatenate([c.seq for c in parts])
-            t = np.concatenate([c.time_us for c in parts])
-            ticks = np.concatenate([c.t_sensor_us for c in parts])
-            acc = np.concatenate([c.acc for c in parts])
-            gyr = np.concatenate([c.gyr for c in parts])
-        keep = (seq >= first) & (seq <= last)
-        out = RecentSamples(seq[keep], t[keep], ticks[keep], acc[keep], gyr[keep])
+            out = RecentSamples(
+                np.concatenate([c.seq[a:b] for c, a, b in cuts]),
+                np.concatenate([c.time_us[a:b] for c, a, b in cuts]),
+                np.concatenate([c.t_sensor_us[a:b] for c, a, b in cuts]),
+                np.concatenate([c.acc[a:b] for c, a, b in cuts]),
+                np.concatenate([c.gyr[a:b] for c, a, b in cuts]),
+            )
         own = next((c for c in parts if c.session == session), None)
         if own is None or not len(out):
             return out, None
@@ -160,7 +166,7 @@ class RecentStream:
         start = self.start()
         if start is None or start > first:
             return None
-        parts = self._overlapping(first, last)
+        parts = self.overlapping(first, last)
         if not parts:
             return None
         seq = np.concatenate([c.seq for c in parts])

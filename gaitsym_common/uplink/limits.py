@@ -85,16 +85,21 @@ def load_bounded_json(payload: bytes | str) -> Any:
         text = bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UplinkError("payload", f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    _check_nesting(text)
+    # one pass over the bytes for both pre-checks (brackets are ASCII: the bytes hold as many as the text)
+    scan = bytes(data).translate(_SCAN)
+    _check_nesting(text, scan.count(b"["))
     # the number hooks cost a Python call per number (most of a raw batch's parse): text holding no run of
     # characters long enough to make a number past either limit (strings included: a false alarm only takes
     # the hooked path) is parsed by the C scanner alone, to the same values
-    hooked = _LONG_RUN in bytes(data).translate(_NUMBER_CHARS)
+    hooked = _LONG_RUN in scan
     try:
         if hooked:
             doc = json.loads(text, parse_int=_bounded_int, parse_float=_bounded_float, parse_constant=_reject_constant)
         else:
-            doc = json.loads(text, parse_constant=_reject_constant)
+            if text.startswith("\ufeff"):  # what `json.loads` refuses before its decoder runs
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+            # a decoder made once: `json.loads` with a hook builds a decoder and its scanner on every call
+            doc = _PLAIN.decode(text)
     except json.JSONDecodeError as exc:
         raise UplinkError("payload", f"not JSON ({exc.msg} at char {exc.pos})") from exc
     except (RecursionError, ValueError) as exc:  # the depth pre-check makes these unreachable; kept as a net
@@ -102,8 +107,9 @@ def load_bounded_json(payload: bytes | str) -> Any:
     return doc
 
 
-_NUMBER_CHARS = bytes(0x30 if chr(i) in "-+0123456789.eE" else 0x20 for i in range(256))
-"""``bytes.translate`` table: each byte that can be part of a JSON number -> ``0``, every other byte -> space."""
+_SCAN = bytes(0x30 if chr(i) in "-+0123456789.eE" else 0x5B if chr(i) in "[]{}" else 0x20 for i in range(256))
+"""``bytes.translate`` table: each byte that can be part of a JSON number -> ``0``, each bracket -> ``[``, every
+other byte -> space."""
 _LONG_RUN = b"0" * (min(MAX_INT_DIGITS, MAX_NUMBER_CHARS) + 1)
 """A run of number characters as long as this is needed to make a number past either limit (an integer of more than
 MAX_INT_DIGITS digits, a number of more than MAX_NUMBER_CHARS characters)."""
@@ -112,12 +118,12 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
-def _check_nesting(text: str) -> None:
+def _check_nesting(text: str, n_brackets: int) -> None:
     """Refuse text nesting arrays/objects deeper than MAX_JSON_DEPTH, without recursing: brackets outside string
     literals are kept, then innermost pairs removed once per level; anything left after MAX_JSON_DEPTH rounds is
-    deeper (or unbalanced, which is not JSON either). Text with few enough brackets anywhere (strings included)
-    passes without the scan, as it would after it."""
-    if sum(map(text.count, "[]{}")) <= 2 * MAX_JSON_DEPTH:
+    deeper (or unbalanced, which is not JSON either). Text with few enough brackets anywhere (``n_brackets``, strings
+    included) passes without the scan, as it would after it."""
+    if n_brackets <= 2 * MAX_JSON_DEPTH:
         return
     brackets = "".join(_BRACKET.findall(_JSON_STRING.sub("", text)))
     if len(brackets) <= 2 * MAX_JSON_DEPTH:
@@ -146,6 +152,9 @@ def _bounded_float(digits: str) -> float:
 
 def _reject_constant(name: str) -> Any:
     raise UplinkError("payload", f"{name} is not allowed in gaitsym JSON")
+
+
+_PLAIN = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def check_unicode(name: str, value: str) -> None:
