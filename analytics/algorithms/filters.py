@@ -47,11 +47,10 @@ def _zi_cached(sos_bytes: bytes, n_sections: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _design_cached(sos_bytes: bytes, n_sections: int) -> tuple[np.ndarray, int]:
-    """The design's initial conditions and its number of taps (scipy's default padding is 3 x taps)."""
+def _ntaps_cached(sos_bytes: bytes, n_sections: int) -> int:
+    """The design's number of taps (scipy's default padding is 3 x taps)."""
     sos = np.frombuffer(sos_bytes, dtype=np.float64).reshape(n_sections, 6)
-    ntaps = 2 * n_sections + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
-    return _zi_cached(sos_bytes, n_sections), ntaps
+    return 2 * n_sections + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
 
 
 def zero_phase(
@@ -67,10 +66,11 @@ def zero_phase(
         raise ValueError(f"sos must have shape (n_sections, 6), got {sos.shape}")
     x = np.asarray(x, dtype=np.float64)
     axis = axis % x.ndim
-    zi, ntaps = _design_cached(sos.tobytes(), sos.shape[0])
-    edge = 3 * ntaps if padlen is None else int(padlen)
+    key = sos.tobytes()
+    edge = 3 * _ntaps_cached(key, sos.shape[0]) if padlen is None else int(padlen)
     if x.shape[axis] <= edge:
         raise ValueError(f"the length of the input along axis {axis} must exceed padlen, which is {edge}")
+    zi = _zi_cached(key, sos.shape[0])  # after the length check, in scipy's order: a design without one fails here
     if _sosfilt_kernel is not None and edge > 0 and padtype in ("odd", "even"):
         if x.ndim == 1:
             return _zero_phase_1d(sos, x, zi, edge, padtype == "odd")

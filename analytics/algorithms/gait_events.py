@@ -150,7 +150,9 @@ def _step_peaks(a_v: np.ndarray, fs: float) -> np.ndarray:
         peaks, _ = signal.find_peaks(smooth, distance=distance, prominence=MIN_PEAK_PROMINENCE_MPS2)
         return peaks
     # find_peaks(smooth, distance=..., prominence=...) step by step: its argument checks and property dicts cost
-    # more than finding the peaks of a window's few hundred samples (smooth is already C-ordered float64)
+    # more than finding the peaks of a window's few hundred samples. The compiled steps take C-ordered float64
+    # only, which the filter's public path (a scipy without its kernel) does not hand back
+    smooth = np.ascontiguousarray(smooth, dtype=np.float64)
     peaks, _, _ = _local_maxima_1d(smooth)
     # the distance rule drops nothing when consecutive peaks lie ``distance`` apart (as a window's steps mostly do)
     if peaks.size >= 2 and int((peaks[1:] - peaks[:-1]).min()) < distance:

@@ -350,64 +350,30 @@ def stride_problems(
     start = _as_1d("start_s", start_s)
     end = _as_1d("end_s", end_s)
     stance = _as_1d("stance_s", stance_s)
-    rhythm = np.asarray(rhythm_stride_s, dtype=np.float64)
+    try:
+        rhythm = np.asarray(rhythm_stride_s, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidSignal(f"rhythm_stride_s must be numbers (s) or NaN: {exc}") from exc
+    if rhythm.ndim != 1:
+        raise InvalidSignal(f"rhythm_stride_s must be a 1-D array of stride times (s), got shape {rhythm.shape}")
+    sides, csides = np.asarray(side), np.asarray(contact_side)
+    if sides.ndim != 1 or csides.ndim != 1:
+        raise InvalidSignal("side and contact_side must be one 'left' or 'right' per stride and per contact")
     n = start.size
-    if not (end.size == stance.size == rhythm.size == len(side) == n):
+    if not (end.size == stance.size == rhythm.size == sides.size == n):
         raise InvalidSignal("side, start_s, end_s, stance_s and rhythm_stride_s must have one entry per stride")
     contacts = _as_1d("contact_s", contact_s)
-    if len(contact_side) != contacts.size:
+    if csides.size != contacts.size:
         raise InvalidSignal("contact_s and contact_side must have one entry per contact")
-    csides = np.asarray(contact_side)
-    if rhythm.ndim == 1:
-        return _stride_problems_listed(
-            np.asarray(side).tolist(),
-            start.tolist(),
-            end.tolist(),
-            stance.tolist(),
-            rhythm.tolist(),
-            contacts.tolist(),
-            csides.tolist(),
-        )
-    stride = end - start
-    # a stride that does not end after it starts is a detector fault to flag, not bad input to refuse: refusing
-    # would leave a whole session without results for one pair of contacts
-    degenerate = ~(stride > 0)
-    stride = np.where(degenerate, np.nan, stride)
-    fraction = stance / stride
-    sides = np.asarray(side)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = stride / rhythm
-    off_rhythm = np.isfinite(ratio) & (rhythm > 0) & ((ratio > STRIDE_RATIO_LIMIT) | (ratio < 1 / STRIDE_RATIO_LIMIT))
-    # the opposite foot's contacts strictly inside each stride, by binary search in that foot's sorted contacts
-    count = np.zeros(n, dtype=np.int64)
-    first = np.full(n, np.nan)
-    for leg in ("left", "right"):
-        mine = sides == leg
-        other = np.sort(contacts[csides != leg])
-        lo = np.searchsorted(other, start[mine], side="right")
-        hi = np.searchsorted(other, end[mine], side="left")
-        count[mine] = hi - lo
-        first[mine] = other[np.minimum(lo, other.size - 1)] if other.size else np.nan
-    phase = (first - start) / stride
-    not_alternating = count != 1
-    uneven = ~not_alternating & ((phase < STEP_PHASE_LIMITS[0]) | (phase > STEP_PHASE_LIMITS[1]))
-    implausible = (fraction < STANCE_FRACTION_LIMITS[0]) | (fraction > STANCE_FRACTION_LIMITS[1])
-    broken = degenerate | off_rhythm | not_alternating | uneven | implausible
-    inconsistent = np.zeros(n, dtype=bool)
-    for leg in ("left", "right"):
-        mine = (sides == leg) & ~broken
-        if np.count_nonzero(mine) >= MIN_CONSISTENCY_STRIDES:
-            inconsistent |= mine & (np.abs(fraction - _median(fraction[mine])) > STANCE_CONSISTENCY)
-    # as lists: indexing a numpy array per stride and rule costs more than the rules themselves
-    rules = (
-        ("not_a_stride", degenerate.tolist()),
-        ("off_rhythm", off_rhythm.tolist()),
-        ("steps_not_alternating", not_alternating.tolist()),
-        ("uneven_steps", uneven.tolist()),
-        ("stance_implausible", implausible.tolist()),
-        ("stance_inconsistent", inconsistent.tolist()),
+    return _stride_problems_listed(
+        sides.tolist(),
+        start.tolist(),
+        end.tolist(),
+        stance.tolist(),
+        rhythm.tolist(),
+        contacts.tolist(),
+        csides.tolist(),
     )
-    return [[code for code, hit in rules if hit[k]] for k in range(n)]
 
 
 def _stride_problems_listed(

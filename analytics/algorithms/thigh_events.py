@@ -245,11 +245,12 @@ def swing_candidates(flexion_velocity_dps: np.ndarray, sampling_rate_hz: float, 
 
 
 def _peaks_above(x: np.ndarray, height: float) -> np.ndarray:
-    """``find_peaks(x, height=height)[0]`` of a C-ordered float64 signal: its local maxima whose value reaches
-    ``height``, found by its compiled step without its argument checks and property dicts, which cost more than
-    finding the peaks of a live window's few hundred samples."""
+    """``find_peaks(x, height=height)[0]``: the signal's local maxima whose value reaches ``height``, found by its
+    compiled step without its argument checks and property dicts, which cost more than finding the peaks of a live
+    window's few hundred samples."""
     if _local_maxima_1d is None:  # pragma: no cover - a scipy without it
         return signal.find_peaks(x, height=height)[0]
+    x = np.ascontiguousarray(x, dtype=np.float64)  # the compiled step takes C-ordered float64 only
     peaks, _, _ = _local_maxima_1d(x)
     return peaks[x[peaks] >= height]
 

@@ -49,6 +49,13 @@ def test_zero_phase_rejects_what_scipy_rejects():
         zero_phase(sos, np.zeros(100), padtype="constant")
     with pytest.raises(ValueError, match="shape"):
         zero_phase(np.zeros((2, 5)), np.zeros(100))
+    # a design without initial conditions (an integrator: a singular system) on a signal too short for it: the
+    # length is checked first, as scipy checks it
+    integrator = np.array([[1.0, 0.0, 0.0, 1.0, -1.0, 0.0]])
+    with pytest.raises(ValueError, match="padlen"):
+        signal.sosfiltfilt(integrator, np.arange(3.0))
+    with pytest.raises(ValueError, match="padlen"):
+        zero_phase(integrator, np.arange(3.0))
 
 
 def test_butter_sos_returns_a_copy_callers_may_change():

@@ -126,3 +126,31 @@ def test_pelvic_drop_keeps_nan_and_side_checks() -> None:
     assert drops[0] == 1.0 and drops[1] == 2.0 and np.isnan(drops[2])
     with pytest.raises(InvalidSignal, match="'up'"):
         pelvic_drop_deg(x, 1.0, np.array(["left", "up"]), np.array([0.0, 1.0]), np.array([1.0, 2.0]))
+
+
+def test_the_peak_searches_hold_on_the_filters_public_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scipy without the filter kernel the filters call directly: the filters hand back what
+    `scipy.signal.sosfilt` does (not always C-ordered), and the peak searches, which call compiled steps taking
+    C-ordered arrays only, must find the same contacts as with the kernel."""
+    from analytics.algorithms import filters, thigh_events
+    from simulator.session import simulate_session
+
+    rec = simulate_session(seed=3, script="walk", minutes=1.0).recording
+    pelvis, thigh = rec.sensors["pelvis"], rec.sensors["left_thigh"]
+
+    def contacts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fs = rec.sampling_rate_hz
+        events = gait_events.detect_gait_events(pelvis.acc_mps2, pelvis.gyr_dps, fs)
+        swings = thigh_events.detect_thigh_events(thigh.gyr_dps[:, 1], fs)
+        return (
+            np.array([e.t_s for e in events.initial_contacts]),
+            np.array([e.t_s for e in events.final_contacts]),
+            swings.initial_contact_s,
+        )
+
+    with_kernel = contacts()
+    assert all(c.size > 20 for c in with_kernel)  # a minute of walking: every detector found its contacts
+    monkeypatch.setattr(filters, "_sosfilt_kernel", None)
+    public = contacts()
+    for a, b in zip(with_kernel, public, strict=True):
+        assert a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-9)

@@ -200,3 +200,21 @@ def test_one_leg_scattering_over_two_toe_off_cues_widens_the_interval():
     assert uneven_scatter_pp(tight, tight + 0.001, 1.4, 0.9) < 0.5
     assert uneven_scatter_pp(tight, two_cues, 1.4, 0.9) > 5.0  # 0.07 of a 1.4 s stride, a third of the strides
     assert uneven_scatter_pp(tight[:4], two_cues[:4], 1.4, 0.9) == 0.0  # too few strides to judge
+
+
+@pytest.mark.parametrize(
+    ("side", "rhythm", "contact_side", "what"),
+    [
+        (["left"], np.array([[1.1]]), ["left"], "rhythm_stride_s must be a 1-D array"),
+        (["left", "left"], np.array([[1.1], [1.1]]), ["left"], "rhythm_stride_s must be a 1-D array"),
+        ([["left"]], [1.1], ["left"], "side and contact_side must be one"),
+        (["left"], [1.1], [["left"]], "side and contact_side must be one"),
+        (["left"], ["fast"], ["left"], "rhythm_stride_s must be numbers"),
+    ],
+)
+def test_strides_of_the_wrong_shape_are_refused_by_name(
+    side: object, rhythm: object, contact_side: object, what: str
+) -> None:
+    n = len(side)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSignal, match=what):
+        stride_problems(side, [0.0] * n, [1.1] * n, [0.7] * n, rhythm, [0.5], contact_side)  # type: ignore[arg-type]
