@@ -152,14 +152,14 @@ WITHHELD_TOO_FEW_STRIDES = "asymmetry_too_few_strides"
 WITHHELD_SOURCES_DISAGREE = "asymmetry_sources_disagree"
 
 
-def _as_1d(name: str, values: object) -> np.ndarray:
+def _as_1d(name: str, values: object, *, finite: bool = True) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidSignal(f"{name} must be numbers (s): {exc}") from exc
     if arr.ndim != 1:
         raise InvalidSignal(f"{name} must be a 1-D array of times (s), got shape {arr.shape}")
-    if not np.isfinite(arr).all():
+    if finite and not np.isfinite(arr).all():
         raise InvalidSignal(f"{name} contains NaN or infinite values")
     return arr
 
@@ -350,12 +350,7 @@ def stride_problems(
     start = _as_1d("start_s", start_s)
     end = _as_1d("end_s", end_s)
     stance = _as_1d("stance_s", stance_s)
-    try:
-        rhythm = np.asarray(rhythm_stride_s, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidSignal(f"rhythm_stride_s must be numbers (s) or NaN: {exc}") from exc
-    if rhythm.ndim != 1:
-        raise InvalidSignal(f"rhythm_stride_s must be a 1-D array of stride times (s), got shape {rhythm.shape}")
+    rhythm = _as_1d("rhythm_stride_s", rhythm_stride_s, finite=False)  # NaN: no rhythm known
     sides, csides = np.asarray(side), np.asarray(contact_side)
     if sides.ndim != 1 or csides.ndim != 1:
         raise InvalidSignal("side and contact_side must be one 'left' or 'right' per stride and per contact")
