@@ -132,6 +132,8 @@ class LiveGait:
         ``context_s`` before it: a stride the rules could not see yet, at a bout's start, is given out late)."""
         self._skip_before = 0
         self._estimated_at: int | None = None
+        self._made_at: int | None = None
+        """Absolute index of the instant the estimates in force were made for."""
         """The instant (sample periods since 1970) of the last estimates tried."""
         self._tries = 0
         """Estimates made in a row that lacked a thigh or the standing reference."""
@@ -182,9 +184,41 @@ class LiveGait:
             sizes.add(r.shape[0])
         if len(sizes) != 1:
             raise InvalidSignal(f"live samples of unequal lengths {sorted(sizes)}")
-        if not sizes.pop():
-            return
-        self._buf.append(rows)
+        m = sizes.pop()
+        a = 0
+        while a < m:
+            # estimates are made in `step`, from the `estimate_span_s` before their instant: rows that would push
+            # out of the buffer part of that span for an instant already due go in up to that instant, and its
+            # estimates are made first. Otherwise a window bringing more than `keep_s` - `estimate_span_s` at once
+            # (a worker catching up after a wait or a restart) would estimate from fewer samples than every other
+            # worker does at that instant, and give out other contacts until the session's next refresh
+            at = self._due_before_dropped(m - a)
+            if at is None:
+                self._buf.append({p: r[a:] for p, r in rows.items()} if a else rows)
+                return
+            b = a + (at - self.end)
+            appended = b > a
+            if appended:
+                self._buf.append({p: r[a:b] for p, r in rows.items()})
+                a = b
+            tried = self._estimated_at
+            for due in self._estimates_due(self.end):
+                if self._estimate(due):
+                    break
+            if self._estimated_at == tried and not appended:  # nothing left to try before these rows
+                self._buf.append({p: r[a:] for p, r in rows.items()})
+                return
+
+    def _due_before_dropped(self, m: int) -> int | None:
+        """The first instant (relative index, at or before the newest sample once ``m`` more rows are in) whose
+        estimates are due and whose span those rows would partly push out of the buffer; None if none."""
+        end = self.end + m
+        dropped = end - self._buf.keep
+        span = round(self.settings.estimate_span_s * self.fs)
+        for at in self._estimates_due(end):
+            if max(at - span, self.first) < dropped:
+                return max(at, self.end)
+        return None
 
     def restart_at(self, index: int) -> None:
         """Start the buffer over at absolute ``index`` (the samples before it are not coming: a hole the caller
@@ -194,6 +228,10 @@ class LiveGait:
         self._tilt = None
         self._seen = max(self._seen, index)
         self._pending = max(self._pending, index)
+
+    def estimates_made_at_us(self, period_us: float) -> int | None:
+        """The instant (µs since 1970) the estimates in force were made for (None: none yet)."""
+        return None if self._made_at is None else round(self._made_at * period_us)
 
     def estimated_at_us(self, period_us: float) -> int | None:
         """The instant (µs since 1970) the current estimates were made for (None: none yet)."""
@@ -413,6 +451,7 @@ class LiveGait:
             reference = self.estimates.reference
         wanted = {side for side, placement in THIGHS.items() if placement in self.placements}
         self._tries = 0 if set(axes) == wanted and reference is not None else self._tries + 1
+        self._made_at = self.origin + at
         self.estimates = LiveEstimates(
             flexion_axis=axes,
             sides_trusted=thighs.sides_trusted,

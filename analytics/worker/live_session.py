@@ -14,6 +14,7 @@ import numpy as np
 
 from analytics.pipeline.live import LiveGait
 from analytics.pipeline.live_grid import RawOnGrid
+from analytics.pipeline.live_settings import LiveEstimates
 from analytics.stores.model import Point
 from analytics.worker.segments import Segment
 
@@ -71,6 +72,8 @@ class LiveSession:
     gap_spans: list[tuple[int, int]] = field(default_factory=list)
     unwritten: list[Point] = field(default_factory=list)
     """Points given out whose write has not succeeded yet (written with the session's next window)."""
+    logged_estimates: LiveEstimates | None = None
+    """The session estimates last logged (the log names each one once, with its instant)."""
 
     def matches(self, segment: Segment) -> bool:
         """The marker names the same sensor boots, none of them behind what was fed."""

@@ -106,14 +106,15 @@ class LiveWindows:
 
     def _step(self, live: LiveSession) -> list[dict[str, Any]]:
         before = vars(live.gait.counters).copy()
-        estimates = live.gait.estimates
         strides = live.gait.step()
-        if live.gait.estimates is not estimates and live.gait.estimates is not None:
+        # new estimates are made in a step, or while samples go in (`LiveGait.extend_rows`): logged once each
+        if live.gait.estimates is not live.logged_estimates and live.gait.estimates is not None:
+            live.logged_estimates = live.gait.estimates
             log.debug(
                 "%s %s: live estimates at %s: thigh axes %s",
                 live.subject,
                 live.session,
-                live.gait.estimated_at_us(live.period_us),
+                live.gait.estimates_made_at_us(live.period_us),
                 {side: [round(float(x), 6) for x in a] for side, a in live.gait.estimates.flexion_axis.items()},
             )
         for name, value in vars(live.gait.counters).items():
