@@ -74,6 +74,8 @@ class LiveSession:
     """Points given out whose write has not succeeded yet (written with the session's next window)."""
     logged_estimates: LiveEstimates | None = None
     """The session estimates last logged (the log names each one once, with its instant)."""
+    counted: dict[str, int] = field(default_factory=dict)
+    """The analysis's counters as last added to the worker's totals."""
 
     def matches(self, segment: Segment) -> bool:
         """The marker names the same sensor boots, none of them behind what was fed."""

@@ -105,7 +105,6 @@ class LiveWindows:
         """`LiveGait` counters of every session served, added up (sessions forgotten included)."""
 
     def _step(self, live: LiveSession) -> list[dict[str, Any]]:
-        before = vars(live.gait.counters).copy()
         strides = live.gait.step()
         # new estimates are made in a step, or while samples go in (`LiveGait.extend_rows`): logged once each
         if live.gait.estimates is not live.logged_estimates and live.gait.estimates is not None:
@@ -117,8 +116,10 @@ class LiveWindows:
                 live.gait.estimates_made_at_us(live.period_us),
                 {side: [round(float(x), 6) for x in a] for side, a in live.gait.estimates.flexion_axis.items()},
             )
+        # what the analysis counted since the last step, samples going in included (estimates made there)
         for name, value in vars(live.gait.counters).items():
-            setattr(self.totals, name, getattr(self.totals, name) + value - before[name])
+            setattr(self.totals, name, getattr(self.totals, name) + value - live.counted.get(name, 0))
+        live.counted = vars(live.gait.counters).copy()
         return strides
 
     def forget(self, subject: str, session: str) -> None:
