@@ -62,8 +62,8 @@ from typing import Any
 
 import numpy as np
 
-from analytics.algorithms.gait_events import BOUT_MARGIN_S, MAX_STEP_S, candidate_walking_s, detect_gait_events
-from analytics.algorithms.pelvic_obliquity import WALK_MARGIN_S, PelvisSignals, obliquity_deg
+from analytics.algorithms.gait_events import detect_gait_events
+from analytics.algorithms.pelvic_obliquity import PelvisSignals, obliquity_deg
 from analytics.algorithms.signal_quality import stream_quality_side_by_side
 from analytics.algorithms.stride_checks import STRIDE_FLAGS
 from analytics.algorithms.thigh_events import (
@@ -71,17 +71,18 @@ from analytics.algorithms.thigh_events import (
     ThighEvents,
 )
 from analytics.algorithms.tilt import BIAS_CORRECTED_CUTOFF_HZ, GRAVITY_CUTOFF_HZ
-from analytics.errors import AnalyticsError, InsufficientData, InvalidSignal
+from analytics.errors import InsufficientData, InvalidSignal
 from analytics.pipeline.events import events_per_bout
 from analytics.pipeline.live_buffer import SampleBuffer
+from analytics.pipeline.live_estimates import session_estimates, walking_events, walking_mask
 from analytics.pipeline.live_settings import LiveCounters, LiveEstimates, LiveSettings
 from analytics.pipeline.live_thighs import ThighTrack
 from analytics.pipeline.live_tilt import TiltTrack
-from analytics.pipeline.pelvis import PelvisStep, analyze_pelvis
+from analytics.pipeline.pelvis import PelvisStep
 from analytics.pipeline.result import Flags, Record
-from analytics.pipeline.streams import StreamCheck, check_streams
+from analytics.pipeline.streams import StreamCheck
 from analytics.pipeline.strides import gait_strides
-from analytics.pipeline.thighs import THIGHS, ThighStep, analyze_thighs
+from analytics.pipeline.thighs import THIGHS, ThighStep
 from analytics.recording.io import Recording, SensorData
 
 EDGE_S = 1.0
@@ -132,9 +133,9 @@ class LiveGait:
         ``context_s`` before it: a stride the rules could not see yet, at a bout's start, is given out late)."""
         self._skip_before = 0
         self._estimated_at: int | None = None
-        self._made_at: int | None = None
-        """Absolute index of the instant the estimates in force were made for."""
         """The instant (sample periods since 1970) of the last estimates tried."""
+        self._made_at: int | None = None
+        """The instant (sample periods since 1970) the estimates in force were made for."""
         self._tries = 0
         """Estimates made in a row that lacked a thigh or the standing reference."""
         self._given: dict[str, deque[float]] = {"left": deque(maxlen=64), "right": deque(maxlen=64)}
@@ -234,7 +235,7 @@ class LiveGait:
         return None if self._made_at is None else round(self._made_at * period_us)
 
     def estimated_at_us(self, period_us: float) -> int | None:
-        """The instant (µs since 1970) the current estimates were made for (None: none yet)."""
+        """The instant (µs since 1970) of the last estimates tried (None: none yet)."""
         return None if self._estimated_at is None else round(self._estimated_at * period_us)
 
     def skip_before(self, index: int) -> None:
@@ -282,7 +283,7 @@ class LiveGait:
             return []
         self.counters.windows += 1
         self.counters.samples_analysed += n
-        walking = self._walking_mask(events, n)
+        walking = walking_mask(events, n, self.fs)
         if est is None:
             return []
         strides = self._strides(rec, start, events, walking, est, lambda stride: self._ready(stride, start, ready))
@@ -381,14 +382,6 @@ class LiveGait:
         sensors = {p: SensorData(p, r[:, :3], r[:, 3:]) for p, r in rows.items()}
         return Recording(self.fs, np.arange(end - start) / self.fs, sensors, task="live window")
 
-    def _walking_mask(self, events: Any, n: int) -> np.ndarray:
-        """Samples within WALK_MARGIN_S of a pelvis walking bout (as `pelvis_signals` marks them)."""
-        walking = np.zeros(n, dtype=bool)
-        margin = round(WALK_MARGIN_S * self.fs)
-        for b in events.walking_bouts:
-            walking[max(0, round(b.start_s * self.fs) - margin) : round(b.end_s * self.fs) + margin + 1] = True
-        return walking
-
     def _estimates_due(self, end: int) -> list[int]:
         """The instants (relative indices) estimates are due at since the last ones tried, oldest first, at most
         ``MAX_ESTIMATE_TRIES`` (see ``estimate_every_s``). Every one, not only the newest: the first instant whose
@@ -408,61 +401,23 @@ class LiveGait:
     def _estimate(self, at: int) -> bool:
         """The session estimates from the ``estimate_span_s`` before relative index ``at`` (steps 1-3 of the
         pipeline), kept when that span holds at least ``min_walking_s`` of walking (thigh axes from less moved
-        contacts by over a sample)."""
+        contacts by over a sample); otherwise tried again at the next instant."""
         self._estimated_at = self.origin + at
         start = max(self.first, at - round(self.settings.estimate_span_s * self.fs))
         rec = self._recording(start, at)
-        pelvis_data = rec.sensors["pelvis"]
         if rec.n_samples < 2 * self.fs:
             return False
-        # not enough walking before that instant (the pelvis's events, as `pelvis_signals` marks its walking): tried
-        # again at the next one, without the rest of steps 1-3. The detector's first pass rules most instants out
-        # alone: every walking sample lies within WALK_MARGIN_S of a bout whose contacts lie in the samples that pass
-        # keeps (BOUT_MARGIN_S around its bouts of step candidates); a bout of contacts spanning several of those
-        # bridges gaps under MAX_STEP_S (+ the search before a loading peak, < 1 s). So the walking is at most what
-        # it keeps plus, per bout, twice (WALK_MARGIN_S - BOUT_MARGIN_S) and one bridged gap: the same instants are
-        # kept as by the whole detector, at a fraction of its cost (no body axes, no second pass).
-        kept_s, bouts = candidate_walking_s(pelvis_data.acc_mps2, self.fs)
-        allowance_s = 2 * (WALK_MARGIN_S - BOUT_MARGIN_S) + MAX_STEP_S + 1.0
-        if kept_s + bouts * allowance_s < self.settings.min_walking_s:
-            return False
-        events = detect_gait_events(pelvis_data.acc_mps2, pelvis_data.gyr_dps, self.fs)
-        if self._walking_mask(events, rec.n_samples).sum() < self.settings.min_walking_s * self.fs:
+        events = walking_events(rec, self.fs, self.settings.min_walking_s)
+        if events is None:
             return False
         self.counters.estimates += 1
         self.counters.samples_estimated += at - start
-        flags = Flags()
-        try:
-            streams = check_streams(rec, self.fs, flags)
-            pelvis = analyze_pelvis(rec, self.fs, streams, flags, [], events)
-            thighs = analyze_thighs(rec, self.fs, streams, pelvis, flags)
-        except AnalyticsError:
-            return False  # kept as they were (or none yet): tried again at the next instant
-        ps = pelvis.signals
-        if ps.events.axes is None or ps.walking.sum() < self.settings.min_walking_s * self.fs:
-            return False  # walking is still accumulating: the next instant
-        axes = {
-            side: np.asarray(thighs.alignment[placement]["flexion_axis"], dtype=np.float64)
-            for side, placement in THIGHS.items()
-            if side in thighs.events and placement in thighs.alignment
-        }
-        reference = pelvis.reference
-        if reference is None and self.estimates is not None:
-            reference = self.estimates.reference
-        wanted = {side for side, placement in THIGHS.items() if placement in self.placements}
-        self._tries = 0 if set(axes) == wanted and reference is not None else self._tries + 1
+        made = session_estimates(rec, self.fs, events, self.placements, self.settings.min_walking_s, self.estimates)
+        if made is None:
+            return False  # kept as they were (or none yet)
+        self.estimates, complete = made
+        self._tries = 0 if complete else self._tries + 1
         self._made_at = self.origin + at
-        self.estimates = LiveEstimates(
-            flexion_axis=axes,
-            sides_trusted=thighs.sides_trusted,
-            on_pelvis=pelvis.on_pelvis,
-            pelvis_axes=ps.axes,
-            event_axes=ps.events.axes,
-            up_axis=np.asarray(ps.up_axis, dtype=np.float64),
-            gyro_bias_dps=None if ps.gyro_bias_dps is None else np.asarray(ps.gyro_bias_dps, dtype=np.float64),
-            reference=reference,
-            alignment={"pelvis": pelvis.alignment, **thighs.alignment},
-        )
         return True
 
     def _strides(
