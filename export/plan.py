@@ -28,8 +28,9 @@ from gaitsym_common.uplink.limits import UTC_MAX_S, UTC_MIN_S
 WEEK_US = 7 * 86_400 * 1_000_000
 DAY_US = 86_400 * 1_000_000
 MARGIN_US = 5_000_000
-"""Widening of a session's span when reading: samples moved to UTC after their batch was indexed in sensor time
-sit near the session's first indexed sample; the session filter keeps out everything else."""
+"""Widening of a session's span when reading: samples moved to UTC while their batch is still indexed in sensor
+time (a move interrupted before the index moved) sit near the session's first indexed sample; the session filter
+keeps out everything else."""
 RESULTS_MARGIN_US = 120_000_000
 
 
@@ -164,7 +165,8 @@ def session_plan(store: Store, subject: str, session: str, first_us: int, last_u
     ranges: dict[str, list[tuple[int, int]]] = {}
     for b in sensor_time:
         ref = synced_clock.get((b.placement, b.serial, b.boot_epoch))
-        if ref is not None:  # moved to UTC by a later mapping of the same boot: they sit near the session's start
+        if ref is not None:  # a later mapping of the same boot moves them to UTC (not yet run, or interrupted before
+            # their index moved): once moved they sit near the session's start
             read_from = min(read_from, int(raw_time_us([b.t_sensor_us_first], ref.clock, b.boot_epoch)[0]))
         slot = sensor_slot_start_us(b.boot_epoch)
         rng = (slot, slot + SENSOR_SLOT_US - 1)

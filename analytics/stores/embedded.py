@@ -23,7 +23,7 @@ import numpy as np
 
 from analytics.stores import embedded_reads
 from analytics.stores.errors import StoreConfigError, StoreUnavailable
-from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES, BatchRecord
+from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES, BatchRecord, batch_record
 from analytics.stores.model import (
     GAP,
     LIVE_MEASUREMENTS,
@@ -51,11 +51,11 @@ from analytics.stores.model import (
     raw_sessions_from_batches,
     require_utc_mapping,
     result_order,
-    samples_from_arrays,
     sensor_slot_start_us,
 )
 from analytics.stores.plans import ExercisePlan, read_embedded
 from analytics.stores.quarantine import Quarantine
+from analytics.stores.raw_remap import remapped_batches
 from gaitsym_common.private_files import prepare_private_sqlite
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -169,7 +169,7 @@ class EmbeddedStore:
         batches = [b for b in batches if len(b)]
         if not batches:
             return WriteReport()
-        report: WriteReport = self._tx(lambda db: self._write_raw_tx(db, batches, index=True))
+        report: WriteReport = self._tx(lambda db: self._write_raw_tx(db, batches))
         if time.monotonic() - self._last_retention > 3600:
             self.enforce_retention()
         return report
@@ -194,7 +194,7 @@ class EmbeddedStore:
                     points.update((int(t), (str(serial), int(boot), int(seq))) for t, serial, boot, seq in rows)
         return held
 
-    def _write_raw_tx(self, db: sqlite3.Connection, batches: Sequence[RawSamples], *, index: bool) -> WriteReport:
+    def _write_raw_tx(self, db: sqlite3.Connection, batches: Sequence[RawSamples]) -> WriteReport:
         plan = plan_raw_writes(batches, self._held(db, batches))
         report = WriteReport(requests=1)
         report.quarantined.extend(quarantine_refused(plan, self.quarantine))  # kept before the transaction commits
@@ -203,7 +203,7 @@ class EmbeddedStore:
         report.moved.extend(plan.moved)
         params = [row for b in plan.write for row in self._raw_params(b)]
         db.executemany("INSERT OR REPLACE INTO raw VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
-        points = [gap_point(g) for g in plan.gaps] + ([batch_point(b) for b in plan.write] if index else [])
+        points = [gap_point(g) for g in plan.gaps] + [batch_point(b) for b in plan.write]
         report.points_written = len(params) + self._upsert_points(db, points)
         return report
 
@@ -323,43 +323,42 @@ class EmbeddedStore:
         )
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
-        """Move one boot epoch's sensor-time samples to UTC (one transaction); returns samples moved."""
+        """Move one boot epoch's sensor-time samples and batch index to UTC (`raw_remap`; one transaction); returns
+        samples moved."""
         require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
-        where = (
-            "FROM raw WHERE subject = ? AND placement = ? AND serial = ? AND boot_epoch = ? AND time_us >= ? "
-            "AND time_us < ?"
+        args = (subject, placement, serial, boot_epoch, slot, slot + SENSOR_SLOT_US - 1)
+        where = "FROM raw WHERE subject = ? AND placement = ? AND serial = ? AND boot_epoch = ?"
+        where += " AND time_us BETWEEN ? AND ?"
+        where_index = (
+            "FROM points WHERE measurement = ? AND subject = ? AND json_extract(tags, '$.placement') = ? AND "
+            "json_extract(fields, '$.serial') = ? AND json_extract(fields, '$.boot_epoch') = ? AND "
+            "time_us BETWEEN ? AND ?"
         )
-        args = (subject, placement, serial, boot_epoch, slot, slot + SENSOR_SLOT_US)
 
         def work(db: sqlite3.Connection) -> int:
-            rows = db.execute(
-                "SELECT session, seq, t_sensor_us, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z " + where + " ORDER BY seq",
-                args,
-            ).fetchall()
-            if not rows:
-                return 0
+            columns = "SELECT session, seq, t_sensor_us, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z "
+            rows = db.execute(columns + where, args).fetchall()
+            points = db.execute("SELECT time_us, fields " + where_index, (RAW_BATCH, *args)).fetchall()
+            index = [batch_record(placement, int(t), json.loads(f)) for t, f in points]
             db.execute("DELETE " + where, args)
-            batches = []
-            for session in dict.fromkeys(r[0] for r in rows):
-                mine = [r for r in rows if r[0] == session]
-                values = np.array([r[3:] for r in mine], dtype=np.float64).reshape(-1, 6)
-                batches.append(
-                    samples_from_arrays(
-                        subject=subject,
-                        session=session,
-                        placement=placement,
-                        serial=serial,
-                        boot_epoch=boot_epoch,
-                        seq=[r[1] for r in mine],
-                        t_sensor_us=[r[2] for r in mine],
-                        acc_mps2=values[:, :3],
-                        gyr_dps=values[:, 3:],
-                        clock=clock,
-                    )
-                )
+            db.execute("DELETE " + where_index, (RAW_BATCH, *args))
+            values = np.array([r[3:] for r in rows], dtype=np.float64).reshape(-1, 6)
+            batches = remapped_batches(
+                subject=subject,
+                placement=placement,
+                serial=serial,
+                boot_epoch=boot_epoch,
+                seq=[r[1] for r in rows],
+                t_sensor_us=[r[2] for r in rows],
+                session=[r[0] for r in rows],
+                acc_mps2=values[:, :3],
+                gyr_dps=values[:, 3:],
+                index=index,
+                clock=clock,
+            )
             # the UTC points are checked like any write: a sample landing on another's point is refused, not moved
-            self._write_raw_tx(db, batches, index=False)
+            self._write_raw_tx(db, batches)
             return len(rows)
 
         return int(self._tx(work))

@@ -72,11 +72,11 @@ from analytics.stores.model import (
     raw_lines,
     raw_sessions_from_batches,
     require_utc_mapping,
-    samples_from_arrays,
     sensor_slot_start_us,
 )
 from analytics.stores.plans import ExercisePlan
 from analytics.stores.quarantine import Quarantine
+from analytics.stores.raw_remap import record_point, remapped_batches
 from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -409,37 +409,37 @@ class InfluxStore:
     # ------------------------------------------------------------------------------------------ remap
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
-        """Move one boot epoch's sensor-time points to UTC with a synchronised mapping; returns samples moved.
-
-        Writes the UTC points first, then deletes the boot epoch's sensor-time slot and writes back any other
-        sensor's points that shared the slot (a swap within 4096 boots): a crash in between leaves both
-        copies, never none, and the rerun is idempotent.
-        """
+        """Move one boot epoch's sensor-time samples and batch index to UTC with a synchronised mapping (`raw_remap`);
+        returns samples moved. Writes the UTC points first, then deletes the boot epoch's sensor-time slot and writes
+        back any other sensor's points that shared it (a swap within 4096 boots): a crash in between leaves both
+        copies, never none, and the rerun is idempotent."""
         require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
-        series = self.read_raw(subject, placement, start_us=slot, end_us=slot + SENSOR_SLOT_US - 1)
+        last = slot + SENSOR_SLOT_US - 1
+        series = self.read_raw(subject, placement, start_us=slot, end_us=last)
+        index = [b for b in self.raw_batches(subject, start_us=slot, end_us=last) if b.placement == placement]
         mine = [i for i in range(len(series)) if series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch]
-        others = [i for i in range(len(series)) if i not in set(mine)]
-        if not mine:
+        others = sorted(set(range(len(series))) - set(mine))
+        kept = [b for b in index if (b.serial, b.boot_epoch) != (serial, boot_epoch)]
+        if not mine and len(kept) == len(index):
             return 0
-        sessions = {series.session[i] for i in mine}
-        for sess in sessions:
-            idx = [i for i in mine if series.session[i] == sess]
-            self.write_raw(
-                samples_from_arrays(
-                    subject=subject,
-                    session=sess,
-                    placement=placement,
-                    serial=serial,
-                    boot_epoch=boot_epoch,
-                    seq=series.seq[idx],
-                    t_sensor_us=series.t_sensor_us[idx],
-                    acc_mps2=series.acc_mps2[idx],
-                    gyr_dps=series.gyr_dps[idx],
-                    clock=clock,
-                )
-            )
+        batches = remapped_batches(
+            subject=subject,
+            placement=placement,
+            serial=serial,
+            boot_epoch=boot_epoch,
+            seq=series.seq[mine],
+            t_sensor_us=series.t_sensor_us[mine],
+            session=[series.session[i] for i in mine],
+            acc_mps2=series.acc_mps2[mine],
+            gyr_dps=series.gyr_dps[mine],
+            index=index,
+            clock=clock,
+        )
+        if batches:
+            self.write_raw_many(batches)
         keep_lines = raw_slot_lines(series, others, subject, placement)
+        keep_lines += [point_line(record_point(subject, b)) for b in kept]
         self._delete_raw_slot(subject, placement, slot)
         if keep_lines:
             self._write_lines(
@@ -450,7 +450,7 @@ class InfluxStore:
     def _delete_raw_slot(self, subject: str, placement: str, slot: int) -> None:
         self.transport.delete(
             self.config.sensor_time_rp,
-            (RAW,),
+            (RAW, RAW_BATCH),
             {"subject": subject, "placement": placement},
             slot,
             slot + SENSOR_SLOT_US - 1,

@@ -87,6 +87,9 @@ class RawSamples:
     sensor: SensorIdentity | None = None
     """What the sensor declared for the batch (rate, ranges, firmware: the uplink's `SensorIdentity`), kept in the
     batch index (`batch_point`); None where unknown."""
+    moved_to_utc: bool = False
+    """Samples first stored in sensor time (their gateway's clock was not synchronised when it sent them), placed
+    in UTC later by ``clock`` (`Store.remap_raw`): their index point keeps ``utc_synced`` false."""
 
     def __len__(self) -> int:
         return len(self.seq)
@@ -114,6 +117,7 @@ class RawSamples:
             self.clock,
             self.msg_id,
             self.sensor,
+            self.moved_to_utc,
         )
 
     def describe(self) -> str:
@@ -194,16 +198,55 @@ def batch_point(samples: RawSamples) -> Point:
     """The batch index point: which samples of which sensor boot are stored, the clock mapping used, and what the
     sensor declared (rate, ranges, firmware: additive fields, absent on batches stored before they existed)."""
     times = samples.time_us()
-    c = samples.clock
+    return index_point(
+        subject=samples.subject,
+        placement=samples.placement,
+        time_us=int(times[0]),
+        time_last_us=int(times[-1]),
+        serial=samples.serial,
+        boot_epoch=samples.boot_epoch,
+        seq_first=int(samples.seq[0]),
+        seq_last=int(samples.seq[-1]),
+        n_samples=len(samples),
+        t_sensor_us_first=int(samples.t_sensor_us[0]),
+        clock=samples.clock,
+        utc_synced=maps_to_utc(samples.clock) and not samples.moved_to_utc,
+        session=samples.session,
+        msg_id=samples.msg_id,
+        sensor=samples.sensor,
+    )
+
+
+def index_point(
+    *,
+    subject: str,
+    placement: str,
+    time_us: int,
+    time_last_us: int,
+    serial: str,
+    boot_epoch: int,
+    seq_first: int,
+    seq_last: int,
+    n_samples: int,
+    t_sensor_us_first: int,
+    clock: ClockMapping,
+    utc_synced: bool,
+    session: str | None,
+    msg_id: str,
+    sensor: SensorIdentity | None,
+) -> Point:
+    """A `raw_batch` point (`batch_point`'s fields, each typed as the index has always written it): ``clock`` the
+    mapping that placed the samples, ``utc_synced`` whether the batch came with its gateway's clock synchronised."""
+    c = clock
     fields: dict[str, FieldValue] = {
-        "serial": samples.serial,
-        "boot_epoch": samples.boot_epoch,
-        "seq_first": int(samples.seq[0]),
-        "seq_last": int(samples.seq[-1]),
-        "n_samples": len(samples),
-        "t_sensor_us_first": int(samples.t_sensor_us[0]),
-        "time_last_us": int(times[-1]),
-        "utc_synced": maps_to_utc(c),
+        "serial": serial,
+        "boot_epoch": int(boot_epoch),
+        "seq_first": int(seq_first),
+        "seq_last": int(seq_last),
+        "n_samples": int(n_samples),
+        "t_sensor_us_first": int(t_sensor_us_first),
+        "time_last_us": int(time_last_us),
+        "utc_synced": bool(utc_synced),
         "ref_sensor_us": int(c.ref_sensor_us),
         "rate": float(c.rate),
         "drift_ppm": float(c.drift_ppm),
@@ -211,17 +254,17 @@ def batch_point(samples: RawSamples) -> Point:
     }
     if c.ref_utc_s is not None:
         fields["ref_utc_s"] = float(c.ref_utc_s)
-    if samples.session is not None:
-        fields["session"] = samples.session
-    if samples.msg_id:
-        fields["msg_id"] = samples.msg_id
-    if samples.sensor is not None:
-        fields["sample_rate_hz"] = float(samples.sensor.sample_rate_hz)
-        fields["acc_range_g"] = int(samples.sensor.acc_range_g)
-        fields["gyr_range_dps"] = int(samples.sensor.gyr_range_dps)
-        if samples.sensor.firmware:
-            fields["firmware"] = samples.sensor.firmware
-    return Point(RAW_BATCH, (("placement", samples.placement), ("subject", samples.subject)), fields, int(times[0]))
+    if session is not None:
+        fields["session"] = session
+    if msg_id:
+        fields["msg_id"] = msg_id
+    if sensor is not None:
+        fields["sample_rate_hz"] = float(sensor.sample_rate_hz)
+        fields["acc_range_g"] = int(sensor.acc_range_g)
+        fields["gyr_range_dps"] = int(sensor.gyr_range_dps)
+        if sensor.firmware:
+            fields["firmware"] = sensor.firmware
+    return Point(RAW_BATCH, (("placement", placement), ("subject", subject)), fields, int(time_us))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,178 @@
+"""Moving a sensor boot's samples to UTC moves its batch index with them, alike in every store: each batch is
+indexed once, at the time its samples now have, with what only its index knew (message id, session, what the
+sensor declared), and another sensor's points that shared the sensor-time slot stay as they were."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from analytics.stores import Store
+from analytics.stores.export_reads import BatchRecord
+from analytics.stores.model import RawProgress, RawSamples, raw_time_us, sensor_slot_start_us
+from analytics.stores.raw_remap import declared_sensor, record_point, remapped_batches
+from export.tables import batch_rows
+from gaitsym_common.uplink.envelope import SensorIdentity
+from testing.stores.storelib import T0_UTC_S, batch, new_subject, synced_clock, unsynced_clock
+
+DAY_US = 86_400_000_000
+
+
+def _declared(b: RawSamples, firmware: str = "1.4.2") -> RawSamples:
+    return replace(b, sensor=SensorIdentity(b.serial, b.boot_epoch, 100.0, 8, 1000, firmware))
+
+
+def _unsynced_boot(subject: str) -> tuple[list[RawSamples], RawSamples]:
+    """Boot 7 of GS24-0001: two declared batches of session S1, then one of S2 (no firmware declared); and boot
+    7 + 4096 of GS24-0002, which shares boot 7's sensor-time slot, its ticks an hour later."""
+    mine = [
+        _declared(batch(subject, seq_first=0, n=60, boot_epoch=7, clock=unsynced_clock())),
+        _declared(batch(subject, seq_first=60, n=60, boot_epoch=7, clock=unsynced_clock())),
+        _declared(batch(subject, seq_first=120, n=40, boot_epoch=7, clock=unsynced_clock(), session="S2"), ""),
+    ]
+    other = batch(
+        subject,
+        n=50,
+        serial="GS24-0002",
+        boot_epoch=7 + 4096,
+        clock=unsynced_clock(),
+        t_sensor_first_us=3_600_000_000,
+    )
+    return mine, other
+
+
+def _state(store: Store, subject: str) -> tuple[object, ...]:
+    got = store.read_raw(subject, "pelvis")
+    return (
+        store.raw_progress(subject, "pelvis", "GS24-0001", 7),
+        store.raw_progress(subject, "pelvis", "GS24-0002", 7 + 4096),
+        store.raw_batches(subject),
+        got.time_us.tolist(),
+        got.seq.tolist(),
+    )
+
+
+def test_remap_moves_the_index_with_the_samples(store: Store) -> None:
+    subject = new_subject()
+    mine, other = _unsynced_boot(subject)
+    for b in [*mine, other]:
+        assert store.write_raw(b).quarantined == []
+    other_before = [b for b in store.raw_batches(subject) if b.serial == "GS24-0002"]
+    clock = synced_clock()
+
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, clock) == 160
+
+    # counted once: the sensor-time index of boot 7 is gone, its UTC index holds the same batches
+    assert store.raw_progress(subject, "pelvis", "GS24-0001", 7) == RawProgress(3, 160, 0, 159)
+    assert store.count_raw(subject, "pelvis", "GS24-0001", 7, 0, 159) == 160
+    batches = store.raw_batches(subject)
+    moved = [b for b in batches if b.serial == "GS24-0001"]
+    assert [(b.msg_id, b.session, b.seq_first, b.seq_last, b.n_samples) for b in moved] == [
+        (b.msg_id, b.session, int(b.seq[0]), int(b.seq[-1]), len(b)) for b in mine
+    ]
+    for record, sent in zip(moved, mine, strict=True):
+        times = raw_time_us(sent.t_sensor_us, clock, 7)
+        assert (record.time_us, record.time_last_us) == (int(times[0]), int(times[-1]))
+        # placed by the synchronised mapping; sent without one, as the index still says
+        assert record.clock == replace(clock, utc_synced=False)
+        assert record.t_sensor_us_first == int(sent.t_sensor_us[0])
+        assert declared_sensor(record) == sent.sensor
+    assert moved[2].firmware is None  # not declared: still not stored
+    rows = batch_rows(moved, with_serials=True)  # what a researcher's export lists for them
+    assert [(r["utc_synced"], r["time_first_utc_us"], r["msg_id"]) for r in rows] == [
+        (False, b.time_us, b.msg_id) for b in moved
+    ]
+    # the other sensor's samples and index, which shared the slot, are as they were
+    assert [b for b in batches if b.serial == "GS24-0002"] == other_before
+    got = store.read_raw(subject, "pelvis")
+    assert got.seq[got.time_us < 0].tolist() == list(range(50))
+    np.testing.assert_array_equal(
+        got.time_us[got.time_us >= 0], raw_time_us(np.concatenate([b.t_sensor_us for b in mine]), clock, 7)
+    )
+
+    # found by its UTC day, as a session stored in UTC from the start is
+    day = round(T0_UTC_S * 1e6) // DAY_US * DAY_US
+    found = {s.session: s for s in store.raw_sessions(day - DAY_US, day + 2 * DAY_US - 1, subject=subject)}
+    assert set(found) == {"S1", "S2"}
+    assert found["S1"].first_us == int(raw_time_us(mine[0].t_sensor_us[:1], clock, 7)[0])
+
+    # a second remap finds nothing to move and changes nothing
+    before = _state(store, subject)
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, clock) == 0
+    assert _state(store, subject) == before
+
+
+def test_a_remap_rerun_after_an_interrupted_one_leaves_each_batch_indexed_once(store: Store) -> None:
+    """The UTC samples and index are written before the sensor-time slot is cleared: interrupted in between, both
+    copies stand; the rerun writes the same UTC points again and clears the slot."""
+    subject = new_subject()
+    mine, _ = _unsynced_boot(subject)
+    for b in mine:
+        store.write_raw(b)
+    clock = synced_clock()
+    store.write_raw_many([replace(b, clock=clock) for b in mine])  # what the interrupted remap wrote
+    assert store.raw_progress(subject, "pelvis", "GS24-0001", 7).n_batches == 6
+
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, clock) == 160
+    assert store.raw_progress(subject, "pelvis", "GS24-0001", 7) == RawProgress(3, 160, 0, 159)
+    assert len(store.read_raw(subject, "pelvis")) == 160
+
+
+def _record(seq_first: int, seq_last: int, session: str | None, msg_id: str | None = "m") -> BatchRecord:
+    clock = unsynced_clock()
+    slot = sensor_slot_start_us(7)
+    return BatchRecord(
+        "pelvis", slot + seq_first, slot + seq_last, "GS24-0001", 7, session, msg_id, seq_first, seq_last,
+        seq_last - seq_first + 1, 5_000_000 + 10_000 * seq_first, clock, None, None, None, None,
+    )  # fmt: skip
+
+
+def _remapped(seq: list[int], session: Sequence[str | None], index: list[BatchRecord]) -> list[RawSamples]:
+    n = len(seq)
+    return remapped_batches(
+        subject="P1",
+        placement="pelvis",
+        serial="GS24-0001",
+        boot_epoch=7,
+        seq=seq,
+        t_sensor_us=[5_000_000 + 10_000 * s for s in seq],
+        session=session,
+        acc_mps2=np.zeros((n, 3)),
+        gyr_dps=np.zeros((n, 3)),
+        index=index,
+        clock=synced_clock(),
+    )
+
+
+def test_remapped_batches_follow_the_index_and_group_what_it_does_not_cover() -> None:
+    index = [_record(10, 19, "S1", "b"), _record(0, 9, "S1", "a"), _record(40, 49, "S1", "gone")]
+    seq = [*range(25, 30), *range(0, 20), *range(20, 25)]  # any order
+    session: list[str | None] = ["S2"] * 5 + ["S1"] * 20 + [None] * 5
+    got = _remapped(seq, session, index)
+    assert [(b.msg_id, b.session, b.seq.tolist()) for b in got] == [
+        ("a", "S1", list(range(10))),
+        ("b", "S1", list(range(10, 20))),
+        ("", None, list(range(20, 25))),  # stored without an index point: indexed now
+        ("", "S2", list(range(25, 30))),
+    ]  # the record whose samples are all gone indexes nothing
+
+
+def test_remapped_batches_keep_a_session_apart_within_a_batch_range() -> None:
+    """A sample of another session inside a batch's sequence range is not that batch's."""
+    got = _remapped(list(range(10)), ["S1"] * 5 + ["S2"] * 5, [_record(0, 9, "S1")])
+    assert [(b.msg_id, b.session, len(b)) for b in got] == [("m", "S1", 5), ("", "S2", 5)]
+
+
+@pytest.mark.parametrize("firmware", ["", "2.0"])
+def test_an_index_point_read_back_is_written_back_as_it_was(firmware: str) -> None:
+    from analytics.stores.export_reads import batch_record
+    from analytics.stores.model import batch_point
+
+    b = _declared(batch("P1", n=30, boot_epoch=9, clock=unsynced_clock()), firmware)
+    written = batch_point(b)
+    back = record_point("P1", batch_record("pelvis", written.time_us, dict(written.fields)))
+    assert back == written
+    assert [type(v) for v in dict(back.fields).values()] == [type(v) for v in dict(written.fields).values()]
