@@ -9,8 +9,12 @@ subscription, so the surviving workers get the whole load: a dead worker never k
 share (the gateways re-send what the forgotten session held, as for any unacknowledged message). A clean stop
 (`close`) ends the session at once (DISCONNECT with session expiry 0) for the same reason. The worker speaks
 MQTT 5 only for this; the global ``persistent_client_expiration`` of the broker is not the tool, it would also
-drop the gateways' queued acks and commands. Receive Maximum 100 keeps at most 100 unacknowledged deliveries in
-flight to one worker (what ``max_inflight_messages`` does for MQTT 3.1.1 clients).
+drop the gateways' queued acks and commands. Receive Maximum 100 asks the broker for at most 100
+unacknowledged deliveries in flight to one worker (what ``max_inflight_messages`` does for MQTT 3.1.1 clients).
+Debian's Mosquitto 2.0.11 keeps to it only while nothing is acknowledged: once PUBACKs flow it sends past it
+(measured: a subscriber acknowledging each message 1 s after it came held 750 unacknowledged at 280 messages a
+second, 1,130 at 2 s). Nothing here depends on the bound for correctness; the events waiting for the consumer
+then grow with what the broker holds for this worker (at most a session expiry's worth after a restart).
 
 Acknowledgement is manual (``manual_ack``): the
 broker's PUBACK is sent by the consumer only once the message is handled (raw data durably stored, a
