@@ -49,7 +49,7 @@ BATCHES = (
     Column("time_last_utc_us", "time", "µs UTC", "mapped time of the last sample (empty: sensor time only)"),
     Column("utc_synced", "bool", "", "the gateway's clock was UTC-synchronised: the mapping below placed the "
            "samples; false: they were stored in sensor time (and moved to UTC later by a synchronised mapping of "
-           "the same sensor boot when their time_utc_us is set: that mapping is in the results' clock provenance)"),
+           "the same sensor boot when their time_utc_us is set: then the mapping below is the one that moved them)"),
     Column("ref_sensor_us", "int", "µs", "clock mapping: the sensor time of the reference point"),
     Column("ref_utc_s", "float", "s UTC", "clock mapping: the UTC time of the reference point (empty: none)"),
     Column("rate", "float", "UTC s per sensor s", "clock mapping: UTC seconds per sensor second (drift corrected)"),

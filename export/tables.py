@@ -40,7 +40,7 @@ def batch_rows(batches: Sequence[BatchRecord], with_serials: bool) -> list[dict[
             "t_sensor_us_first": b.t_sensor_us_first,
             "time_first_utc_us": b.time_us if synced else None,
             "time_last_utc_us": b.time_last_us if synced else None,
-            "utc_synced": b.clock.utc_synced,
+            "utc_synced": b.clock.utc_synced and not b.moved_to_utc,  # as the gateway sent it (columns.BATCHES)
             "ref_sensor_us": b.clock.ref_sensor_us,
             "ref_utc_s": b.clock.ref_utc_s,
             "rate": b.clock.rate,

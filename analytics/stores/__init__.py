@@ -96,7 +96,7 @@ class Store(Protocol):
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
         """Move a boot epoch's sensor-time samples and their batch index to UTC with a synchronised mapping
-        (`raw_remap`: each batch indexed once, at its UTC time, ``utc_synced`` still false); returns samples moved."""
+        (`raw_remap`: each batch indexed once, at its UTC time, ``moved_to_utc``); returns samples moved."""
         ...
 
     def replace_results(self, results: SessionResults) -> WriteReport:

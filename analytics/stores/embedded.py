@@ -55,7 +55,7 @@ from analytics.stores.model import (
 )
 from analytics.stores.plans import ExercisePlan, read_embedded
 from analytics.stores.quarantine import Quarantine
-from analytics.stores.raw_remap import remapped_batches
+from analytics.stores.raw_remap import moved_index, record_point, remapped_batches
 from gaitsym_common.private_files import prepare_private_sqlite
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -194,7 +194,7 @@ class EmbeddedStore:
                     points.update((int(t), (str(serial), int(boot), int(seq))) for t, serial, boot, seq in rows)
         return held
 
-    def _write_raw_tx(self, db: sqlite3.Connection, batches: Sequence[RawSamples]) -> WriteReport:
+    def _write_raw_tx(self, db: sqlite3.Connection, batches: Sequence[RawSamples], index: bool = True) -> WriteReport:
         plan = plan_raw_writes(batches, self._held(db, batches))
         report = WriteReport(requests=1)
         report.quarantined.extend(quarantine_refused(plan, self.quarantine))  # kept before the transaction commits
@@ -203,7 +203,7 @@ class EmbeddedStore:
         report.moved.extend(plan.moved)
         params = [row for b in plan.write for row in self._raw_params(b)]
         db.executemany("INSERT OR REPLACE INTO raw VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
-        points = [gap_point(g) for g in plan.gaps] + [batch_point(b) for b in plan.write]
+        points = [gap_point(g) for g in plan.gaps] + ([batch_point(b) for b in plan.write] if index else [])
         report.points_written = len(params) + self._upsert_points(db, points)
         return report
 
@@ -323,8 +323,7 @@ class EmbeddedStore:
         )
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
-        """Move one boot epoch's sensor-time samples and batch index to UTC (`raw_remap`; one transaction); returns
-        samples moved."""
+        """Move a boot epoch's sensor-time samples and index to UTC (`raw_remap`; one transaction)."""
         require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
         args = (subject, placement, serial, boot_epoch, slot, slot + SENSOR_SLOT_US - 1)
@@ -339,12 +338,10 @@ class EmbeddedStore:
         def work(db: sqlite3.Connection) -> int:
             columns = "SELECT session, seq, t_sensor_us, acc_x, acc_y, acc_z, gyr_x, gyr_y, gyr_z "
             rows = db.execute(columns + where, args).fetchall()
+            if not rows:
+                return 0
             points = db.execute("SELECT time_us, fields " + where_index, (RAW_BATCH, *args)).fetchall()
-            index = [batch_record(placement, int(t), json.loads(f)) for t, f in points]
-            db.execute("DELETE " + where, args)
-            db.execute("DELETE " + where_index, (RAW_BATCH, *args))
-            values = np.array([r[3:] for r in rows], dtype=np.float64).reshape(-1, 6)
-            batches = remapped_batches(
+            move = remapped_batches(
                 subject=subject,
                 placement=placement,
                 serial=serial,
@@ -352,13 +349,16 @@ class EmbeddedStore:
                 seq=[r[1] for r in rows],
                 t_sensor_us=[r[2] for r in rows],
                 session=[r[0] for r in rows],
-                acc_mps2=values[:, :3],
-                gyr_dps=values[:, 3:],
-                index=index,
+                acc_mps2=[r[3:6] for r in rows],
+                gyr_dps=[r[6:] for r in rows],
+                index=[batch_record(placement, int(t), json.loads(f)) for t, f in points],
                 clock=clock,
             )
+            db.execute("DELETE " + where, args)
+            db.execute("DELETE " + where_index, (RAW_BATCH, *args))
             # the UTC points are checked like any write: a sample landing on another's point is refused, not moved
-            self._write_raw_tx(db, batches)
+            moved, stay = moved_index(move, self._write_raw_tx(db, move.batches, index=False))
+            self._upsert_points(db, [*moved, *(record_point(subject, r) for r in stay)])
             return len(rows)
 
         return int(self._tx(work))

@@ -82,6 +82,8 @@ class BatchRecord:
     acc_range_g: int | None
     gyr_range_dps: int | None
     firmware: str | None
+    moved_to_utc: bool = False
+    """Stored in sensor time first (the gateway's clock not synchronised), moved to UTC later by ``clock``."""
 
 
 def _opt_int(value: Any) -> int | None:
@@ -117,6 +119,7 @@ def batch_record(placement: str, time_us: int, fields: Mapping[str, Any]) -> Bat
             acc_range_g=_opt_int(fields.get("acc_range_g")),
             gyr_range_dps=_opt_int(fields.get("gyr_range_dps")),
             firmware=None if fields.get("firmware") is None else str(fields["firmware"]),
+            moved_to_utc=bool(fields.get("moved_to_utc", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreQueryError(f"raw_batch point at {time_us} ({placement}): unreadable index fields ({exc})") from exc

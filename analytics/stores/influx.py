@@ -8,10 +8,9 @@ them at about a third of the JSON's CPU); a server that answers in another forma
 
 Raw samples are never written over another sample, nor stored twice (SCHEMA.md, "Raw samples: one sample per
 point"): before a call's samples are written, ONE request asks whether any point of their time spans is already
-stored, or any of their own identities within `model.REPLAY_MOVE_US` of them (for new data: none, and nothing
-more is read); where something is, a second request reads those points' identities; a sample whose point holds
-another sample's identity is refused, one whose identity is stored at another time is not written again
-(`model.plan_raw_writes`).
+stored, or any of their own identities within `model.REPLAY_MOVE_US` of them (for new data: none, and nothing more
+is read); where something is, a second request reads those points' identities; a sample whose point holds another
+sample's identity is refused, one whose identity is stored at another time is not written (`model.plan_raw_writes`).
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ from analytics.stores.model import (
 )
 from analytics.stores.plans import ExercisePlan
 from analytics.stores.quarantine import Quarantine
-from analytics.stores.raw_remap import record_point, remapped_batches
+from analytics.stores.raw_remap import moved_index, record_point, remapped_batches
 from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -117,11 +116,11 @@ class InfluxStore:
     def write_raw(self, samples: RawSamples) -> WriteReport:
         return self.write_raw_many([samples])
 
-    def write_raw_many(self, batches: Sequence[RawSamples]) -> WriteReport:
+    def write_raw_many(self, batches: Sequence[RawSamples], *, index: bool = True) -> WriteReport:
         """Ask which points of the batches' time spans, and which of their identities nearby, are stored (one
         request), refuse the samples that would land on another sample's point (quarantined with the collisions
         named, recorded as gaps first), leave out those already stored at another time (`WriteReport.moved`), then
-        write the rest (`_write_raw_batches`)."""
+        write the rest (`_write_raw_batches`; without their index points when not ``index``: `remap_raw`)."""
         batches = [b for b in batches if len(b)]
         if not batches:
             return WriteReport()
@@ -134,7 +133,7 @@ class InfluxStore:
             report.merge(self._write_lines(self.config.results_rp, lines, f"{len(lines)} time-collision gaps"))
             report.gaps.extend(plan.gaps)
         report.moved.extend(plan.moved)
-        report.merge(self._write_raw_batches(plan.write))
+        report.merge(self._write_raw_batches(plan.write, index))
         return report
 
     def _held(self, batches: Sequence[RawSamples], report: WriteReport) -> dict[tuple[str, str], dict[int, SampleId]]:
@@ -174,13 +173,15 @@ class InfluxStore:
             found += self.transport.select(q, doing, report)
         return held_points(found)
 
-    def _write_raw_batch(self, samples: RawSamples) -> WriteReport:
+    def _write_raw_batch(self, samples: RawSamples, index: bool) -> WriteReport:
         """Write samples, then their batch-index point (so the index never claims what is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
         report = self._write_lines(rp, raw_lines(samples), what, samples.subject)
         if not report.quarantined:
-            report.merge(self._write_lines(rp, [point_line(batch_point(samples))], what + " (index)", samples.subject))
+            if index:
+                line = point_line(batch_point(samples))
+                report.merge(self._write_lines(rp, [line], what + " (index)", samples.subject))
             return report
         # refused as bad data (quarantined, never retried): recorded as missing, so an analysis proceeds across
         # them (flagged data_gap) instead of waiting for samples that never come; the whole batch, since the
@@ -194,14 +195,14 @@ class InfluxStore:
     def _raw_rp(self, samples: RawSamples) -> str:
         return self.config.raw_rp if maps_to_utc(samples.clock) else self.config.sensor_time_rp
 
-    def _write_raw_batches(self, batches: Sequence[RawSamples]) -> WriteReport:
+    def _write_raw_batches(self, batches: Sequence[RawSamples], index: bool) -> WriteReport:
         """All batches' samples in as few requests as possible (per retention policy), then their index points in a
         request of their own: InfluxDB 1.x stores the valid lines of a request it answers 400 (a partial write), so
         an index line sent with samples the server refused would be stored and claim them. If the server refuses
         any line as bad data, each batch is written again alone (idempotent), so the quarantine names the one bad
         batch and the index claims only what is stored."""
         if len(batches) <= 1:
-            return self._write_raw_batch(batches[0]) if batches else WriteReport()
+            return self._write_raw_batch(batches[0], index) if batches else WriteReport()
         by_rp: dict[str, list[RawSamples]] = {}
         for b in batches:
             by_rp.setdefault(self._raw_rp(b), []).append(b)
@@ -217,10 +218,11 @@ class InfluxStore:
                     break
             if probe.quarantined:  # one or more bad batches: sort them out one by one
                 for b in group:
-                    report.merge(self._write_raw_batch(b))
+                    report.merge(self._write_raw_batch(b, index))
                 continue
             report.merge(probe)
-            report.merge(self._write_lines(rp, [point_line(batch_point(b)) for b in group], what + " (index)"))
+            if index:
+                report.merge(self._write_lines(rp, [point_line(batch_point(b)) for b in group], what + " (index)"))
         return report
 
     def write_gap(self, gap: GapRecord) -> WriteReport:
@@ -409,21 +411,19 @@ class InfluxStore:
     # ------------------------------------------------------------------------------------------ remap
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
-        """Move one boot epoch's sensor-time samples and batch index to UTC with a synchronised mapping (`raw_remap`);
-        returns samples moved. Writes the UTC points first, then deletes the boot epoch's sensor-time slot and writes
-        back any other sensor's points that shared it (a swap within 4096 boots): a crash in between leaves both
-        copies, never none, and the rerun is idempotent."""
+        """Move a boot epoch's sensor-time samples and index to UTC (`raw_remap`); returns samples moved. The UTC
+        points go first, then the slot is cleared and other sensors' points in it (a swap within 4096 boots) written
+        back: a crash before the clearing leaves two copies of the moved points (a rerun moves them again); one
+        between the clearing and the write-back loses the other sensors' points (a swap: the rare case)."""
         require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
         last = slot + SENSOR_SLOT_US - 1
         series = self.read_raw(subject, placement, start_us=slot, end_us=last)
-        index = [b for b in self.raw_batches(subject, start_us=slot, end_us=last) if b.placement == placement]
         mine = [i for i in range(len(series)) if series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch]
-        others = sorted(set(range(len(series))) - set(mine))
-        kept = [b for b in index if (b.serial, b.boot_epoch) != (serial, boot_epoch)]
-        if not mine and len(kept) == len(index):
+        if not mine:
             return 0
-        batches = remapped_batches(
+        index = [b for b in self.raw_batches(subject, start_us=slot, end_us=last) if b.placement == placement]
+        move = remapped_batches(
             subject=subject,
             placement=placement,
             serial=serial,
@@ -436,15 +436,15 @@ class InfluxStore:
             index=index,
             clock=clock,
         )
-        if batches:
-            self.write_raw_many(batches)
-        keep_lines = raw_slot_lines(series, others, subject, placement)
+        what = f"raw subject={subject} placement={placement}"
+        moved, stay = moved_index(move, self.write_raw_many(move.batches, index=False))
+        self._write_lines(self.config.raw_rp, [point_line(p) for p in moved], what + " (moved index)")
+        kept = [b for b in index if (b.serial, b.boot_epoch) != (serial, boot_epoch) or b in stay]
+        keep_lines = raw_slot_lines(series, sorted(set(range(len(series))) - set(mine)), subject, placement)
         keep_lines += [point_line(record_point(subject, b)) for b in kept]
         self._delete_raw_slot(subject, placement, slot)
         if keep_lines:
-            self._write_lines(
-                self.config.sensor_time_rp, keep_lines, f"raw subject={subject} placement={placement} (kept)"
-            )
+            self._write_lines(self.config.sensor_time_rp, keep_lines, what + " (kept)")
         return len(mine)
 
     def _delete_raw_slot(self, subject: str, placement: str, slot: int) -> None:

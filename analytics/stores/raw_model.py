@@ -89,7 +89,7 @@ class RawSamples:
     batch index (`batch_point`); None where unknown."""
     moved_to_utc: bool = False
     """Samples first stored in sensor time (their gateway's clock was not synchronised when it sent them), placed
-    in UTC later by ``clock`` (`Store.remap_raw`): their index point keeps ``utc_synced`` false."""
+    in UTC later by ``clock`` (`Store.remap_raw`): their index point says so (``moved_to_utc``)."""
 
     def __len__(self) -> int:
         return len(self.seq)
@@ -210,7 +210,7 @@ def batch_point(samples: RawSamples) -> Point:
         n_samples=len(samples),
         t_sensor_us_first=int(samples.t_sensor_us[0]),
         clock=samples.clock,
-        utc_synced=maps_to_utc(samples.clock) and not samples.moved_to_utc,
+        moved_to_utc=samples.moved_to_utc,
         session=samples.session,
         msg_id=samples.msg_id,
         sensor=samples.sensor,
@@ -230,13 +230,14 @@ def index_point(
     n_samples: int,
     t_sensor_us_first: int,
     clock: ClockMapping,
-    utc_synced: bool,
+    moved_to_utc: bool,
     session: str | None,
     msg_id: str,
     sensor: SensorIdentity | None,
 ) -> Point:
     """A `raw_batch` point (`batch_point`'s fields, each typed as the index has always written it): ``clock`` the
-    mapping that placed the samples, ``utc_synced`` whether the batch came with its gateway's clock synchronised."""
+    mapping that placed the samples; ``moved_to_utc`` (a field written only when true) that they were stored in
+    sensor time first and moved by that mapping later (`raw_remap`)."""
     c = clock
     fields: dict[str, FieldValue] = {
         "serial": serial,
@@ -246,7 +247,7 @@ def index_point(
         "n_samples": int(n_samples),
         "t_sensor_us_first": int(t_sensor_us_first),
         "time_last_us": int(time_last_us),
-        "utc_synced": bool(utc_synced),
+        "utc_synced": maps_to_utc(c),
         "ref_sensor_us": int(c.ref_sensor_us),
         "rate": float(c.rate),
         "drift_ppm": float(c.drift_ppm),
@@ -254,6 +255,8 @@ def index_point(
     }
     if c.ref_utc_s is not None:
         fields["ref_utc_s"] = float(c.ref_utc_s)
+    if moved_to_utc:
+        fields["moved_to_utc"] = True
     if session is not None:
         fields["session"] = session
     if msg_id:

@@ -1,13 +1,20 @@
 """Moving one sensor boot's sensor-time samples to UTC (`Store.remap_raw`): the batches the moved samples are
-written as, and the batch-index points kept for other sensors. Pure: each store reads what it holds, calls these,
-and writes what they return.
+written as, their batch-index points, and the index points kept where they were. Pure: each store reads what it
+holds, calls these, and writes what they return.
 
-The index moves with the samples. Each stored batch-index point of the boot (`raw_batch`, in sensor time) becomes
-the index point of the same samples in UTC, keeping what only it knows (the uplink message id, the session, what
-the sensor declared, and that the batch came with its gateway's clock not synchronised: ``utc_synced`` false) and
-taking the mapping that now places them, and the sensor-time point goes. So the index
-counts every stored sample once (`raw_progress`), a session moved to UTC is found by its UTC day
-(`raw_sessions`), and an export's batch table lists each batch once, at the time its samples now have.
+The index moves with the samples. Each stored batch-index point of the boot (`raw_batch`, in sensor time) whose
+samples are moved becomes the index point of the same samples in UTC: what only it knows is kept (the uplink
+message id, the session, what the sensor declared), the mapping that now places them is taken, and it says they
+were moved (``moved_to_utc``). So the index counts every stored sample once (`raw_progress`), a session moved to
+UTC is found by its UTC day (`raw_sessions`), and an export's batch table lists each batch once.
+
+The moved index claims what is stored once the move's write is over: samples it refused (another sample's point
+at their time: recorded as gaps) are not claimed. A batch some of whose samples the write found stored in UTC
+already at other times (moved before with another mapping: a move run again after an interruption, a re-sent
+batch stored in sensor time again) gets no UTC index point, and its sensor-time one stays: its samples stay
+indexed (a batch whose UTC copy is indexed too is then counted twice, the rare case), and no index point of a
+batch is replaced by one of a part of it. An index point of the boot with no sample left in sensor time (moved
+by a store that did not move the index) stays where it is too.
 
 Units as in `raw_model`: timestamps µs, seq in samples since boot, acc m/s², gyr deg/s.
 """
@@ -15,7 +22,8 @@ Units as in `raw_model`: timestamps µs, seq in samples since boot, acc m/s², g
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +31,7 @@ import numpy.typing as npt
 from analytics.stores.export_reads import BatchRecord
 from analytics.stores.points import Point
 from analytics.stores.raw_model import RawSamples, index_point, samples_from_arrays
+from analytics.stores.write_report import WriteReport
 from gaitsym_common.uplink.envelope import ClockMapping, SensorIdentity
 
 
@@ -40,6 +49,24 @@ def declared_sensor(record: BatchRecord) -> SensorIdentity | None:
     )
 
 
+def _runs(seq: npt.NDArray[np.int64]) -> list[slice]:
+    """Slices of runs of consecutive sequence numbers in a sorted array."""
+    breaks = (np.flatnonzero(np.diff(seq) != 1) + 1).tolist()
+    edges = [0, *breaks, len(seq)]
+    return [slice(a, b) for a, b in pairwise(edges) if b > a]
+
+
+@dataclass(frozen=True)
+class Move:
+    """A boot's sensor-time samples as the batches the move writes (`remapped_batches`)."""
+
+    batches: list[RawSamples]
+    records: list[BatchRecord | None]
+    """Per batch, the sensor-time index point its samples came under (None: samples no index point covered)."""
+    stay: list[BatchRecord]
+    """Index points of the boot none of whose samples is in sensor time: left where they are."""
+
+
 def remapped_batches(
     *,
     subject: str,
@@ -53,12 +80,15 @@ def remapped_batches(
     gyr_dps: npt.ArrayLike,
     index: Sequence[BatchRecord],
     clock: ClockMapping,
-) -> list[RawSamples]:
-    """The boot's stored sensor-time samples (any order) as batches mapped with ``clock``: one per index point of
-    the boot (the samples of its session in its sequence range, with its message id and declarations, so its UTC
-    index point says what the sensor-time one said), in sequence order. Samples no index point covers (a writer
-    stopped between the samples and their index) are grouped per session, without a message id: indexed now,
-    since they are stored. An index point whose samples are all gone indexes nothing and is left out."""
+) -> Move:
+    """The boot's stored sensor-time samples (any order) as batches mapped with ``clock`` (``moved_to_utc``), in
+    sequence order, each with the index point it came from, and the boot's index points that stay where they are.
+
+    One batch per index point of the boot (the samples of its session in its sequence range, with its message id
+    and declarations); samples no index point covers (a writer stopped between the samples and their index, or
+    a sample of another session) one batch per run of consecutive sequence numbers of a session, without a
+    message id: indexed now, since they are stored. An index point of the boot none of whose samples is here
+    stays (its samples were moved without it, or are gone)."""
     seq_a = np.asarray(seq, dtype=np.int64).reshape(-1)
     ticks = np.asarray(t_sensor_us, dtype=np.int64).reshape(-1)
     acc = np.asarray(acc_mps2, dtype=np.float64).reshape(-1, 3)
@@ -86,17 +116,67 @@ def remapped_batches(
         )
         return replace(made, moved_to_utc=True)
 
-    out: list[tuple[int, RawSamples]] = []
+    out: list[tuple[RawSamples, BatchRecord | None]] = []
+    stay: list[BatchRecord] = []
     mine = [r for r in index if r.placement == placement and r.serial == serial and r.boot_epoch == boot_epoch]
     for r in sorted(mine, key=lambda r: (r.seq_first, r.seq_last)):
         keep = (seq_a >= r.seq_first) & (seq_a <= r.seq_last) & ~taken & (sessions == r.session)
         if keep.any():
-            out.append((r.seq_first, batch(keep, r.session, r.msg_id or "", declared_sensor(r))))
+            out.append((batch(keep, r.session, r.msg_id or "", declared_sensor(r)), r))
+        else:
+            stay.append(r)
     for sess in dict.fromkeys(sessions[~taken].tolist()):
-        keep = ~taken & (sessions == sess)
-        out.append((int(seq_a[keep][0]), batch(keep, sess, "", None)))
-    out.sort(key=lambda item: item[0])
-    return [b for _, b in out]
+        left = np.flatnonzero(~taken & (sessions == sess))
+        for run in _runs(seq_a[left]):
+            keep = np.zeros(len(seq_a), dtype=bool)
+            keep[left[run]] = True
+            out.append((batch(keep, sess, "", None), None))
+    out.sort(key=lambda item: int(item[0].seq[0]))
+    return Move([b for b, _ in out], [r for _, r in out], stay)
+
+
+def moved_index(move: Move, written: WriteReport) -> tuple[list[Point], list[BatchRecord]]:
+    """After the move's write (``written``: its report): the UTC index points to write, one per run of a batch's
+    samples the write did not refuse, each claiming that run at its first sample's mapped time; and the
+    sensor-time index points that stay (`Move.stay`, and those of batches the write found stored elsewhere)."""
+    points = []
+    stay = list(move.stay)
+    for b, record in zip(move.batches, move.records, strict=True):
+        lost = np.zeros(len(b), dtype=bool)
+        elsewhere = np.zeros(len(b), dtype=bool)
+        for g in written.gaps:
+            if (g.subject, g.placement, g.serial, g.boot_epoch) == (b.subject, b.placement, b.serial, b.boot_epoch):
+                lost |= (b.seq >= g.seq_first) & (b.seq <= g.seq_last)
+        for m in written.moved:
+            if (m.subject, m.placement, m.serial, m.boot_epoch) == (b.subject, b.placement, b.serial, b.boot_epoch):
+                elsewhere |= np.isin(b.seq, m.seq)
+        if elsewhere.any():
+            stay.extend([record] if record is not None else [])
+            continue
+        kept = np.flatnonzero(~lost)
+        times = b.time_us()
+        for run in _runs(kept):
+            i, j = int(kept[run][0]), int(kept[run][-1])
+            points.append(
+                index_point(
+                    subject=b.subject,
+                    placement=b.placement,
+                    time_us=int(times[i]),
+                    time_last_us=int(times[j]),
+                    serial=b.serial,
+                    boot_epoch=b.boot_epoch,
+                    seq_first=int(b.seq[i]),
+                    seq_last=int(b.seq[j]),
+                    n_samples=j - i + 1,
+                    t_sensor_us_first=int(b.t_sensor_us[i]),
+                    clock=b.clock,
+                    moved_to_utc=True,
+                    session=b.session,
+                    msg_id=b.msg_id,
+                    sensor=b.sensor,
+                )
+            )
+    return points, stay
 
 
 def record_point(subject: str, record: BatchRecord) -> Point:
@@ -113,7 +193,7 @@ def record_point(subject: str, record: BatchRecord) -> Point:
         n_samples=record.n_samples,
         t_sensor_us_first=record.t_sensor_us_first,
         clock=record.clock,
-        utc_synced=record.clock.utc_synced,
+        moved_to_utc=record.moved_to_utc,
         session=record.session,
         msg_id=record.msg_id or "",
         sensor=declared_sensor(record),

@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 from analytics.stores import Store
+from analytics.stores.embedded import EmbeddedStore
 from analytics.stores.export_reads import BatchRecord
+from analytics.stores.influx import InfluxStore
 from analytics.stores.model import RawProgress, RawSamples, raw_time_us, sensor_slot_start_us
-from analytics.stores.raw_remap import declared_sensor, record_point, remapped_batches
+from analytics.stores.raw_remap import Move, declared_sensor, record_point, remapped_batches
+from analytics.worker.segments import coverage
 from export.tables import batch_rows
 from gaitsym_common.uplink.envelope import SensorIdentity
 from testing.stores.storelib import T0_UTC_S, batch, new_subject, synced_clock, unsynced_clock
@@ -76,8 +79,8 @@ def test_remap_moves_the_index_with_the_samples(store: Store) -> None:
     for record, sent in zip(moved, mine, strict=True):
         times = raw_time_us(sent.t_sensor_us, clock, 7)
         assert (record.time_us, record.time_last_us) == (int(times[0]), int(times[-1]))
-        # placed by the synchronised mapping; sent without one, as the index still says
-        assert record.clock == replace(clock, utc_synced=False)
+        # placed by the synchronised mapping, and said to have been moved (sent without one)
+        assert record.clock == clock and record.moved_to_utc
         assert record.t_sensor_us_first == int(sent.t_sensor_us[0])
         assert declared_sensor(record) == sent.sensor
     assert moved[2].firmware is None  # not declared: still not stored
@@ -121,6 +124,65 @@ def test_a_remap_rerun_after_an_interrupted_one_leaves_each_batch_indexed_once(s
     assert len(store.read_raw(subject, "pelvis")) == 160
 
 
+def _without_index(store: Store, batches: list[RawSamples]) -> None:
+    """Samples written without their index points: a move stopped between the two (each store's own write)."""
+    if isinstance(store, EmbeddedStore):
+        store._tx(lambda db: store._write_raw_tx(db, batches, index=False))
+    else:
+        assert isinstance(store, InfluxStore)
+        store.write_raw_many(batches, index=False)
+
+
+def test_a_rerun_with_another_mapping_leaves_every_moved_sample_indexed(store: Store) -> None:
+    """A move stopped after its UTC samples, before their index, run again by a worker with another mapping (the
+    first synchronised batch it saw): the samples are stored in UTC already, at the first mapping's times, and
+    not written again; their sensor-time index stays, so none goes unindexed."""
+    subject = new_subject()
+    mine, _ = _unsynced_boot(subject)
+    for b in mine:
+        store.write_raw(b)
+    first = synced_clock()
+    _without_index(store, [replace(b, clock=first) for b in mine])
+    other = replace(first, rate=first.rate * (1 + 2e-5))  # 0.1 ms apart over these seconds
+
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, other) == 160
+    got = store.read_raw(subject, "pelvis")
+    assert len(got) == 160 and bool((got.time_us >= 0).all())  # the first copies, the sensor-time ones gone
+    assert store.raw_progress(subject, "pelvis", "GS24-0001", 7) == RawProgress(3, 160, 0, 159)
+    index = store.raw_index(subject, "pelvis", "GS24-0001", 7, 0, 159)
+    assert coverage(0, 159, index)[0] == 0  # nothing of 0..159 unaccounted for
+
+
+def test_a_batch_stored_again_in_sensor_time_keeps_its_moved_index_whole(store: Store) -> None:
+    """A batch re-sent after its boot was moved is stored again in sensor time (nothing of it there), then moved by
+    another mapping: its first samples land on their own first copies, the rest near them. The UTC index point of
+    the first copy is not replaced by one claiming only those first samples, and the sensor-time index point with
+    no samples left stays where it is through a later move."""
+    subject = new_subject()
+    mine, _ = _unsynced_boot(subject)
+    for b in mine:
+        store.write_raw(b)
+    first = synced_clock()
+    store.remap_raw(subject, "pelvis", "GS24-0001", 7, first)
+    store.write_raw(mine[0])  # the replay, in sensor time again
+    other = replace(first, rate=first.rate * (1 + 1e-5))
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, other) == 60
+
+    def claims() -> list[tuple[bool, int, int, int]]:
+        return sorted((b.time_us >= 0, b.seq_first, b.seq_last, b.n_samples) for b in store.raw_batches(subject))
+
+    assert (True, 0, 59, 60) in claims()  # the first copy's index point, whole
+    assert coverage(0, 159, store.raw_index(subject, "pelvis", "GS24-0001", 7, 0, 159))[0] == 0
+    assert len(store.read_raw(subject, "pelvis")) == 160  # no sample stored twice
+    later = batch(subject, seq_first=160, n=20, boot_epoch=7, clock=unsynced_clock())
+    store.write_raw(later)
+    before = claims()
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, first) == 20
+    # the later batch's index moved with it; everything else (the orphan sensor-time point too) in place
+    assert claims() == sorted([*(c for c in before if c != (False, 160, 179, 20)), (True, 160, 179, 20)])
+    assert (False, 0, 59, 60) in claims()
+
+
 def _record(seq_first: int, seq_last: int, session: str | None, msg_id: str | None = "m") -> BatchRecord:
     clock = unsynced_clock()
     slot = sensor_slot_start_us(7)
@@ -130,7 +192,7 @@ def _record(seq_first: int, seq_last: int, session: str | None, msg_id: str | No
     )  # fmt: skip
 
 
-def _remapped(seq: list[int], session: Sequence[str | None], index: list[BatchRecord]) -> list[RawSamples]:
+def _remapped(seq: list[int], session: Sequence[str | None], index: list[BatchRecord]) -> Move:
     n = len(seq)
     return remapped_batches(
         subject="P1",
@@ -149,30 +211,53 @@ def _remapped(seq: list[int], session: Sequence[str | None], index: list[BatchRe
 
 def test_remapped_batches_follow_the_index_and_group_what_it_does_not_cover() -> None:
     index = [_record(10, 19, "S1", "b"), _record(0, 9, "S1", "a"), _record(40, 49, "S1", "gone")]
-    seq = [*range(25, 30), *range(0, 20), *range(20, 25)]  # any order
-    session: list[str | None] = ["S2"] * 5 + ["S1"] * 20 + [None] * 5
-    got = _remapped(seq, session, index)
-    assert [(b.msg_id, b.session, b.seq.tolist()) for b in got] == [
+    seq = [*range(25, 30), *range(0, 20), *range(20, 25), *range(60, 63)]  # any order
+    session: list[str | None] = ["S2"] * 5 + ["S1"] * 20 + [None] * 5 + ["S2"] * 3
+    move = _remapped(seq, session, index)
+    assert [(b.msg_id, b.session, b.seq.tolist()) for b in move.batches] == [
         ("a", "S1", list(range(10))),
         ("b", "S1", list(range(10, 20))),
         ("", None, list(range(20, 25))),  # stored without an index point: indexed now
         ("", "S2", list(range(25, 30))),
-    ]  # the record whose samples are all gone indexes nothing
+        ("", "S2", list(range(60, 63))),  # one batch per run: an index point never claims a hole
+    ]
+    assert [r.msg_id if r else None for r in move.records] == ["a", "b", None, None, None]
+    assert [r.msg_id for r in move.stay] == ["gone"]  # no sample here: it stays where it is
+    assert all(b.moved_to_utc for b in move.batches)
 
 
 def test_remapped_batches_keep_a_session_apart_within_a_batch_range() -> None:
     """A sample of another session inside a batch's sequence range is not that batch's."""
-    got = _remapped(list(range(10)), ["S1"] * 5 + ["S2"] * 5, [_record(0, 9, "S1")])
-    assert [(b.msg_id, b.session, len(b)) for b in got] == [("m", "S1", 5), ("", "S2", 5)]
+    move = _remapped(list(range(10)), ["S1"] * 5 + ["S2"] * 5, [_record(0, 9, "S1")])
+    assert [(b.msg_id, b.session, len(b)) for b in move.batches] == [("m", "S1", 5), ("", "S2", 5)]
 
 
-@pytest.mark.parametrize("firmware", ["", "2.0"])
-def test_an_index_point_read_back_is_written_back_as_it_was(firmware: str) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"firmware": ""},
+        {"session": None, "msg_id": ""},
+        {"sensor": None},
+        {"moved_to_utc": True, "clock": synced_clock()},
+    ],
+    ids=["declared", "no-firmware", "no-session-no-msg", "undeclared", "moved"],
+)
+def test_an_index_point_read_back_is_written_back_as_it_was(change: dict[str, object]) -> None:
+    """Through JSON, as both stores hand fields back (InfluxDB's numbers lose their int/float type there)."""
+    import json
+
     from analytics.stores.export_reads import batch_record
     from analytics.stores.model import batch_point
 
-    b = _declared(batch("P1", n=30, boot_epoch=9, clock=unsynced_clock()), firmware)
+    b = _declared(batch("P1", n=30, boot_epoch=9, clock=unsynced_clock()), str(change.pop("firmware", "2.0")))
+    b = replace(b, **change)  # type: ignore[arg-type]
     written = batch_point(b)
-    back = record_point("P1", batch_record("pelvis", written.time_us, dict(written.fields)))
+    fields = json.loads(
+        json.dumps(
+            {k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in written.fields.items()}
+        )
+    )
+    back = record_point("P1", batch_record("pelvis", written.time_us, fields))
     assert back == written
-    assert [type(v) for v in dict(back.fields).values()] == [type(v) for v in dict(written.fields).values()]
+    assert [type(v) for v in back.fields.values()] == [type(v) for v in written.fields.values()]
