@@ -357,8 +357,9 @@ class EmbeddedStore:
             db.execute("DELETE " + where, args)
             db.execute("DELETE " + where_index, (RAW_BATCH, *args))
             # the UTC points are checked like any write: a sample landing on another's point is refused, not moved
-            moved, stay = moved_index(move, self._write_raw_tx(db, move.batches, index=False))
-            self._upsert_points(db, [*moved, *(record_point(subject, r) for r in stay)])
+            claimed = embedded_reads.utc_claims(db, subject, placement, serial, boot_epoch)
+            moved = moved_index(move, self._write_raw_tx(db, move.batches, index=False), claimed)
+            self._upsert_points(db, [*moved, *(record_point(subject, r) for r in move.stay)])
             return len(rows)
 
         return int(self._tx(work))

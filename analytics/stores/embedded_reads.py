@@ -137,6 +137,18 @@ def raw_batches(
     return out
 
 
+def utc_claims(db: sqlite3.Connection, subject: str, placement: str, serial: str, boot: int) -> list[tuple[int, int]]:
+    """``(seq_first, seq_last)`` of a sensor boot's UTC batch-index points (`raw_remap.moved_index`; called within
+    the caller's transaction: no lock taken)."""
+    rows = db.execute(
+        "SELECT json_extract(fields, '$.seq_first'), json_extract(fields, '$.seq_last') FROM points WHERE "
+        "measurement = ? AND subject = ? AND json_extract(tags, '$.placement') = ? AND json_extract(fields, '$.serial')"
+        " = ? AND json_extract(fields, '$.boot_epoch') = ? AND time_us >= 0",
+        (RAW_BATCH, subject, placement, serial, boot),
+    ).fetchall()
+    return [(int(a), int(b)) for a, b in rows]
+
+
 def gaps(db: sqlite3.Connection, lock: threading.Lock, subject: str, *, session: str | None) -> list[GapRecord]:
     """The subject's recorded gaps, optionally of one session, by placement, sensor boot and first missing sample."""
     sql = "SELECT tags, fields FROM points WHERE subject = ? AND measurement = ?"

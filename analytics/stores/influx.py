@@ -437,9 +437,10 @@ class InfluxStore:
             clock=clock,
         )
         what = f"raw subject={subject} placement={placement}"
-        moved, stay = moved_index(move, self.write_raw_many(move.batches, index=False))
+        claimed = influx_reads.utc_claims(self, subject, placement, serial, boot_epoch)
+        moved = moved_index(move, self.write_raw_many(move.batches, index=False), claimed)
         self._write_lines(self.config.raw_rp, [point_line(p) for p in moved], what + " (moved index)")
-        kept = [b for b in index if (b.serial, b.boot_epoch) != (serial, boot_epoch) or b in stay]
+        kept = [b for b in index if (b.serial, b.boot_epoch) != (serial, boot_epoch) or b in move.stay]
         keep_lines = raw_slot_lines(series, sorted(set(range(len(series))) - set(mine)), subject, placement)
         keep_lines += [point_line(record_point(subject, b)) for b in kept]
         self._delete_raw_slot(subject, placement, slot)

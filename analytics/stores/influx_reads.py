@@ -173,6 +173,17 @@ def raw_batches(
     return out
 
 
+def utc_claims(store: InfluxStore, subject: str, placement: str, serial: str, boot_epoch: int) -> list[tuple[int, int]]:
+    """``(seq_first, seq_last)`` of a sensor boot's UTC batch-index points (`raw_remap.moved_index`)."""
+    where = (
+        f"subject = {quote_str(subject)} AND placement = {quote_str(placement)} AND serial = {quote_str(serial)} "
+        f"AND boot_epoch = {int(boot_epoch)} AND {time_clause(0, None)}"
+    )
+    source = from_clause(store.config.database, store.config.raw_rp, RAW_BATCH)
+    rows = store.rows(f"SELECT seq_first, seq_last FROM {source} WHERE {where}")
+    return [(int(r["seq_first"]), int(r["seq_last"])) for r in rows]
+
+
 def gaps(store: InfluxStore, subject: str, *, session: str | None) -> list[GapRecord]:
     """The subject's recorded gaps (results policy), optionally of one session."""
     where = f"subject = {quote_str(subject)}"

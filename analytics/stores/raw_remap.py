@@ -9,12 +9,12 @@ were moved (``moved_to_utc``). So the index counts every stored sample once (`ra
 UTC is found by its UTC day (`raw_sessions`), and an export's batch table lists each batch once.
 
 The moved index claims what is stored once the move's write is over: samples it refused (another sample's point
-at their time: recorded as gaps) are not claimed. A batch some of whose samples the write found stored in UTC
-already at other times (moved before with another mapping: a move run again after an interruption, a re-sent
-batch stored in sensor time again) gets no UTC index point, and its sensor-time one stays: its samples stay
-indexed (a batch whose UTC copy is indexed too is then counted twice, the rare case), and no index point of a
-batch is replaced by one of a part of it. An index point of the boot with no sample left in sensor time (moved
-by a store that did not move the index) stays where it is too.
+at their time: recorded as gaps) are not claimed, and a run of samples a UTC index point of the boot claims
+already (moved before: a move run again, a re-sent batch stored in sensor time again and moved once more, an
+earlier layout's point) gets no second one, so no index point is narrowed and none counted twice. Samples the
+write found stored at nearby times (a move run again with another mapping) are claimed at the new mapping's
+times, within the replay bound of where they are. An index point of the boot with no sample left in sensor time
+(moved by a store that did not move the index) stays where it is.
 
 Units as in `raw_model`: timestamps µs, seq in samples since boot, acc m/s², gyr deg/s.
 """
@@ -61,8 +61,6 @@ class Move:
     """A boot's sensor-time samples as the batches the move writes (`remapped_batches`)."""
 
     batches: list[RawSamples]
-    records: list[BatchRecord | None]
-    """Per batch, the sensor-time index point its samples came under (None: samples no index point covered)."""
     stay: list[BatchRecord]
     """Index points of the boot none of whose samples is in sensor time: left where they are."""
 
@@ -82,7 +80,7 @@ def remapped_batches(
     clock: ClockMapping,
 ) -> Move:
     """The boot's stored sensor-time samples (any order) as batches mapped with ``clock`` (``moved_to_utc``), in
-    sequence order, each with the index point it came from, and the boot's index points that stay where they are.
+    sequence order, and the boot's index points that stay where they are.
 
     One batch per index point of the boot (the samples of its session in its sequence range, with its message id
     and declarations); samples no index point covers (a writer stopped between the samples and their index, or
@@ -116,13 +114,13 @@ def remapped_batches(
         )
         return replace(made, moved_to_utc=True)
 
-    out: list[tuple[RawSamples, BatchRecord | None]] = []
+    out: list[RawSamples] = []
     stay: list[BatchRecord] = []
     mine = [r for r in index if r.placement == placement and r.serial == serial and r.boot_epoch == boot_epoch]
     for r in sorted(mine, key=lambda r: (r.seq_first, r.seq_last)):
         keep = (seq_a >= r.seq_first) & (seq_a <= r.seq_last) & ~taken & (sessions == r.session)
         if keep.any():
-            out.append((batch(keep, r.session, r.msg_id or "", declared_sensor(r)), r))
+            out.append(batch(keep, r.session, r.msg_id or "", declared_sensor(r)))
         else:
             stay.append(r)
     for sess in dict.fromkeys(sessions[~taken].tolist()):
@@ -130,33 +128,27 @@ def remapped_batches(
         for run in _runs(seq_a[left]):
             keep = np.zeros(len(seq_a), dtype=bool)
             keep[left[run]] = True
-            out.append((batch(keep, sess, "", None), None))
-    out.sort(key=lambda item: int(item[0].seq[0]))
-    return Move([b for b, _ in out], [r for _, r in out], stay)
+            out.append(batch(keep, sess, "", None))
+    out.sort(key=lambda b: int(b.seq[0]))
+    return Move(out, stay)
 
 
-def moved_index(move: Move, written: WriteReport) -> tuple[list[Point], list[BatchRecord]]:
-    """After the move's write (``written``: its report): the UTC index points to write, one per run of a batch's
-    samples the write did not refuse, each claiming that run at its first sample's mapped time; and the
-    sensor-time index points that stay (`Move.stay`, and those of batches the write found stored elsewhere)."""
+def moved_index(move: Move, written: WriteReport, claimed: Sequence[tuple[int, int]]) -> list[Point]:
+    """After the move's write (``written``: its report), the UTC index points to write: one per run of a batch's
+    samples the write did not refuse, claiming that run at its first sample's mapped time, unless a UTC index
+    point of the boot already claims the whole run (``claimed``: their ``(seq_first, seq_last)``, read before)."""
     points = []
-    stay = list(move.stay)
-    for b, record in zip(move.batches, move.records, strict=True):
+    for b in move.batches:
         lost = np.zeros(len(b), dtype=bool)
-        elsewhere = np.zeros(len(b), dtype=bool)
         for g in written.gaps:
             if (g.subject, g.placement, g.serial, g.boot_epoch) == (b.subject, b.placement, b.serial, b.boot_epoch):
                 lost |= (b.seq >= g.seq_first) & (b.seq <= g.seq_last)
-        for m in written.moved:
-            if (m.subject, m.placement, m.serial, m.boot_epoch) == (b.subject, b.placement, b.serial, b.boot_epoch):
-                elsewhere |= np.isin(b.seq, m.seq)
-        if elsewhere.any():
-            stay.extend([record] if record is not None else [])
-            continue
         kept = np.flatnonzero(~lost)
         times = b.time_us()
         for run in _runs(kept):
             i, j = int(kept[run][0]), int(kept[run][-1])
+            if any(a <= b.seq[i] and b.seq[j] <= z for a, z in claimed):
+                continue  # indexed in UTC already (moved before, or by an earlier layout): never narrowed, never twice
             points.append(
                 index_point(
                     subject=b.subject,
@@ -176,7 +168,7 @@ def moved_index(move: Move, written: WriteReport) -> tuple[list[Point], list[Bat
                     sensor=b.sensor,
                 )
             )
-    return points, stay
+    return points
 
 
 def record_point(subject: str, record: BatchRecord) -> Point:
