@@ -18,7 +18,7 @@ from analytics.stores.model import RawProgress, RawSamples, raw_time_us, sensor_
 from analytics.stores.raw_remap import Move, declared_sensor, record_point, remapped_batches
 from analytics.worker.segments import coverage
 from export.tables import batch_rows
-from gaitsym_common.uplink.envelope import SensorIdentity
+from gaitsym_common.uplink.envelope import ClockMapping, SensorIdentity
 from testing.stores.storelib import T0_UTC_S, batch, new_subject, synced_clock, unsynced_clock
 
 DAY_US = 86_400_000_000
@@ -133,17 +133,24 @@ def _without_index(store: Store, batches: list[RawSamples]) -> None:
         store.write_raw_many(batches, index=False)
 
 
-def test_a_rerun_with_another_mapping_leaves_every_moved_sample_indexed(store: Store) -> None:
-    """A move stopped after its UTC samples, before their index, run again by a worker with another mapping (the
-    first synchronised batch it saw): the samples are stored in UTC already, at the first mapping's times, and
-    not written again; they are indexed in UTC at the new mapping's times (within the replay bound of where they
-    are), so the session is found by its UTC day, and the sensor-time index goes."""
+def _moved_without_index(store: Store) -> tuple[str, list[RawSamples], ClockMapping]:
+    """A fresh subject's boot stored in sensor time, then its samples written in UTC by a synchronised mapping
+    without their index points (a move stopped between the two): the subject, the batches, the mapping."""
     subject = new_subject()
     mine, _ = _unsynced_boot(subject)
     for b in mine:
         store.write_raw(b)
     first = synced_clock()
     _without_index(store, [replace(b, clock=first) for b in mine])
+    return subject, mine, first
+
+
+def test_a_rerun_with_another_mapping_leaves_every_moved_sample_indexed(store: Store) -> None:
+    """A move stopped after its UTC samples, before their index, run again by a worker with another mapping (the
+    first synchronised batch it saw): the samples are stored in UTC already, at the first mapping's times, and
+    not written again; they are indexed in UTC at the new mapping's times (within the replay bound of where they
+    are), so the session is found by its UTC day, and the sensor-time index goes."""
+    subject, _, first = _moved_without_index(store)
     other = replace(first, rate=first.rate * (1 + 2e-5))  # 0.1 ms apart over these seconds
 
     assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, other) == 160
@@ -192,12 +199,7 @@ def _drop_sensor_time_samples(store: Store, subject: str, boot_epoch: int) -> No
 def test_index_points_of_samples_moved_without_them_stay_where_they_are(store: Store) -> None:
     """Samples moved by a store that left their index in sensor time: a later move of the boot (a new sensor-time
     batch) moves that batch and leaves those index points alone, the only index of those samples."""
-    subject = new_subject()
-    mine, _ = _unsynced_boot(subject)
-    for b in mine:
-        store.write_raw(b)
-    first = synced_clock()
-    _without_index(store, [replace(b, clock=first) for b in mine])
+    subject, mine, first = _moved_without_index(store)
     _drop_sensor_time_samples(store, subject, 7)
     assert store.raw_progress(subject, "pelvis", "GS24-0001", 7) == RawProgress(3, 160, 0, 159)
     later = batch(subject, seq_first=160, n=20, boot_epoch=7, clock=unsynced_clock())
