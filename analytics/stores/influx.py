@@ -35,7 +35,6 @@ from analytics.stores.influx_codec import (
     raw_series_concat,
     raw_series_from_csv,
     raw_series_from_values,
-    raw_slot_lines,
     series_rows,
     time_clause,
     unclear_series,
@@ -75,7 +74,7 @@ from analytics.stores.model import (
 )
 from analytics.stores.plans import ExercisePlan
 from analytics.stores.quarantine import Quarantine
-from analytics.stores.raw_remap import moved_index, record_point, remapped_batches
+from analytics.stores.raw_remap import delete_ranges, moved_index, remapped_batches
 from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -412,9 +411,9 @@ class InfluxStore:
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
         """Move a boot epoch's sensor-time samples and index to UTC (`raw_remap`); returns samples moved. The UTC
-        points go first, then the slot is cleared and other sensors' points in it (a swap within 4096 boots) written
-        back: a crash before the clearing leaves two copies of the moved points (a rerun moves them again); one
-        between the clearing and the write-back loses the other sensors' points (a swap: the rare case)."""
+        points go first, then the sensor-time points read and moved are deleted, by time ranges holding nothing
+        else (`raw_remap.delete_ranges`): another sensor's points in the slot, and points stored meanwhile, stay.
+        A crash in between leaves two copies of the moved points; a rerun moves them again."""
         require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
         last = slot + SENSOR_SLOT_US - 1
@@ -436,26 +435,21 @@ class InfluxStore:
             index=index,
             clock=clock,
         )
-        what = f"raw subject={subject} placement={placement}"
         claimed = influx_reads.utc_claims(self, subject, placement, serial, boot_epoch)
         moved = moved_index(move, self.write_raw_many(move.batches, index=False), claimed)
-        self._write_lines(self.config.raw_rp, [point_line(p) for p in moved], what + " (moved index)")
-        kept = [b for b in index if (b.serial, b.boot_epoch) != (serial, boot_epoch) or b in move.stay]
-        keep_lines = raw_slot_lines(series, sorted(set(range(len(series))) - set(mine)), subject, placement)
-        keep_lines += [point_line(record_point(subject, b)) for b in kept]
-        self._delete_raw_slot(subject, placement, slot)
-        if keep_lines:
-            self._write_lines(self.config.sensor_time_rp, keep_lines, what + " (kept)")
+        what = f"raw subject={subject} placement={placement} (moved index)"
+        self._write_lines(self.config.raw_rp, [point_line(p) for p in moved], what)
+        going = set(mine)
+        seq = series.seq.tolist()
+        samples = delete_ranges(series.time_us.tolist(), [i in going for i in range(len(series))], seq, seq)
+        gone = [(b.serial, b.boot_epoch) == (serial, boot_epoch) and b not in move.stay for b in index]
+        firsts, lasts = [b.seq_first for b in index], [b.seq_last for b in index]
+        records = delete_ranges([b.time_us for b in index], gone, firsts, lasts)
+        tags = {"subject": subject, "placement": placement}
+        for measurement, ranges in ((RAW, samples), (RAW_BATCH, records)):
+            for lo, hi in ranges:
+                self.transport.delete(self.config.sensor_time_rp, (measurement,), tags, lo, hi)
         return len(mine)
-
-    def _delete_raw_slot(self, subject: str, placement: str, slot: int) -> None:
-        self.transport.delete(
-            self.config.sensor_time_rp,
-            (RAW, RAW_BATCH),
-            {"subject": subject, "placement": placement},
-            slot,
-            slot + SENSOR_SLOT_US - 1,
-        )
 
     # ------------------------------------------------------------------------------------------ admin
 

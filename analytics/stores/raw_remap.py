@@ -171,6 +171,24 @@ def moved_index(move: Move, written: WriteReport, claimed: Sequence[tuple[int, i
     return points
 
 
+def delete_ranges(
+    times: Sequence[int], going: Sequence[bool], seq_first: Sequence[int], seq_last: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Time ranges (µs, inclusive) holding exactly the points that go, from points read in time order (their
+    times, whether each goes, its sequence range): one per run of consecutive points that all go and whose
+    sequence numbers follow on. A point another writer stores after the read (a batch of the boot filling a
+    sequence gap, a later one) then falls between ranges or after them, never inside one, and stays."""
+    ranges: list[tuple[int, int]] = []
+    prev = None
+    for k, (t, g) in enumerate(zip(times, going, strict=True)):
+        if g and prev is not None and going[prev] and seq_first[k] == seq_last[prev] + 1:
+            ranges[-1] = (ranges[-1][0], int(t))
+        elif g:
+            ranges.append((int(t), int(t)))
+        prev = k
+    return ranges
+
+
 def record_point(subject: str, record: BatchRecord) -> Point:
     """A batch-index point read back, as it was written (to write it back after its slot was cleared)."""
     return index_point(

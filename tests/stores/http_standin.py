@@ -22,9 +22,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -165,8 +167,9 @@ class StandIn:
                 where.append(f"\"{m.group(1)}\" = '{m.group(2)}'")
 
         def ns(text: str) -> int:
+            # exact integer µs: a float timestamp() of a pre-1970 sensor-time instant (year 1827) loses the last µs
             t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            return round(t.timestamp() * 1e6) * 1000
+            return (t - EPOCH) // timedelta(microseconds=1) * 1000
 
         clause = " AND ".join([*where, f"time >= {ns(doc['start'])}", f"time < {ns(doc['stop'])}"])
         q = f'DELETE FROM "{measurement}" WHERE {clause}'

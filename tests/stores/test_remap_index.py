@@ -15,7 +15,7 @@ from analytics.stores.embedded import EmbeddedStore
 from analytics.stores.export_reads import BatchRecord
 from analytics.stores.influx import InfluxStore
 from analytics.stores.model import RawProgress, RawSamples, raw_time_us, sensor_slot_start_us
-from analytics.stores.raw_remap import Move, declared_sensor, record_point, remapped_batches
+from analytics.stores.raw_remap import Move, declared_sensor, delete_ranges, record_point, remapped_batches
 from analytics.worker.segments import coverage
 from export.tables import batch_rows
 from gaitsym_common.uplink.envelope import ClockMapping, SensorIdentity
@@ -288,3 +288,43 @@ def test_an_index_point_read_back_is_written_back_as_it_was(change: dict[str, ob
     back = record_point("P1", batch_record("pelvis", written.time_us, fields))
     assert back == written
     assert [type(v) for v in back.fields.values()] == [type(v) for v in written.fields.values()]
+
+
+@pytest.mark.parametrize("store", ["influx_v1", "influx_v2"], indirect=True)
+def test_a_batch_stored_by_another_worker_during_a_move_stays(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """InfluxDB moves in several requests. A sensor-time batch of the boot stored by another worker after the
+    move read the slot (filling a sequence gap) is not deleted with what the move read: it stays, with its index
+    point, for the next move. (The embedded store moves in one transaction.)"""
+    subject = new_subject()
+    store.write_raw(batch(subject, seq_first=0, n=60, boot_epoch=7, clock=unsynced_clock()))
+    synced = batch(subject, seq_first=120, n=60, boot_epoch=7)  # the batch whose mapping starts the move
+    store.write_raw(synced)
+    meanwhile = batch(subject, seq_first=60, n=60, boot_epoch=7, clock=unsynced_clock())
+    write = store.write_raw_many
+
+    def write_after_the_other_worker(batches: list[RawSamples], **kw: bool) -> object:
+        monkeypatch.setattr(store, "write_raw_many", write)
+        store.write_raw(meanwhile)  # the other worker's write, between the move's read and its delete
+        return write(batches, **kw)
+
+    monkeypatch.setattr(store, "write_raw_many", write_after_the_other_worker)
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, synced.clock) == 60
+    got = store.read_raw(subject, "pelvis")
+    assert sorted(got.seq.tolist()) == list(range(180))  # nothing lost, nothing twice
+    assert got.seq[got.time_us < 0].tolist() == list(range(60, 120))  # still in sensor time, for the next move
+    assert store.raw_progress(subject, "pelvis", "GS24-0001", 7) == RawProgress(3, 180, 0, 179)
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, synced.clock) == 60
+    assert bool((store.read_raw(subject, "pelvis").time_us >= 0).all())
+    assert store.raw_progress(subject, "pelvis", "GS24-0001", 7) == RawProgress(3, 180, 0, 179)
+
+
+def test_delete_ranges_hold_only_what_goes() -> None:
+    """Runs of points that go and whose sequence numbers follow on; a point that stays, or a sequence gap (where
+    another writer's batch may land after the read), ends a run."""
+    times = [10, 20, 30, 40, 50, 60, 70]
+    going = [True, True, False, True, True, True, True]
+    seq = [0, 1, 9, 2, 3, 7, 8]  # 2, 3 then 7: a gap in the sequence
+    assert delete_ranges(times, going, seq, seq) == [(10, 20), (40, 50), (60, 70)]
+    assert delete_ranges([5, 6], [False, False], [0, 1], [0, 1]) == []
+    # index points: the next one follows on when its first sample is the last one's successor
+    assert delete_ranges([1, 2, 3], [True, True, True], [0, 60, 130], [59, 119, 179]) == [(1, 2), (3, 3)]
