@@ -35,6 +35,7 @@ from analytics.stores.influx_codec import (
     raw_series_concat,
     raw_series_from_csv,
     raw_series_from_values,
+    raw_slot_lines,
     series_rows,
     time_clause,
     unclear_series,
@@ -74,7 +75,7 @@ from analytics.stores.model import (
 )
 from analytics.stores.plans import ExercisePlan
 from analytics.stores.quarantine import Quarantine
-from analytics.stores.raw_remap import delete_ranges, moved_index, remapped_batches
+from analytics.stores.raw_remap import delete_ranges, moved_index, record_point, remapped_batches, within
 from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -411,14 +412,16 @@ class InfluxStore:
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
         """Move a boot epoch's sensor-time samples and index to UTC (`raw_remap`); returns samples moved. The UTC
-        points go first, then the sensor-time points read and moved are deleted, by time ranges holding nothing
-        else (`raw_remap.delete_ranges`): another sensor's points in the slot, and points stored meanwhile, stay.
-        A crash in between leaves two copies of the moved points; a rerun moves them again."""
+        points go first, then the sensor-time points moved are deleted by time ranges (`raw_remap.delete_ranges`)
+        and another sensor's points read in them written back. A crash in between leaves two copies of the moved
+        points (a rerun moves them again); between the delete and the write-back, loses those other points."""
         require_utc_mapping(clock)
         slot = sensor_slot_start_us(boot_epoch)
         last = slot + SENSOR_SLOT_US - 1
         series = self.read_raw(subject, placement, start_us=slot, end_us=last)
-        mine = [i for i in range(len(series)) if series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch]
+        n, seq = len(series), series.seq.tolist()
+        ours = [series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch for i in range(n)]
+        mine = [i for i in range(n) if ours[i]]
         if not mine:
             return 0
         index = [b for b in self.raw_batches(subject, start_us=slot, end_us=last) if b.placement == placement]
@@ -439,16 +442,19 @@ class InfluxStore:
         moved = moved_index(move, self.write_raw_many(move.batches, index=False), claimed)
         what = f"raw subject={subject} placement={placement} (moved index)"
         self._write_lines(self.config.raw_rp, [point_line(p) for p in moved], what)
-        going = set(mine)
-        seq = series.seq.tolist()
-        samples = delete_ranges(series.time_us.tolist(), [i in going for i in range(len(series))], seq, seq)
-        gone = [(b.serial, b.boot_epoch) == (serial, boot_epoch) and b not in move.stay for b in index]
-        firsts, lasts = [b.seq_first for b in index], [b.seq_last for b in index]
-        records = delete_ranges([b.time_us for b in index], gone, firsts, lasts)
+        mine_b = [(b.serial, b.boot_epoch) == (serial, boot_epoch) for b in index]
+        gone = [m and b not in move.stay for m, b in zip(mine_b, index, strict=True)]
+        seqs = [b.seq_first for b in index], [b.seq_last for b in index]
+        samples = delete_ranges(series.time_us.tolist(), ours, seq, seq, ours)
+        records = delete_ranges([b.time_us for b in index], gone, *seqs, mine_b)
         tags = {"subject": subject, "placement": placement}
         for measurement, ranges in ((RAW, samples), (RAW_BATCH, records)):
             for lo, hi in ranges:
                 self.transport.delete(self.config.sensor_time_rp, (measurement,), tags, lo, hi)
+        back = [i for i in range(n) if not ours[i] and within(samples, int(series.time_us[i]))]
+        kept = [b for m, b in zip(mine_b, index, strict=True) if not m and within(records, b.time_us)]
+        lines = raw_slot_lines(series, back, subject, placement) + [point_line(record_point(subject, b)) for b in kept]
+        self._write_lines(self.config.sensor_time_rp, lines, f"raw subject={subject} placement={placement} (kept)")
         return len(mine)
 
     # ------------------------------------------------------------------------------------------ admin

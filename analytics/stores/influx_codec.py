@@ -14,8 +14,10 @@ from analytics.stores.model import (
     RAW_FIELDS,
     REPLAY_MOVE_US,
     SPAN_JOIN_US,
+    Point,
     RawSeries,
     SampleId,
+    point_line,
 )
 
 TIME_MIN_NS = -(1 << 62)
@@ -401,3 +403,26 @@ def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
         k, v = ([*_split_unescaped(pair, "=", 1), ""])[:2]
         tags[_unescape(k)] = _unescape(v)
     return _unescape(measurement), tags
+
+
+def raw_slot_lines(series: RawSeries, idx: Sequence[int], subject: str, placement: str) -> list[str]:
+    """Line protocol of the samples ``idx`` of a series read back, as they were written."""
+    lines = []
+    for i in idx:
+        fields: dict[str, float | int | str | bool] = {
+            "seq": int(series.seq[i]),
+            "t_sensor_us": int(series.t_sensor_us[i]),
+            "boot_epoch": int(series.boot_epoch[i]),
+            "serial": series.serial[i],
+        }
+        sess = series.session[i]
+        if sess is not None:
+            fields["session"] = sess
+        for k, v in zip(("acc_x", "acc_y", "acc_z"), series.acc_mps2[i].tolist(), strict=True):
+            fields[k] = float(v)
+        for k, v in zip(("gyr_x", "gyr_y", "gyr_z"), series.gyr_dps[i].tolist(), strict=True):
+            fields[k] = float(v)
+        lines.append(
+            point_line(Point(RAW, (("placement", placement), ("subject", subject)), fields, int(series.time_us[i])))
+        )
+    return lines

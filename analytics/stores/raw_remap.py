@@ -172,21 +172,30 @@ def moved_index(move: Move, written: WriteReport, claimed: Sequence[tuple[int, i
 
 
 def delete_ranges(
-    times: Sequence[int], going: Sequence[bool], seq_first: Sequence[int], seq_last: Sequence[int]
+    times: Sequence[int], going: Sequence[bool], seq_first: Sequence[int], seq_last: Sequence[int], boot: Sequence[bool]
 ) -> list[tuple[int, int]]:
-    """Time ranges (µs, inclusive) holding exactly the points that go, from points read in time order (their
-    times, whether each goes, its sequence range): one per run of consecutive points that all go and whose
-    sequence numbers follow on. A point another writer stores after the read (a batch of the boot filling a
-    sequence gap, a later one) then falls between ranges or after them, never inside one, and stays."""
+    """Time ranges (µs, inclusive) holding the boot's points that go, from the points read in time order (their
+    times, whether each goes, its sequence range, whether it is of the moved boot): one per run of the boot's
+    points that all go and whose sequence numbers follow on. Another sensor's points (a boot epoch equal mod 4096)
+    neither end a run nor go: the caller writes back those a range holds. So a batch of the boot another writer
+    stores after the read (filling a sequence gap, or after it) falls between ranges or after them, and stays;
+    another sensor's point stored meanwhile inside a range does not (the rare swap, stored at that very moment)."""
     ranges: list[tuple[int, int]] = []
-    prev = None
-    for k, (t, g) in enumerate(zip(times, going, strict=True)):
-        if g and prev is not None and going[prev] and seq_first[k] == seq_last[prev] + 1:
+    prev = None  # the boot's previous point
+    for k, t in enumerate(times):
+        if not boot[k]:
+            continue
+        if going[k] and prev is not None and going[prev] and seq_first[k] == seq_last[prev] + 1:
             ranges[-1] = (ranges[-1][0], int(t))
-        elif g:
+        elif going[k]:
             ranges.append((int(t), int(t)))
         prev = k
     return ranges
+
+
+def within(ranges: Sequence[tuple[int, int]], t: int) -> bool:
+    """Whether time ``t`` lies in one of the ranges."""
+    return any(lo <= t <= hi for lo, hi in ranges)
 
 
 def record_point(subject: str, record: BatchRecord) -> Point:

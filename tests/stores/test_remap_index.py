@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -319,12 +320,46 @@ def test_a_batch_stored_by_another_worker_during_a_move_stays(store: Store, monk
 
 
 def test_delete_ranges_hold_only_what_goes() -> None:
-    """Runs of points that go and whose sequence numbers follow on; a point that stays, or a sequence gap (where
-    another writer's batch may land after the read), ends a run."""
-    times = [10, 20, 30, 40, 50, 60, 70]
-    going = [True, True, False, True, True, True, True]
-    seq = [0, 1, 9, 2, 3, 7, 8]  # 2, 3 then 7: a gap in the sequence
-    assert delete_ranges(times, going, seq, seq) == [(10, 20), (40, 50), (60, 70)]
-    assert delete_ranges([5, 6], [False, False], [0, 1], [0, 1]) == []
+    """Runs of the boot's points that go and whose sequence numbers follow on; a point of the boot that stays, or a
+    sequence gap (where another writer's batch may land after the read), ends a run; another sensor's point
+    (not of the boot) does not, and never goes by itself."""
+    times = [10, 20, 30, 40, 50, 60, 70, 80]
+    going = [True, True, False, True, True, True, False, True]
+    seq = [0, 1, 9, 2, 3, 7, 500, 8]  # 2, 3 then 7: a gap; 500 is another sensor's
+    boot = [True, True, True, True, True, True, False, True]
+    assert delete_ranges(times, going, seq, seq, boot) == [(10, 20), (40, 50), (60, 80)]
+    assert delete_ranges([5, 6], [False, False], [0, 1], [0, 1], [True, True]) == []
     # index points: the next one follows on when its first sample is the last one's successor
-    assert delete_ranges([1, 2, 3], [True, True, True], [0, 60, 130], [59, 119, 179]) == [(1, 2), (3, 3)]
+    assert delete_ranges([1, 2, 3], [True] * 3, [0, 60, 130], [59, 119, 179], [True] * 3) == [(1, 2), (3, 3)]
+
+
+@pytest.mark.parametrize("store", ["influx_v1", "influx_v2"], indirect=True)
+def test_another_sensor_interleaved_in_the_slot_stays_and_costs_few_deletes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another sensor whose boot epoch is equal mod 4096 has points between the moved boot's, 5 ms apart: they
+    stay (written back where a range held them), and the move deletes one range per run of the boot, not one per
+    sample."""
+    assert isinstance(store, InfluxStore)
+    subject = new_subject()
+    mine = [batch(subject, seq_first=q, n=100, boot_epoch=7, clock=unsynced_clock()) for q in (0, 100)]
+    other = batch(subject, n=200, serial="GS24-0002", boot_epoch=7 + 4096, clock=unsynced_clock(),
+                  t_sensor_first_us=5_005_000)  # fmt: skip
+    for b in [*mine, other]:
+        store.write_raw(b)
+    other_index = [b for b in store.raw_batches(subject) if b.serial == "GS24-0002"]
+    deletes: list[tuple[object, ...]] = []
+    delete = store.transport.delete
+
+    def counted(*args: Any) -> None:
+        deletes.append(args)
+        delete(*args)
+
+    monkeypatch.setattr(store.transport, "delete", counted)
+
+    assert store.remap_raw(subject, "pelvis", "GS24-0001", 7, synced_clock()) == 200
+    assert len(deletes) == 2  # one range of samples, one of index points
+    got = store.read_raw(subject, "pelvis")
+    assert got.seq[got.time_us < 0].tolist() == list(range(200))  # the other sensor's, all of them
+    assert set(np.array(got.serial)[got.time_us < 0].tolist()) == {"GS24-0002"}
+    assert [b for b in store.raw_batches(subject) if b.serial == "GS24-0002"] == other_index
