@@ -87,9 +87,6 @@ class RawSamples:
     sensor: SensorIdentity | None = None
     """What the sensor declared for the batch (rate, ranges, firmware: the uplink's `SensorIdentity`), kept in the
     batch index (`batch_point`); None where unknown."""
-    moved_to_utc: bool = False
-    """Samples first stored in sensor time (their gateway's clock was not synchronised when it sent them), placed
-    in UTC later by ``clock`` (`Store.remap_raw`): their index point says so (``moved_to_utc``)."""
 
     def __len__(self) -> int:
         return len(self.seq)
@@ -117,7 +114,6 @@ class RawSamples:
             self.clock,
             self.msg_id,
             self.sensor,
-            self.moved_to_utc,
         )
 
     def describe(self) -> str:
@@ -210,7 +206,7 @@ def batch_point(samples: RawSamples) -> Point:
         n_samples=len(samples),
         t_sensor_us_first=int(samples.t_sensor_us[0]),
         clock=samples.clock,
-        moved_to_utc=samples.moved_to_utc,
+        moved_to_utc=False,  # a move writes its own index points (`raw_remap.moved_index`)
         session=samples.session,
         msg_id=samples.msg_id,
         sensor=samples.sensor,

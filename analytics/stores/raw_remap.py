@@ -22,7 +22,7 @@ Units as in `raw_model`: timestamps µs, seq in samples since boot, acc m/s², g
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -79,7 +79,7 @@ def remapped_batches(
     index: Sequence[BatchRecord],
     clock: ClockMapping,
 ) -> Move:
-    """The boot's stored sensor-time samples (any order) as batches mapped with ``clock`` (``moved_to_utc``), in
+    """The boot's stored sensor-time samples (any order) as batches mapped with ``clock``, in
     sequence order, and the boot's index points that stay where they are.
 
     One batch per index point of the boot (the samples of its session in its sequence range, with its message id
@@ -98,7 +98,7 @@ def remapped_batches(
 
     def batch(keep: npt.NDArray[np.bool_], sess: str | None, msg_id: str, sensor: SensorIdentity | None) -> RawSamples:
         taken[keep] = True
-        made = samples_from_arrays(
+        return samples_from_arrays(
             subject=subject,
             session=sess,
             placement=placement,
@@ -112,7 +112,6 @@ def remapped_batches(
             msg_id=msg_id,
             sensor=sensor,
         )
-        return replace(made, moved_to_utc=True)
 
     out: list[RawSamples] = []
     stay: list[BatchRecord] = []

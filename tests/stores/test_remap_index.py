@@ -16,7 +16,8 @@ from analytics.stores.embedded import EmbeddedStore
 from analytics.stores.export_reads import BatchRecord
 from analytics.stores.influx import InfluxStore
 from analytics.stores.model import RawProgress, RawSamples, raw_time_us, sensor_slot_start_us
-from analytics.stores.raw_remap import Move, declared_sensor, delete_ranges, record_point, remapped_batches
+from analytics.stores.raw_remap import Move, declared_sensor, delete_ranges, moved_index, record_point, remapped_batches
+from analytics.stores.write_report import WriteReport
 from analytics.worker.segments import coverage
 from export.tables import batch_rows
 from gaitsym_common.uplink.envelope import ClockMapping, SensorIdentity
@@ -251,7 +252,6 @@ def test_remapped_batches_follow_the_index_and_group_what_it_does_not_cover() ->
         ("", "S2", list(range(60, 63))),  # one batch per run: an index point never claims a hole
     ]
     assert [r.msg_id for r in move.stay] == ["gone"]  # no sample here: it stays where it is
-    assert all(b.moved_to_utc for b in move.batches)
 
 
 def test_remapped_batches_keep_a_session_apart_within_a_batch_range() -> None:
@@ -267,7 +267,7 @@ def test_remapped_batches_keep_a_session_apart_within_a_batch_range() -> None:
         {"firmware": ""},
         {"session": None, "msg_id": ""},
         {"sensor": None},
-        {"moved_to_utc": True, "clock": synced_clock()},
+        {"moved": True, "clock": synced_clock()},
     ],
     ids=["declared", "no-firmware", "no-session-no-msg", "undeclared", "moved"],
 )
@@ -279,8 +279,10 @@ def test_an_index_point_read_back_is_written_back_as_it_was(change: dict[str, ob
     from analytics.stores.model import batch_point
 
     b = _declared(batch("P1", n=30, boot_epoch=9, clock=unsynced_clock()), str(change.pop("firmware", "2.0")))
+    moved = bool(change.pop("moved", False))
     b = replace(b, **change)  # type: ignore[arg-type]
-    written = batch_point(b)
+    written = moved_index(Move([b], []), WriteReport(), [])[0] if moved else batch_point(b)
+    assert bool(written.fields.get("moved_to_utc")) == moved
     fields = json.loads(
         json.dumps(
             {k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in written.fields.items()}
