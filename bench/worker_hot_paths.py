@@ -113,7 +113,7 @@ def admit_figure() -> float:
         worker._admit(deliveries)
         per.append((time.perf_counter() - t0) / len(deliveries) * 1e6)
         # the turn that would write them: not measured here
-        worker._carry, worker._carry_work, worker._carry_ranges, worker._carry_in_order = [], 0, None, None
+        worker._carry.clear()
         worker.ingest._taken.clear()
         worker.ingest._in_flight.clear()
     return min(per)

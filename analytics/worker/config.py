@@ -86,6 +86,13 @@ class WorkerConfig:
     turn_max_work_per_subject: int = 4_096
     """One subject's share of a turn (at least one delivery; 4,096 is the largest raw batch): a subject with a
     backlog adds at most one large batch to the turn's write, which every other subject's batches wait for."""
+    max_carry_work: int = 240_000
+    """Work units (samples, `budget`) waiting for a turn past which a subject adds only up to an equal share, and
+    twice which nobody adds (`carry`): what a worker that falls behind holds, about 20 MB of samples at most (8 s
+    of 100 subjects' data, some 30 turns). Past it deliveries are shed: the gateways send them again."""
+    max_carry_bytes: int = 32 * 1024 * 1024
+    """The same bound on the payload bytes waiting for a turn (what raw batches of one sample per packet, or
+    large markers, hold beyond their work)."""
     max_held_markers_per_subject: int = 8
     max_held_markers: int = 32
     """Waiting markers whose broker delivery stays unacknowledged, all subjects together: well below the broker's
@@ -107,8 +114,13 @@ class WorkerStats:
     malformed_repeats: int = 0
     """Malformed deliveries identical to one already quarantined (acknowledged, not written again)."""
     shed: int = 0
-    """Deliveries acknowledged to the broker without being stored (their subject past its budget, or too many
-    of its segments waiting): the gateway re-sends them."""
+    """Deliveries acknowledged to the broker without being stored (their subject past its budget, too many of its
+    segments waiting, or the carry full): the gateway re-sends them."""
+    shed_carry_full: int = 0
+    """Of ``shed``: deliveries that found the carry full (`carry`: the worker behind, or the store down)."""
+    carry_peak_work: int = 0
+    """The most work units the carry held at once (`WorkerConfig.max_carry_work`)."""
+    carry_peak_bytes: int = 0
     quarantined: int = 0
     store_retries: int = 0
     segments_analysed: int = 0

@@ -13,8 +13,10 @@ drop the gateways' queued acks and commands. Receive Maximum 100 asks the broker
 unacknowledged deliveries in flight to one worker (what ``max_inflight_messages`` does for MQTT 3.1.1 clients).
 Debian's Mosquitto 2.0.11 keeps to it only while nothing is acknowledged: once PUBACKs flow it sends past it
 (measured: a subscriber acknowledging each message 1 s after it came held 750 unacknowledged at 280 messages a
-second, 1,130 at 2 s). Nothing here depends on the bound for correctness; the events waiting for the consumer
-then grow with what the broker holds for this worker (at most a session expiry's worth after a restart).
+second, 1,130 at 2 s; upstream fixed its in-flight quota accounting in 2.0.13). Nothing depends on the bound for
+correctness, nor for memory: what waits for a turn is bounded by the consumer's carry (`carry`, which sheds past
+it), and this queue holds what arrives between two of the consumer's steps (or, after a restart, what the broker
+kept for the session: at most a session expiry's worth).
 
 Acknowledgement is manual (``manual_ack``): the
 broker's PUBACK is sent by the consumer only once the message is handled (raw data durably stored, a

@@ -13,7 +13,8 @@ Per turn, in this order:
    only counted), counted, logged (one line per subject per ``log_every_s``), and its delivery acknowledged
    to the broker so it is not redelivered forever; the worker keeps going. A raw batch is decoded as it is
    taken (`RawIngest.take`: malformed packets are quarantined then) and live windows read it from then on. Admitted
-   deliveries wait in the *carry*; each turn takes from it round-robin across subjects, up to ``turn_max_work``
+   deliveries wait in the *carry* (`carry`: bounded; past its bound a subject catching up gives way first, and
+   what does not fit is shed); each turn takes from it round-robin across subjects, up to ``turn_max_work``
    (the rest waits for the next turn), so one subject's backlog never makes another's wait for more than a turn.
    A window marker of a session whose live analysis runs here skips the carry, unless a marker or gap of its
    subject waits there (it keeps its place behind them): it goes to the segments at once (with one worker its
@@ -31,8 +32,9 @@ Per turn, in this order:
 3. **acknowledge**: once a turn's write returned, its deliveries' end-to-end ``ack`` (per subject, the stored
    msg_ids, published once the oldest is ``ack_every_s`` old: one message for several turns) goes to the gateway
    and the broker's PUBACK is sent. If the store is unavailable (`StoreUnavailable`: overload or outage, after
-   the store's own retries) nothing is acknowledged and the delivery is retried with backoff: Mosquitto stops
-   sending after ``max_inflight_messages`` unacknowledged deliveries, the gateway's outbox keeps everything else;
+   the store's own retries) nothing is acknowledged and the delivery is retried with backoff; the broker may stop
+   sending after ``RECEIVE_MAXIMUM`` unacknowledged deliveries (`link`: Debian's Mosquitto does not), the carry's
+   bound sheds what comes beyond it, and the gateway's outbox keeps everything;
 4. **segments** (`segment_jobs.SegmentJobs`): a `window`, `set_end` or `session_end` marker waits as a segment
    until every sample it names is stored or known missing, is analysed (session ends first, then set ends,
    then live windows, for up to ``turn_budget_s`` a turn; a window feeds its session's live analysis only what
@@ -41,9 +43,9 @@ Per turn, in this order:
    windows coalesce under load, and their analyses space out while windows wait; a final analysis is swept
    once more later.
 
-The modules: this one (the turn: admit, carry, budgets, retries), `malformed` (deliveries set aside), `acks`
-(end-to-end acks published), `raw_ingest`, `segment_jobs` (with `live_windows`); `config` holds `WorkerConfig`
-and `WorkerStats`, shared by them.
+The modules: this one (the turn: admit, budgets, retries), `carry` (what waits for a turn), `malformed`
+(deliveries set aside), `acks` (end-to-end acks published), `raw_ingest`, `segment_jobs` (with `live_windows`);
+`config` holds `WorkerConfig` and `WorkerStats`, shared by them.
 
 Times: seconds of `time.monotonic` unless named ``_utc_s``.
 """
@@ -56,7 +58,6 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.stores import Store
@@ -70,13 +71,14 @@ from analytics.worker.budget import (
     WORK_PER_MARKER,
     SubjectBudgets,
 )
+from analytics.worker.carry import Admitted, Carry
 from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
 from analytics.worker.decode import decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, backoff_s
 from analytics.worker.idle_sessions import IdleSessions
 from analytics.worker.link import Delivery, WorkerLink
 from analytics.worker.malformed import MalformedMessages
-from analytics.worker.raw_ingest import RawIngest, RawWrite, StreamKey, store_unavailable, stream_key
+from analytics.worker.raw_ingest import RawIngest, RawWrite, store_unavailable
 from analytics.worker.segment_jobs import SegmentJobs
 from analytics.worker.segments import SEGMENT_KINDS, Analyzer, Segment, algorithm_name, default_analyzer
 from gaitsym_common.mqtt.client import Connected, Disconnected
@@ -84,18 +86,6 @@ from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import worker_subscriptions
 
 log = logging.getLogger("gaitsym.worker")
-
-
-@dataclass(frozen=True, slots=True)
-class _Admitted:
-    """A delivery within its subject's budget, decoded, waiting in the carry for a turn."""
-
-    delivery: Delivery
-    message: env.Message
-    subject: str
-    work: int
-    at_s: float
-    """When it was admitted (the turn gathers deliveries for up to ``turn_gather_s`` from the oldest)."""
 
 
 class Worker:
@@ -116,14 +106,9 @@ class Worker:
         self.clock = clock
         self.stats = WorkerStats()
         self.algorithm = algorithm_name()
-        self._carry: list[_Admitted] = []
+        self._carry = Carry(config.max_carry_work, config.max_carry_bytes)
         """Admitted deliveries not yet handled (a turn's leftovers, or kept while the store is unavailable)."""
-        self._carry_work = 0
-        self._carry_ranges: dict[StreamKey, list[tuple[int, int]]] | None = None
-        """Per sensor boot, the sequence ranges of the carry's raw batches (built when asked, None: to build)."""
-        self._carry_in_order: dict[str, int] | None = None
-        """Per subject, the markers and gaps in the carry (built when asked, None: to build)."""
-        self._writing: deque[tuple[RawWrite, list[_Admitted], float]] = deque()
+        self._writing: deque[tuple[RawWrite, list[Admitted], float]] = deque()
         """Turns' raw batches being written (`RawIngest.start_batches`; at most ``raw_writes_in_flight``), their
         deliveries, when each write started; finished in order."""
         self._retry_at = 0.0
@@ -136,10 +121,6 @@ class Worker:
         """Deliveries already acknowledged (quarantined, in this turn or as they were admitted): a retried turn
         leaves them out."""
         self._retry_attempt = 0
-        self._served_at: dict[str, int] = {}
-        """Per subject with deliveries in the carry (or served last turn): when it was last served (in
-        ``_serves``), for the round robin across turns."""
-        self._serves = 0
         self.acks = EndToEndAcks(config.worker_id, config.ack_every_s, link, self.stats, clock)
         """End-to-end acks to publish (per subject, msg_ids), flushed at each step."""
         path = config.quarantine_path
@@ -159,7 +140,7 @@ class Worker:
             lambda s: self.jobs.wake(s),
             lambda subject, work: self.budgets.charge_work(subject, work, self.clock()),
         )
-        self.ingest.waiting = self._carried
+        self.ingest.waiting = self._carry.ranges
         self.jobs = SegmentJobs(
             config, store, self.stats, clock, link, self.acks.pending, self.ingest, analyzer_for, self.algorithm
         )
@@ -238,9 +219,9 @@ class Worker:
         batches then go in one store write), at once when it holds a turn's work already."""
         if not self._carry:
             return 0.0
-        if self._carry_work >= self.config.turn_max_work:
+        if self._carry.work >= self.config.turn_max_work:
             return 0.0
-        return min(a.at_s for a in self._carry) + self.config.turn_gather_s
+        return self._carry.oldest_at_s() + self.config.turn_gather_s
 
     def _admit(self, deliveries: list[Delivery]) -> None:
         """Budget, then decode: each delivery is shed, quarantined or added to the carry (module docstring, 1)."""
@@ -259,13 +240,13 @@ class Worker:
                 self._log_limited(subject, "qos0", "dropped a QoS 0 delivery on %s (uplink is QoS 1)", d.topic[:200])
                 continue
             if not self.budgets.take_bytes(subject, len(d.payload), now):
-                self._shed(d, subject, "payload bytes")
+                self._shed(d, subject, "past its budget: payload bytes")
                 continue
             try:
                 message = decode_message(d.topic, d.payload)
             except Exception as exc:  # decode_message raises only MalformedMessage; a bug is bad input too here
                 if not self.budgets.take_work(subject, WORK_PER_MALFORMED, now):
-                    self._shed(d, subject, "work")
+                    self._shed(d, subject, "past its budget: work")
                     continue
                 self._quarantine(d, exc, subject)
                 continue
@@ -275,8 +256,17 @@ class Worker:
                 work = WORK_PER_GAP
             else:
                 work = WORK_PER_MARKER
+            carried = (
+                isinstance(message, env.RawBatch)
+                or not self._live_window(message)
+                or bool(self._carry.in_order().get(subject))
+            )
+            if carried and not self._carry.admits(subject, work, len(d.payload)):
+                self.stats.shed_carry_full += 1
+                self._shed(d, subject, "the worker's carry full")
+                continue
             if not self.budgets.take_work(subject, work, now):
-                self._shed(d, subject, "work")
+                self._shed(d, subject, "past its budget: work")
                 continue
             if isinstance(message, env.RawBatch):
                 try:
@@ -285,17 +275,15 @@ class Worker:
                     self._quarantine(d, exc, subject)
                     continue
                 taken.add(subject)
-            elif self._live_window(message) and not self._carried_in_order().get(subject):
+            elif not carried:
                 # its samples are read from what this worker took (`RawIngest.take`): it need not wait for a turn
                 shed = self.jobs.admit(d, message, now)  # type: ignore[arg-type]
                 if shed is not None:
                     self._shed(d, subject, shed)
                 continue
-            self._carry.append(_Admitted(d, message, subject, work, now))
-            self._carry_work += work
-            self._carry_ranges = None
-            if not isinstance(message, env.RawBatch):
-                self._carry_in_order = None
+            self._carry.append(Admitted(d, message, subject, work, now))
+        self.stats.carry_peak_work = self._carry.peak_work
+        self.stats.carry_peak_bytes = self._carry.peak_bytes
         if taken:
             self.jobs.wake_windows(taken)
 
@@ -313,68 +301,8 @@ class Worker:
         segment = Segment.from_marker(message, self.config.lookback_s)
         return segment is not None and self.jobs.live.holds(segment)
 
-    def _carried_in_order(self) -> dict[str, int]:
-        """Per subject, the markers and gaps waiting in the carry: a window marker behind one of them keeps its
-        place in the subject's order (a gap names samples the window needs: known missing once stored)."""
-        if self._carry_in_order is None:
-            counts: dict[str, int] = defaultdict(int)
-            for a in self._carry:
-                if not isinstance(a.message, env.RawBatch):
-                    counts[a.subject] += 1
-            self._carry_in_order = counts
-        return self._carry_in_order
-
-    def _carried(self, key: StreamKey) -> list[tuple[int, int]]:
-        """The sequence ranges of the carry's raw batches of one sensor boot: samples this worker will store (a live
-        window waiting for them asks no store meanwhile, `RawIngest.awaiting_own_write`)."""
-        if self._carry_ranges is None:
-            ranges: dict[StreamKey, list[tuple[int, int]]] = {}
-            for a in self._carry:
-                if isinstance(a.message, env.RawBatch):
-                    ranges.setdefault(stream_key(a.message), []).append((a.message.seq_first, a.message.seq_last))
-            self._carry_ranges = ranges
-        return self._carry_ranges.get(key, [])
-
-    def _take_turn(self) -> list[_Admitted]:
-        """This turn's share of the carry: round robin across subjects, each subject's deliveries in order, until
-        ``turn_max_work`` in all or ``turn_max_work_per_subject`` for a subject (at least one delivery of each);
-        the rest stays in the carry for the next turn."""
-        by_subject: dict[str, deque[_Admitted]] = {}
-        for a in self._carry:
-            by_subject.setdefault(a.subject, deque()).append(a)
-        # least recently served first (never served: first of all), so the ``turn_max_work`` cut falls on
-        # different subjects each turn and every backlogged subject is served within a bounded number of turns
-        order = sorted(by_subject, key=lambda s: self._served_at.get(s, -1))
-        queues = {s: by_subject[s] for s in order}
-        turn: list[_Admitted] = []
-        work = 0
-        spent: dict[str, int] = defaultdict(int)
-        left: dict[str, deque[_Admitted]] = {}
-        while queues and (not turn or work < self.config.turn_max_work):
-            for subject in list(queues):
-                if turn and work >= self.config.turn_max_work:
-                    break
-                queue = queues[subject]
-                a = queue.popleft()
-                turn.append(a)
-                work += a.work
-                spent[subject] += a.work
-                self._served_at[subject] = self._serves
-                self._serves += 1
-                if queue and spent[subject] >= self.config.turn_max_work_per_subject:
-                    left[subject] = queue  # its share of this turn is taken
-                if not queue or subject in left:
-                    del queues[subject]
-        self._carry = [a for queue in (*left.values(), *queues.values()) for a in queue]
-        self._carry_work = sum(a.work for a in self._carry)
-        self._carry_ranges = None
-        self._carry_in_order = None
-        waiting = {a.subject for a in self._carry}
-        self._served_at = {s: n for s, n in self._served_at.items() if s in waiting or s in spent}
-        return turn
-
     def _handle(self) -> None:
-        turn = self._take_turn()
+        turn = self._carry.take_turn(self.config.turn_max_work, self.config.turn_max_work_per_subject)
         self._settled.clear()
         raw_turn = [a for a in turn if isinstance(a.message, env.RawBatch)]
         others = [a for a in turn if not isinstance(a.message, env.RawBatch)]
@@ -422,7 +350,7 @@ class Worker:
         if wake is not None:
             wake()
 
-    def _failed(self, exc: BaseException, keep: list[_Admitted]) -> None:
+    def _failed(self, exc: BaseException, keep: list[Admitted]) -> None:
         """The store is unavailable: keep these deliveries unacknowledged (first in the carry), retry with backoff."""
         self._retry_attempt += 1
         delay = backoff_s(self._retry_attempt) * (1.0 + 0.2 * random.random())
@@ -430,10 +358,7 @@ class Worker:
             # refused connection: the store already polled for its retry_for_s; a long backoff here would only
             # delay the first write after the server is back
             delay = exc.retry_after_s if exc.refused else max(delay, exc.retry_after_s)
-        self._carry = list(keep) + self._carry
-        self._carry_work = sum(a.work for a in self._carry)
-        self._carry_ranges = None
-        self._carry_in_order = None
+        self._carry.put_back(keep)
         self._retry_at = self.clock() + delay
         self.stats.store_retries += 1
         log.warning(
@@ -461,7 +386,7 @@ class Worker:
         self._log_limited(
             subject,
             "shed",
-            "past its budget (%s): deliveries shed, its gateway re-sends them (%d shed in all)",
+            "%s: deliveries shed, its gateway re-sends them (%d shed in all)",
             what,
             self.stats.shed,
         )

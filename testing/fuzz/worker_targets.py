@@ -105,11 +105,9 @@ class WorkerTurn:
             if token in self.link.acked:
                 break
         waiting = any(getattr(q, "token", None) == token for q in self.worker.jobs.pending)
-        # whatever failed stays queued for a retry (the queue's name depends on the worker's version): cleared,
-        # so that the next example starts from an empty queue and is judged on its own
-        for queue in ("_retry", "_carry"):
-            if getattr(self.worker, queue, None):
-                setattr(self.worker, queue, [])
+        # whatever failed stays queued for a retry: cleared, so that the next example starts from an empty queue
+        # and is judged on its own
+        self.worker._carry.clear()
         assert token in self.link.acked or waiting, f"kept for a retry that fails the same way forever: {p!r}"
         for _, payload in self.link.published:
             env.decode(payload)  # an ack the gateway can read
