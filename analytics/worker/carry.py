@@ -7,12 +7,15 @@ everything it holds for the worker (measured, `link`; upstream fixed its in-flig
 eclipse-mosquitto issue 2306). Without a bound of its own, such a worker's memory would grow until the kernel
 killed it, and every subject with it.
 
-The bound (`admits`, on samples of work and on payload bytes alike): below ``bound`` every delivery is admitted;
-past it, only a subject holding less than an equal share of the bound (``bound`` / subjects in the carry) adds to
-it, so that a subject catching up a backlog, not the ones streaming in real time, gives way first; past twice the
-bound, none. What is not admitted is shed (`worker.Worker._shed`): acknowledged to the broker, not end to end, so
-the gateway's outbox sends it again after its ack timeout. Nothing already admitted is dropped: deliveries a
-turn could not store go back to the front (`put_back`) whatever the bound.
+The bound (`admits`, on samples of work and on payload bytes alike): up to ``bound`` every delivery is admitted;
+past it, only a subject that holds, with the new delivery, at most an equal share of the bound (``bound`` /
+subjects in the carry, the newcomer counted) adds to it, so that a subject catching up a backlog, not the ones
+streaming in real time, gives way first; past twice the bound, none (an empty carry takes any one delivery). What
+is not admitted is shed (`worker.Worker._shed`): acknowledged to the broker, not end to end, so the gateway's
+outbox sends it again after its ack timeout. Nothing already admitted is dropped: deliveries of turns whose store
+write failed go back to the front (`put_back`) whatever the bound, so after a store failure the carry may hold
+twice the bound plus the turns that were being written (``raw_writes_in_flight`` x ``turn_max_work`` at most), and
+sheds everything new until it is back under twice the bound.
 
 Units: work in the budget's units (samples; gaps and markers count as several, `budget`), bytes of payload.
 """
@@ -54,6 +57,10 @@ class Carry:
     """The deliveries waiting for a turn, in arrival order, with what each subject holds of them."""
 
     def __init__(self, max_work: int, max_bytes: int) -> None:
+        if max_work < 1 or max_bytes < 1:
+            raise ValueError(
+                f"the carry's bounds must be positive: max_carry_work {max_work}, max_carry_bytes {max_bytes}"
+            )
         self.max_work = max_work
         self.max_bytes = max_bytes
         self._items: list[Admitted] = []
@@ -72,6 +79,11 @@ class Carry:
 
     def __bool__(self) -> bool:
         return bool(self._items)
+
+    @property
+    def full(self) -> bool:
+        """Past its bound (work or bytes): subjects add only up to an equal share."""
+        return self.work > self.max_work or self.bytes > self.max_bytes
 
     def __len__(self) -> int:
         return len(self._items)

@@ -121,6 +121,9 @@ class Worker:
         """Deliveries already acknowledged (quarantined, in this turn or as they were admitted): a retried turn
         leaves them out."""
         self._retry_attempt = 0
+        self._order_shed: set[str] = set()
+        """Subjects a gap or a carried marker of which was shed while the carry was full: their live windows are
+        shed too until the carry has room again (a window that overtook the gap would wait for it in vain)."""
         self.acks = EndToEndAcks(config.worker_id, config.ack_every_s, link, self.stats, clock)
         """End-to-end acks to publish (per subject, msg_ids), flushed at each step."""
         path = config.quarantine_path
@@ -229,6 +232,8 @@ class Worker:
             return
         now = self.clock()
         self.budgets.forget_idle(now)
+        if not self._carry.full:
+            self._order_shed.clear()
         taken: set[str] = set()
         for d in deliveries:
             subject = topic_subject(d.topic)
@@ -261,12 +266,15 @@ class Worker:
                 or not self._live_window(message)
                 or bool(self._carry.in_order().get(subject))
             )
+            if not carried and subject in self._order_shed:
+                self._shed(d, subject, "a window behind its shed gap or marker")
+                continue
             if carried and not self._carry.admits(subject, work, len(d.payload)):
                 self.stats.shed_carry_full += 1
-                self._shed(d, subject, "the worker's carry full")
+                self._shed_in_order(d, subject, message, "the worker's carry full")
                 continue
             if not self.budgets.take_work(subject, work, now):
-                self._shed(d, subject, "past its budget: work")
+                self._shed_in_order(d, subject, message, "past its budget: work")
                 continue
             if isinstance(message, env.RawBatch):
                 try:
@@ -282,10 +290,20 @@ class Worker:
                     self._shed(d, subject, shed)
                 continue
             self._carry.append(Admitted(d, message, subject, work, now))
-        self.stats.carry_peak_work = self._carry.peak_work
-        self.stats.carry_peak_bytes = self._carry.peak_bytes
+            if not isinstance(message, env.RawBatch):
+                self._order_shed.discard(subject)  # the carry holds its order again
+        self._carry_peaks()
         if taken:
             self.jobs.wake_windows(taken)
+
+    def _shed_in_order(self, d: Delivery, subject: str, message: env.Message, what: str) -> None:
+        if not isinstance(message, env.RawBatch):
+            self._order_shed.add(subject)
+        self._shed(d, subject, what)
+
+    def _carry_peaks(self) -> None:
+        self.stats.carry_peak_work = self._carry.peak_work
+        self.stats.carry_peak_bytes = self._carry.peak_bytes
 
     def _live_window(self, message: env.Message) -> bool:
         """A window marker of a session this worker's live analysis runs: it feeds the session from the samples
@@ -359,6 +377,7 @@ class Worker:
             # delay the first write after the server is back
             delay = exc.retry_after_s if exc.refused else max(delay, exc.retry_after_s)
         self._carry.put_back(keep)
+        self._carry_peaks()
         self._retry_at = self.clock() + delay
         self.stats.store_retries += 1
         log.warning(

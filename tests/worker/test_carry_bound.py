@@ -15,8 +15,10 @@ import pytest
 
 from analytics.stores import Store, open_store
 from analytics.stores.errors import StoreUnavailable
-from analytics.worker.carry import admits
+from analytics.worker.carry import Admitted, Carry, admits
+from analytics.worker.link import Delivery
 from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import topic
 from testing.servers import Mosquitto
 from testing.worker.harness import finish, stop_gateways, stream
 from testing.worker.hostile import (
@@ -48,6 +50,25 @@ def test_the_rule_below_past_and_twice_past_the_bound() -> None:
     assert admits(1_000, 0, 100, 2, 1_000)  # one holding less than an equal share (500) still adds
     assert admits(1_400, 400, 100, 2, 1_000) and not admits(1_500, 500, 100, 2, 1_000)
     assert not admits(1_950, 0, 100, 3, 1_000)  # past twice the bound, nobody
+
+
+def test_the_equal_share_counts_the_subject_that_joins() -> None:
+    """X alone holds past the bound: a newcomer's share is half of it, not all of it."""
+    carry = Carry(1_000, 10**9)
+    carry.append(
+        Admitted(
+            Delivery("t", b"", (1, 1)),
+            env.Gap("gap", "g", "X", "s", "pelvis", "x", 7, 0, 1, 1.0, "packet_lost"),
+            "X",
+            1_001,
+            0.0,
+        )
+    )
+    assert carry.full
+    assert carry.admits("Y", 500, 0) and not carry.admits("Y", 501, 0)
+    assert not carry.admits("X", 1, 0)
+    with pytest.raises(ValueError, match="max_carry_work 0"):
+        Carry(0, 10)
 
 
 class DownStore:
@@ -113,6 +134,43 @@ def test_a_backlog_past_the_bound_is_shed_not_held_and_stored_once_sent_again(tm
     worker.close()
 
 
+def test_a_window_behind_a_shed_gap_is_shed_too_until_the_carry_has_room(tmp_path: Path, store: Store) -> None:
+    """A window marker of a session whose live analysis runs here skips the carry, unless something of its subject
+    waits there. Its gap shed by the full carry, the window would otherwise go to the segments ahead of it and
+    wait for the gap's samples until the gateway sent the gap again: it is shed with it. Once the carry has room,
+    the subject's windows go to the segments again."""
+    clock = Clock()
+    link = ScriptedLink()
+    down = DownStore(store)
+    worker = make_worker(tmp_path, down, link, clock, max_carry_work=1_000, live_segments=True)  # type: ignore[arg-type]
+    to_segments: list[str] = []
+    admit = worker.jobs.admit
+    worker.jobs.admit = lambda d, m, now=None: to_segments.append(m.type) or admit(d, m, now)  # type: ignore[method-assign]
+    # the session's live analysis runs here: a stand-in for `LiveWindows.holds`, which needs an analysis under way
+    worker.jobs.live.holds = lambda segment: segment.subject == "S"  # type: ignore[method-assign]
+    for i in range(12):
+        link.deliver(raw_topic("B"), env.encode(raw_batch("B", BATCH * i)))  # B fills the carry past its bound
+    for c in "CDEF":
+        link.deliver(raw_topic(c), env.encode(raw_batch(c, 0, serial="GS-" + c)))  # four more subjects in it
+    gap = env.Gap("gap", env.gap_id("GS-S", 7, 0), "S", "sess", "pelvis", "GS-S", 7, 0, 99, 1.0, "packet_lost")
+    gap_token = link.deliver(topic("S", "gap", "pelvis"), env.encode(gap))
+    position = {"pelvis": env.SensorPosition("GS-S", 7, 199)}
+    window = env.Marker("marker", "marker:sess:window:pelvis=199:", "S", "sess", "window", None, position)
+    window_token = link.deliver(topic("S", "marker"), env.encode(window))
+    worker.step(0)
+    assert gap_token in link.acked and window_token in link.acked  # both shed: the gateway sends them again
+    assert worker.shed_by_subject["S"] == 2 and to_segments == []
+    down.down = False
+    clock.t += 60.0  # past the backoff: the carry drains
+    worker.step(0)
+    worker.step(0)
+    assert not worker._carry.full
+    link.deliver(topic("S", "marker"), env.encode(window))
+    worker.step(0)
+    assert to_segments == ["window"] and worker.shed_by_subject["S"] == 2
+    worker.close()
+
+
 def test_the_payload_bytes_are_bounded_as_the_work_is(tmp_path: Path, store: Store) -> None:
     """Batches of one sample per packet hold more bytes than their work says: the bytes' bound sheds them too."""
     clock = Clock()
@@ -136,7 +194,7 @@ def test_the_payload_bytes_are_bounded_as_the_work_is(tmp_path: Path, store: Sto
 def test_a_worker_behind_a_real_broker_holds_its_bound_and_loses_nothing(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """Real Mosquitto (the project's conf), the embedded store slowed by another process's write locks (held 0.8 s
     of every 0.85 s for 8 s: each raw write waits), FLOOD's gateway sending an 80-s backlog at once and KIT-A
-    streaming: the worker falls behind. Its carry never holds more than twice its bound plus one batch (without
+    streaming: the worker falls behind. Its carry never holds more than twice its bound (without
     the bound it held what the broker handed over: at least the 100 deliveries of its Receive Maximum), what did
     not fit is shed, and once the locks stop every sample of both subjects is stored (every outbox emptied)."""
     bound = 2_000
@@ -175,7 +233,7 @@ def test_a_worker_behind_a_real_broker_holds_its_bound_and_loses_nothing(tmp_pat
         stop_gateways(sessions)
     assert stats.store_retries == 0  # slowed, never refused: nothing went back to the carry
     assert stats.shed_carry_full > 0
-    assert stats.carry_peak_work <= 2 * bound + 200, stats.carry_peak_work
+    assert stats.carry_peak_work <= 2 * bound, stats.carry_peak_work
     store = open_store(str(tmp_path / "store.sqlite"))
     try:
         for s in sessions:
