@@ -94,6 +94,11 @@ class WorkerConfig:
     max_carry_bytes: int = 32 * 1024 * 1024
     """The same bound on the payload bytes waiting for a turn (what raw batches of one sample per packet, or
     large markers, hold beyond their work)."""
+    live_pause_after_shed_s: float = 40.0
+    """After the carry had no room for one of a subject's deliveries, its window markers are shed for this long, s:
+    a window behind a shed batch or gap would wait for it, asking the store again and again, until the gateway sent
+    it again (after its ack timeout, 30 s by default), which a worker behind can least afford. Live results are what
+    such a worker gives up first; raw data and final analyses are not (the shed windows come back with the rest)."""
     max_held_markers_per_subject: int = 8
     max_held_markers: int = 32
     """Waiting markers whose broker delivery stays unacknowledged, all subjects together: well below the broker's
@@ -119,6 +124,8 @@ class WorkerStats:
     segments waiting, or the carry full): the gateway re-sends them."""
     shed_carry_full: int = 0
     """Of ``shed``: deliveries that found the carry full (`carry`: the worker behind, or the store down)."""
+    shed_live_paused: int = 0
+    """Of ``shed``: window markers of subjects whose live results pause (``live_pause_after_shed_s``)."""
     carry_peak_work: int = 0
     """The most work units the carry held at once (`WorkerConfig.max_carry_work`)."""
     carry_peak_bytes: int = 0

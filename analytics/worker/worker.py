@@ -13,9 +13,10 @@ Per turn, in this order:
    only counted), counted, logged (one line per subject per ``log_every_s``), and its delivery acknowledged
    to the broker so it is not redelivered forever; the worker keeps going. A raw batch is decoded as it is
    taken (`RawIngest.take`: malformed packets are quarantined then) and live windows read it from then on. Admitted
-   deliveries wait in the *carry* (`carry`: bounded; past its bound a subject catching up gives way first, and
-   what does not fit is shed); each turn takes from it round-robin across subjects, up to ``turn_max_work``
-   (the rest waits for the next turn), so one subject's backlog never makes another's wait for more than a turn.
+   deliveries wait in the *carry* (`carry`: bounded; past its bound a subject catching up gives way first, what
+   does not fit is shed, and that subject's window markers are shed for ``live_pause_after_shed_s``); each turn
+   takes from it round-robin across subjects, up to ``turn_max_work`` (the rest waits for the next turn), so one
+   subject's backlog never makes another's wait for more than a turn.
    A window marker of a session whose live analysis runs here skips the carry, unless a marker or gap of its
    subject waits there (it keeps its place behind them): it goes to the segments at once (with one worker its
    samples were taken with it; batches another worker took are read from the store once stored there), so a
@@ -59,6 +60,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeGuard
 
 from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
@@ -86,6 +88,10 @@ from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import worker_subscriptions
 
 log = logging.getLogger("gaitsym.worker")
+
+
+def _is_window(message: env.Message) -> TypeGuard[env.Marker]:
+    return isinstance(message, env.Marker) and SEGMENT_KINDS.get(message.type) == "window"
 
 
 class Worker:
@@ -121,9 +127,9 @@ class Worker:
         """Deliveries already acknowledged (quarantined, in this turn or as they were admitted): a retried turn
         leaves them out."""
         self._retry_attempt = 0
-        self._order_shed: set[str] = set()
-        """Subjects a gap or a carried marker of which was shed while the carry was full: their live windows are
-        shed too until the carry has room again (a window that overtook the gap would wait for it in vain)."""
+        self._live_paused: dict[str, float] = {}
+        """Per subject a delivery of which found the carry full: until when its window markers are shed
+        (``live_pause_after_shed_s``)."""
         self.acks = EndToEndAcks(config.worker_id, config.ack_every_s, link, self.stats, clock)
         """End-to-end acks to publish (per subject, msg_ids), flushed at each step."""
         path = config.quarantine_path
@@ -232,8 +238,8 @@ class Worker:
             return
         now = self.clock()
         self.budgets.forget_idle(now)
-        if not self._carry.full:
-            self._order_shed.clear()
+        if self._live_paused:
+            self._live_paused = {s: until for s, until in self._live_paused.items() if until > now}
         taken: set[str] = set()
         for d in deliveries:
             subject = topic_subject(d.topic)
@@ -266,15 +272,17 @@ class Worker:
                 or not self._live_window(message)
                 or bool(self._carry.in_order().get(subject))
             )
-            if not carried and subject in self._order_shed:
-                self._shed(d, subject, "a window behind its shed gap or marker")
+            if subject in self._live_paused and _is_window(message):
+                self.stats.shed_live_paused += 1
+                self._shed(d, subject, "live results paused (the worker behind)")
                 continue
             if carried and not self._carry.admits(subject, work, len(d.payload)):
                 self.stats.shed_carry_full += 1
-                self._shed_in_order(d, subject, message, "the worker's carry full")
+                self._live_paused[subject] = now + self.config.live_pause_after_shed_s
+                self._shed(d, subject, "the worker's carry full")
                 continue
             if not self.budgets.take_work(subject, work, now):
-                self._shed_in_order(d, subject, message, "past its budget: work")
+                self._shed(d, subject, "past its budget: work")
                 continue
             if isinstance(message, env.RawBatch):
                 try:
@@ -290,16 +298,9 @@ class Worker:
                     self._shed(d, subject, shed)
                 continue
             self._carry.append(Admitted(d, message, subject, work, now))
-            if not isinstance(message, env.RawBatch):
-                self._order_shed.discard(subject)  # the carry holds its order again
         self._carry_peaks()
         if taken:
             self.jobs.wake_windows(taken)
-
-    def _shed_in_order(self, d: Delivery, subject: str, message: env.Message, what: str) -> None:
-        if not isinstance(message, env.RawBatch):
-            self._order_shed.add(subject)
-        self._shed(d, subject, what)
 
     def _carry_peaks(self) -> None:
         self.stats.carry_peak_work = self._carry.peak_work
@@ -310,11 +311,7 @@ class Worker:
         taken and need not wait for a turn. The others wait in the carry: set and session ends (they wait for the
         store), and a session's first window here (its cold start may read the store, so it waits for this
         worker's writes of what it names; admitted at once, each new window would name batches not yet written)."""
-        if not (
-            self.config.live_segments
-            and isinstance(message, env.Marker)
-            and SEGMENT_KINDS.get(message.type) == "window"
-        ):
+        if not (self.config.live_segments and _is_window(message)):
             return False
         segment = Segment.from_marker(message, self.config.lookback_s)
         return segment is not None and self.jobs.live.holds(segment)

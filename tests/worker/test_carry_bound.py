@@ -134,11 +134,13 @@ def test_a_backlog_past_the_bound_is_shed_not_held_and_stored_once_sent_again(tm
     worker.close()
 
 
-def test_a_window_behind_a_shed_gap_is_shed_too_until_the_carry_has_room(tmp_path: Path, store: Store) -> None:
+def test_a_subjects_windows_are_shed_for_a_while_after_the_full_carry_shed_its_gap(
+    tmp_path: Path, store: Store
+) -> None:
     """A window marker of a session whose live analysis runs here skips the carry, unless something of its subject
-    waits there. Its gap shed by the full carry, the window would otherwise go to the segments ahead of it and
-    wait for the gap's samples until the gateway sent the gap again: it is shed with it. Once the carry has room,
-    the subject's windows go to the segments again."""
+    waits there. Its gap shed by the full carry, the window would otherwise go to the segments ahead of it and wait
+    for the gap's samples, asking the store, until the gateway sent the gap again: the subject's windows are shed
+    for ``live_pause_after_shed_s``. Then they go to the segments again."""
     clock = Clock()
     link = ScriptedLink()
     down = DownStore(store)
@@ -160,14 +162,18 @@ def test_a_window_behind_a_shed_gap_is_shed_too_until_the_carry_has_room(tmp_pat
     worker.step(0)
     assert gap_token in link.acked and window_token in link.acked  # both shed: the gateway sends them again
     assert worker.shed_by_subject["S"] == 2 and to_segments == []
+    assert worker.stats.shed_live_paused == 1
     down.down = False
-    clock.t += 60.0  # past the backoff: the carry drains
-    worker.step(0)
+    clock.t += 10.0  # past the backoff: the carry drains, but the gap has not come back
     worker.step(0)
     assert not worker._carry.full
     link.deliver(topic("S", "marker"), env.encode(window))
     worker.step(0)
-    assert to_segments == ["window"] and worker.shed_by_subject["S"] == 2
+    assert to_segments == [] and worker.shed_by_subject["S"] == 3
+    clock.t += worker.config.live_pause_after_shed_s
+    link.deliver(topic("S", "marker"), env.encode(window))
+    worker.step(0)
+    assert to_segments == ["window"] and worker.shed_by_subject["S"] == 3
     worker.close()
 
 
@@ -216,7 +222,9 @@ def test_a_worker_behind_a_real_broker_holds_its_bound_and_loses_nothing(tmp_pat
     try:
         stream(sessions, 80.0)  # published to nobody: it stays in the outbox, re-sent every 2 s
         store_path = tmp_path / "store.sqlite"
-        with worker_thread(mosquitto.port, store_path, tmp_path / "q.sqlite", max_carry_work=bound) as worker:
+        # windows are shed for 3 s (not 40) after a shed: the gateways here send again every 2 s, not every 30
+        config = {"max_carry_work": bound, "live_pause_after_shed_s": 3.0}
+        with worker_thread(mosquitto.port, store_path, tmp_path / "q.sqlite", **config) as worker:
             pulses = threading.Thread(target=lock_pulses, args=(store_path,), daemon=True)
             pulses.start()
             sessions.append(kit_session(tmp_path, mosquitto.port, "KIT-A", seed=5, minutes=0.65, ack_timeout_s=2.0))
