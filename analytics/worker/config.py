@@ -86,12 +86,15 @@ class WorkerConfig:
     turn_max_work_per_subject: int = 4_096
     """One subject's share of a turn (at least one delivery; 4,096 is the largest raw batch): a subject with a
     backlog adds at most one large batch to the turn's write, which every other subject's batches wait for."""
-    max_carry_work: int = 240_000
+    max_carry_work: int = 1_000_000
     """Work units (samples, `budget`) waiting for a turn past which a subject adds only up to an equal share, and
-    twice which nobody adds (`carry`): what a worker that falls behind holds (8 s of 100 subjects' data, 12 turns;
-    measured with tracemalloc: ~30 MB at the bound, 46-66 MB for ~400k samples with one subject behind, so ~60-80 MB
-    at twice the bound, plus the turns being written). Past it deliveries are shed: the gateways send them again."""
-    max_carry_bytes: int = 32 * 1024 * 1024
+    twice which nobody adds (`carry`): what a worker that falls behind holds, about 125 bytes a sample (tracemalloc:
+    ~30 MB for 240k samples), so ~125 MB at the bound and ~250 MB at twice it, plus the turns being written. Large
+    enough for the backlog a worker restart brings (what the broker kept for its session: up to 30 s of data, 33 s
+    of 100 subjects' at the bound; at 240k, 180 subjects starting at once in real time were shed 3,699 deliveries
+    the worker would have stored within the minute), bounded where it used to grow with what the broker sent. Past
+    it deliveries are shed: the gateways send them again."""
+    max_carry_bytes: int = 128 * 1024 * 1024
     """The same bound on the payload bytes waiting for a turn (what raw batches of one sample per packet, or
     large markers, hold beyond their work)."""
     live_pause_after_shed_s: float = 40.0

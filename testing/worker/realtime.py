@@ -49,6 +49,14 @@ POLL_WINDOW_S = 12.0
 its own length after its end is counted as late (`RealTimeResult.late`), never as fast."""
 
 
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process so far, MB (VmHWM from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU of a process so far, s (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -166,6 +174,9 @@ class RealTimeResult:
         workers = self.extra.get("workers", 1)
         if workers > 1:
             lines.append(f"{workers} workers (one shared subscription): 'worker' is their CPU together")
+        rss = self.extra.get("peak_rss_mb")
+        if rss:
+            lines.append("peak memory (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()))
         lines.append(f"worker stats: {self.worker_stats}")
         lines.append(
             f"subjects {self.subjects}, {self.seconds:.0f} s real time; load average before "
@@ -336,6 +347,7 @@ class RealTimeBench:
                         s.step(now - last)
                     last = now
             cpu1 = {k: cpu_s(pid) for k, pid in pids.items()}
+            peak_rss = {k: peak_rss_mb(pid) for k, pid in pids.items()}
             bench_cpu = time.process_time() - bench0
             load1 = os.getloadavg()
             time.sleep(3.0)
@@ -372,6 +384,7 @@ class RealTimeBench:
         )
         result.cpu_after_s, result.cpu_start_s = self.cpu_after_s, at_start
         result.extra["workers"] = self.n_workers
+        result.extra["peak_rss_mb"] = peak_rss
         return result
 
     def _gateways(self, published: dict[tuple[str, str], list[tuple[float, float]]]) -> list[Any]:
