@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", help="import the project from this directory instead")
     args = parser.parse_args(argv)
-    if args.tree:
-        sys.path.insert(0, str(Path(args.tree).resolve()))
+    # the project's root (``testing`` is not installed), or the other checkout to compare
+    sys.path.insert(0, str(Path(args.tree).resolve() if args.tree else Path(__file__).resolve().parents[1]))
     for name, us in decode_figures().items():
         print(f"{name:16s} {us:7.1f} us")
     print(f"{'admit (raw)':16s} {admit_figure():7.1f} us per delivery")
