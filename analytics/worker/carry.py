@@ -12,8 +12,8 @@ past it, only a subject that holds, with the new delivery, at most an equal shar
 subjects in the carry, the newcomer counted) adds to it, so that a subject catching up a backlog, not the ones
 streaming in real time, gives way first; past twice the bound, none (an empty carry takes any one delivery). What
 is not admitted is shed (`worker.Worker._shed`): acknowledged to the broker, not end to end, so the gateway's
-outbox sends it again after its ack timeout; meanwhile that subject's live windows are shed too
-(`WorkerConfig.live_pause_after_shed_s`: they would wait for what was shed). Nothing already admitted is dropped:
+outbox sends it again after its ack timeout; that subject's live results pause for a while
+(`WorkerConfig.live_pause_after_shed_s`: its windows would wait for what was shed). Nothing already admitted is dropped:
 deliveries of turns whose store write failed go back to the front (`put_back`) whatever the bound, so after a store
 failure the carry may hold twice the bound plus the turns that were being written (``raw_writes_in_flight`` x
 ``turn_max_work`` at most), and sheds everything new until it is back under twice the bound.

@@ -88,20 +88,22 @@ class WorkerConfig:
     backlog adds at most one large batch to the turn's write, which every other subject's batches wait for."""
     max_carry_work: int = 1_000_000
     """Work units (samples, `budget`) waiting for a turn past which a subject adds only up to an equal share, and
-    twice which nobody adds (`carry`): what a worker that falls behind holds, about 125 bytes a sample (tracemalloc:
-    ~30 MB for 240k samples), so ~125 MB at the bound and ~250 MB at twice it, plus the turns being written. Large
-    enough for the backlog a worker restart brings (what the broker kept for its session: up to 30 s of data, 33 s
-    of 100 subjects' at the bound; at 240k, 180 subjects starting at once in real time were shed 3,699 deliveries
-    the worker would have stored within the minute), bounded where it used to grow with what the broker sent. Past
-    it deliveries are shed: the gateways send them again."""
+    twice which nobody adds (`carry`): what a worker that falls behind holds, 125-210 bytes a sample by the batches'
+    shape (tracemalloc: 10 and 1 samples per packet), so 125-210 MB at the bound and 250-420 MB at twice it, plus
+    the turns being written or put back after a failed write. Large enough for ~30 s of 100 subjects' data (180
+    subjects starting at once in real time: the carry peaked at 790k; a bound of 240k shed 3,699 deliveries the
+    worker would have stored within the minute); bounded where it used to grow with what the broker sent. Past it
+    deliveries are shed: the gateways send them again."""
     max_carry_bytes: int = 128 * 1024 * 1024
     """The same bound on the payload bytes waiting for a turn (what raw batches of one sample per packet, or
     large markers, hold beyond their work)."""
     live_pause_after_shed_s: float = 40.0
-    """After the carry had no room for one of a subject's deliveries, its window markers are shed for this long, s:
-    a window behind a shed batch or gap would wait for it, asking the store again and again, until the gateway sent
-    it again (after its ack timeout, 30 s by default), which a worker behind can least afford. Live results are what
-    such a worker gives up first; raw data and final analyses are not (the shed windows come back with the rest)."""
+    """After the carry had no room for one of a subject's deliveries, its window markers are acknowledged without a
+    live analysis for this long, s (0: never): a window behind a shed batch or gap would wait for it, asking the
+    store again and again, until the gateway sent it again (after its ack timeout, 30 s by default), which a worker
+    behind can least afford; acknowledged, they are not sent again either. Live results are what such a worker gives
+    up first (the window after the pause analyses every sample since the last one fed, up to
+    `LiveSettings.max_window_s`); raw data and final analyses are not."""
     max_held_markers_per_subject: int = 8
     max_held_markers: int = 32
     """Waiting markers whose broker delivery stays unacknowledged, all subjects together: well below the broker's
@@ -127,8 +129,9 @@ class WorkerStats:
     segments waiting, or the carry full): the gateway re-sends them."""
     shed_carry_full: int = 0
     """Of ``shed``: deliveries that found the carry full (`carry`: the worker behind, or the store down)."""
-    shed_live_paused: int = 0
-    """Of ``shed``: window markers of subjects whose live results pause (``live_pause_after_shed_s``)."""
+    windows_paused: int = 0
+    """Window markers acknowledged without a live analysis, their subject's live results paused
+    (``live_pause_after_shed_s``)."""
     carry_peak_work: int = 0
     """The most work units the carry held at once (`WorkerConfig.max_carry_work`)."""
     carry_peak_bytes: int = 0

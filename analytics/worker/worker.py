@@ -14,7 +14,7 @@ Per turn, in this order:
    to the broker so it is not redelivered forever; the worker keeps going. A raw batch is decoded as it is
    taken (`RawIngest.take`: malformed packets are quarantined then) and live windows read it from then on. Admitted
    deliveries wait in the *carry* (`carry`: bounded; past its bound a subject catching up gives way first, what
-   does not fit is shed, and that subject's window markers are shed for ``live_pause_after_shed_s``); each turn
+   does not fit is shed, and that subject's live results pause for ``live_pause_after_shed_s``); each turn
    takes from it round-robin across subjects, up to ``turn_max_work`` (the rest waits for the next turn), so one
    subject's backlog never makes another's wait for more than a turn.
    A window marker of a session whose live analysis runs here skips the carry, unless a marker or gap of its
@@ -128,8 +128,8 @@ class Worker:
         leaves them out."""
         self._retry_attempt = 0
         self._live_paused: dict[str, float] = {}
-        """Per subject a delivery of which found the carry full: until when its window markers are shed
-        (``live_pause_after_shed_s``)."""
+        """Per subject a delivery of which found the carry full: until when its window markers go without a live
+        analysis (``live_pause_after_shed_s``)."""
         self.acks = EndToEndAcks(config.worker_id, config.ack_every_s, link, self.stats, clock)
         """End-to-end acks to publish (per subject, msg_ids), flushed at each step."""
         path = config.quarantine_path
@@ -267,15 +267,18 @@ class Worker:
                 work = WORK_PER_GAP
             else:
                 work = WORK_PER_MARKER
+            if self._live_paused.get(subject, 0.0) > now and self.config.live_segments and _is_window(message):
+                # acknowledged end to end without an analysis: the window after the pause feeds every sample since
+                # the last one fed (strides older than `LiveSettings.max_window_s` are left to the final analysis)
+                self.stats.windows_paused += 1
+                self.acks.pending[subject].append(message.msg_id)
+                self.link.ack(d.token)
+                continue
             carried = (
                 isinstance(message, env.RawBatch)
                 or not self._live_window(message)
                 or bool(self._carry.in_order().get(subject))
             )
-            if subject in self._live_paused and _is_window(message):
-                self.stats.shed_live_paused += 1
-                self._shed(d, subject, "live results paused (the worker behind)")
-                continue
             if carried and not self._carry.admits(subject, work, len(d.payload)):
                 self.stats.shed_carry_full += 1
                 self._live_paused[subject] = now + self.config.live_pause_after_shed_s

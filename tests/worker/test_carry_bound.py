@@ -134,46 +134,77 @@ def test_a_backlog_past_the_bound_is_shed_not_held_and_stored_once_sent_again(tm
     worker.close()
 
 
-def test_a_subjects_windows_are_shed_for_a_while_after_the_full_carry_shed_its_gap(
-    tmp_path: Path, store: Store
-) -> None:
-    """A window marker of a session whose live analysis runs here skips the carry, unless something of its subject
-    waits there. Its gap shed by the full carry, the window would otherwise go to the segments ahead of it and wait
-    for the gap's samples, asking the store, until the gateway sent the gap again: the subject's windows are shed
-    for ``live_pause_after_shed_s``. Then they go to the segments again."""
+def marker(subject: str, kind: str, last: int) -> env.Marker:
+    position = {"pelvis": env.SensorPosition("GS-" + subject, 7, last)}
+    return env.Marker(
+        "marker", f"marker:s-{subject}:{kind}:pelvis={last}:", subject, f"s-{subject}", kind, None, position
+    )
+
+
+def behind(tmp_path: Path, store: Store, **config: Any) -> tuple[Any, ScriptedLink, Clock, DownStore, list[str]]:
+    """A worker whose store is down and whose carry (bound 1,000) B's backlog fills past its bound, with four more
+    subjects in it; every subject's live analysis runs here (a stand-in for `LiveWindows.holds`, which needs an
+    analysis under way). Also returns the kinds of the markers that reached the segments, in order."""
     clock = Clock()
     link = ScriptedLink()
     down = DownStore(store)
-    worker = make_worker(tmp_path, down, link, clock, max_carry_work=1_000, live_segments=True)  # type: ignore[arg-type]
+    worker = make_worker(tmp_path, down, link, clock, max_carry_work=1_000, **config)  # type: ignore[arg-type]
     to_segments: list[str] = []
     admit = worker.jobs.admit
     worker.jobs.admit = lambda d, m, now=None: to_segments.append(m.type) or admit(d, m, now)  # type: ignore[method-assign]
-    # the session's live analysis runs here: a stand-in for `LiveWindows.holds`, which needs an analysis under way
-    worker.jobs.live.holds = lambda segment: segment.subject == "S"  # type: ignore[method-assign]
+    worker.jobs.live.holds = lambda segment: True  # type: ignore[method-assign]
     for i in range(12):
-        link.deliver(raw_topic("B"), env.encode(raw_batch("B", BATCH * i)))  # B fills the carry past its bound
+        link.deliver(raw_topic("B"), env.encode(raw_batch("B", BATCH * i)))
     for c in "CDEF":
-        link.deliver(raw_topic(c), env.encode(raw_batch(c, 0, serial="GS-" + c)))  # four more subjects in it
-    gap = env.Gap("gap", env.gap_id("GS-S", 7, 0), "S", "sess", "pelvis", "GS-S", 7, 0, 99, 1.0, "packet_lost")
+        link.deliver(raw_topic(c), env.encode(raw_batch(c, 0, serial="GS-" + c)))
+    return worker, link, clock, down, to_segments
+
+
+def test_a_subject_shed_by_the_full_carry_has_its_live_results_paused(tmp_path: Path, store: Store) -> None:
+    """A window behind a shed batch or gap would wait for it, asking the store, until the gateway sent it again: for
+    ``live_pause_after_shed_s`` after the full carry shed something of a subject (B's raw batches, S's gap), that
+    subject's window markers are acknowledged end to end without an analysis (the window after the pause covers
+    their samples), even once the carry has room. Its session end is not paused, nor another subject's windows."""
+    worker, link, clock, down, to_segments = behind(tmp_path, store, live_segments=True)
+    gap = env.Gap("gap", env.gap_id("GS-S", 7, 0), "S", "s-S", "pelvis", "GS-S", 7, 0, 99, 1.0, "packet_lost")
     gap_token = link.deliver(topic("S", "gap", "pelvis"), env.encode(gap))
-    position = {"pelvis": env.SensorPosition("GS-S", 7, 199)}
-    window = env.Marker("marker", "marker:sess:window:pelvis=199:", "S", "sess", "window", None, position)
-    window_token = link.deliver(topic("S", "marker"), env.encode(window))
+    link.deliver(topic("S", "marker"), env.encode(marker("S", "window", 199)))
+    link.deliver(topic("B", "marker"), env.encode(marker("B", "window", 1_199)))
     worker.step(0)
-    assert gap_token in link.acked and window_token in link.acked  # both shed: the gateway sends them again
-    assert worker.shed_by_subject["S"] == 2 and to_segments == []
-    assert worker.stats.shed_live_paused == 1
+    assert worker.shed_by_subject == {"B": 2, "S": 1} and gap_token in link.acked  # B's 11th and 12th batch, S's gap
+    assert to_segments == [] and worker.stats.windows_paused == 2
+    assert link.acked_ids("S") == ["marker:s-S:window:pelvis=199:"] and gap.msg_id not in link.acked_ids("S")
+    assert link.acked_ids("B") == ["marker:s-B:window:pelvis=1199:"]
     down.down = False
-    clock.t += 10.0  # past the backoff: the carry drains, but the gap has not come back
+    clock.t += 10.0  # past the backoff: the carry drains; the shed batches and gap have not come back
     worker.step(0)
     assert not worker._carry.full
-    link.deliver(topic("S", "marker"), env.encode(window))
+    for subject, kind in (("S", "window"), ("B", "window"), ("T", "window"), ("S", "session_end")):
+        link.deliver(topic(subject, "marker"), env.encode(marker(subject, kind, 299)))
     worker.step(0)
-    assert to_segments == [] and worker.shed_by_subject["S"] == 3
+    worker.step(0)
+    assert to_segments == ["window", "session_end"] and worker.stats.windows_paused == 4  # T's window, S's end
     clock.t += worker.config.live_pause_after_shed_s
-    link.deliver(topic("S", "marker"), env.encode(window))
+    link.deliver(topic("S", "marker"), env.encode(marker("S", "window", 399)))
     worker.step(0)
-    assert to_segments == ["window"] and worker.shed_by_subject["S"] == 3
+    assert to_segments[-1] == "window" and worker.stats.windows_paused == 4
+    worker.close()
+
+
+@pytest.mark.parametrize("config", [{"live_segments": False}, {"live_segments": True, "live_pause_after_shed_s": 0.0}])
+def test_no_pause_without_live_results_or_with_a_pause_of_zero(tmp_path: Path, store: Store, config: dict) -> None:
+    """Without live results a window has nothing to pause (acknowledged as it always was); a pause of 0 is none."""
+    worker, link, clock, down, to_segments = behind(tmp_path, store, **config)
+    link.deliver(topic("B", "marker"), env.encode(marker("B", "window", 1_199)))
+    worker.step(0)
+    down.down = False
+    clock.t += 10.0
+    worker.step(0)
+    link.deliver(topic("B", "marker"), env.encode(marker("B", "window", 1_299)))
+    worker.step(0)
+    worker.step(0)
+    assert worker.stats.windows_paused == 0 and worker.stats.shed_carry_full >= 2
+    assert "marker:s-B:window:pelvis=1299:" in link.acked_ids("B") or to_segments[-1:] == ["window"]
     worker.close()
 
 
