@@ -19,6 +19,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from analytics.stores import Store, open_store
+from analytics.stores.errors import StoreUnavailable
 from analytics.worker.link import Delivery, PahoWorkerLink, WorkerEvent
 from analytics.worker.worker import Worker, WorkerConfig
 from firmware_protocol.packet import ImuPacket, encode_packet
@@ -170,6 +171,34 @@ def kit_session(
     gateway._rng = random.Random(seed)
     gateway.start()
     return HomeSession(subject, kit, clock, gateway)
+
+
+def assert_every_sample_stored(store_path: Path, sessions: list[HomeSession], at_least: int = 2_000) -> None:
+    """Every sample each session's sensors produced is in the embedded store at ``store_path`` (more than
+    ``at_least`` per sensor: the session streamed)."""
+    store = open_store(str(store_path))
+    try:
+        for s in sessions:
+            for placement, (first, last, n) in stored_range(store, s).items():
+                assert n == last - first + 1 > at_least, (s.subject, placement, first, last, n)
+    finally:
+        store.close()
+
+
+class DownStore:
+    """A real store whose raw writes are refused while ``down`` (a database restarting)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.down = True
+
+    def write_raw_many(self, batches: list[Any]) -> Any:
+        if self.down:
+            raise StoreUnavailable("the server is restarting")
+        return self.store.write_raw_many(batches)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
 
 
 def stored_range(store: Store, session: HomeSession) -> dict[str, tuple[int, int, int]]:

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from analytics.stores import Store, open_store
-from analytics.stores.errors import StoreUnavailable
 from analytics.worker.carry import Admitted, Carry, admits
 from analytics.worker.link import Delivery
 from gaitsym_common.uplink import envelope as env
@@ -23,12 +22,13 @@ from testing.servers import Mosquitto
 from testing.worker.harness import finish, stop_gateways, stream
 from testing.worker.hostile import (
     Clock,
+    DownStore,
     ScriptedLink,
+    assert_every_sample_stored,
     kit_session,
     make_worker,
     raw_batch,
     raw_topic,
-    stored_range,
     worker_thread,
 )
 
@@ -69,22 +69,6 @@ def test_the_equal_share_counts_the_subject_that_joins() -> None:
     assert not carry.admits("X", 1, 0)
     with pytest.raises(ValueError, match="max_carry_work 0"):
         Carry(0, 10)
-
-
-class DownStore:
-    """The real store, its raw writes refused while ``down`` (a database restarting)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.down = True
-
-    def write_raw_many(self, batches: list[Any]) -> Any:
-        if self.down:
-            raise StoreUnavailable("the server is restarting")
-        return self.store.write_raw_many(batches)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
 
 
 def test_a_backlog_past_the_bound_is_shed_not_held_and_stored_once_sent_again(tmp_path: Path, store: Store) -> None:
@@ -273,10 +257,4 @@ def test_a_worker_behind_a_real_broker_holds_its_bound_and_loses_nothing(tmp_pat
     assert stats.store_retries == 0  # slowed, never refused: nothing went back to the carry
     assert stats.shed_carry_full > 0
     assert stats.carry_peak_work <= 2 * bound, stats.carry_peak_work
-    store = open_store(str(tmp_path / "store.sqlite"))
-    try:
-        for s in sessions:
-            for placement, (first, last, n) in stored_range(store, s).items():
-                assert n == last - first + 1 > 2_000, (s.subject, placement, first, last, n)
-    finally:
-        store.close()
+    assert_every_sample_stored(tmp_path / "store.sqlite", sessions)

@@ -7,16 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from analytics.stores import Store, open_store
-from analytics.stores.errors import StoreUnavailable
 from analytics.stores.model import RawIndex
 from analytics.worker.segments import Segment, coverage
 from gaitsym_common.uplink import envelope as env
-from testing.worker.hostile import Clock, ScriptedLink, make_worker, raw_batch, raw_topic
+from testing.worker.hostile import Clock, DownStore, ScriptedLink, make_worker, raw_batch, raw_topic
 
 
 @pytest.fixture
@@ -86,22 +84,6 @@ def test_a_malformed_batch_is_quarantined_as_it_is_taken_and_never_waited_for(tm
     worker.step(0)
     assert len(store.read_raw("A", bad.placement, start_us=0)) == 0 and not link.acked_ids("A")
     worker.close()
-
-
-class DownStore:
-    """The real store, its raw writes refused while ``down`` (a database restarting)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.down = True
-
-    def write_raw_many(self, batches: list[Any]) -> Any:
-        if self.down:
-            raise StoreUnavailable("the server is restarting")
-        return self.store.write_raw_many(batches)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
 
 
 def test_a_turn_the_store_refused_is_waited_for_until_written_again(tmp_path: Path, store: Store) -> None:
