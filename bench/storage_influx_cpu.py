@@ -18,6 +18,7 @@ stripped) summed into the parts of a request.
         [--gogc 400]               # influxd's Go garbage collector target (GOGC), default Go's 100
         [--set KEY=VALUE]          # an influxdb.conf setting, e.g. cache-snapshot-memory-size='"5m"'
         [--without serial ...]     # raw points without that field (what a schema with fewer fields would cost)
+        [--owner-ref]              # the three identity fields replaced by one integer (scope doc, variant ii)
     .venv/bin/python bench/storage_influx_cpu.py --sequential 100000 [--check ...]
         # one sensor's samples in 100-sample `write_raw` calls as fast as they go (bench/worker_cost.py's
         # throughput figure): points/s and influxd CPU
@@ -274,6 +275,28 @@ def without_fields(names: list[str]) -> None:
     influx.raw_lines = lines  # type: ignore[assignment]
 
 
+def owner_reference() -> None:
+    """Raw lines whose three identity fields (``serial``, ``boot_epoch``, ``session``) are replaced by one integer,
+    the microseconds from the point to its batch's last sample (where an owner point per batch part would stand:
+    `docs/raw-layout-v2-scope.md`, variant ii). A measurement of the server's cost only: no owner points are
+    written and nothing could read such points back."""
+    import analytics.stores.influx as influx
+    from analytics.stores.raw_model import raw_lines
+
+    identity = ("serial=", "boot_epoch=", "session=")
+
+    def lines(samples: RawSamples) -> list[str]:
+        last = int(samples.time_us()[-1])
+        out = []
+        for line in raw_lines(samples):
+            head, fields, ts = line.rsplit(" ", 2)  # the bench's serials and sessions hold no space
+            kept = [f for f in fields.split(",") if not f.startswith(identity)]
+            out.append(f"{head} {','.join(kept)},owner={last - int(ts)}i {ts}")
+        return out
+
+    influx.raw_lines = lines  # type: ignore[assignment]
+
+
 def sequential(args: argparse.Namespace, server: InfluxDB, url: str, tmp: Path) -> None:
     """One sensor's samples in 100-sample `write_raw` calls, back to back: InfluxDB 1.6 keeps a series' fields in
     memory until its cache is snapshotted (25 MB: minutes of one sensor), and the check reads those columns."""
@@ -307,6 +330,8 @@ def run(args: argparse.Namespace) -> None:
         url = fresh_database(server)
         if args.without:
             without_fields(args.without)
+        if args.owner_ref:
+            owner_reference()
         if args.sequential:
             sequential(args, server, url, tmp)
             return
@@ -397,7 +422,7 @@ def run(args: argparse.Namespace) -> None:
         print(
             f"subjects {args.subjects}, {int(args.seconds)} s, spread {args.spread_s} s, check {args.check}, "
             f"batch_lines {store.config.batch_lines}, gogc {args.gogc or 'default'}, "
-            f"without {','.join(args.without) or '-'}, "
+            f"without {','.join(args.without) or '-'}{', owner reference' if args.owner_ref else ''}, "
             f"settings {' '.join(args.set) or '(deploy/influxdb/influxdb.conf)'}, "
             f"poll {args.poll or 'off'}: influxd {influx:.2f} s CPU = {influx / subject_s * 1000:.2f} ms per "
             f"subject-second; {calls} write calls ({calls / wall:.1f}/s), {points} points; requests: "
@@ -437,6 +462,11 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an influxdb.conf setting")
     ap.add_argument("--without", action="append", default=[], help="leave this raw field out (measurement only)")
+    ap.add_argument(
+        "--owner-ref",
+        action="store_true",
+        help="serial, boot_epoch and session replaced by one integer field (measurement only)",
+    )
     ap.add_argument("--gogc", type=int, default=None, help="influxd's GOGC (Go's default: 100)")
     ap.add_argument("--sequential", type=int, default=0, help="one sensor's N samples in 100-sample write_raw calls")
     run(ap.parse_args())
