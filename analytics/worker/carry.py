@@ -103,8 +103,6 @@ class Carry:
     def append(self, a: Admitted) -> None:
         self._items.append(a)
         self._count(a)
-        self.peak_work = max(self.peak_work, self.work)
-        self.peak_bytes = max(self.peak_bytes, self.bytes)
         self._ranges = None
         if not isinstance(a.message, env.RawBatch):
             self._in_order = None
@@ -181,6 +179,8 @@ class Carry:
         held = self._held.setdefault(a.subject, [0, 0])
         held[0] += a.work
         held[1] += size
+        self.peak_work = max(self.peak_work, self.work)
+        self.peak_bytes = max(self.peak_bytes, self.bytes)
 
     def _replace(self, items: list[Admitted]) -> None:
         self._items = []
@@ -189,7 +189,5 @@ class Carry:
         for a in items:
             self._items.append(a)
             self._count(a)
-        self.peak_work = max(self.peak_work, self.work)
-        self.peak_bytes = max(self.peak_bytes, self.bytes)
         self._ranges = None
         self._in_order = None
