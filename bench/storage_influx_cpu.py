@@ -256,42 +256,25 @@ def use_check(store: Any, check: str) -> None:
         store._held = exact
 
 
-def without_fields(names: list[str]) -> None:
+def without_fields(names: list[str], owner_reference: bool = False) -> None:
     """Raw lines without these fields (a measurement of what a schema with fewer fields per point would cost the
-    server; the store never writes such points)."""
+    server; the store never writes such points). ``owner_reference``: plus one integer per point, the microseconds
+    to its batch's last sample (where an owner point per batch part would stand: `docs/raw-layout-v2-scope.md`,
+    variant ii; no owner points are written and nothing could read such points back)."""
     import analytics.stores.influx as influx
     from analytics.stores.raw_model import raw_lines
 
     drop = tuple(f"{n}=" for n in names)
 
     def lines(samples: RawSamples) -> list[str]:
-        out = []
-        for line in raw_lines(samples):
-            head, fields, ts = line.rsplit(" ", 2)  # the bench's serials and sessions hold no space
-            kept = ",".join(f for f in fields.split(",") if not f.startswith(drop))
-            out.append(f"{head} {kept} {ts}")
-        return out
-
-    influx.raw_lines = lines  # type: ignore[assignment]
-
-
-def owner_reference() -> None:
-    """Raw lines whose three identity fields (``serial``, ``boot_epoch``, ``session``) are replaced by one integer,
-    the microseconds from the point to its batch's last sample (where an owner point per batch part would stand:
-    `docs/raw-layout-v2-scope.md`, variant ii). A measurement of the server's cost only: no owner points are
-    written and nothing could read such points back."""
-    import analytics.stores.influx as influx
-    from analytics.stores.raw_model import raw_lines
-
-    identity = ("serial=", "boot_epoch=", "session=")
-
-    def lines(samples: RawSamples) -> list[str]:
         last = int(samples.time_us()[-1])
         out = []
         for line in raw_lines(samples):
             head, fields, ts = line.rsplit(" ", 2)  # the bench's serials and sessions hold no space
-            kept = [f for f in fields.split(",") if not f.startswith(identity)]
-            out.append(f"{head} {','.join(kept)},owner={last - int(ts)}i {ts}")
+            kept = [f for f in fields.split(",") if not f.startswith(drop)]
+            if owner_reference:
+                kept.append(f"owner={last - int(ts)}i")
+            out.append(f"{head} {','.join(kept)} {ts}")
         return out
 
     influx.raw_lines = lines  # type: ignore[assignment]
@@ -328,10 +311,10 @@ def run(args: argparse.Namespace) -> None:
     server = InfluxDB(tmp / "influxdb", http_overrides=overrides).start()
     try:
         url = fresh_database(server)
-        if args.without:
-            without_fields(args.without)
         if args.owner_ref:
-            owner_reference()
+            without_fields([*args.without, "serial", "boot_epoch", "session"], owner_reference=True)
+        elif args.without:
+            without_fields(args.without)
         if args.sequential:
             sequential(args, server, url, tmp)
             return
