@@ -33,6 +33,7 @@ from gaitsym_common.uplink.limits import (
     MAX_BATCH_SAMPLES,
     MAX_BATCH_SPAN,
     MAX_BOOT_EPOCH,
+    MAX_BUNDLE_PARTS,
     MAX_COUNTER,
     MAX_DRIFT_PPM,
     MAX_GAP_DURATION_S,
@@ -58,6 +59,8 @@ from gaitsym_common.uplink.messages import (
     LINK_STATES,
     MARKER_TYPES,
     Ack,
+    Bundle,
+    BundlePart,
     ClockMapping,
     Command,
     CommandReply,
@@ -72,7 +75,7 @@ from gaitsym_common.uplink.messages import (
     gap_id,
     raw_batch_id,
 )
-from gaitsym_common.uplink.topics import check_subject
+from gaitsym_common.uplink.topics import BUNDLED_KINDS, check_subject, parse_topic
 from gaitsym_common.uplink.vocabulary import MAX_SET, PLACEMENTS, check_activity
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "MAX_BATCH_SAMPLES",
     "MAX_BATCH_SPAN",
     "MAX_BOOT_EPOCH",
+    "MAX_BUNDLE_PARTS",
     "MAX_COUNTER",
     "MAX_DRIFT_PPM",
     "MAX_GAP_DURATION_S",
@@ -104,6 +108,8 @@ __all__ = [
     "UTC_MIN_S",
     "VERSION",
     "Ack",
+    "Bundle",
+    "BundlePart",
     "ClockMapping",
     "Command",
     "CommandReply",
@@ -139,6 +145,9 @@ def _to_doc(message: Message) -> dict[str, Any]:
     if isinstance(message, Ack):  # flat: asdict's document without its deep copy (a worker's hot path)
         flat = {f.name: getattr(message, f.name) for f in fields(message)}
         return {"v": VERSION, **flat, "msg_ids": list(message.msg_ids)}
+    if isinstance(message, Bundle):  # each part's payload as the text it is (UTF-8 JSON), not re-encoded
+        parts = [{"topic": p.topic, "payload": p.payload.decode("utf-8")} for p in message.parts]
+        return {"v": VERSION, "kind": message.kind, "subject": message.subject, "parts": parts}
     doc = asdict(message)
     if isinstance(message, RawBatch):
         doc["packets"] = [base64.b64encode(p).decode("ascii") for p in message.packets]
@@ -399,6 +408,29 @@ def _read_ack(f: Fields) -> Ack:
     return Ack(kind="ack", subject=_subject(f), msg_ids=tuple(ids), worker=f.text("worker"))
 
 
+def _read_bundle(f: Fields) -> Bundle:
+    """The parts' topics are checked (a durable kind of the bundle's own subject); their payloads are read by
+    whoever takes the parts, each on its own, so that one malformed part is set aside without the others."""
+    subject = _subject(f)
+    items = f.list_("parts", MAX_BUNDLE_PARTS)
+    if not items:
+        raise UplinkError("parts", "must hold at least one message")
+    parts = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise UplinkError(f"parts[{i}]", "must be a JSON object")
+        part = Fields(item, f"parts[{i}].")
+        name = part.str_("topic")
+        where = parse_topic(name)
+        if where.subject != subject:
+            raise UplinkError(f"parts[{i}].topic", f"{shorten(name)} is not of the bundle's subject {subject!r}")
+        if where.kind not in BUNDLED_KINDS:
+            raise UplinkError(f"parts[{i}].topic", f"{shorten(name)}: only {BUNDLED_KINDS} messages are bundled")
+        payload = part.str_("payload", max_chars=MAX_PAYLOAD_BYTES)
+        parts.append(BundlePart(name, payload.encode("utf-8")))
+    return Bundle(kind="bundle", subject=subject, parts=tuple(parts))
+
+
 _READERS: dict[str, Callable[[Fields], Message]] = {
     "raw": _read_raw,
     "gap": _read_gap,
@@ -407,4 +439,5 @@ _READERS: dict[str, Callable[[Fields], Message]] = {
     "cmd": _read_command,
     "cmd/reply": _read_reply,
     "ack": _read_ack,
+    "bundle": _read_bundle,
 }

@@ -60,6 +60,9 @@ MAX_BATCH_PACKETS = MAX_BATCH_SAMPLES
 """Packets in one raw batch (each holds at least one sample)."""
 MAX_ACK_IDS = 1000
 """msg_ids in one ack (the worker sends at most 500 per message)."""
+MAX_BUNDLE_PARTS = 64
+"""Messages in one bundle. The payload limit binds first for honest ones: a 1-s bundle holds three raw batches and
+a window marker; one catching up after an outage holds about 25 raw batches of 100 Hz in 64 KiB."""
 MAX_ID_CHARS = 256
 """msg_id, cmd_id, session, serial and other identifiers (the longest honest one, a marker id, is about 200)."""
 MAX_TEXT_CHARS = 1024

@@ -165,7 +165,26 @@ class Ack:
     worker: str = ""
 
 
-Message = RawBatch | Gap | Marker | Status | Command | CommandReply | Ack
+@dataclass(frozen=True)
+class BundlePart:
+    """One message of a bundle: the topic it would have been published on alone, and its payload, byte for byte."""
+
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Several durable messages of one subject (raw, gap, marker) in one MQTT message: the gateway's pending
+    outbox rows, each verbatim. A bundle has no identity of its own: each part keeps its msg_id, is read, stored and
+    acknowledged end to end as if it had come alone, and is sent again (alone or in another bundle) until it is."""
+
+    kind: Literal["bundle"]
+    subject: str
+    parts: tuple[BundlePart, ...]
+
+
+Message = RawBatch | Gap | Marker | Status | Command | CommandReply | Ack | Bundle
 
 
 def raw_batch_id(serial: str, boot_epoch: int, seq_first: int) -> str:

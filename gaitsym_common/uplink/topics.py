@@ -3,6 +3,7 @@
     gaitsym/v1/{subject}/raw/{placement}    raw sample batches          gateway -> worker   QoS 1
     gaitsym/v1/{subject}/gap/{placement}    recorded gaps in a stream   gateway -> worker   QoS 1
     gaitsym/v1/{subject}/marker             session/set/window markers  gateway -> worker   QoS 1
+    gaitsym/v1/{subject}/bundle             several of the three above  gateway -> worker   QoS 1
     gaitsym/v1/{subject}/status             gateway + sensor status     gateway -> all      QoS 1, retained, will
     gaitsym/v1/{subject}/cmd                commands to the gateway     clinic/CLI -> gw    QoS 1
     gaitsym/v1/{subject}/cmd/reply          command outcomes            gateway -> clinic   QoS 1
@@ -24,7 +25,9 @@ from gaitsym_common.uplink.vocabulary import PLACEMENTS
 PREFIX = "gaitsym/v1"
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 KINDS_WITH_PLACEMENT = ("raw", "gap")
-KINDS = ("raw", "gap", "marker", "status", "cmd", "cmd/reply", "ack")
+KINDS = ("raw", "gap", "marker", "bundle", "status", "cmd", "cmd/reply", "ack")
+BUNDLED_KINDS = ("raw", "gap", "marker")
+"""The kinds a bundle carries: the durable ones, each acknowledged end to end by its msg_id."""
 WORKER_GROUP = "gaitsym-workers"
 
 
@@ -77,7 +80,7 @@ def parse_topic(name: str) -> TopicParts:
 
 def worker_subscriptions(group: str = WORKER_GROUP) -> list[str]:
     """Shared subscriptions a worker makes: every subject's durable data, split round-robin in the group."""
-    return [f"$share/{group}/{PREFIX}/+/{kind}" for kind in ("raw/+", "gap/+", "marker")]
+    return [f"$share/{group}/{PREFIX}/+/{kind}" for kind in ("raw/+", "gap/+", "marker", "bundle")]
 
 
 def gateway_subscriptions(subject: str) -> list[str]:

@@ -167,6 +167,31 @@ def valid_messages() -> list[tuple[str, env.Message, str]]:
             env.Ack("ack", "demo-001", (raw.msg_id, "gap:GS-000043:3:1000"), "worker-a"),
             topic("demo-001", "ack"),
         ),
+        (
+            "bundle of a raw batch and the window marker after it",
+            env.Bundle(
+                "bundle",
+                "demo-001",
+                (
+                    env.BundlePart(topic("demo-001", "raw", "pelvis"), env.encode(raw)),
+                    env.BundlePart(
+                        topic("demo-001", "marker"),
+                        env.encode(
+                            env.Marker(
+                                "marker",
+                                "mk:s-20261126T1842Z:5",
+                                "demo-001",
+                                "s-20261126T1842Z",
+                                "window",
+                                None,
+                                positions,
+                            )
+                        ),
+                    ),
+                ),
+            ),
+            topic("demo-001", "bundle"),
+        ),
     ]
 
 
@@ -176,6 +201,8 @@ def _jsonable(message: env.Message) -> dict[str, Any]:
         doc["packets"] = [p.hex() for p in message.packets]
     if isinstance(message, env.Ack):
         doc["msg_ids"] = list(message.msg_ids)
+    if isinstance(message, env.Bundle):  # each part's payload as the text it is
+        doc["parts"] = [{"topic": p.topic, "payload": p.payload.decode("utf-8")} for p in message.parts]
     if isinstance(message, env.Marker):  # as on the wire: an optional field the gateway did not say is absent
         for position in doc["last_seq"].values():
             if position["session_seq_first"] is None:
@@ -294,6 +321,37 @@ def malformed() -> list[dict[str, Any]]:
             "name": "ack id not a string",
             "payload": json.dumps({"v": 1, "kind": "ack", "subject": "s1", "msg_ids": [3]}),
             "field": "msg_ids[0]",
+        },
+        {
+            "name": "bundle without a message",
+            "payload": json.dumps({"v": 1, "kind": "bundle", "subject": "s1", "parts": []}),
+            "field": "parts",
+        },
+        {
+            "name": "bundle holding another subject's message",
+            "payload": json.dumps(
+                {
+                    "v": 1,
+                    "kind": "bundle",
+                    "subject": "s1",
+                    "parts": [{"topic": "gaitsym/v1/s2/marker", "payload": "{}"}],
+                }
+            ),
+            "field": "parts[0].topic",
+        },
+        {
+            "name": "bundle holding an ack",
+            "payload": json.dumps(
+                {"v": 1, "kind": "bundle", "subject": "s1", "parts": [{"topic": "gaitsym/v1/s1/ack", "payload": "{}"}]}
+            ),
+            "field": "parts[0].topic",
+        },
+        {
+            "name": "bundle part payload not text",
+            "payload": json.dumps(
+                {"v": 1, "kind": "bundle", "subject": "s1", "parts": [{"topic": "gaitsym/v1/s1/marker", "payload": 5}]}
+            ),
+            "field": "parts[0].payload",
         },
     ]
 
