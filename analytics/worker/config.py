@@ -116,6 +116,9 @@ class WorkerConfig:
 @dataclass
 class WorkerStats:
     deliveries: int = 0
+    """MQTT deliveries (a bundle counts once)."""
+    bundles: int = 0
+    """Of ``deliveries``: bundles, each taken as its parts (`bundles`)."""
     batches_stored: int = 0
     samples_stored: int = 0
     replays_skipped: int = 0

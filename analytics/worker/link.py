@@ -50,14 +50,19 @@ worker's round-robin share returns to the others within about one gateway ack ti
 RECEIVE_MAXIMUM = 100
 
 
+Token = tuple[int, ...]
+"""(connection generation, MQTT packet id), and for a part of a bundle its index (`bundles`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One message from the broker. ``token`` acknowledges it (`WorkerLink.ack`); ``redelivered`` is MQTT DUP."""
 
     topic: str
     payload: bytes
-    token: tuple[int, int]
-    """(connection generation, MQTT packet id): a packet id is only valid on the connection that carried it."""
+    token: Token
+    """(connection generation, MQTT packet id): a packet id is only valid on the connection that carried it; a
+    bundle's part adds its index (`bundles.PartAcks` acknowledges the bundle once every part is)."""
     redelivered: bool = False
 
 
@@ -72,7 +77,7 @@ class WorkerLink(Protocol):
         """Events so far, waiting up to ``timeout_s`` seconds for the first one."""
         ...
 
-    def ack(self, token: tuple[int, int]) -> None:
+    def ack(self, token: Token) -> None:
         """Send the broker's PUBACK for a delivery (no-op if its connection is gone: it will be redelivered)."""
         ...
 
@@ -166,8 +171,8 @@ class PahoWorkerLink:
         with self._cond:
             self._cond.notify_all()
 
-    def ack(self, token: tuple[int, int]) -> None:
-        generation, mid = token
+    def ack(self, token: Token) -> None:
+        generation, mid = token[0], token[1]
         with self._cond:
             current = self._connected and generation == self._generation
         if current:

@@ -58,7 +58,7 @@ from analytics.worker.budget import WORK_PER_REMAP
 from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
 from analytics.worker.decode import batch_samples
 from analytics.worker.errors import MalformedMessage
-from analytics.worker.link import Delivery
+from analytics.worker.link import Delivery, Token
 from analytics.worker.recent import RecentStream
 from analytics.worker.segments import Segment, coverage
 from gaitsym_common.uplink import envelope as env
@@ -83,7 +83,7 @@ class RawWrite:
 
     raw: list[tuple[Delivery, env.RawBatch]]
     todo: list[tuple[Delivery, env.RawBatch, RawSamples]]
-    quarantined: set[tuple[int, int]] = field(default_factory=set)
+    quarantined: set[Token] = field(default_factory=set)
     """Deliveries set aside as malformed (never retried)."""
     report: WriteReport | None = None
     error: BaseException | None = None
@@ -171,7 +171,7 @@ class RawIngest:
         self._in_flight: dict[StreamKey, RecentStream] = {}
         """The samples of the writes under way and of the batches taken for a later turn (`take`), per sensor boot
         (module docstring)."""
-        self._taken: dict[tuple[int, int], tuple[env.RawBatch, RawSamples]] = {}
+        self._taken: dict[Token, tuple[env.RawBatch, RawSamples]] = {}
         """Per delivery (its token) of a batch taken and not yet in a write (`take`): the batch and its decoded
         samples. Per delivery, not per msg_id: a re-sent copy is decoded and written as what it is, and each
         copy's entry goes when its turn comes (a copy skipped as a replay too)."""

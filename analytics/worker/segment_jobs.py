@@ -48,7 +48,7 @@ from analytics.stores.errors import StoreUnavailable
 from analytics.stores.model import EXERCISE_SET_LIVE, Point, SessionResults
 from analytics.worker.config import WorkerConfig, WorkerStats
 from analytics.worker.errors import Verdict, backoff_s, sort_failure
-from analytics.worker.link import Delivery, WorkerLink
+from analytics.worker.link import Delivery, Token, WorkerLink
 from analytics.worker.live_session import LiveSession
 from analytics.worker.live_windows import LiveWindows
 from analytics.worker.raw_ingest import RawIngest, store_unavailable
@@ -70,7 +70,7 @@ log = logging.getLogger("gaitsym.worker")
 @dataclass
 class PendingSegment:
     segment: Segment
-    token: tuple[int, int] | None
+    token: Token | None
     first_s: float
     due_s: float
     attempts: int = 0
@@ -145,7 +145,7 @@ class SegmentJobs:
             return None
         if len(mine) >= self.config.max_pending_per_subject:
             return f"{len(mine)} segments waiting"
-        token: tuple[int, int] | None = d.token
+        token: Token | None = d.token
         if (
             sum(p.token is not None for p in mine) >= self.config.max_held_markers_per_subject
             or sum(p.token is not None for p in self.pending) >= self.config.max_held_markers

@@ -73,12 +73,13 @@ from analytics.worker.budget import (
     WORK_PER_MARKER,
     SubjectBudgets,
 )
+from analytics.worker.bundles import PartAcks, bundle_parts
 from analytics.worker.carry import Admitted, Carry
 from analytics.worker.config import SubjectLog, WorkerConfig, WorkerStats
 from analytics.worker.decode import decode_message, topic_subject
 from analytics.worker.errors import MalformedMessage, SegmentIncomplete, backoff_s
 from analytics.worker.idle_sessions import IdleSessions
-from analytics.worker.link import Delivery, WorkerLink
+from analytics.worker.link import Delivery, Token, WorkerLink
 from analytics.worker.malformed import MalformedMessages
 from analytics.worker.raw_ingest import RawIngest, RawWrite, store_unavailable
 from analytics.worker.segment_jobs import SegmentJobs
@@ -106,7 +107,8 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
-        self.link = link
+        self.link = PartAcks(link)
+        """The broker link; a bundle's delivery is acknowledged to the broker once each of its parts is."""
         self.store = store
         self.analyzer_for = analyzer_for
         self.clock = clock
@@ -123,14 +125,14 @@ class Worker:
         self._log_limited = SubjectLog(config.worker_id, config.log_every_s, clock)
         self.shed_by_subject: dict[str, int] = defaultdict(int)
         """Deliveries shed per subject (for operators and tests; forgotten past 10,000 subjects)."""
-        self._settled: set[tuple[int, int]] = set()
+        self._settled: set[Token] = set()
         """Deliveries already acknowledged (quarantined, in this turn or as they were admitted): a retried turn
         leaves them out."""
         self._retry_attempt = 0
         self._live_paused: dict[str, float] = {}
         """Per subject a delivery of which found the carry full: until when its window markers go without a live
         analysis (``live_pause_after_shed_s``)."""
-        self.acks = EndToEndAcks(config.worker_id, config.ack_every_s, link, self.stats, clock)
+        self.acks = EndToEndAcks(config.worker_id, config.ack_every_s, self.link, self.stats, clock)
         """End-to-end acks to publish (per subject, msg_ids), flushed at each step."""
         path = config.quarantine_path
         if path is None:
@@ -151,7 +153,7 @@ class Worker:
         )
         self.ingest.waiting = self._carry.ranges
         self.jobs = SegmentJobs(
-            config, store, self.stats, clock, link, self.acks.pending, self.ingest, analyzer_for, self.algorithm
+            config, store, self.stats, clock, self.link, self.acks.pending, self.ingest, analyzer_for, self.algorithm
         )
         self.idle_sessions = None
         if config.idle_close is not None:
@@ -253,57 +255,76 @@ class Worker:
             if not self.budgets.take_bytes(subject, len(d.payload), now):
                 self._shed(d, subject, "past its budget: payload bytes")
                 continue
-            try:
-                message = decode_message(d.topic, d.payload)
-            except Exception as exc:  # decode_message raises only MalformedMessage; a bug is bad input too here
-                if not self.budgets.take_work(subject, WORK_PER_MALFORMED, now):
-                    self._shed(d, subject, "past its budget: work")
-                    continue
-                self._quarantine(d, exc, subject)
+            message = self._decoded(d, subject, now)
+            if not isinstance(message, env.Bundle):
+                if message is not None:
+                    self._admit_message(d, message, subject, now, taken)
                 continue
-            if isinstance(message, env.RawBatch):
-                work = max(message.n_samples, MIN_WORK_PER_BATCH)
-            elif isinstance(message, env.Gap):
-                work = WORK_PER_GAP
-            else:
-                work = WORK_PER_MARKER
-            if self._live_paused.get(subject, 0.0) > now and self.config.live_segments and _is_window(message):
-                # acknowledged end to end without an analysis: the window after the pause feeds every sample since
-                # the last one fed (strides older than `LiveSettings.max_window_s` are left to the final analysis)
-                self.stats.windows_paused += 1
-                self.acks.pending[subject].append(message.msg_id)
-                self.link.ack(d.token)
-                continue
-            carried = (
-                isinstance(message, env.RawBatch)
-                or not self._live_window(message)
-                or bool(self._carry.in_order().get(subject))
-            )
-            if carried and not self._carry.admits(subject, work, len(d.payload)):
-                self.stats.shed_carry_full += 1
-                self._live_paused[subject] = now + self.config.live_pause_after_shed_s
-                self._shed(d, subject, "the worker's carry full")
-                continue
-            if not self.budgets.take_work(subject, work, now):
-                self._shed(d, subject, "past its budget: work")
-                continue
-            if isinstance(message, env.RawBatch):
-                try:
-                    self.ingest.take(d, message)
-                except MalformedMessage as exc:
-                    self._quarantine(d, exc, subject)
-                    continue
-                taken.add(subject)
-            elif not carried:
-                # its samples are read from what this worker took (`RawIngest.take`): it need not wait for a turn
-                shed = self.jobs.admit(d, message, now)  # type: ignore[arg-type]
-                if shed is not None:
-                    self._shed(d, subject, shed)
-                continue
-            self._carry.append(Admitted(d, message, subject, work, now))
+            # each part as if it had come alone (its payload bytes were charged with the bundle's)
+            parts = bundle_parts(d, message)
+            self.link.expect(d.token, len(parts))
+            self.stats.bundles += 1
+            for part in parts:
+                part_message = self._decoded(part, subject, now)
+                if part_message is not None:
+                    self._admit_message(part, part_message, subject, now, taken)
         self._carry_peaks()
         if taken:
             self.jobs.wake_windows(taken)
+
+    def _decoded(self, d: Delivery, subject: str, now: float) -> env.Message | None:
+        """The delivery's message, or None when it is malformed (quarantined, or shed past the work budget)."""
+        try:
+            return decode_message(d.topic, d.payload)
+        except Exception as exc:  # decode_message raises only MalformedMessage; a bug is bad input too here
+            if not self.budgets.take_work(subject, WORK_PER_MALFORMED, now):
+                self._shed(d, subject, "past its budget: work")
+                return None
+            self._quarantine(d, exc, subject)
+            return None
+
+    def _admit_message(self, d: Delivery, message: env.Message, subject: str, now: float, taken: set[str]) -> None:
+        """Shed, quarantine or carry one decoded message (a lone delivery's, or a bundle's part)."""
+        if isinstance(message, env.RawBatch):
+            work = max(message.n_samples, MIN_WORK_PER_BATCH)
+        elif isinstance(message, env.Gap):
+            work = WORK_PER_GAP
+        else:
+            work = WORK_PER_MARKER
+        if self._live_paused.get(subject, 0.0) > now and self.config.live_segments and _is_window(message):
+            # acknowledged end to end without an analysis: the window after the pause feeds every sample since
+            # the last one fed (strides older than `LiveSettings.max_window_s` are left to the final analysis)
+            self.stats.windows_paused += 1
+            self.acks.pending[subject].append(message.msg_id)
+            self.link.ack(d.token)
+            return
+        carried = (
+            isinstance(message, env.RawBatch)
+            or not self._live_window(message)
+            or bool(self._carry.in_order().get(subject))
+        )
+        if carried and not self._carry.admits(subject, work, len(d.payload)):
+            self.stats.shed_carry_full += 1
+            self._live_paused[subject] = now + self.config.live_pause_after_shed_s
+            self._shed(d, subject, "the worker's carry full")
+            return
+        if not self.budgets.take_work(subject, work, now):
+            self._shed(d, subject, "past its budget: work")
+            return
+        if isinstance(message, env.RawBatch):
+            try:
+                self.ingest.take(d, message)
+            except MalformedMessage as exc:
+                self._quarantine(d, exc, subject)
+                return
+            taken.add(subject)
+        elif not carried:
+            # its samples are read from what this worker took (`RawIngest.take`): it need not wait for a turn
+            shed = self.jobs.admit(d, message, now)  # type: ignore[arg-type]
+            if shed is not None:
+                self._shed(d, subject, shed)
+            return
+        self._carry.append(Admitted(d, message, subject, work, now))
 
     def _carry_peaks(self) -> None:
         self.stats.carry_peak_work = self._carry.peak_work

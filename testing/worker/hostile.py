@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from analytics.stores import Store, open_store
 from analytics.stores.errors import StoreUnavailable
-from analytics.worker.link import Delivery, PahoWorkerLink, WorkerEvent
+from analytics.worker.link import Delivery, PahoWorkerLink, Token, WorkerEvent
 from analytics.worker.worker import Worker, WorkerConfig
 from firmware_protocol.packet import ImuPacket, encode_packet
 from gaitsym_common.mqtt import MqttSettings, PahoLink
@@ -220,7 +220,7 @@ class ScriptedLink:
     publishes are recorded."""
 
     queued: list[WorkerEvent] = field(default_factory=list)
-    acked: list[tuple[int, int]] = field(default_factory=list)
+    acked: list[Token] = field(default_factory=list)
     published: list[tuple[str, bytes]] = field(default_factory=list)
     _next: int = 0
 
@@ -237,7 +237,7 @@ class ScriptedLink:
         out, self.queued = self.queued, []
         return out
 
-    def ack(self, token: tuple[int, int]) -> None:
+    def ack(self, token: Token) -> None:
         self.acked.append(token)
 
     def publish(self, topic_: str, payload: bytes) -> bool:

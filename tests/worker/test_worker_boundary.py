@@ -129,10 +129,10 @@ def test_a_subject_past_its_budget_is_shed_before_decoding_and_its_batches_store
     assert all(stored(store, b) == 100 for b in flood)
     assert sorted(link.acked_ids("FLOOD")) == sorted(b.msg_id for b in flood)
     # a byte budget sheds before anything is parsed: garbage past it is not even quarantined
-    tiny = make_worker(tmp_path / "tiny", store, ScriptedLink(), clock, budget=BudgetConfig(bytes_burst=100.0))
-    assert isinstance(tiny.link, ScriptedLink)
+    tiny_link = ScriptedLink()
+    tiny = make_worker(tmp_path / "tiny", store, tiny_link, clock, budget=BudgetConfig(bytes_burst=100.0))
     for _ in range(3):
-        tiny.link.deliver(raw_topic("JUNK"), b"x" * 80)
+        tiny_link.deliver(raw_topic("JUNK"), b"x" * 80)
     tiny.step(0)
     assert tiny.stats.malformed == 1 and tiny.stats.shed == 2
     worker.close()
