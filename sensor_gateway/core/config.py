@@ -25,6 +25,14 @@ class GatewayConfig:
     than one packet interval (up to 19 samples at 100 Hz, 0.19 s; batches close on the first packet at or after
     the instant), so the batches closed at one instant normally go in one window; a sensor that fell silent
     delays the markers by this much at most."""
+    bundle: bool = True
+    """Pending raw batches, gaps and markers go out together as one MQTT message (a ``bundle``, UPLINK.md; each
+    keeps its msg_id and is acknowledged on its own): one message a second for the three sensors and the window
+    marker instead of four, which is what a worker and the broker pay for per message. False: one message each,
+    for a worker older than bundles."""
+    bundle_hold_s: float = 0.3
+    """How long pending raw batches and gaps wait for a marker (or more rows) before going out without one, s: longer
+    than ``window_wait_s``, so the window marker that ends a wait for a silent sensor goes with the batches."""
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
     ack_timeout_s: float = 30.0

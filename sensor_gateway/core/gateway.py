@@ -108,7 +108,7 @@ class Gateway:
             self._close_batch(s, now)
         if end_session and self.session.session is not None:
             self._close_session(now)
-        self.pump.publish_pending(now)
+        self.pump.publish_pending(now, flush=True)
         self.transport.close()
         self.link.close(last_words=(topic(self.config.subject, "status"), self._status_payload("offline")))
         self.outbox.close()

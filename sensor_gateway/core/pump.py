@@ -1,15 +1,24 @@
 """The publish side of the gateway loop: messages into the outbox, pending rows out to MQTT (QoS 1, at most
 ``max_inflight`` unacknowledged), rows with no ack after ``ack_timeout_s`` re-sent. A row leaves the outbox
-only when the worker's ack for it arrives (`inbox`)."""
+only when the worker's ack for it arrives (`inbox`).
+
+Rows go out in bundles (``GatewayConfig.bundle``, UPLINK.md): consecutive pending raw, gap and marker rows in one
+MQTT message of at most `MAX_PAYLOAD_BYTES`, each row's payload verbatim. A bundle is only transport: the outbox
+still holds, acknowledges and re-sends rows, and a row sent again may go in another bundle. Raw batches and gaps
+wait up to ``bundle_hold_s`` for a marker: the window marker follows the last of a second's batches (`session`), so
+a second's batches and its marker go out together, when the worker could start on them anyway."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 
 from gaitsym_common.mqtt.client import MqttLink
+from gaitsym_common.uplink import envelope as env
+from gaitsym_common.uplink.topics import BUNDLED_KINDS, topic
 from sensor_gateway.core.config import GatewayConfig
-from sensor_gateway.outbox.store import Outbox, OutboxFull
+from sensor_gateway.outbox.store import Outbox, OutboxFull, OutboxItem
 from sensor_gateway.timing.host_clock import HostClock
 
 log = logging.getLogger(__name__)
@@ -26,6 +35,11 @@ class Pump:
         self.publish_latency_s: list[float] = []  # arrival of the packet that closed a batch -> handed to MQTT
         self.batch_delay_s: list[float] = []  # arrival of a batch's first packet -> publish
         self.published = 0
+        """Rows handed to MQTT (a bundle's parts each count)."""
+        self.messages = 0
+        """MQTT messages those went out in."""
+        self._holding_since: float | None = None
+        """When pending raw batches or gaps were first held for a marker (None: nothing held)."""
 
     def put(
         self,
@@ -53,23 +67,71 @@ class Pump:
         """Rows handed to MQTT more than ``ack_timeout_s`` ago and not acknowledged go out again."""
         self.outbox.requeue(older_than_s=now - self.config.ack_timeout_s)
 
-    def publish_pending(self, now: float) -> None:
+    def publish_pending(self, now: float, flush: bool = False) -> None:
+        """Hand pending rows to MQTT (bundled), unless raw batches and gaps are held for a marker (``flush``: never)."""
         if not self.link.connected:
             return
         room = self.config.max_inflight - self.outbox.inflight_count
         if room <= 0:
             return
         items = self.outbox.pending(limit=room)
-        sent = []
-        for item in items:
-            if not self.link.publish(item.topic, item.payload, qos=1):
+        if not items:
+            self._holding_since = None
+            return
+        if self.config.bundle and not flush and all(i.kind in ("raw", "gap") for i in items):
+            if self._holding_since is None:
+                self._holding_since = now
+            if now - self._holding_since < self.config.bundle_hold_s:
+                return
+        self._holding_since = None
+        sent: list[OutboxItem] = []
+        for group in self._messages(items):
+            if len(group) == 1:
+                ok = self.link.publish(group[0].topic, group[0].payload, qos=1)
+            else:
+                parts = tuple(env.BundlePart(i.topic, i.payload) for i in group)
+                bundle = env.encode(env.Bundle("bundle", self.config.subject, parts))
+                ok = self.link.publish(topic(self.config.subject, "bundle"), bundle, qos=1)
+            if not ok:
                 break
-            sent.append(item)
-            arrivals = self._arrival_of.pop(item.msg_id, None)
-            if arrivals is not None:
-                done = self.clock.monotonic()
-                self.batch_delay_s.append(done - arrivals[0])
-                if not math.isnan(arrivals[1]):  # closed by its own last packet (not by silence, gap or stop)
-                    self.publish_latency_s.append(done - arrivals[1])
+            sent.extend(group)
+            self.messages += 1
+            for item in group:
+                arrivals = self._arrival_of.pop(item.msg_id, None)
+                if arrivals is not None:
+                    done = self.clock.monotonic()
+                    self.batch_delay_s.append(done - arrivals[0])
+                    if not math.isnan(arrivals[1]):  # closed by its own last packet (not by silence, gap or stop)
+                        self.publish_latency_s.append(done - arrivals[1])
         self.outbox.mark_inflight(sent, now)
         self.published += len(sent)
+
+    def _messages(self, items: list[OutboxItem]) -> list[list[OutboxItem]]:
+        """The rows grouped into MQTT messages, in order: runs of bundled kinds as large as one payload takes (a
+        row too large to share one alone), each other row alone; all alone without bundles."""
+        if not self.config.bundle:
+            return [[i] for i in items]
+        groups: list[list[OutboxItem]] = []
+        size = 0
+        for item in items:
+            if item.kind not in BUNDLED_KINDS or item.topic.split("/")[2] != self.config.subject:
+                groups.append([item])
+                size = env.MAX_PAYLOAD_BYTES  # nothing joins a row sent alone
+                continue
+            cost = _part_bytes(item)
+            if groups and size + cost <= env.MAX_PAYLOAD_BYTES and len(groups[-1]) < env.MAX_BUNDLE_PARTS:
+                groups[-1].append(item)
+                size += cost
+            else:
+                groups.append([item])
+                size = _BUNDLE_HEAD_BYTES + len(self.config.subject) + cost
+        return groups
+
+
+_BUNDLE_HEAD_BYTES = len('{"v":1,"kind":"bundle","subject":"","parts":[]}')
+
+
+def _part_bytes(item: OutboxItem) -> int:
+    """Bytes a row takes in a bundle's JSON (as `envelope.encode` writes it), its separator included."""
+    text = item.payload.decode("utf-8", errors="replace")
+    return len(json.dumps({"topic": item.topic, "payload": text}, separators=(",", ":"))) + 1

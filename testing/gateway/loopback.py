@@ -13,18 +13,29 @@ DURABLE_KINDS = ("raw", "gap", "marker")
 """Uplink kinds a worker stores and acknowledges."""
 
 
+def unbundled(topic_: str, payload: bytes) -> list[tuple[str, bytes]]:
+    """The messages one MQTT publish carries: a bundle's parts (topic, payload), or the publish itself."""
+    if parse_topic(topic_).kind != "bundle":
+        return [(topic_, payload)]
+    bundle = env.decode(payload)
+    assert isinstance(bundle, env.Bundle)
+    return [(p.topic, p.payload) for p in bundle.parts]
+
+
 class InMemoryLink:
     """An always-connected `MqttLink` in memory: it keeps what the gateway publishes (`published`: topic,
-    payload; unless ``keep`` is False) and hands the gateway what the test queues in `incoming`. With
-    ``acknowledge`` (a subject), every durable message of it is acknowledged on the next step, as a worker that
-    stored it would, and kept decoded in `messages` (unless ``keep`` is False)."""
+    payload, a bundle's parts one by one; unless ``keep`` is False) and hands the gateway what the test queues in
+    `incoming`. With ``acknowledge`` (a subject), every durable message of it is acknowledged on the next step, as
+    a worker that stored it would, and kept decoded in `messages` (unless ``keep`` is False)."""
 
     def __init__(self, acknowledge: str | None = None, keep: bool = True) -> None:
         self.incoming: list[MqttEvent] = [Connected(False)]
         self.published: list[tuple[str, bytes]] = []
         self.messages: list[env.Message] = []
         self.count = 0
-        """Messages published."""
+        """MQTT messages published (a bundle counts once)."""
+        self.bundles = 0
+        """Of ``count``: bundles."""
         self.acknowledge = acknowledge
         self.keep = keep
 
@@ -38,14 +49,17 @@ class InMemoryLink:
 
     def publish(self, topic_: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
         self.count += 1
-        if self.keep:
-            self.published.append((topic_, payload))
-        if self.acknowledge is not None and parse_topic(topic_).kind in DURABLE_KINDS:
-            msg = env.decode(payload)
+        parts = unbundled(topic_, payload)
+        self.bundles += parts[0][0] != topic_
+        for name, body in parts:
             if self.keep:
-                self.messages.append(msg)
-            ack = env.Ack("ack", self.acknowledge, (msg.msg_id,))  # type: ignore[union-attr]
-            self.incoming.append(Incoming(topic(self.acknowledge, "ack"), env.encode(ack)))
+                self.published.append((name, body))
+            if self.acknowledge is not None and parse_topic(name).kind in DURABLE_KINDS:
+                msg = env.decode(body)
+                if self.keep:
+                    self.messages.append(msg)
+                ack = env.Ack("ack", self.acknowledge, (msg.msg_id,))  # type: ignore[union-attr]
+                self.incoming.append(Incoming(topic(self.acknowledge, "ack"), env.encode(ack)))
         return True
 
     def events(self) -> list[MqttEvent]:

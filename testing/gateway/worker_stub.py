@@ -39,30 +39,37 @@ class AckingWorker:
                 (f"gaitsym/v1/{s}/raw/+", 1),
                 (f"gaitsym/v1/{s}/gap/+", 1),
                 (topic(s, "marker"), 1),
+                (topic(s, "bundle"), 1),
                 (topic(s, "status"), 1),
                 (topic(s, "cmd/reply"), 1),
             ]
         )
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        m = env.decode(msg.payload)
-        with self.lock:
-            if isinstance(m, env.Status):
-                self.statuses.append(m)
-                return
-            if isinstance(m, env.CommandReply):
-                self.replies.append(m)
-                return
-            self.messages.append(m)
-            assert isinstance(m, env.RawBatch | env.Gap | env.Marker)
-            self.msg_ids.append(m.msg_id)
-            if isinstance(m, env.RawBatch):
-                key = (m.sensor.serial, m.sensor.boot_epoch)
-                for data in m.packets:
-                    p = decode_packet(data)
-                    self.samples[key].extend(range(p.sequence, p.sequence + p.sample_count))
-        ack = env.Ack("ack", self.subject, (m.msg_id,), "test-worker")
-        client.publish(topic(self.subject, "ack"), env.encode(ack), qos=1)
+        from testing.gateway.loopback import unbundled
+
+        ids = []
+        for _, body in unbundled(msg.topic, msg.payload):
+            m = env.decode(body)
+            with self.lock:
+                if isinstance(m, env.Status):
+                    self.statuses.append(m)
+                    continue
+                if isinstance(m, env.CommandReply):
+                    self.replies.append(m)
+                    continue
+                self.messages.append(m)
+                assert isinstance(m, env.RawBatch | env.Gap | env.Marker)
+                self.msg_ids.append(m.msg_id)
+                ids.append(m.msg_id)
+                if isinstance(m, env.RawBatch):
+                    key = (m.sensor.serial, m.sensor.boot_epoch)
+                    for data in m.packets:
+                        p = decode_packet(data)
+                        self.samples[key].extend(range(p.sequence, p.sequence + p.sample_count))
+        if ids:
+            ack = env.Ack("ack", self.subject, tuple(ids), "test-worker")
+            client.publish(topic(self.subject, "ack"), env.encode(ack), qos=1)
 
     def unique_samples(self) -> dict[tuple[str, int], list[int]]:
         """After de-duplication by (serial, boot epoch, seq), in sequence order."""

@@ -33,6 +33,7 @@ from analytics.stores import open_store
 from analytics.worker.decode import batch_samples
 from gaitsym_common.uplink import envelope as env
 from testing.fuzz.poison import imu_packet
+from testing.gateway.loopback import unbundled
 from testing.worker.harness import (
     UTC0,
     HomeSession,
@@ -234,8 +235,9 @@ def run_neighbour(
         link_publish = honest.gateway.link.publish
 
         def recording_publish(topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
-            if "/raw/" in topic:
-                published.append(env.decode(payload))  # type: ignore[arg-type]
+            for name, body in unbundled(topic, payload):
+                if "/raw/" in name:
+                    published.append(env.decode(body))  # type: ignore[arg-type]
             return link_publish(topic, payload, qos=qos, retain=retain)
 
         honest.gateway.link.publish = recording_publish  # type: ignore[method-assign]

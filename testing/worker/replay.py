@@ -30,14 +30,14 @@ GATEWAY_TICK_S = 0.05
 
 @dataclass(frozen=True)
 class Published:
-    """One message a gateway handed to MQTT: virtual seconds since its session started, topic, payload, and for a
-    raw batch (placement, UTC of its last sample, s)."""
+    """One message a gateway handed to MQTT: virtual seconds since its session started, topic, payload, and for
+    each raw batch it holds (itself, or a bundle's parts) (placement, UTC of its last sample, s)."""
 
     t_s: float
     topic: str
     payload: bytes
     retain: bool
-    raw_end: tuple[str, float] | None = None
+    raw_ends: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -68,16 +68,19 @@ class RecordingLink:
 
     def publish(self, topic_: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
         from analytics.worker.decode import batch_samples
+        from testing.gateway.loopback import unbundled
 
-        message = env.decode(payload)
-        raw_end = None
-        if isinstance(message, env.RawBatch) and message.clock.utc_synced:
-            raw_end = (message.placement, float(batch_samples(message).time_us()[-1]) / 1e6)
-        self.published.append(Published(self.clock.monotonic() - self.start_s, topic_, payload, retain, raw_end))
-        msg_id = getattr(message, "msg_id", None)
-        if msg_id is not None and not isinstance(message, env.Ack):
-            ack = env.Ack("ack", self.subject, (msg_id,), "recorder")
-            self._events.append(Incoming(topic(self.subject, "ack"), env.encode(ack)))
+        raw_ends = []
+        for _, body in unbundled(topic_, payload):
+            message = env.decode(body)
+            if isinstance(message, env.RawBatch) and message.clock.utc_synced:
+                raw_ends.append((message.placement, float(batch_samples(message).time_us()[-1]) / 1e6))
+            msg_id = getattr(message, "msg_id", None)
+            if msg_id is not None and not isinstance(message, env.Ack):
+                ack = env.Ack("ack", self.subject, (msg_id,), "recorder")
+                self._events.append(Incoming(topic(self.subject, "ack"), env.encode(ack)))
+        t_s = self.clock.monotonic() - self.start_s
+        self.published.append(Published(t_s, topic_, payload, retain, tuple(raw_ends)))
         return True
 
     def events(self) -> list[MqttEvent]:
@@ -225,8 +228,8 @@ class Replay:
                 time.sleep(wait)
             shift = shift0 + self.phase_s.get(subject, 0.0)  # the whole session later: data and publishing alike
             self.clients[subject].publish(p.topic, shift_utc(p.payload, shift), qos=1, retain=p.retain)
-            if p.raw_end is not None:
-                self.published.setdefault((subject, p.raw_end[0]), []).append((time.time(), p.raw_end[1] + shift))
+            for placement, end_s in p.raw_ends:
+                self.published.setdefault((subject, placement), []).append((time.time(), end_s + shift))
         rest = t0 + self.seconds - time.monotonic()
         if rest > 0:
             time.sleep(rest)
