@@ -167,13 +167,17 @@ def gateway_phases(subjects: list[str], batch_s: float) -> dict[str, float]:
     return {subject: ((i * golden) % 1.0) * batch_s for i, subject in enumerate(subjects)}
 
 
-_UTC_FIELD = re.compile(rb'"(ref_utc_s|t_utc_s)":(-?[0-9][0-9.eE+-]*)')
+_UTC_FIELD = re.compile(rb'(\\?)"(ref_utc_s|t_utc_s)\\?":(-?[0-9][0-9.eE+-]*)')
+"""A UTC field and its value, its quotes escaped (``\\"``) inside a bundle's part."""
 
 
 def shift_utc(payload: bytes, shift_s: float) -> bytes:
     """The payload with every UTC instant it carries (clock mappings' ``ref_utc_s``, markers' and statuses'
     ``t_utc_s``) moved by ``shift_s``; nothing else changes."""
-    return _UTC_FIELD.sub(lambda m: b'"' + m.group(1) + b'":' + repr(float(m.group(2)) + shift_s).encode(), payload)
+    return _UTC_FIELD.sub(
+        lambda m: m[1] + b'"' + m[2] + m[1] + b'":' + repr(float(m[3]) + shift_s).encode(),
+        payload,
+    )
 
 
 class Replay:
