@@ -5,10 +5,10 @@ core and (for ``--virtual-kit``) the simulator only when they run.
 
 Settings come from flags and/or a TOML config file (``--config``; flags win). Keys of the file are the
 long flag names with ``_`` for ``-``: subject, broker, username, password_file, tls_ca, tls_cert, tls_key,
-client_id, state_dir, batch_s, time_sync_every_s, outbox_budget_mb, adapter, silence_timeout_s, and in the file only
-``password`` and ``[kit]`` (placement = serial). Passwords never go on the command line: the file's ``password``,
-``password_file`` or the ``GAITSYM_MQTT_PASSWORD`` environment variable; the gateway refuses a configuration or
-secret file other users can read (deploy/gateway/README.md).
+client_id, state_dir, batch_s, time_sync_every_s, outbox_budget_mb, adapter, silence_timeout_s, and in the file
+only ``bundle``, ``password`` and ``[kit]`` (placement = serial). Passwords never go on the command line: the file's
+``password``, ``password_file`` or the ``GAITSYM_MQTT_PASSWORD`` environment variable; the gateway refuses a
+configuration or secret file other users can read (deploy/gateway/README.md).
 
 Sensors: ``--ble`` (the kit pinned by ``gaitsym gateway pair``; the default), ``--virtual-kit`` (the simulator's packet
 stream, optionally sped up) or both (``--virtual-kit --ble``: the real bleak transport against the emulated kit

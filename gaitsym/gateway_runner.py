@@ -66,6 +66,7 @@ def run_gateway_command(args: argparse.Namespace) -> int:
         subject=subject,
         batch_s=float(settings.get("batch_s", 1.0)),
         time_sync_every_s=float(settings.get("time_sync_every_s", 0.25)),
+        bundle=bool(settings.get("bundle", True)),
     )
     budget = int(float(settings.get("outbox_budget_mb", 2048)) * 1024 * 1024)
     notifier = Notifier.from_environment()  # systemd's readiness and watchdog; inert outside systemd

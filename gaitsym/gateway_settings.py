@@ -1,7 +1,8 @@
 """The gateway's settings: flags over the TOML config file over defaults (the keys are listed in
 `gaitsym.gateway_cli`). Standard library only: both the import-light command line and the runner use it.
 
-Two keys exist only in the file, never as flags: ``password`` (the MQTT password, for a configuration file that
+Three keys exist only in the file, never as flags: ``bundle`` (false: one MQTT message per batch and marker, for a
+clinic whose workers are older than bundles), ``password`` (the MQTT password, for a configuration file that
 is itself a secret; ``password_file`` and ``GAITSYM_MQTT_PASSWORD`` are the alternatives) and ``[kit]`` (the
 serial of the sensor the clinic handed out for each placement: the gateway refuses to run on another kit).
 `check_private_files` is what the gateway runs at start: the configuration file and every secret file it names
@@ -36,6 +37,7 @@ _CONFIG_KEYS = (
     "outbox_budget_mb",
     "adapter",
     "silence_timeout_s",
+    "bundle",
     "password",
     "kit",
 )
@@ -57,6 +59,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
                 f"{args.config}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_CONFIG_KEYS)}"
             )
         merged.update(doc)
+        if "bundle" in doc and not isinstance(doc["bundle"], bool):
+            raise ConfigError(f"{args.config}: bundle must be true or false, got {doc['bundle']!r}")
         if "kit" in doc:
             merged["kit"] = check_kit(doc["kit"], args.config)
     for key in _CONFIG_KEYS:
