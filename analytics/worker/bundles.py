@@ -6,8 +6,9 @@ is paid per delivery, not per sample; a gateway that publishes its three sensors
 window marker after them as one message pays it once (docs/worker-cost-and-live-latency.md).
 
 A part becomes a `Delivery` of its own topic and payload with the token ``(generation, packet id, part index)``, so
-everything downstream (budget, decode, quarantine, carry, end-to-end acks by msg_id) is unchanged. Only the broker
-acknowledgement differs: the bundle's MQTT message is acknowledged once every one of its parts is (`PartAcks`); until
+everything downstream (decode, the work budget, quarantine, carry, end-to-end acks by msg_id) is unchanged. Two
+things differ: the byte budget is charged once, for the bundle's payload, before it is read; and the broker
+acknowledgement: the bundle's MQTT message is acknowledged once every one of its parts is (`PartAcks`); until
 then the broker holds it for a redelivery, as it holds a lone message not yet acknowledged.
 """
 
@@ -30,8 +31,16 @@ class PartAcks:
         self.link = link
         self._waiting: dict[Token, set[int]] = {}
         """Per bundle delivery token, the indices of its parts not acknowledged yet."""
+        self._generation = 0
+        """The newest connection generation a bundle came on."""
 
     def expect(self, token: Token, parts: int) -> None:
+        if token[0] > self._generation:
+            self._generation = token[0]
+            # a new connection: the broker sends the older ones' bundles again with new tokens, and a PUBACK on an
+            # old connection goes nowhere, so what they still wait for is dropped (kept bounded by the broker's
+            # in-flight window of the live connection)
+            self._waiting = {t: left for t, left in self._waiting.items() if t[0] >= token[0]}
         self._waiting[token] = set(range(parts))
 
     @property

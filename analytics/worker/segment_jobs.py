@@ -243,6 +243,9 @@ class SegmentJobs:
                 waited,
                 exc,
             )
+            if p.token is not None:  # never held past here: the broker's slot (and a bundle's other parts) go free
+                self.link.ack(p.token)
+                p.token = None
             return
         else:
             if not p.deferred:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from analytics.stores import Store, open_store
+from analytics.stores.errors import StoreUnavailable
+from analytics.worker.budget import BudgetConfig
 from analytics.worker.bundles import PartAcks
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
@@ -148,3 +150,83 @@ def test_the_bundle_waits_for_its_marker_part(tmp_path: Path, store: Store) -> N
         worker.step(0)
     assert not worker.jobs.pending and token in link.acked and end.msg_id in link.acked_ids("A")
     worker.close()
+
+
+def test_a_bundles_bytes_are_charged_once_and_its_parts_work_each(tmp_path: Path, store: Store) -> None:
+    """The byte budget sees the bundle's payload (shed whole past it); the work budget sees each part (the parts
+    past it shed, the others stored, the bundle acknowledged to the broker once); a malformed part costs the work
+    of a malformed message, so a bundle of them cannot flood the quarantine."""
+    link = ScriptedLink()
+    clock = Clock()
+    one = bundle("A", *(part(b) for b in three("A", 0)))
+    worker = make_worker(tmp_path, store, link, clock, budget=BudgetConfig(bytes_burst=1.5 * len(one), work_burst=250))
+    first = link.deliver(topic("A", "bundle"), one)
+    second = link.deliver(topic("A", "bundle"), bundle("A", *(part(b) for b in three("A", BATCH))))
+    worker.step(0)
+    # the first bundle: three parts of 100 samples against a burst of 250, the third shed; the second: past the bytes
+    assert first in link.acked and second in link.acked and worker.stats.shed == 2
+    stored = [len(store.read_raw("A", p, start_us=0).seq) for p in ("left_thigh", "pelvis", "right_thigh")]
+    assert stored == [BATCH, BATCH, 0] and len(link.acked_ids("A")) == 2
+    clock.t += 1_000.0  # the buckets full again
+    junk = [env.BundlePart(topic("A", "marker"), b"{junk %d" % i) for i in range(3)]
+    third = link.deliver(topic("A", "bundle"), bundle("A", *junk))
+    worker.step(0)
+    assert third in link.acked and worker.stats.malformed == 1 and worker.stats.shed == 4  # 5,000 work each
+
+
+def test_a_marker_part_given_up_frees_its_bundle(tmp_path: Path, store: Store) -> None:
+    """A session end that waited in the carry through a long store outage is given up on its first failed analysis
+    (`defer_for_s`: the gateway sends it again); its broker acknowledgement goes with it, so the bundle's MQTT
+    message is acknowledged and its slot of the broker's in-flight window freed."""
+    link = ScriptedLink()
+    clock = Clock()
+    down = GapStoreDown(store)
+    worker = make_worker(tmp_path, down, link, clock)
+    batches = three("A", 0)
+    gap = env.Gap(
+        "gap", env.gap_id("GS-A-pelvis", 7, BATCH), "A", None, "pelvis", "GS-A-pelvis", 7, 100, 109, 0.1, "packet_lost"
+    )
+    position = {b.placement: env.SensorPosition(b.sensor.serial, 7, 2 * BATCH - 1) for b in batches}
+    end = env.Marker("marker", "marker:s-A:session_end:2", "A", "s-A", "session_end", None, position)
+    token = link.deliver(topic("A", "bundle"), bundle("A", *(part(b) for b in batches), part(gap), part(end)))
+    for _ in range(70):  # the gap (and the end behind it) kept in the carry for 700 s
+        clock.t += 10.0
+        worker.step(0)
+    down.down = False
+    for _ in range(10):
+        clock.t += 10.0
+        worker.step(0)
+    assert not worker.jobs.pending and token in link.acked and worker.link.bundles_waiting == 0
+    assert end.msg_id not in link.acked_ids("A")  # not analysed: left to the gateway's re-send
+    worker.close()
+
+
+def test_bundles_of_an_older_connection_are_forgotten() -> None:
+    """A PUBACK on a connection that is gone goes nowhere (the broker sends its bundles again on the new one, with new
+    tokens): what they still wait for is dropped once a bundle comes on a newer connection."""
+    link = ScriptedLink()
+    acks = PartAcks(link)  # type: ignore[arg-type]
+    acks.expect((1, 7), 2)
+    acks.ack((1, 7, 0))
+    acks.expect((2, 7), 2)
+    assert acks.bundles_waiting == 1
+    acks.ack((1, 7, 1))
+    assert link.acked == []
+    acks.ack((2, 7, 0))
+    acks.ack((2, 7, 1))
+    assert link.acked == [(2, 7)]
+
+
+class GapStoreDown:
+    """A store whose gap writes fail (unavailable) until ``down`` is False; everything else as the store it wraps."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.down = store, True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def write_gap(self, *args: object, **kwargs: object) -> object:
+        if self.down:
+            raise StoreUnavailable("down for the test", retry_after_s=1.0)
+        return self.store.write_gap(*args, **kwargs)
