@@ -33,6 +33,7 @@ class GatewayConfig:
     bundle_hold_s: float = 0.3
     """How long pending raw batches and gaps wait for a marker (or more rows) before going out without one, s: longer
     than ``window_wait_s``, so the window marker that ends a wait for a silent sensor goes with the batches."""
+
     still_timeout_s: float = 120.0
     motion_dps: float = 15.0
     ack_timeout_s: float = 30.0
@@ -56,3 +57,10 @@ class GatewayConfig:
     connect of up to 10 + 20 s each, two other sensors), and re-connecting it then only loses its place in that
     queue (the real BlueZ run found this: tests/ble_vm). A sensor that took START and stays silent is caught
     sooner by the BLE link's own watchdog (`BleConfig.silence_timeout_s`, from START)."""
+
+    def __post_init__(self) -> None:
+        if self.bundle and not self.bundle_hold_s > self.window_wait_s:
+            raise ValueError(
+                f"bundle_hold_s ({self.bundle_hold_s} s) must be longer than window_wait_s ({self.window_wait_s} s): "
+                "batches would go out without the window marker that follows them"
+            )

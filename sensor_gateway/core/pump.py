@@ -14,6 +14,7 @@ import json
 import logging
 import math
 
+from gaitsym_common.errors import UplinkError
 from gaitsym_common.mqtt.client import MqttLink
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import BUNDLED_KINDS, topic
@@ -86,12 +87,7 @@ class Pump:
         self._holding_since = None
         sent: list[OutboxItem] = []
         for group in self._messages(items):
-            if len(group) == 1:
-                ok = self.link.publish(group[0].topic, group[0].payload, qos=1)
-            else:
-                parts = tuple(env.BundlePart(i.topic, i.payload) for i in group)
-                bundle = env.encode(env.Bundle("bundle", self.config.subject, parts))
-                ok = self.link.publish(topic(self.config.subject, "bundle"), bundle, qos=1)
+            ok = self._publish(group)
             if not ok:
                 break
             sent.extend(group)
@@ -105,6 +101,19 @@ class Pump:
                         self.publish_latency_s.append(done - arrivals[1])
         self.outbox.mark_inflight(sent, now)
         self.published += len(sent)
+
+    def _publish(self, group: list[OutboxItem]) -> bool:
+        """One MQTT message: a lone row on its own topic, several as a bundle (each alone if the bundle cannot be
+        made: a row that breaks the contract must never stop the others, or the gateway, on every restart)."""
+        if len(group) > 1:
+            parts = tuple(env.BundlePart(i.topic, i.payload) for i in group)
+            try:
+                bundle = env.encode(env.Bundle("bundle", self.config.subject, parts))
+            except UplinkError as exc:
+                log.error("%d rows sent one by one, not as a bundle: %s", len(group), exc)
+            else:
+                return self.link.publish(topic(self.config.subject, "bundle"), bundle, qos=1)
+        return all(self.link.publish(i.topic, i.payload, qos=1) for i in group)
 
     def _messages(self, items: list[OutboxItem]) -> list[list[OutboxItem]]:
         """The rows grouped into MQTT messages, in order: runs of bundled kinds as large as one payload takes (a
