@@ -186,7 +186,8 @@ def structured(draw: st.DrawFn, docs: list[tuple[str, dict[str, Any]]], extra: d
         if op in ("kind", "extra") and not isinstance(doc, dict):
             op = "poison"
         if op == "kind":
-            doc["kind"] = draw(st.sampled_from(("raw", "gap", "marker", "status", "cmd", "cmd/reply", "ack", "x")))
+            kinds = ("raw", "gap", "marker", "bundle", "status", "cmd", "cmd/reply", "ack", "x")
+            doc["kind"] = draw(st.sampled_from(kinds))
             how.append(f"kind={doc['kind']}")
             continue
         if op == "extra" and extra:
@@ -348,6 +349,13 @@ def retarget(
         if kinds is not None and doc["kind"] not in kinds:
             continue
         doc["subject"] = subject
+        for part in doc.get("parts", ()) if doc["kind"] == "bundle" else ():  # a bundle's messages move with it
+            name = part["topic"].split("/")
+            name[2] = subject
+            part["topic"] = "/".join(name)
+            inner = json.loads(part["payload"])
+            inner["subject"] = subject
+            part["payload"] = json.dumps(inner, separators=(",", ":"))
         parts = v["topic"].split("/")
         parts[2] = subject
         out.append(("/".join(parts), doc))

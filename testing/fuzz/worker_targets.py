@@ -38,7 +38,7 @@ def check_envelope(p: Payload) -> None:
 
 # ------------------------------------------------------------------------------------------ worker decode
 
-WORKER_DOCS = retarget(VECTORS, "H001", kinds=("raw", "gap", "marker"))
+WORKER_DOCS = retarget(VECTORS, "H001", kinds=("raw", "gap", "marker", "bundle"))
 
 
 def worker_payloads() -> st.SearchStrategy[Payload]:
@@ -104,10 +104,13 @@ class WorkerTurn:
             self.worker.step(timeout_s=0.0)
             if token in self.link.acked:
                 break
-        waiting = any(getattr(q, "token", None) == token for q in self.worker.jobs.pending)
+        # a bundle's parts: (generation, packet id, part)
+        waiting = any((getattr(q, "token", None) or ())[:2] == token for q in self.worker.jobs.pending)
         # whatever failed stays queued for a retry: cleared, so that the next example starts from an empty queue
         # and is judged on its own
         self.worker._carry.clear()
+        if not waiting:
+            self.worker.link._waiting.clear()
         assert token in self.link.acked or waiting, f"kept for a retry that fails the same way forever: {p!r}"
         for _, payload in self.link.published:
             env.decode(payload)  # an ack the gateway can read
