@@ -8,7 +8,9 @@ worker stores and acknowledges. Two figures per batch:
 - publish latency: arrival of the packet that closes the batch -> the batch handed to paho (publish()
   returned); this is the gateway's own delay (decode + fit + JSON + fsync + publish);
 - batching delay: arrival of the batch's *first* packet -> publish (adds the batch length ``batch_s``).
-Run: ``.venv/bin/python bench/gateway_latency.py [--seconds 30] [--batch-s 1.0 0.25 0.1]``.
+With bundles (the default, ``GatewayConfig.bundle``) a batch waits for the window marker that follows the last
+sensor's batch of its instant (or ``bundle_hold_s``): both figures include that wait.
+Run: ``.venv/bin/python bench/gateway_latency.py [--seconds 30] [--batch-s 1.0 0.25 0.1] [--bundle on off]``.
 """
 
 from __future__ import annotations
@@ -82,24 +84,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--batch-s", type=float, nargs="+", default=[1.0, 0.25, 0.1])
+    ap.add_argument("--bundle", choices=("on", "off"), nargs="+", default=["on", "off"])
     args = ap.parse_args()
     session = simulate_session(seed=5, minutes=max(0.7, args.seconds / 60 + 0.05), script="walk")
     sensors = packets.simulated_sensors(session)
     items = [i for i in packets.iter_packets(session, sensors) if i[0] < args.seconds]
     infos = {p: s.info for p, s in sensors.items()}
-    print("| batch_s | batches | publish latency p50 / p99 / max ms | batching delay p50 / p99 ms |")
-    print("|---|---|---|---|")
+    print("| batch_s | bundles | batches | publish latency p50 / p99 / max ms | batching delay p50 / p99 ms |")
+    print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as d:
         broker = Mosquitto(Path(d) / "mosquitto").start()
         try:
-            for batch_s in args.batch_s:
-                subject = f"lat-{int(batch_s * 1000)}"
+            for batch_s, bundle in [(b, m) for b in args.batch_s for m in args.bundle]:
+                subject = f"lat-{int(batch_s * 1000)}-{bundle}"
                 worker = AckingWorker(broker.port, subject, client_id=f"w-{subject}")
                 clock = RealHostClock(assume_synced=True)
                 feeder = RealTimeFeeder(items, infos, clock)
                 link = PahoLink(MqttSettings(port=broker.port, client_id=f"gw-{subject}"))
                 outbox = Outbox(Path(d) / f"{subject}.db")
-                gw = Gateway(GatewayConfig(subject=subject, batch_s=batch_s), feeder, link, outbox, clock)  # type: ignore[arg-type]
+                config = GatewayConfig(subject=subject, batch_s=batch_s, bundle=bundle == "on")
+                gw = Gateway(config, feeder, link, outbox, clock)  # type: ignore[arg-type]
                 gw.start()
                 while not link.connected:
                     time.sleep(0.01)
@@ -115,7 +119,8 @@ def main() -> None:
                 lat = [x * 1e3 for x in gw.publish_latency_s]
                 delay = [x * 1e3 for x in gw.batch_delay_s]
                 print(
-                    f"| {batch_s} | {len(lat)} | {statistics.median(lat):.2f} / {pct(lat, 0.99):.2f} / {max(lat):.2f} "
+                    f"| {batch_s} | {bundle} | {len(lat)} | {statistics.median(lat):.2f} / {pct(lat, 0.99):.2f} / "
+                    f"{max(lat):.2f} "
                     f"| {statistics.median(delay):.0f} / {pct(delay, 0.99):.0f} |"
                 )
         finally:
