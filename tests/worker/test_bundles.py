@@ -5,12 +5,9 @@ aside alone, and the bundle's MQTT message acknowledged to the broker once, afte
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from analytics.stores import Store, open_store
+from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
 from analytics.worker.budget import BudgetConfig
 from analytics.worker.bundles import PartAcks
@@ -19,13 +16,6 @@ from gaitsym_common.uplink.topics import topic
 from testing.worker.hostile import Clock, ScriptedLink, make_worker, raw_batch, raw_topic
 
 BATCH = 100
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store.sqlite"))
-    yield s
-    s.close()
 
 
 def part(message: env.RawBatch | env.Gap | env.Marker, payload: bytes | None = None) -> env.BundlePart:

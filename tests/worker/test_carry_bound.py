@@ -7,13 +7,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from analytics.stores import Store, open_store
+from analytics.stores import Store
 from analytics.worker.carry import Admitted, Carry, admits
 from analytics.worker.link import Delivery
 from gaitsym_common.uplink import envelope as env
@@ -34,13 +33,6 @@ from testing.worker.hostile import (
 
 BATCH = 100
 """Samples in each test batch (`raw_batch`: 10 packets of 10)."""
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store.sqlite"))
-    yield s
-    s.close()
 
 
 def test_the_rule_below_past_and_twice_past_the_bound() -> None:

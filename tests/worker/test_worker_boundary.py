@@ -5,13 +5,13 @@ and the quarantine is capped per subject."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from analytics.stores import Store, open_store
+from analytics.stores import Store
 from analytics.stores.errors import InvalidBatch, StoreUnavailable
 from analytics.stores.model import RawSamples, WriteReport
 from analytics.stores.quarantine import Quarantine
@@ -21,13 +21,6 @@ from analytics.worker.errors import MalformedMessage
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
 from testing.worker.hostile import Clock, ScriptedLink, make_worker, poison, raw_batch, raw_topic
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store.sqlite"))
-    yield s
-    s.close()
 
 
 def stored(store: Store, batch: env.RawBatch) -> int:

@@ -4,27 +4,17 @@ the held markers, a remap interrupted by an outage, and batches the store refuse
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from analytics.stores import Store, open_store
+from analytics.stores import Store
 from analytics.stores.errors import StoreUnavailable
 from analytics.stores.quarantine import Quarantine
 from analytics.worker.budget import MIN_WORK_PER_BATCH, BudgetConfig
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
 from testing.worker.hostile import Clock, ScriptedLink, make_worker, raw_batch, raw_topic
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store.sqlite"))
-    yield s
-    s.close()
 
 
 def test_every_backlogged_subject_is_served_within_two_turns(tmp_path: Path, store: Store) -> None:

@@ -4,24 +4,15 @@ meanwhile)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
-from analytics.stores import Store, open_store
+from analytics.stores import Store
 from analytics.stores.model import RawIndex
 from analytics.worker.segments import Segment, coverage
 from gaitsym_common.uplink import envelope as env
 from testing.worker.hostile import Clock, DownStore, ScriptedLink, make_worker, raw_batch, raw_topic
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store.sqlite"))
-    yield s
-    s.close()
 
 
 def segment_of(batch: env.RawBatch, last: int) -> Segment:
