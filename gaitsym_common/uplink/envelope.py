@@ -75,7 +75,7 @@ from gaitsym_common.uplink.messages import (
     gap_id,
     raw_batch_id,
 )
-from gaitsym_common.uplink.topics import BUNDLED_KINDS, check_subject, parse_topic
+from gaitsym_common.uplink.topics import DURABLE_KINDS, check_subject, parse_topic
 from gaitsym_common.uplink.vocabulary import MAX_SET, PLACEMENTS, check_activity
 
 __all__ = [
@@ -424,8 +424,8 @@ def _read_bundle(f: Fields) -> Bundle:
         where = parse_topic(name)
         if where.subject != subject:
             raise UplinkError(f"parts[{i}].topic", f"{shorten(name)} is not of the bundle's subject {subject!r}")
-        if where.kind not in BUNDLED_KINDS:
-            raise UplinkError(f"parts[{i}].topic", f"{shorten(name)}: only {BUNDLED_KINDS} messages are bundled")
+        if where.kind not in DURABLE_KINDS:
+            raise UplinkError(f"parts[{i}].topic", f"{shorten(name)}: only {DURABLE_KINDS} messages are bundled")
         payload = part.str_("payload", max_chars=MAX_PAYLOAD_BYTES)
         parts.append(BundlePart(name, payload.encode("utf-8")))
     return Bundle(kind="bundle", subject=subject, parts=tuple(parts))

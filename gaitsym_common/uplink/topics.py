@@ -26,8 +26,8 @@ PREFIX = "gaitsym/v1"
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 KINDS_WITH_PLACEMENT = ("raw", "gap")
 KINDS = ("raw", "gap", "marker", "bundle", "status", "cmd", "cmd/reply", "ack")
-BUNDLED_KINDS = ("raw", "gap", "marker")
-"""The kinds a bundle carries: the durable ones, each acknowledged end to end by its msg_id."""
+DURABLE_KINDS = ("raw", "gap", "marker")
+"""The kinds a worker stores and acknowledges end to end by msg_id; the kinds a bundle carries."""
 WORKER_GROUP = "gaitsym-workers"
 
 

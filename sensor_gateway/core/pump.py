@@ -17,7 +17,7 @@ import math
 from gaitsym_common.errors import UplinkError
 from gaitsym_common.mqtt.client import MqttLink
 from gaitsym_common.uplink import envelope as env
-from gaitsym_common.uplink.topics import BUNDLED_KINDS, topic
+from gaitsym_common.uplink.topics import DURABLE_KINDS, topic
 from sensor_gateway.core.config import GatewayConfig
 from sensor_gateway.outbox.store import Outbox, OutboxFull, OutboxItem
 from sensor_gateway.timing.host_clock import HostClock
@@ -123,7 +123,7 @@ class Pump:
         groups: list[list[OutboxItem]] = []
         size = 0
         for item in items:
-            if item.kind not in BUNDLED_KINDS or item.topic.split("/")[2] != self.config.subject:
+            if item.kind not in DURABLE_KINDS or item.topic.split("/")[2] != self.config.subject:
                 groups.append([item])
                 size = env.MAX_PAYLOAD_BYTES  # nothing joins a row sent alone
                 continue

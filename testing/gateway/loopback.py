@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from gaitsym_common.mqtt.client import Connected, Incoming, MqttEvent
 from gaitsym_common.uplink import envelope as env
-from gaitsym_common.uplink.topics import parse_topic, topic
+from gaitsym_common.uplink.topics import DURABLE_KINDS, parse_topic, topic
 from sensor_gateway.transport.base import EventQueue
-
-DURABLE_KINDS = ("raw", "gap", "marker")
-"""Uplink kinds a worker stores and acknowledges."""
 
 
 def unbundled(topic_: str, payload: bytes) -> list[tuple[str, bytes]]:
