@@ -19,6 +19,7 @@ stripped) summed into the parts of a request.
         [--set KEY=VALUE]          # an influxdb.conf setting, e.g. cache-snapshot-memory-size='"5m"'
         [--without serial ...]     # raw points without that field (what a schema with fewer fields would cost)
         [--owner-ref]              # the three identity fields replaced by one integer (scope doc, variant ii)
+        [--packed i2|f8]           # one point per batch, its samples packed in string fields
     .venv/bin/python bench/storage_influx_cpu.py --sequential 100000 [--check ...]
         # one sensor's samples in 100-sample `write_raw` calls as fast as they go (bench/worker_cost.py's
         # throughput figure): points/s and influxd CPU
@@ -29,6 +30,7 @@ Prints one line per run; figures go to bench/RESULTS.md, "Storage: InfluxDB CPU 
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
 import json
 import os
@@ -280,6 +282,34 @@ def without_fields(names: list[str], owner_reference: bool = False) -> None:
     influx.raw_lines = lines  # type: ignore[assignment]
 
 
+def packed_batches(values: str) -> None:
+    """One raw point per batch instead of one per sample (a measurement of what such a layout would cost the server;
+    the store never writes such points and nothing could read them back): the batch's int16 counts, sensor-clock
+    steps and UTC steps as base64 string fields, its identity and length as fields, at its first sample's time."""
+    import analytics.stores.influx as influx
+    from analytics.stores.points import _escape_key, _escape_string
+    from analytics.stores.raw_model import RAW
+
+    def lines(samples: RawSamples) -> list[str]:
+        times = samples.time_us()
+        if values == "i2":
+            counts = np.rint(np.column_stack([samples.acc_mps2 / ACC_SCALE, samples.gyr_dps / GYR_SCALE]))
+            arrays = [counts.astype("<i2"), np.diff(samples.t_sensor_us).astype("<i4"), np.diff(times).astype("<i4")]
+        else:
+            steps = [np.diff(a).astype("<i8") for a in (samples.seq, samples.t_sensor_us, times)]
+            arrays = [np.column_stack([samples.acc_mps2, samples.gyr_dps]).astype("<f8"), *steps]
+        blob = "".join(base64.b64encode(a.tobytes()).decode("ascii") + ":" for a in arrays)
+        head = f"{RAW},placement={_escape_key(samples.placement)},subject={_escape_key(samples.subject)}"
+        return [
+            f"{head} boot_epoch={samples.boot_epoch}i,n={len(samples)}i,samples={_escape_string(blob)},"
+            f"seq={int(samples.seq[0])}i,serial={_escape_string(samples.serial)},"
+            f"session={_escape_string(samples.session or '')},"
+            f"t_sensor_us={int(samples.t_sensor_us[0])}i {int(times[0])}"
+        ]
+
+    influx.raw_lines = lines  # type: ignore[assignment]
+
+
 def sequential(args: argparse.Namespace, server: InfluxDB, url: str, tmp: Path) -> None:
     """One sensor's samples in 100-sample `write_raw` calls, back to back: InfluxDB 1.6 keeps a series' fields in
     memory until its cache is snapshotted (25 MB: minutes of one sensor), and the check reads those columns."""
@@ -311,7 +341,9 @@ def run(args: argparse.Namespace) -> None:
     server = InfluxDB(tmp / "influxdb", http_overrides=overrides).start()
     try:
         url = fresh_database(server)
-        if args.owner_ref:
+        if args.packed:
+            packed_batches(args.packed)
+        elif args.owner_ref:
             without_fields([*args.without, "serial", "boot_epoch", "session"], owner_reference=True)
         elif args.without:
             without_fields(args.without)
@@ -405,7 +437,8 @@ def run(args: argparse.Namespace) -> None:
         print(
             f"subjects {args.subjects}, {int(args.seconds)} s, spread {args.spread_s} s, check {args.check}, "
             f"batch_lines {store.config.batch_lines}, gogc {args.gogc or 'default'}, "
-            f"without {','.join(args.without) or '-'}{', owner reference' if args.owner_ref else ''}, "
+            f"without {','.join(args.without) or '-'}{', owner reference' if args.owner_ref else ''}"
+            f"{f', one point per batch ({args.packed})' if args.packed else ''}, "
             f"settings {' '.join(args.set) or '(deploy/influxdb/influxdb.conf)'}, "
             f"poll {args.poll or 'off'}: influxd {influx:.2f} s CPU = {influx / subject_s * 1000:.2f} ms per "
             f"subject-second; {calls} write calls ({calls / wall:.1f}/s), {points} points; requests: "
@@ -449,6 +482,12 @@ def main() -> None:
         "--owner-ref",
         action="store_true",
         help="serial, boot_epoch and session replaced by one integer field (measurement only)",
+    )
+    ap.add_argument(
+        "--packed",
+        choices=("i2", "f8"),
+        default=None,
+        help="one raw point per batch, its samples in string fields: int16 counts or float64 (measurement only)",
     )
     ap.add_argument("--gogc", type=int, default=None, help="influxd's GOGC (Go's default: 100)")
     ap.add_argument("--sequential", type=int, default=0, help="one sensor's N samples in 100-sample write_raw calls")
