@@ -64,6 +64,14 @@ class InvalidBatch(StoreError):
     """A batch handed to a store is inconsistent (array lengths, units, identity); names the field."""
 
 
+class InvalidStoredPart(StoreError):
+    """A packed raw part read back from the store is malformed (`raw_packed.unpack`); names the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"stored raw part: {field}: {reason}")
+        self.field = field
+
+
 def connection_refused(exc: BaseException) -> bool:
     """True when a failed request never reached a server: the connection was refused (nothing listening)."""
     seen: set[int] = set()

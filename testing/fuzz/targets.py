@@ -8,7 +8,8 @@ for each: a typed error naming what is wrong (UplinkError, MalformedMessage, Pro
 clean result; never another exception (RecursionError, ValueError, OverflowError, MemoryError, TypeError,
 UnicodeEncodeError ...), never a worker or gateway loop that stops or keeps a message for retry forever.
 
-The targets live by family: `worker_targets`, `gateway_targets`, `recording_targets`, `firmware_targets`.
+The targets live by family: `worker_targets`, `gateway_targets`, `recording_targets`, `firmware_targets`,
+`store_targets` (what the store reads back of its own packed raw parts: another writer's or version's).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from testing.fuzz.firmware_targets import (
 )
 from testing.fuzz.gateway_targets import GatewayInbox, check_gateway_packet_stream, gateway_payloads, packet_streams
 from testing.fuzz.recording_targets import RecordingFolder
+from testing.fuzz.store_targets import check_stored_part, stored_parts
 from testing.fuzz.worker_targets import (
     WorkerTurn,
     check_envelope,
@@ -91,4 +93,5 @@ TARGETS = (
         _stateless(lambda: st.text(alphabet="0123456789abcdefABCDEFx: \n\t-é", max_size=120), check_protocol_cli),
     ),
     Target("gateway on a buggy sensor's packets", _stateless(packet_streams, check_gateway_packet_stream)),
+    Target("store packed raw part read back", _stateless(stored_parts, check_stored_part)),
 )

@@ -1,0 +1,304 @@
+"""Raw samples packed one point per batch part (`raw_packed`), and unpacked again: a pure codec, no IO.
+
+InfluxDB 1.6 spends most of its CPU per field value of a point, and raw samples are 300 points of 11 fields per
+subject-second; one point per part of a batch, its samples in one string field, cost it 87 % less in the
+real-time raw bench (docs/raw-layout-packed.md, bench/RESULTS.md "Storage: InfluxDB CPU"). This module is that
+layout's codec; no store writes or reads `raw_packed` yet.
+
+A part is a run of one batch's samples whose mapped times rise by at most `PART_STEP_MAX_US` from one sample to
+the next and span at most `PART_MAX_US` (the bound a reader of a time range looks back by). Its point stands at its
+first sample's time, tags ``subject`` and ``placement``; fields:
+
+- ``serial`` (str), ``boot_epoch``, ``seq_first``, ``seq_last``, ``n``, ``t_sensor_us_first``, ``time_last_us``
+  (int), ``session`` (str, absent when the batch has none);
+- ``enc``: ``"i2"`` when every value is an int16 count times one scale per sensor that gives it back bit for bit
+  (what `firmware_protocol.packet_arrays` makes), with ``acc_scale`` (m/s² per count) and ``gyr_scale`` (deg/s per
+  count); else ``"f8"``;
+- ``samples``: base64 of little-endian arrays, in order: the steps of mapped time, sensor time and sequence
+  (int32 under ``i2``, int64 under ``f8``; n - 1 each), then per sample acc x, y, z, gyr x, y, z (int16 counts
+  under ``i2``, float64 under ``f8``).
+
+Units as `raw_model`: times in µs, acc m/s² (gravity included), gyr deg/s, seq in samples since boot.
+
+A stored part is read back as untrusted input (another writer, another version, a hand-made point): `unpack`
+checks every field's type and range, the base64, the arrays' lengths against ``n``, rising times within the part
+bounds, rising sequence numbers and finite values, and raises `InvalidStoredPart` naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.stores.errors import InvalidStoredPart
+from analytics.stores.points import FieldValue, Point
+from analytics.stores.raw_model import RawSamples, RawSeries
+from firmware_protocol.packet import ImuPacket
+from firmware_protocol.wire import ACC_RANGES_G, GYR_RANGES_DPS
+from gaitsym_common.uplink.limits import MAX_BATCH_SAMPLES
+
+RAW_PACKED = "raw_packed"
+PART_STEP_MAX_US = 50_000
+"""Two consecutive samples of a part are at most this far apart in mapped time (µs; the write check's
+`raw_plan.SPAN_JOIN_US`): a batch mapped far apart becomes several parts."""
+PART_MAX_US = 5_000_000
+"""A part's last sample is at most this long after its first (µs): a read of [t0, t1] asks for the parts starting
+in [t0 - PART_MAX_US, t1]."""
+PART_MAX_SAMPLES = MAX_BATCH_SAMPLES
+PART_MAX_TEXT = 4 * math.ceil((3 * 8 * (PART_MAX_SAMPLES - 1) + 6 * 8 * PART_MAX_SAMPLES) / 3)
+"""The longest ``samples`` text a valid part can have (``f8`` at `PART_MAX_SAMPLES`)."""
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _packet_scales(acc_range_g: int, gyr_range_dps: int) -> tuple[float, float]:
+    """(m/s², deg/s) per count of these ranges, computed as the decoder computes them."""
+    packet = ImuPacket(sequence=0, timestamp_us=0, acc_range_g=acc_range_g, gyr_range_dps=gyr_range_dps, samples=())
+    return packet.acc_scale_mps2, packet.gyr_scale_dps
+
+
+_SCALES: tuple[tuple[float, ...], tuple[float, ...]] = (
+    tuple(_packet_scales(g, GYR_RANGES_DPS[0])[0] for g in ACC_RANGES_G),
+    tuple(_packet_scales(ACC_RANGES_G[0], d)[1] for d in GYR_RANGES_DPS),
+)
+"""The count scales of the firmware's ranges (m/s² and deg/s per count)."""
+
+
+def part_bounds(time_us: npt.ArrayLike) -> list[tuple[int, int]]:
+    """[a, b) index ranges of the parts of samples with these mapped times (in the batch's order): a new part
+    wherever the time does not rise, rises by more than `PART_STEP_MAX_US`, would take the part past `PART_MAX_US`,
+    or past `PART_MAX_SAMPLES` samples."""
+    t = np.asarray(time_us, dtype=np.int64)
+    n = len(t)
+    if n == 0:
+        return []
+    steps = np.diff(t)
+    breaks = (np.flatnonzero((steps <= 0) | (steps > PART_STEP_MAX_US)) + 1).tolist()
+    out = []
+    for a, b in zip([0, *breaks], [*breaks, n], strict=True):
+        while a < b:  # within a run every step is small: cut it by span and count
+            end = min(b, a + PART_MAX_SAMPLES, int(np.searchsorted(t[a:b], t[a] + PART_MAX_US, side="right")) + a)
+            out.append((a, end))
+            a = end
+    return out
+
+
+def _count_scale(values: npt.NDArray[np.float64], scales: Sequence[float]) -> tuple[float, np.ndarray] | None:
+    """(scale, int16 counts) giving back ``values`` bit for bit, trying ``scales`` in order; None if none does."""
+    for scale in scales:
+        counts = np.rint(values / scale)
+        fits = counts.size == 0 or (counts.min() >= -32768 and counts.max() <= 32767)
+        if fits and np.array_equal(counts * scale, values):
+            return scale, counts.astype("<i2")
+    return None
+
+
+def _steps(values: np.ndarray, dtype: str) -> np.ndarray | None:
+    """Consecutive differences as ``dtype`` (int32: None when one does not fit)."""
+    d = np.diff(values)
+    if dtype == "<i4" and d.size and (d.min() < _INT32.min or d.max() > _INT32.max):
+        return None
+    return d.astype(dtype)
+
+
+def _candidates(scales: Sequence[float], first: float | None) -> tuple[float, ...]:
+    """``scales`` with ``first`` (the declared range's) tried before the others."""
+    if first is None or first not in scales:
+        return tuple(scales)
+    return (first, *(s for s in scales if s != first))
+
+
+def pack(samples: RawSamples) -> list[Point]:
+    """The `raw_packed` points of a batch's samples (all of them: the write rule picks the samples first)."""
+    times = samples.time_us()
+    acc_scales, gyr_scales = _SCALES
+    declared = samples.sensor
+    if declared is not None and declared.acc_range_g in ACC_RANGES_G and declared.gyr_range_dps in GYR_RANGES_DPS:
+        acc_first, gyr_first = _packet_scales(declared.acc_range_g, declared.gyr_range_dps)
+        acc_scales = _candidates(acc_scales, acc_first)
+        gyr_scales = _candidates(gyr_scales, gyr_first)
+    return [_part(samples, times, a, b, acc_scales, gyr_scales) for a, b in part_bounds(times)]
+
+
+def _part(
+    samples: RawSamples,
+    times: np.ndarray,
+    a: int,
+    b: int,
+    acc_scales: Sequence[float],
+    gyr_scales: Sequence[float],
+) -> Point:
+    t, seq, ticks = times[a:b], samples.seq[a:b], samples.t_sensor_us[a:b]
+    acc, gyr = samples.acc_mps2[a:b], samples.gyr_dps[a:b]
+    fields: dict[str, FieldValue] = {
+        "serial": samples.serial,
+        "boot_epoch": int(samples.boot_epoch),
+        "seq_first": int(seq[0]),
+        "seq_last": int(seq[-1]),
+        "n": b - a,
+        "t_sensor_us_first": int(ticks[0]),
+        "time_last_us": int(t[-1]),
+    }
+    if samples.session is not None:
+        fields["session"] = samples.session
+    arrays: list[np.ndarray] = []
+    fitted_acc = _count_scale(acc, acc_scales)
+    fitted_gyr = _count_scale(gyr, gyr_scales) if fitted_acc is not None else None
+    if fitted_acc is not None and fitted_gyr is not None:
+        steps = [_steps(x, "<i4") for x in (t, ticks, seq)]
+        if all(x is not None for x in steps):
+            arrays = [x for x in steps if x is not None]
+            arrays.append(np.column_stack([fitted_acc[1], fitted_gyr[1]]))
+            fields.update(enc="i2", acc_scale=fitted_acc[0], gyr_scale=fitted_gyr[0])
+    if not arrays:
+        arrays = [np.diff(x).astype("<i8") for x in (t, ticks, seq)]
+        arrays.append(np.column_stack([acc, gyr]).astype("<f8"))
+        fields["enc"] = "f8"
+    blob = b"".join(np.ascontiguousarray(x).tobytes() for x in arrays)
+    fields["samples"] = base64.b64encode(blob).decode("ascii")
+    return Point(RAW_PACKED, (("placement", samples.placement), ("subject", samples.subject)), fields, int(t[0]))
+
+
+# ------------------------------------------------------------------------------------------ back again
+
+
+def _int(fields: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
+    value = fields.get(name)
+    if isinstance(value, float) and value.is_integer():  # a JSON reader may hand integers back as floats
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidStoredPart(name, f"{value!r} is not an integer in {lo}..{hi}")
+    return value
+
+
+def _str(fields: Mapping[str, Any], name: str, limit: int, optional: bool = False) -> str | None:
+    value = fields.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidStoredPart(name, f"{_shown(value)} is not a text of at most {limit} characters")
+    return value
+
+
+def _scale(fields: Mapping[str, Any], name: str) -> float:
+    value = fields.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
+        raise InvalidStoredPart(name, f"{_shown(value)} is not a positive finite number")
+    return float(value)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_I64 = (-(2**63), 2**63 - 1)
+
+
+def unpack(time_us: int, fields: Mapping[str, Any]) -> RawSeries:
+    """One stored part's samples (the point's time and its fields as read back), checked as untrusted input:
+    InvalidStoredPart names the first field that is wrong."""
+    n = _int(fields, "n", 1, PART_MAX_SAMPLES)
+    boot_epoch = _int(fields, "boot_epoch", *_I64)
+    seq_first = _int(fields, "seq_first", *_I64)
+    seq_last = _int(fields, "seq_last", *_I64)
+    tick_first = _int(fields, "t_sensor_us_first", *_I64)
+    time_last = _int(fields, "time_last_us", *_I64)
+    serial = _str(fields, "serial", 256)
+    session = _str(fields, "session", 256, optional=True)
+    enc = fields.get("enc")
+    if enc not in ("i2", "f8"):
+        raise InvalidStoredPart("enc", f"{_shown(enc)} is neither 'i2' nor 'f8'")
+    text = _str(fields, "samples", PART_MAX_TEXT)
+    assert text is not None
+    try:
+        blob = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidStoredPart("samples", f"not base64 ({exc})") from exc
+    step, value = ("<i4", "<i2") if enc == "i2" else ("<i8", "<f8")
+    step_bytes, value_bytes = np.dtype(step).itemsize * (n - 1), np.dtype(value).itemsize * 6 * n
+    if len(blob) != 3 * step_bytes + value_bytes:
+        raise InvalidStoredPart("samples", f"{len(blob)} bytes, {enc} with n={n} takes {3 * step_bytes + value_bytes}")
+    steps = [np.frombuffer(blob, step, n - 1, i * step_bytes).astype(np.int64) for i in range(3)]
+    values = np.frombuffer(blob, value, 6 * n, 3 * step_bytes).reshape(n, 6).astype(np.float64)
+    if enc == "i2":
+        acc_scale, gyr_scale = _scale(fields, "acc_scale"), _scale(fields, "gyr_scale")
+        with np.errstate(over="ignore"):  # a hostile scale's overflow is refused just below
+            values[:, :3] *= acc_scale
+            values[:, 3:] *= gyr_scale
+    if not np.isfinite(values).all():  # stored non-finite, or a count times a huge scale
+        raise InvalidStoredPart("samples", "a value is not finite")
+    if (steps[0] <= 0).any() or (steps[0] > PART_STEP_MAX_US).any():
+        raise InvalidStoredPart("samples", f"mapped times do not rise by 1..{PART_STEP_MAX_US} us a sample")
+    if (steps[2] <= 0).any():
+        raise InvalidStoredPart("samples", "sequence numbers do not rise")
+    times = time_us + np.concatenate([[0], np.cumsum(steps[0])])
+    seq = seq_first + np.concatenate([[0], np.cumsum(steps[2])])
+    if int(times[-1]) != time_last or time_last - time_us > PART_MAX_US:
+        raise InvalidStoredPart("time_last_us", f"{time_last} is not the part's last time ({int(times[-1])})")
+    if int(seq[-1]) != seq_last:
+        raise InvalidStoredPart("seq_last", f"{seq_last} is not the part's last sequence number ({int(seq[-1])})")
+    return RawSeries(
+        time_us=times.astype(np.int64),
+        seq=seq.astype(np.int64),
+        t_sensor_us=(tick_first + np.concatenate([[0], np.cumsum(steps[1])])).astype(np.int64),
+        boot_epoch=np.full(n, boot_epoch, dtype=np.int64),
+        serial=(serial or "",) * n,
+        session=(session,) * n,
+        acc_mps2=np.ascontiguousarray(values[:, :3]),
+        gyr_dps=np.ascontiguousarray(values[:, 3:]),
+    )
+
+
+def merge(parts: Sequence[RawSeries], t0_us: int | None = None, t1_us: int | None = None) -> RawSeries:
+    """The samples of parts in [t0_us, t1_us] (inclusive; None: unbounded), sorted by time, one per time: two
+    stored samples at one time have one identity (the write rule), so a repeat is a copy (a part stored twice, or
+    a re-sent batch overlapping a stored one) and the first part's is kept."""
+    if not parts:
+        return _empty()
+    times = np.concatenate([p.time_us for p in parts])
+    keep = np.ones(len(times), dtype=bool)
+    if t0_us is not None:
+        keep &= times >= t0_us
+    if t1_us is not None:
+        keep &= times <= t1_us
+    order = np.flatnonzero(keep)
+    order = order[np.argsort(times[order], kind="stable")]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = times[order][1:] != times[order][:-1]
+    order = order[first]
+    serial = [s for p in parts for s in p.serial]
+    session = [s for p in parts for s in p.session]
+    return RawSeries(
+        time_us=times[order],
+        seq=np.concatenate([p.seq for p in parts])[order],
+        t_sensor_us=np.concatenate([p.t_sensor_us for p in parts])[order],
+        boot_epoch=np.concatenate([p.boot_epoch for p in parts])[order],
+        serial=tuple(serial[i] for i in order),
+        session=tuple(session[i] for i in order),
+        acc_mps2=np.concatenate([p.acc_mps2 for p in parts])[order],
+        gyr_dps=np.concatenate([p.gyr_dps for p in parts])[order],
+    )
+
+
+def _empty() -> RawSeries:
+    ints = np.zeros(0, dtype=np.int64)
+    return RawSeries(ints, ints, ints, ints, (), (), np.zeros((0, 3)), np.zeros((0, 3)))
+
+
+__all__ = [
+    "PART_MAX_SAMPLES",
+    "PART_MAX_US",
+    "PART_STEP_MAX_US",
+    "RAW_PACKED",
+    "merge",
+    "pack",
+    "part_bounds",
+    "unpack",
+]
