@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analytics.stores.errors import InvalidStoredPart
+from analytics.stores.errors import InvalidBatch, InvalidStoredPart
 from analytics.stores.points import FieldValue, Point
 from analytics.stores.raw_model import RawSamples, RawSeries
 from firmware_protocol.packet import ImuPacket
 from firmware_protocol.wire import ACC_RANGES_G, GYR_RANGES_DPS
-from gaitsym_common.uplink.limits import MAX_BATCH_SAMPLES
+from gaitsym_common.uplink.limits import MAX_BATCH_SAMPLES, MAX_BATCH_SPAN, MAX_BOOT_EPOCH, MAX_COUNTER
 
 RAW_PACKED = "raw_packed"
 PART_STEP_MAX_US = 50_000
@@ -51,6 +51,12 @@ PART_MAX_US = 5_000_000
 """A part's last sample is at most this long after its first (µs): a read of [t0, t1] asks for the parts starting
 in [t0 - PART_MAX_US, t1]."""
 PART_MAX_SAMPLES = MAX_BATCH_SAMPLES
+TIME_LIMIT_US = 2**62
+"""A stored part's time lies within ±this (µs; InfluxDB's own range is ±2**63 ns): with at most `PART_MAX_SAMPLES`
+steps of at most `PART_STEP_MAX_US` its samples' times cannot overflow."""
+TICK_STEP_MAX = 2**32
+"""A part's sensor clock steps by at most this (µs) from one sample to the next: its samples come from u32 counters
+unwrapped forward."""
 PART_MAX_TEXT = 4 * math.ceil((3 * 8 * (PART_MAX_SAMPLES - 1) + 6 * 8 * PART_MAX_SAMPLES) / 3)
 """The longest ``samples`` text a valid part can have (``f8`` at `PART_MAX_SAMPLES`)."""
 
@@ -70,20 +76,30 @@ _SCALES: tuple[tuple[float, ...], tuple[float, ...]] = (
 """The count scales of the firmware's ranges (m/s² and deg/s per count)."""
 
 
-def part_bounds(time_us: npt.ArrayLike) -> list[tuple[int, int]]:
+def part_bounds(
+    time_us: npt.ArrayLike, seq: npt.ArrayLike | None = None, t_sensor_us: npt.ArrayLike | None = None
+) -> list[tuple[int, int]]:
     """[a, b) index ranges of the parts of samples with these mapped times (in the batch's order): a new part
     wherever the time does not rise, rises by more than `PART_STEP_MAX_US`, would take the part past `PART_MAX_US`,
-    or past `PART_MAX_SAMPLES` samples."""
+    or past `PART_MAX_SAMPLES` samples; and, when given, wherever the sequence does not rise by 1 to
+    `MAX_BATCH_SPAN` or the sensor clock by 0 to `TICK_STEP_MAX` (what `unpack` accepts of a part)."""
     t = np.asarray(time_us, dtype=np.int64)
     n = len(t)
     if n == 0:
         return []
     steps = np.diff(t)
-    breaks = (np.flatnonzero((steps <= 0) | (steps > PART_STEP_MAX_US)) + 1).tolist()
+    cut = (steps <= 0) | (steps > PART_STEP_MAX_US)
+    if seq is not None:
+        d = np.diff(np.asarray(seq, dtype=np.int64))
+        cut |= (d <= 0) | (d > MAX_BATCH_SPAN)
+    if t_sensor_us is not None:
+        d = np.diff(np.asarray(t_sensor_us, dtype=np.int64))
+        cut |= (d < 0) | (d > TICK_STEP_MAX)
+    breaks = (np.flatnonzero(cut) + 1).tolist()
     out = []
     for a, b in zip([0, *breaks], [*breaks, n], strict=True):
-        while a < b:  # within a run every step is small: cut it by span and count
-            end = min(b, a + PART_MAX_SAMPLES, int(np.searchsorted(t[a:b], t[a] + PART_MAX_US, side="right")) + a)
+        while a < b:  # within a run every step is small: cut it by span and count (offsets from the part's first time)
+            end = min(b, a + PART_MAX_SAMPLES, a + int(np.searchsorted(t[a:b] - t[a], PART_MAX_US, side="right")))
             out.append((a, end))
             a = end
     return out
@@ -92,10 +108,14 @@ def part_bounds(time_us: npt.ArrayLike) -> list[tuple[int, int]]:
 def _count_scale(values: npt.NDArray[np.float64], scales: Sequence[float]) -> tuple[float, np.ndarray] | None:
     """(scale, int16 counts) giving back ``values`` bit for bit, trying ``scales`` in order; None if none does."""
     for scale in scales:
-        counts = np.rint(values / scale)
-        fits = counts.size == 0 or (counts.min() >= -32768 and counts.max() <= 32767)
-        if fits and np.array_equal(counts * scale, values):
-            return scale, counts.astype("<i2")
+        with np.errstate(over="ignore", invalid="ignore"):  # values far beyond any count: no scale fits
+            counts = np.rint(values / scale)
+        if counts.size and (counts.min() < -32768 or counts.max() > 32767):
+            continue
+        packed = counts.astype("<i2")
+        # what `unpack` gives back, compared bit for bit (-0.0 equals 0.0 as a number; a count of 0 gives +0.0)
+        if np.array_equal((packed * scale).view(np.int64), np.ascontiguousarray(values).view(np.int64)):
+            return scale, packed
     return None
 
 
@@ -115,15 +135,32 @@ def _candidates(scales: Sequence[float], first: float | None) -> tuple[float, ..
 
 
 def pack(samples: RawSamples) -> list[Point]:
-    """The `raw_packed` points of a batch's samples (all of them: the write rule picks the samples first)."""
+    """The `raw_packed` points of a batch's samples (all of them: the write rule picks the samples first).
+    InvalidBatch names a field outside what a stored part may hold (the uplink's limits keep a batch within)."""
     times = samples.time_us()
+    _within_limits(samples, times)
     acc_scales, gyr_scales = _SCALES
     declared = samples.sensor
     if declared is not None and declared.acc_range_g in ACC_RANGES_G and declared.gyr_range_dps in GYR_RANGES_DPS:
         acc_first, gyr_first = _packet_scales(declared.acc_range_g, declared.gyr_range_dps)
         acc_scales = _candidates(acc_scales, acc_first)
         gyr_scales = _candidates(gyr_scales, gyr_first)
-    return [_part(samples, times, a, b, acc_scales, gyr_scales) for a, b in part_bounds(times)]
+    bounds = part_bounds(times, samples.seq, samples.t_sensor_us)
+    return [_part(samples, times, a, b, acc_scales, gyr_scales) for a, b in bounds]
+
+
+def _within_limits(samples: RawSamples, times: np.ndarray) -> None:
+    checks = (
+        ("boot_epoch", np.asarray([samples.boot_epoch]), 0, MAX_BOOT_EPOCH),
+        ("seq", samples.seq, 0, MAX_COUNTER),
+        ("t_sensor_us", samples.t_sensor_us, 0, MAX_COUNTER),
+        ("time_us", times, -TIME_LIMIT_US, TIME_LIMIT_US),
+    )
+    for name, values, lo, hi in checks:
+        if len(values) and (int(values.min()) < lo or int(values.max()) > hi):
+            raise InvalidBatch(f"{samples.describe()}: {name} outside {lo}..{hi}: no packed part holds it")
+    if len(samples.serial) > 256 or (samples.session is not None and len(samples.session) > 256):
+        raise InvalidBatch(f"{samples.describe()}: serial or session longer than 256 characters")
 
 
 def _part(
@@ -170,7 +207,8 @@ def _part(
 
 def _int(fields: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
     value = fields.get(name)
-    if isinstance(value, float) and value.is_integer():  # a JSON reader may hand integers back as floats
+    # a JSON reader may hand integers back as floats: taken where a float holds them exactly
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InvalidStoredPart(name, f"{value!r} is not an integer in {lo}..{hi}")
@@ -188,9 +226,13 @@ def _str(fields: Mapping[str, Any], name: str, limit: int, optional: bool = Fals
 
 def _scale(fields: Mapping[str, Any], name: str) -> float:
     value = fields.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
+    try:
+        number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer beyond any float
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
         raise InvalidStoredPart(name, f"{_shown(value)} is not a positive finite number")
-    return float(value)
+    return number
 
 
 def _shown(value: object) -> str:
@@ -198,22 +240,20 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_I64 = (-(2**63), 2**63 - 1)
-
-
 def unpack(time_us: int, fields: Mapping[str, Any]) -> RawSeries:
     """One stored part's samples (the point's time and its fields as read back), checked as untrusted input:
     InvalidStoredPart names the first field that is wrong."""
+    time_us = _int({"time": time_us}, "time", -TIME_LIMIT_US, TIME_LIMIT_US)
     n = _int(fields, "n", 1, PART_MAX_SAMPLES)
-    boot_epoch = _int(fields, "boot_epoch", *_I64)
-    seq_first = _int(fields, "seq_first", *_I64)
-    seq_last = _int(fields, "seq_last", *_I64)
-    tick_first = _int(fields, "t_sensor_us_first", *_I64)
-    time_last = _int(fields, "time_last_us", *_I64)
+    boot_epoch = _int(fields, "boot_epoch", 0, MAX_BOOT_EPOCH)
+    seq_first = _int(fields, "seq_first", 0, MAX_COUNTER)
+    seq_last = _int(fields, "seq_last", 0, MAX_COUNTER)
+    tick_first = _int(fields, "t_sensor_us_first", 0, MAX_COUNTER)
+    time_last = _int(fields, "time_last_us", -TIME_LIMIT_US, TIME_LIMIT_US)
     serial = _str(fields, "serial", 256)
     session = _str(fields, "session", 256, optional=True)
     enc = fields.get("enc")
-    if enc not in ("i2", "f8"):
+    if not isinstance(enc, str) or enc not in ("i2", "f8"):
         raise InvalidStoredPart("enc", f"{_shown(enc)} is neither 'i2' nor 'f8'")
     text = _str(fields, "samples", PART_MAX_TEXT)
     assert text is not None
@@ -236,13 +276,15 @@ def unpack(time_us: int, fields: Mapping[str, Any]) -> RawSeries:
         raise InvalidStoredPart("samples", "a value is not finite")
     if (steps[0] <= 0).any() or (steps[0] > PART_STEP_MAX_US).any():
         raise InvalidStoredPart("samples", f"mapped times do not rise by 1..{PART_STEP_MAX_US} us a sample")
-    if (steps[2] <= 0).any():
-        raise InvalidStoredPart("samples", "sequence numbers do not rise")
+    if (steps[2] <= 0).any() or (steps[2] > MAX_BATCH_SPAN).any():
+        raise InvalidStoredPart("samples", f"sequence numbers do not rise by 1..{MAX_BATCH_SPAN} a sample")
+    if (steps[1] < 0).any() or (steps[1] > TICK_STEP_MAX).any():
+        raise InvalidStoredPart("samples", f"sensor times do not rise by 0..{TICK_STEP_MAX} us a sample")
     times = time_us + np.concatenate([[0], np.cumsum(steps[0])])
     seq = seq_first + np.concatenate([[0], np.cumsum(steps[2])])
     if int(times[-1]) != time_last or time_last - time_us > PART_MAX_US:
         raise InvalidStoredPart("time_last_us", f"{time_last} is not the part's last time ({int(times[-1])})")
-    if int(seq[-1]) != seq_last:
+    if int(seq[-1]) != seq_last:  # below MAX_COUNTER with the steps bounded: no int64 wrap on the way
         raise InvalidStoredPart("seq_last", f"{seq_last} is not the part's last sequence number ({int(seq[-1])})")
     return RawSeries(
         time_us=times.astype(np.int64),

@@ -31,7 +31,7 @@ from testing.fuzz.firmware_targets import (
 )
 from testing.fuzz.gateway_targets import GatewayInbox, check_gateway_packet_stream, gateway_payloads, packet_streams
 from testing.fuzz.recording_targets import RecordingFolder
-from testing.fuzz.store_targets import check_stored_part, stored_parts
+from testing.fuzz.store_targets import check_round_trip, check_stored_part, stored_parts, written_batches
 from testing.fuzz.worker_targets import (
     WorkerTurn,
     check_envelope,
@@ -94,4 +94,5 @@ TARGETS = (
     ),
     Target("gateway on a buggy sensor's packets", _stateless(packet_streams, check_gateway_packet_stream)),
     Target("store packed raw part read back", _stateless(stored_parts, check_stored_part)),
+    Target("store packed raw parts round trip", _stateless(written_batches, check_round_trip)),
 )

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analytics.stores.errors import InvalidStoredPart
+from analytics.stores.errors import InvalidBatch, InvalidStoredPart
 from analytics.stores.influx_codec import from_clause
 from analytics.stores.model import samples_from_arrays
 from analytics.stores.points import point_line
@@ -154,15 +154,38 @@ def test_values_that_are_no_counts_pack_as_float64_and_come_back_bit_for_bit() -
     assert_same_samples(merge([unpack(p.time_us, p.fields) for p in points]), samples)
 
 
-def test_sequence_steps_past_int32_pack_as_float64() -> None:
+def test_sequence_steps_past_int32_pack_as_float64_and_past_a_batch_span_start_a_part() -> None:
     rng = np.random.default_rng(2)
     samples = decoded_batch(rng, 8, 1000, 1)
-    seq = samples.seq.copy()
-    seq[5:] += 2**33  # samples refused in between: steps as long as they come
-    jumped = batch(seq, samples.t_sensor_us, samples.acc_mps2, samples.gyr_dps)
-    points = pack(jumped)
-    assert [p.fields["enc"] for p in points] == ["f8"]
-    assert_same_samples(merge([unpack(p.time_us, p.fields) for p in points]), jumped)
+    for jump, encodings in ((2**31 - 1, ["f8"]), (2**33, ["i2", "i2"])):  # a step of 2**31 does not fit int32
+        seq = samples.seq.copy()
+        seq[5:] += jump  # as if the samples between were refused
+        jumped = batch(seq, samples.t_sensor_us, samples.acc_mps2, samples.gyr_dps)
+        points = pack(jumped)
+        assert [p.fields["enc"] for p in points] == encodings
+        assert_same_samples(merge([unpack(p.time_us, p.fields) for p in points]), jumped)
+
+
+def test_negative_zero_keeps_its_sign_in_a_batch_of_counts() -> None:
+    samples = decoded_batch(np.random.default_rng(12), 16, 2000, 1)
+    acc, gyr = samples.acc_mps2.copy(), samples.gyr_dps.copy()
+    acc[2, 0], gyr[4, 2] = 0.0, -0.0  # a count of 0 times the scale is +0.0: -0.0 is no count
+    signed = batch(samples.seq, samples.t_sensor_us, acc, gyr)
+    (point,) = pack(signed)
+    assert point.fields["enc"] == "f8"
+    assert_same_samples(unpack(point.time_us, point.fields), signed)
+
+
+def test_a_batch_outside_what_a_part_may_hold_is_refused_naming_the_field() -> None:
+    samples = decoded_batch(np.random.default_rng(13), 16, 2000, 1)
+    for field, change in (
+        ("seq", {"seq": samples.seq - 10_000}),
+        ("t_sensor_us", {"ticks": samples.t_sensor_us + 2**53}),
+    ):
+        seq = change.get("seq", samples.seq)
+        ticks = change.get("ticks", samples.t_sensor_us)
+        with pytest.raises(InvalidBatch, match=field):
+            pack(batch(seq, ticks, samples.acc_mps2, samples.gyr_dps))
 
 
 def test_sensor_time_batches_before_1970_round_trip() -> None:
@@ -186,6 +209,9 @@ def test_part_bounds_cut_where_time_jumps_goes_back_or_runs_too_long() -> None:
     assert part_bounds([]) == []
     assert part_bounds([5]) == [(0, 1)]
     assert part_bounds([0, 0]) == [(0, 1), (1, 2)]  # a repeated time: never two samples of a part at one time
+    assert part_bounds([2**63 - 10, 2**63 - 5]) == [(0, 2)]  # offsets from the part's start: no int64 wrap
+    assert part_bounds([0, 10, 20], seq=[1, 1, 2]) == [(0, 1), (1, 3)]  # the sequence must rise
+    assert part_bounds([0, 10, 20], t_sensor_us=[5, 4, 6]) == [(0, 1), (1, 3)]  # the sensor clock must not fall
 
 
 def test_part_bounds_keep_every_part_within_its_span_and_count() -> None:
@@ -248,9 +274,12 @@ def test_a_stored_part_of_another_writer_is_checked_field_by_field() -> None:
         "serial": [None, 7, "x" * 300],
         "session": [7],
         "samples": [None, "x", fields["samples"] + "A"],
-        "acc_scale": [float("nan"), float("inf"), -1.0, "1", 1e308],  # 1e308: counts times it overflow
-        "boot_epoch": [2**63, "3"],
-        "t_sensor_us_first": [None],
+        # 1e308: counts times it overflow; 10**400: no float holds it
+        "acc_scale": [float("nan"), float("inf"), -1.0, "1", 1e308, 10**400],
+        "boot_epoch": [2**63, "3", -1, 2**32],
+        "seq_first": [-1, float(2**60), 2**53],  # a float beyond 2**53 may not be the integer stored
+        "t_sensor_us_first": [None, -5],
+        "enc": [np.array(["i2"]), 2],
     }
     for name, values in hostile.items():
         for value in values:
@@ -259,6 +288,9 @@ def test_a_stored_part_of_another_writer_is_checked_field_by_field() -> None:
             assert caught.value.field in (name, "samples"), (name, value, caught.value)
     with pytest.raises(InvalidStoredPart, match="time_last_us"):
         unpack(point.time_us - 1, fields)  # the point's time moved: the part no longer ends where it says
+    for time_us in ("1", 1000.5, 2**63):
+        with pytest.raises(InvalidStoredPart, match="time"):
+            unpack(time_us, fields)  # type: ignore[arg-type]
 
 
 def test_a_part_whose_times_or_sequence_numbers_do_not_rise_is_refused() -> None:
@@ -277,6 +309,20 @@ def test_a_part_whose_times_or_sequence_numbers_do_not_rise_is_refused() -> None
     for step in (0, -1):  # the first sequence step (after the 9 time and 9 sensor-clock steps)
         with pytest.raises(InvalidStoredPart, match="sequence numbers"):
             unpack(point.time_us, with_step(2 * 9 * 4, step))
+    with pytest.raises(InvalidStoredPart, match="sensor times"):
+        unpack(point.time_us, with_step(9 * 4, -1))  # the sensor clock going back
+
+
+def test_sequence_steps_that_would_wrap_int64_are_refused() -> None:
+    rng = np.random.default_rng(14)
+    samples = batch(np.arange(5), 1_000 + np.arange(5) * 10_000, rng.normal(0, 9, (5, 3)), rng.normal(0, 90, (5, 3)))
+    (point,) = pack(samples)
+    assert point.fields["enc"] == "f8"  # steps as int64: 4 time, 4 sensor-clock, then 4 sequence steps
+    blob = bytearray(base64.b64decode(str(point.fields["samples"])))
+    blob[64:96] = np.full(4, 2**62, dtype="<i8").tobytes()  # four steps of 2**62 sum to 2**64: back where it began
+    fields = {**point.fields, "samples": base64.b64encode(bytes(blob)).decode()}
+    with pytest.raises(InvalidStoredPart, match="sequence numbers"):
+        unpack(point.time_us, fields)
 
 
 # ------------------------------------------------------------------------------------------ a real InfluxDB

@@ -1,13 +1,14 @@
 """Regenerate the packed raw parts' golden vectors: `python -m analytics.stores.vectors.make_vectors`.
 
-Deterministic. Each vector: name, the batch (`batch`: its identity, clock mapping and arrays as lists; acc and gyr
-as the float64 values' hex, so every bit is pinned) and the points `raw_packed.pack` makes of it (measurement,
+Deterministic. Each vector: name, the batch (`batch`: its identity, clock mapping, what its sensor declared and its
+arrays as lists; acc and gyr as the float64 values' hex, so every bit is pinned) and the points `raw_packed.pack` makes of it (measurement,
 tags, fields, time). Each malformed one: name, a stored point (time, fields) and the field `unpack` must name.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ def batch_json(samples: RawSamples) -> dict[str, Any]:
         "placement": samples.placement,
         "serial": samples.serial,
         "boot_epoch": samples.boot_epoch,
+        "clock": asdict(samples.clock),
+        "sensor": None if samples.sensor is None else asdict(samples.sensor),
         "seq": samples.seq.tolist(),
         "t_sensor_us": samples.t_sensor_us.tolist(),
         "acc_hex": [float(v).hex() for v in samples.acc_mps2.reshape(-1)],
@@ -78,7 +81,7 @@ def batch_json(samples: RawSamples) -> dict[str, Any]:
 
 
 def batch_from_json(doc: dict[str, Any]) -> RawSamples:
-    """The batch of a vector (its clock mapping and sensor are the module's)."""
+    """The batch of a vector."""
     return samples_from_arrays(
         subject=doc["subject"],
         session=doc["session"],
@@ -89,9 +92,9 @@ def batch_from_json(doc: dict[str, Any]) -> RawSamples:
         t_sensor_us=np.array(doc["t_sensor_us"], dtype=np.int64),
         acc_mps2=np.array([float.fromhex(v) for v in doc["acc_hex"]]).reshape(-1, 3),
         gyr_dps=np.array([float.fromhex(v) for v in doc["gyr_hex"]]).reshape(-1, 3),
-        clock=CLOCK,
+        clock=ClockMapping(**doc["clock"]),
         msg_id="raw:GS-000042:7:1000",
-        sensor=SensorIdentity("GS-000042", 7, 100.0, 16, 2000, "1.0.0"),
+        sensor=None if doc["sensor"] is None else SensorIdentity(**doc["sensor"]),
     )
 
 
