@@ -1,8 +1,9 @@
 """Regenerate the packed raw parts' golden vectors: `python -m analytics.stores.vectors.make_vectors`.
 
 Deterministic. Each vector: name, the batch (`batch`: its identity, clock mapping, what its sensor declared and its
-arrays as lists; acc and gyr as the float64 values' hex, so every bit is pinned) and the points `raw_packed.pack` makes of it (measurement,
-tags, fields, time). Each malformed one: name, a stored point (time, fields) and the field `unpack` must name.
+arrays as lists; acc and gyr as the float64 values' hex, so every bit is pinned) and the points `raw_packed.pack`
+makes of it (measurement, tags, fields, time). Each malformed one: name, a stored point (time, fields) and the
+field `unpack` must name.
 """
 
 from __future__ import annotations
