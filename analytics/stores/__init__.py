@@ -195,10 +195,14 @@ def open_store(location: str | None = None) -> Store:
             raise StoreConfigError(f"{redact_url(location)}: api={api!r} is neither v1 nor v2")
         http = "https" if parsed.scheme == "influxs" else "http"
         database = parsed.path.strip("/") or "gaitsym"
-        allowed = {"org", "raw_rp", "results_rp", "raw_retention", "quarantine_path"}
+        allowed = {"org", "raw_rp", "results_rp", "raw_retention", "quarantine_path", "raw_layout"}
         unknown = set(params) - allowed
         if unknown:
             raise StoreConfigError(f"{redact_url(location)}: unknown setting(s) {', '.join(sorted(unknown))}")
+        if params.get("raw_layout", "points") not in ("points", "packed"):
+            raise StoreConfigError(
+                f"{redact_url(location)}: raw_layout={params['raw_layout']!r} is neither points nor packed"
+            )
         config = InfluxConfig(
             url=f"{http}://{parsed.hostname or '127.0.0.1'}:{parsed.port or 8086}",
             database=database,

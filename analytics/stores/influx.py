@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from analytics.stores import influx_reads
+from analytics.stores import influx_packed, influx_reads, influx_remap
 from analytics.stores.errors import StoreConfigError
 from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES, BatchRecord
 from analytics.stores.influx_codec import (
@@ -35,7 +35,6 @@ from analytics.stores.influx_codec import (
     raw_series_concat,
     raw_series_from_csv,
     raw_series_from_values,
-    raw_slot_lines,
     series_rows,
     time_clause,
     unclear_series,
@@ -48,7 +47,6 @@ from analytics.stores.model import (
     RAW,
     RAW_BATCH,
     RAW_FIELDS,
-    SENSOR_SLOT_US,
     STORE_REFUSED,
     GapRecord,
     RawIndex,
@@ -70,12 +68,9 @@ from analytics.stores.model import (
     quarantine_refused,
     raw_lines,
     raw_sessions_from_batches,
-    require_utc_mapping,
-    sensor_slot_start_us,
 )
 from analytics.stores.plans import ExercisePlan
 from analytics.stores.quarantine import Quarantine
-from analytics.stores.raw_remap import delete_ranges, moved_index, record_point, remapped_batches, within
 from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -158,26 +153,33 @@ class InfluxStore:
             seqs.setdefault(sensor, []).extend((int(b.seq[0]), int(b.seq[-1])))
         doing = f"checking {len(batches)} raw batches"
         db = self.config.database
+        held: dict[tuple[str, str], dict[int, SampleId]] = {}
+        if self.config.raw_layout == "packed":  # samples of both layouts: a clinic's older ones are points
+            held = influx_packed.held_packed(self.transport, batches, self._raw_rp, report)
         probes = held_probes(spans, seqs)
         found: list[dict[str, Any]] = []
         for q in probe_queries(db, probes):
             found += self.transport.select(q, doing, report)
         near = unclear_series(found, probes)
         if not near:  # new data: nothing stored in the spans, none of the call's identities nearby
-            return {}
+            return held
         # something is there (a replay, a collision, a later batch): the exact read, for those series only
         spans = {k: v for k, v in spans.items() if k[1:] in near}
         wide = {k: v for k, v in wide.items() if k[1:3] in near}
         found = []
         for q in held_queries(db, spans, wide, seqs):
             found += self.transport.select(q, doing, report)
-        return held_points(found)
+        for key, points in held_points(found).items():
+            held[key] = {**held.get(key, {}), **points}
+        return held
 
     def _write_raw_batch(self, samples: RawSamples, index: bool) -> WriteReport:
-        """Write samples, then their batch-index point (so the index never claims what is not stored)."""
+        """Write samples (`InfluxConfig.raw_layout`), then their batch-index point (so the index never claims what
+        is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
-        report = self._write_lines(rp, raw_lines(samples), what, samples.subject)
+        lines = influx_packed.packed_lines(samples) if self.config.raw_layout == "packed" else raw_lines(samples)
+        report = self._write_lines(rp, lines, what, samples.subject)
         if not report.quarantined:
             if index:
                 line = point_line(batch_point(samples))
@@ -272,6 +274,23 @@ class InfluxStore:
         end_us: int | None = None,
         session: str | None = None,
     ) -> RawSeries:
+        parts = self.read_raw_points(subject, placement, start_us=start_us, end_us=end_us, session=session)
+        rps = self._raw_rps(start_us, end_us)
+        both = influx_packed.read_samples(self.transport, rps, subject, placement, start_us, end_us, session, parts)
+        if both is not None:
+            return both
+        return parts[0] if len(parts) == 1 else raw_series_concat(parts)
+
+    def read_raw_points(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+    ) -> list[RawSeries]:
+        """The samples stored one point per sample (``raw``), one series per retention policy the range touches."""
         where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
         if session is not None:
             where += f" AND session = {quote_str(session)}"
@@ -294,7 +313,7 @@ class InfluxStore:
             for series in self.query(q):
                 values.extend(series.get("values", []))
             parts.append(raw_series_from_values(values))
-        return parts[0] if len(parts) == 1 else raw_series_concat(parts)
+        return parts
 
     def _batch_where(self, subject: str, placement: str, serial: str, boot_epoch: int) -> str:
         return (
@@ -336,13 +355,18 @@ class InfluxStore:
                 continue
             start = min(int(b["time"]) for b in batches)
             end = max(int(b["time_last_us"]) for b in batches)
-            q = (
-                f"SELECT count(seq) AS n FROM {self._from(rp, RAW)} WHERE subject = {quote_str(subject)}"
-                f" AND placement = {quote_str(placement)} AND serial = {quote_str(serial)} AND boot_epoch = "
-                f"{int(boot_epoch)} AND seq >= {int(seq_first)} AND seq <= {int(seq_last)} "
-                f"AND {time_clause(start, end)}"
+            where = (
+                f"subject = {quote_str(subject)} AND placement = {quote_str(placement)} AND serial = "
+                f"{quote_str(serial)} AND boot_epoch = {int(boot_epoch)} AND seq >= {int(seq_first)} AND seq <= "
+                f"{int(seq_last)} AND {time_clause(start, end)}"
             )
-            rows = list(self.rows(q))
+            ident = (subject, placement, serial, boot_epoch, seq_first, seq_last, start, end)
+            packed = influx_packed.count_packed(self.transport, rp, *ident)
+            if packed:  # a sample both a point and in a part (written under both layouts) counts once
+                points = {int(r["time"]) for r in self.rows(f"SELECT seq FROM {self._from(rp, RAW)} WHERE {where}")}
+                total += len(points | packed)
+                continue
+            rows = list(self.rows(f"SELECT count(seq) AS n FROM {self._from(rp, RAW)} WHERE {where}"))
             total += int(rows[0]["n"]) if rows else 0
         return total
 
@@ -411,51 +435,9 @@ class InfluxStore:
     # ------------------------------------------------------------------------------------------ remap
 
     def remap_raw(self, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
-        """Move a boot epoch's sensor-time samples and index to UTC (`raw_remap`); returns samples moved. The UTC
-        points go first, then the sensor-time points moved are deleted by time ranges (`raw_remap.delete_ranges`)
-        and another sensor's points read in them written back. A crash in between leaves two copies of the moved
-        points (a rerun moves them again); between the delete and the write-back, loses those other points."""
-        require_utc_mapping(clock)
-        slot = sensor_slot_start_us(boot_epoch)
-        last = slot + SENSOR_SLOT_US - 1
-        series = self.read_raw(subject, placement, start_us=slot, end_us=last)
-        n, seq = len(series), series.seq.tolist()
-        ours = [series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch for i in range(n)]
-        mine = [i for i in range(n) if ours[i]]
-        if not mine:
-            return 0
-        index = [b for b in self.raw_batches(subject, start_us=slot, end_us=last) if b.placement == placement]
-        move = remapped_batches(
-            subject=subject,
-            placement=placement,
-            serial=serial,
-            boot_epoch=boot_epoch,
-            seq=series.seq[mine],
-            t_sensor_us=series.t_sensor_us[mine],
-            session=[series.session[i] for i in mine],
-            acc_mps2=series.acc_mps2[mine],
-            gyr_dps=series.gyr_dps[mine],
-            index=index,
-            clock=clock,
-        )
-        claimed = influx_reads.utc_claims(self, subject, placement, serial, boot_epoch)
-        moved = moved_index(move, self.write_raw_many(move.batches, index=False), claimed)
-        what = f"raw subject={subject} placement={placement} (moved index)"
-        self._write_lines(self.config.raw_rp, [point_line(p) for p in moved], what)
-        mine_b = [(b.serial, b.boot_epoch) == (serial, boot_epoch) for b in index]
-        gone = [m and b not in move.stay for m, b in zip(mine_b, index, strict=True)]
-        seqs = [b.seq_first for b in index], [b.seq_last for b in index]
-        samples = delete_ranges(series.time_us.tolist(), ours, seq, seq, ours)
-        records = delete_ranges([b.time_us for b in index], gone, *seqs, mine_b)
-        tags = {"subject": subject, "placement": placement}
-        for measurement, ranges in ((RAW, samples), (RAW_BATCH, records)):
-            for lo, hi in ranges:
-                self.transport.delete(self.config.sensor_time_rp, (measurement,), tags, lo, hi)
-        back = [i for i in range(n) if not ours[i] and within(samples, int(series.time_us[i]))]
-        kept = [b for m, b in zip(mine_b, index, strict=True) if not m and within(records, b.time_us)]
-        lines = raw_slot_lines(series, back, subject, placement) + [point_line(record_point(subject, b)) for b in kept]
-        self._write_lines(self.config.sensor_time_rp, lines, f"raw subject={subject} placement={placement} (kept)")
-        return len(mine)
+        """Move a boot epoch's sensor-time samples and index to UTC (`influx_remap.remap_raw`); returns samples
+        moved."""
+        return influx_remap.remap_raw(self, subject, placement, serial, boot_epoch, clock)
 
     # ------------------------------------------------------------------------------------------ admin
 

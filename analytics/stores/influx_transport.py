@@ -65,6 +65,9 @@ class InfluxConfig:
     need a policy without one; `remap_raw` moves them to ``raw_rp`` once a synchronised mapping exists."""
     results_rp: str = "results"
     raw_retention: str = "30d"
+    raw_layout: Literal["points", "packed"] = "points"
+    """How raw samples are written: ``points``, one point per sample (``raw``); ``packed``, one point per batch
+    part (``raw_packed``, docs/raw-layout-packed.md). Reads read both whatever the setting."""
     batch_lines: int = 20_000
     """Lines per write request at most (about 5 MB of raw samples; influxd's ``max-body-size`` is 25 MB, and a 413
     splits a request in halves anyway). Every request costs the server its own parsing, authentication and WAL

@@ -1,0 +1,222 @@
+"""InfluxDB's side of the packed raw layout (`raw_packed`, docs/raw-layout-packed.md): the stored parts a read, the
+write check, a count and a move to UTC need, read back and unpacked (`raw_packed.unpack`), and the lines a packed
+write sends.
+
+Every reader reads both layouts (a clinic's older samples stay one point per sample in ``raw``); only the writer
+follows `InfluxConfig.raw_layout`. A stored part that does not unpack (another writer's, another version's, a
+hand-made point) is logged by name and left out of what is read, never allowed to stop the read of the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analytics.stores.errors import InvalidStoredPart
+from analytics.stores.influx_codec import (
+    from_clause,
+    merged_spans,
+    quote_ident,
+    quote_str,
+    statement_requests,
+    time_clause,
+)
+from analytics.stores.influx_transport import InfluxTransport
+from analytics.stores.points import Point, point_line
+from analytics.stores.raw_model import RawSamples, RawSeries
+from analytics.stores.raw_packed import PART_MAX_US, RAW_PACKED, merge, pack, unpack
+from analytics.stores.raw_plan import REPLAY_MOVE_US, SampleId, check_windows
+from analytics.stores.write_report import WriteReport
+
+log = logging.getLogger(__name__)
+
+PACKED_FIELDS = (
+    "serial",
+    "boot_epoch",
+    "session",
+    "seq_first",
+    "seq_last",
+    "n",
+    "t_sensor_us_first",
+    "time_last_us",
+    "enc",
+    "samples",
+    "acc_scale",
+    "gyr_scale",
+)
+"""What a stored part holds besides its time and tags (`raw_packed`)."""
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """One stored part: its point (time, the fields as read) and its samples."""
+
+    time_us: int
+    fields: Mapping[str, Any]
+    samples: RawSeries
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        return str(self.fields["serial"]), int(self.fields["boot_epoch"])
+
+
+def packed_lines(samples: RawSamples) -> list[str]:
+    """The line protocol of a batch's samples as packed parts."""
+    return [point_line(p) for p in pack(samples)]
+
+
+def part_line(subject: str, placement: str, part: StoredPart) -> str:
+    """A stored part's line again, field for field (a part written back where a move deleted it)."""
+    fields = {k: part.fields[k] for k in PACKED_FIELDS if part.fields.get(k) is not None}
+    return point_line(Point(RAW_PACKED, (("placement", placement), ("subject", subject)), fields, part.time_us))
+
+
+def select_statement(database: str, rp: str, where: str, lo: int | None, hi: int | None) -> str:
+    """The parts holding samples in [lo, hi] µs (those starting up to `PART_MAX_US` before lo), by ``where``."""
+    start = None if lo is None else lo - PART_MAX_US
+    cols = ", ".join(quote_ident(c) for c in PACKED_FIELDS)
+    return (
+        f"SELECT {cols} FROM {from_clause(database, rp, RAW_PACKED)} WHERE {where} AND {time_clause(start, hi)} "
+        'GROUP BY "subject", "placement"'
+    )
+
+
+def parts_of(series: Iterable[dict[str, Any]], what: str) -> list[tuple[str, str, StoredPart]]:
+    """(subject, placement, part) of every part in a /query answer's series; a part that does not unpack is left
+    out, named in a warning."""
+    out = []
+    for s in series:
+        tags = s.get("tags") or {}
+        subject, placement = str(tags.get("subject")), str(tags.get("placement"))
+        columns = s.get("columns") or []
+        for values in s.get("values") or []:
+            row = {c: v for c, v in zip(columns, values, strict=False) if v is not None}
+            time_us = int(row.pop("time"))
+            try:
+                out.append((subject, placement, StoredPart(time_us, row, unpack(time_us, row))))
+            except InvalidStoredPart as exc:
+                log.warning(
+                    "%s: a stored raw part of %s %s at %d us left out: %s", what, subject, placement, time_us, exc
+                )
+    return out
+
+
+def where(subject: str, placement: str, session: str | None = None, extra: str = "") -> str:
+    clause = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
+    if session is not None:
+        clause += f" AND session = {quote_str(session)}"
+    return clause + extra
+
+
+def read_parts(
+    transport: InfluxTransport,
+    rp: str,
+    subject: str,
+    placement: str,
+    start_us: int | None,
+    end_us: int | None,
+    session: str | None = None,
+) -> list[StoredPart]:
+    """The parts of a subject's placement with samples in [start_us, end_us] (whole: trim with `merge`)."""
+    q = select_statement(transport.config.database, rp, where(subject, placement, session), start_us, end_us)
+    return [p for _, _, p in parts_of(transport.query(q), f"reading raw {subject} {placement}")]
+
+
+def read_samples(
+    transport: InfluxTransport,
+    rps: Sequence[str],
+    subject: str,
+    placement: str,
+    start_us: int | None,
+    end_us: int | None,
+    session: str | None,
+    points: Sequence[RawSeries],
+) -> RawSeries | None:
+    """Per-sample ``points`` already read, with the packed parts' samples in the range: one series, one sample per
+    time (a point's sample before a part's copy of it). None when there are no parts (the points stand alone)."""
+    parts = [p.samples for rp in rps for p in read_parts(transport, rp, subject, placement, start_us, end_us, session)]
+    if not parts:
+        return None
+    return merge([*points, *parts], start_us, end_us)
+
+
+def held_packed(
+    transport: InfluxTransport, batches: Sequence[RawSamples], rp_of: Any, report: WriteReport
+) -> dict[tuple[str, str], dict[int, SampleId]]:
+    """The write check's stored samples (`plan_raw_writes`) held in packed parts: every sample in the batches'
+    time spans, and in the spans widened by `REPLAY_MOVE_US` the samples of the call's sensor boots in the call's
+    sequence ranges (what the per-sample exact read finds, `InfluxStore._held`). One request for the call."""
+    spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+    wanted: dict[tuple[str, str], dict[tuple[str, int], tuple[int, int]]] = {}
+    for b in batches:
+        span_key = (rp_of(b), b.subject, b.placement)
+        for span, _ in check_windows(b):
+            spans.setdefault(span_key, []).append(span)
+        ranges = wanted.setdefault((b.subject, b.placement), {})
+        lo, hi = ranges.get((b.serial, b.boot_epoch), (int(b.seq[0]), int(b.seq[-1])))
+        ranges[(b.serial, b.boot_epoch)] = (min(lo, int(b.seq[0])), max(hi, int(b.seq[-1])))
+    statements = [
+        select_statement(
+            transport.config.database, rp, where(subject, placement), lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US
+        )
+        for (rp, subject, placement), found in spans.items()
+        for lo, hi in merged_spans(found)
+    ]
+    found_series: list[dict[str, Any]] = []
+    for q in statement_requests(statements):
+        found_series += transport.select(q, f"checking {len(batches)} raw batches (packed)", report)
+    held: dict[tuple[str, str], dict[int, SampleId]] = {}
+    for subject, placement, part in parts_of(found_series, "checking raw batches"):
+        key = (subject, placement)
+        mine = [v for (_, s_, p), v in spans.items() if (s_, p) == key]
+        inside = _within(part.samples.time_us, [span for v in mine for span in v])
+        own = wanted.get(key, {}).get(part.identity)
+        if own is not None:
+            wide = [(lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US) for v in mine for lo, hi in v]
+            seq = part.samples.seq
+            inside |= _within(part.samples.time_us, wide) & (seq >= own[0]) & (seq <= own[1])
+        keep = np.flatnonzero(inside)
+        if keep.size:
+            points = held.setdefault(key, {})
+            serial, boot = part.identity
+            for i in keep.tolist():
+                points.setdefault(int(part.samples.time_us[i]), (serial, boot, int(part.samples.seq[i])))
+    return held
+
+
+def _within(times: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    inside = np.zeros(len(times), dtype=bool)
+    for lo, hi in spans:
+        inside |= (times >= lo) & (times <= hi)
+    return inside
+
+
+def count_packed(
+    transport: InfluxTransport,
+    rp: str,
+    subject: str,
+    placement: str,
+    serial: str,
+    boot_epoch: int,
+    seq_first: int,
+    seq_last: int,
+    start_us: int,
+    end_us: int,
+) -> set[int]:
+    """The times of a sensor boot's samples with seq in [seq_first, seq_last] held in parts within the index's
+    span [start_us, end_us] (a set: a sample in two parts counts once)."""
+    extra = (
+        f" AND serial = {quote_str(serial)} AND boot_epoch = {int(boot_epoch)} AND seq_last >= {int(seq_first)}"
+        f" AND seq_first <= {int(seq_last)}"
+    )
+    q = select_statement(transport.config.database, rp, where(subject, placement, extra=extra), start_us, end_us)
+    times: set[int] = set()
+    for _, _, part in parts_of(transport.query(q), f"counting raw {subject} {placement}"):
+        s = part.samples
+        keep = (s.seq >= seq_first) & (s.seq <= seq_last) & (s.time_us >= start_us) & (s.time_us <= end_us)
+        times.update(s.time_us[keep].tolist())
+    return times

@@ -1,0 +1,84 @@
+"""Moving a sensor boot's sensor-time samples to UTC on InfluxDB (`Store.remap_raw`, SCHEMA.md "Gateway clock not
+synchronised"): both raw layouts, one point per sample (``raw``) and packed parts (``raw_packed``).
+
+The UTC copies go first (in the store's layout), then the sensor-time points moved are deleted by time ranges
+(`raw_remap.delete_ranges`) and another sensor's points those ranges held are written back: its per-sample points
+as they were read, its packed parts whole (a part starting in a range is deleted with all its samples). A crash in
+between leaves two copies of the moved samples (a rerun moves them again); between the delete and the write-back,
+loses those other points (the rare swap).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from analytics.stores import influx_packed, influx_reads
+from analytics.stores.influx_codec import raw_slot_lines
+from analytics.stores.points import RAW, RAW_BATCH, point_line
+from analytics.stores.raw_model import SENSOR_SLOT_US, RawSeries, require_utc_mapping, sensor_slot_start_us
+from analytics.stores.raw_packed import RAW_PACKED, merge
+from analytics.stores.raw_remap import delete_ranges, moved_index, record_point, remapped_batches, within
+from gaitsym_common.uplink.envelope import ClockMapping
+
+if TYPE_CHECKING:
+    from analytics.stores.influx import InfluxStore
+
+
+def remap_raw(
+    store: InfluxStore, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping
+) -> int:
+    """Move a boot epoch's sensor-time samples and index to UTC; returns samples moved."""
+    require_utc_mapping(clock)
+    slot = sensor_slot_start_us(boot_epoch)
+    last = slot + SENSOR_SLOT_US - 1
+    rp = store.config.sensor_time_rp
+    (points,) = store.read_raw_points(subject, placement, start_us=slot, end_us=last)
+    parts = influx_packed.read_parts(store.transport, rp, subject, placement, slot, last)
+    series: RawSeries = merge([points, *(p.samples for p in parts)], slot, last) if parts else points
+    n, seq = len(series), series.seq.tolist()
+    ours = [series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch for i in range(n)]
+    mine = [i for i in range(n) if ours[i]]
+    if not mine:
+        return 0
+    index = [b for b in store.raw_batches(subject, start_us=slot, end_us=last) if b.placement == placement]
+    move = remapped_batches(
+        subject=subject,
+        placement=placement,
+        serial=serial,
+        boot_epoch=boot_epoch,
+        seq=series.seq[mine],
+        t_sensor_us=series.t_sensor_us[mine],
+        session=[series.session[i] for i in mine],
+        acc_mps2=series.acc_mps2[mine],
+        gyr_dps=series.gyr_dps[mine],
+        index=index,
+        clock=clock,
+    )
+    claimed = influx_reads.utc_claims(store, subject, placement, serial, boot_epoch)
+    moved = moved_index(move, store.write_raw_many(move.batches, index=False), claimed)
+    what = f"raw subject={subject} placement={placement}"
+    store._write_lines(store.config.raw_rp, [point_line(p) for p in moved], what + " (moved index)")
+    mine_b = [(b.serial, b.boot_epoch) == (serial, boot_epoch) for b in index]
+    gone = [m and b not in move.stay for m, b in zip(mine_b, index, strict=True)]
+    seqs = [b.seq_first for b in index], [b.seq_last for b in index]
+    samples = delete_ranges(series.time_us.tolist(), ours, seq, seq, ours)
+    records = delete_ranges([b.time_us for b in index], gone, *seqs, mine_b)
+    tags = {"subject": subject, "placement": placement}
+    for measurement, ranges in ((RAW, samples), (RAW_PACKED, samples), (RAW_BATCH, records)):
+        if measurement == RAW_PACKED and not parts:
+            continue
+        for lo, hi in ranges:
+            store.transport.delete(rp, (measurement,), tags, lo, hi)
+    theirs = [p for p in parts if p.identity != (serial, boot_epoch) and within(samples, p.time_us)]
+    back = [
+        i
+        for i in range(len(points))
+        if (points.serial[i], int(points.boot_epoch[i])) != (serial, boot_epoch)
+        and within(samples, int(points.time_us[i]))
+    ]
+    kept = [b for m, b in zip(mine_b, index, strict=True) if not m and within(records, b.time_us)]
+    lines = raw_slot_lines(points, back, subject, placement)
+    lines += [influx_packed.part_line(subject, placement, p) for p in theirs]
+    lines += [point_line(record_point(subject, b)) for b in kept]
+    store._write_lines(rp, lines, f"{what} (kept)")
+    return len(mine)
