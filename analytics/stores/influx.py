@@ -63,6 +63,7 @@ from analytics.stores.model import (
     gap_point,
     maps_to_utc,
     missing_gaps,
+    not_stored_yet,
     plan_raw_writes,
     point_line,
     quarantine_refused,
@@ -120,7 +121,8 @@ class InfluxStore:
         if not batches:
             return WriteReport()
         report = WriteReport()
-        plan = plan_raw_writes(batches, self._held(batches, report))
+        held = self._held(batches, report)
+        plan = plan_raw_writes(batches, held)
         report.quarantined.extend(quarantine_refused(plan, self.quarantine))
         report.collisions.extend(plan.collisions)
         if plan.gaps:
@@ -128,7 +130,8 @@ class InfluxStore:
             report.merge(self._write_lines(self.config.results_rp, lines, f"{len(lines)} time-collision gaps"))
             report.gaps.extend(plan.gaps)
         report.moved.extend(plan.moved)
-        report.merge(self._write_raw_batches(plan.write, index))
+        write = not_stored_yet(plan.write, held) if self.config.raw_layout == "packed" else plan.write
+        report.merge(self._write_raw_batches(write, index))
         return report
 
     def _held(self, batches: Sequence[RawSamples], report: WriteReport) -> dict[tuple[str, str], dict[int, SampleId]]:
@@ -178,8 +181,7 @@ class InfluxStore:
         is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
-        lines = influx_packed.packed_lines(samples) if self.config.raw_layout == "packed" else raw_lines(samples)
-        report = self._write_lines(rp, lines, what, samples.subject)
+        report = self._write_lines(rp, self._sample_lines(samples), what, samples.subject)
         if not report.quarantined:
             if index:
                 line = point_line(batch_point(samples))
@@ -193,6 +195,10 @@ class InfluxStore:
         report.merge(self._write_lines(self.config.results_rp, lines, what + " (refused: gaps)", samples.subject))
         report.gaps.extend(gaps)
         return report
+
+    def _sample_lines(self, samples: RawSamples) -> list[str]:
+        """A batch's samples as `InfluxConfig.raw_layout` writes them: a point per sample, or packed parts."""
+        return influx_packed.packed_lines(samples) if self.config.raw_layout == "packed" else raw_lines(samples)
 
     def _raw_rp(self, samples: RawSamples) -> str:
         return self.config.raw_rp if maps_to_utc(samples.clock) else self.config.sensor_time_rp
@@ -210,7 +216,7 @@ class InfluxStore:
             by_rp.setdefault(self._raw_rp(b), []).append(b)
         report = WriteReport()
         for rp, group in by_rp.items():
-            lines = [line for b in group for line in raw_lines(b)]
+            lines = [line for b in group for line in self._sample_lines(b)]
             what = f"{len(group)} raw batches ({group[0].describe()} ...)"
             probe = WriteReport()
             size = max(1, self.config.batch_lines)

@@ -75,9 +75,12 @@ def part_line(subject: str, placement: str, part: StoredPart) -> str:
     return point_line(Point(RAW_PACKED, (("placement", placement), ("subject", subject)), fields, part.time_us))
 
 
-def select_statement(database: str, rp: str, where: str, lo: int | None, hi: int | None) -> str:
-    """The parts holding samples in [lo, hi] µs (those starting up to `PART_MAX_US` before lo), by ``where``."""
-    start = None if lo is None else lo - PART_MAX_US
+def select_statement(
+    database: str, rp: str, where: str, lo: int | None, hi: int | None, *, parts_from: int | None = None
+) -> str:
+    """The parts holding samples in [lo, hi] µs (those starting up to `PART_MAX_US` before lo), by ``where``;
+    ``parts_from``: instead, the parts starting from that time on (a keyset page)."""
+    start = parts_from if parts_from is not None else None if lo is None else lo - PART_MAX_US
     cols = ", ".join(quote_ident(c) for c in PACKED_FIELDS)
     return (
         f"SELECT {cols} FROM {from_clause(database, rp, RAW_PACKED)} WHERE {where} AND {time_clause(start, hi)} "

@@ -14,6 +14,9 @@ import io
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+import numpy as np
+
+from analytics.stores import influx_packed
 from analytics.stores.errors import StoreError
 from analytics.stores.export_reads import (
     RAW_CHUNK_COLUMNS,
@@ -28,7 +31,8 @@ from analytics.stores.export_reads import (
 from analytics.stores.influx_codec import TIME_MAX_NS, from_clause, quote_ident, quote_str, time_clause
 from analytics.stores.influx_transport import InfluxConfig, InfluxTransport
 from analytics.stores.points import GAP, RAW, RAW_BATCH
-from analytics.stores.raw_model import SENSOR_SLOT_US, SENSOR_SLOTS, GapRecord
+from analytics.stores.raw_model import RAW_FIELDS, SENSOR_SLOT_US, SENSOR_SLOTS, GapRecord, RawSeries
+from analytics.stores.raw_packed import PART_MAX_US, RAW_PACKED, merge
 
 
 class InfluxStore(Protocol):
@@ -79,6 +83,9 @@ def raw_chunks(
     cols = ", ".join(quote_ident(c) for c in RAW_CHUNK_COLUMNS[1:])
     page = max(1, min(chunk_samples, PAGE_MAX))
     for rp, lo, hi in _rp_bounds(store, start_us, end_us):
+        if _has_parts(store, rp, where, lo, hi):  # packed parts (docs/raw-layout-packed.md): both layouts merged
+            yield from _merged_chunks(store, rp, where, cols, lo, hi, page, chunk_samples)
+            continue
         after = lo - 1
         while after < hi:
             q = (
@@ -93,6 +100,88 @@ def raw_chunks(
             after = last
             if n_rows < page:
                 break
+
+
+def _has_parts(store: InfluxStore, rp: str, where: str, lo: int, hi: int) -> bool:
+    """Whether packed parts may hold samples of the range (one small read: a part's length field)."""
+    q = (
+        f'SELECT count("n") FROM {from_clause(store.config.database, rp, RAW_PACKED)} WHERE {where} AND '
+        f"{time_clause(lo - PART_MAX_US, hi)}"
+    )
+    return any(series.get("values") for series in store.query(q))
+
+
+PARTS_PAGE = 200
+"""Packed parts per page of a merged export read (about 20,000 samples of 1-s batches at 100 Hz)."""
+
+
+def _merged_chunks(
+    store: InfluxStore, rp: str, where: str, cols: str, lo: int, hi: int, page: int, chunk_samples: int
+) -> Iterator[Any]:
+    """A range holding packed parts: its per-sample points (keyset pages) and its parts (keyset pages of parts by
+    their first time) merged in time order, one sample per time; what both streams have complete (up to the
+    smaller of the last time each has read) is given out, the rest waits for the next pages."""
+    db = store.config.database
+    point_after, part_after = lo - 1, lo - PART_MAX_US - 1  # a part starting before lo may hold samples from lo on
+    point_done = part_done = False
+    pending: list[RawSeries] = []
+    while True:
+        point_edge = hi if point_done else point_after
+        part_edge = hi if part_done else part_after
+        if not point_done and (part_done or point_edge <= part_edge):
+            q = f"SELECT {cols} FROM {from_clause(db, rp, RAW)} WHERE {where} AND {time_clause(point_after + 1, hi)}"
+            batch, last, n_rows = _page(store, f"{q} LIMIT {page}")
+            if batch is not None and batch.num_rows:
+                pending.append(series_of_chunk(batch))
+            point_after, point_done = (last, n_rows < page) if n_rows else (point_after, True)
+        elif not part_done:
+            q = influx_packed.select_statement(db, rp, where, None, hi, parts_from=part_after + 1)
+            answer = store.query(f"{q} LIMIT {PARTS_PAGE}")
+            times = [int(v[0]) for series in answer for v in series.get("values") or []]  # a bad part counts too
+            pending += [p.samples for _, _, p in influx_packed.parts_of(answer, "exporting raw")]
+            part_after, part_done = (max(times), len(times) < PARTS_PAGE) if times else (part_after, True)
+        edge = min(hi if point_done else point_after, hi if part_done else part_after, hi)
+        ready = merge(pending, lo, edge)
+        pending = [merge(pending, edge + 1, hi)] if edge < hi else []
+        for a in range(0, len(ready), chunk_samples):
+            yield chunk_of_series(ready, a, a + chunk_samples)
+        if point_done and part_done:
+            return
+
+
+def series_of_chunk(batch: Any) -> RawSeries:
+    """A raw chunk (Arrow, `raw_chunk_schema`) as a series."""
+    col = {name: batch.column(name) for name in RAW_CHUNK_COLUMNS}
+    ints = {k: col[k].to_numpy(zero_copy_only=False).astype(np.int64) for k in RAW_CHUNK_COLUMNS[:4]}
+    return RawSeries(
+        time_us=ints["time_us"],
+        seq=ints["seq"],
+        t_sensor_us=ints["t_sensor_us"],
+        boot_epoch=ints["boot_epoch"],
+        serial=tuple(col["serial"].to_pylist()),
+        session=tuple(col["session"].to_pylist()),
+        acc_mps2=np.column_stack([col[k].to_numpy(zero_copy_only=False) for k in RAW_FIELDS[:3]]),
+        gyr_dps=np.column_stack([col[k].to_numpy(zero_copy_only=False) for k in RAW_FIELDS[3:]]),
+    )
+
+
+def chunk_of_series(series: RawSeries, a: int, b: int) -> Any:
+    """Samples a..b of a series as a raw chunk (Arrow, `raw_chunk_schema`)."""
+    import pyarrow as pa
+
+    schema = raw_chunk_schema()
+    values = {
+        "time_us": series.time_us[a:b],
+        "seq": series.seq[a:b],
+        "t_sensor_us": series.t_sensor_us[a:b],
+        "boot_epoch": series.boot_epoch[a:b],
+        "serial": list(series.serial[a:b]),
+        "session": list(series.session[a:b]),
+        **{k: series.acc_mps2[a:b, i] for i, k in enumerate(RAW_FIELDS[:3])},
+        **{k: series.gyr_dps[a:b, i] for i, k in enumerate(RAW_FIELDS[3:])},
+    }
+    arrays = [pa.array(values[f.name], type=f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _page(store: InfluxStore, q: str) -> tuple[Any, int, int]:

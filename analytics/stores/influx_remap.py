@@ -10,23 +10,59 @@ loses those other points (the rare swap).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 from analytics.stores import influx_packed, influx_reads
+from analytics.stores.export_reads import BatchRecord
 from analytics.stores.influx_codec import raw_slot_lines
+from analytics.stores.influx_transport import InfluxConfig, InfluxTransport
 from analytics.stores.points import RAW, RAW_BATCH, point_line
-from analytics.stores.raw_model import SENSOR_SLOT_US, RawSeries, require_utc_mapping, sensor_slot_start_us
+from analytics.stores.raw_model import (
+    SENSOR_SLOT_US,
+    RawSamples,
+    RawSeries,
+    require_utc_mapping,
+    sensor_slot_start_us,
+)
 from analytics.stores.raw_packed import RAW_PACKED, merge
 from analytics.stores.raw_remap import delete_ranges, moved_index, record_point, remapped_batches, within
+from analytics.stores.write_report import WriteReport
 from gaitsym_common.uplink.envelope import ClockMapping
 
-if TYPE_CHECKING:
-    from analytics.stores.influx import InfluxStore
+
+class _Store(Protocol):
+    """What a move needs of `InfluxStore` (which imports this module)."""
+
+    config: InfluxConfig
+    transport: InfluxTransport
+
+    def query(self, q: str, rp: str | None = None) -> list[dict[str, Any]]: ...
+
+    def rows(self, q: str) -> Iterator[dict[str, Any]]: ...
+
+    def retention_policies(self) -> dict[str, str]: ...
+
+    def read_raw_points(
+        self,
+        subject: str,
+        placement: str,
+        *,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        session: str | None = None,
+    ) -> list[RawSeries]: ...
+
+    def raw_batches(
+        self, subject: str, *, start_us: int | None = None, end_us: int | None = None, session: str | None = None
+    ) -> list[BatchRecord]: ...
+
+    def write_raw_many(self, batches: Sequence[RawSamples], *, index: bool = True) -> WriteReport: ...
+
+    def _write_lines(self, rp: str, lines: list[str], what: str, subject: str | None = None) -> WriteReport: ...
 
 
-def remap_raw(
-    store: InfluxStore, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping
-) -> int:
+def remap_raw(store: _Store, subject: str, placement: str, serial: str, boot_epoch: int, clock: ClockMapping) -> int:
     """Move a boot epoch's sensor-time samples and index to UTC; returns samples moved."""
     require_utc_mapping(clock)
     slot = sensor_slot_start_us(boot_epoch)
@@ -64,8 +100,12 @@ def remap_raw(
     samples = delete_ranges(series.time_us.tolist(), ours, seq, seq, ours)
     records = delete_ranges([b.time_us for b in index], gone, *seqs, mine_b)
     tags = {"subject": subject, "placement": placement}
-    for measurement, ranges in ((RAW, samples), (RAW_PACKED, samples), (RAW_BATCH, records)):
-        if measurement == RAW_PACKED and not parts:
+    for measurement, ranges, held in (
+        (RAW, samples, len(points)),
+        (RAW_PACKED, samples, len(parts)),
+        (RAW_BATCH, records, 1),
+    ):
+        if not held:  # the slot holds none of this layout
             continue
         for lo, hi in ranges:
             store.transport.delete(rp, (measurement,), tags, lo, hi)

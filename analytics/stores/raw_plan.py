@@ -164,6 +164,33 @@ def plan_raw_writes(batches: Sequence[RawSamples], held: Mapping[tuple[str, str]
     return RawPlan(tuple(write), tuple(refused_out), tuple(gaps), tuple(moved_out))
 
 
+def not_stored_yet(
+    batches: Sequence[RawSamples], held: Mapping[tuple[str, str], Mapping[int, SampleId]]
+) -> tuple[RawSamples, ...]:
+    """The batches without their samples ``held`` at the same time with the same identity (a batch left with none
+    is absent). What the packed layout writes of `RawPlan.write`: a packed part's point stands at its first
+    sample's time, and a part written where a stored one starts would hide all of the stored one's samples
+    (docs/raw-layout-packed.md). Pure."""
+    out = []
+    for b in batches:
+        stored = held.get((b.subject, b.placement))
+        if not stored:
+            out.append(b)
+            continue
+        again = np.array(
+            [
+                stored.get(t) == (b.serial, b.boot_epoch, s)
+                for t, s in zip(b.time_us().tolist(), b.seq.tolist(), strict=True)
+            ],
+            dtype=bool,
+        )
+        if not again.any():
+            out.append(b)
+        elif not again.all():
+            out.append(b.take(~again))
+    return tuple(out)
+
+
 def _repeats(batches: Sequence[RawSamples], idx: Sequence[int]) -> bool:
     """Whether the batches ``idx`` (one subject and placement) map two samples to one time, or hold one sensor
     sample twice (a batch delivered twice in one call, its mapping moved in between)."""

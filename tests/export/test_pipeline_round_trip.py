@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from analytics.stores import open_store
+from analytics.stores.influx import InfluxStore
 from export.columns import RESULT_TABLES
 from export.run import ExportOutcome, ExportRequest, run_export
 from firmware_protocol.packet import decode_packet
@@ -70,13 +71,15 @@ class Streamed:
     exports: dict[str, ExportOutcome]
 
 
-@pytest.fixture(scope="module", params=["embedded", "influx"])
+@pytest.fixture(scope="module", params=["embedded", "influx", "influx_packed"])
 def streamed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Streamed:
     tmp = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     if request.param == "embedded":
         url = str(tmp / "store.sqlite")
     else:
         url = fresh_database(request.getfixturevalue("influxdb"))
+        if request.param == "influx_packed":  # raw samples one point per batch part (docs/raw-layout-packed.md)
+            url += ("&" if "?" in url else "?") + "raw_layout=packed"
     # the broker lives only while the scenario streams (a module's fixture cannot use the per-test `mosquitto`)
     broker = Mosquitto(tmp / "mosquitto").start()
     try:
@@ -87,10 +90,19 @@ def streamed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         broker.kill()
     store = open_store(url)
     try:
+        if isinstance(store, InfluxStore):  # the layout under test is the one the worker wrote
+            counts = {m: _points(store, m) for m in ("raw", "raw_packed")}
+            assert (counts["raw"] == 0) == (counts["raw_packed"] > 0) == (request.param == "influx_packed"), counts
         exports = {fmt: run_export(store, ExportRequest((SUBJECT,), fmt, tmp / fmt)) for fmt in FORMATS}
     finally:
         store.close()
     return Streamed(url, outcome, tmp, exports)
+
+
+def _points(store: InfluxStore, measurement: str) -> int:
+    db = store.config.database
+    q = f'SELECT count("boot_epoch") FROM "{db}"."{store.config.raw_rp}"."{measurement}"'
+    return sum(int(v[1]) for series in store.query(q) for v in series.get("values") or [])
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 `store` is parametrised over the three ways gaitsym stores data, and every behaviour test runs on each:
 ``embedded`` (SQLite file), ``influx_v1`` (real 1.6, /write + InfluxQL), ``influx_v2`` (influxdb-client's v2
-write and delete APIs through the stand-in, forwarded to the same real 1.6).
+write and delete APIs through the stand-in, forwarded to the same real 1.6), ``influx_packed`` (real 1.6, raw
+samples packed one point per batch part: `InfluxConfig.raw_layout`).
 """
 
 from __future__ import annotations
@@ -54,12 +55,14 @@ def v2_store(standin: StandIn, tmp_path: Path, **changes: object) -> InfluxStore
     return InfluxStore(config, Quarantine(tmp_path / "quarantine.sqlite"))
 
 
-@pytest.fixture(params=["embedded", "influx_v1", "influx_v2"])
+@pytest.fixture(params=["embedded", "influx_v1", "influx_v2", "influx_packed"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "embedded":
         s: Store = EmbeddedStore(tmp_path / "store.sqlite")
     elif request.param == "influx_v1":
         s = v1_store(request.getfixturevalue("influxdb"), tmp_path)
+    elif request.param == "influx_packed":  # raw samples one point per batch part (docs/raw-layout-packed.md)
+        s = v1_store(request.getfixturevalue("influxdb"), tmp_path, raw_layout="packed")
     else:
         s = v2_store(request.getfixturevalue("standin"), tmp_path)
     try:

@@ -101,7 +101,8 @@ def test_the_sweep_removes_a_late_live_window_and_nothing_else(store: Store) -> 
 def test_batch_index_and_gaps_tell_what_is_stored_and_what_is_known_missing(store: Store) -> None:
     subject = new_subject()
     report = store.write_raw_many([batch(subject, seq_first=0, n=100), batch(subject, seq_first=150, n=50)])
-    assert report.quarantined == [] and report.points_written >= 150
+    # points are samples, or packed parts of them (`raw_layout`): what is stored is read back at the end
+    assert report.quarantined == [] and report.points_written > 0
     gap = GapRecord(subject, "S1", "pelvis", "GS24-0001", 42, 100, 149, 0.5, "link_lost", "gap:GS24-0001:42:100")
     store.write_gap(gap)
     store.write_gap(gap)  # a replayed gap overwrites itself

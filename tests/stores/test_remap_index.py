@@ -195,7 +195,7 @@ def _drop_sensor_time_samples(store: Store, subject: str, boot_epoch: int) -> No
     else:
         assert isinstance(store, InfluxStore)
         tags = {"subject": subject, "placement": "pelvis"}
-        store.transport.delete(store.config.sensor_time_rp, ("raw",), tags, slot, slot + (1 << 40) - 1)
+        store.transport.delete(store.config.sensor_time_rp, ("raw", "raw_packed"), tags, slot, slot + (1 << 40) - 1)
 
 
 def test_index_points_of_samples_moved_without_them_stay_where_they_are(store: Store) -> None:
@@ -335,7 +335,7 @@ def test_delete_ranges_hold_only_what_goes() -> None:
     assert delete_ranges([1, 2, 3], [True] * 3, [0, 60, 130], [59, 119, 179], [True] * 3) == [(1, 2), (3, 3)]
 
 
-@pytest.mark.parametrize("store", ["influx_v1", "influx_v2"], indirect=True)
+@pytest.mark.parametrize("store", ["influx_v1", "influx_v2", "influx_packed"], indirect=True)
 def test_another_sensor_interleaved_in_the_slot_stays_and_costs_few_deletes(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
