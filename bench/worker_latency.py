@@ -23,7 +23,7 @@ fast a worker catches up after an outage.
 
 Run: .venv/bin/python bench/worker_latency.py [--subjects 20] [--seconds 60] [--poll 0.05] [--load replay|gateways]
      [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60] [--workers 2] [--aligned]
-     [--seconds 100 --by-minute]
+     [--seconds 100 --by-minute] [--raw-layout packed]
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ def main() -> None:
         "or more crosses a whole minute)",
     )
     ap.add_argument("--worker-arg", action="append", default=[], help="extra `gaitsym worker` argument (repeatable)")
+    ap.add_argument(
+        "--raw-layout",
+        choices=("points", "packed"),
+        default="points",
+        help="the store's raw layout: one point per sample, or one per batch part (docs/raw-layout-packed.md)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-latency-"))
     bench = RealTimeBench(
@@ -95,6 +101,7 @@ def main() -> None:
         cpu_after_s=args.cpu_after,
         workers=args.workers,
         aligned=args.aligned,
+        raw_layout=args.raw_layout,
     )
     with bench.started():
         result = bench.run()
@@ -105,7 +112,7 @@ def main() -> None:
         f"load {args.load}{' (aligned)' if args.aligned or args.load == 'gateways' else ' (phases spread)'}, "
         f"window_s {bench.window_s}, "
         f"batch_s {bench.batch_s}, poll {args.poll} s, "
-        f"worker args {' '.join(args.worker_arg) or '(defaults)'}"
+        f"worker args {' '.join(args.worker_arg) or '(defaults)'}, raw layout {args.raw_layout}"
     )
 
 

@@ -226,6 +226,7 @@ class RealTimeBench:
         cpu_after_s: float | None = None,
         workers: int = 1,
         aligned: bool = False,
+        raw_layout: str = "points",
     ) -> None:
         from sensor_gateway.core import GatewayConfig
 
@@ -237,6 +238,7 @@ class RealTimeBench:
         self.window_s = defaults.window_s if window_s is None else window_s
         self.batch_s = defaults.batch_s if batch_s is None else batch_s
         self.worker_args = worker_args
+        self.raw_layout = raw_layout
         if load not in ("replay", "gateways"):
             raise ValueError(f"load must be replay or gateways, got {load!r}")
         self.load = load
@@ -268,6 +270,8 @@ class RealTimeBench:
         self.broker = Mosquitto(self.tmp / "mosquitto").start()
         try:
             self.url = fresh_database(self.server)
+            if self.raw_layout != "points":  # the store's raw layout (docs/raw-layout-packed.md)
+                self.url += f"?raw_layout={self.raw_layout}"
             self.worker = WorkerProcess(self.broker.port, self.url, "worker-rt", self.tmp, *self.worker_args).start()
             for i in range(2, self.n_workers + 1):
                 own = self.tmp / f"worker-{i}"
