@@ -76,12 +76,19 @@ def part_line(subject: str, placement: str, part: StoredPart) -> str:
 
 
 def select_statement(
-    database: str, rp: str, where: str, lo: int | None, hi: int | None, *, parts_from: int | None = None
+    database: str,
+    rp: str,
+    where: str,
+    lo: int | None,
+    hi: int | None,
+    *,
+    parts_from: int | None = None,
+    fields: Sequence[str] = PACKED_FIELDS,
 ) -> str:
     """The parts holding samples in [lo, hi] µs (those starting up to `PART_MAX_US` before lo), by ``where``;
-    ``parts_from``: instead, the parts starting from that time on (a keyset page)."""
+    ``parts_from``: instead, the parts starting from that time on (a keyset page). ``fields``: what is read."""
     start = parts_from if parts_from is not None else None if lo is None else lo - PART_MAX_US
-    cols = ", ".join(quote_ident(c) for c in PACKED_FIELDS)
+    cols = ", ".join(quote_ident(c) for c in fields)
     return (
         f"SELECT {cols} FROM {from_clause(database, rp, RAW_PACKED)} WHERE {where} AND {time_clause(start, hi)} "
         'GROUP BY "subject", "placement"'
@@ -147,12 +154,21 @@ def read_samples(
     return merge([*points, *parts], start_us, end_us)
 
 
+PROBE_FIELDS = ("serial", "boot_epoch", "seq_first", "seq_last", "time_last_us")
+"""What the write check's first read of parts asks for: each part's identity and extent, not its samples."""
+
+
 def held_packed(
     transport: InfluxTransport, batches: Sequence[RawSamples], rp_of: Any, report: WriteReport
 ) -> dict[tuple[str, str], dict[int, SampleId]]:
     """The write check's stored samples (`plan_raw_writes`) held in packed parts: every sample in the batches'
     time spans, and in the spans widened by `REPLAY_MOVE_US` the samples of the call's sensor boots in the call's
-    sequence ranges (what the per-sample exact read finds, `InfluxStore._held`). One request for the call."""
+    sequence ranges (what the per-sample exact read finds, `InfluxStore._held`).
+
+    First ONE request of each nearby part's identity and extent (`PROBE_FIELDS`, no samples): for new data every
+    part found ends before the batches' spans and holds lower sequence numbers (the sensor's previous batches),
+    and nothing more is read. The parts that may hold such samples (or whose extent does not read back as
+    integers) are then read whole and unpacked, in one more request."""
     spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
     wanted: dict[tuple[str, str], dict[tuple[str, int], tuple[int, int]]] = {}
     for b in batches:
@@ -162,33 +178,73 @@ def held_packed(
         ranges = wanted.setdefault((b.subject, b.placement), {})
         lo, hi = ranges.get((b.serial, b.boot_epoch), (int(b.seq[0]), int(b.seq[-1])))
         ranges[(b.serial, b.boot_epoch)] = (min(lo, int(b.seq[0])), max(hi, int(b.seq[-1])))
-    statements = [
-        select_statement(
-            transport.config.database, rp, where(subject, placement), lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US
-        )
-        for (rp, subject, placement), found in spans.items()
-        for lo, hi in merged_spans(found)
+    doing = f"checking {len(batches)} raw batches (packed)"
+    db = transport.config.database
+    unclear: dict[tuple[str, str, str], list[int]] = {}
+    for rp in sorted({k[0] for k in spans}):  # an answer's series name subject and placement, not the policy
+        probes = [
+            select_statement(
+                db, rp, where(subject, placement), lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US, fields=PROBE_FIELDS
+            )
+            for (rp_, subject, placement), found in spans.items()
+            if rp_ == rp
+            for lo, hi in merged_spans(found)
+        ]
+        for q in statement_requests(probes):
+            for series in transport.select(q, doing, report):
+                tags = series.get("tags") or {}
+                key = (rp, str(tags.get("subject")), str(tags.get("placement")))
+                columns = series.get("columns") or []
+                for values in series.get("values") or []:
+                    row = dict(zip(columns, values, strict=False))
+                    if _may_hold(row, spans.get(key, []), wanted.get(key[1:], {})):
+                        unclear.setdefault(key, []).append(int(row["time"]))
+    if not unclear:
+        return {}
+    reads = [
+        select_statement(db, rp, where(subject, placement), None, max(times), parts_from=min(times))
+        for (rp, subject, placement), times in unclear.items()
     ]
     found_series: list[dict[str, Any]] = []
-    for q in statement_requests(statements):
-        found_series += transport.select(q, f"checking {len(batches)} raw batches (packed)", report)
+    for q in statement_requests(reads):
+        found_series += transport.select(q, doing, report)
     held: dict[tuple[str, str], dict[int, SampleId]] = {}
     for subject, placement, part in parts_of(found_series, "checking raw batches"):
-        key = (subject, placement)
-        mine = [v for (_, s_, p), v in spans.items() if (s_, p) == key]
+        pair = (subject, placement)
+        mine = [v for (_, s_, p), v in spans.items() if (s_, p) == pair]
         inside = _within(part.samples.time_us, [span for v in mine for span in v])
-        own = wanted.get(key, {}).get(part.identity)
+        own = wanted.get(pair, {}).get(part.identity)
         if own is not None:
             wide = [(lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US) for v in mine for lo, hi in v]
             seq = part.samples.seq
             inside |= _within(part.samples.time_us, wide) & (seq >= own[0]) & (seq <= own[1])
         keep = np.flatnonzero(inside)
         if keep.size:
-            points = held.setdefault(key, {})
+            points = held.setdefault(pair, {})
             serial, boot = part.identity
             for i in keep.tolist():
                 points.setdefault(int(part.samples.time_us[i]), (serial, boot, int(part.samples.seq[i])))
     return held
+
+
+def _may_hold(
+    row: Mapping[str, Any], spans: Sequence[tuple[int, int]], wanted: Mapping[tuple[str, int], tuple[int, int]]
+) -> bool:
+    """Whether a part (its identity and extent as read) may hold a sample in one of ``spans``, or one of the call's
+    identities (``wanted``: sequence range per sensor boot) within `REPLAY_MOVE_US` of them. A row that does not
+    read back as integers may: it is read whole (and `unpack` names what is wrong)."""
+    try:
+        first, last = int(row["time"]), int(row["time_last_us"])
+        identity = (str(row["serial"]), int(row["boot_epoch"]))
+        seq_first, seq_last = int(row["seq_first"]), int(row["seq_last"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    if any(first <= hi and last >= lo for lo, hi in spans):
+        return True
+    own = wanted.get(identity)
+    if own is None or seq_last < own[0] or seq_first > own[1]:
+        return False
+    return any(first <= hi + REPLAY_MOVE_US and last >= lo - REPLAY_MOVE_US for lo, hi in spans)
 
 
 def _within(times: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
