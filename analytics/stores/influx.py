@@ -158,7 +158,7 @@ class InfluxStore:
         db = self.config.database
         held: dict[tuple[str, str], dict[int, SampleId]] = {}
         if self.config.raw_layout == "packed":  # samples of both layouts: a clinic's older ones are points
-            held = influx_packed.held_packed(self.transport, batches, self._raw_rp, report)
+            held = influx_packed.held_packed(self.transport, spans, seqs, report)
         probes = held_probes(spans, seqs)
         found: list[dict[str, Any]] = []
         for q in probe_queries(db, probes):

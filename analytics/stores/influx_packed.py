@@ -29,7 +29,7 @@ from analytics.stores.influx_transport import InfluxTransport
 from analytics.stores.points import Point, point_line
 from analytics.stores.raw_model import RawSamples, RawSeries
 from analytics.stores.raw_packed import PART_MAX_US, RAW_PACKED, merge, pack, unpack
-from analytics.stores.raw_plan import REPLAY_MOVE_US, SampleId, check_windows
+from analytics.stores.raw_plan import REPLAY_MOVE_US, SampleId
 from analytics.stores.write_report import WriteReport
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,10 @@ PROBE_FIELDS = ("serial", "boot_epoch", "seq_first", "seq_last", "time_last_us")
 
 
 def held_packed(
-    transport: InfluxTransport, batches: Sequence[RawSamples], rp_of: Any, report: WriteReport
+    transport: InfluxTransport,
+    spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
+    seqs: Mapping[tuple[str, str, str, str, int], Sequence[int]],
+    report: WriteReport,
 ) -> dict[tuple[str, str], dict[int, SampleId]]:
     """The write check's stored samples (`plan_raw_writes`) held in packed parts: every sample in the batches'
     time spans, and in the spans widened by `REPLAY_MOVE_US` the samples of the call's sensor boots in the call's
@@ -168,17 +171,16 @@ def held_packed(
     First ONE request of each nearby part's identity and extent (`PROBE_FIELDS`, no samples): for new data every
     part found ends before the batches' spans and holds lower sequence numbers (the sensor's previous batches),
     and nothing more is read. The parts that may hold such samples (or whose extent does not read back as
-    integers) are then read whole and unpacked, in one more request."""
-    spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+    integers) are then read whole and unpacked, in one more request.
+
+    ``spans``: the call's time spans per (retention policy, subject, placement); ``seqs``: its first and last
+    sequence numbers per (retention policy, subject, placement, serial, boot epoch) (`InfluxStore._held`)."""
     wanted: dict[tuple[str, str], dict[tuple[str, int], tuple[int, int]]] = {}
-    for b in batches:
-        span_key = (rp_of(b), b.subject, b.placement)
-        for span, _ in check_windows(b):
-            spans.setdefault(span_key, []).append(span)
-        ranges = wanted.setdefault((b.subject, b.placement), {})
-        lo, hi = ranges.get((b.serial, b.boot_epoch), (int(b.seq[0]), int(b.seq[-1])))
-        ranges[(b.serial, b.boot_epoch)] = (min(lo, int(b.seq[0])), max(hi, int(b.seq[-1])))
-    doing = f"checking {len(batches)} raw batches (packed)"
+    for (_, subject, placement, serial, boot), numbers in seqs.items():
+        ranges = wanted.setdefault((subject, placement), {})
+        lo, hi = ranges.get((serial, boot), (min(numbers), max(numbers)))
+        ranges[(serial, boot)] = (min(lo, min(numbers)), max(hi, max(numbers)))
+    doing = f"checking raw batches of {len(spans)} sensors' placements (packed)"
     db = transport.config.database
     unclear: dict[tuple[str, str, str], list[int]] = {}
     for rp in sorted({k[0] for k in spans}):  # an answer's series name subject and placement, not the policy

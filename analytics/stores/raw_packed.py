@@ -84,17 +84,31 @@ def part_bounds(
     or past `PART_MAX_SAMPLES` samples; and, when given, wherever the sequence does not rise by 1 to
     `MAX_BATCH_SPAN` or the sensor clock by 0 to `TICK_STEP_MAX` (what `unpack` accepts of a part)."""
     t = np.asarray(time_us, dtype=np.int64)
+    steps = [np.diff(t)]
+    if seq is not None:
+        steps.append(np.diff(np.asarray(seq, dtype=np.int64)))
+    if t_sensor_us is not None:
+        steps.append(np.diff(np.asarray(t_sensor_us, dtype=np.int64)))
+    return _bounds(t, *steps, checks=(seq is not None, t_sensor_us is not None))
+
+
+_STEP_RANGES = ((1, PART_STEP_MAX_US), (1, MAX_BATCH_SPAN), (0, TICK_STEP_MAX))
+"""(smallest, largest) step within a part: of the mapped time, the sequence, the sensor clock."""
+
+
+def _bounds(t: np.ndarray, *steps: np.ndarray, checks: tuple[bool, bool] = (True, True)) -> list[tuple[int, int]]:
     n = len(t)
     if n == 0:
         return []
-    steps = np.diff(t)
-    cut = (steps <= 0) | (steps > PART_STEP_MAX_US)
-    if seq is not None:
-        d = np.diff(np.asarray(seq, dtype=np.int64))
-        cut |= (d <= 0) | (d > MAX_BATCH_SPAN)
-    if t_sensor_us is not None:
-        d = np.diff(np.asarray(t_sensor_us, dtype=np.int64))
-        cut |= (d < 0) | (d > TICK_STEP_MAX)
+    ranges = [_STEP_RANGES[0], *(r for r, on in zip(_STEP_RANGES[1:], checks, strict=True) if on)]
+    one = n <= PART_MAX_SAMPLES and int(t[-1]) - int(t[0]) <= PART_MAX_US  # the usual batch: one part
+    if one and (
+        n == 1 or all(lo <= int(d.min()) and int(d.max()) <= hi for d, (lo, hi) in zip(steps, ranges, strict=True))
+    ):
+        return [(0, n)]
+    cut = np.zeros(n - 1, dtype=bool)
+    for d, (lo, hi) in zip(steps, ranges, strict=True):
+        cut |= (d < lo) | (d > hi)
     breaks = (np.flatnonzero(cut) + 1).tolist()
     out = []
     for a, b in zip([0, *breaks], [*breaks, n], strict=True):
@@ -105,101 +119,85 @@ def part_bounds(
     return out
 
 
-def _count_scale(values: npt.NDArray[np.float64], scales: Sequence[float]) -> tuple[float, np.ndarray] | None:
-    """(scale, int16 counts) giving back ``values`` bit for bit, trying ``scales`` in order; None if none does."""
-    for scale in scales:
-        with np.errstate(over="ignore", invalid="ignore"):  # values far beyond any count: no scale fits
-            counts = np.rint(values / scale)
-        if counts.size and (counts.min() < -32768 or counts.max() > 32767):
-            continue
-        packed = counts.astype("<i2")
-        # what `unpack` gives back, compared bit for bit (-0.0 equals 0.0 as a number; a count of 0 gives +0.0)
-        if np.array_equal((packed * scale).view(np.int64), np.ascontiguousarray(values).view(np.int64)):
-            return scale, packed
-    return None
-
-
-def _steps(values: np.ndarray, dtype: str) -> np.ndarray | None:
-    """Consecutive differences as ``dtype`` (int32: None when one does not fit)."""
-    d = np.diff(values)
-    if dtype == "<i4" and d.size and (d.min() < _INT32.min or d.max() > _INT32.max):
+def _counts(values: np.ndarray, scales: np.ndarray) -> np.ndarray | None:
+    """int16 counts that give back ``values`` (n, 6) bit for bit times ``scales`` (one per column), or None."""
+    with np.errstate(over="ignore", invalid="ignore"):  # values far beyond any count: no scale fits
+        counts = np.rint(values / scales)
+    if counts.size and (counts.min() < -32768 or counts.max() > 32767):
         return None
-    return d.astype(dtype)
+    packed = counts.astype("<i2")
+    # what `unpack` gives back, compared bit for bit (-0.0 equals 0.0 as a number; a count of 0 gives +0.0)
+    if not np.array_equal((packed * scales).view(np.int64), values.view(np.int64)):
+        return None
+    return packed
 
 
-def _candidates(scales: Sequence[float], first: float | None) -> tuple[float, ...]:
-    """``scales`` with ``first`` (the declared range's) tried before the others."""
-    if first is None or first not in scales:
-        return tuple(scales)
-    return (first, *(s for s in scales if s != first))
+def _fitted(values: np.ndarray, first: tuple[float, float] | None) -> tuple[float, float, np.ndarray] | None:
+    """(acc scale, gyr scale, counts) of a part's (n, 6) values: the declared ranges' scales first, then any of
+    the firmware's (per sensor); None when no scale gives every value back."""
+    if first is not None:
+        packed = _counts(values, np.repeat(np.asarray(first, dtype=np.float64), 3))
+        if packed is not None:
+            return first[0], first[1], packed
+    fits = []
+    for cols, scales in ((slice(0, 3), _SCALES[0]), (slice(3, 6), _SCALES[1])):
+        part = np.ascontiguousarray(values[:, cols])
+        fit = next(((s, c) for s in scales if (c := _counts(part, np.full(3, s))) is not None), None)
+        if fit is None:
+            return None
+        fits.append(fit)
+    return fits[0][0], fits[1][0], np.column_stack([fits[0][1], fits[1][1]])
 
 
 def pack(samples: RawSamples) -> list[Point]:
     """The `raw_packed` points of a batch's samples (all of them: the write rule picks the samples first).
     InvalidBatch names a field outside what a stored part may hold (the uplink's limits keep a batch within)."""
-    times = samples.time_us()
-    _within_limits(samples, times)
-    acc_scales, gyr_scales = _SCALES
-    declared = samples.sensor
-    if declared is not None and declared.acc_range_g in ACC_RANGES_G and declared.gyr_range_dps in GYR_RANGES_DPS:
-        acc_first, gyr_first = _packet_scales(declared.acc_range_g, declared.gyr_range_dps)
-        acc_scales = _candidates(acc_scales, acc_first)
-        gyr_scales = _candidates(gyr_scales, gyr_first)
-    bounds = part_bounds(times, samples.seq, samples.t_sensor_us)
-    return [_part(samples, times, a, b, acc_scales, gyr_scales) for a, b in bounds]
-
-
-def _within_limits(samples: RawSamples, times: np.ndarray) -> None:
-    checks = (
-        ("boot_epoch", np.asarray([samples.boot_epoch]), 0, MAX_BOOT_EPOCH),
-        ("seq", samples.seq, 0, MAX_COUNTER),
-        ("t_sensor_us", samples.t_sensor_us, 0, MAX_COUNTER),
-        ("time_us", times, -TIME_LIMIT_US, TIME_LIMIT_US),
-    )
-    for name, values, lo, hi in checks:
-        if len(values) and (int(values.min()) < lo or int(values.max()) > hi):
-            raise InvalidBatch(f"{samples.describe()}: {name} outside {lo}..{hi}: no packed part holds it")
     if len(samples.serial) > 256 or (samples.session is not None and len(samples.session) > 256):
         raise InvalidBatch(f"{samples.describe()}: serial or session longer than 256 characters")
-
-
-def _part(
-    samples: RawSamples,
-    times: np.ndarray,
-    a: int,
-    b: int,
-    acc_scales: Sequence[float],
-    gyr_scales: Sequence[float],
-) -> Point:
-    t, seq, ticks = times[a:b], samples.seq[a:b], samples.t_sensor_us[a:b]
-    acc, gyr = samples.acc_mps2[a:b], samples.gyr_dps[a:b]
-    fields: dict[str, FieldValue] = {
-        "serial": samples.serial,
-        "boot_epoch": int(samples.boot_epoch),
-        "seq_first": int(seq[0]),
-        "seq_last": int(seq[-1]),
-        "n": b - a,
-        "t_sensor_us_first": int(ticks[0]),
-        "time_last_us": int(t[-1]),
-    }
-    if samples.session is not None:
-        fields["session"] = samples.session
-    arrays: list[np.ndarray] = []
-    fitted_acc = _count_scale(acc, acc_scales)
-    fitted_gyr = _count_scale(gyr, gyr_scales) if fitted_acc is not None else None
-    if fitted_acc is not None and fitted_gyr is not None:
-        steps = [_steps(x, "<i4") for x in (t, ticks, seq)]
-        if all(x is not None for x in steps):
-            arrays = [x for x in steps if x is not None]
-            arrays.append(np.column_stack([fitted_acc[1], fitted_gyr[1]]))
-            fields.update(enc="i2", acc_scale=fitted_acc[0], gyr_scale=fitted_gyr[0])
-    if not arrays:
-        arrays = [np.diff(x).astype("<i8") for x in (t, ticks, seq)]
-        arrays.append(np.column_stack([acc, gyr]).astype("<f8"))
-        fields["enc"] = "f8"
-    blob = b"".join(np.ascontiguousarray(x).tobytes() for x in arrays)
-    fields["samples"] = base64.b64encode(blob).decode("ascii")
-    return Point(RAW_PACKED, (("placement", samples.placement), ("subject", samples.subject)), fields, int(t[0]))
+    if not 0 <= samples.boot_epoch <= MAX_BOOT_EPOCH:
+        raise InvalidBatch(f"{samples.describe()}: boot_epoch outside 0..{MAX_BOOT_EPOCH}: no packed part holds it")
+    times, seq, ticks = samples.time_us(), samples.seq, samples.t_sensor_us
+    steps = (np.diff(times), np.diff(seq), np.diff(ticks))
+    values = np.concatenate([samples.acc_mps2, samples.gyr_dps], axis=1)
+    declared = samples.sensor
+    first = None
+    if declared is not None and declared.acc_range_g in ACC_RANGES_G and declared.gyr_range_dps in GYR_RANGES_DPS:
+        first = _packet_scales(declared.acc_range_g, declared.gyr_range_dps)
+    tags = (("placement", samples.placement), ("subject", samples.subject))
+    points = []
+    for a, b in _bounds(times, *steps):
+        # within a part every value rises: its ends bound it
+        for name, column, lo, hi in (
+            ("seq", seq, 0, MAX_COUNTER),
+            ("t_sensor_us", ticks, 0, MAX_COUNTER),
+            ("time_us", times, -TIME_LIMIT_US, TIME_LIMIT_US),
+        ):
+            if int(column[a]) < lo or int(column[b - 1]) > hi:
+                raise InvalidBatch(f"{samples.describe()}: {name} outside {lo}..{hi}: no packed part holds it")
+        fields: dict[str, FieldValue] = {
+            "serial": samples.serial,
+            "boot_epoch": int(samples.boot_epoch),
+            "seq_first": int(seq[a]),
+            "seq_last": int(seq[b - 1]),
+            "n": b - a,
+            "t_sensor_us_first": int(ticks[a]),
+            "time_last_us": int(times[b - 1]),
+        }
+        if samples.session is not None:
+            fields["session"] = samples.session
+        dt, ds, dk = (d[a : b - 1] for d in steps)
+        part_steps = [dt, dk, ds]  # stored in this order: mapped time, sensor clock, sequence
+        fitted = _fitted(values[a:b], first)
+        if fitted is not None and all(int(d.max(initial=0)) <= _INT32.max for d in part_steps[1:]):
+            arrays = [d.astype("<i4") for d in part_steps] + [fitted[2]]
+            fields.update(enc="i2", acc_scale=fitted[0], gyr_scale=fitted[1])
+        else:
+            arrays = [d.astype("<i8") for d in part_steps] + [values[a:b].astype("<f8")]
+            fields["enc"] = "f8"
+        blob = b"".join(np.ascontiguousarray(x).tobytes() for x in arrays)
+        fields["samples"] = base64.b64encode(blob).decode("ascii")
+        points.append(Point(RAW_PACKED, tags, fields, int(times[a])))
+    return points
 
 
 # ------------------------------------------------------------------------------------------ back again
