@@ -19,7 +19,8 @@ stripped) summed into the parts of a request.
         [--set KEY=VALUE]          # an influxdb.conf setting, e.g. cache-snapshot-memory-size='"5m"'
         [--without serial ...]     # raw points without that field (what a schema with fewer fields would cost)
         [--owner-ref]              # the three identity fields replaced by one integer (scope doc, variant ii)
-        [--packed i2|f8]           # one point per batch, its samples packed in string fields
+        [--packed i2|f8]           # one point per batch, its samples packed in string fields (measurement only)
+        [--raw-layout packed]      # the store's own packed layout (raw_layout=packed), its check included
     .venv/bin/python bench/storage_influx_cpu.py --sequential 100000 [--check ...]
         # one sensor's samples in 100-sample `write_raw` calls as fast as they go (bench/worker_cost.py's
         # throughput figure): points/s and influxd CPU
@@ -313,7 +314,7 @@ def packed_batches(values: str) -> None:
 def sequential(args: argparse.Namespace, server: InfluxDB, url: str, tmp: Path) -> None:
     """One sensor's samples in 100-sample `write_raw` calls, back to back: InfluxDB 1.6 keeps a series' fields in
     memory until its cache is snapshotted (25 MB: minutes of one sensor), and the check reads those columns."""
-    store: Any = open_store(url + f"?quarantine_path={tmp}/q.sqlite")
+    store: Any = open_store(url + f"?quarantine_path={tmp}/q.sqlite&raw_layout={args.raw_layout}")
     use_check(store, args.check)
     rng = np.random.default_rng(1)
     t0 = time.time() - 86_400
@@ -350,7 +351,7 @@ def run(args: argparse.Namespace) -> None:
         if args.sequential:
             sequential(args, server, url, tmp)
             return
-        store: Any = open_store(url + f"?quarantine_path={tmp}/q.sqlite")
+        store: Any = open_store(url + f"?quarantine_path={tmp}/q.sqlite&raw_layout={args.raw_layout}")
         if args.batch_lines:
             store = store.with_config(batch_lines=args.batch_lines)
         use_check(store, args.check)
@@ -438,7 +439,7 @@ def run(args: argparse.Namespace) -> None:
             f"subjects {args.subjects}, {int(args.seconds)} s, spread {args.spread_s} s, check {args.check}, "
             f"batch_lines {store.config.batch_lines}, gogc {args.gogc or 'default'}, "
             f"without {','.join(args.without) or '-'}{', owner reference' if args.owner_ref else ''}"
-            f"{f', one point per batch ({args.packed})' if args.packed else ''}, "
+            f"{f', one point per batch ({args.packed})' if args.packed else ''}, raw layout {args.raw_layout}, "
             f"settings {' '.join(args.set) or '(deploy/influxdb/influxdb.conf)'}, "
             f"poll {args.poll or 'off'}: influxd {influx:.2f} s CPU = {influx / subject_s * 1000:.2f} ms per "
             f"subject-second; {calls} write calls ({calls / wall:.1f}/s), {points} points; requests: "
@@ -488,6 +489,12 @@ def main() -> None:
         choices=("i2", "f8"),
         default=None,
         help="one raw point per batch, its samples in string fields: int16 counts or float64 (measurement only)",
+    )
+    ap.add_argument(
+        "--raw-layout",
+        choices=("points", "packed"),
+        default="points",
+        help="the store's own raw layout (`raw_layout`: points per sample, or packed parts, check included)",
     )
     ap.add_argument("--gogc", type=int, default=None, help="influxd's GOGC (Go's default: 100)")
     ap.add_argument("--sequential", type=int, default=0, help="one sensor's N samples in 100-sample write_raw calls")

@@ -18,6 +18,8 @@ from analytics.stores.errors import InvalidBatch
 
 STORE_SCHEMA = "gaitsym.store/1"
 RAW = "raw"
+RAW_PACKED = "raw_packed"
+"""Raw samples packed one point per batch part (`raw_packed`; written with `raw_layout=packed`, read always)."""
 RAW_BATCH = "raw_batch"
 STRIDE = "stride"
 EXERCISE_SET = "exercise_set"
@@ -31,7 +33,7 @@ removed by the session's final `Store.replace_results`. Final results are never 
 LIVE_OF = {STRIDE: STRIDE_LIVE, EXERCISE_SET: EXERCISE_SET_LIVE}
 GAP = "gap"
 """Samples known to be missing (uplink ``gap`` messages), kept with the results (no retention)."""
-MEASUREMENTS = (RAW, RAW_BATCH, *RESULT_MEASUREMENTS, *LIVE_MEASUREMENTS, GAP)
+MEASUREMENTS = (RAW, RAW_PACKED, RAW_BATCH, *RESULT_MEASUREMENTS, *LIVE_MEASUREMENTS, GAP)
 
 FieldValue = float | int | str | bool
 

@@ -37,20 +37,22 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.stores.errors import InvalidBatch, InvalidStoredPart
-from analytics.stores.points import FieldValue, Point
+from analytics.stores.points import RAW_PACKED, FieldValue, Point
 from analytics.stores.raw_model import RawSamples, RawSeries
 from firmware_protocol.packet import ImuPacket
 from firmware_protocol.wire import ACC_RANGES_G, GYR_RANGES_DPS
-from gaitsym_common.uplink.limits import MAX_BATCH_SAMPLES, MAX_BATCH_SPAN, MAX_BOOT_EPOCH, MAX_COUNTER
+from gaitsym_common.uplink.limits import MAX_BATCH_SPAN, MAX_BOOT_EPOCH, MAX_COUNTER
 
-RAW_PACKED = "raw_packed"
 PART_STEP_MAX_US = 50_000
 """Two consecutive samples of a part are at most this far apart in mapped time (µs; the write check's
 `raw_plan.SPAN_JOIN_US`): a batch mapped far apart becomes several parts."""
 PART_MAX_US = 5_000_000
 """A part's last sample is at most this long after its first (µs): a read of [t0, t1] asks for the parts starting
 in [t0 - PART_MAX_US, t1]."""
-PART_MAX_SAMPLES = MAX_BATCH_SAMPLES
+PART_MAX_SAMPLES = 600
+"""Samples in one part at most: InfluxDB 1.x keeps string fields of up to 64 KB, and 600 samples as float64
+(`f8`: 72 bytes a sample) are 58 KB of base64. A 1-s batch at 100 Hz is one part; the firmware's top rate, 1 kHz,
+makes two; a 4,096-sample burst seven."""
 TIME_LIMIT_US = 2**62
 """A stored part's time lies within ±this (µs; InfluxDB's own range is ±2**63 ns): with at most `PART_MAX_SAMPLES`
 steps of at most `PART_STEP_MAX_US` its samples' times cannot overflow."""

@@ -345,14 +345,17 @@ def test_parts_written_to_influxdb_read_back_bit_for_bit(tmp_path: Path) -> None
             now = ClockMapping(True, 8_000_000, time.time() - 3600.0, 1.0, 0.0, 0.5)
             counted = decoded_batch(rng, 16, 2000, 30)
             counted = batch(counted.seq, counted.t_sensor_us, counted.acc_mps2, counted.gyr_dps, now)
-            ticks = 20_000_000 + np.arange(50) * 10_000
-            floats = batch(np.arange(50), ticks, rng.normal(0, 9, (50, 3)), rng.normal(0, 90, (50, 3)), now)
+            # float64 values (the longest text a sample makes) in a burst of the longest batch the uplink takes:
+            # parts of at most PART_MAX_SAMPLES keep each string under InfluxDB's 64 KB
+            n = 4096
+            ticks = 20_000_000 + np.arange(n) * 1_000
+            floats = batch(np.arange(n), ticks, rng.normal(0, 9, (n, 3)), rng.normal(0, 90, (n, 3)), now)
             for samples in (counted, floats):
                 lines = [point_line(p) for p in pack(samples)]
                 report = store.transport.write_lines("raw", lines, "packed", store.quarantine, "P001")
                 assert not report.quarantined
             rows = list(store.rows(f"SELECT * FROM {from_clause(config.database, 'raw', RAW_PACKED)}"))
-            assert len(rows) == 2
+            assert len(rows) == 1 + 7  # one part, and 4,096 samples at 1 kHz in parts of 600
             parts = [unpack(int(r["time"]), {k: v for k, v in r.items() if v is not None}) for r in rows]
             for samples in (counted, floats):
                 mine = [p for p in parts if p.t_sensor_us[0] in samples.t_sensor_us]
