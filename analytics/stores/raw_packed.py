@@ -50,8 +50,9 @@ PART_MAX_US = 5_000_000
 """A part's last sample is at most this long after its first (µs): a read of [t0, t1] asks for the parts starting
 in [t0 - PART_MAX_US, t1]."""
 PART_MAX_SAMPLES = 600
-"""Samples in one part at most: InfluxDB 1.x keeps string fields of up to 64 KB, and 600 samples as float64
-(`f8`: 72 bytes a sample) are 58 KB of base64. A 1-s batch at 100 Hz is one part; the firmware's top rate, 1 kHz,
+"""Samples in one part at most: InfluxDB's documentation gives 64 KB as a string field's limit (1.6.7 kept a
+400-KB one whole, measured, but the limit is the documented one), and 600 samples as float64 (`f8`: 72 bytes a
+sample) are 58 KB of base64. A 1-s batch at 100 Hz is one part; the firmware's top rate, 1 kHz,
 makes two; a 4,096-sample burst seven."""
 TIME_LIMIT_US = 2**62
 """A stored part's time lies within ±this (µs; InfluxDB's own range is ±2**63 ns): with at most `PART_MAX_SAMPLES`

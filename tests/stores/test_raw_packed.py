@@ -346,7 +346,7 @@ def test_parts_written_to_influxdb_read_back_bit_for_bit(tmp_path: Path) -> None
             counted = decoded_batch(rng, 16, 2000, 30)
             counted = batch(counted.seq, counted.t_sensor_us, counted.acc_mps2, counted.gyr_dps, now)
             # float64 values (the longest text a sample makes) in a burst of the longest batch the uplink takes:
-            # parts of at most PART_MAX_SAMPLES keep each string under InfluxDB's 64 KB
+            # parts of at most PART_MAX_SAMPLES keep each string under the 64 KB InfluxDB documents
             n = 4096
             ticks = 20_000_000 + np.arange(n) * 1_000
             floats = batch(np.arange(n), ticks, rng.normal(0, 9, (n, 3)), rng.normal(0, 90, (n, 3)), now)
