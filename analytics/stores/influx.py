@@ -29,13 +29,13 @@ from analytics.stores.influx_codec import (
     held_points,
     held_probes,
     held_queries,
-    probe_queries,
     quote_ident,
     quote_str,
     raw_series_concat,
     raw_series_from_csv,
     raw_series_from_values,
     series_rows,
+    statement_requests,
     time_clause,
     unclear_series,
 )
@@ -71,6 +71,7 @@ from analytics.stores.model import (
     raw_sessions_from_batches,
 )
 from analytics.stores.plans import ExercisePlan
+from analytics.stores.points import RAW_PACKED
 from analytics.stores.quarantine import Quarantine
 from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
@@ -130,8 +131,13 @@ class InfluxStore:
             report.merge(self._write_lines(self.config.results_rp, lines, f"{len(lines)} time-collision gaps"))
             report.gaps.extend(plan.gaps)
         report.moved.extend(plan.moved)
-        write = not_stored_yet(plan.write, held) if self.config.raw_layout == "packed" else plan.write
-        report.merge(self._write_raw_batches(write, index))
+        # packed: a part's point stands at its first sample's time, so samples stored at their own time are not
+        # written again (a part there would hide the stored one); their batches' index points are, as a replay's
+        fresh = not_stored_yet(plan.write, held) if self.config.raw_layout == "packed" else list(plan.write)
+        # a batch whose every sample an earlier batch of the call holds at the same time (a copy, a prefix batched
+        # again) gets no index point: its first sample's is the earlier one's, which it would narrow
+        own = [f is not None for f in not_stored_yet(plan.write, {})]
+        report.merge(self._write_raw_batches(list(zip(plan.write, fresh, own, strict=True)), index))
         return report
 
     def _held(self, batches: Sequence[RawSamples], report: WriteReport) -> dict[tuple[str, str], dict[int, SampleId]]:
@@ -143,7 +149,9 @@ class InfluxStore:
         in it, and per sensor boot one reading, in the spans widened by `model.REPLAY_MOVE_US`, the points whose
         sequence is in the call's range for that sensor boot (filtered by the server; serial and boot epoch are
         compared by `plan_raw_writes`). A row read half-written (another writer's point arriving) is not yet
-        stored, as in `read_raw`."""
+        stored, as in `read_raw`. Packed parts (`influx_packed`) are checked alongside, whatever this store writes:
+        their identity and extent in the probes' request, the parts that may hold such samples read whole in the
+        exact read's."""
         spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
         wide: dict[tuple[str, str, str, str, int], list[tuple[int, int]]] = {}
         seqs: dict[tuple[str, str, str, str, int], list[int]] = {}
@@ -156,34 +164,44 @@ class InfluxStore:
             seqs.setdefault(sensor, []).extend((int(b.seq[0]), int(b.seq[-1])))
         doing = f"checking {len(batches)} raw batches"
         db = self.config.database
-        held: dict[tuple[str, str], dict[int, SampleId]] = {}
-        if self.config.raw_layout == "packed":  # samples of both layouts: a clinic's older ones are points
-            held = influx_packed.held_packed(self.transport, spans, seqs, report)
+        # both layouts are checked whatever this store writes: a database may hold samples of either
+        wanted = influx_packed.wanted_ranges(seqs)
         probes = held_probes(spans, seqs)
-        found: list[dict[str, Any]] = []
-        for q in probe_queries(db, probes):
-            found += self.transport.select(q, doing, report)
-        near = unclear_series(found, probes)
-        if not near:  # new data: nothing stored in the spans, none of the call's identities nearby
-            return held
-        # something is there (a replay, a collision, a later batch): the exact read, for those series only
-        spans = {k: v for k, v in spans.items() if k[1:] in near}
+        near: set[tuple[str, str]] = set()
+        unclear: dict[tuple[str, str, str], list[int]] = {}
+        for rp in sorted({key[0] for key in spans}):  # an answer's series name subject and placement, not the policy
+            mine = [p for p in probes if p.rp == rp]
+            statements = [p.statement(db) for p in mine] + influx_packed.probe_statements(db, rp, spans)
+            found: list[dict[str, Any]] = []
+            for q in statement_requests(statements):
+                found += self.transport.select(q, doing, report)
+            near |= unclear_series([f for f in found if f.get("name") != RAW_PACKED], mine)
+            parts = [f for f in found if f.get("name") == RAW_PACKED]
+            unclear.update(influx_packed.unclear_parts(parts, rp, spans, wanted))
+        if not near and not unclear:  # new data: nothing stored in the spans, none of the call's identities nearby
+            return {}
+        # something is there (a replay, a collision, a later batch stored first): the exact read, for those only
+        spans_near = {k: v for k, v in spans.items() if k[1:] in near}
         wide = {k: v for k, v in wide.items() if k[1:3] in near}
+        requests = held_queries(db, spans_near, wide, seqs) if near else []
+        requests += influx_packed.read_requests(db, unclear)
         found = []
-        for q in held_queries(db, spans, wide, seqs):
+        for q in requests:
             found += self.transport.select(q, doing, report)
-        for key, points in held_points(found).items():
-            held[key] = {**held.get(key, {}), **points}
+        held = held_points([f for f in found if f.get("name") != RAW_PACKED])
+        influx_packed.held_from_parts([f for f in found if f.get("name") == RAW_PACKED], spans, wanted, held)
         return held
 
-    def _write_raw_batch(self, samples: RawSamples, index: bool) -> WriteReport:
-        """Write samples (`InfluxConfig.raw_layout`), then their batch-index point (so the index never claims what
-        is not stored)."""
+    def _write_raw_batch(self, samples: RawSamples, fresh: RawSamples | None, own: bool, index: bool) -> WriteReport:
+        """Write a batch's samples (``fresh``: those not stored yet, `InfluxConfig.raw_layout`), then its batch-index
+        point (so the index never claims what is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
-        report = self._write_lines(rp, self._sample_lines(samples), what, samples.subject)
+        report = WriteReport()
+        if fresh is not None:
+            report = self._write_lines(rp, self._sample_lines(fresh), what, samples.subject)
         if not report.quarantined:
-            if index:
+            if index and own:
                 line = point_line(batch_point(samples))
                 report.merge(self._write_lines(rp, [line], what + " (index)", samples.subject))
             return report
@@ -203,21 +221,25 @@ class InfluxStore:
     def _raw_rp(self, samples: RawSamples) -> str:
         return self.config.raw_rp if maps_to_utc(samples.clock) else self.config.sensor_time_rp
 
-    def _write_raw_batches(self, batches: Sequence[RawSamples], index: bool) -> WriteReport:
+    def _write_raw_batches(
+        self, batches: Sequence[tuple[RawSamples, RawSamples | None, bool]], index: bool
+    ) -> WriteReport:
         """All batches' samples in as few requests as possible (per retention policy), then their index points in a
         request of their own: InfluxDB 1.x stores the valid lines of a request it answers 400 (a partial write), so
         an index line sent with samples the server refused would be stored and claim them. If the server refuses
         any line as bad data, each batch is written again alone (idempotent), so the quarantine names the one bad
-        batch and the index claims only what is stored."""
+        batch and the index claims only what is stored. Each batch comes with the samples of it to write (None:
+        all stored already) and whether it gets an index point (not when an earlier batch of the call holds all
+        of it)."""
         if len(batches) <= 1:
-            return self._write_raw_batch(batches[0], index) if batches else WriteReport()
-        by_rp: dict[str, list[RawSamples]] = {}
-        for b in batches:
-            by_rp.setdefault(self._raw_rp(b), []).append(b)
+            return self._write_raw_batch(*batches[0], index) if batches else WriteReport()
+        by_rp: dict[str, list[tuple[RawSamples, RawSamples | None, bool]]] = {}
+        for item in batches:
+            by_rp.setdefault(self._raw_rp(item[0]), []).append(item)
         report = WriteReport()
         for rp, group in by_rp.items():
-            lines = [line for b in group for line in self._sample_lines(b)]
-            what = f"{len(group)} raw batches ({group[0].describe()} ...)"
+            lines = [line for _, fresh, _ in group if fresh is not None for line in self._sample_lines(fresh)]
+            what = f"{len(group)} raw batches ({group[0][0].describe()} ...)"
             probe = WriteReport()
             size = max(1, self.config.batch_lines)
             for i in range(0, len(lines), size):
@@ -225,12 +247,13 @@ class InfluxStore:
                 if probe.quarantined:
                     break
             if probe.quarantined:  # one or more bad batches: sort them out one by one
-                for b in group:
-                    report.merge(self._write_raw_batch(b, index))
+                for b, fresh, own in group:
+                    report.merge(self._write_raw_batch(b, fresh, own, index))
                 continue
             report.merge(probe)
             if index:
-                report.merge(self._write_lines(rp, [point_line(batch_point(b)) for b in group], what + " (index)"))
+                records = [point_line(batch_point(b)) for b, _, own in group if own]
+                report.merge(self._write_lines(rp, records, what + " (index)"))
         return report
 
     def write_gap(self, gap: GapRecord) -> WriteReport:

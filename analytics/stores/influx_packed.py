@@ -30,7 +30,6 @@ from analytics.stores.points import Point, point_line
 from analytics.stores.raw_model import RawSamples, RawSeries
 from analytics.stores.raw_packed import PART_MAX_US, RAW_PACKED, merge, pack, unpack
 from analytics.stores.raw_plan import REPLAY_MOVE_US, SampleId
-from analytics.stores.write_report import WriteReport
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +68,11 @@ def packed_lines(samples: RawSamples) -> list[str]:
     return [point_line(p) for p in pack(samples)]
 
 
-def part_line(subject: str, placement: str, part: StoredPart) -> str:
-    """A stored part's line again, field for field (a part written back where a move deleted it)."""
-    fields = {k: part.fields[k] for k in PACKED_FIELDS if part.fields.get(k) is not None}
-    return point_line(Point(RAW_PACKED, (("placement", placement), ("subject", subject)), fields, part.time_us))
+def part_line(subject: str, placement: str, time_us: int, fields: Mapping[str, Any]) -> str:
+    """A stored part's line again, field for field as read (a part written back where a move deleted it, one that
+    does not unpack too: it may be another version's)."""
+    kept = {k: fields[k] for k in PACKED_FIELDS if isinstance(fields.get(k), int | float | str | bool)}
+    return point_line(Point(RAW_PACKED, (("placement", placement), ("subject", subject)), kept, time_us))
 
 
 def select_statement(
@@ -95,9 +95,11 @@ def select_statement(
     )
 
 
-def parts_of(series: Iterable[dict[str, Any]], what: str) -> list[tuple[str, str, StoredPart]]:
+def parts_of(
+    series: Iterable[dict[str, Any]], what: str, bad: list[tuple[str, str, int, Mapping[str, Any]]] | None = None
+) -> list[tuple[str, str, StoredPart]]:
     """(subject, placement, part) of every part in a /query answer's series; a part that does not unpack is left
-    out, named in a warning."""
+    out, named in a warning (and listed in ``bad`` as (subject, placement, time, fields as read) when given)."""
     out = []
     for s in series:
         tags = s.get("tags") or {}
@@ -109,9 +111,9 @@ def parts_of(series: Iterable[dict[str, Any]], what: str) -> list[tuple[str, str
             try:
                 out.append((subject, placement, StoredPart(time_us, row, unpack(time_us, row))))
             except InvalidStoredPart as exc:
-                log.warning(
-                    "%s: a stored raw part of %s %s at %d us left out: %s", what, subject, placement, time_us, exc
-                )
+                log.warning("%s: stored raw part %s %s at %d us left out: %s", what, subject, placement, time_us, exc)
+                if bad is not None:
+                    bad.append((subject, placement, time_us, row))
     return out
 
 
@@ -130,10 +132,12 @@ def read_parts(
     start_us: int | None,
     end_us: int | None,
     session: str | None = None,
+    bad: list[tuple[str, str, int, Mapping[str, Any]]] | None = None,
 ) -> list[StoredPart]:
-    """The parts of a subject's placement with samples in [start_us, end_us] (whole: trim with `merge`)."""
+    """The parts of a subject's placement with samples in [start_us, end_us] (whole: trim with `merge`); those
+    that do not unpack are listed in ``bad`` when given (`parts_of`)."""
     q = select_statement(transport.config.database, rp, where(subject, placement, session), start_us, end_us)
-    return [p for _, _, p in parts_of(transport.query(q), f"reading raw {subject} {placement}")]
+    return [p for _, _, p in parts_of(transport.query(q), f"reading raw {subject} {placement}", bad)]
 
 
 def read_samples(
@@ -156,62 +160,82 @@ def read_samples(
 
 PROBE_FIELDS = ("serial", "boot_epoch", "seq_first", "seq_last", "time_last_us")
 """What the write check's first read of parts asks for: each part's identity and extent, not its samples."""
+UNREADABLE: SampleId = ("(a stored part that does not unpack)", -1, -1)
+"""The identity the write check gives the first time of a stored part it cannot unpack: occupied, so a new sample
+there is refused as a collision rather than written over what may be another version's part."""
 
 
-def held_packed(
-    transport: InfluxTransport,
-    spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
+def wanted_ranges(
     seqs: Mapping[tuple[str, str, str, str, int], Sequence[int]],
-    report: WriteReport,
-) -> dict[tuple[str, str], dict[int, SampleId]]:
-    """The write check's stored samples (`plan_raw_writes`) held in packed parts: every sample in the batches'
-    time spans, and in the spans widened by `REPLAY_MOVE_US` the samples of the call's sensor boots in the call's
-    sequence ranges (what the per-sample exact read finds, `InfluxStore._held`).
-
-    First ONE request of each nearby part's identity and extent (`PROBE_FIELDS`, no samples): for new data every
-    part found ends before the batches' spans and holds lower sequence numbers (the sensor's previous batches),
-    and nothing more is read. The parts that may hold such samples (or whose extent does not read back as
-    integers) are then read whole and unpacked, in one more request.
-
-    ``spans``: the call's time spans per (retention policy, subject, placement); ``seqs``: its first and last
-    sequence numbers per (retention policy, subject, placement, serial, boot epoch) (`InfluxStore._held`)."""
+) -> dict[tuple[str, str], dict[tuple[str, int], tuple[int, int]]]:
+    """The call's sequence range per (subject, placement) and sensor boot, from its first and last sequence numbers
+    per (retention policy, subject, placement, serial, boot epoch) (`InfluxStore._held`)."""
     wanted: dict[tuple[str, str], dict[tuple[str, int], tuple[int, int]]] = {}
     for (_, subject, placement, serial, boot), numbers in seqs.items():
         ranges = wanted.setdefault((subject, placement), {})
         lo, hi = ranges.get((serial, boot), (min(numbers), max(numbers)))
         ranges[(serial, boot)] = (min(lo, min(numbers)), max(hi, max(numbers)))
-    doing = f"checking raw batches of {len(spans)} sensors' placements (packed)"
-    db = transport.config.database
-    unclear: dict[tuple[str, str, str], list[int]] = {}
-    for rp in sorted({k[0] for k in spans}):  # an answer's series name subject and placement, not the policy
-        probes = [
-            select_statement(
-                db, rp, where(subject, placement), lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US, fields=PROBE_FIELDS
-            )
-            for (rp_, subject, placement), found in spans.items()
-            if rp_ == rp
-            for lo, hi in merged_spans(found)
-        ]
-        for q in statement_requests(probes):
-            for series in transport.select(q, doing, report):
-                tags = series.get("tags") or {}
-                key = (rp, str(tags.get("subject")), str(tags.get("placement")))
-                columns = series.get("columns") or []
-                for values in series.get("values") or []:
-                    row = dict(zip(columns, values, strict=False))
-                    if _may_hold(row, spans.get(key, []), wanted.get(key[1:], {})):
-                        unclear.setdefault(key, []).append(int(row["time"]))
-    if not unclear:
-        return {}
-    reads = [
-        select_statement(db, rp, where(subject, placement), None, max(times), parts_from=min(times))
-        for (rp, subject, placement), times in unclear.items()
+    return wanted
+
+
+def probe_statements(
+    database: str, rp: str, spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]]
+) -> list[str]:
+    """The write check's first read of parts in policy ``rp``: each part's identity and extent (`PROBE_FIELDS`, no
+    samples) near each merged span, widened by `REPLAY_MOVE_US` (and `PART_MAX_US` before it)."""
+    return [
+        select_statement(
+            database, rp, where(subject, placement), lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US, fields=PROBE_FIELDS
+        )
+        for (rp_, subject, placement), found in spans.items()
+        if rp_ == rp
+        for lo, hi in merged_spans(found)
     ]
-    found_series: list[dict[str, Any]] = []
-    for q in statement_requests(reads):
-        found_series += transport.select(q, doing, report)
-    held: dict[tuple[str, str], dict[int, SampleId]] = {}
-    for subject, placement, part in parts_of(found_series, "checking raw batches"):
+
+
+def unclear_parts(
+    series: Iterable[dict[str, Any]],
+    rp: str,
+    spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
+    wanted: Mapping[tuple[str, str], Mapping[tuple[str, int], tuple[int, int]]],
+) -> dict[tuple[str, str, str], list[int]]:
+    """From the probe's answer (series of `raw_packed` in policy ``rp``): the start times of the parts that may hold
+    a sample in the call's spans, or one of its identities within `REPLAY_MOVE_US` of them, per (policy, subject,
+    placement). For new data none: every part near is the sensor's earlier batches."""
+    unclear: dict[tuple[str, str, str], list[int]] = {}
+    for s in series:
+        tags = s.get("tags") or {}
+        key = (rp, str(tags.get("subject")), str(tags.get("placement")))
+        columns = s.get("columns") or []
+        for values in s.get("values") or []:
+            row = dict(zip(columns, values, strict=False))
+            if _may_hold(row, spans.get(key, []), wanted.get(key[1:], {})):
+                unclear.setdefault(key, []).append(int(row["time"]))
+    return unclear
+
+
+def read_requests(database: str, unclear: Mapping[tuple[str, str, str], Sequence[int]]) -> list[str]:
+    """The parts the probe could not clear, read whole (`statement_requests`)."""
+    return statement_requests(
+        [
+            select_statement(database, rp, where(subject, placement), None, max(times), parts_from=min(times))
+            for (rp, subject, placement), times in unclear.items()
+        ]
+    )
+
+
+def held_from_parts(
+    series: Iterable[dict[str, Any]],
+    spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
+    wanted: Mapping[tuple[str, str], Mapping[tuple[str, int], tuple[int, int]]],
+    held: dict[tuple[str, str], dict[int, SampleId]],
+) -> None:
+    """Add to ``held`` (per (subject, placement), time -> identity) what the parts read whole hold that the check
+    needs: every sample in the call's spans, and within `REPLAY_MOVE_US` of them the samples of the call's sensor
+    boots in its sequence ranges (what the per-sample exact read finds). A part that does not unpack occupies its
+    first time (`UNREADABLE`)."""
+    bad: list[tuple[str, str, int, Mapping[str, Any]]] = []
+    for subject, placement, part in parts_of(series, "checking raw batches", bad):
         pair = (subject, placement)
         mine = [v for (_, s_, p), v in spans.items() if (s_, p) == pair]
         inside = _within(part.samples.time_us, [span for v in mine for span in v])
@@ -226,7 +250,8 @@ def held_packed(
             serial, boot = part.identity
             for i in keep.tolist():
                 points.setdefault(int(part.samples.time_us[i]), (serial, boot, int(part.samples.seq[i])))
-    return held
+    for subject, placement, time_us, _ in bad:
+        held.setdefault((subject, placement), {})[time_us] = UNREADABLE
 
 
 def _may_hold(

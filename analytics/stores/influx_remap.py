@@ -69,7 +69,8 @@ def remap_raw(store: _Store, subject: str, placement: str, serial: str, boot_epo
     last = slot + SENSOR_SLOT_US - 1
     rp = store.config.sensor_time_rp
     (points,) = store.read_raw_points(subject, placement, start_us=slot, end_us=last)
-    parts = influx_packed.read_parts(store.transport, rp, subject, placement, slot, last)
+    unreadable: list[tuple[str, str, int, Any]] = []  # parts that do not unpack: written back as they were
+    parts = influx_packed.read_parts(store.transport, rp, subject, placement, slot, last, bad=unreadable)
     series: RawSeries = merge([points, *(p.samples for p in parts)], slot, last) if parts else points
     n, seq = len(series), series.seq.tolist()
     ours = [series.serial[i] == serial and int(series.boot_epoch[i]) == boot_epoch for i in range(n)]
@@ -102,7 +103,7 @@ def remap_raw(store: _Store, subject: str, placement: str, serial: str, boot_epo
     tags = {"subject": subject, "placement": placement}
     for measurement, ranges, held in (
         (RAW, samples, len(points)),
-        (RAW_PACKED, samples, len(parts)),
+        (RAW_PACKED, samples, len(parts) + len(unreadable)),
         (RAW_BATCH, records, 1),
     ):
         if not held:  # the slot holds none of this layout
@@ -118,7 +119,8 @@ def remap_raw(store: _Store, subject: str, placement: str, serial: str, boot_epo
     ]
     kept = [b for m, b in zip(mine_b, index, strict=True) if not m and within(records, b.time_us)]
     lines = raw_slot_lines(points, back, subject, placement)
-    lines += [influx_packed.part_line(subject, placement, p) for p in theirs]
+    lines += [influx_packed.part_line(subject, placement, p.time_us, p.fields) for p in theirs]
+    lines += [influx_packed.part_line(subject, placement, t, row) for _, _, t, row in unreadable if within(samples, t)]
     lines += [point_line(record_point(subject, b)) for b in kept]
     store._write_lines(rp, lines, f"{what} (kept)")
     return len(mine)

@@ -3,7 +3,7 @@
 InfluxDB 1.6 spends most of its CPU per field value of a point, and raw samples are 300 points of 11 fields per
 subject-second; one point per part of a batch, its samples in one string field, cost it 87 % less in the
 real-time raw bench (docs/raw-layout-packed.md, bench/RESULTS.md "Storage: InfluxDB CPU"). This module is that
-layout's codec; no store writes or reads `raw_packed` yet.
+layout's codec; `influx_packed` reads and writes such points for the InfluxDB store (`raw_layout=packed`).
 
 A part is a run of one batch's samples whose mapped times rise by at most `PART_STEP_MAX_US` from one sample to
 the next and span at most `PART_MAX_US` (the bound a reader of a time range looks back by). Its point stands at its

@@ -166,29 +166,33 @@ def plan_raw_writes(batches: Sequence[RawSamples], held: Mapping[tuple[str, str]
 
 def not_stored_yet(
     batches: Sequence[RawSamples], held: Mapping[tuple[str, str], Mapping[int, SampleId]]
-) -> tuple[RawSamples, ...]:
-    """The batches without their samples ``held`` at the same time with the same identity (a batch left with none
-    is absent). What the packed layout writes of `RawPlan.write`: a packed part's point stands at its first
-    sample's time, and a part written where a stored one starts would hide all of the stored one's samples
-    (docs/raw-layout-packed.md). Pure."""
-    out = []
+) -> list[RawSamples | None]:
+    """Per batch (in order), its samples not stored yet at their own time with their own identity: neither
+    ``held`` nor claimed by an earlier batch of the call (None: every sample is). What the packed layout writes of
+    `RawPlan.write`: a packed part's point stands at its first sample's time, and a part written where another
+    starts would hide all of the other's samples (docs/raw-layout-packed.md). Pure."""
+    out: list[RawSamples | None] = []
+    earlier: dict[tuple[str, str], list[tuple[int, int, RawSamples]]] = {}
     for b in batches:
-        stored = held.get((b.subject, b.placement))
-        if not stored:
-            out.append(b)
-            continue
-        again = np.array(
-            [
-                stored.get(t) == (b.serial, b.boot_epoch, s)
-                for t, s in zip(b.time_us().tolist(), b.seq.tolist(), strict=True)
-            ],
-            dtype=bool,
-        )
-        if not again.any():
-            out.append(b)
-        elif not again.all():
-            out.append(b.take(~again))
-    return tuple(out)
+        key = (b.subject, b.placement)
+        times = b.time_us()
+        lo, hi = int(times.min()), int(times.max())
+        stored = held.get(key) or {}
+        near = [e for e_lo, e_hi, e in earlier.get(key, []) if e_lo <= hi and e_hi >= lo]
+        kept: RawSamples | None = b
+        if stored or near:
+            claims = dict(stored)
+            for e in near:  # samples of the call written before this batch
+                ident = zip(e.time_us().tolist(), e.seq.tolist(), strict=True)
+                claims.update((t, (e.serial, e.boot_epoch, q)) for t, q in ident)
+            pairs = zip(times.tolist(), b.seq.tolist(), strict=True)
+            again = np.array([claims.get(t) == (b.serial, b.boot_epoch, q) for t, q in pairs], dtype=bool)
+            kept = None if again.all() else b.take(~again) if again.any() else b
+        out.append(kept)
+        if kept is not None:
+            t = kept.time_us()
+            earlier.setdefault(key, []).append((int(t.min()), int(t.max()), kept))
+    return out
 
 
 def _repeats(batches: Sequence[RawSamples], idx: Sequence[int]) -> bool:

@@ -150,3 +150,32 @@ def test_the_rule_is_pure_first_copy_wins_and_identity_comes_before_the_point() 
     # nothing stored: the earlier of two copies in one call is written, the later one recognised
     plan = plan_raw_writes([sent(subject, 10_000), sent(subject)], {})
     assert [b.clock for b in plan.write] == [mapping(10_000)] and plan.moved[0].shift_us == (-10_000, -10_000)
+
+
+def test_batches_of_one_call_that_share_samples_keep_every_sample(store: Store) -> None:
+    """Two batches of one sensor in one call holding the same samples at the same times (a gateway that batched
+    again, a replay whose mapping moved all but its first sample, a 1-kHz batch's second half sent again): each
+    sample is stored once and read back, whatever the layout (a packed part written where another part of the
+    call starts would hide it: docs/raw-layout-packed.md)."""
+    ref = (True, 5_000_000, T0_UTC_S)
+    cases = {
+        "a prefix batched again": [batch(new_subject(), n=100, clock=mapping()), None],
+        "a replay moved but for its first sample": [batch(new_subject(), n=100, clock=mapping()), None],
+        "a 1-kHz batch's second part again": [batch(new_subject(), n=1000, rate_hz=1000.0, clock=mapping()), None],
+    }
+    subjects = {name: first.subject for name, (first, _) in cases.items()}
+    cases["a prefix batched again"][1] = batch(subjects["a prefix batched again"], n=50, clock=mapping())
+    cases["a replay moved but for its first sample"][1] = batch(
+        subjects["a replay moved but for its first sample"], n=100, clock=ClockMapping(*ref, 1.0005, 0.0, 0.8)
+    )
+    cases["a 1-kHz batch's second part again"][1] = batch(
+        subjects["a 1-kHz batch's second part again"], seq_first=600, n=100, rate_hz=1000.0, clock=mapping()
+    )
+    for name, (first, again) in cases.items():
+        assert again is not None and first is not None
+        report = store.write_raw_many([first, again])
+        assert report.collisions == [] and report.quarantined == [], name
+        got = store.read_raw(first.subject, "pelvis")
+        assert got.seq.tolist() == first.seq.tolist(), name
+        assert got.time_us.tolist() == first.time_us().tolist(), name
+        assert store.count_raw(first.subject, "pelvis", "GS24-0001", 42, 0, len(first) - 1) == len(first), name

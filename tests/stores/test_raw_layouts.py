@@ -117,3 +117,85 @@ def test_the_store_url_names_the_raw_layout(influxdb: InfluxDB, tmp_path: Path) 
         store.close()
     with pytest.raises(StoreConfigError, match="raw_layout='rows'"):
         open_store(url + "&raw_layout=rows")
+
+
+def test_a_points_writer_checks_against_packed_samples(influxdb: InfluxDB, tmp_path: Path) -> None:
+    """A writer set to points (a clinic switching back, workers not switched together) still sees packed samples:
+    another sensor on their times is refused as a collision, a replay of them moved by 30 ms is not stored again."""
+    points, packed = _stores(influxdb, tmp_path)
+    subject = new_subject()
+    try:
+        stored = batch(subject, clock=synced_clock())
+        packed.write_raw(stored)
+        other = points.write_raw(batch(subject, boot_epoch=43, clock=synced_clock()))
+        assert len(other.collisions) == 100 and other.quarantined
+        moved = points.write_raw(batch(subject, clock=synced_clock(ref_sensor_us=5_000_000 - 30_000)))
+        assert moved.moved_samples == 100
+        got = points.read_raw(subject, "pelvis")
+        assert got.boot_epoch.tolist() == [42] * 100 and got.time_us.tolist() == stored.time_us().tolist()
+        assert points.count_raw(subject, "pelvis", "GS24-0001", 42, 0, 99) == 100
+    finally:
+        points.close()
+        packed.close()
+
+
+@pytest.mark.parametrize("layout", ["points", "packed"])
+def test_a_replay_writes_a_lost_index_point_again(influxdb: InfluxDB, tmp_path: Path, layout: str) -> None:
+    """The samples were stored and the index point after them was not (the worker stopped in between): the
+    replay of the batch writes the index point, though its samples are stored already."""
+    store = v1_store(influxdb, tmp_path, raw_layout=layout)
+    subject = new_subject()
+    try:
+        sent = batch(subject, clock=synced_clock())
+        store._write_lines(store.config.raw_rp, store._sample_lines(sent), "samples only", subject)
+        assert store.raw_progress(subject, "pelvis", "GS24-0001", 42).n_batches == 0
+        store.write_raw(sent)
+        progress = store.raw_progress(subject, "pelvis", "GS24-0001", 42)
+        assert (progress.n_batches, progress.n_samples) == (1, 100)
+        assert store.count_raw(subject, "pelvis", "GS24-0001", 42, 0, 99) == 100
+    finally:
+        store.close()
+
+
+def test_a_sample_on_the_time_of_a_part_that_does_not_unpack_is_refused(influxdb: InfluxDB, tmp_path: Path) -> None:
+    """A stored part the check cannot unpack (another version's, perhaps) occupies its first time: a new sample
+    there is refused as a collision, not written over it."""
+    _, packed = _stores(influxdb, tmp_path)
+    subject = new_subject()
+    try:
+        sent = batch(subject, clock=synced_clock())
+        t = int(sent.time_us()[40])
+        fields = f'enc="x9",n=1i,samples="",serial="GS-NEW",time_last_us={t}i'
+        line = f"{RAW_PACKED},placement=pelvis,subject={subject} {fields} {t}"
+        packed.transport.write_lines(packed.config.raw_rp, [line], "another version's part", packed.quarantine, subject)
+        report = packed.write_raw(sent)
+        assert [c.time_us for c in report.collisions] == [t]
+        rows = list(
+            packed.rows(
+                f"SELECT enc FROM {from_clause(packed.config.database, 'raw', RAW_PACKED)} WHERE time = {t * 1000}"
+            )
+        )
+        assert [r["enc"] for r in rows] == ["x9"]  # still there
+        assert len(packed.read_raw(subject, "pelvis")) == 99
+    finally:
+        packed.close()
+
+
+def test_export_pages_of_a_range_starting_and_ending_inside_parts(influxdb: InfluxDB, tmp_path: Path) -> None:
+    points, packed = _stores(influxdb, tmp_path)
+    subject = new_subject()
+    try:
+        sent = [batch(subject, seq_first=q, n=10, clock=synced_clock()) for q in range(0, 3000, 10)]
+        points.write_raw_many([b for i, b in enumerate(sent) if i % 3 == 0])
+        packed.write_raw_many([b for i, b in enumerate(sent) if i % 3 != 0])
+        whole = packed.read_raw(subject, "pelvis")
+        assert whole.seq.tolist() == list(range(3000))
+        lo, hi = int(whole.time_us[15]), int(whole.time_us[2994])
+        for chunk_samples in (7, 1000):
+            chunks = packed.raw_chunks(
+                subject, "pelvis", start_us=lo, end_us=hi, session="S1", chunk_samples=chunk_samples
+            )
+            assert pa.Table.from_batches(list(chunks)).column("seq").to_pylist() == list(range(15, 2995))
+    finally:
+        points.close()
+        packed.close()
