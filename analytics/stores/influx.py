@@ -32,8 +32,6 @@ from analytics.stores.influx_codec import (
     quote_ident,
     quote_str,
     raw_series_concat,
-    raw_series_from_csv,
-    raw_series_from_values,
     series_rows,
     statement_requests,
     time_clause,
@@ -46,7 +44,6 @@ from analytics.stores.model import (
     GAP,
     RAW,
     RAW_BATCH,
-    RAW_FIELDS,
     STORE_REFUSED,
     GapRecord,
     RawIndex,
@@ -73,7 +70,6 @@ from analytics.stores.model import (
 from analytics.stores.plans import ExercisePlan
 from analytics.stores.points import RAW_PACKED
 from analytics.stores.quarantine import Quarantine
-from gaitsym_common.redaction import redact_url
 from gaitsym_common.uplink.envelope import ClockMapping
 
 log = logging.getLogger("gaitsym.stores")
@@ -320,29 +316,8 @@ class InfluxStore:
         session: str | None = None,
     ) -> list[RawSeries]:
         """The samples stored one point per sample (``raw``), one series per retention policy the range touches."""
-        where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
-        if session is not None:
-            where += f" AND session = {quote_str(session)}"
-        where += " AND " + time_clause(start_us, end_us)
-        cols = ("seq", "t_sensor_us", "boot_epoch", "serial", "session", *RAW_FIELDS)
-        parts: list[RawSeries] = []
-        for rp in self._raw_rps(start_us, end_us):
-            q = f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {self._from(rp, RAW)} WHERE {where}"
-            csv = self.transport.query_csv(q)
-            if csv is not None:
-                try:
-                    parts.append(raw_series_from_csv(csv))
-                    continue
-                except ValueError as exc:  # pandas' parser errors too: a CSV layout this reader does not know
-                    self.transport.csv_supported = False
-                    log.warning(
-                        "%s: raw samples' CSV unreadable (%s): reading JSON", redact_url(self.transport.base), exc
-                    )
-            values: list[list[Any]] = []
-            for series in self.query(q):
-                values.extend(series.get("values", []))
-            parts.append(raw_series_from_values(values))
-        return parts
+        rps = self._raw_rps(start_us, end_us)
+        return influx_reads.raw_points(self, rps, subject, placement, start_us, end_us, session)
 
     def _batch_where(self, subject: str, placement: str, serial: str, boot_epoch: int) -> str:
         return (

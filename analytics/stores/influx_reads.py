@@ -11,7 +11,8 @@ not yet stored and is left out, as in `InfluxStore.read_raw`.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,11 +29,22 @@ from analytics.stores.export_reads import (
     raw_chunk_schema,
     record_order,
 )
-from analytics.stores.influx_codec import TIME_MAX_NS, from_clause, quote_ident, quote_str, time_clause
+from analytics.stores.influx_codec import (
+    TIME_MAX_NS,
+    from_clause,
+    quote_ident,
+    quote_str,
+    raw_series_from_csv,
+    raw_series_from_values,
+    time_clause,
+)
 from analytics.stores.influx_transport import InfluxConfig, InfluxTransport
 from analytics.stores.points import GAP, RAW, RAW_BATCH
 from analytics.stores.raw_model import RAW_FIELDS, SENSOR_SLOT_US, SENSOR_SLOTS, GapRecord, RawSeries
 from analytics.stores.raw_packed import PART_MAX_US, RAW_PACKED, merge
+from gaitsym_common.redaction import redact_url
+
+log = logging.getLogger("gaitsym.stores")
 
 
 class InfluxStore(Protocol):
@@ -46,6 +58,41 @@ class InfluxStore(Protocol):
     def rows(self, q: str) -> Iterator[dict[str, Any]]: ...
 
     def retention_policies(self) -> dict[str, str]: ...
+
+
+def raw_points(
+    store: InfluxStore,
+    rps: Sequence[str],
+    subject: str,
+    placement: str,
+    start_us: int | None,
+    end_us: int | None,
+    session: str | None,
+) -> list[RawSeries]:
+    """`InfluxStore.read_raw_points`: the samples stored one point per sample (``raw``) in each of ``rps``, read
+    as CSV (JSON from a server that answers otherwise, or whose CSV this reader cannot read)."""
+    where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
+    if session is not None:
+        where += f" AND session = {quote_str(session)}"
+    where += " AND " + time_clause(start_us, end_us)
+    cols = ("seq", "t_sensor_us", "boot_epoch", "serial", "session", *RAW_FIELDS)
+    parts: list[RawSeries] = []
+    for rp in rps:
+        q = f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {from_clause(store.config.database, rp, RAW)}"
+        q += f" WHERE {where}"
+        csv = store.transport.query_csv(q)
+        if csv is not None:
+            try:
+                parts.append(raw_series_from_csv(csv))
+                continue
+            except ValueError as exc:  # pandas' parser errors too: a CSV layout this reader does not know
+                store.transport.csv_supported = False
+                log.warning("%s: raw samples' CSV unreadable (%s): reading JSON", redact_url(store.transport.base), exc)
+        values: list[list[Any]] = []
+        for series in store.query(q):
+            values.extend(series.get("values", []))
+        parts.append(raw_series_from_values(values))
+    return parts
 
 
 PAGE_MAX = 20_000
