@@ -154,11 +154,6 @@ def held_probes(
     ]
 
 
-def probe_queries(database: str, probes: Sequence[HeldProbe]) -> list[str]:
-    """The probes' requests (`statement_requests`: one for a worker's turn)."""
-    return statement_requests([p.statement(database) for p in probes])
-
-
 def unclear_series(found: Sequence[dict[str, Any]], probes: Sequence[HeldProbe]) -> set[tuple[str, str]]:
     """The (subject, placement) pairs whose probes' answers (series tagged by subject and placement) do not prove
     the spans empty and the call's identities absent nearby: these need the exact read. A pair probed more than

@@ -71,10 +71,7 @@ def raw_points(
 ) -> list[RawSeries]:
     """`InfluxStore.read_raw_points`: the samples stored one point per sample (``raw``) in each of ``rps``, read
     as CSV (JSON from a server that answers otherwise, or whose CSV this reader cannot read)."""
-    where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
-    if session is not None:
-        where += f" AND session = {quote_str(session)}"
-    where += " AND " + time_clause(start_us, end_us)
+    where = influx_packed.where(subject, placement, session) + " AND " + time_clause(start_us, end_us)
     cols = ("seq", "t_sensor_us", "boot_epoch", "serial", "session", *RAW_FIELDS)
     parts: list[RawSeries] = []
     for rp in rps:
@@ -124,9 +121,7 @@ def raw_chunks(
 ) -> Iterator[Any]:
     """`Store.raw_chunks` from InfluxDB: keyset pages (times after the last row read) in each retention policy the
     range touches, sensor time first."""
-    where = f"subject = {quote_str(subject)} AND placement = {quote_str(placement)}"
-    if session is not None:
-        where += f" AND session = {quote_str(session)}"
+    where = influx_packed.where(subject, placement, session)
     cols = ", ".join(quote_ident(c) for c in RAW_CHUNK_COLUMNS[1:])
     page = max(1, min(chunk_samples, PAGE_MAX))
     for rp, lo, hi in _rp_bounds(store, start_us, end_us):

@@ -19,7 +19,6 @@ from analytics.stores.influx_codec import (
     PROBE_BUCKET_MIN_US,
     HeldProbe,
     held_probes,
-    probe_queries,
     statement_requests,
     unclear_series,
 )
@@ -58,7 +57,7 @@ def test_a_turn_of_many_subjects_is_probed_in_one_request() -> None:
     spans = {("raw", f"S{i:03d}", p): [(T0_US, T0_US + 990_000)] for i in range(150) for p in placements}
     seqs = {("raw", f"S{i:03d}", p, f"GS-{i}-{p}", 1): [100, 199] for i in range(150) for p in placements}
     probes = held_probes(spans, seqs)
-    (request,) = probe_queries("gaitsym", probes)
+    (request,) = statement_requests([p.statement("gaitsym") for p in probes])
     assert request.split(";") == [p.statement("gaitsym") for p in probes]
 
 
