@@ -24,6 +24,10 @@ asymmetries, their 95 % intervals and what they rest on. Rules the queries keep:
   summaries (one series per subject) rather than the sets (one per subject, exercise and side), few fields, and
   aggregates in subqueries before combining them (a union of raw rows costs ten times more); the results policy
   keeps 52-week shards (`analytics.stores.influx_setup.RESULTS_SHARD_DURATION`). bench/dashboard_queries.py.
+- **Raw samples of both layouts.** The one-session raw panels read ``raw`` (one point per sample) and
+  ``raw_display`` (the packed layout's means of 10 samples) in one statement: a session stored in one layout gives
+  one series; a session written across a clinic's switch of layout gives one series per measurement, each over its
+  own stretch of time.
 - **Final results only.** Nothing reads ``stride_live`` or ``exercise_set_live`` (provisional live results).
 - **Time.** ``$timeFilter`` is the dashboard's range; windows relative to its end ("last 7 days", "worsening over 4
   weeks") use ``${__to}`` (its end in ms), so that a dashboard looking at the past reads the past consistently.
@@ -46,6 +50,8 @@ STRIDE = '"results"."stride"'
 PLAN = '"results"."exercise_plan"'
 GAP = '"results"."gap"'
 RAW = '"raw"."raw"'
+RAW_DISPLAY = '"raw"."raw_display"'
+"""Means of 10 consecutive samples of the packed raw layout (InfluxQL cannot unpack a packed part: SCHEMA.md)."""
 
 BAND = "$band"
 DEFAULT_BAND = DEFAULT_SI_BAND_PCT
@@ -339,7 +345,7 @@ for _placement in ("pelvis", "left_thigh", "right_thigh"):
     _q(
         f"session.raw.{_placement}",
         f"""SELECT MEAN("acc_x") AS "acc_x", MEAN("acc_y") AS "acc_y", MEAN("acc_z") AS "acc_z",
-        MEAN("gyr_x") AS "gyr_x", MEAN("gyr_y") AS "gyr_y", MEAN("gyr_z") AS "gyr_z" FROM {RAW}
+        MEAN("gyr_x") AS "gyr_x", MEAN("gyr_y") AS "gyr_y", MEAN("gyr_z") AS "gyr_z" FROM {RAW}, {RAW_DISPLAY}
         WHERE "subject" = '$subject' AND "placement" = '{_placement}' AND "session" = '$session' AND $timeFilter
         GROUP BY time($__interval)""",
     )

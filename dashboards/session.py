@@ -36,6 +36,10 @@ UID = "gaitsym-session"
 SAMPLE_PERIOD = "10ms"
 """The sensors' sample period (100 Hz): the raw panels never average over less."""
 RAW_POINTS = 2000
+SPAN_NULLS_MS = 250
+"""Raw traces are drawn across empty intervals shorter than this (ms): the packed layout's display points stand
+0.1 s apart at 100 Hz (0.2 s at 50 Hz), wider than the panels' finest interval; a longer run of missing samples
+stays a break in the line (and is listed in the gaps table)."""
 PLACEMENT_TITLES = {"pelvis": "Pelvis", "left_thigh": "Left thigh", "right_thigh": "Right thigh"}
 
 
@@ -125,7 +129,8 @@ def build() -> dash_b.Dashboard:
     for placement, title in PLACEMENT_TITLES.items():
         panel = series_panel(
             f"{title}: acceleration (m/s², gravity included) and angular rate (deg/s)",
-            f"Raw samples of the {title.lower()} sensor, sensor axes; angular rate on the right axis.",
+            f"Raw samples of the {title.lower()} sensor, sensor axes; angular rate on the right axis. Samples stored "
+            "packed (the store's packed raw layout) are shown as means of 10 consecutive samples (0.1 s at 100 Hz).",
             [f"session.raw.{placement}"],
             ACC,
             "acceleration (m/s²)",
@@ -133,7 +138,7 @@ def build() -> dash_b.Dashboard:
             height=8,
         )
         panel.interval(SAMPLE_PERIOD).max_data_points(RAW_POINTS).show_points(common.VisibilityMode.NEVER).span_nulls(
-            False
+            SPAN_NULLS_MS
         )
         panel.override_by_regexp(
             "^gyr_",

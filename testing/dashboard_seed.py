@@ -186,6 +186,8 @@ class Seeded:
     """(subject, exercise, side) -> sets a week in force (None: cleared)."""
     raw_session: SessionResults | None = None
     raw_samples: int = 0
+    packed_session: SessionResults | None = None
+    """A session whose samples (the same as ``raw_session``'s) are stored in the packed raw layout."""
 
     @property
     def now_ms(self) -> int:

@@ -27,6 +27,7 @@ from analytics.stores.influx_codec import (
 )
 from analytics.stores.influx_transport import InfluxTransport
 from analytics.stores.points import Point, point_line
+from analytics.stores.raw_display import display_lines
 from analytics.stores.raw_model import RawSamples, RawSeries
 from analytics.stores.raw_packed import PART_MAX_US, RAW_PACKED, merge, pack, unpack
 from analytics.stores.raw_plan import REPLAY_MOVE_US, SampleId
@@ -64,8 +65,18 @@ class StoredPart:
 
 
 def packed_lines(samples: RawSamples) -> list[str]:
-    """The line protocol of a batch's samples as packed parts."""
-    return [point_line(p) for p in pack(samples)]
+    """The line protocol of a batch's samples as packed parts, then their display points (`raw_display`: what
+    the dashboards plot)."""
+    lines = [point_line(p) for p in pack(samples)]
+    values = np.concatenate([samples.acc_mps2, samples.gyr_dps], axis=1)
+    return lines + display_lines(samples.subject, samples.placement, samples.session, samples.time_us(), values)
+
+
+def part_display_lines(subject: str, placement: str, part: StoredPart) -> list[str]:
+    """A stored part's display points again (written back beside the part: a move's deletes took them)."""
+    s = part.samples
+    values = np.concatenate([s.acc_mps2, s.gyr_dps], axis=1)
+    return display_lines(subject, placement, s.session[0] if len(s) else None, s.time_us, values)
 
 
 def part_line(subject: str, placement: str, time_us: int, fields: Mapping[str, Any]) -> str:

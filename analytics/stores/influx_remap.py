@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
 from analytics.stores import influx_packed, influx_reads
 from analytics.stores.export_reads import BatchRecord
 from analytics.stores.influx_codec import raw_slot_lines
 from analytics.stores.influx_transport import InfluxConfig, InfluxTransport
-from analytics.stores.points import RAW, RAW_BATCH, point_line
+from analytics.stores.points import RAW, RAW_BATCH, RAW_DISPLAY, point_line
 from analytics.stores.raw_model import (
     SENSOR_SLOT_US,
     RawSamples,
@@ -101,15 +103,15 @@ def remap_raw(store: _Store, subject: str, placement: str, serial: str, boot_epo
     samples = delete_ranges(series.time_us.tolist(), ours, seq, seq, ours)
     records = delete_ranges([b.time_us for b in index], gone, *seqs, mine_b)
     tags = {"subject": subject, "placement": placement}
-    for measurement, ranges, held in (
-        (RAW, samples, len(points)),
-        (RAW_PACKED, samples, len(parts) + len(unreadable)),
-        (RAW_BATCH, records, 1),
+    for measurements, ranges, held in (
+        ((RAW,), samples, len(points)),
+        ((RAW_PACKED, RAW_DISPLAY), samples, len(parts) + len(unreadable)),  # the display written again below
+        ((RAW_BATCH,), records, 1),
     ):
         if not held:  # the slot holds none of this layout
             continue
         for lo, hi in ranges:
-            store.transport.delete(rp, (measurement,), tags, lo, hi)
+            store.transport.delete(rp, measurements, tags, lo, hi)
     theirs = [p for p in parts if p.identity != (serial, boot_epoch) and within(samples, p.time_us)]
     back = [
         i
@@ -120,7 +122,15 @@ def remap_raw(store: _Store, subject: str, placement: str, serial: str, boot_epo
     kept = [b for m, b in zip(mine_b, index, strict=True) if not m and within(records, b.time_us)]
     lines = raw_slot_lines(points, back, subject, placement)
     lines += [influx_packed.part_line(subject, placement, p.time_us, p.fields) for p in theirs]
+    # another sensor's display points a range holds went too, also those of a part starting before the range
+    shown = [p for p in parts if p.identity != (serial, boot_epoch) and _touches(samples, p.samples.time_us)]
+    lines += [line for p in shown for line in influx_packed.part_display_lines(subject, placement, p)]
     lines += [influx_packed.part_line(subject, placement, t, row) for _, _, t, row in unreadable if within(samples, t)]
     lines += [point_line(record_point(subject, b)) for b in kept]
     store._write_lines(rp, lines, f"{what} (kept)")
     return len(mine)
+
+
+def _touches(ranges: list[tuple[int, int]], times_us: np.ndarray) -> bool:
+    """Whether any of the times (µs) lies in one of the ranges (inclusive)."""
+    return any(bool(((times_us >= lo) & (times_us <= hi)).any()) for lo, hi in ranges)

@@ -20,6 +20,8 @@ STORE_SCHEMA = "gaitsym.store/1"
 RAW = "raw"
 RAW_PACKED = "raw_packed"
 """Raw samples packed one point per batch part (`raw_packed`; written with `raw_layout=packed`, read always)."""
+RAW_DISPLAY = "raw_display"
+"""Means of 10 consecutive packed samples, for the dashboards only (`raw_display`: InfluxQL cannot unpack a part)."""
 RAW_BATCH = "raw_batch"
 STRIDE = "stride"
 EXERCISE_SET = "exercise_set"
@@ -31,9 +33,11 @@ LIVE_MEASUREMENTS = (STRIDE_LIVE, EXERCISE_SET_LIVE)
 """Provisional results of live segments: their own measurements, appended (never a DELETE while a session runs),
 removed by the session's final `Store.replace_results`. Final results are never touched by a live analysis."""
 LIVE_OF = {STRIDE: STRIDE_LIVE, EXERCISE_SET: EXERCISE_SET_LIVE}
+RAW_LAYOUT = "raw_layout"
+"""The database's raw layout marker (`influx_layout`): which layout its workers write raw samples in, from when."""
 GAP = "gap"
 """Samples known to be missing (uplink ``gap`` messages), kept with the results (no retention)."""
-MEASUREMENTS = (RAW, RAW_PACKED, RAW_BATCH, *RESULT_MEASUREMENTS, *LIVE_MEASUREMENTS, GAP)
+MEASUREMENTS = (RAW, RAW_PACKED, RAW_DISPLAY, RAW_BATCH, *RESULT_MEASUREMENTS, *LIVE_MEASUREMENTS, GAP, RAW_LAYOUT)
 
 FieldValue = float | int | str | bool
 

@@ -17,6 +17,7 @@ at other dates and for other subjects, as the worker writes them:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +43,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iter
     admin.query(f"CREATE USER \"{GRAFANA_USER}\" WITH PASSWORD '{GRAFANA_PASSWORD}'")  # read-only, as deployed
     admin.query(f'GRANT READ ON "gaitsym" TO "{GRAFANA_USER}"')
     admin.close()
-    config = InfluxConfig(url=server.url, username=WORKER_USER, password=WORKER_PASSWORD, retry_for_s=5.0)
+    config = InfluxConfig(
+        url=server.url, username=WORKER_USER, password=WORKER_PASSWORD, retry_for_s=5.0, raw_layout="points"
+    )
     store = InfluxStore(config, Quarantine(Path(tmp_path_factory.mktemp("q")) / "quarantine.sqlite"))
     now_us = (time.time_ns() // 1000 // 60_000_000) * 60_000_000
     seeded = Seeded(server, GrafanaInflux(server.url, "gaitsym", GRAFANA_USER, GRAFANA_PASSWORD), now_us)
@@ -70,6 +73,12 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iter
     latest = seeded.sessions["p-steady"][0][1]
     seeded.raw_session = latest
     seeded.raw_samples = write_raw(store, home.recording, "p-steady", latest.session, latest.start_us)
+    # the session before it, the same samples in the packed raw layout (the panels read its display series)
+    packed_config = dataclasses.replace(config, raw_layout="packed")
+    packed = InfluxStore(packed_config, Quarantine(Path(tmp_path_factory.mktemp("qp")) / "quarantine.sqlite"))
+    seeded.packed_session = seeded.sessions["p-steady"][1][1]
+    write_raw(packed, home.recording, "p-steady", seeded.packed_session.session, seeded.packed_session.start_us)
+    packed.close()
     store.write_gap(gap)
     for exercise, side, sets, reps, at in (
         ("clam", "left", 3, 5, now_us - 60 * DAY_US),

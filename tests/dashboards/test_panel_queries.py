@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pytest
 
 from analytics.results.reading import read_si
@@ -428,3 +429,54 @@ def test_session_raw_traces(seeded: Seeded, answers: dict[str, list[dict[str, An
     for axis, column in ((2, 3), (0, 1)):
         mean_of_means = sum(v[column] for v in filled) / len(filled)
         assert mean_of_means == pytest.approx(float(data.acc_mps2[:, axis].mean()), abs=0.05)
+
+
+@pytest.mark.parametrize("placement", ["pelvis", "left_thigh", "right_thigh"])
+def test_session_raw_traces_of_packed_samples(
+    seeded: Seeded, answers: dict[str, list[dict[str, Any]]], placement: str
+) -> None:
+    """A session stored in the packed raw layout plots from its display series (means over 0.1 s of the grid): a
+    bucket of whole 0.1-s periods plots what the same samples stored one point per sample plot, to the display's
+    4 decimals; one holding a shorter period (the session's end) the mean of the periods' means."""
+    from testing.dashboard_seed import analysed
+
+    assert seeded.raw_session is not None and seeded.packed_session is not None
+    variables, from_ms, to_ms = dashboard_state(seeded, "gaitsym-session")
+    shift_ms = (seeded.packed_session.start_us - seeded.raw_session.start_us) // 1000
+    variables["session"] = Variable(seeded.packed_session.session)
+    dq = next(q for q in dashboard_queries(_session_dashboard()) if _key_of(q.query) == f"session.raw.{placement}")
+    text = substitute(
+        dq.query,
+        variables,
+        from_ms=from_ms + shift_ms,
+        to_ms=to_ms + shift_ms,
+        max_data_points=dq.max_data_points,
+        min_interval=dq.min_interval,
+    )
+    (packed,) = seeded.grafana.run(text)
+    (points,) = answers[f"session.raw.{placement}"]
+    assert packed["name"] == "raw_display" and points["name"] == "raw"
+    assert packed["columns"] == points["columns"]
+    shown = {v[0] - shift_ms: v[1:] for v in packed["values"] if v[1] is not None}
+    per_sample = {v[0]: v[1:] for v in points["values"] if v[1] is not None}
+    assert shown.keys() == per_sample.keys() and len(shown) > 1000
+    data = analysed("home").recording.sensors[placement]
+    values = np.hstack([data.acc_mps2, data.gyr_dps])
+    start_ms, step_ms = seeded.raw_session.start_us // 1000, 500
+    whole = 0
+    for t, got in shown.items():
+        k = (t - start_ms) // 10  # the sample at the bucket's start (100 Hz from the session's minute-aligned start)
+        periods = [values[a : min(a + 10, len(values))] for a in range(k, min(k + step_ms // 10, len(values)), 10)]
+        if all(len(p) == 10 for p in periods):
+            whole += 1
+            assert got == pytest.approx(per_sample[t], abs=5e-5 + 1e-9)
+        expected = np.mean([p.mean(axis=0) for p in periods], axis=0)
+        assert got == pytest.approx(expected.tolist(), abs=5e-5 + 1e-9)
+    assert whole == len(shown) - 1  # the session's last 0.64 s: its last period holds 4 samples
+
+
+def _session_dashboard() -> dict[str, Any]:
+    files = provisioning.render()
+    docs = [json.loads(text) for name, text in files.items() if name.endswith(".json")]
+    (doc,) = [d for d in docs if d["uid"] == "gaitsym-session"]
+    return doc
