@@ -23,7 +23,7 @@ fast a worker catches up after an outage.
 
 Run: .venv/bin/python bench/worker_latency.py [--subjects 20] [--seconds 60] [--poll 0.05] [--load replay|gateways]
      [--worker-arg=--turn-gather-s=0.3 ...] [--seconds 180 --cpu-after 60] [--workers 2] [--aligned]
-     [--seconds 100 --by-minute] [--raw-layout packed]
+     [--seconds 100 --by-minute] [--raw-layout points|packed]
 """
 
 from __future__ import annotations
@@ -82,9 +82,10 @@ def main() -> None:
     ap.add_argument("--worker-arg", action="append", default=[], help="extra `gaitsym worker` argument (repeatable)")
     ap.add_argument(
         "--raw-layout",
-        choices=("points", "packed"),
-        default="points",
-        help="the store's raw layout: one point per sample, or one per batch part (docs/raw-layout-packed.md)",
+        choices=("auto", "points", "packed"),
+        default="auto",
+        help="the store's raw layout: as the database's marker says (auto: a new database is packed), one point per "
+        "sample, or one per batch part (docs/raw-layout-packed.md)",
     )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gaitsym-bench-latency-"))

@@ -21,7 +21,7 @@ def command_modules() -> tuple[ModuleType, ...]:
     from analytics.pipeline import cli as analyze_cli
     from analytics.recording import cli as recording_cli
     from analytics.stores import cli as results_cli
-    from analytics.stores import plan_cli
+    from analytics.stores import plan_cli, store_cli
     from analytics.worker import cli as worker_cli
     from export import cli as export_cli
     from firmware_protocol import cli as protocol_cli
@@ -35,6 +35,7 @@ def command_modules() -> tuple[ModuleType, ...]:
         gateway_cli,  # gateway, session
         recording_cli,  # recording check
         results_cli,  # results
+        store_cli,  # store raw-layout
         report_cli,  # report
         export_cli,  # export
         plan_cli,  # plan

@@ -10,6 +10,7 @@ Makefile installs it too) and raises `ServerUnavailable` saying what to do when 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -109,9 +110,11 @@ class InfluxDB(ManagedProcess):
 
     def admin_query(self, q: str, auth: bool = True) -> dict[str, object]:
         data = urllib.parse.urlencode({"q": q}).encode()
-        if auth:
-            data += b"&" + urllib.parse.urlencode({"u": ADMIN_USER, "p": ADMIN_PASSWORD}).encode()
-        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=10) as resp:
+        request = urllib.request.Request(f"{self.url}/query", data=data)
+        if auth:  # influxd reads credentials from the URL or a Basic header, not from a form body
+            token = base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10) as resp:
             doc: dict[str, object] = json.loads(resp.read())
         return doc
 

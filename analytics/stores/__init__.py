@@ -199,9 +199,9 @@ def open_store(location: str | None = None) -> Store:
         unknown = set(params) - allowed
         if unknown:
             raise StoreConfigError(f"{redact_url(location)}: unknown setting(s) {', '.join(sorted(unknown))}")
-        if params.get("raw_layout", "points") not in ("points", "packed"):
+        if params.get("raw_layout", "auto") not in ("auto", "points", "packed"):
             raise StoreConfigError(
-                f"{redact_url(location)}: raw_layout={params['raw_layout']!r} is neither points nor packed"
+                f"{redact_url(location)}: raw_layout={params['raw_layout']!r} is none of auto, points, packed"
             )
         config = InfluxConfig(
             url=f"{http}://{parsed.hostname or '127.0.0.1'}:{parsed.port or 8086}",

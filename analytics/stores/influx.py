@@ -37,6 +37,7 @@ from analytics.stores.influx_codec import (
     time_clause,
     unclear_series,
 )
+from analytics.stores.influx_layout import RawLayout
 from analytics.stores.influx_results import InfluxResults
 from analytics.stores.influx_transport import InfluxConfig as InfluxConfig
 from analytics.stores.influx_transport import InfluxTransport
@@ -92,6 +93,8 @@ class InfluxStore:
         self.quarantine = quarantine if quarantine is not None else Quarantine(config.quarantine_path)
         self.transport = InfluxTransport(config, sleep)
         self._results = InfluxResults(config, self.transport, self.quarantine)
+        self.layout = RawLayout(config, self.transport)
+        """The raw layout this store writes (`influx_layout`: the database's marker unless the URL names one)."""
 
     def query(self, q: str, rp: str | None = None) -> list[dict[str, Any]]:
         """Run InfluxQL on /query (epoch=u, chunked); returns the series of every statement, in order."""
@@ -129,11 +132,12 @@ class InfluxStore:
         report.moved.extend(plan.moved)
         # packed: a part's point stands at its first sample's time, so samples stored at their own time are not
         # written again (a part there would hide the stored one); their batches' index points are, as a replay's
-        fresh = not_stored_yet(plan.write, held) if self.config.raw_layout == "packed" else list(plan.write)
+        packed = self.layout.writes() == "packed"
+        fresh = not_stored_yet(plan.write, held) if packed else list(plan.write)
         # a batch whose every sample an earlier batch of the call holds at the same time (a copy, a prefix batched
         # again) gets no index point: its first sample's is the earlier one's, which it would narrow
         own = [f is not None for f in not_stored_yet(plan.write, {})]
-        report.merge(self._write_raw_batches(list(zip(plan.write, fresh, own, strict=True)), index))
+        report.merge(self._write_raw_batches(list(zip(plan.write, fresh, own, strict=True)), index, packed))
         return report
 
     def _held(self, batches: Sequence[RawSamples], report: WriteReport) -> dict[tuple[str, str], dict[int, SampleId]]:
@@ -188,14 +192,16 @@ class InfluxStore:
         influx_packed.held_from_parts([f for f in found if f.get("name") == RAW_PACKED], spans, wanted, held)
         return held
 
-    def _write_raw_batch(self, samples: RawSamples, fresh: RawSamples | None, own: bool, index: bool) -> WriteReport:
-        """Write a batch's samples (``fresh``: those not stored yet, `InfluxConfig.raw_layout`), then its batch-index
-        point (so the index never claims what is not stored)."""
+    def _write_raw_batch(
+        self, samples: RawSamples, fresh: RawSamples | None, own: bool, index: bool, packed: bool
+    ) -> WriteReport:
+        """Write a batch's samples (``fresh``: those not stored yet; ``packed``: in parts, else a point each), then
+        its batch-index point (so the index never claims what is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
         report = WriteReport()
         if fresh is not None:
-            report = self._write_lines(rp, self._sample_lines(fresh), what, samples.subject)
+            report = self._write_lines(rp, self._sample_lines(fresh, packed), what, samples.subject)
         if not report.quarantined:
             if index and own:
                 line = point_line(batch_point(samples))
@@ -210,15 +216,16 @@ class InfluxStore:
         report.gaps.extend(gaps)
         return report
 
-    def _sample_lines(self, samples: RawSamples) -> list[str]:
-        """A batch's samples as `InfluxConfig.raw_layout` writes them: a point per sample, or packed parts."""
-        return influx_packed.packed_lines(samples) if self.config.raw_layout == "packed" else raw_lines(samples)
+    @staticmethod
+    def _sample_lines(samples: RawSamples, packed: bool) -> list[str]:
+        """A batch's samples as a point per sample, or ``packed`` in parts (`influx_layout`)."""
+        return influx_packed.packed_lines(samples) if packed else raw_lines(samples)
 
     def _raw_rp(self, samples: RawSamples) -> str:
         return self.config.raw_rp if maps_to_utc(samples.clock) else self.config.sensor_time_rp
 
     def _write_raw_batches(
-        self, batches: Sequence[tuple[RawSamples, RawSamples | None, bool]], index: bool
+        self, batches: Sequence[tuple[RawSamples, RawSamples | None, bool]], index: bool, packed: bool
     ) -> WriteReport:
         """All batches' samples in as few requests as possible (per retention policy), then their index points in a
         request of their own: InfluxDB 1.x stores the valid lines of a request it answers 400 (a partial write), so
@@ -228,13 +235,13 @@ class InfluxStore:
         all stored already) and whether it gets an index point (not when an earlier batch of the call holds all
         of it)."""
         if len(batches) <= 1:
-            return self._write_raw_batch(*batches[0], index) if batches else WriteReport()
+            return self._write_raw_batch(*batches[0], index, packed) if batches else WriteReport()
         by_rp: dict[str, list[tuple[RawSamples, RawSamples | None, bool]]] = {}
         for item in batches:
             by_rp.setdefault(self._raw_rp(item[0]), []).append(item)
         report = WriteReport()
         for rp, group in by_rp.items():
-            lines = [line for _, fresh, _ in group if fresh is not None for line in self._sample_lines(fresh)]
+            lines = [line for _, fresh, _ in group if fresh is not None for line in self._sample_lines(fresh, packed)]
             what = f"{len(group)} raw batches ({group[0][0].describe()} ...)"
             probe = WriteReport()
             size = max(1, self.config.batch_lines)
@@ -244,7 +251,7 @@ class InfluxStore:
                     break
             if probe.quarantined:  # one or more bad batches: sort them out one by one
                 for b, fresh, own in group:
-                    report.merge(self._write_raw_batch(b, fresh, own, index))
+                    report.merge(self._write_raw_batch(b, fresh, own, index, packed))
                 continue
             report.merge(probe)
             if index:

@@ -24,10 +24,12 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 
 from analytics.stores.errors import StoreError, StoreQueryError, StoreUnavailable
 from analytics.stores.influx import InfluxConfig, InfluxStore
 from analytics.stores.influx_codec import quote_ident, quote_str
+from analytics.stores.influx_layout import RawLayout
 from analytics.stores.quarantine import Quarantine
 from gaitsym_common.redaction import redact_url
 
@@ -35,6 +37,9 @@ ADMIN_PASSWORD_ENV = "GAITSYM_INFLUX_ADMIN_PASSWORD"
 RESULTS_SHARD_DURATION = "52w"
 """Shard group duration of the results policy (kept forever, about 100 points per session)."""
 WORKER_PASSWORD_ENV = "GAITSYM_INFLUX_PASSWORD"
+NEW_DATABASE_LAYOUT = "packed"
+"""The raw layout a database nothing was written to is marked with (`influx_layout`; one holding data keeps its
+marker, or none: `gaitsym store raw-layout` switches it once every worker reads both layouts)."""
 
 
 def without_secret(exc: StoreError, secret: str) -> StoreError:
@@ -61,7 +66,9 @@ def setup_v1(
 ) -> None:
     """Create the database, its retention policies and (optionally) the worker's user on InfluxDB 1.x.
 
-    Idempotent: an existing policy is ALTERed to the requested duration. Needs an admin user (1.x grants
+    Idempotent: an existing policy is ALTERed to the requested duration. A database nothing was written to yet
+    is marked to be written in the packed raw layout (`NEW_DATABASE_LAYOUT`); one holding data keeps its marker, or
+    none. Needs an admin user (1.x grants
     CREATE RETENTION POLICY to admins only). 2.x: create buckets ``{database}/{raw_rp}`` with the raw
     retention, ``{database}/{sensor_time_rp}`` and ``{database}/{results_rp}`` with none instead
     (``influx bucket create``).
@@ -95,6 +102,11 @@ def setup_v1(
                     # the error quotes the statement, password included: never let it reach a log
                     raise without_secret(exc, secret) from None
             admin.query(f"GRANT ALL ON {db} TO {quote_ident(worker_user)}")
+        # a database nothing was written to (no measurement, so no marker either) has no worker older than the
+        # packed layout writing to it: marked last, so a setup that failed before is marked when run again
+        if not admin.query(f"SHOW MEASUREMENTS ON {db}"):
+            marking = replace(admin.config, results_rp=results_rp)
+            RawLayout(marking, admin.transport).mark(NEW_DATABASE_LAYOUT, _NoQuarantine())
     finally:
         admin.close()
 

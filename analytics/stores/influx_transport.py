@@ -65,9 +65,12 @@ class InfluxConfig:
     need a policy without one; `remap_raw` moves them to ``raw_rp`` once a synchronised mapping exists."""
     results_rp: str = "results"
     raw_retention: str = "30d"
-    raw_layout: Literal["points", "packed"] = "points"
+    raw_layout: Literal["auto", "points", "packed"] = "auto"
     """How raw samples are written: ``points``, one point per sample (``raw``); ``packed``, one point per batch
-    part (``raw_packed``, docs/raw-layout-packed.md). Reads read both whatever the setting."""
+    part (``raw_packed``, docs/raw-layout-packed.md); ``auto``, as the database's marker says (`influx_layout`:
+    a clinic's workers switch together). Reads read both whatever the setting."""
+    layout_recheck_s: float = 60.0
+    """How often an ``auto`` store reads the database's raw layout marker again (s)."""
     batch_lines: int = 20_000
     """Lines per write request at most (about 5 MB of raw samples; influxd's ``max-body-size`` is 25 MB, and a 413
     splits a request in halves anyway). Every request costs the server its own parsing, authentication and WAL

@@ -226,7 +226,7 @@ class RealTimeBench:
         cpu_after_s: float | None = None,
         workers: int = 1,
         aligned: bool = False,
-        raw_layout: str = "points",
+        raw_layout: str = "auto",
     ) -> None:
         from sensor_gateway.core import GatewayConfig
 
@@ -270,7 +270,7 @@ class RealTimeBench:
         self.broker = Mosquitto(self.tmp / "mosquitto").start()
         try:
             self.url = fresh_database(self.server)
-            if self.raw_layout != "points":  # the store's raw layout (docs/raw-layout-packed.md)
+            if self.raw_layout != "auto":  # the store's raw layout, the database's marker aside (`influx_layout`)
                 self.url += f"?raw_layout={self.raw_layout}"
             self.worker = WorkerProcess(self.broker.port, self.url, "worker-rt", self.tmp, *self.worker_args).start()
             for i in range(2, self.n_workers + 1):

@@ -137,15 +137,21 @@ def expected_samples() -> int:
     return int(session.recording.n_samples)
 
 
-def raw_counts(influx: InfluxDB, user: str, password: str, subject: str) -> dict[str, int]:
-    query = f"SELECT count(seq) FROM gaitsym.raw.raw WHERE subject='{subject}' GROUP BY placement"
+def raw_counts(influx: InfluxDB, user: str, password: str, subject: str, layout: str = "packed") -> dict[str, int]:
+    """Samples stored per placement, in the raw layout a clinic set up by this release writes (``packed``: the sum
+    of its parts' sample counts; nothing must be stored one point per sample then), or ``points``."""
+    where = f"WHERE subject='{subject}' GROUP BY placement"
+    query = f"SELECT count(seq) FROM gaitsym.raw.raw {where}; SELECT sum(n) FROM gaitsym.raw.raw_packed {where}"
     body = urllib.parse.urlencode({"q": query, "db": "gaitsym"}).encode()
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     request = urllib.request.Request(f"{influx.url}/query", data=body, headers={"Authorization": f"Basic {token}"})
     with urllib.request.urlopen(request, timeout=10) as resp:
         doc = json.loads(resp.read())
-    series = doc["results"][0].get("series", [])
-    return {s["tags"]["placement"]: int(s["values"][0][1]) for s in series}
+    points, packed = (
+        {s["tags"]["placement"]: int(s["values"][0][1]) for s in r.get("series", [])} for r in doc["results"]
+    )
+    assert not (points if layout == "packed" else packed), f"stored in the other raw layout: {points} {packed}"
+    return packed if layout == "packed" else points
 
 
 def test_the_generated_stack_runs_the_pipeline_with_tls_and_authentication(

@@ -71,15 +71,17 @@ class Streamed:
     exports: dict[str, ExportOutcome]
 
 
-@pytest.fixture(scope="module", params=["embedded", "influx", "influx_packed"])
+@pytest.fixture(scope="module", params=["embedded", "influx", "influx_points"])
 def streamed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Streamed:
     tmp = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     if request.param == "embedded":
         url = str(tmp / "store.sqlite")
     else:
         url = fresh_database(request.getfixturevalue("influxdb"))
-        if request.param == "influx_packed":  # raw samples one point per batch part (docs/raw-layout-packed.md)
-            url += ("&" if "?" in url else "?") + "raw_layout=packed"
+        # "influx": the worker follows a new database's marker, raw samples one point per batch part
+        # (docs/raw-layout-packed.md); "influx_points": the store URL names one point per sample
+        if request.param == "influx_points":
+            url += ("&" if "?" in url else "?") + "raw_layout=points"
     # the broker lives only while the scenario streams (a module's fixture cannot use the per-test `mosquitto`)
     broker = Mosquitto(tmp / "mosquitto").start()
     try:
@@ -92,7 +94,7 @@ def streamed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     try:
         if isinstance(store, InfluxStore):  # the layout under test is the one the worker wrote
             counts = {m: _points(store, m) for m in ("raw", "raw_packed")}
-            assert (counts["raw"] == 0) == (counts["raw_packed"] > 0) == (request.param == "influx_packed"), counts
+            assert (counts["raw"] == 0) == (counts["raw_packed"] > 0) == (request.param == "influx"), counts
         exports = {fmt: run_export(store, ExportRequest((SUBJECT,), fmt, tmp / fmt)) for fmt in FORMATS}
     finally:
         store.close()

@@ -45,13 +45,14 @@ def standin(influxdb: InfluxDB) -> Iterator[StandIn]:
 
 def v1_store(influxdb: InfluxDB, tmp_path: Path, **changes: object) -> InfluxStore:
     config = InfluxConfig(url=influxdb.url, username=WORKER_USER, password=WORKER_PASSWORD, retry_for_s=5.0)
-    config = replace(config, **changes)  # type: ignore[arg-type]
+    # one point per sample unless a test names a layout: the database's marker (packed, a new database) aside
+    config = replace(config, **{"raw_layout": "points", **changes})  # type: ignore[arg-type]
     return InfluxStore(config, Quarantine(tmp_path / "quarantine.sqlite"))
 
 
 def v2_store(standin: StandIn, tmp_path: Path, **changes: object) -> InfluxStore:
     config = InfluxConfig(url=standin.url, api="v2", token=standin.token, org=standin.org, retry_for_s=5.0)
-    config = replace(config, **changes)  # type: ignore[arg-type]
+    config = replace(config, **{"raw_layout": "points", **changes})  # type: ignore[arg-type]
     return InfluxStore(config, Quarantine(tmp_path / "quarantine.sqlite"))
 
 

@@ -111,7 +111,7 @@ def test_a_stored_part_that_does_not_unpack_is_left_out_by_name(
 
 def test_the_store_url_names_the_raw_layout(influxdb: InfluxDB, tmp_path: Path) -> None:
     url = f"{influxdb.store_url()}?quarantine_path={tmp_path / 'q.sqlite'}"
-    for suffix, layout in (("", "points"), ("&raw_layout=packed", "packed"), ("&raw_layout=points", "points")):
+    for suffix, layout in (("", "auto"), ("&raw_layout=packed", "packed"), ("&raw_layout=points", "points")):
         store = open_store(url + suffix)
         assert isinstance(store, InfluxStore) and store.config.raw_layout == layout
         store.close()
@@ -147,7 +147,7 @@ def test_a_replay_writes_a_lost_index_point_again(influxdb: InfluxDB, tmp_path: 
     subject = new_subject()
     try:
         sent = batch(subject, clock=synced_clock())
-        store._write_lines(store.config.raw_rp, store._sample_lines(sent), "samples only", subject)
+        store._write_lines(store.config.raw_rp, store._sample_lines(sent, layout == "packed"), "samples only", subject)
         assert store.raw_progress(subject, "pelvis", "GS24-0001", 42).n_batches == 0
         store.write_raw(sent)
         progress = store.raw_progress(subject, "pelvis", "GS24-0001", 42)
