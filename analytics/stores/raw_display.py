@@ -34,8 +34,11 @@ def display_means(times_us: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
     """Run starts (indices), means (k, 6) and counts (k,) of ``values`` (n, 6) in runs of consecutive samples
     within one `DISPLAY_PERIOD_US` (``times_us`` (n,) µs, in the batch's order)."""
     period = np.asarray(times_us, dtype=np.int64) // DISPLAY_PERIOD_US
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(period)) + 1]).astype(np.int64)
-    counts = np.diff(np.append(starts, len(period)))
+    edge = np.empty(len(period), dtype=bool)
+    edge[0] = True
+    np.not_equal(period[1:], period[:-1], out=edge[1:])
+    starts = np.flatnonzero(edge)
+    counts = np.diff(starts, append=len(period))
     means = np.add.reduceat(values, starts, axis=0) / counts[:, None]
     return starts, means, counts
 
@@ -50,14 +53,13 @@ def display_lines(
     starts, means, counts = display_means(times_us, np.asarray(values, dtype=np.float64))
     head = f"{RAW_DISPLAY},placement={_escape_key(placement)},subject={_escape_key(subject)} "
     tail = "" if session is None else f",session={_escape_string(session)}"
-    texts = [repr(v) for v in np.round(means, 4).ravel().tolist()]
     times = np.asarray(times_us)[starts].tolist()
-    lines = []
-    for i, (t, c) in enumerate(zip(times, counts.tolist(), strict=True)):
-        v = texts[6 * i : 6 * i + 6]
-        fields = ",".join(f"{name}={text}" for name, text in zip(FIELDS, v, strict=True))
-        lines.append(f"{head}{fields},n={c}i{tail} {t}")
-    return lines
+    rows = np.round(means, 4).tolist()
+    # one f-string per point, the field names written out (`FIELDS`' order): this runs for every batch stored
+    return [
+        f"{head}acc_x={ax!r},acc_y={ay!r},acc_z={az!r},gyr_x={gx!r},gyr_y={gy!r},gyr_z={gz!r},n={c}i{tail} {t}"
+        for t, c, (ax, ay, az, gx, gy, gz) in zip(times, counts.tolist(), rows, strict=True)
+    ]
 
 
 __all__ = ["DISPLAY_PERIOD_US", "FIELDS", "display_lines", "display_means"]
