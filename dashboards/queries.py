@@ -24,10 +24,10 @@ asymmetries, their 95 % intervals and what they rest on. Rules the queries keep:
   summaries (one series per subject) rather than the sets (one per subject, exercise and side), few fields, and
   aggregates in subqueries before combining them (a union of raw rows costs ten times more); the results policy
   keeps 52-week shards (`analytics.stores.influx_setup.RESULTS_SHARD_DURATION`). bench/dashboard_queries.py.
-- **Raw samples of both layouts.** The one-session raw panels read ``raw`` (one point per sample) and
-  ``raw_display`` (the packed layout's means of 10 samples) in one statement: a session stored in one layout gives
-  one series; a session written across a clinic's switch of layout gives one series per measurement, each over its
-  own stretch of time.
+- **Raw samples of both layouts.** Each one-session raw panel has two queries: ``raw`` (one point per sample,
+  ``MEAN`` per bucket) and ``raw_display`` (the packed layout's sums over each 0.1 s, ``SUM(sum) / SUM(n)`` per
+  bucket: the mean of the bucket's samples, however batches split the periods). A session stored in one layout
+  answers one of them; one written across a clinic's switch of layout answers both, each over its own stretch.
 - **Final results only.** Nothing reads ``stride_live`` or ``exercise_set_live`` (provisional live results).
 - **Time.** ``$timeFilter`` is the dashboard's range; windows relative to its end ("last 7 days", "worsening over 4
   weeks") use ``${__to}`` (its end in ms), so that a dashboard looking at the past reads the past consistently.
@@ -51,7 +51,11 @@ PLAN = '"results"."exercise_plan"'
 GAP = '"results"."gap"'
 RAW = '"raw"."raw"'
 RAW_DISPLAY = '"raw"."raw_display"'
-"""Means of 10 consecutive samples of the packed raw layout (InfluxQL cannot unpack a packed part: SCHEMA.md)."""
+"""Sums and counts of the packed raw layout's samples over each 0.1 s (InfluxQL cannot unpack a packed part:
+SCHEMA.md, `analytics/stores/raw_display.py`)."""
+DISPLAY_ALIAS = "$col (0.1-s means)"
+"""The display series' traces are named so: a clinician sees that they are means, and a session stored across a
+switch of layout shows its two stretches apart."""
 
 BAND = "$band"
 DEFAULT_BAND = DEFAULT_SI_BAND_PCT
@@ -341,13 +345,22 @@ _q(
     AND {_SESSION} GROUP BY "side" """,
     "table",
 )
+_RAW_COLUMNS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 for _placement in ("pelvis", "left_thigh", "right_thigh"):
     _q(
         f"session.raw.{_placement}",
         f"""SELECT MEAN("acc_x") AS "acc_x", MEAN("acc_y") AS "acc_y", MEAN("acc_z") AS "acc_z",
-        MEAN("gyr_x") AS "gyr_x", MEAN("gyr_y") AS "gyr_y", MEAN("gyr_z") AS "gyr_z" FROM {RAW}, {RAW_DISPLAY}
+        MEAN("gyr_x") AS "gyr_x", MEAN("gyr_y") AS "gyr_y", MEAN("gyr_z") AS "gyr_z" FROM {RAW}
         WHERE "subject" = '$subject' AND "placement" = '{_placement}' AND "session" = '$session' AND $timeFilter
         GROUP BY time($__interval)""",
+    )
+    _q(
+        f"session.raw_display.{_placement}",
+        "SELECT "
+        + ", ".join(f'SUM("{c}_sum") / SUM("n") AS "{c}"' for c in _RAW_COLUMNS)
+        + f""" FROM {RAW_DISPLAY} WHERE "subject" = '$subject' AND "placement" = '{_placement}'
+        AND "session" = '$session' AND $timeFilter GROUP BY time($__interval)""",
+        alias=DISPLAY_ALIAS,
     )
 _q(
     "session.strides",

@@ -38,8 +38,8 @@ SAMPLE_PERIOD = "10ms"
 RAW_POINTS = 2000
 SPAN_NULLS_MS = 250
 """Raw traces are drawn across empty intervals shorter than this (ms): the packed layout's display points stand
-0.1 s apart at 100 Hz (0.2 s at 50 Hz), wider than the panels' finest interval; a longer run of missing samples
-stays a break in the line (and is listed in the gaps table)."""
+0.1 s apart, wider than the panels' finest interval; a longer run of missing samples stays a break in the line
+(every missing sample is listed in the gaps table)."""
 PLACEMENT_TITLES = {"pelvis": "Pelvis", "left_thigh": "Left thigh", "right_thigh": "Right thigh"}
 
 
@@ -94,8 +94,9 @@ def build() -> dash_b.Dashboard:
         note(
             "How to read this page",
             "Set the time range to the session (the patient dashboard's session link does). Raw traces are means "
-            "over the panel's resolution (never below the 10 ms sample period); a break in a line is a time with no "
-            "stored sample: the gaps table says which samples are known to be missing. Blue markers: initial "
+            "over the panel's resolution (never below the 10 ms sample period; 0.1 s for samples stored packed); a "
+            "break in a line is at least 0.25 s with no stored sample: the gaps table lists every sample known to be "
+            "missing. Blue markers: initial "
             "contacts (tag: the stance leg; text: stance time in s); green regions: exercise sets. Results are the "
             "final analysis only (live, provisional results are not shown).",
             height=3,
@@ -130,8 +131,8 @@ def build() -> dash_b.Dashboard:
         panel = series_panel(
             f"{title}: acceleration (m/s², gravity included) and angular rate (deg/s)",
             f"Raw samples of the {title.lower()} sensor, sensor axes; angular rate on the right axis. Samples stored "
-            "packed (the store's packed raw layout) are shown as means of 10 consecutive samples (0.1 s at 100 Hz).",
-            [f"session.raw.{placement}"],
+            "packed (the store's packed raw layout) are shown as their means over each 0.1 s ('(0.1-s means)').",
+            [f"session.raw.{placement}", f"session.raw_display.{placement}"],
             ACC,
             "acceleration (m/s²)",
             width=24,

@@ -132,14 +132,24 @@ def write_session(
     return results
 
 
-def write_raw(store: Store, recording: Recording, subject: str, session: str, t0_us: int, batch: int = 5000) -> int:
-    """The recording's samples as the raw points of a session (sensor clocks mapped to UTC at ``t0_us``)."""
+def write_raw(
+    store: Store,
+    recording: Recording,
+    subject: str,
+    session: str,
+    t0_us: int,
+    batch: int = 5000,
+    start: int = 0,
+    stop: int | None = None,
+) -> int:
+    """The recording's samples ``start..stop`` (indices) as the raw points of a session, in batches of ``batch``
+    samples from ``start`` (sensor clocks mapped to UTC at ``t0_us``: sample i at ``t0_us`` + i periods)."""
     period_us = round(1e6 / recording.sampling_rate_hz)
     clock = ClockMapping(True, 0, t0_us / 1e6, 1.0, 0.0, 0.5)
     written = 0
     for placement, data in recording.sensors.items():
-        n = len(data.acc_mps2)
-        for lo in range(0, n, batch):
+        n = len(data.acc_mps2) if stop is None else min(stop, len(data.acc_mps2))
+        for lo in range(start, n, batch):
             hi = min(n, lo + batch)
             seq = np.arange(lo, hi, dtype=np.int64)
             samples = samples_from_arrays(
@@ -186,8 +196,9 @@ class Seeded:
     """(subject, exercise, side) -> sets a week in force (None: cleared)."""
     raw_session: SessionResults | None = None
     raw_samples: int = 0
-    packed_session: SessionResults | None = None
-    """A session whose samples (the same as ``raw_session``'s) are stored in the packed raw layout."""
+    raw_switch: int = 0
+    """The sample from which ``raw_session``'s samples are stored packed (before it: one point per sample), as a
+    clinic that switched its raw layout mid-session has them."""
 
     @property
     def now_ms(self) -> int:

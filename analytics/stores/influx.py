@@ -21,21 +21,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from analytics.stores import influx_packed, influx_reads, influx_remap
+from analytics.stores import influx_check, influx_packed, influx_reads, influx_remap
 from analytics.stores.errors import StoreConfigError
 from analytics.stores.export_reads import DEFAULT_CHUNK_SAMPLES, BatchRecord
 from analytics.stores.influx_codec import (
     from_clause,
-    held_points,
-    held_probes,
-    held_queries,
     quote_ident,
     quote_str,
     raw_series_concat,
     series_rows,
-    statement_requests,
     time_clause,
-    unclear_series,
 )
 from analytics.stores.influx_layout import RawLayout
 from analytics.stores.influx_results import InfluxResults
@@ -53,11 +48,9 @@ from analytics.stores.model import (
     RawSeries,
     RawSession,
     ResultRow,
-    SampleId,
     SessionResults,
     WriteReport,
     batch_point,
-    check_windows,
     gap_point,
     maps_to_utc,
     missing_gaps,
@@ -69,7 +62,6 @@ from analytics.stores.model import (
     raw_sessions_from_batches,
 )
 from analytics.stores.plans import ExercisePlan
-from analytics.stores.points import RAW_PACKED
 from analytics.stores.quarantine import Quarantine
 from gaitsym_common.uplink.envelope import ClockMapping
 
@@ -121,7 +113,7 @@ class InfluxStore:
         if not batches:
             return WriteReport()
         report = WriteReport()
-        held = self._held(batches, report)
+        held, as_points = influx_check.held(self.config, self.transport, batches, report)
         plan = plan_raw_writes(batches, held)
         report.quarantined.extend(quarantine_refused(plan, self.quarantine))
         report.collisions.extend(plan.collisions)
@@ -137,71 +129,28 @@ class InfluxStore:
         # a batch whose every sample an earlier batch of the call holds at the same time (a copy, a prefix batched
         # again) gets no index point: its first sample's is the earlier one's, which it would narrow
         own = [f is not None for f in not_stored_yet(plan.write, {})]
-        report.merge(self._write_raw_batches(list(zip(plan.write, fresh, own, strict=True)), index, packed))
+        # packed: the display of every sample stored packed once written (a replay repairs a lost one)
+        shown = [influx_packed.not_points(b, as_points) for b in plan.write] if packed else fresh
+        report.merge(self._write_raw_batches(list(zip(plan.write, fresh, own, shown, strict=True)), index, packed))
         return report
 
-    def _held(self, batches: Sequence[RawSamples], report: WriteReport) -> dict[tuple[str, str], dict[int, SampleId]]:
-        """Stored points the call's check needs (`model.check_windows`), per (subject, placement). First ONE request
-        of probes (`influx_codec.HeldProbe`: per subject, placement and time span, spans of one call closer than
-        ``SPAN_JOIN_US`` joined, one statement reading one field), which for new data proves there is nothing to
-        find: then nothing more is read. For the subjects and placements it cannot clear (a replay, a collision, a
-        later batch stored first), the exact read, in one more request: per span one statement reading every point
-        in it, and per sensor boot one reading, in the spans widened by `model.REPLAY_MOVE_US`, the points whose
-        sequence is in the call's range for that sensor boot (filtered by the server; serial and boot epoch are
-        compared by `plan_raw_writes`). A row read half-written (another writer's point arriving) is not yet
-        stored, as in `read_raw`. Packed parts (`influx_packed`) are checked alongside, whatever this store writes:
-        their identity and extent in the probes' request, the parts that may hold such samples read whole in the
-        exact read's."""
-        spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
-        wide: dict[tuple[str, str, str, str, int], list[tuple[int, int]]] = {}
-        seqs: dict[tuple[str, str, str, str, int], list[int]] = {}
-        for b in batches:
-            rp = self._raw_rp(b)
-            sensor = (rp, b.subject, b.placement, b.serial, b.boot_epoch)
-            for span, widened in check_windows(b):
-                spans.setdefault((rp, b.subject, b.placement), []).append(span)
-                wide.setdefault(sensor, []).append(widened)
-            seqs.setdefault(sensor, []).extend((int(b.seq[0]), int(b.seq[-1])))
-        doing = f"checking {len(batches)} raw batches"
-        db = self.config.database
-        # both layouts are checked whatever this store writes: a database may hold samples of either
-        wanted = influx_packed.wanted_ranges(seqs)
-        probes = held_probes(spans, seqs)
-        near: set[tuple[str, str]] = set()
-        unclear: dict[tuple[str, str, str], list[int]] = {}
-        for rp in sorted({key[0] for key in spans}):  # an answer's series name subject and placement, not the policy
-            mine = [p for p in probes if p.rp == rp]
-            statements = [p.statement(db) for p in mine] + influx_packed.probe_statements(db, rp, spans)
-            found: list[dict[str, Any]] = []
-            for q in statement_requests(statements):
-                found += self.transport.select(q, doing, report)
-            near |= unclear_series([f for f in found if f.get("name") != RAW_PACKED], mine)
-            parts = [f for f in found if f.get("name") == RAW_PACKED]
-            unclear.update(influx_packed.unclear_parts(parts, rp, spans, wanted))
-        if not near and not unclear:  # new data: nothing stored in the spans, none of the call's identities nearby
-            return {}
-        # something is there (a replay, a collision, a later batch stored first): the exact read, for those only
-        spans_near = {k: v for k, v in spans.items() if k[1:] in near}
-        wide = {k: v for k, v in wide.items() if k[1:3] in near}
-        requests = held_queries(db, spans_near, wide, seqs) if near else []
-        requests += influx_packed.read_requests(db, unclear)
-        found = []
-        for q in requests:
-            found += self.transport.select(q, doing, report)
-        held = held_points([f for f in found if f.get("name") != RAW_PACKED])
-        influx_packed.held_from_parts([f for f in found if f.get("name") == RAW_PACKED], spans, wanted, held)
-        return held
-
     def _write_raw_batch(
-        self, samples: RawSamples, fresh: RawSamples | None, own: bool, index: bool, packed: bool
+        self,
+        samples: RawSamples,
+        fresh: RawSamples | None,
+        own: bool,
+        shown: RawSamples | None,
+        index: bool,
+        packed: bool,
     ) -> WriteReport:
-        """Write a batch's samples (``fresh``: those not stored yet; ``packed``: in parts, else a point each), then
-        its batch-index point (so the index never claims what is not stored)."""
+        """Write a batch's samples (``fresh``: those not stored yet; ``packed``: in parts with the display of
+        ``shown``, else a point each), then its batch-index point (so the index never claims what is not stored)."""
         what = samples.describe()
         rp = self._raw_rp(samples)
         report = WriteReport()
-        if fresh is not None:
-            report = self._write_lines(rp, self._sample_lines(fresh, packed), what, samples.subject)
+        lines = self._sample_lines(fresh, shown, packed)
+        if lines:
+            report = self._write_lines(rp, lines, what, samples.subject)
         if not report.quarantined:
             if index and own:
                 line = point_line(batch_point(samples))
@@ -217,15 +166,21 @@ class InfluxStore:
         return report
 
     @staticmethod
-    def _sample_lines(samples: RawSamples, packed: bool) -> list[str]:
-        """A batch's samples as a point per sample, or ``packed`` in parts (`influx_layout`)."""
-        return influx_packed.packed_lines(samples) if packed else raw_lines(samples)
+    def _sample_lines(fresh: RawSamples | None, shown: RawSamples | None, packed: bool) -> list[str]:
+        """The lines of a batch's samples not stored yet (``fresh``): a point per sample, or ``packed`` in parts
+        with the display of ``shown`` (`influx_layout`, `influx_packed.packed_lines`)."""
+        if packed:
+            return influx_packed.packed_lines(fresh, shown)
+        return [] if fresh is None else raw_lines(fresh)
 
     def _raw_rp(self, samples: RawSamples) -> str:
         return self.config.raw_rp if maps_to_utc(samples.clock) else self.config.sensor_time_rp
 
     def _write_raw_batches(
-        self, batches: Sequence[tuple[RawSamples, RawSamples | None, bool]], index: bool, packed: bool
+        self,
+        batches: Sequence[tuple[RawSamples, RawSamples | None, bool, RawSamples | None]],
+        index: bool,
+        packed: bool,
     ) -> WriteReport:
         """All batches' samples in as few requests as possible (per retention policy), then their index points in a
         request of their own: InfluxDB 1.x stores the valid lines of a request it answers 400 (a partial write), so
@@ -233,15 +188,15 @@ class InfluxStore:
         any line as bad data, each batch is written again alone (idempotent), so the quarantine names the one bad
         batch and the index claims only what is stored. Each batch comes with the samples of it to write (None:
         all stored already) and whether it gets an index point (not when an earlier batch of the call holds all
-        of it)."""
+        of it), and the samples whose display a packed write writes."""
         if len(batches) <= 1:
             return self._write_raw_batch(*batches[0], index, packed) if batches else WriteReport()
-        by_rp: dict[str, list[tuple[RawSamples, RawSamples | None, bool]]] = {}
+        by_rp: dict[str, list[tuple[RawSamples, RawSamples | None, bool, RawSamples | None]]] = {}
         for item in batches:
             by_rp.setdefault(self._raw_rp(item[0]), []).append(item)
         report = WriteReport()
         for rp, group in by_rp.items():
-            lines = [line for _, fresh, _ in group if fresh is not None for line in self._sample_lines(fresh, packed)]
+            lines = [line for _, fresh, _, shown in group for line in self._sample_lines(fresh, shown, packed)]
             what = f"{len(group)} raw batches ({group[0][0].describe()} ...)"
             probe = WriteReport()
             size = max(1, self.config.batch_lines)
@@ -250,12 +205,12 @@ class InfluxStore:
                 if probe.quarantined:
                     break
             if probe.quarantined:  # one or more bad batches: sort them out one by one
-                for b, fresh, own in group:
-                    report.merge(self._write_raw_batch(b, fresh, own, index, packed))
+                for b, fresh, own, shown in group:
+                    report.merge(self._write_raw_batch(b, fresh, own, shown, index, packed))
                 continue
             report.merge(probe)
             if index:
-                records = [point_line(batch_point(b)) for b, _, own in group if own]
+                records = [point_line(batch_point(b)) for b, _, own, _ in group if own]
                 report.merge(self._write_lines(rp, records, what + " (index)"))
         return report
 

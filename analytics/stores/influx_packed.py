@@ -64,19 +64,36 @@ class StoredPart:
         return str(self.fields["serial"]), int(self.fields["boot_epoch"])
 
 
-def packed_lines(samples: RawSamples) -> list[str]:
-    """The line protocol of a batch's samples as packed parts, then their display points (`raw_display`: what
-    the dashboards plot)."""
-    lines = [point_line(p) for p in pack(samples)]
-    values = np.concatenate([samples.acc_mps2, samples.gyr_dps], axis=1)
-    return lines + display_lines(samples.subject, samples.placement, samples.session, samples.time_us(), values)
+def packed_lines(fresh: RawSamples | None, shown: RawSamples | None) -> list[str]:
+    """The line protocol of a batch's samples not stored yet (``fresh``; None: none) as packed parts, then the display
+    points (`raw_display`: what the dashboards plot) of ``shown`` (`not_points`: its samples stored packed once
+    this write is done, stored already or not: written again alike, so a replay repairs a lost display)."""
+    lines = [] if fresh is None else [point_line(p) for p in pack(fresh)]
+    if shown is None:
+        return lines
+    values = np.concatenate([shown.acc_mps2, shown.gyr_dps], axis=1)
+    return lines + display_lines(shown.subject, shown.placement, shown.session, shown.time_us(), values)
 
 
-def part_display_lines(subject: str, placement: str, part: StoredPart) -> list[str]:
-    """A stored part's display points again (written back beside the part: a move's deletes took them)."""
+def not_points(batch: RawSamples, as_points: Mapping[tuple[str, str], set[int]]) -> RawSamples | None:
+    """The batch's samples but those stored one point per sample at their time (``as_points``: per (subject,
+    placement), the times the write check found so; a sample there is the batch's own, or the plan refused it):
+    the per-sample panels plot those already. None: all of them are."""
+    times = as_points.get((batch.subject, batch.placement))
+    if not times:
+        return batch
+    stored = np.array([t in times for t in batch.time_us().tolist()], dtype=bool)
+    return None if stored.all() else batch.take(~stored) if stored.any() else batch
+
+
+def part_display_lines(
+    subject: str, placement: str, part: StoredPart, only: Sequence[tuple[int, int]] | None = None
+) -> list[str]:
+    """A stored part's display points again, those whose time lies in ``only`` (µs ranges, inclusive; None: all):
+    a move's deletes took them."""
     s = part.samples
     values = np.concatenate([s.acc_mps2, s.gyr_dps], axis=1)
-    return display_lines(subject, placement, s.session[0] if len(s) else None, s.time_us, values)
+    return display_lines(subject, placement, s.session[0] if len(s) else None, s.time_us, values, only)
 
 
 def part_line(subject: str, placement: str, time_us: int, fields: Mapping[str, Any]) -> str:

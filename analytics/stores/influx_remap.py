@@ -122,9 +122,11 @@ def remap_raw(store: _Store, subject: str, placement: str, serial: str, boot_epo
     kept = [b for m, b in zip(mine_b, index, strict=True) if not m and within(records, b.time_us)]
     lines = raw_slot_lines(points, back, subject, placement)
     lines += [influx_packed.part_line(subject, placement, p.time_us, p.fields) for p in theirs]
-    # another sensor's display points a range holds went too, also those of a part starting before the range
+    # another sensor's display points a range holds went too, also those of a part starting before the range: its
+    # runs' points there written again (a part's runs are its batch's, but where the batch was cut into parts
+    # inside a 0.1-s period: derived data, at most that period's plot)
     shown = [p for p in parts if p.identity != (serial, boot_epoch) and _touches(samples, p.samples.time_us)]
-    lines += [line for p in shown for line in influx_packed.part_display_lines(subject, placement, p)]
+    lines += [line for p in shown for line in influx_packed.part_display_lines(subject, placement, p, samples)]
     lines += [influx_packed.part_line(subject, placement, t, row) for _, _, t, row in unreadable if within(samples, t)]
     lines += [point_line(record_point(subject, b)) for b in kept]
     store._write_lines(rp, lines, f"{what} (kept)")

@@ -35,6 +35,11 @@ GRAFANA_USER, GRAFANA_PASSWORD = "grafana", "grafana-test-pw"
 HOUR_US = 3600 * 1_000_000
 
 
+RAW_SWITCH_SAMPLE = 41_237
+"""Where the seeded session's raw samples switch from one point per sample to packed (about halfway; inside a 0.1-s
+period and a panel bucket)."""
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iterator[Seeded]:
     server = influxdb
@@ -72,12 +77,17 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB) -> Iter
         seeded.sessions[subject] = written
     latest = seeded.sessions["p-steady"][0][1]
     seeded.raw_session = latest
-    seeded.raw_samples = write_raw(store, home.recording, "p-steady", latest.session, latest.start_us)
-    # the session before it, the same samples in the packed raw layout (the panels read its display series)
+    # the raw samples of a clinic that switched its raw layout mid-session: one point per sample, then packed parts
+    # in batches that start inside 0.1-s periods (as real batches do), which the display series must not weigh twice
+    seeded.raw_switch = RAW_SWITCH_SAMPLE
+    seeded.raw_samples = write_raw(
+        store, home.recording, "p-steady", latest.session, latest.start_us, stop=RAW_SWITCH_SAMPLE
+    )
     packed_config = dataclasses.replace(config, raw_layout="packed")
     packed = InfluxStore(packed_config, Quarantine(Path(tmp_path_factory.mktemp("qp")) / "quarantine.sqlite"))
-    seeded.packed_session = seeded.sessions["p-steady"][1][1]
-    write_raw(packed, home.recording, "p-steady", seeded.packed_session.session, seeded.packed_session.start_us)
+    seeded.raw_samples += write_raw(
+        packed, home.recording, "p-steady", latest.session, latest.start_us, batch=997, start=RAW_SWITCH_SAMPLE
+    )
     packed.close()
     store.write_gap(gap)
     for exercise, side, sets, reps, at in (

@@ -414,69 +414,51 @@ def test_session_results_sets_gaps_and_events(seeded: Seeded, answers: dict[str,
     assert results.session in {v[1] for s in answers["var.session"] for v in s["values"]}
 
 
+def _bucket_means(seeded: Seeded, placement: str, lo: int, hi: int, step_ms: int) -> dict[int, np.ndarray]:
+    """The seeded session's samples ``lo..hi`` (indices) averaged per panel bucket of ``step_ms``: bucket start (ms
+    since 1970) -> means (acc x y z, gyr x y z)."""
+    from testing.dashboard_seed import analysed
+
+    assert seeded.raw_session is not None
+    data = analysed("home").recording.sensors[placement]
+    values = np.hstack([data.acc_mps2, data.gyr_dps])[lo:hi]
+    t_ms = seeded.raw_session.start_us // 1000 + np.arange(lo, hi) * 10  # 100 Hz
+    bucket = t_ms // step_ms * step_ms
+    return {int(b): values[bucket == b].mean(axis=0) for b in np.unique(bucket)}
+
+
 @pytest.mark.parametrize("placement", ["pelvis", "left_thigh", "right_thigh"])
 def test_session_raw_traces(seeded: Seeded, answers: dict[str, list[dict[str, Any]]], placement: str) -> None:
+    """A session stored across a clinic's switch of raw layout: its samples stored one point per sample plot from
+    ``raw``, those stored packed from the display series, each bucket the mean of its samples in that layout (the
+    display's sums are rounded to 4 decimals, so a bucket's mean is within 5e-5), nothing plotted twice."""
     from testing.dashboard_seed import analysed
 
-    recording = analysed("home").recording
-    (series,) = answers[f"session.raw.{placement}"]
-    assert series["columns"] == ["time", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
-    filled = [v for v in series["values"] if v[1] is not None]
-    step_ms = filled[1][0] - filled[0][0]
-    assert step_ms == 500  # 11.7 min over 2000 points, rounded as Grafana rounds $__interval
-    assert abs(len(filled) - recording.duration_s * 1000 / step_ms) <= 2
-    data = recording.sensors[placement]
-    for axis, column in ((2, 3), (0, 1)):
-        mean_of_means = sum(v[column] for v in filled) / len(filled)
-        assert mean_of_means == pytest.approx(float(data.acc_mps2[:, axis].mean()), abs=0.05)
-
-
-@pytest.mark.parametrize("placement", ["pelvis", "left_thigh", "right_thigh"])
-def test_session_raw_traces_of_packed_samples(
-    seeded: Seeded, answers: dict[str, list[dict[str, Any]]], placement: str
-) -> None:
-    """A session stored in the packed raw layout plots from its display series (means over 0.1 s of the grid): a
-    bucket of whole 0.1-s periods plots what the same samples stored one point per sample plot, to the display's
-    4 decimals; one holding a shorter period (the session's end) the mean of the periods' means."""
-    from testing.dashboard_seed import analysed
-
-    assert seeded.raw_session is not None and seeded.packed_session is not None
-    variables, from_ms, to_ms = dashboard_state(seeded, "gaitsym-session")
-    shift_ms = (seeded.packed_session.start_us - seeded.raw_session.start_us) // 1000
-    variables["session"] = Variable(seeded.packed_session.session)
-    dq = next(q for q in dashboard_queries(_session_dashboard()) if _key_of(q.query) == f"session.raw.{placement}")
-    text = substitute(
-        dq.query,
-        variables,
-        from_ms=from_ms + shift_ms,
-        to_ms=to_ms + shift_ms,
-        max_data_points=dq.max_data_points,
-        min_interval=dq.min_interval,
-    )
-    (packed,) = seeded.grafana.run(text)
     (points,) = answers[f"session.raw.{placement}"]
-    assert packed["name"] == "raw_display" and points["name"] == "raw"
-    assert packed["columns"] == points["columns"]
-    shown = {v[0] - shift_ms: v[1:] for v in packed["values"] if v[1] is not None}
-    per_sample = {v[0]: v[1:] for v in points["values"] if v[1] is not None}
-    assert shown.keys() == per_sample.keys() and len(shown) > 1000
-    data = analysed("home").recording.sensors[placement]
-    values = np.hstack([data.acc_mps2, data.gyr_dps])
-    start_ms, step_ms = seeded.raw_session.start_us // 1000, 500
-    whole = 0
-    for t, got in shown.items():
-        k = (t - start_ms) // 10  # the sample at the bucket's start (100 Hz from the session's minute-aligned start)
-        periods = [values[a : min(a + 10, len(values))] for a in range(k, min(k + step_ms // 10, len(values)), 10)]
-        if all(len(p) == 10 for p in periods):
-            whole += 1
-            assert got == pytest.approx(per_sample[t], abs=5e-5 + 1e-9)
-        expected = np.mean([p.mean(axis=0) for p in periods], axis=0)
-        assert got == pytest.approx(expected.tolist(), abs=5e-5 + 1e-9)
-    assert whole == len(shown) - 1  # the session's last 0.64 s: its last period holds 4 samples
+    (packed,) = answers[f"session.raw_display.{placement}"]
+    columns = ["time", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+    assert points["columns"] == columns and packed["columns"] == columns
+    n = len(analysed("home").recording.sensors[placement].acc_mps2)
+    step_ms = 500  # 13.7 min over 2000 points, rounded as Grafana rounds $__interval
+    for series, lo, hi, tolerance in (
+        (points, 0, seeded.raw_switch, 1e-9),
+        (packed, seeded.raw_switch, n, 5e-5 + 1e-9),
+    ):
+        shown = {v[0]: v[1:] for v in series["values"] if v[1] is not None}
+        expected = _bucket_means(seeded, placement, lo, hi, step_ms)
+        assert shown.keys() == expected.keys() and len(shown) > 700
+        for t, means in expected.items():
+            assert shown[t] == pytest.approx(means.tolist(), abs=tolerance), t
 
 
-def _session_dashboard() -> dict[str, Any]:
-    files = provisioning.render()
-    docs = [json.loads(text) for name, text in files.items() if name.endswith(".json")]
-    (doc,) = [d for d in docs if d["uid"] == "gaitsym-session"]
-    return doc
+def test_the_raw_panels_name_the_display_traces(dashboards: dict[str, dict[str, Any]]) -> None:
+    panels = [p for p in dashboards["gaitsym-session"]["panels"] if "raw" in " ".join(_panel_keys(p))]
+    assert len(panels) == 3
+    for panel in panels:
+        aliases = {t["alias"] for t in panel["targets"]}
+        assert aliases == {"$col", queries.DISPLAY_ALIAS}  # a packed stretch is labelled as means
+        assert panel["fieldConfig"]["defaults"]["custom"]["spanNulls"] == 250
+
+
+def _panel_keys(panel: dict[str, Any]) -> list[str]:
+    return [_key_of(t["query"]) for t in panel.get("targets") or [] if "query" in t]

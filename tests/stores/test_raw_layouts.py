@@ -147,7 +147,8 @@ def test_a_replay_writes_a_lost_index_point_again(influxdb: InfluxDB, tmp_path: 
     subject = new_subject()
     try:
         sent = batch(subject, clock=synced_clock())
-        store._write_lines(store.config.raw_rp, store._sample_lines(sent, layout == "packed"), "samples only", subject)
+        lines = store._sample_lines(sent, sent, layout == "packed")
+        store._write_lines(store.config.raw_rp, lines, "samples only", subject)
         assert store.raw_progress(subject, "pelvis", "GS24-0001", 42).n_batches == 0
         store.write_raw(sent)
         progress = store.raw_progress(subject, "pelvis", "GS24-0001", 42)
