@@ -72,6 +72,15 @@ class InvalidStoredPart(StoreError):
         self.field = field
 
 
+class InvalidLayoutMarker(StoreError):
+    """The database's raw layout marker (`influx_layout`) names no known layout; names what it holds. Setting the
+    marker again (`gaitsym store raw-layout points|packed`) writes over it."""
+
+    def __init__(self, value: object) -> None:
+        super().__init__(f"the raw_layout marker holds {value!r}, neither points nor packed")
+        self.value = value
+
+
 def connection_refused(exc: BaseException) -> bool:
     """True when a failed request never reached a server: the connection was refused (nothing listening)."""
     seen: set[int] = set()

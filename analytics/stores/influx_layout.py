@@ -20,11 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from analytics.stores.errors import StoreConfigError, StoreError
+from analytics.stores.errors import InvalidLayoutMarker, StoreConfigError, StoreError
 from analytics.stores.influx_codec import from_clause
 from analytics.stores.influx_transport import InfluxConfig, InfluxTransport
 from analytics.stores.points import RAW_LAYOUT, Point, point_line
-from analytics.stores.quarantine import Quarantine
 
 log = logging.getLogger("gaitsym.stores")
 
@@ -59,15 +58,24 @@ class RawLayout:
         self._followed: Layout = UNMARKED
         self._read_at: float | None = None
 
-    def marker(self) -> tuple[Layout, int] | None:
-        """The database's marker: (layout, µs since 1970 it was set), None when unmarked. StoreError when the
-        server cannot be asked; a marker naming no known layout is refused by name (StoreConfigError)."""
+    def _latest(self) -> tuple[object, int] | None:
+        """The latest marker point as stored (its value unchecked, its time µs), None when there is none."""
         for series in self.transport.query(marker_query(self.config)):
             for t, value in series.get("values") or []:
-                if value not in LAYOUTS:
-                    raise StoreConfigError(f"{RAW_LAYOUT} marker {value!r} is neither points nor packed")
                 return value, int(t)
         return None
+
+    def marker(self) -> tuple[Layout, int] | None:
+        """The database's marker: (layout, µs since 1970 it was set), None when unmarked. StoreError when the
+        server cannot be asked; InvalidLayoutMarker names a value that is no layout (the database is shared: read
+        as untrusted)."""
+        found = self._latest()
+        if found is None:
+            return None
+        value, t = found
+        if value not in LAYOUTS:
+            raise InvalidLayoutMarker(value)
+        return value, t  # type: ignore[return-value]
 
     def writes(self) -> Layout:
         """The layout this store writes now."""
@@ -88,14 +96,24 @@ class RawLayout:
                     self._followed = layout
             return self._followed
 
-    def mark(self, layout: str, quarantine: Quarantine, now_us: int | None = None) -> None:
-        """Set the database's marker to ``layout`` (now): every store following it writes so at its next recheck."""
-        t = time.time_ns() // 1000 if now_us is None else now_us
-        report = self.transport.write_lines(self.config.results_rp, [marker_line(layout, t)], RAW_LAYOUT, quarantine)
+    def mark(self, layout: str, now_us: int | None = None) -> tuple[Layout, int]:
+        """Set the database's marker to ``layout``: every store following it writes so at its next recheck. Written
+        after the latest marker even when that one is dated ahead of this machine's clock (the latest is the one in
+        force), then read back; returns it. StoreError when the server refused it or another marker came after."""
+        if layout not in LAYOUTS:
+            raise StoreConfigError(f"raw layout {layout!r} is neither points nor packed")
+        now = time.time_ns() // 1000 if now_us is None else now_us
+        latest = self._latest()
+        t = now if latest is None else max(now, latest[1] + 1)
+        report = self.transport.write_lines(self.config.results_rp, [marker_line(layout, t)], RAW_LAYOUT, None)
         if report.quarantined:
             raise StoreError(f"the server refused the {RAW_LAYOUT} marker")
         with self._lock:
             self._read_at = None  # read again at the next write
+        found = self.marker()
+        if found is None or found[0] != layout:
+            raise StoreError(f"the {RAW_LAYOUT} marker reads {found!r} after writing {layout!r}: set again")
+        return found
 
 
 __all__ = ["LAYOUTS", "UNMARKED", "Layout", "RawLayout", "marker_line", "marker_query"]

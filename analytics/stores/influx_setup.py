@@ -106,7 +106,7 @@ def setup_v1(
         # packed layout writing to it: marked last, so a setup that failed before is marked when run again
         if not admin.query(f"SHOW MEASUREMENTS ON {db}"):
             marking = replace(admin.config, results_rp=results_rp)
-            RawLayout(marking, admin.transport).mark(NEW_DATABASE_LAYOUT, _NoQuarantine())
+            RawLayout(marking, admin.transport).mark(NEW_DATABASE_LAYOUT)
     finally:
         admin.close()
 

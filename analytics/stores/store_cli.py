@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 from analytics.stores.location import STORE_HELP
@@ -26,31 +27,35 @@ def _when(time_us: int) -> str:
 
 def raw_layout_command(args: argparse.Namespace) -> int:
     from analytics.stores import open_store
-    from analytics.stores.errors import StoreConfigError, StoreError
+    from analytics.stores.errors import InvalidLayoutMarker, StoreError
     from analytics.stores.influx import InfluxStore
-    from analytics.stores.location import store_location
+    from analytics.stores.location import embedded_path, store_location
 
     where = store_location(args.store)
+    if embedded_path(where) is not None:  # refused before opening: opening would create an empty store file
+        print(
+            f"gaitsym store: {redact_url(where)} is an embedded store: it keeps one row per sample and has no raw "
+            "layout to choose (the layouts are InfluxDB's: give --store influx://...)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         store = open_store(where)
     except StoreError as exc:
         print(f"gaitsym store: {redact_url(exc)}", file=sys.stderr)
         return 2
+    if not isinstance(store, InfluxStore):  # every location but an embedded path is a server's
+        store.close()
+        print(f"gaitsym store: {redact_url(where)} is not an InfluxDB store", file=sys.stderr)
+        return 2
     try:
-        if not isinstance(store, InfluxStore):
-            print(
-                f"gaitsym store: {redact_url(where)} is an embedded store: it keeps one row per sample, it has no raw "
-                "layout to choose (the layouts are InfluxDB's)",
-                file=sys.stderr,
-            )
-            return 2
         if args.layout is not None:
-            store.layout.mark(args.layout, store.quarantine)
+            store.layout.mark(args.layout)
         marker = store.layout.marker()
         writes = store.layout.writes()
-    except StoreConfigError as exc:
-        print(f"gaitsym store: {redact_url(exc)}", file=sys.stderr)
-        return 2
+    except InvalidLayoutMarker as exc:
+        print(f"gaitsym store: {exc}; `gaitsym store raw-layout points|packed` sets it again", file=sys.stderr)
+        return 1
     except StoreError as exc:
         print(f"gaitsym store: {redact_url(exc)}", file=sys.stderr)
         return 1
@@ -59,7 +64,9 @@ def raw_layout_command(args: argparse.Namespace) -> int:
     if marker is None:
         print("marker: none (workers following it write points: one point per sample)")
     else:
-        print(f"marker: {marker[0]} (set {_when(marker[1])})")
+        ahead = marker[1] - time.time_ns() // 1000
+        late = f"; dated {ahead / 1e6:.0f} s ahead of this machine's clock" if ahead > 60e6 else ""
+        print(f"marker: {marker[0]} (set {_when(marker[1])}{late})")
     how = "follows the marker" if store.config.raw_layout == "auto" else "names its layout, the marker aside"
     print(f"this store URL writes: {writes} ({how})")
     if args.layout is not None:

@@ -9,6 +9,7 @@ import base64
 import itertools
 import logging
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +21,7 @@ if str(TESTS) not in sys.path:
 
 from stores.conftest import v1_store  # noqa: E402
 
-from analytics.stores.errors import StoreConfigError  # noqa: E402
+from analytics.stores.errors import InvalidLayoutMarker  # noqa: E402
 from analytics.stores.influx import InfluxStore  # noqa: E402
 from analytics.stores.influx_codec import from_clause  # noqa: E402
 from analytics.stores.influx_layout import RawLayout, marker_line  # noqa: E402
@@ -75,7 +76,7 @@ def test_a_new_database_is_marked_packed_and_setup_again_keeps_a_clinics_marker(
         subject = new_subject()
         store.write_raw(batch(subject, clock=synced_clock()))
         assert _written(store, subject) == (0, 1)
-        store.layout.mark("points", store.quarantine)
+        store.layout.mark("points")
         setup_v1(influxdb.url, ADMIN_USER, ADMIN_PASSWORD, database=name)  # a clinic's setup run again
         assert store.layout.marker()[0] == "points"  # type: ignore[index]
     finally:
@@ -123,7 +124,7 @@ def test_a_store_following_the_marker_switches_at_its_next_recheck(influxdb: Inf
     try:
         first, second, third = (batch(new_subject(), clock=synced_clock()) for _ in range(3))
         worker.write_raw(first)  # unmarked: points; the marker read now
-        admin.layout.mark("packed", admin.quarantine)
+        admin.layout.mark("packed")
         now[0] = 59.0
         worker.write_raw(second)  # not read again yet
         now[0] = 60.0
@@ -147,7 +148,7 @@ def test_a_marker_that_cannot_be_read_keeps_the_layout_written_so_far(
         store.transport.write_lines(
             store.config.results_rp, ['raw_layout layout="zipped"'], "hand-made marker", store.quarantine
         )
-        with pytest.raises(StoreConfigError, match="'zipped' is neither points nor packed"):
+        with pytest.raises(InvalidLayoutMarker, match="holds 'zipped', neither points nor packed"):
             store.layout.marker()
         with caplog.at_level(logging.WARNING, logger="gaitsym.stores"):
             assert store.layout.writes() == "packed"
@@ -159,8 +160,21 @@ def test_a_marker_that_cannot_be_read_keeps_the_layout_written_so_far(
     assert unreachable.writes() == "points"  # never read: a database without a marker's layout
 
 
+def test_setting_the_marker_takes_effect_at_the_next_write_whatever_the_recheck(
+    influxdb: InfluxDB, tmp_path: Path
+) -> None:
+    name = _database(influxdb)
+    store = v1_store(influxdb, tmp_path, database=name, raw_layout="auto", layout_recheck_s=3600.0)
+    try:
+        assert store.layout.writes() == "packed"
+        store.layout.mark("points")  # this store's own change: read again at once, not in an hour
+        assert store.layout.writes() == "points"
+    finally:
+        store.close()
+
+
 def test_gaitsym_store_raw_layout_shows_and_sets_the_marker(
-    influxdb: InfluxDB, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    influxdb: InfluxDB, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = _database(influxdb, existing=True)
     url = f"{influxdb.store_url(name)}?quarantine_path={tmp_path / 'q.sqlite'}"
@@ -170,11 +184,47 @@ def test_gaitsym_store_raw_layout_shows_and_sets_the_marker(
     assert main(["store", "raw-layout", "packed", "--store", url]) == 0
     shown = capsys.readouterr().out
     assert "marker: packed (set 20" in shown and "marker write packed within 60 s" in shown
+    assert "ahead of this machine's clock" not in shown
     assert main(["store", "raw-layout", "--store", url + "&raw_layout=points"]) == 0
     assert "this store URL writes: points (names its layout, the marker aside)" in capsys.readouterr().out
-    assert WORKER_PASSWORD not in shown
-    monkeypatch.setenv("GAITSYM_STATE_DIR", str(tmp_path))
-    assert main(["store", "raw-layout", "packed", "--store", str(tmp_path / "store.sqlite")]) == 2
-    assert "is an embedded store" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["store", "raw-layout", "zipped", "--store", url])
+
+
+def test_a_marker_dated_ahead_or_holding_garbage_is_set_again_by_the_command(
+    influxdb: InfluxDB, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _database(influxdb)
+    store = v1_store(influxdb, tmp_path, database=name, raw_layout="auto", layout_recheck_s=0.0)
+    url = f"{influxdb.store_url(name)}?quarantine_path={tmp_path / 'q.sqlite'}"
+    ahead_us = time.time_ns() // 1000 + 86_400_000_000  # a clock a day ahead set the database's marker
+    try:
+        store._write_lines(store.config.results_rp, [marker_line("packed", ahead_us)], "marker from a day ahead")
+        assert main(["store", "raw-layout", "points", "--store", url]) == 0
+        shown = capsys.readouterr().out
+        assert "marker: points" in shown and "s ahead of this machine's clock" in shown
+        assert store.layout.writes() == "points"
+        store._write_lines(store.config.results_rp, [f'raw_layout layout="zipped" {ahead_us + 10}'], "garbage")
+        assert main(["store", "raw-layout", "--store", url]) == 1
+        err = capsys.readouterr().err
+        assert "holds 'zipped'" in err and "`gaitsym store raw-layout points|packed` sets it again" in err
+        assert store.layout.writes() == "points"  # a worker keeps writing what it wrote
+        assert main(["store", "raw-layout", "packed", "--store", url]) == 0
+        assert store.layout.writes() == "packed"
+    finally:
+        store.close()
+
+
+def test_gaitsym_store_raw_layout_refuses_an_embedded_store_and_names_an_unreachable_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GAITSYM_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("GAITSYM_STORE", raising=False)
+    assert main(["store", "raw-layout", "packed"]) == 2  # the default store: embedded
+    assert "is an embedded store" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no empty store file left behind
+    secret = "s3cret-Marker-pw"
+    url = f"influx://worker:{secret}@127.0.0.1:9/gaitsym?quarantine_path={tmp_path / 'q.sqlite'}"
+    assert main(["store", "raw-layout", "packed", "--store", url]) == 1
+    captured = capsys.readouterr()
+    assert "gaitsym store:" in captured.err and secret not in captured.err + captured.out
