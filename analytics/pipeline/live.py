@@ -134,8 +134,6 @@ class LiveGait:
         self._skip_before = 0
         self._estimated_at: int | None = None
         """The instant (sample periods since 1970) of the last estimates tried."""
-        self._made_at: int | None = None
-        """The instant (sample periods since 1970) the estimates in force were made for."""
         self._tries = 0
         """Estimates made in a row that lacked a thigh or the standing reference."""
         self._given: dict[str, deque[float]] = {"left": deque(maxlen=64), "right": deque(maxlen=64)}
@@ -145,6 +143,9 @@ class LiveGait:
         """Per usable leg, its swing candidates so far (with the current estimates' flexion axis)."""
         self._tilt: TiltTrack | None = None
         """The pelvis's gyro frame so far (with the current estimates' gyro bias)."""
+        self.made: list[tuple[int, LiveEstimates]] = []
+        """Every estimates made, with its instant (sample periods since 1970), oldest first: a window catching up
+        may make several in one call. The caller empties it (`take_made`)."""
 
     # ------------------------------------------------------------------------------------------ samples
 
@@ -230,9 +231,10 @@ class LiveGait:
         self._seen = max(self._seen, index)
         self._pending = max(self._pending, index)
 
-    def estimates_made_at_us(self, period_us: float) -> int | None:
-        """The instant (µs since 1970) the estimates in force were made for (None: none yet)."""
-        return None if self._made_at is None else round(self._made_at * period_us)
+    def take_made(self, period_us: float) -> list[tuple[int, LiveEstimates]]:
+        """The estimates made since the last call, each with its instant (µs since 1970), oldest first."""
+        made, self.made = self.made, []
+        return [(round(at * period_us), est) for at, est in made]
 
     def estimated_at_us(self, period_us: float) -> int | None:
         """The instant (µs since 1970) of the last estimates tried (None: none yet)."""
@@ -417,7 +419,7 @@ class LiveGait:
             return False  # kept as they were (or none yet)
         self.estimates, complete = made
         self._tries = 0 if complete else self._tries + 1
-        self._made_at = self.origin + at
+        self.made.append((self.origin + at, self.estimates))
         return True
 
     def _strides(

@@ -14,7 +14,6 @@ import numpy as np
 
 from analytics.pipeline.live import LiveGait
 from analytics.pipeline.live_grid import RawOnGrid
-from analytics.pipeline.live_settings import LiveEstimates
 from analytics.stores.model import Point
 from analytics.worker.segments import Segment
 
@@ -72,8 +71,6 @@ class LiveSession:
     gap_spans: list[tuple[int, int]] = field(default_factory=list)
     unwritten: list[Point] = field(default_factory=list)
     """Points given out whose write has not succeeded yet (written with the session's next window)."""
-    logged_estimates: LiveEstimates | None = None
-    """The session estimates last logged (the log names each one once, with its instant)."""
     counted: dict[str, int] = field(default_factory=dict)
     """The analysis's counters as last added to the worker's totals."""
 

@@ -106,15 +106,15 @@ class LiveWindows:
 
     def _step(self, live: LiveSession) -> list[dict[str, Any]]:
         strides = live.gait.step()
-        # new estimates are made in a step, or while samples go in (`LiveGait.extend_rows`): logged once each
-        if live.gait.estimates is not live.logged_estimates and live.gait.estimates is not None:
-            live.logged_estimates = live.gait.estimates
+        # estimates are made in a step, or while samples go in (`LiveGait.extend_rows`), several at once when a
+        # window catches up: each logged once (what other workers made at the same instant is compared with them)
+        for at_us, estimates in live.gait.take_made(live.period_us):
             log.debug(
                 "%s %s: live estimates at %s: thigh axes %s",
                 live.subject,
                 live.session,
-                live.gait.estimates_made_at_us(live.period_us),
-                {side: [round(float(x), 6) for x in a] for side, a in live.gait.estimates.flexion_axis.items()},
+                at_us,
+                {side: [round(float(x), 6) for x in a] for side, a in estimates.flexion_axis.items()},
             )
         # what the analysis counted since the last step, samples going in included (estimates made there)
         for name, value in vars(live.gait.counters).items():

@@ -13,7 +13,7 @@ from analytics.algorithms.stride_checks import STRIDE_FLAGS
 from analytics.errors import InvalidSignal
 from analytics.pipeline import analyze_recording
 from analytics.pipeline.events import events_per_bout
-from analytics.pipeline.live import LiveGait, LiveSettings
+from analytics.pipeline.live import LiveEstimates, LiveGait, LiveSettings
 from analytics.pipeline.pelvis import analyze_pelvis
 from analytics.pipeline.result import Flags
 from analytics.pipeline.streams import check_streams
@@ -195,6 +195,32 @@ def test_a_sessions_estimates_are_made_at_its_own_phase_and_every_feed_agrees(wa
         shared = [(s, ends.get((s["side"], round(float(s["start_s"]), 2)))) for s in one]  # type: ignore[arg-type]
         assert sum(e is not None for _, e in shared) > 0.9 * len(one)
         assert all(abs(float(s["end_s"]) - e) < 1e-4 for s, e in shared if e is not None)  # type: ignore[arg-type]
+
+
+def test_every_estimates_made_is_handed_out_once_also_several_in_one_call(walk: Recording) -> None:
+    """A window catching up (a worker that received a long stretch at once) makes the estimates of every instant
+    due in it: each is handed out once (`take_made`, what the worker logs for comparing workers), oldest first; an
+    analysis fed second by second hands out each of its own once too."""
+    fs = walk.sampling_rate_hz
+    settings = LiveSettings(refresh_every_s=20.0)
+    period_us = 1e6 / fs
+    steady = LiveGait(tuple(walk.sensors), fs, settings, phase_s=7)
+    seen: dict[int, LiveEstimates] = {}
+    for end in range(round(fs), walk.n_samples + 1, round(fs)):
+        b = steady.end
+        steady.extend({p: (d.acc_mps2[b:end], d.gyr_dps[b:end]) for p, d in walk.sensors.items()})
+        steady.step()
+        for at, est in steady.take_made(period_us):
+            assert at not in seen
+            seen[at] = est
+    assert len(seen) >= 4 and steady.take_made(period_us) == []
+    late = LiveGait(tuple(walk.sensors), fs, settings, phase_s=7)
+    late.extend({p: (d.acc_mps2, d.gyr_dps) for p, d in walk.sensors.items()})  # the whole walk in one call
+    late.step()
+    made = late.take_made(period_us)
+    assert len(made) >= 3 and [at for at, _ in made] == sorted(at for at, _ in made)
+    assert made[-1][1] is late.estimates and late.take_made(period_us) == []
+    assert len({id(est) for _, est in made}) == len(made)  # each one made, not the one in force repeated
 
 
 def test_live_samples_must_match_the_session_placements_and_be_finite() -> None:
