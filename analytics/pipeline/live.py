@@ -143,9 +143,9 @@ class LiveGait:
         """Per usable leg, its swing candidates so far (with the current estimates' flexion axis)."""
         self._tilt: TiltTrack | None = None
         """The pelvis's gyro frame so far (with the current estimates' gyro bias)."""
-        self.made: list[tuple[int, LiveEstimates]] = []
+        self._made: list[tuple[int, LiveEstimates]] = []
         """Every estimates made, with its instant (sample periods since 1970), oldest first: a window catching up
-        may make several in one call. The caller empties it (`take_made`)."""
+        may make several in one call. Handed out and emptied by `take_made`."""
 
     # ------------------------------------------------------------------------------------------ samples
 
@@ -233,7 +233,7 @@ class LiveGait:
 
     def take_made(self, period_us: float) -> list[tuple[int, LiveEstimates]]:
         """The estimates made since the last call, each with its instant (µs since 1970), oldest first."""
-        made, self.made = self.made, []
+        made, self._made = self._made, []
         return [(round(at * period_us), est) for at, est in made]
 
     def estimated_at_us(self, period_us: float) -> int | None:
@@ -419,7 +419,7 @@ class LiveGait:
             return False  # kept as they were (or none yet)
         self.estimates, complete = made
         self._tries = 0 if complete else self._tries + 1
-        self.made.append((self.origin + at, self.estimates))
+        self._made.append((self.origin + at, self.estimates))
         return True
 
     def _strides(
