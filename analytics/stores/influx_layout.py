@@ -100,12 +100,11 @@ class RawLayout:
         """Set the database's marker to ``layout``: every store following it writes so at its next recheck. Written
         after the latest marker even when that one is dated ahead of this machine's clock (the latest is the one in
         force), then read back; returns it. StoreError when the server refused it or another marker came after."""
-        if layout not in LAYOUTS:
-            raise StoreConfigError(f"raw layout {layout!r} is neither points nor packed")
         now = time.time_ns() // 1000 if now_us is None else now_us
         latest = self._latest()
         t = now if latest is None else max(now, latest[1] + 1)
-        report = self.transport.write_lines(self.config.results_rp, [marker_line(layout, t)], RAW_LAYOUT, None)
+        line = marker_line(layout, t)  # StoreConfigError for a layout that is neither
+        report = self.transport.write_lines(self.config.results_rp, [line], RAW_LAYOUT, None)
         if report.quarantined:
             raise StoreError(f"the server refused the {RAW_LAYOUT} marker")
         with self._lock:

@@ -34,6 +34,18 @@ from testing.stores.storelib import batch, new_subject, synced_clock  # noqa: E4
 _names = itertools.count()
 
 
+def _set_up(influxdb: InfluxDB, name: str) -> None:
+    """The clinic's InfluxDB setup of database ``name``, its worker user granted."""
+    setup_v1(
+        influxdb.url,
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        database=name,
+        worker_user=WORKER_USER,
+        worker_password=WORKER_PASSWORD,
+    )
+
+
 def _database(influxdb: InfluxDB, existing: bool = False) -> str:
     """A database set up as a clinic's is; ``existing``: created and written to before this release's setup ran
     (a clinic from before the marker)."""
@@ -45,14 +57,7 @@ def _database(influxdb: InfluxDB, existing: bool = False) -> str:
         request = urllib.request.Request(f"{influxdb.url}/write?db={name}&precision=u", data=line)
         request.add_header("Authorization", f"Basic {token}")
         urllib.request.urlopen(request, timeout=10).close()
-    setup_v1(
-        influxdb.url,
-        ADMIN_USER,
-        ADMIN_PASSWORD,
-        database=name,
-        worker_user=WORKER_USER,
-        worker_password=WORKER_PASSWORD,
-    )
+    _set_up(influxdb, name)
     return name
 
 
@@ -88,14 +93,7 @@ def test_a_setup_that_failed_before_marking_marks_the_database_when_run_again(
 ) -> None:
     name = f"marker_{next(_names)}"
     influxdb.admin_query(f'CREATE DATABASE "{name}"')  # a first setup stopped after creating the database
-    setup_v1(
-        influxdb.url,
-        ADMIN_USER,
-        ADMIN_PASSWORD,
-        database=name,
-        worker_user=WORKER_USER,
-        worker_password=WORKER_PASSWORD,
-    )
+    _set_up(influxdb, name)
     store = v1_store(influxdb, tmp_path, database=name, raw_layout="auto")
     try:
         assert store.layout.writes() == "packed"
