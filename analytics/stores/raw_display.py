@@ -42,8 +42,10 @@ def display_sums(times_us: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, 
     edge = np.empty(len(period), dtype=bool)
     edge[0] = True
     np.not_equal(period[1:], period[:-1], out=edge[1:])
-    starts = np.flatnonzero(edge)
-    counts = np.diff(starts, append=len(period))
+    starts = edge.nonzero()[0]
+    counts = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1] = len(period) - starts[-1]
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing run is left out (`display_lines`)
         sums = np.add.reduceat(values, starts, axis=0)
     return starts, sums, counts
@@ -64,19 +66,20 @@ def display_lines(
     starts, sums, counts = display_sums(times_us, np.asarray(values, dtype=np.float64))
     times = np.asarray(times_us, dtype=np.int64)[starts]
     with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.round(sums, 4)
-    keep = np.isfinite(sums).all(axis=1)
-    if only is not None:
-        keep &= np.logical_or.reduce([(times >= lo) & (times <= hi) for lo, hi in only] or [np.zeros_like(keep)])
+        sums = sums.round(4)
+    finite = np.isfinite(sums)
+    if only is not None or not finite.all():  # the usual batch: every run kept, no indexing
+        keep = finite.all(axis=1)
+        if only is not None:
+            keep &= np.logical_or.reduce([(times >= lo) & (times <= hi) for lo, hi in only] or [np.zeros_like(keep)])
+        times, counts, sums = times[keep], counts[keep], sums[keep]
     head = f"{RAW_DISPLAY},placement={_escape_key(placement)},subject={_escape_key(subject)} "
     tail = "" if session is None else f",session={_escape_string(session)}"
     # one f-string per point, the field names written out (`FIELDS`' order): this runs for every batch stored
     return [
         f"{head}acc_x_sum={ax!r},acc_y_sum={ay!r},acc_z_sum={az!r},gyr_x_sum={gx!r},gyr_y_sum={gy!r},"
         f"gyr_z_sum={gz!r},n={c}i{tail} {t}"
-        for t, c, (ax, ay, az, gx, gy, gz) in zip(
-            times[keep].tolist(), counts[keep].tolist(), sums[keep].tolist(), strict=True
-        )
+        for t, c, (ax, ay, az, gx, gy, gz) in zip(times.tolist(), counts.tolist(), sums.tolist(), strict=True)
     ]
 
 

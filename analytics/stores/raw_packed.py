@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -159,13 +160,84 @@ def pack(samples: RawSamples) -> list[Point]:
         raise InvalidBatch(f"{samples.describe()}: serial or session longer than 256 characters")
     if not 0 <= samples.boot_epoch <= MAX_BOOT_EPOCH:
         raise InvalidBatch(f"{samples.describe()}: boot_epoch outside 0..{MAX_BOOT_EPOCH}: no packed part holds it")
+    part = _one_part(samples)
+    return [part] if part is not None else _pack_parts(samples)
+
+
+@functools.lru_cache(maxsize=64)
+def _declared_scales(acc_range_g: int, gyr_range_dps: int) -> tuple[float, float, np.ndarray]:
+    """(m/s², deg/s) per count of these ranges, and the six columns' scales as one row (read-only)."""
+    acc, gyr = _packet_scales(acc_range_g, gyr_range_dps)
+    row = np.array([acc, acc, acc, gyr, gyr, gyr], dtype=np.float64)
+    row.flags.writeable = False
+    return acc, gyr, row
+
+
+_STORED_STEP_RANGES = (_STEP_RANGES[0], _STEP_RANGES[2], _STEP_RANGES[1])
+"""`_STEP_RANGES` in the order the steps are stored: mapped time, sensor clock, sequence."""
+
+
+def _one_part(samples: RawSamples) -> Point | None:
+    """The usual batch's one point in a few whole-array steps, or None where `_pack_parts` must decide: several
+    parts, counts not at the declared ranges' scales (or none declared), a step beyond int32, a column out of
+    range. Where it gives a point it is `_pack_parts`' own, byte for byte (tests/stores/test_raw_packed.py pins
+    it): this runs for every batch a worker stores."""
+    declared = samples.sensor
+    n = len(samples.seq)
+    if (
+        declared is None
+        or not 1 < n <= PART_MAX_SAMPLES
+        or declared.acc_range_g not in ACC_RANGES_G
+        or declared.gyr_range_dps not in GYR_RANGES_DPS
+    ):
+        return None
+    acc_scale, gyr_scale, row = _declared_scales(declared.acc_range_g, declared.gyr_range_dps)
+    times, seq, ticks = samples.time_us(), samples.seq, samples.t_sensor_us
+    t0, t_last = int(times[0]), int(times[-1])
+    if t_last - t0 > PART_MAX_US or t0 < -TIME_LIMIT_US or t_last > TIME_LIMIT_US:
+        return None
+    if int(seq[0]) < 0 or int(seq[-1]) > MAX_COUNTER or int(ticks[0]) < 0 or int(ticks[-1]) > MAX_COUNTER:
+        return None
+    stacked = np.stack([times, ticks, seq])  # the steps' stored order
+    steps = stacked[:, 1:] - stacked[:, :-1]
+    lows, highs = steps.min(axis=1).tolist(), steps.max(axis=1).tolist()
+    for lo, hi, (least, most) in zip(lows, highs, _STORED_STEP_RANGES, strict=True):
+        if lo < least or hi > most:
+            return None
+    if highs[1] > _INT32.max or highs[2] > _INT32.max:
+        return None
+    values = np.concatenate([samples.acc_mps2, samples.gyr_dps], axis=1)
+    # a count out of int16's range, or not giving its value back, makes the product differ from the value's bits
+    with np.errstate(over="ignore", invalid="ignore"):
+        counts = np.rint(values / row).astype("<i2")
+    if (counts * row).tobytes() != values.tobytes():
+        return None
+    fields: dict[str, FieldValue] = {
+        "serial": samples.serial,
+        "boot_epoch": int(samples.boot_epoch),
+        "seq_first": int(seq[0]),
+        "seq_last": int(seq[-1]),
+        "n": n,
+        "t_sensor_us_first": int(ticks[0]),
+        "time_last_us": t_last,
+    }
+    if samples.session is not None:
+        fields["session"] = samples.session
+    fields.update(enc="i2", acc_scale=acc_scale, gyr_scale=gyr_scale)
+    blob = steps.astype("<i4").tobytes() + counts.tobytes()
+    fields["samples"] = base64.b64encode(blob).decode("ascii")
+    return Point(RAW_PACKED, (("placement", samples.placement), ("subject", samples.subject)), fields, t0)
+
+
+def _pack_parts(samples: RawSamples) -> list[Point]:
+    """`pack` for any batch: cut into parts, each part's scales fitted (the declared ones first)."""
     times, seq, ticks = samples.time_us(), samples.seq, samples.t_sensor_us
     steps = (np.diff(times), np.diff(seq), np.diff(ticks))
     values = np.concatenate([samples.acc_mps2, samples.gyr_dps], axis=1)
     declared = samples.sensor
     first = None
     if declared is not None and declared.acc_range_g in ACC_RANGES_G and declared.gyr_range_dps in GYR_RANGES_DPS:
-        first = _packet_scales(declared.acc_range_g, declared.gyr_range_dps)
+        first = _declared_scales(declared.acc_range_g, declared.gyr_range_dps)[:2]
     tags = (("placement", samples.placement), ("subject", samples.subject))
     points = []
     for a, b in _bounds(times, *steps):

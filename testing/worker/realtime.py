@@ -63,6 +63,28 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def thread_cpu_s(pid: int) -> dict[int, float]:
+    """User + system CPU of each live thread of a process so far, s, by thread id (from /proc). A thread that has
+    ended is no longer listed: its CPU is only in the process's total."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def thread_split(pid: int, before: dict[int, float], after: dict[int, float], total_s: float) -> dict[str, float]:
+    """The worker's CPU over the streaming by thread, s: its main thread (deliveries, turns, live windows), the
+    threads alive from start to end (paho's network loop, long-lived writers), and, by difference, threads started
+    or ended within it (each raw write's attempt runs in a thread of its own)."""
+    main = after.get(pid, 0.0) - before.get(pid, 0.0)
+    lasting = sum(after[t] - before[t] for t in after if t in before and t != pid)
+    return {"main": main, "lasting": lasting, "short-lived": total_s - main - lasting}
+
+
 def poll_query(window_s: float = POLL_WINDOW_S) -> str:
     """The poller's question: each provisional stride of the last ``window_s``, its length as one number (its end
     is its time plus that) and its series' tags. Measured on 100 subjects' 12 s of strides, InfluxDB answers it
@@ -171,6 +193,13 @@ class RealTimeResult:
             f"{self.subject_s / self.cpu_s['worker']:.0f} subjects; this bench process: {self.bench_cpu_s:.1f} s CPU"
         )
         lines.extend(self._start_and_after())
+        threads = self.extra.get("worker_threads_s")
+        if threads:
+            lines.append(
+                "worker by thread (the first worker): "
+                + ", ".join(f"{k} {v / self.subject_s * 1000:.2f}" for k, v in threads.items())
+                + " ms per subject-second"
+            )
         workers = self.extra.get("workers", 1)
         if workers > 1:
             lines.append(f"{workers} workers (one shared subscription): 'worker' is their CPU together")
@@ -329,6 +358,7 @@ class RealTimeBench:
         load0 = os.getloadavg()
         poller.start()
         cpu0 = {k: cpu_s(pid) for k, pid in pids.items()}
+        threads0 = thread_cpu_s(pids["worker"])
         bench0 = time.process_time()
         at_start: dict[str, float] = {}
         timer = None
@@ -350,6 +380,7 @@ class RealTimeBench:
                     for s in sessions:
                         s.step(now - last)
                     last = now
+            threads1 = thread_cpu_s(pids["worker"])
             cpu1 = {k: cpu_s(pid) for k, pid in pids.items()}
             peak_rss = {k: peak_rss_mb(pid) for k, pid in pids.items()}
             bench_cpu = time.process_time() - bench0
@@ -389,6 +420,9 @@ class RealTimeBench:
         result.cpu_after_s, result.cpu_start_s = self.cpu_after_s, at_start
         result.extra["workers"] = self.n_workers
         result.extra["peak_rss_mb"] = peak_rss
+        result.extra["worker_threads_s"] = thread_split(
+            pids["worker"], threads0, threads1, cpu1["worker"] - cpu0["worker"]
+        )
         return result
 
     def _gateways(self, published: dict[tuple[str, str], list[tuple[float, float]]]) -> list[Any]:

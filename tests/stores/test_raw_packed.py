@@ -25,6 +25,8 @@ from analytics.stores.raw_packed import (
     PART_MAX_US,
     PART_STEP_MAX_US,
     RAW_PACKED,
+    _one_part,
+    _pack_parts,
     merge,
     pack,
     part_bounds,
@@ -195,6 +197,85 @@ def test_sensor_time_batches_before_1970_round_trip() -> None:
     points = pack(slot)
     assert all(p.time_us < 0 for p in points)
     assert_same_samples(merge([unpack(p.time_us, p.fields) for p in points]), slot)
+
+
+def _variants() -> list[tuple[str, RawSamples]]:
+    """Batches with declared ranges, the usual one and each way a batch may leave the one-step path."""
+    rng = np.random.default_rng(41)
+    out: list[tuple[str, RawSamples]] = []
+    for g, d in itertools.product(ACC_RANGES_G, GYR_RANGES_DPS):
+        out.append((f"decoded {g} g {d} dps", decoded_batch(rng, g, d)))
+    base = decoded_batch(rng, 8, 1000)
+    sensor = base.sensor
+
+    def changed(name: str, seq: Any = None, ticks: Any = None, acc: Any = None, gyr: Any = None, **kw: Any) -> None:
+        b = batch(
+            base.seq if seq is None else seq,
+            base.t_sensor_us if ticks is None else ticks,
+            base.acc_mps2 if acc is None else acc,
+            base.gyr_dps if gyr is None else gyr,
+            sensor=kw.pop("sensor", sensor),
+            **kw,
+        )
+        out.append((name, b))
+
+    for name, (row, col, value) in {
+        "-0.0": (3, 1, -0.0),
+        "off the grid": (5, 4, 0.123456789),
+        "beyond int16": (9, 5, 1e300),
+        "subnormal": (0, 0, 5e-324),
+    }.items():
+        acc, gyr = base.acc_mps2.copy(), base.gyr_dps.copy()
+        (acc if col < 3 else gyr)[row, col % 3] = value
+        changed(name, acc=acc, gyr=gyr)
+    other = decoded_batch(rng, 16, 250)  # counts of other ranges than those declared
+    changed("other ranges than declared", acc=other.acc_mps2, gyr=other.gyr_dps)
+    changed("no ranges declared", sensor=None)
+    changed("undeclarable ranges", sensor=SensorIdentity("GS-7", 3, 100.0, 3, 600))
+    changed("no session", session=None)
+    changed("not synchronised", clock=ClockMapping(False, 0, None, 1.0, 0.0, 0.0))
+    for n in (1, 2):
+        changed(f"{n} samples", base.seq[:n], base.t_sensor_us[:n], base.acc_mps2[:n], base.gyr_dps[:n])
+    for n_packets in (60, 61):  # 6 s at 100 Hz: past a part's span; 610 also past its count
+        long = decoded_batch(rng, 4, 500, n_packets)
+        out.append((f"{10 * n_packets} samples", long))
+    for name, at, step in (
+        ("a tick repeated", 4, -10_000),
+        ("time going back", 4, -20_000),
+        ("a 60-ms step", 4, 50_000),
+        ("a tick step past int32", 4, 2**31),
+        ("a tick step past a part's", 4, 2**32),
+    ):
+        ticks = base.t_sensor_us.copy()
+        ticks[at:] += step
+        changed(name, ticks=ticks)
+    for name, jump in (("a sequence step past int32", 2**31 - 1), ("a sequence step past a batch", 2**33)):
+        seq = base.seq.copy()
+        seq[5:] += jump
+        changed(name, seq=seq)
+    spread = base.t_sensor_us[0] + np.arange(len(base.seq)) * 49_000  # 4.9 s: past a part's 5 s at the end
+    changed("over 5 s", ticks=spread)
+    changed("sequence out of range", seq=base.seq - 10_000)
+    changed("sensor time out of range", ticks=base.t_sensor_us + 2**53)
+    return out
+
+
+@pytest.mark.parametrize(("name", "samples"), _variants(), ids=[name for name, _ in _variants()])
+def test_the_usual_batch_packs_in_one_step_as_the_general_path_packs_it(name: str, samples: RawSamples) -> None:
+    """`pack` takes a one-step path for the usual batch: it must give the general path's points, line for line."""
+    try:
+        expected = [point_line(p) for p in _pack_parts(samples)]
+    except InvalidBatch as exc:
+        with pytest.raises(InvalidBatch, match=str(exc).split(": ", 1)[1].split(" ")[0]):
+            pack(samples)
+        assert _one_part(samples) is None
+        return
+    assert [point_line(p) for p in pack(samples)] == expected
+    one = _one_part(samples)
+    if one is not None:
+        assert [point_line(one)] == expected
+    if name.startswith("decoded") or name in ("no session", "not synchronised", "2 samples"):
+        assert one is not None, "the usual batch leaves the one-step path"
 
 
 # ------------------------------------------------------------------------------------------ part bounds
