@@ -113,7 +113,8 @@ class InfluxStore:
         if not batches:
             return WriteReport()
         report = WriteReport()
-        held, as_points = influx_check.held(self.config, self.transport, batches, report)
+        packed = self.layout.writes() == "packed"
+        held, as_points = influx_check.held(self.config, self.transport, batches, report, packed)
         plan = plan_raw_writes(batches, held)
         report.quarantined.extend(quarantine_refused(plan, self.quarantine))
         report.collisions.extend(plan.collisions)
@@ -124,7 +125,6 @@ class InfluxStore:
         report.moved.extend(plan.moved)
         # packed: a part's point stands at its first sample's time, so samples stored at their own time are not
         # written again (a part there would hide the stored one); their batches' index points are, as a replay's
-        packed = self.layout.writes() == "packed"
         fresh = not_stored_yet(plan.write, held) if packed else list(plan.write)
         # a batch whose every sample an earlier batch of the call holds at the same time (a copy, a prefix batched
         # again) gets no index point: its first sample's is the earlier one's, which it would narrow

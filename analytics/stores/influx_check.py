@@ -11,6 +11,9 @@ from analytics.stores.influx_codec import (
     held_points,
     held_probes,
     held_queries,
+    presence_statement,
+    present_pairs,
+    span_clusters,
     statement_requests,
     unclear_series,
 )
@@ -20,19 +23,29 @@ from analytics.stores.points import RAW_PACKED
 
 
 def held(
-    config: InfluxConfig, transport: InfluxTransport, batches: Sequence[RawSamples], report: WriteReport
+    config: InfluxConfig,
+    transport: InfluxTransport,
+    batches: Sequence[RawSamples],
+    report: WriteReport,
+    packed: bool = False,
 ) -> tuple[dict[tuple[str, str], dict[int, SampleId]], dict[tuple[str, str], set[int]]]:
     """Stored points the call's check needs (`model.check_windows`), per (subject, placement). First ONE request
-    of probes (`influx_codec.HeldProbe`: per subject, placement and time span, spans of one call closer than
-    ``SPAN_JOIN_US`` joined, one statement reading one field), which for new data proves there is nothing to
-    find: then nothing more is read. For the subjects and placements it cannot clear (a replay, a collision, a
-    later batch stored first), the exact read, in one more request: per span one statement reading every point
-    in it, and per sensor boot one reading, in the spans widened by `model.REPLAY_MOVE_US`, the points whose
-    sequence is in the call's range for that sensor boot (filtered by the server; serial and boot epoch are
-    compared by `plan_raw_writes`). A row read half-written (another writer's point arriving) is not yet
-    stored, as in `read_raw`. Packed parts (`influx_packed`) are checked alongside, whatever this store writes:
-    their identity and extent in the probes' request, the parts that may hold such samples read whole in the
-    exact read's. Also returns, per (subject, placement), the times held one point per sample."""
+    of probes, which for new data proves there is nothing to find: then nothing more is read.
+
+    - Points per sample: where this store writes them, `influx_codec.HeldProbe`s (per subject, placement and time
+      span, spans of one call closer than ``SPAN_JOIN_US`` joined, one statement reading one field); where it
+      writes ``packed`` parts, a database holds such points only from before a switch of layout, so one presence
+      statement per cluster of spans (`influx_codec.span_clusters`) asks whether any is near, and a pair that has
+      one is unclear.
+    - Packed parts, whatever this store writes (a database may hold samples of either layout): their identity and
+      extent, one statement per cluster of spans.
+
+    For the subjects and placements the probes cannot clear (a replay, a collision, a later batch stored first),
+    the exact read, in one more request: per span one statement reading every point in it, and per sensor boot one
+    reading, in the spans widened by `model.REPLAY_MOVE_US`, the points whose sequence is in the call's range for
+    that sensor boot (filtered by the server; serial and boot epoch are compared by `plan_raw_writes`); the parts
+    that may hold such samples, read whole. A row read half-written (another writer's point arriving) is not yet
+    stored, as in `read_raw`. Also returns, per (subject, placement), the times held one point per sample."""
     spans: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
     wide: dict[tuple[str, str, str, str, int], list[tuple[int, int]]] = {}
     seqs: dict[tuple[str, str, str, str, int], list[int]] = {}
@@ -45,18 +58,23 @@ def held(
         seqs.setdefault(sensor, []).extend((int(b.seq[0]), int(b.seq[-1])))
     doing = f"checking {len(batches)} raw batches"
     db = config.database
-    # both layouts are checked whatever this store writes: a database may hold samples of either
     wanted = influx_packed.wanted_ranges(seqs)
-    probes = held_probes(spans, seqs)
+    probes = [] if packed else held_probes(spans, seqs)
     near: set[tuple[str, str]] = set()
     unclear: dict[tuple[str, str, str], list[int]] = {}
     for rp in sorted({key[0] for key in spans}):  # an answer's series name subject and placement, not the policy
+        clusters = span_clusters({k: v for k, v in spans.items() if k[0] == rp})
         mine = [p for p in probes if p.rp == rp]
-        statements = [p.statement(db) for p in mine] + influx_packed.probe_statements(db, rp, spans)
+        if packed:
+            statements = [presence_statement(db, rp, lo, hi, pairs) for lo, hi, pairs in clusters]
+        else:
+            statements = [p.statement(db) for p in mine]
+        statements += influx_packed.probe_statements(db, rp, clusters)
         found: list[dict[str, Any]] = []
         for q in statement_requests(statements):
             found += transport.select(q, doing, report)
-        near |= unclear_series([f for f in found if f.get("name") != RAW_PACKED], mine)
+        points = [f for f in found if f.get("name") != RAW_PACKED]
+        near |= present_pairs(points) if packed else unclear_series(points, mine)
         parts = [f for f in found if f.get("name") == RAW_PACKED]
         unclear.update(influx_packed.unclear_parts(parts, rp, spans, wanted))
     if not near and not unclear:  # new data: nothing stored in the spans, none of the call's identities nearby

@@ -66,6 +66,57 @@ def statement_requests(statements: Sequence[str], limit: int = HELD_REQUEST_CHAR
     return requests
 
 
+PROBE_CLUSTER_US = 5_000_000
+"""Spans of several sensors lying within this much of one another (µs) are probed by one statement: a real-time turn's
+batches all end within a second or two, and one statement answers as one chunk where one per sensor answers one
+chunk each (each read, parsed and planned on its own). Spans further apart (a turn catching up several minutes)
+are probed apart, so one statement never reads far more than its sensors' own windows."""
+
+
+def span_clusters(
+    spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]],
+) -> list[tuple[int, int, list[tuple[str, str]]]]:
+    """The merged spans (`merged_spans`) of every (retention policy, subject, placement) in ``spans`` (one policy),
+    grouped in time: (lo, hi, [(subject, placement), ...]) with hi - lo within `PROBE_CLUSTER_US` unless one span
+    alone is longer."""
+    items = sorted((lo, hi, key[1:]) for key, found in spans.items() for lo, hi in merged_spans(found))
+    clusters: list[tuple[int, int, list[tuple[str, str]]]] = []
+    for lo, hi, pair in items:
+        if clusters and max(hi, clusters[-1][1]) - clusters[-1][0] <= PROBE_CLUSTER_US:
+            c_lo, c_hi, pairs = clusters[-1]
+            if pair not in pairs:
+                pairs.append(pair)
+            clusters[-1] = (c_lo, max(c_hi, hi), pairs)
+        else:
+            clusters.append((lo, hi, [pair]))
+    return clusters
+
+
+def pairs_clause(pairs: Sequence[tuple[str, str]]) -> str:
+    """InfluxQL selecting the series of these (subject, placement) pairs, parenthesised."""
+    return "(" + " OR ".join(f"(subject = {quote_str(s)} AND placement = {quote_str(p)})" for s, p in pairs) + ")"
+
+
+def presence_statement(database: str, rp: str, lo: int, hi: int, pairs: Sequence[tuple[str, str]]) -> str:
+    """The write check's first read of points-per-sample where a store writes packed parts: whether any such point
+    of these pairs lies in [lo, hi] widened by ``REPLAY_MOVE_US`` (one row per pair that has one, none where it
+    has none). ONE field, as `HeldProbe`."""
+    return (
+        f'SELECT max("seq") FROM {from_clause(database, rp, RAW)} WHERE {pairs_clause(pairs)} AND '
+        f'{time_clause(lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US)} GROUP BY "subject", "placement"'
+    )
+
+
+def present_pairs(found: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+    """The (subject, placement) pairs a presence statement's answer has a row for."""
+    out = set()
+    for series in found:
+        if series.get("values"):
+            tags = series.get("tags") or {}
+            out.add((str(tags.get("subject")), str(tags.get("placement"))))
+    return out
+
+
 def merged_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """The spans, sorted, those closer than ``SPAN_JOIN_US`` joined (one statement each)."""
     merged: list[list[int]] = []

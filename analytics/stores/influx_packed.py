@@ -19,7 +19,7 @@ import numpy as np
 from analytics.stores.errors import InvalidStoredPart
 from analytics.stores.influx_codec import (
     from_clause,
-    merged_spans,
+    pairs_clause,
     quote_ident,
     quote_str,
     statement_requests,
@@ -207,17 +207,17 @@ def wanted_ranges(
 
 
 def probe_statements(
-    database: str, rp: str, spans: Mapping[tuple[str, str, str], Sequence[tuple[int, int]]]
+    database: str, rp: str, clusters: Sequence[tuple[int, int, Sequence[tuple[str, str]]]]
 ) -> list[str]:
     """The write check's first read of parts in policy ``rp``: each part's identity and extent (`PROBE_FIELDS`, no
-    samples) near each merged span, widened by `REPLAY_MOVE_US` (and `PART_MAX_US` before it)."""
+    samples) near each cluster of the call's spans (`influx_codec.span_clusters`), widened by `REPLAY_MOVE_US` (and
+    `PART_MAX_US` before it), one statement per cluster. A part near another sensor's span of the cluster is
+    answered too: `unclear_parts` judges each part by its own sensor's spans."""
     return [
         select_statement(
-            database, rp, where(subject, placement), lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US, fields=PROBE_FIELDS
+            database, rp, pairs_clause(pairs), lo - REPLAY_MOVE_US, hi + REPLAY_MOVE_US, fields=PROBE_FIELDS
         )
-        for (rp_, subject, placement), found in spans.items()
-        if rp_ == rp
-        for lo, hi in merged_spans(found)
+        for lo, hi, pairs in clusters
     ]
 
 

@@ -11,19 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import v2_store
+import pytest
+from conftest import v1_store, v2_store
 from http_standin import StandIn
 
 from analytics.stores import Store
 from analytics.stores.influx_codec import (
     PROBE_BUCKET_MIN_US,
+    PROBE_CLUSTER_US,
     HeldProbe,
     held_probes,
+    span_clusters,
     statement_requests,
     unclear_series,
 )
 from analytics.stores.model import REPLAY_MOVE_US, RawSamples, samples_from_arrays
 from gaitsym_common.uplink.envelope import ClockMapping
+from testing.influxdb_server import InfluxDB
 from testing.stores.storelib import T0_UTC_S, batch, new_subject, unsynced_clock
 
 T0_US = round(T0_UTC_S * 1e6)
@@ -150,12 +154,16 @@ def _fields(b: RawSamples) -> dict[str, Any]:
     return {n: getattr(b, n) for n in (*names, "clock")}
 
 
-def test_influxdb_probes_new_data_with_one_statement_of_one_field_per_sensor(standin: StandIn, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["points", "packed"])
+def test_influxdb_probes_new_data_with_one_statement_of_one_field_per_sensor(
+    standin: StandIn, tmp_path: Path, layout: str
+) -> None:
     """Cost: InfluxDB 1.6 copies a field's whole in-memory column of the series for each field a statement reads,
     so the check of new data reads one field in one statement per subject, placement and span (not two statements
     of three fields), and nothing more when the answer is clear; the packed parts nearby, in the same request,
-    only by their identity and extent."""
-    store = v2_store(standin, tmp_path)
+    only by their identity and extent, one statement for spans close in time. A store writing packed parts asks
+    once, for those spans together, whether any point per sample is near."""
+    store = v2_store(standin, tmp_path, raw_layout=layout)
     a, b = new_subject(), new_subject()
     store.write_raw_many([batch(a, seq_first=0), batch(b, seq_first=0, placement="left_thigh")])
     standin.requests.clear()
@@ -166,11 +174,79 @@ def test_influxdb_probes_new_data_with_one_statement_of_one_field_per_sensor(sta
     assert report.collisions == [] and report.moved == []
     q = urllib.parse.parse_qs(standin.requests[0].body.decode())["q"][0]
     statements = q.split(";")
-    # per layout (a database may hold both: docs/raw-layout-packed.md) one statement per span, subject a's two
-    # batches being one span: the points' one field, the packed parts' identity and extent (never their samples)
+    # per layout (a database may hold both: docs/raw-layout-packed.md): the points' one field, one statement per
+    # span (subject a's two batches being one span), or one for all where the store writes packed; the packed
+    # parts' identity and extent (never their samples), one statement for the spans together
     points = [s for s in statements if '."raw" WHERE' in s]
     parts = [s for s in statements if '."raw_packed" WHERE' in s]
-    assert len(points) == len(parts) == 2 and len(statements) == 4
+    assert len(points) == (2 if layout == "points" else 1) and len(parts) == 1
+    assert len(statements) == len(points) + len(parts)
     assert all(s.startswith('SELECT max("seq") FROM') for s in points)
     assert all('"samples"' not in s and '"time_last_us"' in s for s in parts)
+    together = parts + (points if layout == "packed" else [])
+    for subject in (a, b):
+        assert all(f"subject = '{subject}'" in s for s in together)
     store.close()
+
+
+def test_spans_close_in_time_are_probed_together_and_far_ones_apart() -> None:
+    """A real-time turn's spans (within seconds) make one cluster; a span minutes away (catching up) its own, so a
+    statement never reads far beyond its sensors' windows; a long span alone is one cluster."""
+    second = 1_000_000
+    spans = {
+        ("raw", "A", "pelvis"): [(0, second), (second + 10_000, 2 * second)],  # joined: one span
+        ("raw", "B", "pelvis"): [(500_000, 1_500_000), (600 * second, 601 * second)],
+        ("raw", "C", "left_thigh"): [(3 * second, 4 * second)],
+        ("raw", "D", "pelvis"): [(700 * second, 720 * second)],
+    }
+    clusters = span_clusters(spans)
+    assert clusters == [
+        (0, 4 * second, [("A", "pelvis"), ("B", "pelvis"), ("C", "left_thigh")]),
+        (600 * second, 601 * second, [("B", "pelvis")]),
+        (700 * second, 720 * second, [("D", "pelvis")]),
+    ]
+    assert all(hi - lo <= PROBE_CLUSTER_US or len(pairs) == 1 for lo, hi, pairs in clusters)
+
+
+def test_a_packed_writer_finds_points_per_sample_stored_before_a_switch(influxdb: InfluxDB, tmp_path: Path) -> None:
+    """Where the store writes packed parts, points per sample are asked for once per cluster: a sensor that has one
+    near is checked exactly (a collision refused, a replay not stored again), the others of the turn are not."""
+    points = v1_store(influxdb, tmp_path / "points")
+    packed = v1_store(influxdb, tmp_path / "packed", raw_layout="packed")
+    try:
+        a, b = new_subject(), new_subject()
+        stored = batch(a, seq_first=0)
+        points.write_raw(stored)  # before the switch
+        other = batch(a, seq_first=0, serial="GS24-OTHER", boot_epoch=43)  # another sensor on the same times
+        report = packed.write_raw_many([other, batch(b, seq_first=0, placement="left_thigh")])
+        assert len(report.collisions) == 100 and {c.time_us for c in report.collisions} == set(
+            stored.time_us().tolist()
+        )
+        again = packed.write_raw_many([stored, batch(b, seq_first=100, placement="left_thigh")])
+        assert again.collisions == [] and again.quarantined == []
+        assert packed.read_raw(a, "pelvis").serial == ("GS24-0001",) * 100
+        assert packed.read_raw(b, "left_thigh").seq.tolist() == list(range(200))
+    finally:
+        points.close()
+        packed.close()
+
+
+def test_a_turn_of_several_sensors_finds_each_ones_packed_replay(influxdb: InfluxDB, tmp_path: Path) -> None:
+    """The packed parts of a cluster's sensors are probed in one statement: a replay of the second sensor's batch
+    (in time), mapped 30 ms later, is found beside the first sensor's new data, and not stored twice."""
+    store = v1_store(influxdb, tmp_path, raw_layout="packed")
+    try:
+        a, b = new_subject(), new_subject()
+        store.write_raw_many(
+            [batch(a, seq_first=0), *(batch(b, seq_first=q, placement="left_thigh") for q in (0, 100))]
+        )
+        later = ClockMapping(True, 5_000_000 - 30_000, T0_UTC_S, 1.0, 0.0, 0.8)
+        replay = batch(b, seq_first=100, placement="left_thigh", clock=later)
+        new = batch(a, seq_first=100)
+        assert int(new.time_us()[0]) < int(replay.time_us()[0])
+        report = store.write_raw_many([replay, new])
+        assert report.moved_samples == 100 and report.collisions == []
+        assert store.read_raw(b, "left_thigh").seq.tolist() == list(range(200))
+        assert store.read_raw(a, "pelvis").seq.tolist() == list(range(200))
+    finally:
+        store.close()
