@@ -63,25 +63,28 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def thread_cpu_s(pid: int) -> dict[int, float]:
-    """User + system CPU of each live thread of a process so far, s, by thread id (from /proc). A thread that has
-    ended is no longer listed: its CPU is only in the process's total."""
-    out: dict[int, float] = {}
+def thread_cpu_s(pid: int) -> dict[tuple[int, int], float]:
+    """User + system CPU of each live thread of a process so far, s, by (thread id, start time in clock ticks: an
+    id may be reused by a later thread) (from /proc). A thread that has ended is no longer listed: its CPU is only
+    in the process's total."""
+    out: dict[tuple[int, int], float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / TICK
+        out[(int(task.name), int(fields[19]))] = (int(fields[11]) + int(fields[12])) / TICK
     return out
 
 
-def thread_split(pid: int, before: dict[int, float], after: dict[int, float], total_s: float) -> dict[str, float]:
+def thread_split(
+    pid: int, before: dict[tuple[int, int], float], after: dict[tuple[int, int], float], total_s: float
+) -> dict[str, float]:
     """The worker's CPU over the streaming by thread, s: its main thread (deliveries, turns, live windows), the
-    threads alive from start to end (paho's network loop, long-lived writers), and, by difference, threads started
-    or ended within it (each raw write's attempt runs in a thread of its own)."""
-    main = after.get(pid, 0.0) - before.get(pid, 0.0)
-    lasting = sum(after[t] - before[t] for t in after if t in before and t != pid)
+    threads alive from start to end (paho's network loop), and, by difference, threads started or ended within it
+    (each raw write's attempt runs in a thread of its own)."""
+    main = sum(after[k] - before.get(k, 0.0) for k in after if k[0] == pid)
+    lasting = sum(after[k] - before[k] for k in after if k in before and k[0] != pid)
     return {"main": main, "lasting": lasting, "short-lived": total_s - main - lasting}
 
 
@@ -380,8 +383,8 @@ class RealTimeBench:
                     for s in sessions:
                         s.step(now - last)
                     last = now
-            threads1 = thread_cpu_s(pids["worker"])
             cpu1 = {k: cpu_s(pid) for k, pid in pids.items()}
+            threads1 = thread_cpu_s(pids["worker"])
             peak_rss = {k: peak_rss_mb(pid) for k, pid in pids.items()}
             bench_cpu = time.process_time() - bench0
             load1 = os.getloadavg()

@@ -19,6 +19,7 @@ from analytics.stores import Store
 from analytics.stores.influx_codec import (
     PROBE_BUCKET_MIN_US,
     PROBE_CLUSTER_US,
+    PROBE_PAIRS_MAX,
     HeldProbe,
     held_probes,
     span_clusters,
@@ -206,6 +207,15 @@ def test_spans_close_in_time_are_probed_together_and_far_ones_apart() -> None:
         (700 * second, 720 * second, [("D", "pelvis")]),
     ]
     assert all(hi - lo <= PROBE_CLUSTER_US or len(pairs) == 1 for lo, hi, pairs in clusters)
+    # a turn of many sensors at once: statements of at most PROBE_PAIRS_MAX of them (InfluxDB plans an OR of N
+    # series conditions in about N² time), each sensor in one, spans of one sensor joined
+    many = {
+        ("raw", f"S{i:03d}", p): [(i * 1_000, second + i * 1_000)] for i in range(60) for p in ("pelvis", "left_thigh")
+    }
+    many[("raw", "S000", "pelvis")].append((second + 20_000, 2 * second))
+    clusters = span_clusters(many)
+    assert [len(pairs) for _, _, pairs in clusters] == [PROBE_PAIRS_MAX, PROBE_PAIRS_MAX, 120 - 2 * PROBE_PAIRS_MAX]
+    assert sorted(pair for _, _, pairs in clusters for pair in pairs) == sorted(k[1:] for k in many)
 
 
 def test_a_packed_writer_finds_points_per_sample_stored_before_a_switch(influxdb: InfluxDB, tmp_path: Path) -> None:
@@ -248,5 +258,39 @@ def test_a_turn_of_several_sensors_finds_each_ones_packed_replay(influxdb: Influ
         assert report.moved_samples == 100 and report.collisions == []
         assert store.read_raw(b, "left_thigh").seq.tolist() == list(range(200))
         assert store.read_raw(a, "pelvis").seq.tolist() == list(range(200))
+    finally:
+        store.close()
+
+
+def test_a_packed_writer_finds_a_points_replay_moved_just_out_of_its_span(influxdb: InfluxDB, tmp_path: Path) -> None:
+    """The presence statement reaches 1 s past the spans: points stored before a switch end 5 ms before the
+    replay's span, moved 995 ms later, and the replay is still found (not stored twice)."""
+    points = v1_store(influxdb, tmp_path / "points")
+    packed = v1_store(influxdb, tmp_path / "packed", raw_layout="packed")
+    try:
+        a = new_subject()
+        points.write_raw(batch(a, seq_first=0))
+        moved = ClockMapping(True, 5_000_000 - 995_000, T0_UTC_S, 1.0, 0.0, 0.8)
+        report = packed.write_raw_many([batch(a, seq_first=0, clock=moved)])
+        assert report.moved_samples == 100 and report.collisions == []
+        assert packed.read_raw(a, "pelvis").seq.tolist() == list(range(100))
+    finally:
+        points.close()
+        packed.close()
+
+
+def test_each_packed_part_is_judged_by_its_own_sensors_spans(influxdb: InfluxDB, tmp_path: Path) -> None:
+    """One statement answers the parts of a cluster's sensors: b's stored part (2 s before a's new span) is judged
+    by b's replay, listed second, not by a's span, which it does not meet."""
+    store = v1_store(influxdb, tmp_path, raw_layout="packed")
+    try:
+        a, b = new_subject(), new_subject()
+        store.write_raw_many([batch(a, seq_first=0), batch(b, seq_first=0, placement="left_thigh")])
+        later = ClockMapping(True, 5_000_000 - 30_000, T0_UTC_S, 1.0, 0.0, 0.8)
+        report = store.write_raw_many(
+            [batch(a, seq_first=300), batch(b, seq_first=0, placement="left_thigh", clock=later)]
+        )
+        assert report.moved_samples == 100 and report.collisions == []
+        assert store.read_raw(b, "left_thigh").seq.tolist() == list(range(100))
     finally:
         store.close()

@@ -75,21 +75,23 @@ def batch(seq: Any, ticks: Any, acc: Any, gyr: Any, clock: ClockMapping = CLOCK,
     )
 
 
-def decoded_batch(rng: np.random.Generator, acc_range_g: int, gyr_range_dps: int, n_packets: int = 10) -> RawSamples:
+def decoded_batch(
+    rng: np.random.Generator, acc_range_g: int, gyr_range_dps: int, n_packets: int = 10, rate_hz: float = 100.0
+) -> RawSamples:
     """A batch as the worker makes it: packets encoded as a sensor sends them, decoded by `decode_packets`."""
     packets = []
     for k in range(n_packets):
         counts = rng.integers(-32768, 32768, (10, 6))
         packet = ImuPacket(
             sequence=500 + 10 * k,
-            timestamp_us=8_000_000 + 100_000 * k,
+            timestamp_us=8_000_000 + round(10 * k * 1e6 / rate_hz),
             acc_range_g=acc_range_g,
             gyr_range_dps=gyr_range_dps,
             samples=tuple(tuple(int(v) for v in row) for row in counts),
         )
         packets.append(encode_packet(packet))
-    arrays = decode_packets(packets, seq_first=500, timestamp_us_first=8_000_000, sample_rate_hz=100.0)
-    sensor = SensorIdentity("GS-7", 3, 100.0, acc_range_g, gyr_range_dps)
+    arrays = decode_packets(packets, seq_first=500, timestamp_us_first=8_000_000, sample_rate_hz=rate_hz)
+    sensor = SensorIdentity("GS-7", 3, rate_hz, acc_range_g, gyr_range_dps)
     return batch(arrays.seq, arrays.t_sensor_us, arrays.acc_mps2, arrays.gyr_dps, sensor=sensor)
 
 
@@ -239,11 +241,12 @@ def _variants() -> list[tuple[str, RawSamples]]:
     for n_packets in (60, 61):  # 6 s at 100 Hz: past a part's span; 610 also past its count
         long = decoded_batch(rng, 4, 500, n_packets)
         out.append((f"{10 * n_packets} samples", long))
+    for n_packets in (60, 100):  # the firmware's top rate: 600 samples are one part, 1,000 past a part's count
+        out.append((f"{10 * n_packets} samples at 1 kHz", decoded_batch(rng, 4, 500, n_packets, rate_hz=1000.0)))
     for name, at, step in (
         ("a tick repeated", 4, -10_000),
         ("time going back", 4, -20_000),
         ("a 60-ms step", 4, 50_000),
-        ("a tick step past int32", 4, 2**31),
         ("a tick step past a part's", 4, 2**32),
     ):
         ticks = base.t_sensor_us.copy()
@@ -253,10 +256,17 @@ def _variants() -> list[tuple[str, RawSamples]]:
         seq = base.seq.copy()
         seq[5:] += jump
         changed(name, seq=seq)
-    spread = base.t_sensor_us[0] + np.arange(len(base.seq)) * 49_000  # 4.9 s: past a part's 5 s at the end
-    changed("over 5 s", ticks=spread)
+    spread = base.t_sensor_us[0] + np.arange(len(base.seq)) * 49_000  # just within a part's step, 4.85 s
+    changed("steps of 49 ms", ticks=spread)
     changed("sequence out of range", seq=base.seq - 10_000)
+    changed("sequence past its limit", seq=base.seq + (2**53 - 1) - int(base.seq[50]))
     changed("sensor time out of range", ticks=base.t_sensor_us + 2**53)
+    changed("sensor time before its origin", ticks=base.t_sensor_us - int(base.t_sensor_us[0]) - 1)
+    # a tick step past int32 within a part's 50 ms only under a clock running ~50,000 times slow (10-Hz ticks)
+    slow = ClockMapping(True, 0, 1.7e9, 2e-5, 0.0, 0.8)
+    ticks = np.arange(len(base.seq), dtype=np.int64) * 100_000
+    ticks[6:] += 2**31
+    changed("a tick step past int32", ticks=ticks, clock=slow)
     return out
 
 
@@ -274,7 +284,7 @@ def test_the_usual_batch_packs_in_one_step_as_the_general_path_packs_it(name: st
     one = _one_part(samples)
     if one is not None:
         assert [point_line(one)] == expected
-    if name.startswith("decoded") or name in ("no session", "not synchronised", "2 samples"):
+    if name.startswith("decoded") or name in ("no session", "not synchronised", "2 samples", "600 samples at 1 kHz"):
         assert one is not None, "the usual batch leaves the one-step path"
 
 
