@@ -103,9 +103,13 @@ class Carry:
     def append(self, a: Admitted) -> None:
         self._items.append(a)
         self._count(a)
-        self._ranges = None
-        if not isinstance(a.message, env.RawBatch):
-            self._in_order = None
+        # kept up to date, not rebuilt: a worker catching up holds tens of thousands of deliveries, and a rebuild
+        # on every window marker's admission made admitting quadratic in them
+        if isinstance(a.message, env.RawBatch):
+            if self._ranges is not None:
+                self._ranges.setdefault(stream_key(a.message), []).append((a.message.seq_first, a.message.seq_last))
+        elif self._in_order is not None:
+            self._in_order[a.subject] += 1
 
     def oldest_at_s(self) -> float:
         return min(a.at_s for a in self._items)

@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from analytics.stores import Store
 from analytics.worker.carry import Admitted, Carry, admits
 from analytics.worker.link import Delivery
+from analytics.worker.raw_ingest import stream_key
 from gaitsym_common.uplink import envelope as env
 from gaitsym_common.uplink.topics import topic
 from testing.servers import Mosquitto
@@ -265,3 +267,42 @@ def test_a_worker_behind_a_real_broker_holds_its_bound_and_loses_nothing(tmp_pat
     assert stats.shed_carry_full > 0
     assert stats.carry_peak_work <= 2 * bound, stats.carry_peak_work
     assert_every_sample_stored(tmp_path / "store.sqlite", sessions)
+
+
+def test_what_the_carry_holds_per_subject_and_sensor_stays_what_a_rebuild_gives() -> None:
+    """The window markers waiting per subject and the raw ranges waiting per sensor boot are kept up to date as
+    deliveries come and turns go (a worker catching up holds tens of thousands): always what a count over the
+    carry's deliveries gives, in the carry's order."""
+    rng = np.random.default_rng(16)
+    carry = Carry(10**9, 10**12)
+    seqs: dict[tuple[str, str], int] = {}
+    for step in range(600):
+        subject, placement = f"S{rng.integers(4)}", ("pelvis", "left_thigh")[int(rng.integers(2))]
+        roll = rng.random()
+        if roll < 0.6:
+            first = seqs.get((subject, placement), 0)
+            seqs[(subject, placement)] = first + 100
+            message: env.Message = raw_batch(subject, first, placement=placement)
+        elif roll < 0.9:
+            message = marker(subject, "window", step)
+        else:
+            message = env.Gap("gap", f"g{step}", subject, "s", placement, "x", 7, step, step, 1.0, "packet_lost")
+        carry.append(Admitted(Delivery("t", b"x", (1, step + 1)), message, subject, 100, float(step)))
+        # the views are asked between changes, as the worker asks them (each rebuilt once, then kept up)
+        if rng.random() < 0.5:
+            carry.in_order()
+            carry.ranges(("S0", "pelvis", "GS-SYN-1", 7))
+        if rng.random() < 0.05:
+            turn = carry.take_turn(int(rng.integers(100, 3_000)), int(rng.integers(100, 1_000)))
+            if rng.random() < 0.3:
+                carry.put_back(turn[: len(turn) // 2])
+        expected_in_order: dict[str, int] = {}
+        expected_ranges: dict[Any, list[tuple[int, int]]] = {}
+        for a in carry:
+            if isinstance(a.message, env.RawBatch):
+                expected_ranges.setdefault(stream_key(a.message), []).append((a.message.seq_first, a.message.seq_last))
+            else:
+                expected_in_order[a.subject] = expected_in_order.get(a.subject, 0) + 1
+        assert {s: n for s, n in carry.in_order().items() if n} == expected_in_order, step
+        for key, ranges in expected_ranges.items():
+            assert carry.ranges(key) == ranges, (step, key)
