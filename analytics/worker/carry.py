@@ -156,7 +156,8 @@ class Carry:
 
     def in_order(self) -> dict[str, int]:
         """Per subject, the markers and gaps waiting here: a window marker behind one of them keeps its place in
-        the subject's order (a gap names samples the window needs: known missing once stored)."""
+        the subject's order (a gap names samples the window needs: known missing once stored). The carry's own
+        mapping, kept up to date (a subject with none: absent; ask with ``get``)."""
         if self._in_order is None:
             counts: dict[str, int] = defaultdict(int)
             for a in self._items:
@@ -167,7 +168,8 @@ class Carry:
 
     def ranges(self, key: StreamKey) -> list[tuple[int, int]]:
         """The sequence ranges of the raw batches here of one sensor boot: samples this worker will store (a live
-        window waiting for them asks no store meanwhile, `RawIngest.awaiting_own_write`)."""
+        window waiting for them asks no store meanwhile, `RawIngest.awaiting_own_write`). The list is the carry's
+        own, kept up to date as batches come: read it, or copy it to keep it."""
         if self._ranges is None:
             ranges: dict[StreamKey, list[tuple[int, int]]] = {}
             for a in self._items:

@@ -216,6 +216,10 @@ def test_spans_close_in_time_are_probed_together_and_far_ones_apart() -> None:
     clusters = span_clusters(many)
     assert [len(pairs) for _, _, pairs in clusters] == [PROBE_PAIRS_MAX, PROBE_PAIRS_MAX, 120 - 2 * PROBE_PAIRS_MAX]
     assert sorted(pair for _, _, pairs in clusters for pair in pairs) == sorted(k[1:] for k in many)
+    # a sensor of a full cluster with a second span close by stays in it (no cluster of its own)
+    full = {("raw", f"S{i:03d}", "pelvis"): [(i * 1_000, i * 1_000 + 500_000)] for i in range(PROBE_PAIRS_MAX)}
+    full[("raw", "S000", "pelvis")].append((3 * second, 4 * second))
+    assert [len(pairs) for _, _, pairs in span_clusters(full)] == [PROBE_PAIRS_MAX]
 
 
 def test_a_packed_writer_finds_points_per_sample_stored_before_a_switch(influxdb: InfluxDB, tmp_path: Path) -> None:
