@@ -212,21 +212,28 @@ def _one_part(samples: RawSamples) -> Point | None:
         counts = np.rint(values / row).astype("<i2")
     if (counts * row).tobytes() != values.tobytes():
         return None
-    fields: dict[str, FieldValue] = {
-        "serial": samples.serial,
-        "boot_epoch": int(samples.boot_epoch),
-        "seq_first": int(seq[0]),
-        "seq_last": int(seq[-1]),
-        "n": n,
-        "t_sensor_us_first": int(ticks[0]),
-        "time_last_us": t_last,
-    }
-    if samples.session is not None:
-        fields["session"] = samples.session
+    fields = _part_fields(samples, 0, n)
     fields.update(enc="i2", acc_scale=acc_scale, gyr_scale=gyr_scale)
     blob = steps.astype("<i4").tobytes() + counts.tobytes()
     fields["samples"] = base64.b64encode(blob).decode("ascii")
     return Point(RAW_PACKED, (("placement", samples.placement), ("subject", samples.subject)), fields, t0)
+
+
+def _part_fields(samples: RawSamples, a: int, b: int) -> dict[str, FieldValue]:
+    """A part's identity and extent (samples ``a``..``b - 1`` of the batch), before its encoding and samples."""
+    times, seq, ticks = samples.time_us(), samples.seq, samples.t_sensor_us
+    fields: dict[str, FieldValue] = {
+        "serial": samples.serial,
+        "boot_epoch": int(samples.boot_epoch),
+        "seq_first": int(seq[a]),
+        "seq_last": int(seq[b - 1]),
+        "n": b - a,
+        "t_sensor_us_first": int(ticks[a]),
+        "time_last_us": int(times[b - 1]),
+    }
+    if samples.session is not None:
+        fields["session"] = samples.session
+    return fields
 
 
 def _pack_parts(samples: RawSamples) -> list[Point]:
@@ -249,17 +256,7 @@ def _pack_parts(samples: RawSamples) -> list[Point]:
         ):
             if int(column[a]) < lo or int(column[b - 1]) > hi:
                 raise InvalidBatch(f"{samples.describe()}: {name} outside {lo}..{hi}: no packed part holds it")
-        fields: dict[str, FieldValue] = {
-            "serial": samples.serial,
-            "boot_epoch": int(samples.boot_epoch),
-            "seq_first": int(seq[a]),
-            "seq_last": int(seq[b - 1]),
-            "n": b - a,
-            "t_sensor_us_first": int(ticks[a]),
-            "time_last_us": int(times[b - 1]),
-        }
-        if samples.session is not None:
-            fields["session"] = samples.session
+        fields = _part_fields(samples, a, b)
         dt, ds, dk = (d[a : b - 1] for d in steps)
         part_steps = [dt, dk, ds]  # stored in this order: mapped time, sensor clock, sequence
         fitted = _fitted(values[a:b], first)
